@@ -1,0 +1,1 @@
+"""flashsale: the FastAPI application (wiring, settings, auth, routers, web pages)."""

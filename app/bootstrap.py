@@ -1,0 +1,67 @@
+"""Builds a worker's Runtime (engine, Redis, scripts, services) and tears it down: used by the web
+lifespan, `flashsale worker` and the console commands alike."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from app.auth.tokens import TokenService
+from app.db import make_engine, make_sessionmaker
+from app.embedded_redis import EmbeddedRedis
+from app.keys import Keys
+from app.redis import ScriptRegistry, make_redis
+from app.runtime import Runtime
+from app.settings import Settings
+
+
+async def start_domains(runtime: Runtime, background: bool) -> list[asyncio.Task[None]]:
+    from sale.wiring import background_loops, setup_sale
+
+    await setup_sale(runtime)
+    for setup in _extra_setups():
+        await setup(runtime)
+    return background_loops(runtime) if background else []
+
+
+def _extra_setups() -> list:  # type: ignore[type-arg]
+    """Features that plug into the sale (F-codes, share links) register their services here."""
+    setups = []
+    with contextlib.suppress(ImportError):
+        from codes.wiring import setup_codes
+
+        setups.append(setup_codes)
+    with contextlib.suppress(ImportError):
+        from sale.share.wiring import setup_share
+
+        setups.append(setup_share)
+    return setups
+
+
+@asynccontextmanager
+async def running(settings: Settings, *, background: bool) -> AsyncIterator[Runtime]:
+    embedded: EmbeddedRedis | None = None
+    redis_url = settings.redis_url
+    if not redis_url:
+        # Not started by `flashsale serve` (e.g. plain uvicorn): start the embedded server here.
+        embedded = EmbeddedRedis(settings.var_dir / "redis")
+        redis_url = await asyncio.to_thread(embedded.start)
+    engine = make_engine(settings)
+    runtime = Runtime(settings=settings, engine=engine, sessions=make_sessionmaker(engine),
+                      redis=make_redis(redis_url), keys=Keys(settings.redis_prefix),
+                      scripts=ScriptRegistry(), tokens=TokenService(settings))
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        tasks = await start_domains(runtime, background)
+        yield runtime
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await runtime.redis.aclose()
+        await engine.dispose()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)

@@ -1,0 +1,163 @@
+"""The `flashsale` console command."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+from typing import Annotated
+
+import typer
+
+from app.settings import Settings
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help="flashsale: limited-stock product drops.")
+user_cli = typer.Typer(no_args_is_help=True, help="Accounts.")
+drops_cli = typer.Typer(no_args_is_help=True, help="Drops.")
+cli.add_typer(user_cli, name="user")
+cli.add_typer(drops_cli, name="drops")
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+          workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1) -> None:
+    """Run the service (uvicorn with uvloop and httptools)."""
+    import uvicorn
+
+    from app.embedded_redis import EmbeddedRedis
+    from app.migrate import upgrade
+
+    settings = Settings()
+    _logging(settings)
+    embedded = None
+    if not settings.redis_url:
+        # One embedded server for all workers; they find it through the environment.
+        embedded = EmbeddedRedis(settings.var_dir / "redis")
+        os.environ["FLASHSALE_REDIS_URL"] = embedded.start()
+        typer.echo(f"embedded Redis on {embedded.url} (data in {embedded.data_dir})")
+    try:
+        if settings.is_sqlite:
+            upgrade(settings)
+        if workers > 1:
+            metrics_dir = (settings.var_dir / "prometheus").resolve()
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        typer.echo(f"flashsale serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+        uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
+                    loop="uvloop", http="httptools", access_log=False, log_level=settings.log_level,
+                    timeout_graceful_shutdown=5)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the database schema to the newest version."""
+    from app.migrate import upgrade
+
+    settings = Settings()
+    upgrade(settings)
+    typer.echo("database at the newest schema")
+
+
+@cli.command()
+def worker() -> None:
+    """Run the order sink and the expiry sweeper without the web server."""
+    from app.bootstrap import running
+
+    settings = Settings()
+    _logging(settings)
+
+    async def main() -> None:
+        async with running(settings, background=True):
+            typer.echo("flashsale worker running (order sink, expiry sweeper); Ctrl-C stops it")
+            await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+@cli.command()
+def reconcile(drop: Annotated[int | None, typer.Option(help="Only this drop.")] = None,
+              fix: Annotated[bool, typer.Option(help="Repair the differences.")] = False) -> None:
+    """Compare Redis and SQL per drop; with --fix, merge both ways."""
+    from app.bootstrap import running
+    from sale.reconcile import reconcile as run_reconcile
+
+    settings = Settings()
+
+    async def main() -> int:
+        async with running(settings, background=False) as runtime:
+            return await run_reconcile(runtime, drop, fix, typer.echo)
+
+    raise typer.Exit(asyncio.run(main()))
+
+
+@user_cli.command("create")
+def user_create(email: Annotated[str, typer.Option()], password: Annotated[str, typer.Option()],
+                role: Annotated[str, typer.Option(help="shopper, employee or operator")] = "shopper",
+                display_name: Annotated[str | None, typer.Option()] = None) -> None:
+    """Create an account with any role (this is how the first operator exists)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from app.auth.models import Role
+    from app.auth.schemas import RegisterIn
+    from app.auth.service import create_user
+    from app.db import make_engine, make_sessionmaker
+    from app.errors import DomainError
+    from app.migrate import upgrade
+
+    settings = Settings()
+    try:
+        body = TypeAdapter(RegisterIn).validate_python(
+            {"email": email, "password": password, "display_name": display_name})
+        chosen = Role(role)
+    except (ValidationError, ValueError) as exc:
+        typer.echo(f"invalid input: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if settings.is_sqlite:
+        upgrade(settings)
+
+    async def main() -> int:
+        engine = make_engine(settings)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                user = await create_user(session, str(body.email), body.password, chosen, body.display_name)
+                typer.echo(f"created {chosen.value} #{user.id}")
+            return 0
+        except DomainError as exc:
+            typer.echo(f"{exc.code}: {exc.detail}", err=True)
+            return 1
+        finally:
+            await engine.dispose()
+
+    raise typer.Exit(asyncio.run(main()))
+
+
+@drops_cli.command("schedule")
+def drops_schedule(sku: Annotated[str, typer.Option()], name: Annotated[str, typer.Option()],
+                   price_cents: Annotated[int, typer.Option()], stock: Annotated[int, typer.Option()],
+                   currency: Annotated[str, typer.Option()] = "CNY",
+                   weeks: Annotated[int, typer.Option(min=1, max=104)] = 4,
+                   priority_minutes: Annotated[int, typer.Option(min=0)] = 0,
+                   per_user_limit: Annotated[int, typer.Option(min=1)] = 1,
+                   duration_minutes: Annotated[int, typer.Option(min=1)] = 60) -> None:
+    """Create the next N weekly drops of a SKU at the configured weekday and time."""
+    from sale.admin import schedule_weekly
+
+    settings = Settings()
+    created = asyncio.run(schedule_weekly(settings, sku=sku, name=name, price_cents=price_cents, stock=stock,
+                                          currency=currency, weeks=weeks, priority_minutes=priority_minutes,
+                                          per_user_limit=per_user_limit, duration_minutes=duration_minutes))
+    for drop in created:
+        typer.echo(f"drop #{drop.id} {drop.sku} starts {drop.starts_at.isoformat()}")
+
+
+def main() -> None:
+    cli()

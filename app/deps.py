@@ -1,0 +1,71 @@
+"""FastAPI dependencies as Annotated aliases."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.tokens import Claims
+from app.db import session_scope
+from app.errors import Forbidden
+from app.runtime import Runtime
+from app.settings import Settings
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_settings(runtime: RuntimeDep) -> Settings:
+    return runtime.settings
+
+
+def get_redis(runtime: RuntimeDep) -> Redis:
+    return runtime.redis
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    async for session in session_scope(runtime.sessions):
+        yield session
+
+
+def current_claims(request: Request, runtime: RuntimeDep) -> Claims:
+    return runtime.tokens.from_header(request.headers.get("authorization"))
+
+
+def client_address(request: Request) -> str:
+    """The peer address; X-Forwarded-For only counts when the peer is a configured proxy."""
+    peer = request.client.host if request.client else "unknown"
+    trusted = request.app.state.runtime.settings.trusted_proxies
+    if trusted and peer in trusted.split(","):
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return peer
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RedisDep = Annotated[Redis, Depends(get_redis)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+CurrentUser = Annotated[Claims, Depends(current_claims)]
+ClientAddress = Annotated[str, Depends(client_address)]
+
+
+def _require(*roles: str) -> object:
+    def check(claims: CurrentUser) -> Claims:
+        if claims.role not in roles:
+            raise Forbidden(f"This needs the {' or '.join(roles)} role")
+        return claims
+
+    return Depends(check)
+
+
+OperatorUser = Annotated[Claims, _require("operator")]
+EmployeeUser = Annotated[Claims, _require("employee")]

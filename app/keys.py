@@ -1,0 +1,73 @@
+"""Every Redis key the service uses, built in one place.
+
+All keys of one drop share the hash tag ``{drop:ID}`` so that each drop's scripts touch a single
+slot (Redis Cluster). An F-code's keys share ``{fcode:HASH}``. The prefix keeps test runs and
+deployments that share a server apart.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class DropKeys:
+    inv: str          # hash: stock counters, phase times, limits, price
+    users: str        # hash: user id -> units held (reserved + paid)
+    orders: str       # hash: order id -> order JSON (the live state of every order)
+    deadlines: str    # sorted set: order id -> pay-by (or payment lease) in ms
+    stream: str       # stream: order events for the SQL sink
+    rejected: str     # hash: error code -> count
+    idem_prefix: str  # + user + ":" + key -> "order id|body hash" (string with TTL)
+    rate_prefix: str  # + user -> purchases this second (string with TTL)
+
+    def all_keys(self) -> list[str]:
+        return [self.inv, self.users, self.orders, self.deadlines, self.stream, self.rejected]
+
+
+class Keys:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._drop_cache: dict[int, DropKeys] = {}
+
+    def drop(self, drop_id: int) -> DropKeys:
+        cached = self._drop_cache.get(drop_id)
+        if cached is None:
+            tag = f"{self.prefix}:{{drop:{drop_id}}}"
+            cached = DropKeys(
+                inv=f"{tag}:inv", users=f"{tag}:users", orders=f"{tag}:orders",
+                deadlines=f"{tag}:deadlines", stream=f"{tag}:stream", rejected=f"{tag}:rejected",
+                idem_prefix=f"{tag}:idem:", rate_prefix=f"{tag}:rate:",
+            )
+            self._drop_cache[drop_id] = cached
+        return cached
+
+    @property
+    def active_drops(self) -> str:
+        """Set of drop ids whose streams and deadlines the background loops watch."""
+        return f"{self.prefix}:drops:active"
+
+    @property
+    def server_epoch(self) -> str:
+        """Random marker written when drops are loaded; its absence means Redis lost its data."""
+        return f"{self.prefix}:epoch"
+
+    def login_failures(self, scope: str, ident: str) -> str:
+        return f"{self.prefix}:login-fail:{scope}:{ident}"
+
+    def fcode(self, code_hash: str) -> str:
+        return f"{self.prefix}:{{fcode:{code_hash}}}:state"
+
+    def fcode_failures(self, scope: str, ident: str) -> str:
+        return f"{self.prefix}:fcode-fail:{scope}:{ident}"
+
+    def share_views(self, token_hash: str) -> str:
+        return f"{self.prefix}:share-view:{token_hash}"
+
+    def share_card(self, token_hash: str) -> str:
+        return f"{self.prefix}:share-card:{token_hash}"
+
+    def dashboard_channel(self, drop_id: int) -> str:
+        return f"{self.prefix}:dash:{drop_id}"
+
+    def scan_pattern(self) -> str:
+        return f"{self.prefix}:*"

@@ -1,0 +1,81 @@
+"""The FastAPI application: create_app() builds it; the lifespan makes engines and clients."""
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.auth.router import router as auth_router
+from app.bootstrap import running
+from app.errors import install_error_handlers, problem_response
+from app.health import router as health_router
+from app.metrics import MetricsMiddleware, metrics_endpoint
+from app.settings import Settings
+
+log = logging.getLogger("flashsale")
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over the configured size with 413 before anything parses them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"content-length":
+                    if not value.isdigit() or int(value) > self.max_bytes:
+                        response = problem_response(413, "payload_too_large",
+                                                    f"Request bodies are limited to {self.max_bytes} bytes")
+                        await response(scope, receive, send)
+                        return
+                    break
+            else:
+                if scope["method"] in ("POST", "PUT", "PATCH"):
+                    receive = self._counting(receive)
+        await self.app(scope, receive, send)
+
+    def _counting(self, receive: Receive) -> Receive:
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise ValueError("body too large")
+            return message
+
+        return counted
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with running(settings, background=settings.run_background) as runtime:
+            app.state.runtime = runtime
+            yield
+
+    app = FastAPI(title="flashsale", version="0.1.0", lifespan=lifespan,
+                  description="Limited-stock product drops. Contract: shared/API.md.")
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+    app.include_router(auth_router)
+    _include_domain_routers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware)
+    return app
+
+
+def _include_domain_routers(app: FastAPI) -> None:
+    from sale.router import router as sale_router
+
+    app.include_router(sale_router)

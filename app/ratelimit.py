@@ -1,0 +1,36 @@
+"""Failure limits (login, F-code attempts): a counter per scope in a fixed window, in Redis."""
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from app.errors import RateLimited
+
+
+class FailureLimiter:
+    """Refuses with 429 once `limit` failures were recorded for any of the given keys in the window."""
+
+    def __init__(self, redis: Redis, *, limit: int, window_seconds: int) -> None:
+        self.redis = redis
+        self.limit = limit
+        self.window = window_seconds
+
+    async def check(self, keys: list[str]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.get(key)
+                pipe.ttl(key)
+            values = await pipe.execute()
+        for count, ttl in zip(values[0::2], values[1::2], strict=True):
+            if count is not None and int(count) >= self.limit:
+                raise RateLimited(int(ttl) if ttl and int(ttl) > 0 else self.window,
+                                  "Too many failed attempts; try again later")
+
+    async def record_failure(self, keys: list[str]) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for key in keys:
+                pipe.incr(key)
+                pipe.expire(key, self.window, nx=True)
+            await pipe.execute()
+
+    async def reset(self, keys: list[str]) -> None:
+        await self.redis.delete(*keys)

@@ -1,0 +1,61 @@
+"""Redis client and Lua script registry, made in the lifespan."""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any, TypeAlias
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
+
+RedisClient: TypeAlias = "Redis"
+ScriptArg: TypeAlias = str | int | float | bytes
+
+
+def make_redis(url: str, *, max_connections: int = 256) -> Redis:
+    return Redis.from_url(url, max_connections=max_connections, decode_responses=False,
+                          health_check_interval=30, socket_keepalive=True)
+
+
+class LuaScript:
+    """One .lua file, called by EVALSHA and loaded again when the server answers NOSCRIPT."""
+
+    def __init__(self, name: str, source: str) -> None:
+        self.name = name
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    async def load(self, redis: Redis) -> None:
+        await redis.script_load(self.source)
+
+    async def __call__(self, redis: Redis, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
+        try:
+            return await redis.evalsha(self.sha, len(keys), *keys, *args)  # type: ignore[misc]
+        except NoScriptError:
+            await self.load(redis)
+            return await redis.evalsha(self.sha, len(keys), *keys, *args)  # type: ignore[misc]
+
+
+def load_script(package: str, filename: str) -> LuaScript:
+    source = resources.files(package).joinpath(filename).read_text(encoding="utf-8")
+    return LuaScript(filename.removesuffix(".lua"), source)
+
+
+class ScriptRegistry:
+    """All scripts of the service, registered once at start-up (SCRIPT LOAD)."""
+
+    def __init__(self) -> None:
+        self._scripts: dict[str, LuaScript] = {}
+
+    def add(self, package: str, filename: str) -> LuaScript:
+        script = load_script(package, filename)
+        self._scripts[script.name] = script
+        return script
+
+    def __getitem__(self, name: str) -> LuaScript:
+        return self._scripts[name]
+
+    async def load_all(self, redis: Redis) -> None:
+        for script in self._scripts.values():
+            await script.load(redis)

@@ -1,0 +1,1 @@
+"""Drops, inventory, orders and payment."""

@@ -1,0 +1,59 @@
+from app.errors import DomainError, RateLimited, ValidationFailed
+
+
+class DropNotFound(DomainError):
+    status, code, title = 404, "drop_not_found", "No such drop"
+
+
+class NotOpen(DomainError):
+    status, code, title = 403, "not_open", "This drop is not open to you right now"
+
+
+class SoldOut(DomainError):
+    status, code, title = 409, "sold_out", "Sold out"
+
+
+class LimitReached(DomainError):
+    status, code, title = 409, "limit_reached", "You already hold as many units as this drop allows"
+
+
+class IdempotencyKeyReused(DomainError):
+    status, code, title = 422, "idempotency_key_reused", "This Idempotency-Key was used with another body"
+
+
+class OrderNotFound(DomainError):
+    status, code, title = 404, "order_not_found", "No such order"
+
+
+class OrderExpired(DomainError):
+    status, code, title = 409, "order_expired", "The time to pay for this order has passed"
+
+
+class OrderCancelled(DomainError):
+    status, code, title = 409, "order_cancelled", "This order was cancelled"
+
+
+class OrderNotCancellable(DomainError):
+    status, code, title = 409, "order_not_cancellable", "Only a reserved order can be cancelled"
+
+
+class PaymentInProgress(DomainError):
+    status, code, title = 409, "payment_in_progress", "A payment for this order is already running"
+
+
+class PaymentDeclined(DomainError):
+    status, code, title = 402, "payment_declined", "The payment was declined"
+
+
+class BadDrop(ValidationFailed):
+    title = "Invalid drop"
+
+
+PURCHASE_REFUSALS: dict[str, type[DomainError]] = {
+    "not_open": NotOpen,
+    "sold_out": SoldOut,
+    "limit_reached": LimitReached,
+    "idempotency_key_reused": IdempotencyKeyReused,
+}
+
+__all__ = ["PURCHASE_REFUSALS", "RateLimited"]

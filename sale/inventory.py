@@ -1,0 +1,145 @@
+"""The inventory gate: thin wrappers over the drop's Lua scripts (one round trip each)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from app.keys import DropKeys, Keys
+from app.redis import ScriptRegistry
+from sale.models import Drop
+
+SCRIPTS = ("purchase.lua", "pay_hold.lua", "pay_settle.lua", "release.lua", "load.lua")
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+PAYMENT_LEASE_MS = 60_000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def iso(ms_value: int | float | None | bool) -> str | None:
+    if ms_value is None or ms_value is False:
+        return None
+    return datetime.fromtimestamp(ms_value / 1000, UTC).isoformat()
+
+
+def register_scripts(scripts: ScriptRegistry) -> None:
+    for name in SCRIPTS:
+        scripts.add("sale.lua", name)
+
+
+def drop_json(drop: Drop) -> bytes:
+    assert drop.id is not None
+    return orjson.dumps({
+        "id": drop.id, "sku": drop.sku, "currency": drop.currency, "price_cents": drop.price_cents,
+        "stock": drop.stock, "priority_starts_at": ms(drop.priority_starts_at), "starts_at": ms(drop.starts_at),
+        "ends_at": ms(drop.ends_at), "per_user_limit": drop.per_user_limit,
+        "pay_window_ms": drop.pay_window_seconds * 1000,
+    })
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseResult:
+    outcome: str            # "ok", "dup", "missing" or a refusal code
+    order: bytes | None     # the order JSON from Redis
+    remaining: int = -1
+
+
+class Inventory:
+    def __init__(self, redis: Redis, keys: Keys, scripts: ScriptRegistry) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._purchase = scripts["purchase"]
+        self._hold = scripts["pay_hold"]
+        self._settle = scripts["pay_settle"]
+        self._release = scripts["release"]
+        self._load = scripts["load"]
+
+    async def purchase(self, drop_id: int, user_id: int, quantity: int, order_id: str, body_hash: str,
+                       idempotency_key: str | None, fcode_hash: str, ref: str, rate_per_second: int) -> PurchaseResult:
+        k = self.keys.drop(drop_id)
+        uid = str(user_id)
+        idem_key = k.idem_prefix + uid + ":" + (idempotency_key or "")
+        result = await self._purchase(
+            self.redis,
+            (k.inv, k.users, k.orders, k.deadlines, k.stream, k.rejected, idem_key, k.rate_prefix + uid),
+            (uid, quantity, now_ms(), order_id, body_hash, "1" if fcode_hash else "0", fcode_hash, ref,
+             rate_per_second, IDEMPOTENCY_TTL_SECONDS, "1" if idempotency_key else "0"),
+        )
+        outcome = result[0].decode()
+        if outcome in ("ok", "dup"):
+            return PurchaseResult(outcome, result[1])
+        return PurchaseResult(outcome, None, int(result[1]) if len(result) > 1 else -1)
+
+    async def hold_payment(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, dict[str, Any] | None]:
+        k = self.keys.drop(drop_id)
+        result = await self._hold(self.redis, (k.orders, k.deadlines),
+                                  (order_id, str(user_id), now_ms(), PAYMENT_LEASE_MS))
+        return _state(result)
+
+    async def settle_payment(self, drop_id: int, order_id: str, paid: bool,
+                             reference: str) -> tuple[str, dict[str, Any] | None]:
+        k = self.keys.drop(drop_id)
+        result = await self._settle(self.redis, (k.inv, k.orders, k.deadlines, k.stream),
+                                    (order_id, "paid" if paid else "declined", now_ms(), reference))
+        return _state(result)
+
+    async def cancel(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, dict[str, Any] | None]:
+        k = self.keys.drop(drop_id)
+        result = await self._release(self.redis, _release_keys(k), ("cancel", now_ms(), order_id, str(user_id)))
+        return _state(result)
+
+    async def expire_due(self, drop_id: int, batch: int = 500) -> list[dict[str, Any]]:
+        k = self.keys.drop(drop_id)
+        result = await self._release(self.redis, _release_keys(k), ("expire", now_ms(), batch))
+        return [orjson.loads(raw) for raw in result]
+
+    async def load(self, drop: Drop, orders: list[bytes], *, merge: bool) -> list[int] | None:
+        """Builds (init) or repairs (merge) the drop's state; None when init found it present."""
+        assert drop.id is not None
+        k = self.keys.drop(drop.id)
+        result = await self._load(self.redis, (k.inv, k.users, k.orders, k.deadlines),
+                                  (drop_json(drop), "merge" if merge else "init", *orders))
+        if result[0] == b"exists":
+            return None
+        await self.redis.sadd(self.keys.active_drops, str(drop.id))  # type: ignore[misc]
+        return [int(x) for x in result[1:]]
+
+    async def order(self, drop_id: int, order_id: str) -> dict[str, Any] | None:
+        raw = await self.redis.hget(self.keys.drop(drop_id).orders, order_id)  # type: ignore[misc]
+        return orjson.loads(raw) if raw else None
+
+    async def counters(self, drop_ids: list[int]) -> list[dict[bytes, bytes]]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for drop_id in drop_ids:
+                pipe.hgetall(self.keys.drop(drop_id).inv)
+            return list(await pipe.execute())
+
+    async def stats(self, drop_id: int) -> tuple[dict[bytes, bytes], dict[bytes, bytes]]:
+        k = self.keys.drop(drop_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(k.inv)
+            pipe.hgetall(k.rejected)
+            inv, rejected = await pipe.execute()
+        return inv, rejected
+
+    async def all_orders(self, drop_id: int) -> dict[str, dict[str, Any]]:
+        raw = await self.redis.hgetall(self.keys.drop(drop_id).orders)  # type: ignore[misc]
+        return {key.decode(): orjson.loads(value) for key, value in raw.items()}
+
+
+def _release_keys(k: DropKeys) -> tuple[str, ...]:
+    return (k.inv, k.users, k.orders, k.deadlines, k.stream)
+
+
+def _state(result: list[bytes]) -> tuple[str, dict[str, Any] | None]:
+    return result[0].decode(), (orjson.loads(result[1]) if len(result) > 1 else None)

@@ -1,0 +1,58 @@
+--[[ load.lua: build a drop's Redis state from the database, or repair it by merging both.
+
+KEYS[1] inv        hash of the drop      KEYS[2] users      hash: user id -> units held
+KEYS[3] orders     hash: id -> JSON      KEYS[4] deadlines  sorted set: id -> pay-by ms
+
+ARGV[1] the drop as JSON: id, sku, currency, price_cents, stock, priority_starts_at, starts_at,
+        ends_at (ms), per_user_limit, pay_window_ms
+ARGV[2] "init" (only when the drop has no state yet) or "merge" (repair what is there)
+ARGV[3..] orders from the database, as JSON of the same shape as the orders hash
+
+Orders are the union of Redis and the database; for an order both know, a finished state
+(paid, expired, cancelled) wins over a reserved one. Counters, per-buyer totals and deadlines are
+recomputed from that union, so remaining + reserved + paid == stock again. Attempts, rejections
+and sold_out_at are kept.
+Returns {"exists"} (init, state present) or {"loaded", remaining, reserved, paid, orders added}.
+]]
+local inv, users, orders, deadlines = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+if ARGV[2] == 'init' and redis.call('HEXISTS', inv, 'remaining') == 1 then return {'exists'} end
+local drop = cjson.decode(ARGV[1])
+
+local merged, added = {}, 0
+local current = redis.call('HGETALL', orders)
+for i = 1, #current, 2 do merged[current[i]] = cjson.decode(current[i + 1]) end
+for i = 3, #ARGV do
+  local o = cjson.decode(ARGV[i])
+  local have = merged[o.id]
+  if not have then
+    merged[o.id] = o
+    added = added + 1
+    redis.call('HSET', orders, o.id, ARGV[i])
+  elseif (have.status == 'reserved' or have.status == 'paying') and o.status ~= 'reserved' then
+    merged[o.id] = o
+    redis.call('HSET', orders, o.id, ARGV[i])
+  end
+end
+
+local totals = {reserved = 0, paid = 0, expired = 0, cancelled = 0}
+local held = {}
+redis.call('DEL', users, deadlines)
+for id, o in pairs(merged) do
+  local state = o.status == 'paying' and 'reserved' or o.status
+  totals[state] = (totals[state] or 0) + o.quantity
+  if state == 'reserved' or state == 'paid' then
+    local uid = tostring(o.user_id)
+    held[uid] = (held[uid] or 0) + o.quantity
+  end
+  if state == 'reserved' then redis.call('ZADD', deadlines, o.pay_by_ms, id) end
+end
+for uid, units in pairs(held) do redis.call('HSET', users, uid, units) end
+
+local remaining = drop.stock - totals.reserved - totals.paid
+redis.call('HSET', inv, 'id', drop.id, 'sku', drop.sku, 'currency', drop.currency,
+  'price_cents', drop.price_cents, 'stock', drop.stock, 'priority_starts_at', drop.priority_starts_at,
+  'starts_at', drop.starts_at, 'ends_at', drop.ends_at, 'per_user_limit', drop.per_user_limit,
+  'pay_window_ms', drop.pay_window_ms, 'remaining', remaining, 'reserved', totals.reserved,
+  'paid', totals.paid, 'expired', totals.expired, 'cancelled', totals.cancelled)
+redis.call('HSETNX', inv, 'attempts', 0)
+return {'loaded', remaining, totals.reserved, totals.paid, added}

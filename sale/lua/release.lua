@@ -1,0 +1,63 @@
+--[[ release.lua: return reserved units to stock, for a buyer's cancel or for expiry.
+
+KEYS[1] inv        hash of the drop (counters)
+KEYS[2] users      hash: user id -> units held
+KEYS[3] orders     hash: order id -> order JSON
+KEYS[4] deadlines  sorted set: order id -> pay-by (or payment lease end) ms
+KEYS[5] stream     stream of order events for the SQL sink
+
+ARGV[1] "cancel" or "expire"   ARGV[2] now (ms)
+cancel: ARGV[3] order id, ARGV[4] buyer's user id
+expire: ARGV[3] batch size (orders whose deadline passed, oldest first)
+
+A "paying" order whose lease ran out goes back to "reserved" (or expires when past its pay-by).
+Returns cancel: {state, order JSON} with state "cancelled" or "expired" (this call returned the
+units), "not_found", or "was_" + the status of an order that was not reserved; expire: the list of order JSONs that expired in this call.
+]]
+local inv, users, orders, deadlines, stream = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local now = tonumber(ARGV[2])
+
+local function give_back(id, order, status)
+  order.status = status
+  order.ended_ms = now
+  local raw = cjson.encode(order)
+  redis.call('HSET', orders, id, raw)
+  redis.call('ZREM', deadlines, id)
+  redis.call('HINCRBY', inv, 'remaining', order.quantity)
+  redis.call('HINCRBY', inv, 'reserved', -order.quantity)
+  redis.call('HINCRBY', inv, status, order.quantity)
+  redis.call('HINCRBY', users, tostring(order.user_id), -order.quantity)
+  redis.call('XADD', stream, '*', 'o', raw)
+  return raw
+end
+
+if ARGV[1] == 'cancel' then
+  local raw = redis.call('HGET', orders, ARGV[3])
+  if not raw then return {'not_found'} end
+  local order = cjson.decode(raw)
+  if tostring(order.user_id) ~= ARGV[4] then return {'not_found'} end
+  if order.status ~= 'reserved' then return {'was_' .. order.status, raw} end
+  if now >= order.pay_by_ms then return {'expired', give_back(ARGV[3], order, 'expired')} end
+  return {'cancelled', give_back(ARGV[3], order, 'cancelled')}
+end
+
+local expired = {}
+local due = redis.call('ZRANGE', deadlines, '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(due) do
+  local raw = redis.call('HGET', orders, id)
+  if not raw then
+    redis.call('ZREM', deadlines, id)
+  else
+    local order = cjson.decode(raw)
+    if order.status == 'paying' and now < order.pay_by_ms then
+      order.status = 'reserved'
+      redis.call('HSET', orders, id, cjson.encode(order))
+      redis.call('ZADD', deadlines, order.pay_by_ms, id)
+    elseif order.status == 'reserved' or order.status == 'paying' then
+      expired[#expired + 1] = give_back(id, order, 'expired')
+    else
+      redis.call('ZREM', deadlines, id)
+    end
+  end
+end
+return expired

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes: they are UTC here."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class OrderStatus(StrEnum):
+    reserved = "reserved"
+    paid = "paid"
+    expired = "expired"
+    cancelled = "cancelled"
+
+
+def _ts(nullable: bool = False, index: bool = False) -> sa.Column[datetime]:
+    return sa.Column(sa.DateTime(timezone=True), nullable=nullable, index=index)
+
+
+class Drop(SQLModel, table=True):
+    __tablename__ = "drops"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sku: str = Field(max_length=64, index=True)
+    name: str = Field(max_length=200)
+    price_cents: int
+    currency: str = Field(max_length=3)
+    stock: int
+    priority_starts_at: datetime = Field(sa_column=_ts())
+    starts_at: datetime = Field(sa_column=_ts(index=True))
+    ends_at: datetime = Field(sa_column=_ts(index=True))
+    per_user_limit: int = 1
+    pay_window_seconds: int = 1800
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+
+    id: str = Field(primary_key=True, max_length=64)
+    drop_id: int = Field(foreign_key="drops.id", index=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    sku: str = Field(max_length=64)
+    quantity: int
+    amount_cents: int
+    currency: str = Field(max_length=3)
+    status: str = Field(max_length=16, index=True)
+    created_at: datetime = Field(sa_column=_ts())
+    pay_by: datetime = Field(sa_column=_ts())
+    paid_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    ended_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    payment_ref: str | None = Field(default=None, max_length=128)
+    fcode_hash: str | None = Field(default=None, max_length=64)
+    ref_token: str | None = Field(default=None, max_length=64)

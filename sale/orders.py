@@ -1,0 +1,148 @@
+"""Orders after the purchase: read, pay, cancel. Redis holds the live state, SQL the record."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.tokens import Claims
+from app.runtime import Runtime
+from sale.exceptions import (
+    OrderCancelled,
+    OrderExpired,
+    OrderNotCancellable,
+    OrderNotFound,
+    PaymentDeclined,
+    PaymentInProgress,
+)
+from sale.inventory import Inventory
+from sale.payment import PaymentProvider
+from sale.repository import OrderRepository, row_event
+from sale.service import SaleService, order_bytes
+
+log = logging.getLogger("flashsale.orders")
+
+
+def drop_of(order_id: str) -> int:
+    """Order ids are "<drop id>-<random>": the drop names the Redis slot that holds the order."""
+    head, sep, tail = order_id.partition("-")
+    if not sep or not head.isdigit() or not tail or len(order_id) > 64:
+        raise OrderNotFound()
+    return int(head)
+
+
+class OrderService:
+    def __init__(self, runtime: Runtime, sale: SaleService, inventory: Inventory, provider: PaymentProvider) -> None:
+        self.runtime = runtime
+        self.sale = sale
+        self.inventory = inventory
+        self.provider = provider
+
+    async def _live(self, session: AsyncSession, order_id: str) -> dict[str, Any] | None:
+        """The order's freshest state: Redis while the drop is live there, else the SQL row."""
+        drop_id = drop_of(order_id)
+        live = await self.inventory.order(drop_id, order_id)
+        if live is not None:
+            return live
+        row = await OrderRepository(session).get(order_id)
+        return row_event(row) if row is not None else None
+
+    async def _render(self, session: AsyncSession, order: dict[str, Any]) -> bytes:
+        share = self.sale.share
+        url = None
+        if order["status"] == "paid" and share is not None:
+            url = (await share.urls(session, [order["id"]])).get(order["id"])
+        return order_bytes(order, url)
+
+    async def get(self, session: AsyncSession, claims: Claims, order_id: str) -> bytes:
+        order = await self._live(session, order_id)
+        if order is None or (order["user_id"] != claims.user_id and claims.role != "operator"):
+            raise OrderNotFound()
+        return await self._render(session, order)
+
+    async def list_for(self, session: AsyncSession, claims: Claims) -> bytes:
+        rows = await OrderRepository(session).for_user(claims.user_id)
+        share = self.sale.share
+        paid = [r.id for r in rows if r.status == "paid"]
+        urls = await share.urls(session, paid) if share is not None and paid else {}
+        parts = [order_bytes(row_event(r), urls.get(r.id)) for r in rows]
+        return b"[" + b",".join(parts) + b"]"
+
+    async def _ensure_live(self, order_id: str) -> int:
+        """Makes sure the drop's Redis state exists (it may have been lost) before changing an order."""
+        drop_id = drop_of(order_id)
+        if await self.inventory.order(drop_id, order_id) is None:
+            await self.sale.load_by_id(drop_id)
+        return drop_id
+
+    async def pay(self, session: AsyncSession, claims: Claims, order_id: str, token: str) -> bytes:
+        drop_id = await self._ensure_live(order_id)
+        state, order = await self.inventory.hold_payment(drop_id, order_id, claims.user_id)
+        if state == "due":
+            await self.expire_due(drop_id)
+            raise OrderExpired()
+        self._raise_for(state)
+        assert order is not None
+        if state == "paid":
+            return await self._render(session, order)  # paid already: nothing more is charged
+        try:
+            charge = await self.provider.charge(order_id=order_id, amount_cents=int(order["amount_cents"]),
+                                                currency=str(order["currency"]), token=token)
+        except BaseException:
+            await self.inventory.settle_payment(drop_id, order_id, False, "")
+            raise
+        state, order = await self.inventory.settle_payment(drop_id, order_id, charge.approved, charge.reference)
+        if not charge.approved:
+            raise PaymentDeclined(charge.reason or None)
+        if state != "paid" or order is None:
+            # The lease ran out while the provider answered: the unit went back. Needs a refund.
+            log.error("order %s charged after its payment lease ended (ref %s)", order_id, charge.reference)
+            raise OrderExpired()
+        await self._paid(session, order)
+        return await self._render(session, order)
+
+    async def _paid(self, session: AsyncSession, order: dict[str, Any]) -> None:
+        gate = self.sale.fcodes
+        if order.get("fcode") and gate is not None:
+            await gate.order_paid(session, str(order["fcode"]), str(order["id"]))
+        if self.sale.share is not None:
+            await self.sale.share.order_paid(session, order)
+
+    async def cancel(self, session: AsyncSession, claims: Claims, order_id: str) -> bytes:
+        drop_id = await self._ensure_live(order_id)
+        state, order = await self.inventory.cancel(drop_id, order_id, claims.user_id)
+        if state in ("cancelled", "expired"):
+            assert order is not None
+            await self._released(order)
+        if state in ("cancelled", "was_cancelled"):
+            assert order is not None
+            return await self._render(session, order)  # cancelling twice answers the same
+        if state in ("expired", "was_expired"):
+            raise OrderExpired()
+        if state == "was_paying":
+            raise PaymentInProgress()
+        if state == "not_found":
+            raise OrderNotFound()
+        raise OrderNotCancellable()
+
+    def _raise_for(self, state: str) -> None:
+        if state == "not_found":
+            raise OrderNotFound()
+        if state == "expired":
+            raise OrderExpired()
+        if state == "cancelled":
+            raise OrderCancelled()
+        if state == "busy":
+            raise PaymentInProgress()
+
+    async def _released(self, order: dict[str, Any]) -> None:
+        gate = self.sale.fcodes
+        if order.get("fcode") and gate is not None:
+            await gate.order_released(str(order["fcode"]), str(order["id"]))
+
+    async def expire_due(self, drop_id: int) -> int:
+        expired = await self.inventory.expire_due(drop_id)
+        for order in expired:
+            await self._released(order)
+        return len(expired)

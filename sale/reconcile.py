@@ -1,0 +1,54 @@
+"""`flashsale reconcile`: compare a drop's Redis state with its SQL record, and repair both ways."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+
+from app.runtime import Runtime
+from sale.repository import DropRepository, OrderRepository
+from sale.service import SaleService
+
+
+async def reconcile(runtime: Runtime, drop_id: int | None, fix: bool, say: Callable[[str], object]) -> int:
+    """Returns 0 when Redis and SQL agree (or were repaired), 1 when differences remain."""
+    sale: SaleService = runtime.services["sale"]
+    async with runtime.sessions() as session:
+        repo = DropRepository(session)
+        if drop_id is not None:
+            one = await repo.get(drop_id)
+            drops = [one] if one else []
+        else:
+            drops = await repo.not_ended(datetime.now(UTC) - timedelta(days=7))
+    if not drops:
+        say("no drops to reconcile")
+        return 0
+    differences = 0
+    for drop in drops:
+        assert drop.id is not None
+        async with runtime.sessions() as session:
+            rows = {o.id: o for o in await OrderRepository(session).for_drop(drop.id)}
+        live = await sale.inventory.all_orders(drop.id)
+        inv = (await sale.inventory.counters([drop.id]))[0]
+        only_sql = sorted(set(rows) - set(live))
+        only_redis = sorted(set(live) - set(rows))
+        status_diff = sorted(i for i in set(rows) & set(live)
+                             if rows[i].status != ("reserved" if live[i]["status"] == "paying" else live[i]["status"]))
+        counters = {k.decode(): int(v) for k, v in inv.items() if k.decode() in ("remaining", "reserved", "paid")}
+        balanced = bool(inv) and sum(counters.values()) == drop.stock
+        say(f"drop {drop.id} ({drop.sku}): redis={'present' if inv else 'missing'} {counters} "
+            f"only-in-sql={len(only_sql)} only-in-redis={len(only_redis)} status-differs={len(status_diff)} "
+            f"invariant={'ok' if balanced else 'BROKEN'}")
+        found = bool(only_sql or only_redis or status_diff or not balanced)
+        if found and fix:
+            # Redis-only orders are events the sink has not written yet: write them now (idempotent),
+            # then merge SQL back into Redis and recompute the counters.
+            async with runtime.sessions() as session, session.begin():
+                await OrderRepository(session).upsert_events(live[i] for i in only_redis + status_diff)
+            await sale.load(drop, merge=True)
+            say(f"drop {drop.id}: repaired")
+        elif found:
+            differences += 1
+    return 1 if differences else 0
+
+

@@ -1,0 +1,96 @@
+"""Drops, buying and orders. Thin: dependencies in, one service call, result out."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from starlette.responses import Response
+
+from app.deps import CurrentUser, OperatorUser, RuntimeDep, SessionDep, client_address
+from sale.orders import OrderService
+from sale.schemas import DropCreate, DropOut, OrderOut, PayIn, PurchaseIn, StatsOut
+from sale.service import SaleService
+
+router = APIRouter(prefix="/api", tags=["drops"])
+JSON = "application/json"
+
+
+def _sale(runtime: RuntimeDep) -> SaleService:
+    service: SaleService = runtime.services["sale"]
+    return service
+
+
+def _orders(runtime: RuntimeDep) -> OrderService:
+    service: OrderService = runtime.services["orders"]
+    return service
+
+
+@router.post("/admin/drops", status_code=201, response_model=DropOut)
+async def create_drop(body: DropCreate, _: OperatorUser, session: SessionDep, runtime: RuntimeDep) -> DropOut:
+    return await _sale(runtime).create_drop(session, body)
+
+
+@router.get("/drops", response_model=list[DropOut])
+async def list_drops(session: SessionDep, runtime: RuntimeDep) -> list[DropOut]:
+    return await _sale(runtime).list_drops(session)
+
+
+@router.get("/drops/{drop_id}", response_model=DropOut)
+async def get_drop(drop_id: int, session: SessionDep, runtime: RuntimeDep) -> DropOut:
+    return await _sale(runtime).get_drop(session, drop_id)
+
+
+@router.get("/admin/drops/{drop_id}/stats", response_model=StatsOut)
+async def drop_stats(drop_id: int, _: OperatorUser, session: SessionDep, runtime: RuntimeDep) -> StatsOut:
+    return await _sale(runtime).stats(session, drop_id)
+
+
+@router.get("/admin/drops/{drop_id}/events", response_class=StreamingResponse)
+async def drop_events(drop_id: int, _: OperatorUser, runtime: RuntimeDep) -> StreamingResponse:
+    """Server-Sent Events: the drop's stats about once a second, for the operator's dashboard."""
+    sale = _sale(runtime)
+    await sale.load_by_id(drop_id)
+
+    async def events() -> AsyncIterator[bytes]:
+        while True:
+            async with runtime.sessions() as session:
+                stats = await sale.stats(session, drop_id)
+            yield b"data: " + stats.model_dump_json().encode() + b"\n\n"
+            await asyncio.sleep(1.0)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@router.post("/drops/{drop_id}/purchase", status_code=201, response_model=OrderOut,
+             openapi_extra={"requestBody": {"content": {JSON: {"schema": PurchaseIn.model_json_schema()}}}})
+async def purchase(drop_id: str, request: Request) -> Response:
+    # The hot path: raw body, cached token check, bytes out; no Depends machinery, no database.
+    headers = request.headers
+    status, content = await request.app.state.runtime.services["sale"].purchase(
+        drop_id, headers.get("authorization"), await request.body(), headers.get("idempotency-key"),
+        request.cookies.get("fs_ref"), client_address(request))
+    return Response(content, status_code=status, media_type=JSON)
+
+
+@router.get("/orders", response_model=list[OrderOut], tags=["orders"])
+async def list_orders(claims: CurrentUser, session: SessionDep, runtime: RuntimeDep) -> Response:
+    return Response(await _orders(runtime).list_for(session, claims), media_type=JSON)
+
+
+@router.get("/orders/{order_id}", response_model=OrderOut, tags=["orders"])
+async def get_order(order_id: str, claims: CurrentUser, session: SessionDep, runtime: RuntimeDep) -> Response:
+    return Response(await _orders(runtime).get(session, claims, order_id), media_type=JSON)
+
+
+@router.post("/orders/{order_id}/pay", response_model=OrderOut, tags=["orders"])
+async def pay_order(order_id: str, body: PayIn, claims: CurrentUser, session: SessionDep,
+                    runtime: RuntimeDep) -> Response:
+    return Response(await _orders(runtime).pay(session, claims, order_id, body.payment_token), media_type=JSON)
+
+
+@router.post("/orders/{order_id}/cancel", response_model=OrderOut, tags=["orders"])
+async def cancel_order(order_id: str, claims: CurrentUser, session: SessionDep, runtime: RuntimeDep) -> Response:
+    return Response(await _orders(runtime).cancel(session, claims, order_id), media_type=JSON)

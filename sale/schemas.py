@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+Phase = Literal["upcoming", "priority", "open", "sold_out", "ended"]
+
+
+def _upper(value: str) -> str:
+    return value.upper()
+
+
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$"), AfterValidator(_upper)]
+Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
+                                       pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+
+
+class DropCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Sku
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    price_cents: int = Field(ge=0, le=10**10)
+    currency: Currency
+    stock: int = Field(ge=1, le=10_000_000)
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    priority_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60)
+    per_user_limit: int = Field(default=1, ge=1, le=1000)
+    pay_window_seconds: int = Field(default=1800, ge=1, le=7 * 24 * 3600)
+
+
+class DropOut(BaseModel):
+    id: int
+    sku: str
+    name: str
+    price_cents: int
+    currency: str
+    stock: int
+    starts_at: datetime
+    ends_at: datetime
+    priority_starts_at: datetime
+    priority_minutes: int
+    per_user_limit: int
+    pay_window_seconds: int
+    remaining: int
+    phase: Phase
+
+
+class StatsOut(BaseModel):
+    drop_id: int
+    stock: int
+    remaining: int
+    reserved: int
+    paid: int
+    expired: int
+    cancelled: int
+    attempts: int
+    rejected: dict[str, int]
+    sold_out_at: datetime | None
+    phase: Phase
+
+
+class PurchaseIn(BaseModel):
+    """Documents the purchase body; the route parses the raw bytes itself for speed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    quantity: int = Field(default=1, ge=1)
+    fcode: str | None = Field(default=None, max_length=64)
+    ref: str | None = Field(default=None, max_length=128)
+
+
+class PayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    payment_token: str = Field(min_length=1, max_length=256)
+
+
+class OrderOut(BaseModel):
+    id: str
+    drop_id: int
+    sku: str
+    quantity: int
+    amount_cents: int
+    currency: str
+    status: Literal["reserved", "paid", "expired", "cancelled"]
+    created_at: datetime
+    pay_by: datetime
+    paid_at: datetime | None
+    share_url: str | None = None

@@ -1,0 +1,91 @@
+"""Background upkeep in every worker: expiry on time, and Redis rebuilt from SQL when it lost state."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from app.metrics import EXPIRED
+from app.runtime import Runtime
+from sale.models import Order
+from sale.orders import OrderService
+from sale.repository import DropRepository
+from sale.service import SaleService
+
+log = logging.getLogger("flashsale.sweeper")
+CHECK_EVERY_SECONDS = 2.0
+RETIRE_AFTER = timedelta(hours=1)
+
+
+class Sweeper:
+    def __init__(self, runtime: Runtime, sale: SaleService, orders: OrderService) -> None:
+        self.runtime = runtime
+        self.sale = sale
+        self.orders = orders
+        self._last_check = 0.0
+
+    async def run(self) -> None:
+        interval = self.runtime.settings.sweep_interval_seconds
+        while True:
+            try:
+                await self.step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sweeper step failed; retrying")
+            await asyncio.sleep(interval)
+
+    async def step(self) -> int:
+        if time.monotonic() - self._last_check > CHECK_EVERY_SECONDS:
+            self._last_check = time.monotonic()
+            await self.check_drops()
+        members = await self.runtime.redis.smembers(self.runtime.keys.active_drops)  # type: ignore[misc]
+        expired = 0
+        for member in members:
+            expired += await self.orders.expire_due(int(member))
+        if expired:
+            EXPIRED.inc(expired)
+        await self.sale.flush_local_counts()
+        return expired
+
+    async def check_drops(self) -> None:
+        """Loads drops Redis does not know yet, and merges SQL back in where Redis has fewer orders
+        than the database (a fresh, flushed or failed-over Redis)."""
+        now = datetime.now(UTC)
+        async with self.runtime.sessions() as session:
+            drops = await DropRepository(session).not_ended(now - RETIRE_AFTER)
+            ids = [d.id for d in drops if d.id is not None]
+            counts: dict[int, int] = {}
+            if ids:
+                rows = await session.execute(select(Order.drop_id, func.count()).where(
+                    Order.drop_id.in_(ids)).group_by(Order.drop_id))  # type: ignore[attr-defined]
+                counts = {int(d): int(c) for d, c in rows.all()}
+        redis, keys = self.runtime.redis, self.runtime.keys
+        async with redis.pipeline(transaction=False) as pipe:
+            for drop_id in ids:
+                pipe.hexists(keys.drop(drop_id).inv, "remaining")
+                pipe.hlen(keys.drop(drop_id).orders)
+            state = await pipe.execute()
+        for i, drop in enumerate(drops):
+            present, known = state[2 * i], int(state[2 * i + 1])
+            assert drop.id is not None
+            if not present:
+                await self.sale.load(drop)
+            elif known < counts.get(drop.id, 0):
+                log.warning("drop %s: Redis knows %d orders, SQL %d: merging", drop.id, known, counts[drop.id])
+                await self.sale.load(drop, merge=True)
+        await self._retire(set(ids))
+
+    async def _retire(self, current: set[int]) -> None:
+        """Stops watching drops long ended whose reservations and events are all settled."""
+        redis, keys = self.runtime.redis, self.runtime.keys
+        for member in await redis.smembers(keys.active_drops):  # type: ignore[misc]
+            drop_id = int(member)
+            if drop_id in current:
+                continue
+            k = keys.drop(drop_id)
+            if await redis.zcard(k.deadlines) == 0 and await redis.xlen(k.stream) == 0:
+                await redis.srem(keys.active_drops, member)  # type: ignore[misc]

@@ -1,0 +1,36 @@
+"""Start-up of the sale domain: scripts registered once, services made, background loops started."""
+from __future__ import annotations
+
+import asyncio
+
+from app.runtime import Runtime
+from sale.inventory import Inventory, register_scripts
+from sale.orders import OrderService
+from sale.payment import make_provider
+from sale.service import SaleService
+from sale.sink import OrderSink
+from sale.sweeper import Sweeper
+
+
+async def setup_sale(runtime: Runtime) -> tuple[SaleService, OrderService]:
+    register_scripts(runtime.scripts)
+    await runtime.scripts.load_all(runtime.redis)
+    inventory = Inventory(runtime.redis, runtime.keys, runtime.scripts)
+    sale = SaleService(runtime, inventory)
+    orders = OrderService(runtime, sale, inventory, make_provider(runtime.settings.payment_provider))
+    runtime.services["sale"] = sale
+    runtime.services["orders"] = orders
+    return sale, orders
+
+
+def background_loops(runtime: Runtime) -> list[asyncio.Task[None]]:
+    sale, orders = runtime.services["sale"], runtime.services["orders"]
+    return [
+        asyncio.create_task(OrderSink(runtime).run(), name="order-sink"),
+        asyncio.create_task(Sweeper(runtime, sale, orders).run(), name="sweeper"),
+    ]
+
+
+async def start_sale(runtime: Runtime) -> list[asyncio.Task[None]]:
+    await setup_sale(runtime)
+    return background_loops(runtime) if runtime.settings.run_background else []
