@@ -9,6 +9,9 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -108,6 +111,11 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         return problem_response(exc.status_code, code, detail, headers=exc.headers)
 
+    async def on_backend_down(request: Request, exc: Exception) -> Response:
+        log.error("backend unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return problem_response(503, "service_unavailable", "A back-end service is briefly unavailable; retry.",
+                                headers={"Retry-After": "1"})
+
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         # Logged with the route only: bodies and headers may carry secrets or personal data.
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -116,4 +124,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(RedisConnectionError, on_backend_down)
+    app.add_exception_handler(RedisTimeoutError, on_backend_down)
+    app.add_exception_handler(OperationalError, on_backend_down)
     app.add_exception_handler(Exception, on_unexpected)

@@ -6,16 +6,18 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any, TypeAlias
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import NoScriptError
 
 RedisClient: TypeAlias = "Redis"
 ScriptArg: TypeAlias = str | int | float | bytes
 
 
-def make_redis(url: str, *, max_connections: int = 256) -> Redis:
-    return Redis.from_url(url, max_connections=max_connections, decode_responses=False,
-                          health_check_interval=30, socket_keepalive=True)
+def make_redis(url: str, *, max_connections: int = 128) -> Redis:
+    # A blocking pool: a burst of requests waits briefly for a connection instead of failing.
+    pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=10,
+                                           health_check_interval=30, socket_keepalive=True)
+    return Redis(connection_pool=pool, decode_responses=False)
 
 
 class LuaScript:

@@ -1,0 +1,195 @@
+/* flashsale drop page: live phase and stock, and a buy button that buys once per click. */
+(function () {
+  "use strict";
+  var FS = window.FS, ui = FS.ui, el = ui.el;
+  function $(id) { return document.getElementById(id); }
+
+  var dropId = $("main").getAttribute("data-drop-id") || "";
+  var dropPath = "/api/drops/" + FS.seg(dropId);
+  var n = {
+    phase: $("drop-phase"), name: $("drop-name"), sku: $("drop-sku"), price: $("drop-price"),
+    countdown: $("drop-countdown"), meter: $("drop-meter"), remaining: $("drop-remaining"),
+    form: $("buy-form"), qtyField: $("qty-field"), qty: $("qty"), fcodeBox: $("fcode-box"),
+    fcode: $("fcode"), buy: $("buy"), msg: $("buy-msg"),
+    factPriority: $("fact-priority"), factStarts: $("fact-starts"), factEnds: $("fact-ends"),
+    factLimit: $("fact-limit"), factPay: $("fact-pay")
+  };
+  var state = { drop: null, phase: null, notFound: false, inFlight: false, cooldownUntil: 0, openedBox: false };
+  var ref = readRef();
+  var poller;
+
+  /* A share link may land here with ?ref=<share token>; without it the server's referral cookie
+   * does the crediting. Access tokens never travel in URLs. */
+  function readRef() {
+    var value = new URLSearchParams(window.location.search).get("ref");
+    return value && /^[A-Za-z0-9_-]{1,128}$/.test(value) ? value : null;
+  }
+
+  function fcodeEntered() { return n.fcode.value.replace(/[\s-]/g, "") !== ""; }
+
+  function buttonState(now) {
+    if (state.notFound) return ["Not available", true];
+    if (!state.drop) return ["Loading…", true];
+    if (state.inFlight) return ["Reserving…", true];
+    var phase = state.phase;
+    if (phase === "ended") return ["Sale ended", true];
+    if (phase === "sold_out") return ["Sold out", true];
+    if (Date.now() < state.cooldownUntil) {
+      return ["Wait " + Math.ceil((state.cooldownUntil - Date.now()) / 1000) + " s", true];
+    }
+    if (phase === "upcoming") return ["Opens " + ui.fmtTime(ui.parseTime(state.drop.starts_at)), true];
+    if (phase === "priority" && !fcodeEntered()) return ["F-code holders only", true];
+    if (!FS.auth.signedIn()) return ["Sign in to buy", false];
+    return [fcodeEntered() ? "Buy with F-code" : "Buy now", false];
+  }
+
+  function renderButton(now) {
+    var s = buttonState(now === undefined ? FS.clock.now() : now);
+    if (n.buy.textContent !== s[0]) n.buy.textContent = s[0];
+    n.buy.disabled = s[1];
+    n.buy.setAttribute("data-state", s[1] ? "disabled" : "ready");
+  }
+
+  function renderClock(now) {
+    if (!state.drop) { renderButton(now); return; }
+    var phase = ui.livePhase(state.drop, now);
+    if (state.phase && phase !== state.phase) poller.now(1000); /* boundary: confirm with the server */
+    state.phase = phase;
+    n.phase.textContent = ui.PHASE_LABEL[phase] || phase;
+    n.phase.setAttribute("data-phase", phase);
+    n.countdown.textContent = ui.countdownText(state.drop, phase, now);
+    if (phase === "priority" && !state.openedBox) { n.fcodeBox.open = true; state.openedBox = true; }
+    renderButton(now);
+  }
+
+  function renderDrop() {
+    var d = state.drop;
+    var priority = ui.parseTime(d.priority_starts_at), starts = ui.parseTime(d.starts_at);
+    document.title = d.name + " · flashsale";
+    n.name.textContent = d.name;
+    n.sku.textContent = "SKU " + d.sku;
+    n.price.textContent = ui.fmtMoney(d.price_cents, d.currency);
+    n.meter.max = Math.max(1, d.stock);
+    n.meter.value = Math.max(0, d.remaining);
+    n.remaining.textContent = d.remaining > 0 ? d.remaining + " of " + d.stock + " left" : "None left right now";
+    n.factPriority.textContent = priority < starts ? "From " + ui.fmtDateTime(priority) + " with an F-code" : "None";
+    n.factStarts.textContent = ui.fmtDateTime(starts);
+    n.factEnds.textContent = ui.fmtDateTime(ui.parseTime(d.ends_at));
+    n.factLimit.textContent = String(d.per_user_limit);
+    n.factPay.textContent = ui.fmtDuration(d.pay_window_seconds) + " after you reserve";
+    var limit = Math.max(1, d.per_user_limit | 0);
+    n.qtyField.hidden = limit <= 1;
+    n.qty.max = String(limit);
+    renderClock(FS.clock.now());
+  }
+
+  function load() {
+    return FS.api.get(dropPath).then(function (drop) {
+      state.drop = drop;
+      renderDrop();
+    }, function (err) {
+      if (err instanceof FS.ApiError && (err.code === "drop_not_found" || err.status === 404)) {
+        state.notFound = true;
+        n.name.textContent = "Drop not found";
+        n.phase.textContent = "Unavailable";
+        ui.say(n.msg, ["This drop doesn't exist. ", el("a", { href: "/", text: "See all drops" })], "error");
+        renderButton();
+        return;
+      }
+      if (!state.inFlight) ui.say(n.msg, FS.messageFor(err), "error");
+    });
+  }
+
+  function pollInterval() {
+    var phase = state.phase;
+    if (state.notFound || phase === "ended") return 60000;
+    if (phase === "open" || phase === "priority" || phase === "sold_out") return 2500;
+    if (state.drop && ui.parseTime(state.drop.starts_at) - FS.clock.now() < 60000) return 4000;
+    return 15000;
+  }
+
+  /* ---------- buying ---------- */
+  function delay(ms) { return new Promise(function (resolve) { window.setTimeout(resolve, ms); }); }
+
+  /* Same key on a retry: if the first try did land, the server answers the same order again. */
+  function attempt(body, key, tries) {
+    return FS.api.post(dropPath + "/purchase", body, { headers: { "Idempotency-Key": key } })
+      .catch(function (err) {
+        var transient = err instanceof FS.ApiError && [0, 502, 503, 504].indexOf(err.status) >= 0;
+        if (transient && tries < 2) return delay(500 * (tries + 1)).then(function () { return attempt(body, key, tries + 1); });
+        throw err;
+      });
+  }
+
+  function quantity() {
+    var limit = state.drop ? Math.max(1, state.drop.per_user_limit | 0) : 1;
+    var value = parseInt(n.qty.value, 10);
+    return isNaN(value) ? 1 : Math.min(limit, Math.max(1, value));
+  }
+
+  function succeeded(order) {
+    var payBy = ui.parseTime(order && order.pay_by);
+    var units = order && order.quantity > 1 ? order.quantity + " units" : "1 unit";
+    ui.say(n.msg, ["Reserved " + units + ". Pay by " + ui.fmtTime(payBy) + " or it goes back on sale. ",
+      el("a", { href: "/orders", text: "Pay now" })], "ok");
+    if (n.fcode.value) n.fcode.value = "";
+    poller.now(0);
+  }
+
+  function failed(err, asked) {
+    var code = err instanceof FS.ApiError ? err.code : "network_error";
+    var text = FS.messageFor(err);
+    if (code === "sold_out") {
+      if (asked === 1 && state.drop) { state.drop.remaining = 0; state.drop.phase = "sold_out"; renderDrop(); }
+      else if (asked > 1) text = "Not enough units left for " + asked + ". Try fewer.";
+    } else if (code === "limit_reached") {
+      text = [text + " ", el("a", { href: "/orders", text: "See your orders" })];
+    } else if (code === "not_open") {
+      if (state.phase === "upcoming") text = "Not open yet: it opens at " + ui.fmtTime(ui.parseTime(state.drop.starts_at)) + ".";
+    } else if (code === "fcode_invalid") {
+      n.fcode.setAttribute("aria-invalid", "true");
+      n.fcodeBox.open = true;
+      n.fcode.focus();
+    } else if (code === "rate_limited") {
+      state.cooldownUntil = Date.now() + (err.retryAfter || 5) * 1000;
+    } else if (code === "unauthorized") {
+      text = ui.signInPrompt("to buy.");
+    } else if (code === "drop_not_found") {
+      state.notFound = true;
+    }
+    ui.say(n.msg, text, "error");
+    if (code !== "rate_limited") poller.now(500);
+  }
+
+  n.form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    if (state.inFlight || n.buy.disabled) return;
+    if (!FS.auth.signedIn()) { window.location.assign(ui.loginHref()); return; }
+    var code = n.fcode.value.trim();
+    var body = { quantity: code ? 1 : quantity() };
+    if (code) body.fcode = code;
+    if (ref) body.ref = ref;
+    state.inFlight = true;
+    n.form.setAttribute("aria-busy", "true");
+    renderButton();
+    ui.say(n.msg, "Reserving…", "info");
+    attempt(body, FS.newKey(), 0)
+      .then(succeeded, function (err) { failed(err, body.quantity); })
+      .then(function () {
+        state.inFlight = false;
+        n.form.setAttribute("aria-busy", "false");
+        renderButton();
+      });
+  });
+
+  n.fcode.addEventListener("input", function () {
+    n.fcode.removeAttribute("aria-invalid");
+    n.qty.disabled = fcodeEntered(); /* an F-code buys exactly one unit */
+    renderButton();
+  });
+  document.addEventListener("fs:auth", function () { renderButton(); });
+
+  if (!FS.auth.signedIn()) ui.say(n.msg, ui.signInPrompt("now so you're ready when the drop opens."), "info");
+  poller = ui.poll(load, pollInterval);
+  ui.onTick(renderClock);
+})();

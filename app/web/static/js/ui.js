@@ -1,0 +1,244 @@
+/* flashsale: DOM helpers (text only, never innerHTML), formatting, drop phases, the shared
+ * one-second ticker aligned to the server clock, polling with jitter, and the header nav. */
+(function () {
+  "use strict";
+  var FS = window.FS;
+
+  /* el("p", {class: "x", text: "hi", hidden: true, "aria-label": "..."}, [child, "text"]) */
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      var value = attrs[key];
+      if (value === null || value === undefined || value === false) return;
+      if (/^on/i.test(key)) throw new Error("event handler attributes are not allowed");
+      if (key === "class") node.className = value;
+      else if (key === "text") node.textContent = String(value);
+      else if (key === "hidden") node.hidden = true;
+      else if (key === "disabled") node.disabled = true;
+      else if (key === "checked") node.checked = true;
+      else if (key === "value") node.value = String(value);
+      else node.setAttribute(key, value === true ? "" : String(value));
+    });
+    append(node, children);
+    return node;
+  }
+
+  function append(node, children) {
+    if (children === null || children === undefined) return node;
+    if (!Array.isArray(children)) children = [children];
+    children.forEach(function (child) {
+      if (child === null || child === undefined || child === false) return;
+      node.appendChild(typeof child === "object" ? child : document.createTextNode(String(child)));
+    });
+    return node;
+  }
+
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
+
+  /* Put a message (string or nodes) in a live region; kind: "error" | "ok" | "info" | "". */
+  function say(node, content, kind) {
+    if (!node) return;
+    clear(node);
+    append(node, content);
+    node.setAttribute("data-kind", kind || "");
+  }
+
+  /* ---------- time and money ---------- */
+  /* Times are ISO 8601; one without an offset is read as UTC (the server answers in UTC). */
+  function parseTime(value) {
+    if (typeof value !== "string" || !value) return NaN;
+    var iso = /([zZ]|[+-]\d\d:?\d\d)$/.test(value) ? value : value + "Z";
+    return Date.parse(iso);
+  }
+
+  var dateTimeFmt = new Intl.DateTimeFormat(undefined, {
+    weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit"
+  });
+  var timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  function fmtDateTime(ms) { return isNaN(ms) ? "–" : dateTimeFmt.format(new Date(ms)); }
+  function fmtTime(ms) { return isNaN(ms) ? "–" : timeFmt.format(new Date(ms)); }
+
+  function pad(n) { return n < 10 ? "0" + n : String(n); }
+  function fmtCountdown(ms) {
+    var total = Math.max(0, Math.ceil(ms / 1000));
+    var d = Math.floor(total / 86400), h = Math.floor((total % 86400) / 3600);
+    var m = Math.floor((total % 3600) / 60), s = total % 60;
+    var hms = (h || d ? pad(h) + ":" : "") + pad(m) + ":" + pad(s);
+    return d ? d + "d " + hms : hms;
+  }
+  function fmtDuration(seconds) {
+    if (seconds < 120) return seconds + " s";
+    if (seconds < 7200) return Math.round(seconds / 60) + " min";
+    return Math.round(seconds / 3600) + " h";
+  }
+
+  function currencyDigits(currency) {
+    try {
+      return new Intl.NumberFormat("en", { style: "currency", currency: currency })
+        .resolvedOptions().maximumFractionDigits;
+    } catch (e) {
+      return 2;
+    }
+  }
+  function fmtMoney(minor, currency) {
+    if (typeof minor !== "number") return "–";
+    var digits = currencyDigits(currency);
+    var major = minor / Math.pow(10, digits);
+    try {
+      return new Intl.NumberFormat(undefined, { style: "currency", currency: currency }).format(major);
+    } catch (e) {
+      return major.toFixed(digits) + " " + String(currency || "");
+    }
+  }
+
+  /* ---------- drop phases ---------- */
+  var PHASE_LABEL = {
+    upcoming: "Coming soon", priority: "Early access", open: "On sale", sold_out: "Sold out", ended: "Ended"
+  };
+  var RANK = { upcoming: 0, priority: 1, open: 2, ended: 4 };
+
+  /* The server's phase, moved forward by the synchronised clock so that a button opens on the
+   * second without waiting for the next poll. Phases never move backwards. */
+  function livePhase(drop, now) {
+    var server = drop.phase;
+    if (server === "ended" || now >= parseTime(drop.ends_at)) return "ended";
+    if (server === "sold_out") return "sold_out";
+    var local = "upcoming";
+    if (now >= parseTime(drop.starts_at)) local = "open";
+    else if (now >= parseTime(drop.priority_starts_at)) local = "priority";
+    return (RANK[server] || 0) > RANK[local] ? server : local;
+  }
+
+  /* One line saying what happens next, and when. */
+  function countdownText(drop, phase, now) {
+    if (phase === "upcoming") return "Opens in " + fmtCountdown(parseTime(drop.starts_at) - now);
+    if (phase === "priority") return "F-code early access · opens to all in " + fmtCountdown(parseTime(drop.starts_at) - now);
+    if (phase === "open") return "Ends in " + fmtCountdown(parseTime(drop.ends_at) - now);
+    if (phase === "sold_out") return "Sold out";
+    return "This drop has ended";
+  }
+
+  /* ---------- shared ticker: fires just after each server-clock second ---------- */
+  var tickers = [];
+  var tickTimer = null;
+  function tick() {
+    var now = FS.clock.now();
+    tickers.forEach(function (fn) { try { fn(now); } catch (e) { window.console.error(e); } });
+    tickTimer = window.setTimeout(tick, 1000 - (FS.clock.now() % 1000) + 5);
+  }
+  function onTick(fn) {
+    tickers.push(fn);
+    if (tickTimer === null) tick();
+  }
+  document.addEventListener("fs:clock", function () {
+    if (tickTimer === null) return;
+    window.clearTimeout(tickTimer);
+    tick();
+  });
+
+  /* ---------- polling: runs task(), then again after interval() ms plus jitter ---------- */
+  function poll(task, interval) {
+    var timer = null, running = false;
+    function schedule(ms) {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(run, ms);
+    }
+    function run() {
+      if (running) return;
+      running = true;
+      Promise.resolve().then(task).catch(function () { /* the task reports its own errors */ })
+        .then(function () {
+          running = false;
+          var base = document.hidden ? 30000 : interval();
+          schedule(base + Math.random() * Math.min(1000, base / 4));
+        });
+    }
+    document.addEventListener("visibilitychange", function () { if (!document.hidden) schedule(0); });
+    run();
+    return { now: function (maxJitterMs) { schedule(Math.random() * (maxJitterMs || 0)); } };
+  }
+
+  /* ---------- clipboard ---------- */
+  function copyText(text, button) {
+    var done = function (ok) {
+      if (!button) return;
+      var label = button.getAttribute("data-label") || button.textContent;
+      button.setAttribute("data-label", label);
+      button.textContent = ok ? "Copied" : "Copy failed";
+      window.setTimeout(function () { button.textContent = label; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).then(function () { done(true); }, function () { done(fallback()); });
+    }
+    done(fallback());
+    return Promise.resolve();
+    function fallback() {
+      var area = el("textarea", { class: "offscreen", readonly: true, "aria-hidden": "true" }, text);
+      document.body.appendChild(area);
+      area.select();
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      document.body.removeChild(area);
+      return ok;
+    }
+  }
+
+  /* ---------- session, header nav ---------- */
+  var ROLE_RANK = { shopper: 0, employee: 1, operator: 2 };
+  var mePromise = null;
+  function me() {
+    if (!FS.auth.signedIn()) return Promise.resolve(null);
+    if (!mePromise) {
+      mePromise = FS.api.get("/api/me").catch(function (err) {
+        mePromise = null;
+        if (err instanceof FS.ApiError && err.status === 401) return null;
+        throw err;
+      });
+    }
+    return mePromise;
+  }
+  function hasRole(account, role) {
+    return !!account && (ROLE_RANK[account.role] || 0) >= ROLE_RANK[role];
+  }
+
+  function loginHref() {
+    var here = window.location.pathname + window.location.search;
+    return here === "/" || window.location.pathname === "/login" ? "/login" : "/login?next=" + encodeURIComponent(here);
+  }
+  function signInPrompt(what) {
+    return ["Please ", el("a", { href: loginHref(), text: "sign in" }), " " + what];
+  }
+
+  function refreshNav() {
+    var signin = document.getElementById("nav-signin");
+    var signout = document.getElementById("nav-signout");
+    var signedIn = FS.auth.signedIn();
+    if (signin) { signin.hidden = signedIn; signin.setAttribute("href", loginHref()); }
+    if (signout) signout.hidden = !signedIn;
+    me().then(function (account) {
+      document.querySelectorAll("[data-min-role]").forEach(function (node) {
+        node.hidden = !hasRole(account, node.getAttribute("data-min-role"));
+      });
+      if (signout && account) signout.setAttribute("title", "Signed in as " + account.email);
+    }, function () { /* offline: keep the nav as it is */ });
+  }
+
+  document.addEventListener("fs:auth", function () { mePromise = null; refreshNav(); });
+  var signoutButton = document.getElementById("nav-signout");
+  if (signoutButton) {
+    signoutButton.addEventListener("click", function () {
+      FS.auth.clear();
+      window.location.assign("/");
+    });
+  }
+  refreshNav();
+
+  FS.ui = {
+    el: el, append: append, clear: clear, say: say,
+    parseTime: parseTime, fmtDateTime: fmtDateTime, fmtTime: fmtTime, fmtCountdown: fmtCountdown,
+    fmtDuration: fmtDuration, fmtMoney: fmtMoney, currencyDigits: currencyDigits,
+    PHASE_LABEL: PHASE_LABEL, livePhase: livePhase, countdownText: countdownText,
+    onTick: onTick, poll: poll, copyText: copyText,
+    me: me, hasRole: hasRole, loginHref: loginHref, signInPrompt: signInPrompt
+  };
+})();

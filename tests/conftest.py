@@ -1,0 +1,98 @@
+"""Real servers for every test: the embedded Valkey and SQLite by default; with
+FLASHSALE_TEST_SERVICES=1, the machine's PostgreSQL and Redis (a test run fails, never skips, when
+they do not answer). Each run gets its own database and Redis key prefix and removes them after."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import redis
+
+from app.embedded_redis import EmbeddedRedis
+from app.main import create_app
+from app.migrate import upgrade
+from app.settings import Settings
+from tests.support import PG_URL, REDIS_URL, SERVICES
+
+RUN_ID = uuid.uuid4().hex[:10]
+
+
+def pytest_report_header() -> str:
+    return f"flashsale back ends: {'PostgreSQL + Redis services' if SERVICES else 'SQLite + embedded Valkey'}"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if SERVICES:
+        try:
+            redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+        except redis.RedisError as exc:
+            pytest.fail(f"FLASHSALE_TEST_SERVICES=1 but Redis at {REDIS_URL} does not answer: {exc}")
+        yield REDIS_URL
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), persist=False)
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not SERVICES:
+        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        return
+    name = f"fs_test_{RUN_ID}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_URL, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"FLASHSALE_TEST_SERVICES=1 but PostgreSQL at {PG_URL} does not answer: {exc}")
+    base = PG_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def make_settings(database_url: str, redis_url: str, var_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url, "redis_url": redis_url, "redis_prefix": f"t{RUN_ID}",
+        "var_dir": var_dir, "jwt_secret": "test-secret-" + "x" * 40, "public_base_url": "http://testserver",
+        "sweep_interval_seconds": 0.1, "purchase_rate_per_second": 1000, "log_level": "warning",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    settings = make_settings(database_url, redis_url, tmp_path_factory.mktemp("var"))
+    upgrade(settings)
+    yield settings
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(f"{settings.redis_prefix}:*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.delete(*keys[start:start + 500])
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[object]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=30) as c:
+        yield c

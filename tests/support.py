@@ -1,0 +1,97 @@
+"""Test helpers shared by the suites: servers, accounts, drops."""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from app.auth.models import User
+from app.auth.passwords import hash_password
+from app.runtime import Runtime
+
+SERVICES = os.environ.get("FLASHSALE_TEST_SERVICES") == "1"
+PG_URL = os.environ.get("FLASHSALE_TEST_PG_URL", "postgresql://127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("FLASHSALE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+PASSWORD = "Correct-horse-1"
+_PASSWORD_HASH = hash_password(PASSWORD)
+
+
+def iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Account:
+    id: int
+    email: str
+    role: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def runtime_of(app: FastAPI) -> Runtime:
+    runtime: Runtime = app.state.runtime
+    return runtime
+
+
+async def make_accounts(app: FastAPI, count: int, role: str = "shopper") -> list[Account]:
+    """Inserts accounts directly (one shared password hash) and mints their tokens: fast for crowds."""
+    runtime = runtime_of(app)
+    users = [User(email=f"{role}-{uuid.uuid4().hex[:12]}@example.com", password_hash=_PASSWORD_HASH, role=role)
+             for _ in range(count)]
+    async with runtime.sessions() as session, session.begin():
+        session.add_all(users)
+        await session.flush()
+    accounts = []
+    for user in users:
+        assert user.id is not None
+        token, _ = runtime.tokens.issue(user.id, role)
+        accounts.append(Account(user.id, user.email, role, token))
+    return accounts
+
+
+async def make_account(app: FastAPI, role: str = "shopper") -> Account:
+    return (await make_accounts(app, 1, role))[0]
+
+
+async def create_drop(client: httpx.AsyncClient, operator: Account, **overrides: Any) -> dict[str, Any]:
+    start = now() - timedelta(seconds=5)
+    body: dict[str, Any] = {"sku": f"sku-{uuid.uuid4().hex[:8]}", "name": "Mi Phone", "price_cents": 199900,
+                            "currency": "CNY", "stock": 10, "starts_at": iso(start),
+                            "ends_at": iso(start + timedelta(hours=1)), "per_user_limit": 1}
+    body.update(overrides)
+    response = await client.post("/api/admin/drops", json=body, headers=operator.headers)
+    assert response.status_code == 201, response.text
+    drop: dict[str, Any] = response.json()
+    return drop
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if await check():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)
+
+
+def is_problem(response: httpx.Response, status: int, code: str | None = None) -> bool:
+    return (response.status_code == status
+            and response.headers.get("content-type", "").startswith("application/problem+json")
+            and (code is None or response.json().get("code") == code))
