@@ -1,0 +1,43 @@
+# Everything runs from the project's own virtual environment in .venv, made on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+WORKERS ?= 1
+ARGS   ?=
+TYPED  := $(wildcard app sale codes loadtest)
+
+.PHONY: run test lint typecheck loadtest bench venv install
+
+run: install
+	$(BIN)/flashsale serve --host $(HOST) --port $(PORT) --workers $(WORKERS) $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy --strict $(TYPED)
+
+loadtest: install
+	$(BIN)/flashsale loadtest $(ARGS)
+
+bench: install
+	$(BIN)/python -m loadtest.bench $(ARGS)
+
+venv: $(BIN)/python
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstalled only when the project's dependencies (or their pins) change.
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $@
+
+install: $(STAMP)
+
