@@ -2,13 +2,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Path
 
 from app.auth import service
 from app.auth.schemas import RegisterIn, RoleChangeIn, TokenOut, UserOut
 from app.deps import ClientAddress, CurrentUser, OperatorUser, RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/api", tags=["accounts"])
+# Ids are 32-bit columns: a larger number is refused here, not by the database driver (a 500).
+UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.post("/auth/register", status_code=201, response_model=UserOut)
@@ -32,5 +34,5 @@ async def me(claims: CurrentUser, session: SessionDep) -> UserOut:
 
 
 @router.patch("/admin/users/{user_id}", response_model=UserOut)
-async def change_role(user_id: int, body: RoleChangeIn, _: OperatorUser, session: SessionDep) -> UserOut:
+async def change_role(user_id: UserId, body: RoleChangeIn, _: OperatorUser, session: SessionDep) -> UserOut:
     return service.user_out(await service.change_role(session, user_id, body.role))
