@@ -132,7 +132,7 @@
     var units = order && order.quantity > 1 ? order.quantity + " units" : "1 unit";
     ui.say(n.msg, ["Reserved " + units + ". Pay by " + ui.fmtTime(payBy) + " or it goes back on sale. ",
       el("a", { href: "/orders", text: "Pay now" })], "ok");
-    if (n.fcode.value) n.fcode.value = "";
+    if (n.fcode.value) { n.fcode.value = ""; n.qty.disabled = false; } /* a code is single-use */
     poller.now(0);
   }
 

@@ -1,0 +1,204 @@
+/* flashsale operator dashboard: create drops, watch one live, issue F-codes. */
+(function () {
+  "use strict";
+  var FS = window.FS, ui = FS.ui, el = ui.el;
+  function $(id) { return document.getElementById(id); }
+
+  var pick = $("pick"), pickId = $("pick-id"), conn = $("live-conn"), canvas = $("chart");
+  var k = {
+    rate: $("k-rate"), peak: $("k-peak"), remaining: $("k-remaining"), reserved: $("k-reserved"),
+    paid: $("k-paid"), expired: $("k-expired"), cancelled: $("k-cancelled"), attempts: $("k-attempts"),
+    phase: $("k-phase"), soldout: $("k-soldout")
+  };
+  var live = { feed: null, id: null, drop: null, series: null, stats: null };
+
+  /* ---------- live view ---------- */
+  function num(v) { return typeof v === "number" ? v.toLocaleString() : "–"; }
+
+  function renderStats() {
+    var s = live.stats, series = live.series;
+    if (!s) return;
+    k.rate.textContent = series.rate(5000).toFixed(1);
+    k.peak.textContent = series.peak.toFixed(1);
+    k.remaining.textContent = num(s.remaining) + (typeof s.stock === "number" ? " / " + num(s.stock) : "");
+    k.reserved.textContent = num(s.reserved);
+    k.paid.textContent = num(s.paid);
+    k.expired.textContent = num(s.expired);
+    k.cancelled.textContent = num(s.cancelled);
+    k.attempts.textContent = num(s.attempts);
+    k.phase.textContent = s.phase ? (ui.PHASE_LABEL[s.phase] || s.phase) : "–";
+    var soldAt = ui.parseTime(s.sold_out_at);
+    var soldText = "Not sold out";
+    if (!isNaN(soldAt)) {
+      soldText = ui.fmtTime(soldAt);
+      var starts = live.drop ? ui.parseTime(live.drop.starts_at) : NaN;
+      var prio = live.drop ? ui.parseTime(live.drop.priority_starts_at) : NaN;
+      if (!isNaN(starts)) {
+        var from = soldAt >= starts ? starts : prio;
+        var label = soldAt >= starts ? " after opening" : " after early access began";
+        if (!isNaN(from)) soldText += " (" + ((soldAt - from) / 1000).toFixed(1) + " s" + label + ")";
+      }
+    }
+    k.soldout.textContent = soldText;
+
+    var body = $("rejections");
+    ui.clear(body);
+    var rejected = s.rejected && typeof s.rejected === "object" ? s.rejected : {};
+    var codes = Object.keys(rejected).sort(function (a, b) { return (rejected[b] | 0) - (rejected[a] | 0); });
+    if (!codes.length) body.appendChild(el("tr", {}, el("td", { colspan: "2", text: "None" })));
+    codes.forEach(function (code) {
+      body.appendChild(el("tr", {}, [el("td", {}, el("code", { text: code })),
+        el("td", { class: "num", text: num(rejected[code]) })]));
+    });
+    draw();
+  }
+
+  function draw() {
+    if (live.series) FS.ops.drawChart(canvas, live.series, live.stats ? live.stats.stock : 0, FS.clock.now());
+  }
+
+  function resetView() {
+    Object.keys(k).forEach(function (key) { k[key].textContent = "–"; });
+    ui.clear($("rejections")).appendChild(el("tr", {}, el("td", { colspan: "2", text: "–" })));
+  }
+
+  function startWatching(id) {
+    id = String(id || "").trim();
+    if (!id) return;
+    if (live.feed) live.feed.stop();
+    live = { feed: null, id: id, drop: null, series: new FS.ops.Series(), stats: null };
+    resetView();
+    var mine = live;
+    $("live-title").textContent = "Drop " + id;
+    window.history.replaceState(null, "", "#drop=" + encodeURIComponent(id));
+    FS.api.get("/api/drops/" + FS.seg(id)).then(function (drop) {
+      if (live !== mine) return;
+      live.drop = drop;
+      $("live-title").textContent = drop.name + " (" + drop.sku + ") · opens " + ui.fmtDateTime(ui.parseTime(drop.starts_at));
+      renderStats();
+    }, function () { /* the stats feed reports problems */ });
+    live.feed = FS.ops.watch(id, {
+      stats: function (stats) {
+        if (live !== mine) return;
+        live.stats = stats;
+        live.series.add(stats, FS.clock.now());
+        renderStats();
+      },
+      state: function (kind, text) {
+        if (live !== mine) return;
+        conn.setAttribute("data-state", kind);
+        ui.say(conn, text, kind === "error" ? "error" : "");
+      }
+    });
+  }
+
+  function loadDrops(selectId) {
+    return FS.api.get("/api/drops").then(function (drops) {
+      var keep = selectId || pick.value;
+      while (pick.options.length > 1) pick.remove(1);
+      (Array.isArray(drops) ? drops : []).forEach(function (d) {
+        pick.appendChild(el("option", { value: String(d.id),
+          text: "#" + d.id + " " + d.name + " · " + (ui.PHASE_LABEL[d.phase] || d.phase) }));
+      });
+      if (keep) pick.value = String(keep);
+    }, function (err) { ui.say($("ops-msg"), FS.messageFor(err), "error"); });
+  }
+
+  $("pick-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    startWatching(pickId.value.trim() || pick.value);
+  });
+  pick.addEventListener("change", function () { if (pick.value) { pickId.value = ""; startWatching(pick.value); } });
+  window.addEventListener("resize", draw);
+  ui.onTick(function () { if (live.series && live.series.samples.length) draw(); });
+
+  /* ---------- create a drop ---------- */
+  function toMinor(text, currency) {
+    var digits = ui.currencyDigits(currency);
+    var m = /^\s*(\d{1,12})(?:[.,](\d*))?\s*$/.exec(text);
+    if (!m || (m[2] || "").length > digits) return null;
+    var frac = m[2] || "";
+    while (frac.length < digits) frac += "0";
+    return parseInt(m[1] + frac, 10);
+  }
+  function intOf(id) {
+    var v = $(id).value.trim();
+    return /^\d+$/.test(v) ? parseInt(v, 10) : null;
+  }
+  function isoOf(id) {
+    var v = $(id).value;
+    if (!v) return undefined;
+    var t = new Date(v); /* datetime-local: the operator's local time */
+    return isNaN(t.getTime()) ? null : t.toISOString();
+  }
+
+  var createForm = $("create-form"), createMsg = $("create-msg");
+  createForm.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    Array.prototype.forEach.call(createForm.querySelectorAll("input"), function (i) { i.removeAttribute("aria-invalid"); });
+    var currency = $("c-currency").value.trim().toUpperCase();
+    var body = {
+      sku: $("c-sku").value.trim(), name: $("c-name").value.trim(), currency: currency,
+      price_cents: toMinor($("c-price").value, currency), stock: intOf("c-stock"),
+      priority_minutes: intOf("c-priority"), per_user_limit: intOf("c-limit"),
+      pay_window_seconds: intOf("c-pay"), starts_at: isoOf("c-starts"), ends_at: isoOf("c-ends")
+    };
+    var names = { sku: "c-sku", name: "c-name", currency: "c-currency", price_cents: "c-price", stock: "c-stock",
+      priority_minutes: "c-priority", per_user_limit: "c-limit", pay_window_seconds: "c-pay",
+      starts_at: "c-starts", ends_at: "c-ends" };
+    var bad = Object.keys(body).filter(function (key) {
+      return body[key] === null || body[key] === "" || (key === "currency" && !/^[A-Z]{3}$/.test(currency));
+    });
+    if (bad.length) {
+      bad.forEach(function (key) { $(names[key]).setAttribute("aria-invalid", "true"); });
+      $(names[bad[0]]).focus();
+      ui.say(createMsg, "Please check the highlighted fields.", "error");
+      return;
+    }
+    Object.keys(body).forEach(function (key) { if (body[key] === undefined) delete body[key]; });
+    var submit = createForm.querySelector("button[type=submit]");
+    submit.disabled = true;
+    ui.say(createMsg, "Creating…", "info");
+    FS.api.post("/api/admin/drops", body).then(function (drop) {
+      submit.disabled = false;
+      ui.say(createMsg, ["Created drop #" + drop.id + ", opening " + ui.fmtDateTime(ui.parseTime(drop.starts_at)) + ". ",
+        el("a", { href: "/drops/" + FS.seg(drop.id), text: "Open its page" })], "ok");
+      loadDrops(drop.id).then(function () { startWatching(drop.id); });
+    }, function (err) {
+      submit.disabled = false;
+      var errors = err instanceof FS.ApiError && Array.isArray(err.problem.errors) ? err.problem.errors : [];
+      errors.forEach(function (e) {
+        var key = Array.isArray(e.loc) ? e.loc[e.loc.length - 1] : null;
+        if (key && names[key]) $(names[key]).setAttribute("aria-invalid", "true");
+      });
+      ui.say(createMsg, FS.messageFor(err), "error");
+    });
+  });
+
+  /* ---------- F-codes ---------- */
+  $("issue").addEventListener("click", function () {
+    var button = $("issue"), out = $("issue-msg");
+    button.disabled = true;
+    FS.api.post("/api/admin/fcodes/issue", {}).then(function (res) {
+      button.disabled = false;
+      ui.say(out, "Issued " + (res && res.issued | 0) + " new codes for " + (res && res.month || "this month") + ".", "ok");
+    }, function (err) {
+      button.disabled = false;
+      ui.say(out, FS.messageFor(err), "error");
+    });
+  });
+
+  /* ---------- start ---------- */
+  ui.me().then(function (account) {
+    if (!account) ui.say($("ops-msg"), ui.signInPrompt("with an operator account."), "info");
+    else if (!ui.hasRole(account, "operator")) ui.say($("ops-msg"), "This dashboard is for operators.", "error");
+  }, function () { /* offline */ });
+  var fromHash = /^#drop=([A-Za-z0-9_%-]{1,64})$/.exec(window.location.hash);
+  var initial = "";
+  try { initial = fromHash ? decodeURIComponent(fromHash[1]) : ""; } catch (e) { initial = ""; }
+  loadDrops(initial).then(function () {
+    if (!initial) return;
+    if (pick.value !== initial) pickId.value = initial;
+    startWatching(initial);
+  });
+})();

@@ -1,0 +1,208 @@
+/* flashsale "My orders": pay (fake test card), cancel, a countdown to pay_by, share paid orders. */
+(function () {
+  "use strict";
+  var FS = window.FS, ui = FS.ui, el = ui.el;
+  var list = document.getElementById("order-list");
+  var empty = document.getElementById("orders-empty");
+  var msg = document.getElementById("orders-msg");
+  var orders = [];
+  var rows = {}; /* order id -> {order, item, msg, timer, pay} */
+  var dropNames = {}; /* drop id -> Promise<name|null> */
+  var STATUS_LABEL = { reserved: "Awaiting payment", paid: "Paid", expired: "Expired", cancelled: "Cancelled" };
+  var poller;
+
+  function safeId(id) { return String(id).replace(/[^A-Za-z0-9_-]/g, "_"); }
+
+  function dropName(dropId) {
+    var key = String(dropId);
+    if (!dropNames[key]) {
+      dropNames[key] = FS.api.get("/api/drops/" + FS.seg(dropId))
+        .then(function (d) { return d && d.name ? d.name : null; }, function () { return null; });
+    }
+    return dropNames[key];
+  }
+
+  /* The card image is served by this same service: use its path on this origin, so that the
+   * page's img-src 'self' policy holds even when PUBLIC_BASE_URL names another host. */
+  function cardSrc(shareUrl) {
+    try {
+      var url = new URL(shareUrl, window.location.origin);
+      if (url.protocol !== "https:" && url.protocol !== "http:") return null;
+      if (url.origin === window.location.origin) return shareUrl.replace(/\/$/, "") + "/card.png";
+      return url.pathname.replace(/\/$/, "") + "/card.png";
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function payForm(order, row) {
+    var sid = safeId(order.id);
+    var button = el("button", { class: "button primary fixed", type: "submit",
+      text: "Pay " + ui.fmtMoney(order.amount_cents, order.currency) });
+    var cancel = el("button", { class: "button fixed", type: "button", text: "Cancel order" });
+    var form = el("form", { class: "pay-form", novalidate: true }, [
+      el("fieldset", {}, [
+        el("legend", { text: "Test card" }),
+        el("div", { class: "check" }, [
+          el("input", { type: "radio", name: "card-" + sid, id: "card-ok-" + sid, value: "test_ok", checked: true }),
+          el("label", { for: "card-ok-" + sid, text: "Card that pays (test_ok)" })]),
+        el("div", { class: "check" }, [
+          el("input", { type: "radio", name: "card-" + sid, id: "card-decline-" + sid, value: "test_decline" }),
+          el("label", { for: "card-decline-" + sid, text: "Card that's declined (test_decline)" })])
+      ]),
+      el("div", { class: "actions" }, [button, cancel])
+    ]);
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      if (button.disabled) return;
+      var checked = form.querySelector("input[type=radio]:checked");
+      act(row, [button, cancel], "Paying…", FS.api.post("/api/orders/" + FS.seg(order.id) + "/pay",
+        { payment_token: checked ? checked.value : "test_ok" }), "Paid. Thank you!");
+    });
+    var armed = null;
+    cancel.addEventListener("click", function () {
+      if (!armed) { /* two taps: no accidental cancels, no blocking dialogs */
+        cancel.textContent = "Tap to confirm";
+        armed = window.setTimeout(function () { armed = null; cancel.textContent = "Cancel order"; }, 4000);
+        return;
+      }
+      window.clearTimeout(armed);
+      armed = null;
+      cancel.textContent = "Cancel order";
+      act(row, [button, cancel], "Cancelling…", FS.api.post("/api/orders/" + FS.seg(order.id) + "/cancel"),
+        "Cancelled. The unit went back on sale.");
+    });
+    row.pay = [button, cancel];
+    return form;
+  }
+
+  function act(row, buttons, pending, promise, doneText) {
+    buttons.forEach(function (b) { b.disabled = true; });
+    ui.say(row.msg, pending, "info");
+    promise.then(function (updated) {
+      replace(updated);
+      ui.say(msg, doneText, "ok"); /* the page-level live region: the card itself was rebuilt */
+    }, function (err) {
+      buttons.forEach(function (b) { b.disabled = false; });
+      var code = err instanceof FS.ApiError ? err.code : "network_error";
+      ui.say(row.msg, code === "unauthorized" ? ui.signInPrompt("again.") : FS.messageFor(err), "error");
+      if (code === "order_expired" || code === "order_not_found") poller.now(0);
+    });
+  }
+
+  function shareBlock(order, row) {
+    var sid = safeId(order.id), url = order.share_url;
+    var input = el("input", { id: "share-" + sid, type: "url", readonly: true, value: url, class: "share-url" });
+    var copy = el("button", { class: "button fixed", type: "button", text: "Copy" });
+    copy.addEventListener("click", function () { ui.copyText(url, copy); });
+    var actions = el("div", { class: "actions" }, [copy]);
+    if (typeof navigator.share === "function") {
+      var share = el("button", { class: "button fixed", type: "button", text: "Share…" });
+      share.addEventListener("click", function () {
+        navigator.share({ title: "I got one!", text: "I just got mine on flashsale.", url: url })
+          .catch(function (err) { if (err && err.name !== "AbortError") ui.say(row.msg, "Sharing didn't work: copy the link instead.", "error"); });
+      });
+      actions.appendChild(share);
+    }
+    var stats = el("p", { class: "hint" });
+    FS.api.get("/api/orders/" + FS.seg(order.id) + "/share").then(function (s) {
+      if (s && typeof s.views === "number") {
+        var referred = s.referred_orders | 0;
+        stats.textContent = "Viewed " + s.views + (s.views === 1 ? " time · " : " times · ") + referred +
+          (referred === 1 ? " order" : " orders") + " through your link";
+      }
+    }, function () { /* stats are optional */ });
+    var src = cardSrc(url);
+    return el("div", { class: "share" }, [
+      el("label", { for: "share-" + sid, text: "Your share link" }), input, actions, stats,
+      src ? el("img", { class: "share-card", src: src, width: "1200", height: "630", loading: "lazy",
+        alt: "Preview of the card people see when you share this link" }) : null
+    ]);
+  }
+
+  function buildRow(order) {
+    var row = { order: order, msg: el("p", { class: "msg", role: "status", "aria-live": "polite" }) };
+    var title = el("h2", { text: order.sku });
+    dropName(order.drop_id).then(function (name) { if (name) title.textContent = name; });
+    var body = null;
+    if (order.status === "reserved") {
+      row.timer = el("p", { class: "countdown", role: "timer", "aria-atomic": "true" });
+      body = [row.timer, payForm(order, row)];
+    } else if (order.status === "paid" && order.share_url) {
+      body = shareBlock(order, row);
+    } else if (order.status === "expired") {
+      body = el("p", { text: "Not paid in time: the unit went back on sale." });
+    }
+    var units = order.quantity + " × " + order.sku;
+    row.item = el("li", { class: "card order-card", id: "order-" + safeId(order.id) }, [
+      el("span", { class: "badge", "data-phase": order.status, text: STATUS_LABEL[order.status] || order.status }),
+      title,
+      el("p", { class: "meta", text: units + " · " + ui.fmtMoney(order.amount_cents, order.currency) +
+        " · ordered " + ui.fmtDateTime(ui.parseTime(order.created_at)) }),
+      el("div", { class: "order-body" }, body),
+      row.msg
+    ]);
+    return row;
+  }
+
+  function tickRow(row, now) {
+    if (!row.timer) return;
+    var left = ui.parseTime(row.order.pay_by) - now;
+    if (left > 0) { row.timer.textContent = "Pay within " + ui.fmtCountdown(left); return; }
+    row.timer.textContent = "Time's up: this reservation has expired.";
+    if (row.pay) row.pay.forEach(function (b) { b.disabled = true; });
+    if (!row.expiredSeen) { row.expiredSeen = true; poller.now(2000); }
+  }
+
+  /* Cards are rebuilt only when an order changes state, so a half-filled form survives refreshes. */
+  function render() {
+    var now = FS.clock.now();
+    var seen = {};
+    orders.forEach(function (order, index) {
+      var key = String(order.id), row = rows[key];
+      seen[key] = true;
+      if (row && (row.order.status !== order.status || row.order.share_url !== order.share_url)) {
+        var fresh = buildRow(order);
+        list.replaceChild(fresh.item, row.item);
+        row = rows[key] = fresh;
+      } else if (!row) {
+        row = rows[key] = buildRow(order);
+      }
+      row.order = order;
+      tickRow(row, now);
+      if (list.children[index] !== row.item) list.insertBefore(row.item, list.children[index] || null);
+    });
+    Object.keys(rows).forEach(function (key) {
+      if (!seen[key]) { list.removeChild(rows[key].item); delete rows[key]; }
+    });
+    empty.hidden = orders.length > 0;
+    list.setAttribute("aria-busy", "false");
+  }
+
+  function replace(updated) {
+    orders = orders.map(function (o) { return String(o.id) === String(updated.id) ? updated : o; });
+    render();
+  }
+
+  function load() {
+    if (!FS.auth.signedIn()) {
+      ui.say(msg, ui.signInPrompt("to see your orders."), "info");
+      list.setAttribute("aria-busy", "false");
+      return Promise.resolve();
+    }
+    return FS.api.get("/api/orders").then(function (data) {
+      orders = Array.isArray(data) ? data : (data && Array.isArray(data.items) ? data.items : []);
+      if (msg.getAttribute("data-kind") !== "ok") ui.say(msg, "", "");
+      render();
+    }, function (err) {
+      var code = err instanceof FS.ApiError ? err.code : "network_error";
+      ui.say(msg, code === "unauthorized" ? ui.signInPrompt("to see your orders.") : FS.messageFor(err), "error");
+      list.setAttribute("aria-busy", "false");
+    });
+  }
+
+  poller = ui.poll(load, function () {
+    return orders.some(function (o) { return o.status === "reserved"; }) ? 15000 : 60000;
+  });
+  ui.onTick(function (now) { Object.keys(rows).forEach(function (k) { tickRow(rows[k], now); }); });
+})();
