@@ -16,6 +16,8 @@ user_cli = typer.Typer(no_args_is_help=True, help="Accounts.")
 drops_cli = typer.Typer(no_args_is_help=True, help="Drops.")
 cli.add_typer(user_cli, name="user")
 cli.add_typer(drops_cli, name="drops")
+fcodes_cli = typer.Typer(no_args_is_help=True, help="F-codes.")
+cli.add_typer(fcodes_cli, name="fcodes")
 
 
 def _logging(settings: Settings) -> None:
@@ -157,6 +159,32 @@ def drops_schedule(sku: Annotated[str, typer.Option()], name: Annotated[str, typ
                                           per_user_limit=per_user_limit, duration_minutes=duration_minutes))
     for drop in created:
         typer.echo(f"drop #{drop.id} {drop.sku} starts {drop.starts_at.isoformat()}")
+
+
+@fcodes_cli.command("issue")
+def fcodes_issue(
+        month: Annotated[str | None, typer.Option(help="YYYY-MM; default: this month in the zone.")] = None,
+        sku: Annotated[str | None, typer.Option(help="Bind the new codes to one SKU.")] = None) -> None:
+    """Mint the month's F-code allotment for every employee who does not have it yet (idempotent)."""
+    from app.bootstrap import running
+    from app.errors import DomainError
+    from app.migrate import upgrade
+
+    settings = Settings()
+    if settings.is_sqlite:
+        upgrade(settings)
+
+    async def main() -> int:
+        async with running(settings, background=False) as runtime:
+            try:
+                result = await runtime.services["fcode_service"].issue(month, sku)
+            except DomainError as exc:
+                typer.echo(f"{exc.code}: {exc.detail}", err=True)
+                return 1
+            typer.echo(f"issued {result.issued} F-codes for {result.month}")
+            return 0
+
+    raise typer.Exit(asyncio.run(main()))
 
 
 def main() -> None:

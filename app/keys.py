@@ -60,6 +60,11 @@ class Keys:
     def fcode_failures(self, scope: str, ident: str) -> str:
         return f"{self.prefix}:fcode-fail:{scope}:{ident}"
 
+    @property
+    def fcodes_dirty(self) -> str:
+        """Hash: F-code lookup hash -> marker, for codes whose Redis state SQL has not caught up with."""
+        return f"{self.prefix}:fcodes:dirty"
+
     def share_views(self, token_hash: str) -> str:
         return f"{self.prefix}:share-view:{token_hash}"
 

@@ -1,0 +1,193 @@
+"""F-codes for employees and operators: claim, list, gift, issue, revoke, stats."""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from app.auth.repository import UserRepository
+from app.auth.tokens import Claims
+from app.runtime import Runtime
+from codes.crypto import CodeCrypto
+from codes.exceptions import (
+    BadMonth,
+    FcodeMalformed,
+    FcodeNotAvailable,
+    FcodeNotFound,
+    FcodeRedeemed,
+    GiftToSelf,
+    RecipientNotFound,
+)
+from codes.format import MalformedCode, canonical, display, new_code
+from codes.gate import Gate
+from codes.models import CodeStatus, FCode
+from codes.months import expiry, month_of, parse_month
+from codes.repository import FcodeRepository
+from codes.schemas import ClaimOut, CodeCounts, CodeStatsOut, FcodeOut, IssueOut, MonthCounts
+from codes.state import CodeState, LiveCode
+from codes.sync import CodeSync
+
+MINT_BATCH = 500
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class FcodeService:
+    def __init__(self, runtime: Runtime, crypto: CodeCrypto, state: CodeState, sync: CodeSync,
+                 gate: Gate) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.crypto = crypto
+        self.state = state
+        self.sync = sync
+        self.gate = gate
+        self.clock: Callable[[], datetime] = utcnow  # tests move it across a month boundary
+
+    # -- reading ---------------------------------------------------------------------------------
+    async def _render(self, rows: Sequence[FCode]) -> list[FcodeOut]:
+        """The codes as their owner sees them: live state from Redis, the record where Redis lacks it."""
+        at_ms = int(utcnow().timestamp() * 1000)
+        states = await self.state.read([row.code_hash for row in rows])
+        live = [s if s is not None else LiveCode.from_row(row) for row, s in zip(rows, states, strict=True)]
+        recipients = {r for r in (s.gifted_to(at_ms) for s in live) if r is not None}
+        async with self.runtime.sessions() as session:
+            emails = await FcodeRepository(session).emails(recipients)
+        out = []
+        for row, code in zip(rows, live, strict=True):
+            gifted = code.gifted_to(at_ms)
+            out.append(FcodeOut(code=display(self.crypto.decrypt(row.code_enc)), month=row.month,
+                                status=code.public_status(at_ms),
+                                expires_at=datetime.fromtimestamp(code.expires_ms / 1000, UTC),
+                                sku=code.sku or None, order_id=code.order_id or None,
+                                gifted_to=emails.get(gifted) if gifted is not None else None))
+        return out
+
+    async def list_for(self, claims: Claims) -> list[FcodeOut]:
+        async with self.runtime.sessions() as session:
+            rows = await FcodeRepository(session).for_owner(claims.user_id)
+        return await self._render(rows)
+
+    # -- minting ---------------------------------------------------------------------------------
+    def _month(self, month: str | None) -> str:
+        current = month_of(self.clock(), self.settings.zone)
+        if month is None:
+            return current
+        try:
+            parse_month(month)
+        except ValueError as exc:
+            raise BadMonth("month must be YYYY-MM with a real month") from exc
+        if month > current:
+            raise BadMonth("Codes of a month to come cannot be issued yet")
+        return month
+
+    def _candidates(self, month: str, owners: Sequence[int], sku: str | None) -> list[dict[str, Any]]:
+        expires = expiry(month, self.settings.fcode_valid_months, self.settings.zone)
+        now = utcnow()
+        rows = []
+        for owner in owners:
+            for slot in range(self.settings.fcodes_per_employee_month):
+                code = new_code()
+                rows.append({"code_hash": self.crypto.lookup_hash(code),
+                             "code_enc": self.crypto.encrypt(code), "owner_id": owner, "month": month,
+                             "slot": slot, "sku": sku,
+                             "status": CodeStatus.available.value, "expires_at": expires, "created_at": now,
+                             "version": 0})
+        return rows
+
+    async def _mint(self, month: str, owners: Sequence[int], sku: str | None) -> int:
+        """Mints the missing slots of these owners' allotment; idempotent, also when concurrent."""
+        issued = 0
+        for start in range(0, len(owners), MINT_BATCH):
+            candidates = self._candidates(month, owners[start:start + MINT_BATCH], sku)
+            async with self.runtime.sessions() as session, session.begin():
+                inserted = await FcodeRepository(session).insert_missing(candidates)
+            # Committed first: Redis never holds a code the record lacks. A crash here only leaves
+            # the codes to be loaded lazily on first use.
+            await self.state.load([FCode(**c) for c in candidates if c["code_hash"] in inserted])
+            issued += len(inserted)
+        return issued
+
+    async def claim(self, claims: Claims) -> ClaimOut:
+        month = self._month(None)
+        async with self.runtime.sessions() as session:
+            rows = await FcodeRepository(session).for_owner(claims.user_id, month)
+        if len(rows) < self.settings.fcodes_per_employee_month:
+            await self._mint(month, [claims.user_id], None)
+            async with self.runtime.sessions() as session:
+                rows = await FcodeRepository(session).for_owner(claims.user_id, month)
+        return ClaimOut(month=month, codes=await self._render(rows))
+
+    async def issue(self, month: str | None, sku: str | None = None,
+                    owner_ids: Sequence[int] | None = None) -> IssueOut:
+        """Mints the month's allotment for every employee short of it (or only for `owner_ids`)."""
+        chosen = self._month(month)
+        if owner_ids is None:
+            async with self.runtime.sessions() as session:
+                owner_ids = await FcodeRepository(session).employees_short_of(
+                    chosen, self.settings.fcodes_per_employee_month)
+        return IssueOut(month=chosen, issued=await self._mint(chosen, owner_ids, sku))
+
+    # -- changing one code -----------------------------------------------------------------------
+    async def _row(self, code_text: str, owner_id: int | None) -> FCode:
+        try:
+            code_hash = self.crypto.lookup_hash(canonical(code_text))
+        except MalformedCode as exc:
+            raise FcodeMalformed(exc.problem.value) from None
+        async with self.runtime.sessions() as session:
+            row = await FcodeRepository(session).by_hash(code_hash)
+        if row is None or (owner_id is not None and row.owner_id != owner_id):
+            raise FcodeNotFound("You have no such F-code" if owner_id is not None else None)
+        return row
+
+    async def _manage(self, row: FCode, action: str, *args: str | int) -> list[bytes]:
+        result = await self.state.manage(row.code_hash, action, *args)
+        if result[0] == b"missing" and await self.gate.rebuild(row.code_hash):
+            result = await self.state.manage(row.code_hash, action, *args)
+        self.sync.schedule(row.code_hash)
+        return result
+
+    async def gift(self, claims: Claims, code_text: str, email: str) -> FcodeOut:
+        row = await self._row(code_text, claims.user_id)
+        async with self.runtime.sessions() as session:
+            recipient = await UserRepository(session).by_email(email)
+        if recipient is None or recipient.id is None:
+            raise RecipientNotFound()
+        if recipient.id == claims.user_id:
+            raise GiftToSelf()
+        until = utcnow() + timedelta(hours=self.settings.fcode_gift_hours)
+        result = await self._manage(row, "gift", recipient.id, int(until.timestamp() * 1000))
+        if result[0] != b"ok":
+            raise FcodeNotAvailable("Only an available code can be given")
+        return (await self._render([row]))[0]
+
+    async def ungift(self, claims: Claims, code_text: str) -> FcodeOut:
+        row = await self._row(code_text, claims.user_id)
+        if (await self._manage(row, "ungift"))[0] != b"ok":
+            raise FcodeNotAvailable("This code is in an order or used: it cannot be taken back")
+        return (await self._render([row]))[0]
+
+    async def revoke(self, code_text: str) -> FcodeOut:
+        row = await self._row(code_text, None)
+        if (await self._manage(row, "revoke"))[0] != b"ok":
+            raise FcodeRedeemed("A redeemed code cannot be revoked")
+        return (await self._render([row]))[0]
+
+    # -- operators' view -------------------------------------------------------------------------
+    async def stats(self) -> CodeStatsOut:
+        await self.sync.drain()  # the record is behind Redis by at most the marked codes
+        async with self.runtime.sessions() as session:
+            groups = await FcodeRepository(session).counts(utcnow())
+        by_month: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for month, status, past, count in groups:
+            shown = CodeStatus.expired.value if status == CodeStatus.available and past else status
+            by_month[month][shown] += count
+            by_month[month]["issued"] += count
+        months = [MonthCounts(month=m, **counts) for m, counts in sorted(by_month.items(), reverse=True)]
+        totals = CodeCounts()
+        for entry in months:
+            for name in CodeCounts.model_fields:
+                setattr(totals, name, getattr(totals, name) + getattr(entry, name))
+        return CodeStatsOut(months=months, totals=totals)
