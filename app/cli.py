@@ -10,12 +10,14 @@ from typing import Annotated
 import typer
 
 from app.settings import Settings
+from loadtest.cli import loadtest
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="flashsale: limited-stock product drops.")
 user_cli = typer.Typer(no_args_is_help=True, help="Accounts.")
 drops_cli = typer.Typer(no_args_is_help=True, help="Drops.")
 cli.add_typer(user_cli, name="user")
 cli.add_typer(drops_cli, name="drops")
+cli.command("loadtest")(loadtest)
 fcodes_cli = typer.Typer(no_args_is_help=True, help="F-codes.")
 cli.add_typer(fcodes_cli, name="fcodes")
 

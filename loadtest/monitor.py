@@ -1,0 +1,123 @@
+"""What the orchestrator watches while Locust runs: CPU time of the generator and the server (psutil),
+the stats invariant at every sample, and optionally py-spy profiles of the server's workers."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from loadtest.report import CpuShare
+from loadtest.verify import Check, fetch_stats
+
+Processes = Callable[[], list[psutil.Process]]
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _is_redis(process: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return any(word in process.name() for word in ("valkey", "redis"))
+    return False
+
+
+@dataclass
+class CpuMeter:
+    """Sums CPU seconds per process; a process's last sample counts even after it exits."""
+    generator: Processes
+    server: Processes
+    cores: int = field(default_factory=lambda: psutil.cpu_count() or 1)
+    _seconds: dict[tuple[str, int], float] = field(default_factory=dict)
+    _base: dict[tuple[str, int], float] = field(default_factory=dict)
+    _started: float = 0.0
+    _stopped: float = 0.0
+
+    def sample(self) -> None:
+        groups = [("generator", p) for p in self.generator()]
+        groups += [("redis" if _is_redis(p) else "server", p) for p in self.server()]
+        for group, process in groups:
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                self._seconds[(group, process.pid)] = times.user + times.system
+
+    def start(self) -> None:
+        self.sample()
+        self._base = dict(self._seconds)
+        self._started = time.monotonic()
+
+    def stop(self) -> None:
+        if not self._started:  # the run ended before the open: nothing measured
+            return
+        self.sample()
+        self._stopped = time.monotonic()
+
+    def share(self) -> CpuShare:
+        wall = max(self._stopped - self._started, 1e-3) if self._stopped else 1e-3
+
+        def used(group: str) -> float:
+            return sum(seconds - self._base.get(key, 0.0)
+                       for key, seconds in self._seconds.items() if key[0] == group)
+
+        capacity = wall * self.cores
+        return CpuShare(generator=used("generator") / capacity, server_workers=used("server") / capacity,
+                        redis=used("redis") / capacity, cores=self.cores, wall_seconds=wall)
+
+
+class StatsWatch:
+    """Polls the operator's stats: `remaining + reserved + paid == stock` must hold at every sample."""
+
+    def __init__(self, client: httpx.AsyncClient, token: str, drop_id: int, stock: int) -> None:
+        self.client, self.token, self.drop_id, self.stock = client, token, drop_id, stock
+        self.samples = 0
+        self.violations: list[dict[str, Any]] = []
+        self.errors = 0
+
+    async def run(self, interval: float = 0.5) -> None:
+        while True:
+            try:
+                stats = await fetch_stats(self.client, self.token, self.drop_id)
+            except (httpx.HTTPError, ValueError):
+                self.errors += 1
+            else:
+                self.samples += 1
+                total = int(stats["remaining"]) + int(stats["reserved"]) + int(stats["paid"])
+                if total != self.stock or int(stats["remaining"]) < 0:
+                    self.violations.append(stats)
+            await asyncio.sleep(interval)
+
+    def check(self) -> Check:
+        detail = f"{self.samples} samples during the run, {len(self.violations)} off"
+        if self.violations:
+            detail += f"; first: {self.violations[0]}"
+        if self.errors:
+            detail += f"; {self.errors} samples failed"
+        return Check("stock conserved at every sample", not self.violations if self.samples else None, detail)
+
+
+def start_profiles(pids: list[int], seconds: float, report_dir: Path) -> list[subprocess.Popen[bytes]]:
+    """py-spy flame graphs of the server's workers for the run (pip install py-spy)."""
+    binary = shutil.which("py-spy")
+    if binary is None:
+        print("  --profile: py-spy is not installed (pip install py-spy): no profiles")
+        return []
+    profiles = []
+    for pid in pids:
+        out = report_dir / f"profile-worker-{pid}.svg"
+        command = [binary, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200",
+                   "--output", str(out), "--nonblocking"]
+        profiles.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return profiles

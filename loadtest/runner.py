@@ -1,0 +1,233 @@
+"""`flashsale loadtest`: a server (ours unless --host), provisioning, Locust headless, checks, report."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import secrets
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+
+from app.settings import Settings
+from loadtest.monitor import CpuMeter, StatsWatch, start_profiles, tree
+from loadtest.plan import PLAN_ENV, Account, Plan, buyer_users_for, buyers_needed
+from loadtest.provision import Say, create_drop, epoch, login, register_accounts, seed_accounts
+from loadtest.report import figures, latency_check, rate_check, read_locust_stats, render, write_summary
+from loadtest.server import LocalServer
+from loadtest.tally import Tally
+from loadtest.verify import traffic_checks, verify
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+
+
+class UsageError(ValueError):
+    pass
+
+
+@dataclass
+class Options:
+    host: str | None = None
+    operator_email: str | None = None
+    operator_password: str | None = field(default=None, repr=False)
+    stock: int = 5000
+    units_per_second: float = 200.0
+    duration: float = 30.0
+    buyers: int = 0                 # 0: enough to sell the whole stock without reusing one
+    per_user_limit: int = 1
+    pay_window: int = 15            # short, so walked-away units come back during the run
+    lead: float = 5.0               # seconds from the drop's creation to its open
+    fcode_holders: int = 0
+    priority_minutes: int = 1
+    friends: int = 0
+    browsers: int = 10
+    cancel_ratio: float = 0.05
+    leave_ratio: float = 0.05
+    processes: int = 1
+    server_workers: int = 2
+    accounts: str = "auto"          # auto: seed for our own server, api for --host
+    report_dir: Path = Path("var/loadtest")
+    tolerance: float = 0.9
+    max_p99_ms: float = 0.0
+    database_url: str | None = None
+    sink_wait: float = 15.0
+    profile: bool = False
+
+
+def run(options: Options, say: Say = print) -> int:
+    return asyncio.run(_run(options, say))
+
+
+async def _run(o: Options, say: Say) -> int:
+    run_id = uuid.uuid4().hex[:8]
+    report_dir = o.report_dir.resolve()
+    report_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="flashsale-loadtest-") as tmp:
+        work = Path(tmp)
+        server: LocalServer | None = None
+        try:
+            if o.host is None:
+                server = LocalServer(work / "server", workers=o.server_workers)
+                say(f"starting flashsale serve --workers {o.server_workers} on the embedded defaults "
+                    f"in {server.workdir}")
+                host = await asyncio.to_thread(server.start)
+                email, password = f"lt-{run_id}-operator@example.com", secrets.token_urlsafe(18)
+                await asyncio.to_thread(server.create_user, email, password, "operator")
+                db_settings: Settings | None = server.settings
+            else:
+                if not (o.operator_email and o.operator_password):
+                    raise UsageError("--host needs --operator-email and --operator-password "
+                                     "(or FLASHSALE_LOADTEST_OPERATOR_PASSWORD)")
+                host, email, password = o.host.rstrip("/"), o.operator_email, o.operator_password
+                db_settings = external_settings(o.database_url)
+            return await _rehearse(o, say, run_id, host, (email, password), server, db_settings, work,
+                                   report_dir)
+        finally:
+            if server is not None:
+                await asyncio.to_thread(server.stop)
+
+
+def external_settings(database_url: str | None) -> Settings | None:
+    """The database of a server we did not start: FLASHSALE_DATABASE_URL (or --database-url) from here."""
+    try:
+        settings = Settings()
+    except ValueError:
+        return None
+    return settings.model_copy(update={"database_url": database_url}) if database_url else settings
+
+
+async def _accounts(o: Options, say: Say, client: httpx.AsyncClient, token: str, run_id: str,
+                    server: LocalServer | None) -> tuple[str, list[Account], list[Account]]:
+    mode = o.accounts if o.accounts != "auto" else ("seed" if server is not None else "api")
+    if mode not in ("seed", "api"):
+        raise UsageError("--accounts is auto, api or seed")
+    if mode == "seed" and server is None:
+        raise UsageError("--accounts seed needs the server this command starts (no --host)")
+    count = o.buyers or buyers_needed(o.stock, o.per_user_limit, o.cancel_ratio, o.leave_ratio)
+    started = time.monotonic()
+    if server is not None and mode == "seed":
+        buyers = await seed_accounts(server.settings, count, "shopper", run_id)
+        employees = await seed_accounts(server.settings, o.fcode_holders, "employee", run_id)
+    else:
+        say(f"registering {count} buyers and {o.fcode_holders} employees through the API "
+            "(each costs the server an Argon2 hash and a verification)")
+        buyers = await register_accounts(client, count, "shopper", token, run_id, say=say)
+        employees = await register_accounts(client, o.fcode_holders, "employee", token, run_id, say=say)
+    say(f"{len(buyers)} buyers and {len(employees)} employees ready with tokens in "
+        f"{time.monotonic() - started:.1f} s ({mode})")
+    return mode, buyers, employees
+
+
+def locust_command(plan: Plan, host: str, run_seconds: int, report_dir: Path, processes: int) -> list[str]:
+    users = plan.user_counts()
+    total = sum(users.values())
+    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
+               "-u", str(total), "-r", str(max(total, 1)), "-t", f"{run_seconds}s",
+               "--csv", str(report_dir / "locust"), "--html", str(report_dir / "locust.html"),
+               "--only-summary", "--stop-timeout", "5", "--exit-code-on-error", "0",
+               "--loglevel", "WARNING"]
+    if processes > 1:
+        command += ["--processes", str(processes)]
+    return [*command, *users]
+
+
+async def _rehearse(o: Options, say: Say, run_id: str, host: str, operator: tuple[str, str],
+                    server: LocalServer | None, db_settings: Settings | None, work: Path,
+                    report_dir: Path) -> int:
+    limits = httpx.Limits(max_connections=32)
+    async with httpx.AsyncClient(base_url=host, timeout=30, limits=limits) as client:
+        token = await login(client, *operator)
+        mode, buyers, employees = await _accounts(o, say, client, token, run_id, server)
+        priority = o.priority_minutes if o.fcode_holders else 0
+        opens = time.time() + o.lead + priority * 60
+        drop = await create_drop(client, token, run_id=run_id, stock=o.stock, per_user_limit=o.per_user_limit,
+                                 starts_at=opens, priority_minutes=priority, pay_window_seconds=o.pay_window,
+                                 duration=o.duration)
+        drop_id, starts_at = int(drop["id"]), epoch(drop["starts_at"])
+        tally_path = work / "tally.json"
+        plan = Plan(host=host, drop_id=drop_id, stock=o.stock, per_user_limit=o.per_user_limit,
+                    starts_at=starts_at, priority_starts_at=epoch(drop["priority_starts_at"]),
+                    units_per_second=o.units_per_second,
+                    buyer_users=buyer_users_for(o.units_per_second), browser_users=o.browsers,
+                    fcode_users=min(o.fcode_holders, 10), friend_users=o.friends, cancel_ratio=o.cancel_ratio,
+                    leave_ratio=o.leave_ratio, partitions=max(1, o.processes), tally_path=str(tally_path),
+                    buyers=buyers, employees=employees)
+        plan_path = work / "plan.json"
+        plan.dump(plan_path)
+        run_seconds = max(1, math.ceil(starts_at + o.duration - time.time()))
+        spread = f" in {o.processes} processes" if o.processes > 1 else ""
+        say(f"drop {drop_id}: {o.stock} units, opens in {starts_at - time.time():.1f} s; Locust: "
+            f"{plan.user_counts()} for {run_seconds} s{spread}")
+        watch = StatsWatch(client, token, drop_id, o.stock)
+        locust_exit, meter = await _run_locust(o, plan, plan_path, host, run_seconds, report_dir, server,
+                                               watch)
+        if not tally_path.exists():
+            log = (report_dir / "locust.log").read_text(errors="replace")[-3000:]
+            say(f"Locust wrote no tally (exit {locust_exit}); its log ends with:\n{log}")
+            return 2
+        tally = Tally.from_dict(json.loads(tally_path.read_text()))
+        locust_rows = read_locust_stats(report_dir / "locust_stats.csv")
+        stats, checks = await verify(client, token, drop_id, stock=o.stock, per_user_limit=o.per_user_limit,
+                                     tally=tally, settings=db_settings, sink_wait=o.sink_wait)
+    result = figures(tally, locust_rows, stats, starts_at=starts_at, purchase_end=starts_at + o.duration,
+                     target=o.units_per_second)
+    result.cpu = meter.share()
+    result.checks = [watch.check(), *checks, *traffic_checks(tally, result.locust_failures)]
+    if o.tolerance > 0:
+        result.checks.append(rate_check(result, o.tolerance))
+    if o.max_p99_ms > 0:
+        result.checks.append(latency_check(result, o.max_p99_ms))
+    say(render(result, drop_id, report_dir))
+    options = {k: str(v) for k, v in asdict(o).items() if k != "operator_password"}
+    write_summary(result, report_dir / "summary.json",
+                  {"host": host, "drop_id": drop_id, "accounts": mode, "locust_exit": locust_exit,
+                   "options": options, "share_links_seen": tally.share_links})
+    return 0 if result.passed else 1
+
+
+async def _run_locust(o: Options, plan: Plan, plan_path: Path, host: str, run_seconds: int, report_dir: Path,
+                      server: LocalServer | None, watch: StatsWatch) -> tuple[int, CpuMeter]:
+    env = {**os.environ, PLAN_ENV: str(plan_path)}
+    command = locust_command(plan, host, run_seconds, report_dir, o.processes)
+    with (report_dir / "locust.log").open("wb") as log:
+        process = await asyncio.create_subprocess_exec(*command, env=env, stdout=log, stderr=log,
+                                                       stdin=asyncio.subprocess.DEVNULL,
+                                                       start_new_session=True)
+    meter = CpuMeter(generator=lambda: tree(process.pid), server=server.processes if server else list)
+
+    async def measure() -> None:
+        # CPU is measured over the purchase window (from the open), not Locust's start-up and polling.
+        await asyncio.sleep(max(0.0, plan.starts_at - time.time()))
+        meter.start()
+        while True:
+            await asyncio.sleep(0.5)
+            meter.sample()
+
+    profiles = []
+    if o.profile and server is not None:
+        profiles = start_profiles(server.worker_pids(), run_seconds, report_dir)
+    tasks = [asyncio.create_task(watch.run()), asyncio.create_task(measure())]
+    try:
+        exit_code = await asyncio.wait_for(process.wait(), timeout=run_seconds + 120)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        exit_code = await process.wait()
+    finally:
+        meter.stop()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    for profile in profiles:
+        await asyncio.to_thread(profile.wait)
+    return exit_code, meter
