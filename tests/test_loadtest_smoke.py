@@ -1,0 +1,41 @@
+"""A short rehearsal end to end: `flashsale loadtest` starts its own server (embedded defaults in a temp
+dir), sells a small drop with Locust, verifies the invariants from the API and SQL, writes the reports.
+It checks the invariants and the report files, not the speed (the rate check is off)."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from loadtest.server import flashsale_command
+
+pytestmark = pytest.mark.slow
+
+
+def test_short_rehearsal_sells_out_with_every_invariant_holding(tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    command = [*flashsale_command(), "loadtest", "--stock", "200", "--units-per-second", "100",
+               "--duration", "4", "--browsers", "3", "--tolerance", "0", "--report-dir", str(report)]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "result: PASS" in done.stdout
+
+    summary = json.loads((report / "summary.json").read_text())
+    checks = {check["name"]: check["ok"] for check in summary["checks"]}
+    # Every invariant was checked, none skipped: the SQL checks read the server's own database.
+    assert checks == {name: True for name in (
+        "stock conserved at every sample", "stock conserved", "never oversold", "never oversold (SQL)",
+        "no buyer above the limit", "every paid unit is an order row", "no 5xx", "no unexpected answers")}
+    stats = summary["stats"]
+    assert stats["remaining"] + stats["reserved"] + stats["paid"] == stats["stock"] == 200
+    assert summary["sold_out"] and stats["remaining"] == 0 and stats["paid"] > 0
+    assert summary["units"] >= 200 and summary["purchase_answers"]["201"] >= 200
+    assert summary["purchase_answers"].get("409 sold_out", 0) > 0  # the rush went on after the sell-out
+    assert summary["cpu"]["generator"] > 0 and summary["purchase_ms"]["99%"] > 0
+
+    for name in ("locust.html", "locust_stats.csv", "locust_failures.csv", "locust_stats_history.csv"):
+        assert (report / name).stat().st_size > 0, name
+    assert "/api/drops/[id]/purchase" in (report / "locust_stats.csv").read_text()
+    assert not list(report.glob("plan*.json"))  # the plan holds tokens: never in the report directory
