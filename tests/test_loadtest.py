@@ -51,7 +51,8 @@ async def test_verify_passes_a_clean_sale_and_catches_forged_rows(app: FastAPI, 
     async with runtime_of(app).sessions() as session, session.begin():
         session.add(Order(id=f"{drop['id']}-forged{uuid.uuid4().hex[:8]}", drop_id=drop["id"],
                           user_id=winner.id, sku=first["sku"], quantity=1, amount_cents=first["amount_cents"],
-                          currency="CNY", status="paid", created_at=datetime.now(UTC), pay_by=datetime.now(UTC)))
+                          currency="CNY", status="paid", created_at=datetime.now(UTC),
+                          pay_by=datetime.now(UTC)))
     tally.paid_orders.append(f"{drop['id']}-never-written")
     _, checks = await verify(client, operator.token, drop["id"], stock=20, per_user_limit=1, tally=tally,
                              settings=settings, sink_wait=0.5)
