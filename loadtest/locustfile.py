@@ -202,7 +202,8 @@ def buy(client: FastHttpSession, buyer: Account, body: dict[str, Any], name: str
     if status != 201 or not isinstance(order, dict):
         return None
     TALLY.unit(at, elapsed_ms)
-    if random.random() < PLAN.retry_ratio:
+    # A double click on an F-code or a friend's link is likelier than on the plain button, and rarer.
+    if random.random() < (PLAN.retry_ratio if name == PURCHASE else max(PLAN.retry_ratio, 0.25)):
         def same_order(_: int, again: Any) -> str | None:
             if isinstance(again, dict) and again.get("id") == order["id"]:
                 return None
@@ -293,8 +294,8 @@ class FcodeFlow(SequentialTaskSet):
 
     @task
     def give_code_away(self) -> None:
-        friend = Shared.buyers.next()
-        if len(self.codes) > 1 and friend is not None:
+        friend = Shared.buyers.next() if len(self.codes) > 1 else None
+        if friend is not None:
             order = buy(self.client, friend, {"quantity": 1, "fcode": self.codes[1]}, PURCHASE_FCODE)
             if order is not None:
                 settle(self.client, friend, order)
@@ -325,8 +326,10 @@ class FriendFlow(SequentialTaskSet):
 
     @task
     def buy_with_ref(self) -> None:
-        friend = Shared.buyers.next()
+        friend = Shared.buyers.next() if self.token is not None else None
         if self.token is not None and friend is not None:
+            # Links shared from the priority window: the friend waits for the open to buy.
+            wait_for(self.client, PLAN.starts_at, ("open", "sold_out"))
             order = buy(self.client, friend, {"quantity": 1, "ref": self.token}, PURCHASE_REF)
             if order is not None:
                 settle(self.client, friend, order)

@@ -189,7 +189,8 @@ async def _rehearse(o: Options, say: Say, run_id: str, host: str, operator: tupl
     options = {k: str(v) for k, v in asdict(o).items() if k != "operator_password"}
     write_summary(result, report_dir / "summary.json",
                   {"host": host, "drop_id": drop_id, "accounts": mode, "locust_exit": locust_exit,
-                   "options": options, "share_links_seen": tally.share_links})
+                   "options": options, "share_links_seen": tally.share_links,
+                   "answers_by_request": tally.by_name()})
     return 0 if result.passed else 1
 
 

@@ -93,6 +93,14 @@ class Tally:
                 out[f"{status} {code}".strip()] += count
         return dict(sorted(out.items()))
 
+    def by_name(self) -> dict[str, dict[str, int]]:
+        """request name -> "status code" -> count."""
+        out: dict[str, Counter[str]] = {}
+        for key, count in self.answers.items():
+            name, status, code = key.rsplit("|", 2)
+            out.setdefault(name, Counter())[f"{status} {code}".strip()] += count
+        return {name: dict(sorted(codes.items())) for name, codes in sorted(out.items())}
+
     def server_errors(self) -> int:
         return sum(count for key, count in self.answers.items() if key.rsplit("|", 2)[1].startswith("5"))
 
