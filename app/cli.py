@@ -5,6 +5,8 @@ import asyncio
 import logging
 import os
 import shutil
+import signal
+import sys
 from typing import Annotated
 
 import typer
@@ -24,6 +26,10 @@ cli.add_typer(fcodes_cli, name="fcodes")
 
 def _logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 @cli.command()
@@ -53,6 +59,9 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
             metrics_dir.mkdir(parents=True)
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         typer.echo(f"flashsale serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+        # uvicorn re-raises SIGTERM after its graceful shutdown, which would end the process before
+        # the `finally` below stops the embedded server: make it a clean exit instead.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
                     loop="uvloop", http="httptools", access_log=False, log_level=settings.log_level,
                     timeout_graceful_shutdown=5)
@@ -190,4 +199,16 @@ def fcodes_issue(
 
 
 def main() -> None:
-    cli()
+    from pydantic import ValidationError
+
+    try:
+        cli()
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        # Wrong FLASHSALE_* settings: say which, without a traceback or the values (they may be secrets).
+        for error in exc.errors(include_input=False):
+            field = "_".join(str(part) for part in error["loc"]).upper()
+            name = f"FLASHSALE_{field}" if field else "settings"
+            typer.echo(f"invalid {name}: {error['msg']}", err=True)
+        sys.exit(2)
