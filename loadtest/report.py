@@ -45,6 +45,7 @@ class CpuShare:
     generator: float        # share of all cores, 0..1
     server_workers: float
     redis: float
+    machine: float          # everything busy on the machine, these and any other process
     cores: int
     wall_seconds: float
 
@@ -142,8 +143,12 @@ def render(result: Figures, drop_id: int, report_dir: Path) -> str:
     ]
     if result.cpu is not None:
         c = result.cpu
+        others = max(0.0, c.machine - c.generator - c.server_workers - c.redis)
+        note = (f"other processes {others:.0%}" + (": figures disturbed" if others > 0.1 else "")
+                if c.server_workers > 0 else "the server is not ours: not split")
         lines.append(f"  CPU over {c.wall_seconds:.1f} s of {c.cores} cores: generator {c.generator:.0%}, "
-                     f"server workers {c.server_workers:.0%}, Redis {c.redis:.0%}")
+                     f"server workers {c.server_workers:.0%}, Redis {c.redis:.0%}; "
+                     f"machine busy {c.machine:.0%} ({note})")
     lines.append("  checks:")
     for check in result.checks:
         mark = {True: "PASS", False: "FAIL", None: "SKIP"}[check.ok]

@@ -8,6 +8,7 @@ import math
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -18,13 +19,13 @@ from pathlib import Path
 import httpx
 
 from app.settings import Settings
-from loadtest.monitor import CpuMeter, StatsWatch, start_profiles, tree
+from loadtest.monitor import CpuMeter, StatsWatch, render_costs, start_profiles, tree
 from loadtest.plan import PLAN_ENV, Account, Plan, buyer_users_for, buyers_needed
 from loadtest.provision import Say, create_drop, epoch, login, register_accounts, seed_accounts
 from loadtest.report import figures, latency_check, rate_check, read_locust_stats, render, write_summary
 from loadtest.server import LocalServer
 from loadtest.tally import Tally
-from loadtest.verify import traffic_checks, verify
+from loadtest.verify import database_reachable, traffic_checks, verify
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
@@ -105,17 +106,23 @@ def external_settings(database_url: str | None) -> Settings | None:
 
 
 async def _accounts(o: Options, say: Say, client: httpx.AsyncClient, token: str, run_id: str,
-                    server: LocalServer | None) -> tuple[str, list[Account], list[Account]]:
-    mode = o.accounts if o.accounts != "auto" else ("seed" if server is not None else "api")
+                    seed_into: Settings | None) -> tuple[str, list[Account], list[Account]]:
+    """`seed_into`: the server's settings (database, JWT secret) when known: ours, or --host's from this
+    shell's FLASHSALE_* environment."""
+    mode = o.accounts if o.accounts != "auto" else ("seed" if o.host is None else "api")
     if mode not in ("seed", "api"):
         raise UsageError("--accounts is auto, api or seed")
-    if mode == "seed" and server is None:
-        raise UsageError("--accounts seed needs the server this command starts (no --host)")
+    if mode == "seed" and (seed_into is None or not database_reachable(seed_into)):
+        raise UsageError("--accounts seed needs the server's database and JWT secret (FLASHSALE_* here)")
     count = o.buyers or buyers_needed(o.stock, o.per_user_limit, o.cancel_ratio, o.leave_ratio)
     started = time.monotonic()
-    if server is not None and mode == "seed":
-        buyers = await seed_accounts(server.settings, count, "shopper", run_id)
-        employees = await seed_accounts(server.settings, o.fcode_holders, "employee", run_id)
+    if mode == "seed" and seed_into is not None:
+        buyers = await seed_accounts(seed_into, count, "shopper", run_id)
+        employees = await seed_accounts(seed_into, o.fcode_holders, "employee", run_id)
+        probe = await client.get("/api/me", headers={"Authorization": f"Bearer {buyers[0].token}"})
+        if probe.status_code != 200:
+            raise UsageError(f"a seeded buyer's token answers {probe.status_code} on /api/me: is "
+                             "FLASHSALE_JWT_SECRET here the server's?")
     else:
         say(f"registering {count} buyers and {o.fcode_holders} employees through the API "
             "(each costs the server an Argon2 hash and a verification)")
@@ -145,7 +152,7 @@ async def _rehearse(o: Options, say: Say, run_id: str, host: str, operator: tupl
     limits = httpx.Limits(max_connections=32)
     async with httpx.AsyncClient(base_url=host, timeout=30, limits=limits) as client:
         token = await login(client, *operator)
-        mode, buyers, employees = await _accounts(o, say, client, token, run_id, server)
+        mode, buyers, employees = await _accounts(o, say, client, token, run_id, db_settings)
         priority = o.priority_minutes if o.fcode_holders else 0
         opens = time.time() + o.lead + priority * 60
         drop = await create_drop(client, token, run_id=run_id, stock=o.stock, per_user_limit=o.per_user_limit,
@@ -167,8 +174,8 @@ async def _rehearse(o: Options, say: Say, run_id: str, host: str, operator: tupl
         say(f"drop {drop_id}: {o.stock} units, opens in {starts_at - time.time():.1f} s; Locust: "
             f"{plan.user_counts()} for {run_seconds} s{spread}")
         watch = StatsWatch(client, token, drop_id, o.stock)
-        locust_exit, meter = await _run_locust(o, plan, plan_path, host, run_seconds, report_dir, server,
-                                               watch)
+        locust_exit, meter, profiles = await _run_locust(o, plan, plan_path, host, run_seconds, report_dir,
+                                                         server, watch)
         if not tally_path.exists():
             log = (report_dir / "locust.log").read_text(errors="replace")[-3000:]
             say(f"Locust wrote no tally (exit {locust_exit}); its log ends with:\n{log}")
@@ -186,6 +193,8 @@ async def _rehearse(o: Options, say: Say, run_id: str, host: str, operator: tupl
     if o.max_p99_ms > 0:
         result.checks.append(latency_check(result, o.max_p99_ms))
     say(render(result, drop_id, report_dir))
+    if profiles:
+        say(await asyncio.to_thread(render_costs, profiles))
     options = {k: str(v) for k, v in asdict(o).items() if k != "operator_password"}
     write_summary(result, report_dir / "summary.json",
                   {"host": host, "drop_id": drop_id, "accounts": mode, "locust_exit": locust_exit,
@@ -195,7 +204,7 @@ async def _rehearse(o: Options, say: Say, run_id: str, host: str, operator: tupl
 
 
 async def _run_locust(o: Options, plan: Plan, plan_path: Path, host: str, run_seconds: int, report_dir: Path,
-                      server: LocalServer | None, watch: StatsWatch) -> tuple[int, CpuMeter]:
+                      server: LocalServer | None, watch: StatsWatch) -> tuple[int, CpuMeter, list[Path]]:
     env = {**os.environ, PLAN_ENV: str(plan_path)}
     command = locust_command(plan, host, run_seconds, report_dir, o.processes)
     with (report_dir / "locust.log").open("wb") as log:
@@ -204,17 +213,18 @@ async def _run_locust(o: Options, plan: Plan, plan_path: Path, host: str, run_se
                                                        start_new_session=True)
     meter = CpuMeter(generator=lambda: tree(process.pid), server=server.processes if server else list)
 
+    profiles: list[tuple[subprocess.Popen[bytes], Path]] = []
+
     async def measure() -> None:
-        # CPU is measured over the purchase window (from the open), not Locust's start-up and polling.
+        # CPU is measured (and profiled) over the purchase window, not Locust's start-up and polling.
         await asyncio.sleep(max(0.0, plan.starts_at - time.time()))
         meter.start()
+        if o.profile and server is not None:
+            profiles.extend(start_profiles(server.worker_pids(), o.duration, report_dir))
         while True:
             await asyncio.sleep(0.5)
             meter.sample()
 
-    profiles = []
-    if o.profile and server is not None:
-        profiles = start_profiles(server.worker_pids(), run_seconds, report_dir)
     tasks = [asyncio.create_task(watch.run()), asyncio.create_task(measure())]
     try:
         exit_code = await asyncio.wait_for(process.wait(), timeout=run_seconds + 120)
@@ -229,6 +239,6 @@ async def _run_locust(o: Options, plan: Plan, plan_path: Path, host: str, run_se
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-    for profile in profiles:
+    for profile, _ in profiles:
         await asyncio.to_thread(profile.wait)
-    return exit_code, meter
+    return exit_code, meter, [path for _, path in profiles]
