@@ -39,6 +39,20 @@ def _extra_setups() -> list:  # type: ignore[type-arg]
     return setups
 
 
+async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancels the background loops and waits for them. A cancel can be swallowed when it races a
+    library's own wake-up (asyncio.Condition in the Redis pool, Python 3.11): such a loop would go on
+    forever, so it is cancelled again until it ends."""
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            task.result()
+
+
 @asynccontextmanager
 async def running(settings: Settings, *, background: bool) -> AsyncIterator[Runtime]:
     embedded: EmbeddedRedis | None = None
@@ -56,11 +70,7 @@ async def running(settings: Settings, *, background: bool) -> AsyncIterator[Runt
         tasks = await start_domains(runtime, background)
         yield runtime
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await _cancel_all(tasks)
         await runtime.redis.aclose()
         await engine.dispose()
         if embedded is not None:
