@@ -33,7 +33,8 @@ def fresh_app(settings: Settings, **overrides: Any) -> FastAPI:
 
 
 @asynccontextmanager
-async def serving(application: FastAPI, *, raise_app_exceptions: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+async def serving(application: FastAPI, *,
+                  raise_app_exceptions: bool = True) -> AsyncIterator[httpx.AsyncClient]:
     """Runs the app's lifespan and yields a client over ASGI."""
     transport = httpx.ASGITransport(app=application, raise_app_exceptions=raise_app_exceptions)
     async with application.router.lifespan_context(application), httpx.AsyncClient(
@@ -61,7 +62,8 @@ async def test_healthz_503_and_problem_503_when_redis_goes_away(settings: Settin
             assert down.status_code == 503
             assert down.json() == {"status": "unavailable", "database": "ok", "redis": "down"}
             # A request that needs Redis gets a retryable 503 problem, never a 500.
-            login = await client.post("/api/auth/token", data={"username": "a@example.com", "password": "x" * 8})
+            login = await client.post("/api/auth/token",
+                                      data={"username": "a@example.com", "password": "x" * 8})
             assert is_problem(login, 503, "service_unavailable"), login.text
             assert login.headers["retry-after"] == "1"
     finally:
