@@ -66,7 +66,12 @@ class Keys:
         return f"{self.prefix}:fcodes:dirty"
 
     def share_views(self, token_hash: str) -> str:
-        return f"{self.prefix}:share-view:{token_hash}"
+        """Hash: "views" / "crawler_views" -> count, of one share link."""
+        return f"{self.prefix}:{{share:{token_hash}}}:views"
+
+    def share_seen(self, token_hash: str, visitor: str) -> str:
+        """Exists while a visitor's view of a share link counts already (one per hour)."""
+        return f"{self.prefix}:{{share:{token_hash}}}:seen:{visitor}"
 
     def share_card(self, token_hash: str) -> str:
         return f"{self.prefix}:share-card:{token_hash}"

@@ -78,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _include_domain_routers(app: FastAPI) -> None:
     from codes.router import router as fcodes_router
     from sale.router import router as sale_router
+    from sale.share.router import router as share_router
 
     app.include_router(sale_router)
     app.include_router(fcodes_router)
+    app.include_router(share_router)

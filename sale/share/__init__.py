@@ -1,0 +1,1 @@
+"""Share links: a paid order's public page and picture card, views and referred purchases."""

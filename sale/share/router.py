@@ -1,0 +1,115 @@
+"""Share links: the public page and card, and the buyer's API. Thin: deps in, one service call, out."""
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import jinja2
+from fastapi import APIRouter, Depends, Header, Request
+from markupsafe import Markup
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import HTMLResponse, Response
+
+from app.deps import ClientAddress, CurrentUser, RuntimeDep, get_session
+from app.runtime import Runtime
+from sale.share.referral import COOKIE_MAX_AGE, COOKIE_NAME
+from sale.share.schemas import ShareOut, ShareUpdate
+from sale.share.service import ShareService
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+_env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                          undefined=jinja2.StrictUndefined)
+_CSS = (TEMPLATES / "share.css").read_text(encoding="utf-8").strip()
+_CSS_HASH = base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
+CARD_FOREVER = "public, max-age=31536000, immutable"  # a versioned card URL never changes content
+CARD_BRIEFLY = "public, max-age=3600"                 # an unversioned one may (the buyer's name opt-in)
+
+# The transaction commits before the answer leaves (FastAPI's default scope commits after it): a client
+# that revokes a link and opens it at once must see it gone.
+Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+router = APIRouter()
+
+
+def _share(runtime: RuntimeDep) -> ShareService:
+    service: ShareService = runtime.services["share"]
+    return service
+
+
+def _page_headers(runtime: Runtime) -> dict[str, str]:
+    base = urlsplit(runtime.settings.base_url)
+    return {
+        "Content-Security-Policy": (f"default-src 'none'; img-src 'self' {base.scheme}://{base.netloc}; "
+                                    f"style-src 'sha256-{_CSS_HASH}'; base-uri 'none'; form-action 'none'; "
+                                    "frame-ancestors 'none'"),
+        "Referrer-Policy": "no-referrer",  # the token must not travel on to the pages this one links to
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        # Not cached by shared caches: each visit counts and may set the cookie; a revoke acts at once.
+        "Cache-Control": "private, no-cache",
+    }
+
+
+def _html(runtime: Runtime, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    body = _env.get_template(name).render(css=Markup(_CSS), store=runtime.settings.store_name, **context)  # noqa: S704
+    return HTMLResponse(body, status_code=status, headers=_page_headers(runtime))
+
+
+@router.api_route("/s/{token}", methods=["GET", "HEAD"], include_in_schema=False)
+async def share_page(token: str, request: Request, session: Session, runtime: RuntimeDep,
+                     client: ClientAddress) -> Response:
+    visit = await _share(runtime).visit(session, token, client, request.headers.get("user-agent", ""),
+                                        request.cookies.get(COOKIE_NAME))
+    if visit is None:
+        return _html(runtime, "not_found.html", {"home": f"{runtime.settings.base_url}/"}, 404)
+    response = _html(runtime, "share.html", visit.page)
+    if visit.cookie is not None:
+        response.set_cookie(COOKIE_NAME, visit.cookie, max_age=COOKIE_MAX_AGE, path="/", httponly=True,
+                            samesite="lax", secure=runtime.settings.base_url.startswith("https://"))
+    return response
+
+
+@router.api_route("/s/{token}/card.png", methods=["GET", "HEAD"], include_in_schema=False)
+async def share_card(token: str, session: Session, runtime: RuntimeDep, v: str | None = None,
+                     if_none_match: Annotated[str | None, Header()] = None) -> Response:
+    card = await _share(runtime).card(session, token, v, if_none_match)
+    if card is None:
+        return _html(runtime, "not_found.html", {"home": f"{runtime.settings.base_url}/"}, 404)
+    headers = {"ETag": card.etag, "Cache-Control": CARD_FOREVER if card.current else CARD_BRIEFLY,
+               "X-Content-Type-Options": "nosniff"}
+    if card.png is None:
+        return Response(status_code=304, headers=headers)
+    return Response(card.png, media_type="image/png", headers=headers)
+
+
+@router.api_route("/s/{rest:path}", methods=["GET", "HEAD"], include_in_schema=False)
+async def share_other(rest: str, runtime: RuntimeDep) -> Response:
+    """Anything else under /s/ is a link that does not exist: the same page, never an error body."""
+    return _html(runtime, "not_found.html", {"home": f"{runtime.settings.base_url}/"}, 404)
+
+
+@router.get("/api/orders/{order_id}/share", response_model=ShareOut, tags=["share"])
+async def get_share(order_id: str, claims: CurrentUser, session: Session, runtime: RuntimeDep) -> ShareOut:
+    return await _share(runtime).share_of(session, claims, order_id)
+
+
+@router.post("/api/orders/{order_id}/share", status_code=201, response_model=ShareOut, tags=["share"])
+async def new_share(order_id: str, claims: CurrentUser, session: Session, runtime: RuntimeDep) -> ShareOut:
+    """A fresh link for the order: any earlier link of it is dead from now on."""
+    return await _share(runtime).new_link(session, claims, order_id)
+
+
+@router.patch("/api/orders/{order_id}/share", response_model=ShareOut, tags=["share"])
+async def update_share(order_id: str, body: ShareUpdate, claims: CurrentUser, session: Session,
+                       runtime: RuntimeDep) -> ShareOut:
+    """`show_name`: whether the page and card show the buyer's display name (off unless chosen)."""
+    return await _share(runtime).update(session, claims, order_id, body)
+
+
+@router.delete("/api/orders/{order_id}/share", status_code=204, tags=["share"])
+async def revoke_share(order_id: str, claims: CurrentUser, session: Session, runtime: RuntimeDep) -> Response:
+    await _share(runtime).revoke(session, claims, order_id)
+    return Response(status_code=204)

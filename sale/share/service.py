@@ -1,0 +1,262 @@
+"""Share links: made when an order is paid, managed by its buyer, visited by anyone.
+
+Attribution: a visit sets the signed `fs_ref` cookie unless the browser already holds a valid one,
+so the first link a visitor opened keeps the credit for 7 days (later links do not take it over).
+A purchase body's `ref` wins over the cookie. Credit is decided when counting, in SQL: only paid
+orders of other buyers, through a live (not revoked, not replaced) link.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.tokens import Claims
+from app.redis import LuaScript
+from app.runtime import Runtime
+from sale.exceptions import OrderNotFound
+from sale.models import Drop, as_utc, utcnow
+from sale.orders import drop_of
+from sale.repository import OrderRepository, row_event
+from sale.service import SaleService
+from sale.share import wording
+from sale.share.card import CardStore, CardText
+from sale.share.exceptions import OrderNotPaid, ShareLinkNotFound
+from sale.share.models import ShareLink
+from sale.share.referral import ReferralSigner, is_crawler, looks_like_token, new_token, token_hash
+from sale.share.repository import ShareRepository
+from sale.share.schemas import ShareOut, ShareUpdate
+
+log = logging.getLogger("flashsale.share")
+VIEW_WINDOW_SECONDS = 3600  # one view per visitor per link per hour
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """A live link and what its page and card show."""
+
+    link: ShareLink
+    drop: Drop
+    buyer: str | None  # the display name, only when the buyer opted in
+
+    @property
+    def speed(self) -> wording.Speed:
+        return wording.speed_of((as_utc(self.link.ordered_at) - as_utc(self.drop.starts_at)).total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    page: dict[str, Any]  # the page template's context
+    cookie: str | None    # a referral cookie to set; None keeps what the browser has
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    etag: str
+    current: bool       # asked for by its current versioned URL: cacheable for good
+    png: bytes | None   # None: the client's copy is current (304)
+
+
+class ShareService:
+    def __init__(self, runtime: Runtime, sale: SaleService, count_view: LuaScript) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.sale = sale
+        self.signer = ReferralSigner(runtime.settings.app_secret)
+        self.cards = CardStore(runtime.settings.var_dir / "cards")
+        self._count_view = count_view
+        base = urlsplit(self.settings.base_url)
+        self.site = base.hostname or "localhost"
+        self.site = f"{self.site}:{base.port}" if base.port else self.site
+
+    def url(self, token: str) -> str:
+        return f"{self.settings.base_url}/s/{token}"
+
+    def card_url(self, token: str, text: CardText) -> str:
+        return f"{self.url(token)}/card.png?v={text.digest()}"
+
+    # -- the hooks the sale calls (sale.hooks.ShareLinks) -------------------------------------------
+    def referral(self, ref: str | None, cookie: str | None) -> str:
+        return self.signer.referral(ref, cookie)
+
+    async def order_paid(self, session: AsyncSession, order: dict[str, Any]) -> None:
+        await ShareRepository(session).add_if_absent(ShareLink(
+            order_id=str(order["id"]), token=new_token(), user_id=int(order["user_id"]),
+            drop_id=int(order["drop_id"]), sku=str(order["sku"]),
+            ordered_at=datetime.fromtimestamp(int(order["created_ms"]) / 1000, UTC), created_at=utcnow()))
+
+    async def urls(self, session: AsyncSession, order_ids: list[str]) -> dict[str, str]:
+        if not order_ids:
+            return {}
+        tokens = await ShareRepository(session).live_tokens(order_ids)
+        return {order_id: self.url(token) for order_id, token in tokens.items()}
+
+    # -- the buyer's API ------------------------------------------------------------------------
+    async def _order(self, session: AsyncSession, order_id: str) -> dict[str, Any] | None:
+        live = await self.sale.inventory.order(drop_of(order_id), order_id)
+        if live is not None:
+            return live
+        row = await OrderRepository(session).get(order_id)
+        return row_event(row) if row is not None else None
+
+    async def _owned(self, session: AsyncSession, claims: Claims, order_id: str) -> ShareLink:
+        """The caller's order's link; a paid order without one (its pay request's write was lost) gets one."""
+        repo = ShareRepository(session)
+        link = await repo.by_order(order_id)
+        if link is None:
+            order = await self._order(session, order_id)
+            if order is None or int(order["user_id"]) != claims.user_id:
+                raise OrderNotFound()
+            if order["status"] != "paid":
+                raise OrderNotPaid()
+            await self.order_paid(session, order)
+            link = await repo.by_order(order_id)
+            assert link is not None
+        elif link.user_id != claims.user_id:
+            raise OrderNotFound()  # the same answer as for an order that does not exist
+        return link
+
+    async def _facts_of(self, session: AsyncSession, link: ShareLink) -> Facts | None:
+        repo = ShareRepository(session)
+        drop = await repo.drop(link.drop_id)
+        if drop is None:
+            return None
+        return Facts(link, drop, await repo.display_name(link.user_id) if link.show_name else None)
+
+    async def _out(self, session: AsyncSession, link: ShareLink) -> ShareOut:
+        facts = await self._facts_of(session, link)
+        if facts is None:
+            raise ShareLinkNotFound()
+        views, crawler_views = await self.runtime.redis.hmget(
+            self.runtime.keys.share_views(token_hash(link.token)), ["views", "crawler_views"])
+        return ShareOut(url=self.url(link.token), card_url=self.card_url(link.token, self.card_text(facts)),
+                        text=wording.suggested_post(facts.drop.name, self.settings.store_name, facts.speed),
+                        show_name=link.show_name, created_at=as_utc(link.created_at),
+                        views=int(views or 0), crawler_views=int(crawler_views or 0),
+                        referred_orders=await ShareRepository(session).referred_paid(link.token))
+
+    async def share_of(self, session: AsyncSession, claims: Claims, order_id: str) -> ShareOut:
+        link = await self._owned(session, claims, order_id)
+        if link.revoked_at is not None:
+            raise ShareLinkNotFound()
+        return await self._out(session, link)
+
+    async def new_link(self, session: AsyncSession, claims: Claims, order_id: str) -> ShareOut:
+        """A fresh token for the order; any earlier one is dead from now on."""
+        link = await self._owned(session, claims, order_id)
+        old = link.token
+        await ShareRepository(session).replace_token(order_id, new_token(), utcnow())
+        await self._forget(old)
+        fresh = await ShareRepository(session).by_order(order_id)
+        assert fresh is not None
+        return await self._out(session, fresh)
+
+    async def revoke(self, session: AsyncSession, claims: Claims, order_id: str) -> None:
+        link = await self._owned(session, claims, order_id)
+        if link.revoked_at is None:
+            await ShareRepository(session).revoke(order_id, utcnow())
+            await self._forget(link.token)
+
+    async def update(self, session: AsyncSession, claims: Claims, order_id: str,
+                     body: ShareUpdate) -> ShareOut:
+        link = await self._owned(session, claims, order_id)
+        if link.revoked_at is not None:
+            raise ShareLinkNotFound()
+        await ShareRepository(session).set_show_name(order_id, body.show_name)
+        await asyncio.to_thread(self.cards.forget, token_hash(link.token))  # the other wording's card
+        fresh = await ShareRepository(session).by_order(order_id)
+        assert fresh is not None
+        return await self._out(session, fresh)
+
+    async def _forget(self, token: str) -> None:
+        hashed = token_hash(token)
+        await asyncio.to_thread(self.cards.forget, hashed)
+        await self.runtime.redis.delete(self.runtime.keys.share_views(hashed))
+
+    # -- the public page and card ---------------------------------------------------------------
+    async def facts(self, session: AsyncSession, token: str) -> Facts | None:
+        if not looks_like_token(token):
+            return None  # junk and overlong tokens never reach the database
+        link = await ShareRepository(session).live_by_token(token)
+        return await self._facts_of(session, link) if link is not None else None
+
+    def card_text(self, facts: Facts) -> CardText:
+        speed = facts.speed
+        return CardText(store=self.settings.store_name, product=facts.drop.name,
+                        lead=wording.card_lead(speed, facts.buyer), amount=speed.amount,
+                        drop_line=f"Drop of {wording.when(facts.drop.starts_at, self.settings.zone)}",
+                        site=self.site)
+
+    async def visit(self, session: AsyncSession, token: str, client: str, user_agent: str,
+                    cookie: str | None) -> Visit | None:
+        facts = await self.facts(session, token)
+        if facts is None:
+            return None
+        crawler = is_crawler(user_agent)
+        await self._count(token, client, user_agent, crawler)
+        # First referrer wins: a browser holding a valid referral cookie keeps it.
+        keep = crawler or self.signer.verify(cookie) is not None
+        return Visit(page=await self._page(session, token, facts),
+                     cookie=None if keep else self.signer.sign(token))
+
+    async def _count(self, token: str, client: str, user_agent: str, crawler: bool) -> None:
+        hashed, keys = token_hash(token), self.runtime.keys
+        try:
+            await self._count_view(self.runtime.redis,
+                                   [keys.share_seen(hashed, self.signer.visitor(client, user_agent)),
+                                    keys.share_views(hashed)],
+                                   ["crawler_views" if crawler else "views", VIEW_WINDOW_SECONDS])
+        except RedisError as exc:  # a lost view count must not cost the visitor the page
+            log.warning("share view not counted: %s", type(exc).__name__)
+
+    async def _get_yours(self, session: AsyncSession, drop: Drop) -> tuple[str, str]:
+        """Where a visitor can buy: this drop while it can still sell, else the SKU's next drop."""
+        now, base, zone = utcnow(), self.settings.base_url, self.settings.zone
+        assert drop.id is not None
+        if as_utc(drop.ends_at) > now:
+            phase = (await self.sale.get_drop(session, drop.id)).phase
+            if phase == "open":
+                return f"{base}/drops/{drop.id}", "Get yours now"
+            if phase in ("upcoming", "priority"):
+                return f"{base}/drops/{drop.id}", f"Get yours: opens {wording.when(drop.starts_at, zone)}"
+        following = await ShareRepository(session).next_drop_of_sku(drop.sku, drop.id, now)
+        if following is not None:
+            return (f"{base}/drops/{following.id}",
+                    f"Get yours at the next drop, {wording.when(following.starts_at, zone)}")
+        return f"{base}/", "See the upcoming drops"
+
+    async def _page(self, session: AsyncSession, token: str, facts: Facts) -> dict[str, Any]:
+        speed, drop, store = facts.speed, facts.drop, self.settings.store_name
+        text = self.card_text(facts)
+        drop_when = wording.when(drop.starts_at, self.settings.zone)
+        href, label = await self._get_yours(session, drop)
+        return {
+            "product": drop.name, "url": self.url(token), "image": self.card_url(token, text),
+            "title": wording.title(drop.name, speed, facts.buyer),
+            "description": wording.description(drop.name, store, drop_when),
+            "image_alt": f"{drop.name}: {text.lead} {text.amount}. {text.drop_line}.",
+            "lead": text.lead, "amount": speed.amount, "when": drop_when,
+            "starts_iso": as_utc(drop.starts_at).isoformat(),
+            "get_yours_href": href, "get_yours_label": label,
+            "secure": self.settings.base_url.startswith("https://"),
+        }
+
+    async def card(self, session: AsyncSession, token: str, version: str | None,
+                   if_none_match: str | None) -> Card | None:
+        facts = await self.facts(session, token)
+        if facts is None:
+            return None
+        text = self.card_text(facts)
+        etag = f'"{text.digest()}"'
+        current = version == text.digest()
+        if if_none_match is not None:
+            tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+            if etag in tags or "*" in tags:
+                return Card(etag, current, None)
+        return Card(etag, current, await self.cards.png(token_hash(token), text))
