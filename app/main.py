@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.router import router as auth_router
@@ -48,7 +49,8 @@ class BodyLimitMiddleware:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise ValueError("body too large")
+                # An HTTPException passes through FastAPI's body parsing (anything else becomes a 400).
+                raise HTTPException(413, f"Request bodies are limited to {self.max_bytes} bytes")
             return message
 
         return counted
@@ -78,8 +80,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _include_domain_routers(app: FastAPI) -> None:
     from codes.router import router as fcodes_router
     from sale.router import router as sale_router
-    from sale.share.router import router as share_router
 
     app.include_router(sale_router)
     app.include_router(fcodes_router)
-    app.include_router(share_router)
