@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from sale.models import Order
 from tests.support import Account, runtime_of
@@ -68,7 +68,7 @@ def parse(html: str) -> PageParser:
 async def browser(app: FastAPI, user_agent: str = BROWSER_UA,
                   address: str = "127.0.0.1") -> AsyncIterator[httpx.AsyncClient]:
     """A visitor with its own cookie jar (the shared `client` fixture must never collect fs_ref)."""
-    transport = httpx.ASGITransport(app=app, client=(address, 40000))  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=30,
                                  headers={"User-Agent": user_agent}) as visitor:
         yield visitor
@@ -114,5 +114,5 @@ async def share_of(http: httpx.AsyncClient, buyer: Account, order_id: str) -> di
 async def ref_token_in_sql(app: FastAPI, order_id: str) -> tuple[bool, str | None]:
     """(whether the sink wrote the order yet, its ref_token)."""
     async with runtime_of(app).sessions() as session:
-        row = (await session.execute(select(Order.ref_token).where(Order.id == order_id))).first()
+        row = (await session.execute(select(col(Order.ref_token)).where(Order.id == order_id))).first()
     return (row is not None, row[0] if row is not None else None)

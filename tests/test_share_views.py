@@ -1,0 +1,90 @@
+"""Views: at most one per visitor (address + browser) per link per hour, under concurrency; link
+previews by social crawlers counted apart."""
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from fastapi import FastAPI
+
+from sale.share.referral import token_hash
+from tests.support import Account, create_drop, make_account, runtime_of
+from tests.test_share_support import BROWSER_UA, browser, paid_order, path_of, share_of, token_of
+
+CRAWLERS = (
+    "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+    "Twitterbot/1.0",
+    "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+    "LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)",
+    "WhatsApp/2.23.20.0",
+    "TelegramBot (like TwitterBot)",
+    "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
+)
+
+
+async def counts(client: httpx.AsyncClient, owner: Account, order_id: str) -> tuple[int, int]:
+    share = await share_of(client, owner, order_id)
+    return share["views"], share["crawler_views"]
+
+
+async def test_one_view_per_visitor_per_hour_concurrently(app: FastAPI, client: httpx.AsyncClient) -> None:
+    operator, owner = await make_account(app, "operator"), await make_account(app)
+    order = await paid_order(client, owner, (await create_drop(client, operator))["id"])
+    path = path_of(order["share_url"])
+    assert await counts(client, owner, order["id"]) == (0, 0)
+
+    async with browser(app) as visitor:  # one visitor, reloading like mad
+        pages = await asyncio.gather(*(visitor.get(path) for _ in range(40)))
+        assert all(p.status_code == 200 for p in pages)
+        assert (await visitor.get(path)).status_code == 200
+    assert await counts(client, owner, order["id"]) == (1, 0)
+
+    async def visit(i: int) -> int:
+        agent, address = (f"{BROWSER_UA} visitor/{i}", "127.0.0.1") if i % 2 else (BROWSER_UA, f"10.1.0.{i}")
+        async with browser(app, agent, address) as someone:
+            first, again = await asyncio.gather(someone.get(path), someone.get(path))
+            return first.status_code + again.status_code
+
+    assert set(await asyncio.gather(*(visit(i) for i in range(1, 31)))) == {400}
+    assert await counts(client, owner, order["id"]) == (31, 0)
+
+    runtime = runtime_of(app)
+    seen = runtime.keys.share_seen(token_hash(token_of(order["share_url"])), "*")
+    keys = [key async for key in runtime.redis.scan_iter(match=seen, count=1000)]
+    assert len(keys) == 31
+    ttl = await runtime.redis.ttl(keys[0])
+    assert 3500 < ttl <= 3600  # the visitor counts again after an hour
+
+
+async def test_crawler_unfurls_count_apart(app: FastAPI, client: httpx.AsyncClient) -> None:
+    operator, owner = await make_account(app, "operator"), await make_account(app)
+    order = await paid_order(client, owner, (await create_drop(client, operator))["id"])
+    path = path_of(order["share_url"])
+
+    async def unfurl(agent: str) -> None:
+        async with browser(app, agent, "192.0.2.7") as bot:
+            for response in await asyncio.gather(bot.get(path), bot.get(path), bot.get(path)):
+                assert response.status_code == 200
+
+    await asyncio.gather(*(unfurl(agent) for agent in CRAWLERS))
+    assert await counts(client, owner, order["id"]) == (0, len(CRAWLERS))
+    async with browser(app, address="192.0.2.7") as person:
+        assert (await person.get(path)).status_code == 200
+    assert await counts(client, owner, order["id"]) == (1, len(CRAWLERS))
+
+
+async def test_views_of_revoked_links_count_nowhere(app: FastAPI, client: httpx.AsyncClient) -> None:
+    operator, owner = await make_account(app, "operator"), await make_account(app)
+    order = await paid_order(client, owner, (await create_drop(client, operator))["id"])
+    path = path_of(order["share_url"])
+    async with browser(app) as visitor:
+        assert (await visitor.get(path)).status_code == 200
+    assert (await client.delete(f"/api/orders/{order['id']}/share", headers=owner.headers)).status_code == 204
+    runtime = runtime_of(app)
+    views_key = runtime.keys.share_views(token_hash(token_of(order["share_url"])))
+    assert await runtime.redis.exists(views_key) == 0  # the dead link's counts are gone
+    async with browser(app, f"{BROWSER_UA} other") as visitor:
+        assert (await visitor.get(path)).status_code == 404
+    assert await runtime.redis.exists(views_key) == 0
+    fresh = (await client.post(f"/api/orders/{order['id']}/share", headers=owner.headers)).json()
+    assert (fresh["views"], fresh["crawler_views"]) == (0, 0)
