@@ -23,7 +23,6 @@ from sale.repository import OrderRepository
 log = logging.getLogger("flashsale.sink")
 GROUP = "sql-sink"
 BATCH = 500
-CLAIM_IDLE_MS = 10_000
 CLAIM_EVERY_SECONDS = 5.0
 
 
@@ -81,7 +80,8 @@ class OrderSink:
         written = 0
         for stream in streams:
             try:
-                result = await self.runtime.redis.xautoclaim(stream, GROUP, self.consumer, CLAIM_IDLE_MS,
+                result = await self.runtime.redis.xautoclaim(stream, GROUP, self.consumer,
+                                                             self.runtime.settings.sink_claim_idle_ms,
                                                              start_id="0-0", count=BATCH)
             except ResponseError as exc:
                 if "NOGROUP" in str(exc):
