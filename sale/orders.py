@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.tokens import Claims
 from app.runtime import Runtime
 from sale.exceptions import (
+    DropNotFound,
     OrderCancelled,
     OrderExpired,
     OrderNotCancellable,
@@ -73,7 +74,10 @@ class OrderService:
         """Makes sure the drop's Redis state exists (it may have been lost) before changing an order."""
         drop_id = drop_of(order_id)
         if await self.inventory.order(drop_id, order_id) is None:
-            await self.sale.load_by_id(drop_id)
+            try:
+                await self.sale.load_by_id(drop_id)
+            except DropNotFound:
+                raise OrderNotFound() from None
         return drop_id
 
     async def pay(self, session: AsyncSession, claims: Claims, order_id: str, token: str) -> bytes:
