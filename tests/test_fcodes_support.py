@@ -36,7 +36,7 @@ def fresh_address() -> str:
 
 @asynccontextmanager
 async def client_at(app: FastAPI, address: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, client=(address or fresh_address(), 40000))  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app, client=(address or fresh_address(), 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=30) as client:
         yield client
 
@@ -54,7 +54,8 @@ async def my_codes(client: httpx.AsyncClient, employee: Account) -> dict[str, di
     return {c["code"]: c for c in response.json()}
 
 
-async def purchase(client: httpx.AsyncClient, drop_id: int, buyer: Account, code: str | None) -> httpx.Response:
+async def purchase(client: httpx.AsyncClient, drop_id: int, buyer: Account,
+                   code: str | None) -> httpx.Response:
     body: dict[str, Any] = {"quantity": 1}
     if code is not None:
         body["fcode"] = code
@@ -78,13 +79,14 @@ async def plant_code(app: FastAPI, owner: Account, code: str, sku: str | None = 
     service = codes_service(app)
     runtime = runtime_of(app)
     month = month_of(datetime.now(UTC), runtime.settings.zone)
-    row = {"code_hash": service.crypto.lookup_hash(code), "code_enc": service.crypto.encrypt(code),
-           "owner_id": owner.id, "month": month, "slot": 100 + secrets.randbelow(10**6), "sku": sku,
-           "status": "available", "expires_at": expiry(month, 1, runtime.settings.zone),
-           "created_at": datetime.now(UTC), "version": 0}
+    record = FCode(code_hash=service.crypto.lookup_hash(code), code_enc=service.crypto.encrypt(code),
+                   owner_id=owner.id, month=month, slot=100 + secrets.randbelow(10**6), sku=sku,
+                   status="available", expires_at=expiry(month, 1, runtime.settings.zone),
+                   created_at=datetime.now(UTC), version=0)
+    row = record.model_dump(exclude={"id"})
     async with runtime.sessions() as session, session.begin():
         assert await FcodeRepository(session).insert_missing([row])
-    await service.state.load([FCode(**row)])
+    await service.state.load([record])
 
 
 async def sql_row(app: FastAPI, code: str) -> FCode | None:
