@@ -25,7 +25,8 @@ cli.add_typer(fcodes_cli, name="fcodes")
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def _exit_on_sigterm(_signum: int, _frame: object) -> None:

@@ -62,7 +62,8 @@ class ValidationFailed(DomainError):
 
 
 def problem_response(status: int, code: str, detail: str, *, title: str | None = None,
-                     headers: Mapping[str, str] | None = None, extra: Mapping[str, Any] | None = None) -> Response:
+                     headers: Mapping[str, str] | None = None,
+                     extra: Mapping[str, Any] | None = None) -> Response:
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE + code,
         "title": title or HTTPStatus(status).phrase,
@@ -113,7 +114,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_backend_down(request: Request, exc: Exception) -> Response:
         log.error("backend unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-        return problem_response(503, "service_unavailable", "A back-end service is briefly unavailable; retry.",
+        return problem_response(503, "service_unavailable",
+                                "A back-end service is briefly unavailable; retry.",
                                 headers={"Retry-After": "1"})
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
 import orjson
-from starlette.responses import Response
+from fastapi import APIRouter
 from sqlalchemy import text
+from starlette.responses import Response
 
 from app.deps import RuntimeDep
 
@@ -24,7 +24,7 @@ async def healthz(runtime: RuntimeDep) -> Response:
 
     async def redis() -> bool:
         try:
-            return bool(await runtime.redis.ping())  # type: ignore[misc]
+            return bool(await runtime.redis.ping())
         except Exception:
             return False
 

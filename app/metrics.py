@@ -23,7 +23,8 @@ REQUESTS = Counter("flashsale_http_requests_total", "HTTP requests", ["method", 
 LATENCY = Histogram("flashsale_http_request_seconds", "HTTP request latency", ["method", "route"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
                     registry=REGISTRY)
-PURCHASES = Counter("flashsale_purchases_total", "Purchase attempts by outcome", ["outcome"], registry=REGISTRY)
+PURCHASES = Counter("flashsale_purchases_total", "Purchase attempts by outcome", ["outcome"],
+                    registry=REGISTRY)
 ORDERS_SUNK = Counter("flashsale_orders_written_total", "Order events written to SQL", registry=REGISTRY)
 EXPIRED = Counter("flashsale_orders_expired_total", "Reservations expired by the sweeper", registry=REGISTRY)
 

@@ -66,7 +66,8 @@ class Settings(BaseSettings):
     def _production_needs_secret(self) -> Settings:
         if self.env == "production" and (not self.jwt_secret or self.jwt_secret == DEFAULT_JWT_SECRET
                                          or len(self.jwt_secret) < 32):
-            raise ValueError("FLASHSALE_ENV=production needs FLASHSALE_JWT_SECRET (32+ characters, not the default)")
+            raise ValueError("FLASHSALE_ENV=production needs FLASHSALE_JWT_SECRET "
+                             "(32+ characters, not the default)")
         return self
 
     @property

@@ -25,4 +25,5 @@ class User(SQLModel, table=True):
     display_name: str | None = Field(default=None, max_length=80)
     password_hash: str = Field(max_length=255)
     role: str = Field(default=Role.shopper.value, max_length=16)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow,
+                                 sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))

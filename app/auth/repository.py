@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.auth.models import User
 
@@ -30,5 +30,5 @@ class UserRepository:
         return user
 
     async def with_role(self, role: str) -> list[User]:
-        result = await self.session.execute(select(User).where(User.role == role).order_by(User.id))
+        result = await self.session.execute(select(User).where(User.role == role).order_by(col(User.id)))
         return list(result.scalars().all())

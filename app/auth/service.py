@@ -33,7 +33,8 @@ async def create_user(session: AsyncSession, email: str, password: str, role: Ro
 
 async def login(runtime: Runtime, session: AsyncSession, email: str, password: str, address: str) -> TokenOut:
     keys = runtime.keys
-    limit_keys = [keys.login_failures("account", email.lower()[:320]), keys.login_failures("address", address)]
+    limit_keys = [keys.login_failures("account", email.lower()[:320]),
+                  keys.login_failures("address", address)]
     limiter = FailureLimiter(runtime.redis, limit=runtime.settings.login_max_failures,
                              window_seconds=runtime.settings.login_window_seconds)
     await limiter.check(limit_keys)
