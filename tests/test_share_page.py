@@ -63,6 +63,8 @@ async def test_paid_order_unfurls_for_a_social_crawler(app: FastAPI, client: htt
         etag = card.headers["etag"]
         again = await bot.get(path_of(meta["og:image"]), headers={"If-None-Match": etag})
         assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+        assert (await bot.head(path_of(share_url))).status_code == 200  # some unfurlers ask HEAD first
+        assert (await bot.head(path_of(meta["og:image"]))).headers["content-type"] == "image/png"
         unversioned = await bot.get(f"/s/{token}/card.png")  # the path the orders page uses
         assert unversioned.status_code == 200 and unversioned.content == card.content
         assert "immutable" not in unversioned.headers["cache-control"]

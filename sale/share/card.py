@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import secrets
+import weakref
 from dataclasses import astuple, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -151,13 +152,19 @@ def _mark(draw: ImageDraw.ImageDraw, card: Image.Image, x: int, y: int, size: in
     card.paste(Image.new("RGB", mask.size, INK), (x + pad, y + pad), mask)
 
 
-def render_card(text: CardText) -> bytes:
-    """The card as PNG bytes. CPU-bound (some tens of ms): call it in a thread from async code."""
+@lru_cache(maxsize=1)
+def _base() -> Image.Image:
+    """Everything but the words: the same on every card, so drawn once per process (the blurs are slow)."""
     card = _background()
     _bolt(card, (866, 92, 1136, 492))
-    draw = ImageDraw.Draw(card)
+    _mark(ImageDraw.Draw(card), card, MARGIN, 58, 52)
+    return card
 
-    _mark(draw, card, MARGIN, 58, 52)
+
+def render_card(text: CardText) -> bytes:
+    """The card as PNG bytes. CPU-bound (some tens of ms): call it in a thread from async code."""
+    card = _base().copy()
+    draw = ImageDraw.Draw(card)
     store = _ellipsize(_clean(text.store).upper(), _font(30, True), TEXT_WIDTH - 70)
     draw.text((MARGIN + 70, 96), store, font=_font(30, True), fill=INK, anchor="ls")
 
@@ -187,7 +194,7 @@ def render_card(text: CardText) -> bytes:
               anchor="ls")
 
     out = io.BytesIO()
-    card.save(out, format="PNG", optimize=True)
+    card.save(out, format="PNG", compress_level=6)
     return out.getvalue()
 
 
@@ -197,6 +204,9 @@ class CardStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        # One render per card at a time in this process: a fresh link posted to a group chat is
+        # fetched by several unfurlers at once.
+        self._rendering: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def _dir(self, token_hash: str) -> Path:
         return self.root / token_hash[:2]  # 256 shards: no directory grows huge
@@ -216,7 +226,12 @@ class CardStore:
         return png
 
     async def png(self, token_hash: str, text: CardText) -> bytes:
-        return await asyncio.to_thread(self._read_or_render, token_hash, text)
+        key = f"{token_hash}-{text.digest()}"
+        lock = self._rendering.get(key)
+        if lock is None:
+            lock = self._rendering[key] = asyncio.Lock()
+        async with lock:
+            return await asyncio.to_thread(self._read_or_render, token_hash, text)
 
     def forget(self, token_hash: str) -> None:
         for path in self._dir(token_hash).glob(f"{token_hash}-*.png"):

@@ -240,7 +240,7 @@ class ShareService:
             "product": drop.name, "url": self.url(token), "image": self.card_url(token, text),
             "title": wording.title(drop.name, speed, facts.buyer),
             "description": wording.description(drop.name, store, drop_when),
-            "image_alt": f"{drop.name}: {text.lead} {text.amount}. {text.drop_line}.",
+            "image_alt": f"{text.lead} {text.amount}: {drop.name}. {text.drop_line}.",
             "lead": text.lead, "amount": speed.amount, "when": drop_when,
             "starts_iso": as_utc(drop.starts_at).isoformat(),
             "get_yours_href": href, "get_yours_label": label,

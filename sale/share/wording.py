@@ -48,7 +48,7 @@ def when(moment: datetime, zone: tzinfo) -> str:
 
 
 def title(product: str, speed: Speed, buyer: str | None) -> str:
-    return f"{buyer or 'Someone'} got the {product} {speed.phrase}"
+    return f"{buyer} got the {product} {speed.phrase}" if buyer else f"Got the {product} {speed.phrase}"
 
 
 def description(product: str, store: str, drop_when: str) -> str:
