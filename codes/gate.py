@@ -74,9 +74,17 @@ class Gate:
         if outcome == "missing" and await self.rebuild(code_hash):
             result = await self.state.lease_again(code_hash, user_id, sku, token, LEASE_MS)
             outcome = result[0].decode()
-        if outcome == "reserved" and await self._heal(code_hash, result[1].decode()):
-            result = await self.state.lease_again(code_hash, user_id, sku, token, LEASE_MS)
-            outcome = result[0].decode()
+        if outcome == "used":
+            status, order_id, buyer = (part.decode() for part in result[1:4])
+            if status == "reserved" and await self._heal(code_hash, order_id):
+                result = await self.state.lease_again(code_hash, user_id, sku, token, LEASE_MS)
+                outcome = result[0].decode()
+            elif buyer == str(user_id):
+                # The buyer's own live order holds the code: most likely a retry. With the same
+                # Idempotency-Key the purchase answers that order; without, its new unit conflicts
+                # on confirm and goes back. No lease: nothing to confirm or release.
+                _LEASE.set(None)
+                return code_hash
         if outcome != "ok":
             raise await self._refuse(counters)
         _LEASE.set((code_hash, token, user_id))

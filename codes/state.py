@@ -24,6 +24,7 @@ SCRIPTS = ("fcode_load.lua", "fcode_lease.lua", "fcode_confirm.lua", "fcode_unle
            "fcode_order_end.lua", "fcode_manage.lua", "fcode_synced.lua")
 # A code's key outlives the code by this much: orders it is in may still be paid or released.
 KEEP_AFTER_EXPIRY = timedelta(days=40)
+KEEP_EXPIRED = timedelta(days=1)
 
 
 def now_ms() -> int:
@@ -139,15 +140,16 @@ class CodeState:
         return ("HSET", self.keys.fcodes_dirty, code_hash, secrets.token_hex(6))
 
     async def load(self, rows: Sequence[FCode]) -> None:
+        # A code long expired still gets a day in Redis: a rebuild must not vanish at once.
+        soon = now_ms() + int(KEEP_EXPIRED.total_seconds() * 1000)
+        keep = [max(ms(row.expires_at + KEEP_AFTER_EXPIRY), soon) for row in rows]
         async with self.redis.pipeline(transaction=False) as pipe:
-            for row in rows:
-                keep = ms(row.expires_at + KEEP_AFTER_EXPIRY)
-                pipe.evalsha(self._load.sha, 1, self.keys.fcode(row.code_hash), keep, *load_fields(row))
+            for row, until in zip(rows, keep, strict=True):
+                pipe.evalsha(self._load.sha, 1, self.keys.fcode(row.code_hash), until, *load_fields(row))
             replies = await pipe.execute(raise_on_error=False)
-        for row, reply in zip(rows, replies, strict=True):
+        for row, until, reply in zip(rows, keep, replies, strict=True):
             if isinstance(reply, NoScriptError):
-                await self._load(self.redis, [self.keys.fcode(row.code_hash)],
-                                 [ms(row.expires_at + KEEP_AFTER_EXPIRY), *load_fields(row)])
+                await self._load(self.redis, [self.keys.fcode(row.code_hash)], [until, *load_fields(row)])
             elif isinstance(reply, Exception):
                 raise reply
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
+from codes.format import canonical
 from tests.support import create_drop, is_problem, make_account, runtime_of
 from tests.test_fcodes_support import claim, client_at, code_with, codes_service, my_codes, purchase
 
@@ -51,8 +52,6 @@ async def test_take_back_and_gift_window(app: FastAPI, client: httpx.AsyncClient
     assert (await client.post(f"/api/fcodes/{second}/gift", json={"email": friend.email},
                               headers=employee.headers)).status_code == 200
     gate = codes_service(app).gate
-    from codes.format import canonical
-
     key = runtime_of(app).keys.fcode(gate.crypto.lookup_hash(canonical(second)))
     await runtime_of(app).redis.hset(key, "gift_until", 1)
     assert (await my_codes(client, employee))[second]["gifted_to"] is None
@@ -135,3 +134,17 @@ async def test_stats_count_issued_redeemed_expired_per_month(app: FastAPI, clien
     assert months["2024-01"]["expired"] >= 2 and months["2024-01"]["issued"] >= 2
     listed = await my_codes(client, employee)
     assert sorted(c["status"] for c in listed.values()) == ["expired", "expired", "redeemed", "revoked"]
+
+
+async def test_an_expired_code_lost_from_redis_can_still_be_revoked(app: FastAPI,
+                                                                    client: httpx.AsyncClient) -> None:
+    operator, employee = await make_account(app, "operator"), await make_account(app, "employee")
+    service = codes_service(app)
+    assert (await service.issue("2024-02", owner_ids=[employee.id])).issued == 2
+    old = next(iter(await my_codes(client, employee)))
+    assert (await my_codes(client, employee))[old]["status"] == "expired"
+    runtime = runtime_of(app)
+    await runtime.redis.delete(runtime.keys.fcode(service.crypto.lookup_hash(canonical(old))))
+    revoked = await client.post(f"/api/admin/fcodes/{old}/revoke", headers=operator.headers)
+    assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
+    assert (await my_codes(client, employee))[old]["status"] == "revoked"

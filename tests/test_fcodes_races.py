@@ -218,3 +218,24 @@ async def test_dumps_hold_no_usable_code(app: FastAPI, client: httpx.AsyncClient
     # The record keeps the readable code only encrypted, and the hash is keyed.
     row = await sql_row(app, code)
     assert isinstance(row, FCode) and code not in row.code_enc and row.code_hash != code
+
+
+async def test_retrying_a_code_purchase_with_its_idempotency_key(app: FastAPI,
+                                                                client: httpx.AsyncClient) -> None:
+    operator, employee, buyer = (await make_account(app, "operator"), await make_account(app, "employee"),
+                                 await make_account(app))
+    drop = await create_drop(client, operator, stock=5, per_user_limit=3)
+    code = (await claim(client, employee))[0]["code"]
+    url = f"/api/drops/{drop['id']}/purchase"
+    async with client_at(app) as c:
+        headers = {**buyer.headers, "Idempotency-Key": secrets.token_hex(8)}
+        first = await c.post(url, json={"quantity": 1, "fcode": code}, headers=headers)
+        again = await c.post(url, json={"quantity": 1, "fcode": code.lower()}, headers=headers)
+        assert (first.status_code, again.status_code) == (201, 201)
+        assert again.json()["id"] == first.json()["id"]
+        # Without the key, the buyer's own code buys nothing more.
+        assert is_problem(await purchase(c, drop["id"], buyer, code), 403, "fcode_invalid")
+    st = await drop_stats(client, operator.headers, drop["id"])
+    assert (st["reserved"], st["remaining"]) == (1, 4)
+    listed = (await my_codes(client, employee))[code]
+    assert (listed["status"], listed["order_id"]) == ("reserved", first.json()["id"])

@@ -9,15 +9,15 @@ The lease only keeps other buyers off while this purchase takes its unit; if the
 runs out and the code is available again. A gift binds the code to its recipient until
 gift_until; after that anyone holding the code may use it again.
 Returns {"ok"} leased, {"missing"} (not in Redis: rebuild from SQL, then retry),
-{"reserved", order id} (in that order), or {reason}: busy, redeemed, revoked, expired,
-wrong_sku, not_recipient.
+{"used", status, order id, buyer} (reserved or redeemed by that order of that buyer), or
+{reason}: busy, revoked, expired, wrong_sku, not_recipient.
 ]]
 local state = KEYS[1]
 local f = redis.call('HMGET', state, 'status', 'expires_ms', 'sku', 'gift_to', 'gift_until',
-  'lease_until', 'order_id')
+  'lease_until', 'order_id', 'buyer')
 if not f[1] then return {'missing'} end
 local now = tonumber(ARGV[3])
-if f[1] == 'reserved' then return {'reserved', f[7] or ''} end
+if f[1] == 'reserved' or f[1] == 'redeemed' then return {'used', f[1], f[7] or '', f[8] or ''} end
 if f[1] ~= 'available' then return {f[1]} end
 if now >= tonumber(f[2] or '0') then return {'expired'} end
 local sku = f[3] or ''
