@@ -78,8 +78,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _include_domain_routers(app: FastAPI) -> None:
+    from app.web import mount_static
+    from app.web import router as web_router
     from codes.router import router as fcodes_router
+    from sale.router import mount_purchase
     from sale.router import router as sale_router
+    from sale.share.router import router as share_router
 
     app.include_router(sale_router)
+    mount_purchase(app)
     app.include_router(fcodes_router)
+    app.include_router(share_router)
+    app.include_router(web_router)
+    mount_static(app)

@@ -26,7 +26,7 @@ def ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
-def iso(ms_value: int | float | None | bool) -> str | None:
+def iso(ms_value: int | float | bool | None) -> str | None:
     if ms_value is None or ms_value is False:
         return None
     return datetime.fromtimestamp(ms_value / 1000, UTC).isoformat()
@@ -111,11 +111,11 @@ class Inventory:
                                   (drop_json(drop), "merge" if merge else "init", *orders))
         if result[0] == b"exists":
             return None
-        await self.redis.sadd(self.keys.active_drops, str(drop.id))  # type: ignore[misc]
+        await self.redis.sadd(self.keys.active_drops, str(drop.id))
         return [int(x) for x in result[1:]]
 
     async def order(self, drop_id: int, order_id: str) -> dict[str, Any] | None:
-        raw = await self.redis.hget(self.keys.drop(drop_id).orders, order_id)  # type: ignore[misc]
+        raw = await self.redis.hget(self.keys.drop(drop_id).orders, order_id)
         return orjson.loads(raw) if raw else None
 
     async def counters(self, drop_ids: list[int]) -> list[dict[bytes, bytes]]:
@@ -133,7 +133,7 @@ class Inventory:
         return inv, rejected
 
     async def all_orders(self, drop_id: int) -> dict[str, dict[str, Any]]:
-        raw = await self.redis.hgetall(self.keys.drop(drop_id).orders)  # type: ignore[misc]
+        raw: dict[bytes, bytes] = await self.redis.hgetall(self.keys.drop(drop_id).orders)  # type: ignore[assignment]
         return {key.decode(): orjson.loads(value) for key, value in raw.items()}
 
 

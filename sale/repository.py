@@ -91,6 +91,13 @@ class OrderRepository:
         result = await self.session.execute(select(func.count()).where(Order.drop_id == drop_id))
         return int(result.scalar_one())
 
+    async def count_by_drop(self, drop_ids: list[int]) -> dict[int, int]:
+        if not drop_ids:
+            return {}
+        result = await self.session.execute(select(col(Order.drop_id), func.count()).where(
+            col(Order.drop_id).in_(drop_ids)).group_by(col(Order.drop_id)))
+        return {int(drop_id): int(count) for drop_id, count in result.all()}
+
     async def units_by_status(self, drop_id: int) -> dict[str, int]:
         result = await self.session.execute(
             select(Order.status, func.sum(Order.quantity)).where(Order.drop_id == drop_id).group_by(Order.status))

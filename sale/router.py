@@ -4,9 +4,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import StreamingResponse
 from starlette.responses import Response
+from starlette.routing import Route
 
 from app.deps import CurrentUser, OperatorUser, RuntimeDep, SessionDep, client_address
 from sale.orders import OrderService
@@ -64,15 +65,33 @@ async def drop_events(drop_id: int, _: OperatorUser, runtime: RuntimeDep) -> Str
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-@router.post("/drops/{drop_id}/purchase", status_code=201, response_model=OrderOut,
-             openapi_extra={"requestBody": {"content": {JSON: {"schema": PurchaseIn.model_json_schema()}}}})
-async def purchase(drop_id: str, request: Request) -> Response:
-    # The hot path: raw body, cached token check, bytes out; no Depends machinery, no database.
+async def purchase_endpoint(request: Request) -> Response:
+    """The hot path, mounted as a plain Starlette route ahead of all others (see `mount_purchase`):
+    raw body, cached token check, bytes out; no dependency machinery, no database."""
     headers = request.headers
+    cookie = request.cookies.get("fs_ref") if "cookie" in headers else None
     status, content = await request.app.state.runtime.services["sale"].purchase(
-        drop_id, headers.get("authorization"), await request.body(), headers.get("idempotency-key"),
-        request.cookies.get("fs_ref"), client_address(request))
+        request.path_params["drop_id"], headers.get("authorization"), await request.body(),
+        headers.get("idempotency-key"), cookie, client_address(request))
     return Response(content, status_code=status, media_type=JSON)
+
+
+PURCHASE_PATH = "/api/drops/{drop_id}/purchase"
+
+
+def mount_purchase(app: FastAPI) -> None:
+    app.router.routes.insert(0, Route(PURCHASE_PATH, purchase_endpoint, methods=["POST"]))
+
+
+@router.post("/drops/{drop_id}/purchase", status_code=201, response_model=OrderOut,
+             openapi_extra={"requestBody": {"content": {JSON: {"schema": PurchaseIn.model_json_schema()}},
+                                            "required": False}},
+             responses={403: {"description": "not_open or fcode_invalid"}, 404: {"description": "drop_not_found"},
+                        409: {"description": "sold_out or limit_reached"}, 422: {"description": "bad body"},
+                        429: {"description": "rate_limited"}})
+async def purchase(drop_id: str, request: Request) -> Response:
+    """Reserve units (documentation entry: requests are served by `purchase_endpoint`)."""
+    return await purchase_endpoint(request)
 
 
 @router.get("/orders", response_model=list[OrderOut], tags=["orders"])

@@ -110,6 +110,7 @@ class SaleService:
         self._local_rejects: Counter[int] = Counter()
         self._load_locks: dict[int, asyncio.Lock] = {}
         self._sku: dict[int, str] = {}
+        self._outcomes: dict[str, Any] = {}
 
     @property
     def fcodes(self) -> FcodeGate | None:
@@ -213,7 +214,7 @@ class SaleService:
             raise ValidationFailed("Idempotency-Key must be 1 to 200 printable characters")
         if idempotency_key is None and self._sold_out_until.get(drop_id, 0.0) > time.monotonic():
             self._local_rejects[drop_id] += 1
-            PURCHASES.labels("sold_out").inc()
+            self._count("sold_out")
             raise SoldOut()
         fcode_hash = ""
         gate = self.fcodes
@@ -237,11 +238,17 @@ class SaleService:
                 await gate.confirm(fcode_hash, order_id)
             else:
                 await gate.release_lease(fcode_hash)
-        PURCHASES.labels(result.outcome).inc()
+        self._count(result.outcome)
         if result.outcome in ("ok", "dup"):
             assert result.order is not None
             return 201, order_bytes(orjson.loads(result.order))
         raise self._refusal(drop_id, result)
+
+    def _count(self, outcome: str) -> None:
+        counter = self._outcomes.get(outcome)
+        if counter is None:
+            counter = self._outcomes[outcome] = PURCHASES.labels(outcome)
+        counter.inc()
 
     async def _purchase_once(self, drop_id: int, user_id: int, quantity: int, order_id: str, body_hash: str,
                              idempotency_key: str | None, fcode_hash: str, referral: str) -> PurchaseResult:

@@ -41,7 +41,7 @@ class OrderSink:
         self._last_claim = 0.0
 
     async def active_streams(self) -> dict[str, int]:
-        members = await self.runtime.redis.smembers(self.runtime.keys.active_drops)  # type: ignore[misc]
+        members = await self.runtime.redis.smembers(self.runtime.keys.active_drops)
         return {self.runtime.keys.drop(int(m)).stream: int(m) for m in members}
 
     async def run(self) -> None:
@@ -72,7 +72,8 @@ class OrderSink:
             for drop_id in streams.values():  # Redis lost the group (flushed or rebuilt)
                 await ensure_group(self.runtime, drop_id)
             return written
-        for stream, entries in response or []:
+        batches: list[Any] = list(response or [])  # RESP2 reply: [[stream, entries], ...]
+        for stream, entries in batches:
             written += await self.write(stream.decode(), entries)
         return written
 

@@ -6,13 +6,10 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
-
 from app.metrics import EXPIRED
 from app.runtime import Runtime
-from sale.models import Order
 from sale.orders import OrderService
-from sale.repository import DropRepository
+from sale.repository import DropRepository, OrderRepository
 from sale.service import SaleService
 
 log = logging.getLogger("flashsale.sweeper")
@@ -42,7 +39,7 @@ class Sweeper:
         if time.monotonic() - self._last_check > CHECK_EVERY_SECONDS:
             self._last_check = time.monotonic()
             await self.check_drops()
-        members = await self.runtime.redis.smembers(self.runtime.keys.active_drops)  # type: ignore[misc]
+        members = await self.runtime.redis.smembers(self.runtime.keys.active_drops)
         expired = 0
         for member in members:
             expired += await self.orders.expire_due(int(member))
@@ -58,11 +55,7 @@ class Sweeper:
         async with self.runtime.sessions() as session:
             drops = await DropRepository(session).not_ended(now - RETIRE_AFTER)
             ids = [d.id for d in drops if d.id is not None]
-            counts: dict[int, int] = {}
-            if ids:
-                rows = await session.execute(select(Order.drop_id, func.count()).where(
-                    Order.drop_id.in_(ids)).group_by(Order.drop_id))  # type: ignore[attr-defined]
-                counts = {int(d): int(c) for d, c in rows.all()}
+            counts = await OrderRepository(session).count_by_drop(ids)
         redis, keys = self.runtime.redis, self.runtime.keys
         async with redis.pipeline(transaction=False) as pipe:
             for drop_id in ids:
@@ -82,10 +75,10 @@ class Sweeper:
     async def _retire(self, current: set[int]) -> None:
         """Stops watching drops long ended whose reservations and events are all settled."""
         redis, keys = self.runtime.redis, self.runtime.keys
-        for member in await redis.smembers(keys.active_drops):  # type: ignore[misc]
+        for member in await redis.smembers(keys.active_drops):
             drop_id = int(member)
             if drop_id in current:
                 continue
             k = keys.drop(drop_id)
             if await redis.zcard(k.deadlines) == 0 and await redis.xlen(k.stream) == 0:
-                await redis.srem(keys.active_drops, member)  # type: ignore[misc]
+                await redis.srem(keys.active_drops, member)

@@ -1,0 +1,234 @@
+"""`make bench`: purchase-path throughput beside a bare FastAPI endpoint making one Lua call.
+
+Both servers run under uvicorn (uvloop, httptools) with the same worker count against the same
+Redis, measured in the same run by the same generator (loadtest.httpgen). Prints attempts/s,
+units sold/s, p50/p99 latency, the ratio purchase/bare, the generator's CPU share, and how long
+the order sink needed to have every sold unit in SQL.
+
+    python -m loadtest.bench [--seconds 10] [--connections 64] [--workers 1,2]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from app.auth.models import User
+from app.auth.passwords import hash_password
+from app.auth.tokens import TokenService
+from app.db import make_engine, make_sessionmaker
+from app.embedded_redis import EmbeddedRedis
+from app.migrate import upgrade
+from app.settings import Settings
+from loadtest import httpgen
+from sale.models import Drop, Order
+
+SECRET = "bench-secret-" + "b" * 40
+
+
+@dataclass
+class Row:
+    label: str
+    workers: int
+    result: httpgen.Result
+    gen_cpu: float
+    sink_drain: float | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.result.total / self.result.seconds
+
+    @property
+    def units(self) -> float:
+        return self.result.statuses[201] / self.result.seconds
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def provision(settings: Settings, buyers: int) -> tuple[int, list[str]]:
+    engine = make_engine(settings)
+    tokens = TokenService(settings)
+    password_hash = hash_password("bench-password-1")
+    now = datetime.now(UTC)
+    async with make_sessionmaker(engine)() as session, session.begin():
+        users = [User(email=f"buyer{i}@bench.example", password_hash=password_hash) for i in range(buyers)]
+        session.add_all(users)
+        drop = Drop(sku="bench-phone", name="Bench Phone", price_cents=99900, currency="CNY", stock=10_000_000,
+                    priority_starts_at=now - timedelta(minutes=1), starts_at=now - timedelta(minutes=1),
+                    ends_at=now + timedelta(hours=2), per_user_limit=1000, pay_window_seconds=3600)
+        session.add(drop)
+        await session.flush()
+        assert drop.id is not None
+        minted = [tokens.issue(u.id or 0, "shopper")[0] for u in users]
+    await engine.dispose()
+    return drop.id, minted
+
+
+async def sql_orders(settings: Settings, drop_id: int) -> int:
+    engine = make_engine(settings)
+    async with make_sessionmaker(engine)() as session:
+        count = (await session.execute(select(func.count()).where(col(Order.drop_id) == drop_id))).scalar_one()
+    await engine.dispose()
+    return int(count)
+
+
+def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+async def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(300):
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited: {' '.join(map(str, proc.args))}")  # type: ignore[arg-type]
+            try:
+                await client.get(url)
+                return
+            except httpx.HTTPError:
+                await asyncio.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+async def measure(label: str, workers: int, port: int, path: str, tokens: list[str], seconds: float,
+                  connections: int) -> Row:
+    requests = httpgen.build_requests("127.0.0.1", port, path, b'{"quantity":1}', tokens)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    wall = time.perf_counter()
+    result = await httpgen.run("127.0.0.1", port, requests, connections, seconds)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / (time.perf_counter() - wall)
+    return Row(label, workers, result, cpu / (os.cpu_count() or 1))
+
+
+async def main(args: argparse.Namespace) -> int:
+    work = Path(tempfile.mkdtemp(prefix="flashsale-bench-"))
+    redis_server = None
+    redis_url = args.redis_url
+    if not redis_url:
+        redis_server = EmbeddedRedis(work / "redis", persist=True)
+        redis_url = redis_server.start()
+    settings = Settings(database_url=args.database_url or f"sqlite+aiosqlite:///{work / 'bench.db'}",
+                        redis_url=redis_url, jwt_secret=SECRET, var_dir=work, redis_prefix=f"bench{os.getpid()}")
+    await asyncio.to_thread(upgrade, settings)
+    drop_id, tokens = await provision(settings, args.buyers)
+    env = {**os.environ, "FLASHSALE_DATABASE_URL": settings.effective_database_url, "FLASHSALE_REDIS_URL": redis_url,
+           "FLASHSALE_REDIS_PREFIX": settings.redis_prefix, "FLASHSALE_JWT_SECRET": SECRET,
+           "FLASHSALE_VAR_DIR": str(work), "FLASHSALE_PURCHASE_RATE_PER_SECOND": "1000000",
+           "FLASHSALE_LOG_LEVEL": "warning", "BENCH_REDIS_URL": redis_url}
+    rows: list[Row] = []
+    sold = 0
+    try:
+        for workers in args.workers:
+            bare_port, app_port = free_port(), free_port()
+            bare = start([sys.executable, "-m", "uvicorn", "loadtest.bare_app:create_app", "--factory",
+                          "--port", str(bare_port), "--workers", str(workers), "--loop", "uvloop", "--http",
+                          "httptools", "--no-access-log", "--log-level", "warning"], env, work / "bare.log")
+            app = start([sys.executable, "-m", "app.cli", "serve", "--port", str(app_port), "--workers",
+                         str(workers)], env, work / "app.log")
+            try:
+                await wait_ready(f"http://127.0.0.1:{bare_port}/docs", bare)
+                await wait_ready(f"http://127.0.0.1:{app_port}/healthz", app)
+                await asyncio.sleep(1.0)
+                rows.append(await measure("bare FastAPI + 1 Lua call", workers, bare_port, "/bare", [],
+                                          args.seconds, args.connections))
+                await asyncio.sleep(0.5)
+                row = await measure("purchase path", workers, app_port, f"/api/drops/{drop_id}/purchase",
+                                    tokens, args.seconds, args.connections)
+                rows.append(row)
+                # Units bought during warm-up count too: wait until SQL has every order Redis took.
+                target = await _redis_orders(redis_url, settings, drop_id)
+                started = time.perf_counter()
+                while time.perf_counter() - started < 60:
+                    if await sql_orders(settings, drop_id) >= target:
+                        break
+                    await asyncio.sleep(0.05)
+                row.sink_drain = time.perf_counter() - started
+                sold = target
+            finally:
+                stop(bare)
+                stop(app)
+    finally:
+        if redis_server is not None:
+            redis_server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    report(rows, args, sold)
+    return 0
+
+
+async def _redis_orders(redis_url: str, settings: Settings, drop_id: int) -> int:
+    from app.keys import Keys
+    from app.redis import make_redis
+
+    redis = make_redis(redis_url)
+    count = int(await redis.hlen(Keys(settings.redis_prefix).drop(drop_id).orders))
+    await redis.aclose()
+    return count
+
+
+def report(rows: list[Row], args: argparse.Namespace, sold: int) -> None:
+    print(f"\nflashsale bench: {args.seconds:.0f} s per run, {args.connections} connections, "
+          f"{args.buyers} buyers, {os.cpu_count()} cores shared by server and generator\n")
+    print(f"{'endpoint':<28}{'workers':>8}{'req/s':>10}{'units/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+          f"{'non-2xx':>9}{'gen CPU':>9}{'SQL drain s':>13}")
+    for row in rows:
+        r = row.result
+        bad = sum(c for s, c in r.statuses.items() if s >= 300)
+        drain = f"{row.sink_drain:.2f}" if row.sink_drain is not None else "-"
+        units = f"{row.units:.0f}" if row.label.startswith("purchase") else "-"
+        print(f"{row.label:<28}{row.workers:>8}{row.rate:>10.0f}{units:>10}{r.percentile(0.5) * 1000:>9.2f}"
+              f"{r.percentile(0.99) * 1000:>9.2f}{bad:>9}{row.gen_cpu:>9.0%}{drain:>13}")
+    for workers in sorted({row.workers for row in rows}):
+        pair = [row for row in rows if row.workers == workers]
+        if len(pair) == 2:
+            print(f"ratio purchase/bare with {workers} worker(s): {pair[1].rate / pair[0].rate:.2f}")
+    print(f"orders in SQL after the runs: {sold}")
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--buyers", type=int, default=2000)
+    parser.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2])
+    parser.add_argument("--redis-url", default="", help="default: an embedded server started for the run")
+    parser.add_argument("--database-url", default="", help="default: a SQLite file in a temp dir")
+    return parser.parse_args(argv)
+
+
+def run() -> None:
+    import uvloop
+
+    sys.exit(uvloop.run(main(parse())))
+
+
+if __name__ == "__main__":
+    run()
