@@ -28,7 +28,7 @@ from codes.schemas import ClaimOut, CodeCounts, CodeStatsOut, FcodeOut, IssueOut
 from codes.state import CodeState, LiveCode
 from codes.sync import CodeSync
 
-MINT_BATCH = 500
+MINT_BATCH_ROWS = 1000
 
 
 def utcnow() -> datetime:
@@ -100,8 +100,10 @@ class FcodeService:
     async def _mint(self, month: str, owners: Sequence[int], sku: str | None) -> int:
         """Mints the missing slots of these owners' allotment; idempotent, also when concurrent."""
         issued = 0
-        for start in range(0, len(owners), MINT_BATCH):
-            candidates = self._candidates(month, owners[start:start + MINT_BATCH], sku)
+        # Rows per INSERT stay under the drivers' bound-parameter limits.
+        step = max(1, MINT_BATCH_ROWS // max(1, self.settings.fcodes_per_employee_month))
+        for start in range(0, len(owners), step):
+            candidates = self._candidates(month, owners[start:start + step], sku)
             async with self.runtime.sessions() as session, session.begin():
                 inserted = await FcodeRepository(session).insert_missing(candidates)
             # Committed first: Redis never holds a code the record lacks. A crash here only leaves

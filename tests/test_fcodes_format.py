@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -9,9 +11,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from fastapi import FastAPI
-from sqlalchemy import func, select
-from sqlmodel import SQLModel
-from typer.testing import CliRunner
+from sqlalchemy import func
+from sqlmodel import SQLModel, col, select
 
 from app.settings import Settings
 from codes.crypto import CodeCrypto
@@ -97,23 +98,31 @@ async def test_migration_matches_the_model(app: FastAPI) -> None:
 
 
 async def test_console_issue_is_idempotent(app: FastAPI, settings: Settings) -> None:
-    from app.cli import cli
-
     employees = await make_accounts(app, 2, "employee")
-    env = {"FLASHSALE_DATABASE_URL": settings.database_url, "FLASHSALE_REDIS_URL": settings.redis_url,
-           "FLASHSALE_REDIS_PREFIX": settings.redis_prefix, "FLASHSALE_JWT_SECRET": settings.jwt_secret,
-           "FLASHSALE_VAR_DIR": str(settings.var_dir), "FLASHSALE_LOG_LEVEL": "warning"}
-    runner = CliRunner()
+    env = {**os.environ, "FLASHSALE_DATABASE_URL": settings.database_url,
+           "FLASHSALE_REDIS_URL": settings.redis_url, "FLASHSALE_REDIS_PREFIX": settings.redis_prefix,
+           "FLASHSALE_JWT_SECRET": settings.jwt_secret, "FLASHSALE_VAR_DIR": str(settings.var_dir),
+           "FLASHSALE_LOG_LEVEL": "warning"}
+
+    async def flashsale(*args: str) -> tuple[int, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "from app.cli import main; main()", *args, env=env, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT)
+        try:
+            output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+        except TimeoutError:
+            process.kill()
+            raise
+        return int(process.returncode or 0), output.decode()
+
     month = month_of(datetime.now(UTC), settings.zone)
-    # In a thread: the command runs its own event loop, as it does from a shell.
-    first = await asyncio.to_thread(runner.invoke, cli, ["fcodes", "issue", "--month", month], env=env)
-    assert first.exit_code == 0, first.output
-    assert first.output.startswith("issued ") and f"for {month}" in first.output
-    again = await asyncio.to_thread(runner.invoke, cli, ["fcodes", "issue"], env=env)
-    assert again.exit_code == 0 and again.output.strip() == f"issued 0 F-codes for {month}"
-    bad = await asyncio.to_thread(runner.invoke, cli, ["fcodes", "issue", "--month", "2026-13"], env=env)
-    assert bad.exit_code == 1
+    code, output = await flashsale("fcodes", "issue", "--month", month)
+    assert code == 0 and output.startswith("issued ") and f"for {month}" in output, output
+    code, output = await flashsale("fcodes", "issue")
+    assert code == 0 and output.strip() == f"issued 0 F-codes for {month}", output
+    code, output = await flashsale("fcodes", "issue", "--month", "2026-13")
+    assert code == 1 and "validation_error" in output, output
     async with runtime_of(app).sessions() as session:
         count = (await session.execute(select(func.count()).where(
-            FCode.owner_id.in_([e.id for e in employees])))).scalar_one()  # type: ignore[attr-defined]
+            col(FCode.owner_id).in_([e.id for e in employees])))).scalar_one()
     assert count == 4
