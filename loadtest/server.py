@@ -108,7 +108,13 @@ class LocalServer:
             return []
 
     def worker_pids(self) -> list[int]:
-        return [p.pid for p in self.processes()[1:] if "valkey" not in p.name() and "redis" not in p.name()]
+        """uvicorn's worker processes (multiprocessing spawns them; not its resource tracker, not Valkey)."""
+        pids = []
+        for process in self.processes()[1:]:
+            with contextlib.suppress(psutil.Error):
+                if "spawn_main" in " ".join(process.cmdline()):
+                    pids.append(process.pid)
+        return pids
 
     def log_tail(self, chars: int = 2000) -> str:
         try:
