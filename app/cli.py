@@ -85,9 +85,16 @@ def migrate() -> None:
 def worker() -> None:
     """Run the order sink and the expiry sweeper without the web server."""
     from app.bootstrap import running
+    from app.migrate import upgrade
 
     settings = Settings()
     _logging(settings)
+    if not settings.redis_url:
+        # An embedded server of its own would be a different Redis from the web workers'.
+        typer.echo("flashsale worker needs FLASHSALE_REDIS_URL (the Redis the web workers use)", err=True)
+        raise typer.Exit(2)
+    if settings.is_sqlite:
+        upgrade(settings)
 
     async def main() -> None:
         async with running(settings, background=True):
@@ -213,3 +220,7 @@ def main() -> None:
             name = f"FLASHSALE_{field}" if field else "settings"
             typer.echo(f"invalid {name}: {error['msg']}", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
