@@ -19,7 +19,7 @@ DATA_SYMBOLS = 19
 GROUP = 4
 CHECK_MODULUS = 37
 _VALUE = {symbol: index for index, symbol in enumerate(ALPHABET)}
-_LOOK_ALIKES = str.maketrans({"I": "1", "L": "1", "O": "0", " ": None, "-": None, "\t": None})
+_LOOK_ALIKES = str.maketrans({"I": "1", "L": "1", "O": "0", "-": None})
 MAX_INPUT = 64
 
 
@@ -34,7 +34,8 @@ class MalformedCode(ValueError):
         self.problem = problem
 
 
-def _mod(data: str) -> int:
+def check_value(data: str) -> int:
+    """The check symbol's value for these data symbols (37 possible; minted codes use the first 32)."""
     value = _VALUE[PREFIX]
     for symbol in data:
         value = value * 32 + _VALUE[symbol]
@@ -46,7 +47,7 @@ def new_code() -> str:
     while True:
         number = secrets.randbits(5 * DATA_SYMBOLS)
         data = "".join(ALPHABET[(number >> (5 * i)) & 31] for i in range(DATA_SYMBOLS))
-        check = _mod(data)
+        check = check_value(data)
         if check < len(ALPHABET):
             return PREFIX + data + ALPHABET[check]
 
@@ -55,13 +56,13 @@ def canonical(text: str) -> str:
     """The canonical form of what a person typed; raises MalformedCode (garbage or mistyped)."""
     if len(text) > MAX_INPUT:
         raise MalformedCode(Problem.garbage)
-    body = text.upper().translate(_LOOK_ALIKES)
+    body = "".join(text.upper().split()).translate(_LOOK_ALIKES)
     if len(body) == DATA_SYMBOLS + 2 and body.startswith(PREFIX):
         body = body[1:]
     if len(body) != DATA_SYMBOLS + 1 or any(symbol not in _VALUE for symbol in body):
         raise MalformedCode(Problem.garbage)
     data, check = body[:-1], body[-1]
-    if _mod(data) != _VALUE[check]:
+    if check_value(data) != _VALUE[check]:
         raise MalformedCode(Problem.mistyped)
     return PREFIX + body
 

@@ -64,7 +64,7 @@ def test_look_alikes_and_separators() -> None:
     assert canonical(code.replace("1", "i").replace("0", "o")) == code
     assert canonical(code[1:].replace("1", "L")) == code
     assert canonical(" - ".join(display(code).split("-"))) == code
-    assert canonical("\t" + code.lower() + " ") == code
+    assert canonical("\t" + code.lower() + " \n") == code
 
 
 def test_lookup_hash_is_keyed_and_fernet_round_trips() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from codes.format import ALPHABET, DATA_SYMBOLS, PREFIX, display
+from codes.format import ALPHABET, DATA_SYMBOLS, PREFIX, canonical, check_value
 from codes.gate import Gate
 from codes.models import FCode
 from codes.months import expiry, month_of
@@ -64,12 +64,10 @@ async def purchase(client: httpx.AsyncClient, drop_id: int, buyer: Account,
 
 def code_with(data_start: str) -> str:
     """A well-formed code (check symbol right) whose data begins with `data_start`."""
-    from codes.format import _mod
-
     while True:
         tail = "".join(secrets.choice(ALPHABET) for _ in range(DATA_SYMBOLS - len(data_start)))
         data = data_start + tail
-        check = _mod(data)
+        check = check_value(data)
         if check < len(ALPHABET):
             return PREFIX + data + ALPHABET[check]
 
@@ -92,9 +90,5 @@ async def plant_code(app: FastAPI, owner: Account, code: str, sku: str | None = 
 async def sql_row(app: FastAPI, code: str) -> FCode | None:
     service = codes_service(app)
     async with runtime_of(app).sessions() as session:
-        from codes.format import canonical
-
         return await FcodeRepository(session).by_hash(service.crypto.lookup_hash(canonical(code)))
 
-
-__all__ = ["display"]
