@@ -53,7 +53,9 @@ def client_address(request: Request) -> str:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the transaction commits before the response is sent, so a client never reads
+# ahead of its own write and a failed commit is an error response, not a lost 2xx.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 CurrentUser = Annotated[Claims, Depends(current_claims)]
 ClientAddress = Annotated[str, Depends(client_address)]
 

@@ -1,9 +1,6 @@
 """Drops, buying and orders. Thin: dependencies in, one service call, result out."""
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import StreamingResponse
 from starlette.responses import Response
@@ -53,15 +50,7 @@ async def drop_events(drop_id: int, _: OperatorUser, runtime: RuntimeDep) -> Str
     """Server-Sent Events: the drop's stats about once a second, for the operator's dashboard."""
     sale = _sale(runtime)
     await sale.load_by_id(drop_id)
-
-    async def events() -> AsyncIterator[bytes]:
-        while True:
-            async with runtime.sessions() as session:
-                stats = await sale.stats(session, drop_id)
-            yield b"data: " + stats.model_dump_json().encode() + b"\n\n"
-            await asyncio.sleep(1.0)
-
-    return StreamingResponse(events(), media_type="text/event-stream",
+    return StreamingResponse(sale.stats_events(drop_id), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 

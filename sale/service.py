@@ -6,6 +6,7 @@ import logging
 import secrets
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -172,6 +173,14 @@ class SaleService:
                         attempts=num("attempts"), rejected=dict(counts),
                         sold_out_at=datetime.fromtimestamp(int(sold_out_ms) / 1000, UTC) if sold_out_ms else None,
                         phase=phase_of(drop, num("remaining"), datetime.now(UTC)))
+
+    async def stats_events(self, drop_id: int, interval: float = 1.0) -> AsyncIterator[bytes]:
+        """Server-Sent Events for the operator's dashboard: the drop's stats every `interval` seconds."""
+        while True:
+            async with self.runtime.sessions() as session:
+                stats = await self.stats(session, drop_id)
+            yield b"data: " + stats.model_dump_json().encode() + b"\n\n"
+            await asyncio.sleep(interval)
 
     async def load(self, drop: Drop, *, merge: bool = False) -> int | None:
         """Builds the drop's Redis state from SQL (once per process at a time); returns remaining."""

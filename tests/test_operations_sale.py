@@ -1,0 +1,45 @@
+"""Operator tooling of the sale: the live event stream and the weekly schedule command."""
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import httpx
+from fastapi import FastAPI
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.settings import Settings
+from tests.support import create_drop, is_problem, make_account, runtime_of
+
+
+async def test_dashboard_events_stream_stats(app: FastAPI, client: httpx.AsyncClient) -> None:
+    operator, buyer = await make_account(app, "operator"), await make_account(app)
+    drop = await create_drop(client, operator, stock=5)
+    url = f"/api/admin/drops/{drop['id']}/events"
+    assert is_problem(await client.get(url, headers=buyer.headers), 403, "forbidden")
+    assert is_problem(await client.get(url), 401, "unauthorized")
+    # The route streams SaleService.stats_events (httpx's ASGI transport cannot stream, so read it here).
+    sale = runtime_of(app).services["sale"]
+    stream = sale.stats_events(drop["id"], interval=0.05)
+    first = json.loads((await anext(stream))[6:])
+    assert (await client.post(f"/api/drops/{drop['id']}/purchase", json={}, headers=buyer.headers)).status_code == 201
+    second = json.loads((await anext(stream))[6:])
+    await stream.aclose()
+    assert (first["remaining"], second["remaining"], second["reserved"]) == (5, 4, 1)
+
+
+def test_schedule_creates_weekly_drops_at_local_noon(settings: Settings, monkeypatch: object) -> None:
+    env = {"FLASHSALE_DATABASE_URL": settings.effective_database_url, "FLASHSALE_REDIS_URL": settings.redis_url,
+           "FLASHSALE_TIMEZONE": "Europe/Berlin", "FLASHSALE_VAR_DIR": str(settings.var_dir)}
+    result = CliRunner().invoke(cli, ["drops", "schedule", "--sku", "sched-1", "--name", "Scheduled Phone",
+                                      "--price-cents", "99900", "--stock", "100", "--weeks", "3"], env=env)
+    assert result.exit_code == 0, result.output
+    starts = [datetime.fromisoformat(line.split(" starts ")[1]) for line in result.output.splitlines()
+              if " starts " in line]
+    assert len(starts) == 3
+    berlin = [s.astimezone(ZoneInfo("Europe/Berlin")) for s in starts]
+    assert all((b.weekday(), b.hour, b.minute) == (1, 12, 0) for b in berlin)
+    assert [(b - a).days for a, b in itertools.pairwise(berlin)] == [7, 7]
