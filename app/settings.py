@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     run_background: bool = True  # stream sink and expiry sweeper inside the web worker
     sweep_interval_seconds: float = 0.25
+    sink_claim_idle_ms: int = 10_000  # order events pending this long on a dead consumer are claimed
     log_level: str = "info"
     payment_provider: str = "test"
     trusted_proxies: str = Field(default="", description="comma-separated peers whose X-Forwarded-For counts")
