@@ -5,6 +5,16 @@ class DropNotFound(DomainError):
     status, code, title = 404, "drop_not_found", "No such drop"
 
 
+MAX_ID = 2_147_483_647  # ids are 32-bit columns: anything larger cannot name a row
+
+
+def parse_drop_id(text: str) -> int:
+    """A drop id from a URL; anything that cannot be one is simply an unknown drop."""
+    if not text.isdigit() or len(text) > 10 or not 0 < int(text) <= MAX_ID:
+        raise DropNotFound()
+    return int(text)
+
+
 class NotOpen(DomainError):
     status, code, title = 403, "not_open", "This drop is not open to you right now"
 

@@ -16,6 +16,7 @@ from sale.exceptions import (
     OrderNotFound,
     PaymentDeclined,
     PaymentInProgress,
+    parse_drop_id,
 )
 from sale.inventory import Inventory
 from sale.payment import PaymentProvider
@@ -28,9 +29,12 @@ log = logging.getLogger("flashsale.orders")
 def drop_of(order_id: str) -> int:
     """Order ids are "<drop id>-<random>": the drop names the Redis slot that holds the order."""
     head, sep, tail = order_id.partition("-")
-    if not sep or not head.isdigit() or not tail or len(order_id) > 64:
+    if not sep or not tail or len(order_id) > 64:
         raise OrderNotFound()
-    return int(head)
+    try:
+        return parse_drop_id(head)
+    except DropNotFound:
+        raise OrderNotFound() from None
 
 
 class OrderService:

@@ -1,17 +1,27 @@
 """Drops, buying and orders. Thin: dependencies in, one service call, result out."""
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
 from starlette.responses import Response
 from starlette.routing import Route
 
 from app.deps import CurrentUser, OperatorUser, RuntimeDep, SessionDep, client_address
+from sale.exceptions import parse_drop_id
 from sale.orders import OrderService
 from sale.schemas import DropCreate, DropOut, OrderOut, PayIn, PurchaseIn, StatsOut
 from sale.service import SaleService
 
 router = APIRouter(prefix="/api", tags=["drops"])
+
+
+def _drop_id(drop_id: str) -> int:
+    return parse_drop_id(drop_id)
+
+
+DropId = Annotated[int, Depends(_drop_id)]
 JSON = "application/json"
 
 
@@ -36,17 +46,17 @@ async def list_drops(session: SessionDep, runtime: RuntimeDep) -> list[DropOut]:
 
 
 @router.get("/drops/{drop_id}", response_model=DropOut)
-async def get_drop(drop_id: int, session: SessionDep, runtime: RuntimeDep) -> DropOut:
+async def get_drop(drop_id: DropId, session: SessionDep, runtime: RuntimeDep) -> DropOut:
     return await _sale(runtime).get_drop(session, drop_id)
 
 
 @router.get("/admin/drops/{drop_id}/stats", response_model=StatsOut)
-async def drop_stats(drop_id: int, _: OperatorUser, session: SessionDep, runtime: RuntimeDep) -> StatsOut:
+async def drop_stats(drop_id: DropId, _: OperatorUser, session: SessionDep, runtime: RuntimeDep) -> StatsOut:
     return await _sale(runtime).stats(session, drop_id)
 
 
 @router.get("/admin/drops/{drop_id}/events", response_class=StreamingResponse)
-async def drop_events(drop_id: int, _: OperatorUser, runtime: RuntimeDep) -> StreamingResponse:
+async def drop_events(drop_id: DropId, _: OperatorUser, runtime: RuntimeDep) -> StreamingResponse:
     """Server-Sent Events: the drop's stats about once a second, for the operator's dashboard."""
     sale = _sale(runtime)
     await sale.load_by_id(drop_id)

@@ -17,7 +17,7 @@ from app.errors import DomainError, RateLimited, ValidationFailed
 from app.metrics import PURCHASES
 from app.runtime import Runtime
 from app.settings import Settings
-from sale.exceptions import PURCHASE_REFUSALS, BadDrop, DropNotFound, SoldOut
+from sale.exceptions import PURCHASE_REFUSALS, BadDrop, DropNotFound, SoldOut, parse_drop_id
 from sale.hooks import FcodeGate, ShareLinks
 from sale.inventory import Inventory, PurchaseResult, iso
 from sale.models import Drop, as_utc
@@ -214,10 +214,7 @@ class SaleService:
     async def purchase(self, drop_id_text: str, authorization: str | None, body: bytes,
                        idempotency_key: str | None, ref_cookie: str | None, client: str) -> tuple[int, bytes]:
         claims = self.runtime.tokens.from_header(authorization)
-        try:
-            drop_id = int(drop_id_text)
-        except ValueError:
-            raise DropNotFound() from None
+        drop_id = parse_drop_id(drop_id_text)
         quantity, fcode, ref = parse_purchase(body)
         if idempotency_key is not None and not (0 < len(idempotency_key) <= 200 and idempotency_key.isprintable()):
             raise ValidationFailed("Idempotency-Key must be 1 to 200 printable characters")

@@ -67,7 +67,7 @@ async def test_create_defaults_and_validation(app: FastAPI, client: httpx.AsyncC
         r = await client.post("/api/admin/drops", json=body, headers=operator.headers)
         assert is_problem(r, 422), (body, r.status_code, r.text)
     assert is_problem(await client.get("/api/drops/999999"), 404, "drop_not_found")
-    assert is_problem(await client.get("/api/drops/abc"), 422)
+    assert is_problem(await client.get("/api/drops/abc"), 404, "drop_not_found")
 
 
 async def test_purchase_bad_input_changes_no_stock(app: FastAPI, client: httpx.AsyncClient) -> None:
