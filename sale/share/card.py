@@ -23,7 +23,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 WIDTH, HEIGHT = 1200, 630
-CARD_VERSION = "3"  # part of every card's digest: a new design gets new ETags and cache files
+CARD_VERSION = "3-cjk"  # part of every card's digest: a new design gets new ETags and cache files
 FONTS = Path(__file__).resolve().parent / "fonts"
 MARGIN = 72
 LEADING = 1.14
@@ -53,8 +53,15 @@ class CardText:
         return hashlib.sha256(raw).hexdigest()[:16]
 
 
+def _needs_cjk(text: str) -> bool:
+    """DejaVu has no Chinese, Japanese or Korean glyphs: such text is drawn with WenQuanYi Micro Hei."""
+    return any(ord(ch) >= 0x2E80 for ch in text)
+
+
 @lru_cache(maxsize=64)
-def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
+def _font(size: int, bold: bool = False, cjk: bool = False) -> ImageFont.FreeTypeFont:
+    if cjk:
+        return ImageFont.truetype(str(FONTS / "wqy-microhei.ttc"), size)
     return ImageFont.truetype(str(FONTS / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")), size)
 
 
@@ -100,8 +107,9 @@ def _block(size: float, lines: int) -> float:
 def _fit(text: str, sizes: tuple[int, ...], width: float, max_lines: int, height: float,
          bold: bool = True) -> tuple[ImageFont.FreeTypeFont, list[str]]:
     """The largest size at which the text fits the box; at the smallest, the rest is cut with "…"."""
+    cjk = _needs_cjk(text)
     for size in sizes:
-        font = _font(size, bold)
+        font = _font(size, bold, cjk)
         lines = _wrap(text, font, width)
         if len(lines) <= max_lines and _block(size, len(lines)) <= height:
             return font, lines
@@ -165,8 +173,9 @@ def render_card(text: CardText) -> bytes:
     """The card as PNG bytes. CPU-bound (some tens of ms): call it in a thread from async code."""
     card = _base().copy()
     draw = ImageDraw.Draw(card)
-    store = _ellipsize(_clean(text.store).upper(), _font(30, True), TEXT_WIDTH - 70)
-    draw.text((MARGIN + 70, 96), store, font=_font(30, True), fill=INK, anchor="ls")
+    store_font = _font(30, True, _needs_cjk(text.store))
+    store = _ellipsize(_clean(text.store).upper(), store_font, TEXT_WIDTH - 70)
+    draw.text((MARGIN + 70, 96), store, font=store_font, fill=INK, anchor="ls")
 
     # The middle block (product, lead, amount) sits between the header and the rule, a bit high.
     top, bottom, lead_size, gap_after_product, gap_after_lead = 150, 505, 40, 40, 22
@@ -179,7 +188,7 @@ def render_card(text: CardText) -> bytes:
         draw.text((MARGIN, y), line, font=font, fill=INK, anchor="ls")
         y += LEADING * font.size
     y += -LEADING * font.size + 0.22 * font.size + gap_after_product + 0.73 * lead_size
-    lead_font = _font(lead_size)
+    lead_font = _font(lead_size, False, _needs_cjk(text.lead))
     draw.text((MARGIN, y), _ellipsize(_clean(text.lead), lead_font, TEXT_WIDTH), font=lead_font,
               fill=MUTED, anchor="ls")
     y += 0.22 * lead_size + gap_after_lead + 0.73 * amount_font.size
