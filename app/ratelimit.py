@@ -26,7 +26,8 @@ class FailureLimiter:
                                   "Too many failed attempts; try again later")
 
     async def record_failure(self, keys: list[str]) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
+        # No MULTI: the keys (account, address) live in different Cluster slots.
+        async with self.redis.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.incr(key)
                 pipe.expire(key, self.window, nx=True)

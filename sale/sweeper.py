@@ -39,6 +39,9 @@ class Sweeper:
         if time.monotonic() - self._last_check > CHECK_EVERY_SECONDS:
             self._last_check = time.monotonic()
             await self.check_drops()
+            fcodes = self.runtime.services.get("fcode_service")
+            if fcodes is not None:
+                await fcodes.sync.drain()  # F-code changes a crashed worker left unwritten to SQL
         members = await self.runtime.redis.smembers(self.runtime.keys.active_drops)
         expired = 0
         for member in members:
