@@ -69,6 +69,9 @@ class Settings(BaseSettings):
                                          or len(self.jwt_secret) < 32):
             raise ValueError("FLASHSALE_ENV=production needs FLASHSALE_JWT_SECRET "
                              "(32+ characters, not the default)")
+        if self.env == "production" and len(self.secret_key) < 32:
+            # F-code lookups and encryption derive from it: it must outlive JWT secret rotations.
+            raise ValueError("FLASHSALE_ENV=production needs FLASHSALE_SECRET_KEY (32+ characters, kept for good)")
         return self
 
     @property
