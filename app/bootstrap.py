@@ -3,7 +3,6 @@ lifespan, `flashsale worker` and the console commands alike."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,40 +16,15 @@ from app.settings import Settings
 
 
 async def start_domains(runtime: Runtime, background: bool) -> list[asyncio.Task[None]]:
+    """The sale first (it owns the purchase path), then the features that plug into it."""
+    from codes.wiring import setup_codes
+    from sale.share.wiring import setup_share
     from sale.wiring import background_loops, setup_sale
 
     await setup_sale(runtime)
-    for setup in _extra_setups():
-        await setup(runtime)
+    await setup_codes(runtime)
+    await setup_share(runtime)
     return background_loops(runtime) if background else []
-
-
-def _extra_setups() -> list:  # type: ignore[type-arg]
-    """Features that plug into the sale (F-codes, share links) register their services here."""
-    setups = []
-    with contextlib.suppress(ImportError):
-        from codes.wiring import setup_codes
-
-        setups.append(setup_codes)
-    with contextlib.suppress(ImportError):
-        from sale.share.wiring import setup_share
-
-        setups.append(setup_share)
-    return setups
-
-
-async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
-    """Cancels the background loops and waits for them. A cancel can be swallowed when it races a
-    library's own wake-up (asyncio.Condition in the Redis pool, Python 3.11): such a loop would go on
-    forever, so it is cancelled again until it ends."""
-    pending = set(tasks)
-    while pending:
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=1.0)
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            task.result()
 
 
 @asynccontextmanager

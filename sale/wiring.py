@@ -29,8 +29,3 @@ def background_loops(runtime: Runtime) -> list[asyncio.Task[None]]:
         asyncio.create_task(OrderSink(runtime).run(), name="order-sink"),
         asyncio.create_task(Sweeper(runtime, sale, orders).run(), name="sweeper"),
     ]
-
-
-async def start_sale(runtime: Runtime) -> list[asyncio.Task[None]]:
-    await setup_sale(runtime)
-    return background_loops(runtime) if runtime.settings.run_background else []
