@@ -3,6 +3,7 @@ lifespan, `flashsale worker` and the console commands alike."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,6 +26,20 @@ async def start_domains(runtime: Runtime, background: bool) -> list[asyncio.Task
     await setup_codes(runtime)
     await setup_share(runtime)
     return background_loops(runtime) if background else []
+
+
+async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancels the background loops and waits for them. A cancel can be swallowed when it races a
+    library's own wake-up (asyncio.Condition in the Redis pool, Python 3.11): such a loop would go on
+    forever, so it is cancelled again until it ends."""
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            task.result()
 
 
 @asynccontextmanager
