@@ -33,7 +33,7 @@ class Drop(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     sku: str = Field(max_length=64, index=True)
     name: str = Field(max_length=200)
-    price_cents: int
+    price_cents: int = Field(sa_type=sa.BigInteger)
     currency: str = Field(max_length=3)
     stock: int
     priority_starts_at: datetime = Field(sa_column=_ts())
@@ -46,13 +46,17 @@ class Drop(SQLModel, table=True):
 
 class Order(SQLModel, table=True):
     __tablename__ = "orders"
+    __table_args__ = (
+        sa.Index("ix_orders_user_created", "user_id", "created_at"),  # a buyer's orders, newest first
+        sa.Index("ix_orders_ref_token", "ref_token"),  # referred orders of a share link
+    )
 
     id: str = Field(primary_key=True, max_length=64)
     drop_id: int = Field(foreign_key="drops.id", index=True)
-    user_id: int = Field(foreign_key="users.id", index=True)
+    user_id: int = Field(foreign_key="users.id")
     sku: str = Field(max_length=64)
     quantity: int
-    amount_cents: int
+    amount_cents: int = Field(sa_type=sa.BigInteger)
     currency: str = Field(max_length=3)
     status: str = Field(max_length=16, index=True)
     created_at: datetime = Field(sa_column=_ts())
