@@ -28,6 +28,7 @@ PLAN = Plan.from_env()
 TALLY = Tally()
 DROP_PATH = f"/api/drops/{PLAN.drop_id}"
 WAITING_PHASES = ("upcoming", "priority")
+RECONNECT_WITHIN_MS = 1000.0  # no answer faster than this is a dropped connection, not a timeout
 Check = Callable[[int, Any], str | None]
 
 
@@ -113,29 +114,39 @@ def call(client: FastHttpSession, method: str, path: str, name: str, account: Ac
          body: Any = None, headers: dict[str, str] | None = None, check: Check | None = None
          ) -> tuple[int, Any, float]:
     """One request; returns (status, JSON body or None, milliseconds). Refusals the sale promises are
-    successes for Locust; `check` may still fail a 2xx whose body is wrong."""
+    successes for Locust; `check` may still fail a 2xx whose body is wrong.
+
+    A request that fails fast without an answer (the server closed an idle kept-alive connection as it
+    was reused) is sent once more, as browsers do: every call here is safe to repeat (purchases carry an
+    Idempotency-Key; paying, cancelling and claiming are idempotent). It is counted as "0 reconnect"."""
     sent = dict(headers or {})
     if account is not None:
         sent["Authorization"] = f"Bearer {account.token}"
-    started = time.perf_counter()
-    with client.request(method, path, name=name, json=body, headers=sent, catch_response=True) as response:
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        status = int(response.status_code or 0)
-        data: Any = None
-        if "json" in (response.headers or {}).get("content-type", "") and response.content:
-            try:
-                data = json.loads(response.content)
-            except ValueError:
-                data = None
-        code = str(data.get("code", "")) if status >= 400 and isinstance(data, dict) else ""
-        TALLY.answer(name, status, code)
-        problem = None if is_expected(status, code) else f"{status} {code or 'unexpected answer'}"
-        if problem is None and check is not None and 200 <= status < 300:
-            problem = check(status, data)
-        if problem is None:
-            response.success()
-        else:
-            response.failure(problem)
+    for attempt in (1, 2):
+        started = time.perf_counter()
+        with client.request(method, path, name=name, json=body, headers=sent, catch_response=True) as response:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            status = int(response.status_code or 0)
+            if status == 0 and attempt == 1 and elapsed_ms < RECONNECT_WITHIN_MS:
+                TALLY.answer(name, 0, "reconnect")
+                response.success()
+                continue
+            data: Any = None
+            if "json" in (response.headers or {}).get("content-type", "") and response.content:
+                try:
+                    data = json.loads(response.content)
+                except ValueError:
+                    data = None
+            code = str(data.get("code", "")) if status >= 400 and isinstance(data, dict) else ""
+            TALLY.answer(name, status, code)
+            problem = None if is_expected(status, code) else f"{status} {code or 'unexpected answer'}"
+            if problem is None and check is not None and 200 <= status < 300:
+                problem = check(status, data)
+            if problem is None:
+                response.success()
+            else:
+                response.failure(problem)
+        break
     return status, data, elapsed_ms
 
 
