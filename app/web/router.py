@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import jinja2
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -99,6 +100,15 @@ async def fcodes_page(request: Request) -> Response:
 @router.get("/ops", include_in_schema=False)
 async def ops_page(request: Request) -> Response:
     return _page(request, "ops.html", page="ops", title="Operations")
+
+
+@router.get("/clock", include_in_schema=False)
+async def clock() -> Response:
+    """The server's time in milliseconds, for the pages' countdowns and the buy button's opening second.
+
+    The `Date` header alone can't do it: it has one-second resolution, and uvicorn refreshes it only
+    once a second, so it may be a second stale as well."""
+    return JSONResponse({"now_ms": round(time.time() * 1000, 1)}, headers={"Cache-Control": "no-store"})
 
 
 class _VersionedStaticFiles(StaticFiles):

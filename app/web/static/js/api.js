@@ -69,20 +69,33 @@
   });
 
   /* ---------- server clock ----------
-   * `Date` has one-second resolution: a response proves server time was in [D, D+1000) at some
-   * instant between sending and receiving, so offset = server - local lies in
-   * [D - received, D + 1000 - sent]. Intersecting those intervals over many answers narrows it. */
+   * Every sample proves server time was in [T, T + width) at some instant between sending and
+   * receiving, so offset = server - local lies in [T - received, T + width - sent]. Intersecting
+   * those intervals over many answers narrows it. /clock gives T to the millisecond (width 0); the
+   * `Date` header of any answer only to the second, and uvicorn refreshes it once a second, so it
+   * may be up to a second stale, more under load: it counts with a width of 2.5 s. */
+  var DATE_WIDTH_MS = 2500;
   var clock = {
     lo: -Infinity,
     hi: Infinity,
-    observe: function (dateHeader, sentAt, receivedAt) {
-      var d = Date.parse(dateHeader || "");
-      if (isNaN(d)) return;
-      var lo = d - receivedAt;
-      var hi = d + 1000 - sentAt;
+    narrow: function (lo, hi) {
       if (lo > clock.hi || hi < clock.lo) { clock.lo = lo; clock.hi = hi; } /* clock jumped: restart */
       else { clock.lo = Math.max(clock.lo, lo); clock.hi = Math.min(clock.hi, hi); }
       document.dispatchEvent(new CustomEvent("fs:clock"));
+    },
+    observe: function (dateHeader, sentAt, receivedAt) {
+      var d = Date.parse(dateHeader || "");
+      if (!isNaN(d)) clock.narrow(d - receivedAt, d + DATE_WIDTH_MS - sentAt);
+    },
+    /* One exact sample from /clock; the page asks again now and then (local clocks drift). */
+    sync: function () {
+      var sentAt = Date.now();
+      return fetch("/clock", { cache: "no-store", credentials: "omit" }).then(function (res) {
+        var receivedAt = Date.now();
+        return res.ok ? res.json().then(function (body) {
+          if (body && typeof body.now_ms === "number") clock.narrow(body.now_ms - receivedAt, body.now_ms - sentAt);
+        }) : null;
+      }).catch(function () { /* the Date headers still give an estimate */ });
     },
     synced: function () { return isFinite(clock.lo) && isFinite(clock.hi); },
     offset: function () { return clock.synced() ? (clock.lo + clock.hi) / 2 : 0; },

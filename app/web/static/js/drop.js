@@ -9,7 +9,7 @@
   var n = {
     phase: $("drop-phase"), name: $("drop-name"), sku: $("drop-sku"), price: $("drop-price"),
     countdown: $("drop-countdown"), meter: $("drop-meter"), remaining: $("drop-remaining"),
-    form: $("buy-form"), qtyField: $("qty-field"), qty: $("qty"), fcodeBox: $("fcode-box"),
+    article: $("drop"), form: $("buy-form"), qtyField: $("qty-field"), qty: $("qty"), fcodeBox: $("fcode-box"),
     fcode: $("fcode"), buy: $("buy"), msg: $("buy-msg"),
     factPriority: $("fact-priority"), factStarts: $("fact-starts"), factEnds: $("fact-ends"),
     factLimit: $("fact-limit"), factPay: $("fact-pay")
@@ -52,7 +52,7 @@
 
   function renderClock(now) {
     if (!state.drop) { renderButton(now); return; }
-    var phase = ui.livePhase(state.drop, now);
+    var phase = ui.laterPhase(state.phase, ui.livePhase(state.drop, now));
     if (state.phase && phase !== state.phase) poller.now(1000); /* boundary: confirm with the server */
     state.phase = phase;
     n.phase.textContent = ui.PHASE_LABEL[phase] || phase;
@@ -66,6 +66,7 @@
     var d = state.drop;
     var priority = ui.parseTime(d.priority_starts_at), starts = ui.parseTime(d.starts_at);
     document.title = d.name + " · flashsale";
+    n.article.setAttribute("aria-busy", "false");
     n.name.textContent = d.name;
     n.sku.textContent = "SKU " + d.sku;
     n.price.textContent = ui.fmtMoney(d.price_cents, d.currency);
@@ -92,6 +93,7 @@
         state.notFound = true;
         n.name.textContent = "Drop not found";
         n.phase.textContent = "Unavailable";
+        n.article.setAttribute("aria-busy", "false");
         ui.say(n.msg, ["This drop doesn't exist. ", el("a", { href: "/", text: "See all drops" })], "error");
         renderButton();
         return;

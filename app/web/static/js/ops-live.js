@@ -162,11 +162,20 @@
     var v = window.getComputedStyle(node).getPropertyValue(name).trim();
     return v || fallback;
   }
-  function niceMax(v) {
-    if (v <= 0) return 1;
-    var p = Math.pow(10, Math.floor(Math.log10(v))), m = v / p;
-    return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
+  /* The top of an axis with four round steps (0, 10, 20, 30, 40 rather than 0, 7.5, 15...). */
+  function axisMax(v) {
+    var step = Math.max(v, 1e-9) / 4;
+    var p = Math.pow(10, Math.floor(Math.log10(step))), m = step / p;
+    return 4 * (m <= 1 ? 1 : m <= 2 ? 2 : m <= 2.5 ? 2.5 : m <= 5 ? 5 : 10) * p;
   }
+  /* The time span shown grows with the data (1, 2, then 5 minutes): a fresh watch isn't a sliver at the edge. */
+  var SPANS = [{ ms: 60000, every: 10000 }, { ms: 120000, every: 20000 }, { ms: WINDOW_MS, every: 60000 }];
+  function spanFor(samples, now) {
+    var age = samples.length ? now - samples[0].t : 0;
+    for (var i = 0; i < SPANS.length - 1; i++) if (age <= SPANS[i].ms) return SPANS[i];
+    return SPANS[SPANS.length - 1];
+  }
+  function ago(ms) { return ms >= 60000 ? "-" + ms / 60000 + "m" : "-" + ms / 1000 + "s"; }
 
   function tick(v) {
     if (v >= 10000) return Math.round(v / 1000) + "k";
@@ -188,9 +197,10 @@
     var grid = cssVar(canvas, "--chart-grid", "#ddd"), text = cssVar(canvas, "--chart-text", "#555");
     var line = cssVar(canvas, "--chart-line", "#ff6700"), bar = cssVar(canvas, "--chart-bar", "#3b82f6");
     var samples = series.samples;
-    var rateMax = niceMax(samples.reduce(function (m, s) { return Math.max(m, s.rate); }, 0));
-    var stockMax = Math.max(1, stock || samples.reduce(function (m, s) { return Math.max(m, s.remaining); }, 0));
-    var x = function (t) { return pad.l + pw * (1 - (now - t) / WINDOW_MS); };
+    var rateMax = axisMax(Math.max(4, samples.reduce(function (m, s) { return Math.max(m, s.rate); }, 0)));
+    var stockMax = axisMax(Math.max(4, stock || samples.reduce(function (m, s) { return Math.max(m, s.remaining); }, 0)));
+    var span = spanFor(samples, now);
+    var x = function (t) { return pad.l + pw * (1 - (now - t) / span.ms); };
 
     ctx.font = "11px system-ui, sans-serif";
     ctx.lineWidth = 1;
@@ -205,19 +215,21 @@
       ctx.fillText(tick(rateMax * (4 - i) / 4), pad.l + pw + 6, y);
     }
     ctx.textAlign = "center"; ctx.textBaseline = "top";
-    for (var m = 0; m <= 5; m++) {
-      ctx.fillText(m === 0 ? "now" : "-" + m + "m", pad.l + pw * (1 - m / 5), pad.t + ph + 5);
+    for (var back = 0; back <= span.ms; back += span.every) {
+      ctx.textAlign = back === 0 ? "right" : back === span.ms ? "left" : "center"; /* the ends stay inside */
+      ctx.fillText(back === 0 ? "now" : ago(back), pad.l + pw * (1 - back / span.ms), pad.t + ph + 5);
     }
-    var bw = Math.max(1, pw / (WINDOW_MS / 1000) - 1);
+    var bw = Math.max(1, pw / (span.ms / 1000) - 1);
+    var shown = samples.filter(function (s) { return s.t >= now - span.ms; });
     ctx.fillStyle = bar;
-    samples.forEach(function (s) {
+    shown.forEach(function (s) {
       var bh = ph * s.rate / rateMax;
       if (bh > 0) ctx.fillRect(x(s.t) - bw, pad.t + ph - bh, bw, bh);
     });
     ctx.strokeStyle = line;
     ctx.lineWidth = 2;
     ctx.beginPath();
-    samples.forEach(function (s, k) {
+    shown.forEach(function (s, k) {
       var px = x(s.t), py = pad.t + ph * (1 - s.remaining / stockMax);
       if (k === 0) ctx.moveTo(px, py); else ctx.lineTo(px, py);
     });

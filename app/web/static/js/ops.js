@@ -28,7 +28,7 @@
     k.attempts.textContent = num(s.attempts);
     k.phase.textContent = s.phase ? (ui.PHASE_LABEL[s.phase] || s.phase) : "–";
     var soldAt = ui.parseTime(s.sold_out_at);
-    var soldText = "Not sold out";
+    var soldText = "Not yet";
     if (!isNaN(soldAt)) {
       soldText = ui.fmtTime(soldAt);
       var starts = live.drop ? ui.parseTime(live.drop.starts_at) : NaN;

@@ -90,19 +90,19 @@
     });
   }
 
-  function shareBlock(order, row) {
+  function shareBlock(order, rowState) {
     var sid = safeId(order.id), url = order.share_url;
     var input = el("input", { id: "share-" + sid, type: "url", readonly: true, value: url, class: "share-url" });
     var copy = el("button", { class: "button fixed", type: "button", text: "Copy" });
     copy.addEventListener("click", function () { ui.copyText(url, copy); });
-    var actions = el("div", { class: "actions" }, [copy]);
+    var line = el("div", { class: "inline" }, [input, copy]); /* the link and its button side by side */
     if (typeof navigator.share === "function") {
       var share = el("button", { class: "button fixed", type: "button", text: "Share…" });
       share.addEventListener("click", function () {
         navigator.share({ title: "I got one!", text: "I just got mine on flashsale.", url: url })
-          .catch(function (err) { if (err && err.name !== "AbortError") ui.say(row.msg, "Sharing didn't work: copy the link instead.", "error"); });
+          .catch(function (err) { if (err && err.name !== "AbortError") ui.say(rowState.msg, "Sharing didn't work: copy the link instead.", "error"); });
       });
-      actions.appendChild(share);
+      line.appendChild(share);
     }
     var stats = el("p", { class: "hint" });
     FS.api.get("/api/orders/" + FS.seg(order.id) + "/share").then(function (s) {
@@ -114,7 +114,7 @@
     }, function () { /* stats are optional */ });
     var src = cardSrc(url);
     return el("div", { class: "share" }, [
-      el("label", { for: "share-" + sid, text: "Your share link" }), input, actions, stats,
+      el("label", { for: "share-" + sid, text: "Your share link" }), line, stats,
       src ? el("img", { class: "share-card", src: src, width: "1200", height: "630", loading: "lazy",
         alt: "Preview of the card people see when you share this link" }) : null
     ]);

@@ -37,7 +37,7 @@
 
   function updateRow(row, drop, now) {
     row.drop = drop;
-    var phase = ui.livePhase(drop, now);
+    var phase = ui.laterPhase(row.phase, ui.livePhase(drop, now));
     if (row.phase && row.phase !== phase) poller.now(1500); /* a boundary passed: confirm with the server */
     row.phase = phase;
     row.badge.textContent = ui.PHASE_LABEL[phase] || phase;

@@ -109,6 +109,12 @@
     return (RANK[server] || 0) > RANK[local] ? server : local;
   }
 
+  /* The clock estimate can step back a little when a better sample arrives: a phase once shown
+   * (Coming soon -> Early access -> On sale) never goes back because of that. */
+  function laterPhase(shown, next) {
+    return shown in RANK && next in RANK && RANK[next] < RANK[shown] ? shown : next;
+  }
+
   /* One line saying what happens next, and when. */
   function countdownText(drop, phase, now) {
     if (phase === "upcoming") return "Opens in " + fmtCountdown(parseTime(drop.starts_at) - now);
@@ -126,9 +132,15 @@
     tickers.forEach(function (fn) { try { fn(now); } catch (e) { window.console.error(e); } });
     tickTimer = window.setTimeout(tick, 1000 - (FS.clock.now() % 1000) + 5);
   }
+  /* Exact clock samples: now, a second later (a second sample narrows the first), then each minute. */
+  function syncClock(delays) {
+    FS.clock.sync().then(function () {
+      window.setTimeout(function () { syncClock(delays.slice(1)); }, delays.length ? delays[0] : 60000);
+    });
+  }
   function onTick(fn) {
     tickers.push(fn);
-    if (tickTimer === null) tick();
+    if (tickTimer === null) { syncClock([1000]); tick(); }
   }
   document.addEventListener("fs:clock", function () {
     if (tickTimer === null) return;
@@ -237,7 +249,7 @@
     el: el, append: append, clear: clear, say: say,
     parseTime: parseTime, fmtDateTime: fmtDateTime, fmtTime: fmtTime, fmtCountdown: fmtCountdown,
     fmtDuration: fmtDuration, fmtMoney: fmtMoney, currencyDigits: currencyDigits,
-    PHASE_LABEL: PHASE_LABEL, livePhase: livePhase, countdownText: countdownText,
+    PHASE_LABEL: PHASE_LABEL, livePhase: livePhase, laterPhase: laterPhase, countdownText: countdownText,
     onTick: onTick, poll: poll, copyText: copyText,
     me: me, hasRole: hasRole, loginHref: loginHref, signInPrompt: signInPrompt
   };
