@@ -90,16 +90,24 @@
       renderDrop();
     }, function (err) {
       if (err instanceof FS.ApiError && (err.code === "drop_not_found" || err.status === 404)) {
-        state.notFound = true;
-        n.name.textContent = "Drop not found";
-        n.phase.textContent = "Unavailable";
-        n.article.setAttribute("aria-busy", "false");
-        ui.say(n.msg, ["This drop doesn't exist. ", el("a", { href: "/", text: "See all drops" })], "error");
-        renderButton();
+        notFound();
         return;
       }
       if (!state.inFlight) ui.say(n.msg, FS.messageFor(err), "error");
     });
+  }
+
+  /* Only the heading and a way back: no stock, form or facts of a drop that isn't there. */
+  function notFound() {
+    state.notFound = true;
+    state.drop = null;
+    document.title = "Drop not found · flashsale";
+    n.name.textContent = "Drop not found";
+    n.phase.textContent = "Unavailable";
+    n.article.setAttribute("data-missing", "true");
+    n.article.setAttribute("aria-busy", "false");
+    ui.say(n.msg, ["This drop doesn't exist. ", el("a", { href: "/", text: "See all drops" })], "error");
+    renderButton();
   }
 
   function pollInterval() {
@@ -157,7 +165,8 @@
     } else if (code === "unauthorized") {
       text = ui.signInPrompt("to buy.");
     } else if (code === "drop_not_found") {
-      state.notFound = true;
+      notFound();
+      return;
     }
     ui.say(n.msg, text, "error");
     if (code !== "rate_limited") poller.now(500);
