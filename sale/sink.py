@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from redis.exceptions import ResponseError
 
+from app.loops import forever
 from app.metrics import ORDERS_SUNK
 from app.runtime import Runtime
 from sale.repository import OrderRepository
@@ -45,14 +46,7 @@ class OrderSink:
         return {self.runtime.keys.drop(int(m)).stream: int(m) for m in members}
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.step()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("order sink step failed; retrying")
-                await asyncio.sleep(1.0)
+        await forever(self.step, log, pause=0)  # step() blocks on XREADGROUP itself
 
     async def step(self, block_ms: int = 500) -> int:
         streams = await self.active_streams()

@@ -1,11 +1,11 @@
 """Background upkeep in every worker: expiry on time, and Redis rebuilt from SQL when it lost state."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from datetime import UTC, datetime, timedelta
 
+from app.loops import forever
 from app.metrics import EXPIRED
 from app.runtime import Runtime
 from sale.orders import OrderService
@@ -25,15 +25,7 @@ class Sweeper:
         self._last_check = 0.0
 
     async def run(self) -> None:
-        interval = self.runtime.settings.sweep_interval_seconds
-        while True:
-            try:
-                await self.step()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("sweeper step failed; retrying")
-            await asyncio.sleep(interval)
+        await forever(self.step, log, pause=self.runtime.settings.sweep_interval_seconds)
 
     async def step(self) -> int:
         if time.monotonic() - self._last_check > CHECK_EVERY_SECONDS:
