@@ -140,9 +140,9 @@ def browse(browser: Any, server: Server) -> Iterator[Callable[..., Any]]:
         context.set_default_timeout(10_000)
         context.expose_function("__e2eReport", lambda text: watch.problems.append(f"{name}: {text}"))
         context.add_init_script(WATCH_SCRIPT)
-        context.on("console", watch.console)
+        context.on("console", lambda message: watch.console(name, message))
         context.on("weberror", lambda error: watch.problems.append(f"{name}: uncaught {error.error}"))
-        context.on("response", watch.response)
+        context.on("response", lambda response: watch.response(name, response))
         contexts.append(context)
         return context.new_page()
 

@@ -100,18 +100,18 @@ class Watch:
     """What went wrong in the browser: console errors, uncaught exceptions, CSP violations, 5xx answers."""
     problems: list[str] = field(default_factory=list)
 
-    def console(self, message: Any) -> None:
+    def console(self, who: str, message: Any) -> None:
         text: str = message.text
         if message.type != "error":
             return
         # A fetch answered 4xx is expected (sign-in needed, sold out, bad code...): Chromium logs it anyway.
         if text.startswith("Failed to load resource: the server responded with a status of 4"):
             return
-        self.problems.append(f"console error on {message.location.get('url', '?')}: {text}")
+        self.problems.append(f"{who}: console error on {message.location.get('url') or '?'}: {text}")
 
-    def response(self, response: Any) -> None:
+    def response(self, who: str, response: Any) -> None:
         if response.status >= 500:
-            self.problems.append(f"{response.status} from {response.request.method} {response.url}")
+            self.problems.append(f"{who}: {response.status} from {response.request.method} {response.url}")
 
 
 def shoot(page: Any, name: str) -> None:

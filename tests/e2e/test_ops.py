@@ -2,6 +2,7 @@
 through the API show up in the numbers live, over the event stream, without a reload."""
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ def test_dashboard_follows_purchases_live(server: Server, browse: Any) -> None:
 
     # The browser runs in UTC (see the browse fixture), so datetime-local values are UTC here.
     now = datetime.now(UTC).replace(microsecond=0)
-    sku = f"OPS-{now.strftime('%H%M%S')}"
+    sku = f"OPS-{uuid.uuid4().hex[:6].upper()}"
     ops.fill("#c-sku", sku)
     ops.fill("#c-name", "Xiaomi Pad 7")
     ops.fill("#c-price", "399.00")
