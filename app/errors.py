@@ -94,6 +94,13 @@ def _field_errors(errors: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _wants_page(request: Request) -> bool:
+    """A browser navigating outside the API gets HTML; scripts and the API get problem details."""
+    path = request.url.path
+    return (request.method in ("GET", "HEAD") and not path.startswith(("/api/", "/s/", "/static/"))
+            and "text/html" in request.headers.get("accept", ""))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_domain(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, DomainError)
@@ -106,8 +113,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(422, "validation_error", detail or "Invalid request",
                                 title="Invalid request", extra={"errors": errors})
 
-    async def on_http(_: Request, exc: Exception) -> Response:
+    async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404 and _wants_page(request):
+            from app.web.router import not_found_page
+
+            return not_found_page(request)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         return problem_response(exc.status_code, code, detail, headers=exc.headers)

@@ -113,3 +113,11 @@ async def test_ids_beyond_the_column_range_are_4xx(app: FastAPI, client: httpx.A
                  "/api/drops/99999999999999999999999999", "/api/admin/drops/99999999999999999999999/stats"):
         response = await client.get(path, headers=operator.headers)
         assert is_problem(response, 404, "drop_not_found"), response.text
+
+
+async def test_a_browser_gets_an_html_404_and_scripts_a_problem(client: httpx.AsyncClient) -> None:
+    page = await client.get("/no-such-page", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "Content-Security-Policy" in page.headers and "Not found" in page.text
+    assert is_problem(await client.get("/no-such-page"), 404, "not_found")
+    assert is_problem(await client.get("/api/no-such", headers={"Accept": "text/html"}), 404, "not_found")

@@ -70,6 +70,11 @@ def _page(request: Request, name: str, *, page: str, title: str, status_code: in
                                       headers=PAGE_HEADERS)
 
 
+def not_found_page(request: Request) -> Response:
+    """The HTML 404 for a browser that asked for a page (the API keeps its problem+json)."""
+    return _page(request, "not_found.html", page="not_found", title="Not found", status_code=404)
+
+
 @router.get("/", include_in_schema=False)
 async def storefront(request: Request) -> Response:
     return _page(request, "storefront.html", page="storefront", title="Drops")
