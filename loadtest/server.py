@@ -85,10 +85,22 @@ class LocalServer:
                 with contextlib.suppress(httpx.HTTPError, ValueError):
                     answer = client.get(f"{self.url}/healthz")
                     if answer.status_code == 200 and answer.json().get("status") == "ok":
+                        if not self._listening():
+                            self.stop()
+                            raise RuntimeError(f"port {self.port} answers, but not from our server: taken meanwhile")
                         return self.url
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"flashsale serve did not become healthy in {timeout:.0f}s:\n{self.log_tail()}")
+
+    def _listening(self) -> bool:
+        """Whether one of our processes holds the port (uvicorn does not fail when it is taken)."""
+        for process in self.processes():
+            with contextlib.suppress(psutil.Error):
+                if any(c.laddr and c.laddr.port == self.port and c.status == psutil.CONN_LISTEN
+                       for c in process.net_connections(kind="tcp")):
+                    return True
+        return False
 
     def create_user(self, email: str, password: str, role: str) -> None:
         done = subprocess.run([*flashsale_command(), "user", "create", "--email", email,
