@@ -4,6 +4,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,6 +46,23 @@ def row_event(order: Order) -> dict[str, Any]:
         "paid_ms": to_ms(order.paid_at), "ended_ms": to_ms(order.ended_at),
         "payment_ref": order.payment_ref or "", "fcode": order.fcode_hash or "", "ref": order.ref_token or "",
     }
+
+
+_UPSERTS: dict[str, Any] = {}
+
+
+def _upsert_statement(dialect: str) -> Any:
+    statement = _UPSERTS.get(dialect)
+    if statement is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        table: sa.Table = Order.__table__  # type: ignore[attr-defined]
+        stmt = insert(table)
+        statement = _UPSERTS[dialect] = stmt.on_conflict_do_update(
+            index_elements=["id"],
+            set_={name: stmt.excluded[name] for name in ("status", "paid_at", "ended_at", "payment_ref")},
+            where=table.c.status == "reserved",
+        )
+    return statement
 
 
 class DropRepository:
@@ -115,12 +133,7 @@ class OrderRepository:
         if not latest:
             return 0
         dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = insert(Order).values(list(latest.values()))
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["id"],
-            set_={name: stmt.excluded[name] for name in ("status", "paid_at", "ended_at", "payment_ref")},
-            where=col(Order.status) == "reserved",
-        )
-        await self.session.execute(stmt)
+        # One statement object per dialect, executed with many parameter sets: compiled once and
+        # cached, instead of a fresh N-row VALUES clause to compile for every batch.
+        await self.session.execute(_upsert_statement(dialect), list(latest.values()))
         return len(latest)
