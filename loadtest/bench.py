@@ -152,8 +152,12 @@ async def main(args: argparse.Namespace) -> int:
             bare = start([sys.executable, "-m", "uvicorn", "loadtest.bare_app:create_app", "--factory",
                           "--port", str(bare_port), "--workers", str(workers), "--loop", "uvloop", "--http",
                           "httptools", "--no-access-log", "--log-level", "warning"], env, work / "bare.log")
+            app_env = {**env, "FLASHSALE_RUN_BACKGROUND": "false"} if args.separate_sink else env
             app = start([sys.executable, "-m", "app.cli", "serve", "--port", str(app_port), "--workers",
-                         str(workers)], env, work / "app.log")
+                         str(workers)], app_env, work / "app.log")
+            # The deployment that separates them: web workers answer, one `flashsale worker` writes SQL.
+            sink = start([sys.executable, "-m", "app.cli", "worker"], env, work / "worker.log") \
+                if args.separate_sink else None
             try:
                 await wait_ready(f"http://127.0.0.1:{bare_port}/docs", bare)
                 await wait_ready(f"http://127.0.0.1:{app_port}/healthz", app)
@@ -161,7 +165,8 @@ async def main(args: argparse.Namespace) -> int:
                 rows.append(await measure("bare FastAPI + 1 Lua call", workers, bare_port, "/bare", [],
                                           args.seconds, args.connections))
                 await asyncio.sleep(0.5)
-                row = await measure("purchase path", workers, app_port, f"/api/drops/{drop_id}/purchase",
+                label = "purchase (sink apart)" if args.separate_sink else "purchase path"
+                row = await measure(label, workers, app_port, f"/api/drops/{drop_id}/purchase",
                                     tokens, args.seconds, args.connections)
                 rows.append(row)
                 # Units bought during warm-up count too: wait until SQL has every order Redis took.
@@ -176,6 +181,8 @@ async def main(args: argparse.Namespace) -> int:
             finally:
                 stop(bare)
                 stop(app)
+                if sink is not None:
+                    stop(sink)
     finally:
         if redis_server is not None:
             redis_server.stop()
@@ -219,6 +226,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--buyers", type=int, default=2000)
     parser.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2])
+    parser.add_argument("--separate-sink", action="store_true",
+                        help="web workers without the order sink/sweeper, plus one `flashsale worker` process")
     parser.add_argument("--redis-url", default="", help="default: an embedded server started for the run")
     parser.add_argument("--database-url", default="", help="default: a SQLite file in a temp dir")
     return parser.parse_args(argv)
