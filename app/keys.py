@@ -46,11 +46,6 @@ class Keys:
         """Set of drop ids whose streams and deadlines the background loops watch."""
         return f"{self.prefix}:drops:active"
 
-    @property
-    def server_epoch(self) -> str:
-        """Random marker written when drops are loaded; its absence means Redis lost its data."""
-        return f"{self.prefix}:epoch"
-
     def login_failures(self, scope: str, ident: str) -> str:
         return f"{self.prefix}:login-fail:{scope}:{ident}"
 
@@ -72,12 +67,3 @@ class Keys:
     def share_seen(self, token_hash: str, visitor: str) -> str:
         """Exists while a visitor's view of a share link counts already (one per hour)."""
         return f"{self.prefix}:{{share:{token_hash}}}:seen:{visitor}"
-
-    def share_card(self, token_hash: str) -> str:
-        return f"{self.prefix}:share-card:{token_hash}"
-
-    def dashboard_channel(self, drop_id: int) -> str:
-        return f"{self.prefix}:dash:{drop_id}"
-
-    def scan_pattern(self) -> str:
-        return f"{self.prefix}:*"

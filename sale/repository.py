@@ -82,12 +82,6 @@ class DropRepository:
             select(Drop).where(col(Drop.ends_at) > now).order_by(col(Drop.starts_at), col(Drop.id)))
         return list(result.scalars().all())
 
-    async def next_of_sku(self, sku: str, now: datetime) -> Drop | None:
-        result = await self.session.execute(
-            select(Drop).where(Drop.sku == sku, col(Drop.ends_at) > now).order_by(col(Drop.starts_at)).limit(1))
-        return result.scalars().first()
-
-
 class OrderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -105,21 +99,12 @@ class OrderRepository:
         result = await self.session.execute(select(Order).where(Order.drop_id == drop_id))
         return list(result.scalars().all())
 
-    async def count_for_drop(self, drop_id: int) -> int:
-        result = await self.session.execute(select(func.count()).where(Order.drop_id == drop_id))
-        return int(result.scalar_one())
-
     async def count_by_drop(self, drop_ids: list[int]) -> dict[int, int]:
         if not drop_ids:
             return {}
         result = await self.session.execute(select(col(Order.drop_id), func.count()).where(
             col(Order.drop_id).in_(drop_ids)).group_by(col(Order.drop_id)))
         return {int(drop_id): int(count) for drop_id, count in result.all()}
-
-    async def units_by_status(self, drop_id: int) -> dict[str, int]:
-        result = await self.session.execute(
-            select(Order.status, func.sum(Order.quantity)).where(Order.drop_id == drop_id).group_by(Order.status))
-        return {str(status): int(units or 0) for status, units in result.all()}
 
     async def upsert_events(self, events: Iterable[dict[str, Any]]) -> int:
         """Writes order events idempotently: a new order is inserted, a reserved one takes its final state,
