@@ -1,7 +1,6 @@
 """The FastAPI application: create_app() builds it; the lifespan makes engines and clients."""
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,8 +14,6 @@ from app.errors import install_error_handlers, problem_response
 from app.health import router as health_router
 from app.metrics import MetricsMiddleware, metrics_endpoint
 from app.settings import Settings
-
-log = logging.getLogger("flashsale")
 
 
 class BodyLimitMiddleware:
