@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 WORKERS ?= 1
 ARGS   ?=
-TYPED  := $(wildcard app sale codes loadtest)
+TYPED  := $(wildcard core accounts codes sale app loadtest)
 
 .PHONY: run test lint typecheck loadtest bench venv install
 

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 from alembic import context
-from app.settings import Settings
+from core.settings import Settings
 
 config = context.config
 target_metadata = SQLModel.metadata

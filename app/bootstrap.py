@@ -7,13 +7,13 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from app.auth.tokens import TokenService
-from app.db import make_engine, make_sessionmaker
-from app.embedded_redis import EmbeddedRedis
-from app.keys import Keys
-from app.redis import ScriptRegistry, make_redis
-from app.runtime import Runtime
-from app.settings import Settings
+from core.db import make_engine, make_sessionmaker
+from core.embedded_redis import EmbeddedRedis
+from core.keys import Keys
+from core.redis import ScriptRegistry, make_redis
+from core.runtime import Runtime
+from core.settings import Settings
+from core.tokens import TokenService
 
 
 async def start_domains(runtime: Runtime, background: bool) -> list[asyncio.Task[None]]:

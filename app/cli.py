@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from app.settings import Settings
+from core.settings import Settings
 from loadtest.cli import loadtest
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="flashsale: limited-stock product drops.")
@@ -40,8 +40,8 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
     """Run the service (uvicorn with uvloop and httptools)."""
     import uvicorn
 
-    from app.embedded_redis import EmbeddedRedis
-    from app.migrate import upgrade
+    from core.embedded_redis import EmbeddedRedis
+    from core.migrate import upgrade
 
     settings = Settings()
     _logging(settings)
@@ -74,7 +74,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
 @cli.command()
 def migrate() -> None:
     """Bring the database schema to the newest version."""
-    from app.migrate import upgrade
+    from core.migrate import upgrade
 
     settings = Settings()
     upgrade(settings)
@@ -85,7 +85,7 @@ def migrate() -> None:
 def worker() -> None:
     """Run the order sink and the expiry sweeper without the web server."""
     from app.bootstrap import running
-    from app.migrate import upgrade
+    from core.migrate import upgrade
 
     settings = Settings()
     _logging(settings)
@@ -127,12 +127,12 @@ def user_create(email: Annotated[str, typer.Option()], password: Annotated[str, 
     """Create an account with any role (this is how the first operator exists)."""
     from pydantic import TypeAdapter, ValidationError
 
-    from app.auth.models import Role
-    from app.auth.schemas import RegisterIn
-    from app.auth.service import create_user
-    from app.db import make_engine, make_sessionmaker
-    from app.errors import DomainError
-    from app.migrate import upgrade
+    from accounts.models import Role
+    from accounts.schemas import RegisterIn
+    from accounts.service import create_user
+    from core.db import make_engine, make_sessionmaker
+    from core.errors import DomainError
+    from core.migrate import upgrade
 
     settings = Settings()
     try:
@@ -186,8 +186,8 @@ def fcodes_issue(
         sku: Annotated[str | None, typer.Option(help="Bind the new codes to one SKU.")] = None) -> None:
     """Mint the month's F-code allotment for every employee who does not have it yet (idempotent)."""
     from app.bootstrap import running
-    from app.errors import DomainError
-    from app.migrate import upgrade
+    from core.errors import DomainError
+    from core.migrate import upgrade
 
     settings = Settings()
     if settings.is_sqlite:

@@ -8,11 +8,11 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.tokens import Claims
-from app.db import session_scope
-from app.errors import Forbidden
-from app.runtime import Runtime
-from app.settings import Settings
+from core.db import session_scope
+from core.errors import Forbidden
+from core.runtime import Runtime
+from core.settings import Settings
+from core.tokens import Claims
 
 
 def get_runtime(request: Request) -> Runtime:

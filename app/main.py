@@ -8,12 +8,12 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.auth.router import router as auth_router
 from app.bootstrap import running
 from app.errors import install_error_handlers, problem_response
-from app.health import router as health_router
 from app.metrics import MetricsMiddleware, metrics_endpoint
-from app.settings import Settings
+from app.routes.accounts import router as auth_router
+from app.routes.health import router as health_router
+from core.settings import Settings
 
 
 class BodyLimitMiddleware:
@@ -75,12 +75,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _include_domain_routers(app: FastAPI) -> None:
+    from app.routes.fcodes import router as fcodes_router
+    from app.routes.sale import mount_purchase
+    from app.routes.sale import router as sale_router
+    from app.routes.share import router as share_router
     from app.web import mount_static
     from app.web import router as web_router
-    from codes.router import router as fcodes_router
-    from sale.router import mount_purchase
-    from sale.router import router as sale_router
-    from sale.share.router import router as share_router
 
     app.include_router(sale_router)
     mount_purchase(app)

@@ -1,32 +1,16 @@
-"""Prometheus metrics: request counts and latency by route template and status (pure ASGI, cheap)."""
+"""Serves the Prometheus metrics and times every request by route template and status (pure ASGI, cheap)."""
 from __future__ import annotations
 
 import os
 import time
 from typing import Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-REGISTRY = CollectorRegistry(auto_describe=True)
-REQUESTS = Counter("flashsale_http_requests_total", "HTTP requests", ["method", "route", "status"],
-                   registry=REGISTRY)
-LATENCY = Histogram("flashsale_http_request_seconds", "HTTP request latency", ["method", "route"],
-                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-                    registry=REGISTRY)
-PURCHASES = Counter("flashsale_purchases_total", "Purchase attempts by outcome", ["outcome"],
-                    registry=REGISTRY)
-ORDERS_SUNK = Counter("flashsale_orders_written_total", "Order events written to SQL", registry=REGISTRY)
-EXPIRED = Counter("flashsale_orders_expired_total", "Reservations expired by the sweeper", registry=REGISTRY)
+from core.metrics import LATENCY, REGISTRY, REQUESTS
 
 
 class MetricsMiddleware:

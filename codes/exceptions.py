@@ -1,4 +1,4 @@
-from app.errors import DomainError, ValidationFailed
+from core.errors import DomainError, ValidationFailed
 
 
 class FcodeInvalid(DomainError):

@@ -13,15 +13,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import RateLimited
-from app.ratelimit import FailureLimiter
-from app.runtime import Runtime
 from codes.crypto import CodeCrypto
 from codes.exceptions import FcodeInvalid
 from codes.format import MalformedCode, canonical
 from codes.repository import FcodeRepository
 from codes.state import CodeState
 from codes.sync import CodeSync
+from core.errors import RateLimited
+from core.ratelimit import FailureLimiter
+from core.runtime import Runtime
 from sale.repository import OrderRepository, row_event
 
 log = logging.getLogger("flashsale.fcodes")

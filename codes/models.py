@@ -6,7 +6,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from sale.models import utcnow
+from core.clock import utcnow
 
 
 class CodeStatus(StrEnum):

@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from codes.models import CodeStatus
-from sale.schemas import Sku
+from core.types import Sku
 
 Month = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}$")]
 

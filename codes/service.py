@@ -6,9 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.auth.repository import UserRepository
-from app.auth.tokens import Claims
-from app.runtime import Runtime
+from accounts.repository import UserRepository
 from codes.crypto import CodeCrypto
 from codes.exceptions import (
     BadMonth,
@@ -27,12 +25,11 @@ from codes.repository import FcodeRepository
 from codes.schemas import ClaimOut, CodeCounts, CodeStatsOut, FcodeOut, IssueOut, MonthCounts
 from codes.state import CodeState, LiveCode
 from codes.sync import CodeSync
+from core.clock import utcnow
+from core.runtime import Runtime
+from core.tokens import Claims
 
 MINT_BATCH_ROWS = 1000
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class FcodeService:

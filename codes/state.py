@@ -6,7 +6,6 @@ trip changes the code and records that the record is behind (see sync.py).
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,24 +14,16 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
-from app.keys import Keys
-from app.redis import LuaScript, ScriptArg, ScriptRegistry
 from codes.models import CodeStatus, FCode
-from sale.models import as_utc
+from core.clock import ms, now_ms
+from core.keys import Keys
+from core.redis import LuaScript, ScriptArg, ScriptRegistry
 
 SCRIPTS = ("fcode_load.lua", "fcode_lease.lua", "fcode_confirm.lua", "fcode_unlease.lua",
            "fcode_order_end.lua", "fcode_manage.lua", "fcode_synced.lua")
 # A code's key outlives the code by this much: orders it is in may still be paid or released.
 KEEP_AFTER_EXPIRY = timedelta(days=40)
 KEEP_EXPIRED = timedelta(days=1)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def ms(value: datetime) -> int:
-    return int(as_utc(value).timestamp() * 1000)
 
 
 def register_scripts(scripts: ScriptRegistry) -> list[LuaScript]:

@@ -12,9 +12,9 @@ import logging
 
 import sqlalchemy as sa
 
-from app.runtime import Runtime
 from codes.models import FCode
 from codes.state import CodeState
+from core.runtime import Runtime
 
 log = logging.getLogger("flashsale.fcodes.sync")
 BATCH = 200

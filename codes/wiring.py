@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import logging
 
-from app.runtime import Runtime
 from codes.crypto import CodeCrypto
 from codes.gate import Gate
 from codes.service import FcodeService
 from codes.state import CodeState, register_scripts
 from codes.sync import CodeSync
+from core.runtime import Runtime
 
 log = logging.getLogger("flashsale.fcodes")
 

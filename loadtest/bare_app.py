@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.responses import Response
 
-from app.redis import LuaScript, make_redis
+from core.redis import LuaScript, make_redis
 
 ONE_CALL = LuaScript("bare", "return redis.call('HINCRBY', KEYS[1], 'calls', 1)")
 

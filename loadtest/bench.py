@@ -28,13 +28,13 @@ import httpx
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from app.auth.models import User
-from app.auth.passwords import hash_password
-from app.auth.tokens import TokenService
-from app.db import make_engine, make_sessionmaker
-from app.embedded_redis import EmbeddedRedis
-from app.migrate import upgrade
-from app.settings import Settings
+from accounts.models import User
+from accounts.passwords import hash_password
+from core.db import make_engine, make_sessionmaker
+from core.embedded_redis import EmbeddedRedis
+from core.migrate import upgrade
+from core.settings import Settings
+from core.tokens import TokenService
 from loadtest import httpgen
 from sale.models import Drop, Order
 
@@ -192,8 +192,8 @@ async def main(args: argparse.Namespace) -> int:
 
 
 async def _redis_orders(redis_url: str, settings: Settings, drop_id: int) -> int:
-    from app.keys import Keys
-    from app.redis import make_redis
+    from core.keys import Keys
+    from core.redis import make_redis
 
     redis = make_redis(redis_url)
     count = int(await redis.hlen(Keys(settings.redis_prefix).drop(drop_id).orders))

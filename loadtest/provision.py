@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from app.settings import Settings
+from core.settings import Settings
 from loadtest.plan import Account
 
 Say = Callable[[str], None]
@@ -95,10 +95,10 @@ async def register_accounts(client: httpx.AsyncClient, count: int, role: str, op
 
 async def seed_accounts(settings: Settings, count: int, role: str, run_id: str) -> list[Account]:
     """Inserts accounts straight into the server's database and mints their tokens (own server only)."""
-    from app.auth.models import User
-    from app.auth.passwords import hash_password
-    from app.auth.tokens import TokenService
-    from app.db import make_engine, make_sessionmaker
+    from accounts.models import User
+    from accounts.passwords import hash_password
+    from core.db import make_engine, make_sessionmaker
+    from core.tokens import TokenService
 
     shared_hash = hash_password(f"Lt-{uuid.uuid4().hex}")
     engine = make_engine(settings)

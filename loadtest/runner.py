@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from app.settings import Settings
+from core.settings import Settings
 from loadtest.monitor import CpuMeter, StatsWatch, render_costs, start_profiles, tree
 from loadtest.plan import PLAN_ENV, Account, Plan, buyer_users_for, buyers_needed
 from loadtest.provision import Say, create_drop, epoch, login, register_accounts, seed_accounts

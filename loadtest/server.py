@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from app.settings import Settings
+from core.settings import Settings
 
 
 def free_port() -> int:

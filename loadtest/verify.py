@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from sqlmodel import col, select
 
-from app.settings import Settings
+from core.settings import Settings
 from loadtest.tally import Tally
 
 HELD = ("reserved", "paid")
@@ -49,7 +49,7 @@ def database_reachable(settings: Settings) -> bool:
 
 async def read_sql(settings: Settings, drop_id: int) -> SqlView | None:
     """The drop's rows, or None when the drop is not in this database (another server's)."""
-    from app.db import make_engine
+    from core.db import make_engine
     from sale.models import Drop, Order
 
     engine = make_engine(settings)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.db import make_engine, make_sessionmaker
-from app.settings import Settings
+from core.db import make_engine, make_sessionmaker
+from core.settings import Settings
 from sale.models import Drop
 from sale.repository import DropRepository
 from sale.schedule import weekly_slots

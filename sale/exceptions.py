@@ -1,4 +1,4 @@
-from app.errors import DomainError, RateLimited, ValidationFailed
+from core.errors import DomainError, RateLimited, ValidationFailed
 
 
 class DropNotFound(DomainError):

@@ -1,35 +1,20 @@
 """The inventory gate: thin wrappers over the drop's Lua scripts (one round trip each)."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 
-from app.keys import DropKeys, Keys
-from app.redis import ScriptRegistry
+from core.clock import ms, now_ms
+from core.keys import DropKeys, Keys
+from core.redis import ScriptRegistry
 from sale.models import Drop
 
 SCRIPTS = ("purchase.lua", "pay_hold.lua", "pay_settle.lua", "release.lua", "load.lua")
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 PAYMENT_LEASE_MS = 60_000
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def ms(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
-
-
-def iso(ms_value: int | float | bool | None) -> str | None:
-    if ms_value is None or ms_value is False:
-        return None
-    return datetime.fromtimestamp(ms_value / 1000, UTC).isoformat()
 
 
 def register_scripts(scripts: ScriptRegistry) -> None:

@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.tokens import Claims
-from app.runtime import Runtime
+from core.runtime import Runtime
+from core.tokens import Claims
 from sale.exceptions import (
     DropNotFound,
     OrderCancelled,

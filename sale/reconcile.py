@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from app.runtime import Runtime
+from core.runtime import Runtime
 from sale.repository import DropRepository, OrderRepository
 from sale.service import SaleService
 

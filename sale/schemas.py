@@ -5,6 +5,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from core.types import Sku
+
 Phase = Literal["upcoming", "priority", "open", "sold_out", "ended"]
 
 
@@ -13,8 +15,6 @@ def _upper(value: str) -> str:
 
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$"), AfterValidator(_upper)]
-Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
-                                       pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
 class DropCreate(BaseModel):

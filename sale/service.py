@@ -13,14 +13,15 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import DomainError, RateLimited, ValidationFailed
-from app.metrics import PURCHASES
-from app.runtime import Runtime
-from app.settings import Settings
+from core.clock import as_utc, iso_ms
+from core.errors import DomainError, RateLimited, ValidationFailed
+from core.metrics import PURCHASES
+from core.runtime import Runtime
+from core.settings import Settings
 from sale.exceptions import PURCHASE_REFUSALS, BadDrop, DropNotFound, SoldOut, parse_drop_id
 from sale.hooks import FcodeGate, ShareLinks
-from sale.inventory import Inventory, PurchaseResult, iso
-from sale.models import Drop, as_utc
+from sale.inventory import Inventory, PurchaseResult
+from sale.models import Drop
 from sale.repository import DropRepository, OrderRepository, row_event
 from sale.schedule import next_weekly_slot
 from sale.schemas import DropCreate, DropOut, Phase, StatsOut
@@ -72,8 +73,8 @@ def order_bytes(order: dict[str, Any], share_url: str | None = None) -> bytes:
     return orjson.dumps({
         "id": order["id"], "drop_id": order["drop_id"], "sku": order["sku"], "quantity": order["quantity"],
         "amount_cents": order["amount_cents"], "currency": order["currency"],
-        "status": "reserved" if status == "paying" else status, "created_at": iso(order["created_ms"]),
-        "pay_by": iso(order["pay_by_ms"]), "paid_at": iso(order.get("paid_ms")), "share_url": share_url,
+        "status": "reserved" if status == "paying" else status, "created_at": iso_ms(order["created_ms"]),
+        "pay_by": iso_ms(order["pay_by_ms"]), "paid_at": iso_ms(order.get("paid_ms")), "share_url": share_url,
     })
 
 

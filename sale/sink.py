@@ -16,9 +16,9 @@ from typing import Any
 import orjson
 from redis.exceptions import ResponseError
 
-from app.loops import forever
-from app.metrics import ORDERS_SUNK
-from app.runtime import Runtime
+from core.loops import forever
+from core.metrics import ORDERS_SUNK
+from core.runtime import Runtime
 from sale.repository import OrderRepository
 
 log = logging.getLogger("flashsale.sink")

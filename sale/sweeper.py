@@ -5,9 +5,9 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
-from app.loops import forever
-from app.metrics import EXPIRED
-from app.runtime import Runtime
+from core.loops import forever
+from core.metrics import EXPIRED
+from core.runtime import Runtime
 from sale.orders import OrderService
 from sale.repository import DropRepository, OrderRepository
 from sale.service import SaleService

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
-from app.runtime import Runtime
+from core.runtime import Runtime
 from sale.inventory import Inventory, register_scripts
 from sale.orders import OrderService
 from sale.payment import make_provider

@@ -13,10 +13,10 @@ import httpx
 import pytest
 import redis
 
-from app.embedded_redis import EmbeddedRedis
 from app.main import create_app
-from app.migrate import upgrade
-from app.settings import Settings
+from core.embedded_redis import EmbeddedRedis
+from core.migrate import upgrade
+from core.settings import Settings
 from tests.support import PG_URL, REDIS_URL, SERVICES
 
 RUN_ID = uuid.uuid4().hex[:10]

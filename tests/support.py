@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from app.auth.models import User
-from app.auth.passwords import hash_password
-from app.runtime import Runtime
+from accounts.models import User
+from accounts.passwords import hash_password
+from core.runtime import Runtime
 
 SERVICES = os.environ.get("FLASHSALE_TEST_SERVICES") == "1"
 PG_URL = os.environ.get("FLASHSALE_TEST_PG_URL", "postgresql://127.0.0.1:5432/test")

@@ -12,8 +12,8 @@ import httpx
 import jwt
 from fastapi import FastAPI
 
-from app.auth.tokens import TokenService
-from app.settings import Settings
+from core.settings import Settings
+from core.tokens import TokenService
 from tests.support import PASSWORD, Account, is_problem, make_account, runtime_of
 from tests.test_platform import fresh_app, serving
 

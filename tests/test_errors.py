@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI
 
-from app.settings import Settings
+from core.settings import Settings
 from tests.support import PASSWORD, is_problem, make_account, runtime_of
 from tests.test_platform import fresh_app, serving
 

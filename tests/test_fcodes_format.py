@@ -14,11 +14,11 @@ from fastapi import FastAPI
 from sqlalchemy import func
 from sqlmodel import SQLModel, col, select
 
-from app.settings import Settings
 from codes.crypto import CodeCrypto
 from codes.format import ALPHABET, MalformedCode, Problem, canonical, display, new_code
 from codes.models import FCode
 from codes.months import expiry, month_of
+from core.settings import Settings
 from tests.support import make_accounts, runtime_of
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from app.settings import Settings
+from core.settings import Settings
 from loadtest.plan import Account, Plan, buyer_users_for, buyers_needed
 from loadtest.provision import register_accounts, seed_accounts
 from loadtest.report import LocustRow, figures

@@ -19,11 +19,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
-from app.migrate import alembic_config, downgrade, upgrade
-from app.settings import Settings
+from core.migrate import alembic_config, downgrade, upgrade
+from core.settings import Settings
 from tests.support import PG_URL, SERVICES
 
-MODEL_MODULES = ("app.auth.models", "sale.models", "codes.models", "sale.share.models")
+MODEL_MODULES = ("accounts.models", "sale.models", "codes.models", "sale.share.models")
 
 # Differences between the models and the migrations that exist today, reported to their owners.
 # The test fails on any other difference, and on an entry here that no longer shows (remove it then).

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.settings import Settings
+from core.settings import Settings
 from tests.support import create_drop, is_problem, make_account, runtime_of
 
 

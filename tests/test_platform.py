@@ -21,9 +21,9 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
-from app.embedded_redis import EmbeddedRedis
 from app.main import create_app
-from app.settings import DEFAULT_JWT_SECRET, Settings
+from core.embedded_redis import EmbeddedRedis
+from core.settings import DEFAULT_JWT_SECRET, Settings
 from tests.support import is_problem, make_account
 
 

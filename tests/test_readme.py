@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from app.cli import cli
-from app.settings import Settings
+from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from app.settings import Settings
+from core.settings import Settings
 from sale.models import Order
 from tests.support import Account, create_drop, eventually, make_account, make_accounts, runtime_of
 

@@ -10,7 +10,7 @@ import httpx
 from fastapi import FastAPI
 from PIL import Image, ImageDraw
 
-from app.auth.models import User
+from accounts.models import User
 from sale.share.card import render_card
 from sale.share.service import ShareService
 from tests.support import create_drop, eventually, is_problem, iso, make_account, now, runtime_of

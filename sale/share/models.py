@@ -5,7 +5,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from sale.models import utcnow
+from core.clock import utcnow
 
 
 def _ts(nullable: bool = False) -> sa.Column[datetime]:

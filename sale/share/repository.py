@@ -8,7 +8,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.auth.models import User
+from accounts.models import User
 from sale.models import Drop, Order
 from sale.share.models import ShareLink
 

@@ -17,11 +17,12 @@ from urllib.parse import urlsplit
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.tokens import Claims
-from app.redis import LuaScript
-from app.runtime import Runtime
+from core.clock import as_utc, utcnow
+from core.redis import LuaScript
+from core.runtime import Runtime
+from core.tokens import Claims
 from sale.exceptions import OrderNotFound
-from sale.models import Drop, as_utc, utcnow
+from sale.models import Drop
 from sale.orders import drop_of
 from sale.repository import OrderRepository, row_event
 from sale.service import SaleService

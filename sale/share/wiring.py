@@ -1,7 +1,7 @@
 """Start-up of share links: the view counter script, and the service the sale's hooks call."""
 from __future__ import annotations
 
-from app.runtime import Runtime
+from core.runtime import Runtime
 from sale.share.service import ShareService
 
 

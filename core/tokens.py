@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import jwt
 
-from app.errors import Unauthorized
-from app.settings import Settings
+from core.errors import Unauthorized
+from core.settings import Settings
 
 ALGORITHM = "HS256"
 REQUIRED = ["exp", "iat", "iss", "aud", "sub", "role"]

@@ -6,7 +6,7 @@ from pathlib import Path
 from alembic.config import Config
 
 from alembic import command
-from app.settings import Settings
+from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Path
 
-from app.auth import service
-from app.auth.schemas import RegisterIn, RoleChangeIn, TokenOut, UserOut
+from accounts import service
+from accounts.schemas import RegisterIn, RoleChangeIn, TokenOut, UserOut
 from app.deps import ClientAddress, CurrentUser, OperatorUser, RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/api", tags=["accounts"])
@@ -15,7 +15,7 @@ UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 @router.post("/auth/register", status_code=201, response_model=UserOut)
 async def register(body: RegisterIn, session: SessionDep) -> UserOut:
-    from app.auth.models import Role
+    from accounts.models import Role
 
     user = await service.create_user(session, body.email, body.password, Role.shopper, body.display_name)
     return service.user_out(user)

@@ -1,4 +1,4 @@
-from app.errors import DomainError
+from core.errors import DomainError
 
 
 class EmailTaken(DomainError):

@@ -8,10 +8,10 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.auth.tokens import TokenService
-from app.keys import Keys
-from app.redis import ScriptRegistry
-from app.settings import Settings
+from core.keys import Keys
+from core.redis import ScriptRegistry
+from core.settings import Settings
+from core.tokens import TokenService
 
 # A paid order's hook: (runtime, order id) -> None. The share-link feature registers one.
 PaidHook = Callable[["Runtime", str], Awaitable[None]]

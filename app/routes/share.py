@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import HTMLResponse, Response
 
 from app.deps import ClientAddress, CurrentUser, RuntimeDep, get_session
-from app.runtime import Runtime
+from core.runtime import Runtime
 from sale.share.referral import COOKIE_MAX_AGE, COOKIE_NAME
 from sale.share.schemas import ShareOut, ShareUpdate
 from sale.share.service import ShareService
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates" / "share"
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                           undefined=jinja2.StrictUndefined)
 _CSS = (TEMPLATES / "share.css").read_text(encoding="utf-8").strip()
@@ -65,7 +65,7 @@ async def share_page(token: str, request: Request, session: Session, runtime: Ru
                                         request.cookies.get(COOKIE_NAME))
     if visit is None:
         return _html(runtime, "not_found.html", {"home": f"{runtime.settings.base_url}/"}, 404)
-    response = _html(runtime, "share.html", visit.page)
+    response = _html(runtime, "page.html", visit.page)
     if visit.cookie is not None:
         response.set_cookie(COOKIE_NAME, visit.cookie, max_age=COOKIE_MAX_AGE, path="/", httponly=True,
                             samesite="lax", secure=runtime.settings.base_url.startswith("https://"))

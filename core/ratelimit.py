@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from app.errors import RateLimited
+from core.errors import RateLimited
 
 
 class FailureLimiter:

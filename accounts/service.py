@@ -3,13 +3,13 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.exceptions import BadCredentials, EmailTaken, UserNotFound
-from app.auth.models import Role, User
-from app.auth.passwords import hash_password_async, verify_password_async
-from app.auth.repository import UserRepository
-from app.auth.schemas import TokenOut, UserOut
-from app.ratelimit import FailureLimiter
-from app.runtime import Runtime
+from accounts.exceptions import BadCredentials, EmailTaken, UserNotFound
+from accounts.models import Role, User
+from accounts.passwords import hash_password_async, verify_password_async
+from accounts.repository import UserRepository
+from accounts.schemas import TokenOut, UserOut
+from core.ratelimit import FailureLimiter
+from core.runtime import Runtime
 
 
 def user_out(user: User) -> UserOut:

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from app.settings import Settings
+from core.settings import Settings
 
 
 def make_engine(settings: Settings) -> AsyncEngine:

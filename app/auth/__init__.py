@@ -1,1 +1,0 @@
-"""Accounts, passwords and tokens."""

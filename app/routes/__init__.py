@@ -1,0 +1,1 @@
+"""HTTP routes of each domain: thin, dependencies in, one service call, result out."""

@@ -1,0 +1,15 @@
+"""Prometheus counters the domains count into; app/metrics.py serves them and times requests."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+REQUESTS = Counter("flashsale_http_requests_total", "HTTP requests", ["method", "route", "status"],
+                   registry=REGISTRY)
+LATENCY = Histogram("flashsale_http_request_seconds", "HTTP request latency", ["method", "route"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+                    registry=REGISTRY)
+PURCHASES = Counter("flashsale_purchases_total", "Purchase attempts by outcome", ["outcome"],
+                    registry=REGISTRY)
+ORDERS_SUNK = Counter("flashsale_orders_written_total", "Order events written to SQL", registry=REGISTRY)
+EXPIRED = Counter("flashsale_orders_expired_total", "Reservations expired by the sweeper", registry=REGISTRY)
