@@ -3,9 +3,9 @@ lifespan, `flashsale worker` and the console commands alike."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from core.db import make_engine, make_sessionmaker
 from core.embedded_redis import EmbeddedRedis
@@ -15,8 +15,11 @@ from core.runtime import Runtime
 from core.settings import Settings
 from core.tokens import TokenService
 
+if TYPE_CHECKING:
+    from sale.wiring import Background
 
-async def start_domains(runtime: Runtime, background: bool) -> list[asyncio.Task[None]]:
+
+async def start_domains(runtime: Runtime, background: bool) -> Background | None:
     """The sale first (it owns the purchase path), then the features that plug into it."""
     from codes.wiring import setup_codes
     from sale.share.wiring import setup_share
@@ -25,21 +28,7 @@ async def start_domains(runtime: Runtime, background: bool) -> list[asyncio.Task
     await setup_sale(runtime)
     await setup_codes(runtime)
     await setup_share(runtime)
-    return background_loops(runtime) if background else []
-
-
-async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
-    """Cancels the background loops and waits for them. A cancel can be swallowed when it races a
-    library's own wake-up (asyncio.Condition in the Redis pool, Python 3.11): such a loop would go on
-    forever, so it is cancelled again until it ends."""
-    pending = set(tasks)
-    while pending:
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=1.0)
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            task.result()
+    return background_loops(runtime) if background else None
 
 
 @asynccontextmanager
@@ -54,12 +43,15 @@ async def running(settings: Settings, *, background: bool) -> AsyncIterator[Runt
     runtime = Runtime(settings=settings, engine=engine, sessions=make_sessionmaker(engine),
                       redis=make_redis(redis_url), keys=Keys(settings.redis_prefix),
                       scripts=ScriptRegistry(), tokens=TokenService(settings))
-    tasks: list[asyncio.Task[None]] = []
+    loops: Background | None = None
     try:
-        tasks = await start_domains(runtime, background)
+        loops = await start_domains(runtime, background)
         yield runtime
     finally:
-        await _cancel_all(tasks)
+        if loops is not None:
+            # In-flight requests have finished (uvicorn stops them first): what they streamed is
+            # written to SQL before the worker goes.
+            await loops.stop(settings.shutdown_drain_seconds)
         await runtime.redis.aclose()
         await engine.dispose()
         if embedded is not None:

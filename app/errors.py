@@ -11,14 +11,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from core.errors import DomainError
+from core.db import DATABASE_DOWN
+from core.errors import DomainError, ServiceUnavailable
 
 log = logging.getLogger("flashsale.errors")
 PROBLEM_TYPE = "https://flashsale.dev/problems/"
+BACKEND_RETRY_AFTER_SECONDS = 2
 
 
 def problem_response(status: int, code: str, detail: str, *, title: str | None = None,
@@ -84,10 +85,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(exc.status_code, code, detail, headers=exc.headers)
 
     async def on_backend_down(request: Request, exc: Exception) -> Response:
-        log.error("backend unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-        return problem_response(503, "service_unavailable",
-                                "A back-end service is briefly unavailable; retry.",
-                                headers={"Retry-After": "1"})
+        log.warning("back end unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return domain_problem(ServiceUnavailable(retry_after=BACKEND_RETRY_AFTER_SECONDS))
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         # Logged with the route only: bodies and headers may carry secrets or personal data.
@@ -97,7 +96,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(RedisConnectionError, on_backend_down)
+    app.add_exception_handler(RedisConnectionError, on_backend_down)  # BusyLoadingError too (a restart)
     app.add_exception_handler(RedisTimeoutError, on_backend_down)
-    app.add_exception_handler(OperationalError, on_backend_down)
+    for down in DATABASE_DOWN:
+        app.add_exception_handler(down, on_backend_down)
     app.add_exception_handler(Exception, on_unexpected)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -119,9 +120,12 @@ class Gate:
     async def order_released(self, code_hash: str, order_id: str) -> None:
         await self._order_end(code_hash, "released", order_id, None)
 
-    async def order_paid(self, session: AsyncSession, code_hash: str, order_id: str) -> None:
-        # The record follows off the request (sync.py), like every other change of the code.
-        await self._order_end(code_hash, "paid", order_id, None)
+    async def record_paid(self, session: AsyncSession, orders: Sequence[dict[str, Any]]) -> None:
+        """The order sink's hook (sale.hooks.PaidRecorder): each paid order's code is redeemed, off the
+        pay request. Redis first; the record follows through sync.py like every change of a code."""
+        for order in orders:
+            if order.get("fcode"):
+                await self._order_end(str(order["fcode"]), "paid", str(order["id"]), int(order["user_id"]))
 
     async def _order_end(self, code_hash: str, outcome: str, order_id: str, buyer: int | None) -> None:
         if buyer is None and outcome == "paid":

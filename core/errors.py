@@ -46,3 +46,13 @@ class RateLimited(DomainError):
 
 class ValidationFailed(DomainError):
     status, code, title = 422, "validation_error", "Invalid request"
+
+
+class ServiceUnavailable(DomainError):
+    """A back end (the database or Redis) is briefly unreachable: retry after a moment."""
+
+    status, code, title = 503, "service_unavailable", "Service unavailable"
+
+    def __init__(self, detail: str | None = None, retry_after: int = 2) -> None:
+        super().__init__(detail or "A back-end service is briefly unavailable; retry.",
+                         headers={"Retry-After": str(max(1, retry_after))})

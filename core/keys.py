@@ -46,6 +46,16 @@ class Keys:
         """Set of drop ids whose streams and deadlines the background loops watch."""
         return f"{self.prefix}:drops:active"
 
+    @property
+    def drop_catalog(self) -> str:
+        """Hash: drop id -> the drop's JSON, for every drop not long ended (listings and drop pages)."""
+        return f"{self.prefix}:drops:catalog"
+
+    @property
+    def drop_catalog_version(self) -> str:
+        """String: bumped on every change of the catalog, so each worker's copy knows it is stale."""
+        return f"{self.prefix}:drops:catalog:version"
+
     def login_failures(self, scope: str, ident: str) -> str:
         return f"{self.prefix}:login-fail:{scope}:{ident}"
 
@@ -63,6 +73,10 @@ class Keys:
     def share_views(self, token_hash: str) -> str:
         """Hash: "views" / "crawler_views" -> count, of one share link."""
         return f"{self.prefix}:{{share:{token_hash}}}:views"
+
+    def share_unrecorded(self, token_hash: str) -> str:
+        """String: a paid order's JSON, so its link's page works before the sink writes the row."""
+        return f"{self.prefix}:{{share:{token_hash}}}:unrecorded"
 
     def share_seen(self, token_hash: str, visitor: str) -> str:
         """Exists while a visitor's view of a share link counts already (one per hour)."""

@@ -7,17 +7,27 @@ from collections.abc import Awaitable, Callable
 
 
 async def forever(step: Callable[[], Awaitable[object]], log: logging.Logger, *, pause: float,
-                  pause_after_error: float = 1.0) -> None:
-    """Runs `step` until cancelled; an error is logged and the loop goes on after a pause, so a
-    passing database or Redis outage never stops the sink or the sweeper for good."""
-    while True:
+                  pause_after_error: float = 1.0, until: asyncio.Event | None = None) -> None:
+    """Runs `step` until cancelled (or `until` is set); an error is logged and the loop goes on after
+    a pause, so a passing database or Redis outage never stops the sink or the sweeper for good.
+    An outage is logged once when it starts and once when it ends, not at every retry."""
+    name = getattr(step, "__qualname__", "step")
+    failing = False
+    while until is None or not until.is_set():
         try:
             await step()
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("%s failed; retrying", getattr(step, "__qualname__", "step"))
+        except Exception as exc:
+            if not failing:
+                log.exception("%s failed; retrying every %.1f s", name, pause_after_error)
+            else:
+                log.debug("%s still failing: %s", name, type(exc).__name__)
+            failing = True
             await asyncio.sleep(pause_after_error)
             continue
+        if failing:
+            log.warning("%s works again", name)
+            failing = False
         if pause:
             await asyncio.sleep(pause)

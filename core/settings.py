@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     run_background: bool = True  # stream sink and expiry sweeper inside the web worker
     sweep_interval_seconds: float = 0.25
     sink_claim_idle_ms: int = 10_000  # order events pending this long on a dead consumer are claimed
+    # How long a SQL call may wait for a connection, a lock or an answer before the request gets a 503.
+    database_timeout_seconds: float = 5.0
+    shutdown_drain_seconds: float = 10.0  # graceful stop: time the sink has to write what is left
+    payment_lease_seconds: float = 60.0  # a payment in progress holds its order this long at most
     log_level: str = "info"
     payment_provider: str = "test"
     trusted_proxies: str = Field(default="", description="comma-separated peers whose X-Forwarded-For counts")

@@ -1,6 +1,7 @@
 """What the F-code and share-link features plug into the sale: small protocols, filled at start-up."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +26,13 @@ class FcodeGate(Protocol):
         """The order expired or was cancelled: the code is available again until its own expiry."""
         ...
 
-    async def order_paid(self, session: AsyncSession, code_hash: str, order_id: str) -> None: ...
+
+
+class PaidRecorder(Protocol):
+    """What the order sink calls, inside its transaction and before it acknowledges, with the paid
+    orders of a batch: at least once per paid order, so it must be idempotent."""
+
+    async def record_paid(self, session: AsyncSession, orders: Sequence[dict[str, Any]]) -> None: ...
 
 
 class ShareLinks(Protocol):
@@ -33,6 +40,16 @@ class ShareLinks(Protocol):
         """The share token a purchase is credited to ("" for none): `ref` first, else the signed cookie."""
         ...
 
-    async def order_paid(self, session: AsyncSession, order: dict[str, Any]) -> None: ...
+    def mint_token(self) -> str:
+        """A fresh unguessable token for a paid order's link (its row is written by the sink)."""
+        ...
 
-    async def urls(self, session: AsyncSession, order_ids: list[str]) -> dict[str, str]: ...
+    def url(self, token: str) -> str: ...
+
+    async def hold_until_recorded(self, order: dict[str, Any]) -> None:
+        """Keeps the just-paid order's page servable from Redis until the sink writes its row."""
+        ...
+
+    async def links(self, session: AsyncSession, order_ids: list[str]) -> dict[str, str | None]:
+        """The URL of each order's link that has a row: None when revoked; orders without a row are absent."""
+        ...

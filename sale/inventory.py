@@ -40,9 +40,11 @@ class PurchaseResult:
 
 
 class Inventory:
-    def __init__(self, redis: Redis, keys: Keys, scripts: ScriptRegistry) -> None:
+    def __init__(self, redis: Redis, keys: Keys, scripts: ScriptRegistry,
+                 payment_lease_ms: int = PAYMENT_LEASE_MS) -> None:
         self.redis = redis
         self.keys = keys
+        self.payment_lease_ms = payment_lease_ms
         self._purchase = scripts["purchase"]
         self._hold = scripts["pay_hold"]
         self._settle = scripts["pay_settle"]
@@ -68,14 +70,20 @@ class Inventory:
     async def hold_payment(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, dict[str, Any] | None]:
         k = self.keys.drop(drop_id)
         result = await self._hold(self.redis, (k.orders, k.deadlines),
-                                  (order_id, str(user_id), now_ms(), PAYMENT_LEASE_MS))
+                                  (order_id, str(user_id), now_ms(), self.payment_lease_ms))
         return _state(result)
 
-    async def settle_payment(self, drop_id: int, order_id: str, paid: bool,
-                             reference: str) -> tuple[str, dict[str, Any] | None]:
+    async def settle_payment(self, drop_id: int, order_id: str, paid: bool, reference: str,
+                             share_token: str = "") -> tuple[str, dict[str, Any] | None]:
         k = self.keys.drop(drop_id)
         result = await self._settle(self.redis, (k.inv, k.orders, k.deadlines, k.stream),
-                                    (order_id, "paid" if paid else "declined", now_ms(), reference))
+                                    (order_id, "paid" if paid else "declined", now_ms(), reference, share_token))
+        return _state(result)
+
+    async def record_refund(self, drop_id: int, order_id: str, reference: str) -> tuple[str, dict[str, Any] | None]:
+        k = self.keys.drop(drop_id)
+        result = await self._settle(self.redis, (k.inv, k.orders, k.deadlines, k.stream),
+                                    (order_id, "refunded", now_ms(), reference, ""))
         return _state(result)
 
     async def cancel(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, dict[str, Any] | None]:
@@ -108,6 +116,13 @@ class Inventory:
             for drop_id in drop_ids:
                 pipe.hgetall(self.keys.drop(drop_id).inv)
             return list(await pipe.execute())
+
+    async def remaining(self, drop_ids: list[int]) -> list[int | None]:
+        """Units left per drop; None where Redis holds no state for the drop."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for drop_id in drop_ids:
+                pipe.hget(self.keys.drop(drop_id).inv, "remaining")
+            return [int(value) if value is not None else None for value in await pipe.execute()]
 
     async def stats(self, drop_id: int) -> tuple[dict[bytes, bytes], dict[bytes, bytes]]:
         k = self.keys.drop(drop_id)

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import DATABASE_DOWN
 from core.runtime import Runtime
 from core.tokens import Claims
 from sale.exceptions import (
@@ -54,11 +55,21 @@ class OrderService:
         return row_event(row) if row is not None else None
 
     async def _render(self, session: AsyncSession, order: dict[str, Any]) -> bytes:
+        return order_bytes(order, await self._share_url(session, order))
+
+    async def _share_url(self, session: AsyncSession, order: dict[str, Any]) -> str | None:
+        """The link's current URL from its row (the buyer may have replaced or revoked it); the token
+        minted at payment while the row has not landed, or while the database is unreachable."""
         share = self.sale.share
-        url = None
-        if order["status"] == "paid" and share is not None:
-            url = (await share.urls(session, [order["id"]])).get(order["id"])
-        return order_bytes(order, url)
+        if order["status"] != "paid" or share is None:
+            return None
+        try:
+            links = await share.links(session, [order["id"]])
+        except DATABASE_DOWN:
+            links = {}
+        if order["id"] in links:
+            return links[order["id"]]
+        return share.url(order["share"]) if order.get("share") else None
 
     async def get(self, session: AsyncSession, claims: Claims, order_id: str) -> bytes:
         order = await self._live(session, order_id)
@@ -70,8 +81,8 @@ class OrderService:
         rows = await OrderRepository(session).for_user(claims.user_id)
         share = self.sale.share
         paid = [r.id for r in rows if r.status == "paid"]
-        urls = await share.urls(session, paid) if share is not None and paid else {}
-        parts = [order_bytes(row_event(r), urls.get(r.id)) for r in rows]
+        links = await share.links(session, paid) if share is not None and paid else {}
+        parts = [order_bytes(row_event(r), links.get(r.id)) for r in rows]
         return b"[" + b",".join(parts) + b"]"
 
     async def _ensure_live(self, order_id: str) -> int:
@@ -84,7 +95,9 @@ class OrderService:
                 raise OrderNotFound() from None
         return drop_id
 
-    async def pay(self, session: AsyncSession, claims: Claims, order_id: str, token: str) -> bytes:
+    async def pay(self, claims: Claims, order_id: str, token: str) -> bytes:
+        """Hold, charge, settle: Redis and the provider only. The paid state, the share link and an
+        F-code's redemption reach SQL through the order stream (the sink), never in this request."""
         drop_id = await self._ensure_live(order_id)
         state, order = await self.inventory.hold_payment(drop_id, order_id, claims.user_id)
         if state == "due":
@@ -93,29 +106,46 @@ class OrderService:
         self._raise_for(state)
         assert order is not None
         if state == "paid":
-            return await self._render(session, order)  # paid already: nothing more is charged
+            # Paid already: nothing more is charged. The URL is the one minted with the payment (a
+            # replaced or revoked link shows in GET /api/orders/{id}).
+            return self._paid_answer(order)
         try:
             charge = await self.provider.charge(order_id=order_id, amount_cents=int(order["amount_cents"]),
                                                 currency=str(order["currency"]), token=token)
         except BaseException:
             await self.inventory.settle_payment(drop_id, order_id, False, "")
             raise
-        state, order = await self.inventory.settle_payment(drop_id, order_id, charge.approved, charge.reference)
+        share = self.sale.share
+        minted = share.mint_token() if share is not None and charge.approved else ""
+        state, order = await self.inventory.settle_payment(drop_id, order_id, charge.approved, charge.reference,
+                                                           minted)
         if not charge.approved:
             raise PaymentDeclined(charge.reason or None)
+        if state == "refund_due":
+            assert order is not None
+            await self._refund(drop_id, order)
+            raise OrderExpired("The time to pay ran out while the payment was processed: the charge was "
+                               "refunded")
         if state != "paid" or order is None:
-            # The lease ran out while the provider answered: the unit went back. Needs a refund.
-            log.error("order %s charged after its payment lease ended (ref %s)", order_id, charge.reference)
             raise OrderExpired()
-        await self._paid(session, order)
-        return await self._render(session, order)
+        if share is not None:
+            await share.hold_until_recorded(order)
+        return self._paid_answer(order)
 
-    async def _paid(self, session: AsyncSession, order: dict[str, Any]) -> None:
-        gate = self.sale.fcodes
-        if order.get("fcode") and gate is not None:
-            await gate.order_paid(session, str(order["fcode"]), str(order["id"]))
-        if self.sale.share is not None:
-            await self.sale.share.order_paid(session, order)
+    def _paid_answer(self, order: dict[str, Any]) -> bytes:
+        share = self.sale.share
+        token = order.get("share")
+        return order_bytes(order, share.url(token) if share is not None and token else None)
+
+    async def _refund(self, drop_id: int, order: dict[str, Any]) -> None:
+        """A charge that outlived its payment lease, for an order whose unit went back: refunded
+        through the provider, and the order records it (streamed to SQL like any change)."""
+        order_id = str(order["id"])
+        log.warning("order %s was charged after its payment lease ended: refunding", order_id)
+        reference = await self.provider.refund(order_id=order_id, charge_reference=str(order["payment_ref"]),
+                                               amount_cents=int(order["amount_cents"]),
+                                               currency=str(order["currency"]))
+        await self.inventory.record_refund(drop_id, order_id, reference)
 
     async def cancel(self, session: AsyncSession, claims: Claims, order_id: str) -> bytes:
         drop_id = await self._ensure_live(order_id)

@@ -91,3 +91,6 @@ class OrderOut(BaseModel):
     pay_by: datetime
     paid_at: datetime | None
     share_url: str | None = None
+    # Beyond the contract: a charge that arrived after the order expired or was cancelled is refunded.
+    refund_status: Literal["pending", "refunded"] | None = None
+    refunded_at: datetime | None = None

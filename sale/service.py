@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import as_utc, iso_ms
 from core.errors import DomainError, RateLimited, ValidationFailed
 from core.metrics import PURCHASES
 from core.runtime import Runtime
 from core.settings import Settings
+from sale.catalog import DropCatalog
 from sale.exceptions import PURCHASE_REFUSALS, BadDrop, DropNotFound, SoldOut, parse_drop_id
 from sale.hooks import FcodeGate, ShareLinks
 from sale.inventory import Inventory, PurchaseResult
@@ -75,6 +75,7 @@ def order_bytes(order: dict[str, Any], share_url: str | None = None) -> bytes:
         "amount_cents": order["amount_cents"], "currency": order["currency"],
         "status": "reserved" if status == "paying" else status, "created_at": iso_ms(order["created_ms"]),
         "pay_by": iso_ms(order["pay_by_ms"]), "paid_at": iso_ms(order.get("paid_ms")), "share_url": share_url,
+        "refund_status": order.get("refund") or None, "refunded_at": iso_ms(order.get("refunded_ms")),
     })
 
 
@@ -104,9 +105,10 @@ def parse_purchase(body: bytes) -> tuple[int, str, str]:
 
 
 class SaleService:
-    def __init__(self, runtime: Runtime, inventory: Inventory) -> None:
+    def __init__(self, runtime: Runtime, inventory: Inventory, catalog: DropCatalog) -> None:
         self.runtime = runtime
         self.inventory = inventory
+        self.catalog = catalog
         self.settings = runtime.settings
         self._sold_out_until: dict[int, float] = {}
         self._local_rejects: Counter[int] = Counter()
@@ -125,38 +127,46 @@ class SaleService:
         return links
 
     # -- drops ---------------------------------------------------------------------------------
-    async def create_drop(self, session: AsyncSession, body: DropCreate) -> DropOut:
+    async def create_drop(self, body: DropCreate) -> DropOut:
         now = datetime.now(UTC)
-        drop = await DropRepository(session).add(new_drop(body, self.settings, now))
-        # Redis learns of the drop from the database once committed (first use, or the sweeper's check).
+        async with self.runtime.sessions() as session, session.begin():
+            drop = await DropRepository(session).add(new_drop(body, self.settings, now))
+        # Committed: now listings everywhere show it (Redis learns its stock on first use).
+        await self.catalog.put(drop)
         return drop_out(drop, drop.stock, now)
 
     async def _remaining(self, drops: list[Drop]) -> list[int]:
-        counters = await self.inventory.counters([d.id for d in drops if d.id is not None])
+        counters = await self.inventory.remaining([d.id for d in drops if d.id is not None])
         out = []
-        for drop, inv in zip(drops, counters, strict=True):
-            if b"remaining" in inv:
-                out.append(int(inv[b"remaining"]))
+        for drop, remaining in zip(drops, counters, strict=True):
+            if remaining is not None:
+                out.append(remaining)
             else:
                 loaded = await self.load(drop)
                 out.append(loaded if loaded is not None else drop.stock)
         return out
 
-    async def list_drops(self, session: AsyncSession) -> list[DropOut]:
+    async def list_drops(self) -> list[DropOut]:
+        """From the catalog and the live counters: Redis only, whatever the database is doing."""
         now = datetime.now(UTC)
-        drops = await DropRepository(session).not_ended(now)
+        drops = await self.catalog.current()
         return [drop_out(d, r, now) for d, r in zip(drops, await self._remaining(drops), strict=True)]
 
-    async def get_drop(self, session: AsyncSession, drop_id: int) -> DropOut:
-        drop = await DropRepository(session).get(drop_id)
+    async def drop_record(self, drop_id: int) -> Drop | None:
+        return await self.catalog.get(drop_id)
+
+    async def _drop(self, drop_id: int) -> Drop:
+        drop = await self.catalog.get(drop_id)
         if drop is None:
             raise DropNotFound()
+        return drop
+
+    async def get_drop(self, drop_id: int) -> DropOut:
+        drop = await self._drop(drop_id)
         return drop_out(drop, (await self._remaining([drop]))[0], datetime.now(UTC))
 
-    async def stats(self, session: AsyncSession, drop_id: int) -> StatsOut:
-        drop = await DropRepository(session).get(drop_id)
-        if drop is None:
-            raise DropNotFound()
+    async def stats(self, drop_id: int) -> StatsOut:
+        drop = await self._drop(drop_id)
         inv, rejected = await self.inventory.stats(drop_id)
         if b"remaining" not in inv:
             await self.load(drop)
@@ -178,8 +188,7 @@ class SaleService:
     async def stats_events(self, drop_id: int, interval: float = 1.0) -> AsyncIterator[bytes]:
         """Server-Sent Events for the operator's dashboard: the drop's stats every `interval` seconds."""
         while True:
-            async with self.runtime.sessions() as session:
-                stats = await self.stats(session, drop_id)
+            stats = await self.stats(drop_id)
             yield b"data: " + stats.model_dump_json().encode() + b"\n\n"
             await asyncio.sleep(interval)
 
@@ -199,10 +208,7 @@ class SaleService:
         return int(inv.get(b"remaining", drop.stock))
 
     async def load_by_id(self, drop_id: int) -> Drop:
-        async with self.runtime.sessions() as session:
-            drop = await DropRepository(session).get(drop_id)
-        if drop is None:
-            raise DropNotFound()
+        drop = await self._drop(drop_id)
         await self.load(drop)
         return drop
 

@@ -5,6 +5,7 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
+from core.db import DATABASE_DOWN
 from core.loops import forever
 from core.metrics import EXPIRED
 from core.runtime import Runtime
@@ -30,10 +31,14 @@ class Sweeper:
     async def step(self) -> int:
         if time.monotonic() - self._last_check > CHECK_EVERY_SECONDS:
             self._last_check = time.monotonic()
-            await self.check_drops()
-            fcodes = self.runtime.services.get("fcode_service")
-            if fcodes is not None:
-                await fcodes.sync.drain()  # F-code changes a crashed worker left unwritten to SQL
+            try:
+                await self.check_drops()
+                fcodes = self.runtime.services.get("fcode_service")
+                if fcodes is not None:
+                    await fcodes.sync.drain()  # F-code changes a crashed worker left unwritten to SQL
+            except DATABASE_DOWN as exc:
+                # Expiry goes on from Redis alone: reservations must come back on time in an outage.
+                log.warning("drop check skipped, the database is unreachable (%s)", type(exc).__name__)
         members = await self.runtime.redis.smembers(self.runtime.keys.active_drops)
         expired = 0
         for member in members:
@@ -51,6 +56,7 @@ class Sweeper:
             drops = await DropRepository(session).not_ended(now - RETIRE_AFTER)
             ids = [d.id for d in drops if d.id is not None]
             counts = await OrderRepository(session).count_by_drop(ids)
+        await self.sale.catalog.sync(drops)  # drops made elsewhere (the console) reach the listings
         redis, keys = self.runtime.redis, self.runtime.keys
         async with redis.pipeline(transaction=False) as pipe:
             for drop_id in ids:

@@ -36,23 +36,23 @@ def _orders(runtime: RuntimeDep) -> OrderService:
 
 
 @router.post("/admin/drops", status_code=201, response_model=DropOut)
-async def create_drop(body: DropCreate, _: OperatorUser, session: SessionDep, runtime: RuntimeDep) -> DropOut:
-    return await _sale(runtime).create_drop(session, body)
+async def create_drop(body: DropCreate, _: OperatorUser, runtime: RuntimeDep) -> DropOut:
+    return await _sale(runtime).create_drop(body)
 
 
 @router.get("/drops", response_model=list[DropOut])
-async def list_drops(session: SessionDep, runtime: RuntimeDep) -> list[DropOut]:
-    return await _sale(runtime).list_drops(session)
+async def list_drops(runtime: RuntimeDep) -> list[DropOut]:
+    return await _sale(runtime).list_drops()
 
 
 @router.get("/drops/{drop_id}", response_model=DropOut)
-async def get_drop(drop_id: DropId, session: SessionDep, runtime: RuntimeDep) -> DropOut:
-    return await _sale(runtime).get_drop(session, drop_id)
+async def get_drop(drop_id: DropId, runtime: RuntimeDep) -> DropOut:
+    return await _sale(runtime).get_drop(drop_id)
 
 
 @router.get("/admin/drops/{drop_id}/stats", response_model=StatsOut)
-async def drop_stats(drop_id: DropId, _: OperatorUser, session: SessionDep, runtime: RuntimeDep) -> StatsOut:
-    return await _sale(runtime).stats(session, drop_id)
+async def drop_stats(drop_id: DropId, _: OperatorUser, runtime: RuntimeDep) -> StatsOut:
+    return await _sale(runtime).stats(drop_id)
 
 
 @router.get("/admin/drops/{drop_id}/events", response_class=StreamingResponse)
@@ -104,9 +104,9 @@ async def get_order(order_id: str, claims: CurrentUser, session: SessionDep, run
 
 
 @router.post("/orders/{order_id}/pay", response_model=OrderOut, tags=["orders"])
-async def pay_order(order_id: str, body: PayIn, claims: CurrentUser, session: SessionDep,
-                    runtime: RuntimeDep) -> Response:
-    return Response(await _orders(runtime).pay(session, claims, order_id, body.payment_token), media_type=JSON)
+async def pay_order(order_id: str, body: PayIn, claims: CurrentUser, runtime: RuntimeDep) -> Response:
+    """Redis and the payment provider only: the sink writes the paid state and the share link."""
+    return Response(await _orders(runtime).pay(claims, order_id, body.payment_token), media_type=JSON)
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut, tags=["orders"])
