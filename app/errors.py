@@ -19,7 +19,7 @@ from core.errors import DomainError, ServiceUnavailable
 
 log = logging.getLogger("flashsale.errors")
 PROBLEM_TYPE = "https://flashsale.dev/problems/"
-BACKEND_RETRY_AFTER_SECONDS = 2
+BACKEND_RETRY_AFTER_SECONDS = 1
 
 
 def problem_response(status: int, code: str, detail: str, *, title: str | None = None,

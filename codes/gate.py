@@ -120,6 +120,10 @@ class Gate:
     async def order_released(self, code_hash: str, order_id: str) -> None:
         await self._order_end(code_hash, "released", order_id, None)
 
+    async def order_paid(self, code_hash: str, order_id: str, buyer: int) -> None:
+        """The pay request marks the code redeemed in Redis at once (no SQL); the sink repeats it."""
+        await self._order_end(code_hash, "paid", order_id, buyer)
+
     async def record_paid(self, session: AsyncSession, orders: Sequence[dict[str, Any]]) -> None:
         """The order sink's hook (sale.hooks.PaidRecorder): each paid order's code is redeemed, off the
         pay request. Redis first; the record follows through sync.py like every change of a code."""

@@ -1,6 +1,7 @@
 """Database engine and sessions: made in the lifespan, one transaction per request."""
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +14,25 @@ from core.settings import Settings
 # from Redis; never a 500. (A refused or reset connection surfaces as OSError from the driver.)
 DATABASE_DOWN: tuple[type[Exception], ...] = (
     exc.OperationalError, exc.InterfaceError, exc.TimeoutError, exc.DisconnectionError, OSError)
+
+
+class WriteHealth:
+    """Whether this worker's last database write failed: a database that still answers reads but
+    refuses writes (locked, read-only, failing over) is down for the order sink all the same."""
+
+    def __init__(self) -> None:
+        self.failing_since: float | None = None
+
+    def failed(self) -> None:
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+
+    def succeeded(self) -> None:
+        self.failing_since = None
+
+    @property
+    def failing(self) -> bool:
+        return self.failing_since is not None
 
 
 def make_engine(settings: Settings) -> AsyncEngine:

@@ -8,6 +8,7 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from core.db import WriteHealth
 from core.keys import Keys
 from core.redis import ScriptRegistry
 from core.settings import Settings
@@ -28,3 +29,4 @@ class Runtime:
     tokens: TokenService
     services: dict[str, Any] = field(default_factory=dict)
     paid_hooks: list[PaidHook] = field(default_factory=list)
+    database_writes: WriteHealth = field(default_factory=WriteHealth)  # the order sink's, for /healthz

@@ -26,6 +26,10 @@ class FcodeGate(Protocol):
         """The order expired or was cancelled: the code is available again until its own expiry."""
         ...
 
+    async def order_paid(self, code_hash: str, order_id: str, buyer: int) -> None:
+        """The order was paid: the code is redeemed (its live state; the record follows off the request)."""
+        ...
+
 
 
 class PaidRecorder(Protocol):

@@ -130,6 +130,12 @@ class OrderService:
             raise OrderExpired()
         if share is not None:
             await share.hold_until_recorded(order)
+        gate = self.sale.fcodes
+        if order.get("fcode") and gate is not None:
+            try:
+                await gate.order_paid(str(order["fcode"]), order_id, claims.user_id)
+            except DATABASE_DOWN:
+                pass  # Redis had lost the code and SQL is away: the sink marks it once it can
         return self._paid_answer(order)
 
     def _paid_answer(self, order: dict[str, Any]) -> bytes:

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from redis.exceptions import ResponseError
 
+from core.db import DATABASE_DOWN
 from core.loops import forever
 from core.metrics import ORDERS_SUNK
 from core.runtime import Runtime
@@ -76,6 +77,7 @@ class OrderSink:
     async def step(self, block_ms: int = 500) -> int:
         streams = await self.active_streams()
         if not streams:
+            self._backlog = False
             await asyncio.sleep(block_ms / 1000)
             return 0
         written = 0
@@ -130,10 +132,15 @@ class OrderSink:
         ids = [entry_id for entry_id, _ in entries]
         events = [orjson.loads(fields[b"o"]) for _, fields in entries if fields and b"o" in fields]
         paid = [event for event in events if event.get("status") == "paid"]
-        async with self.runtime.sessions() as session, session.begin():
-            count = await OrderRepository(session).upsert_events(events)
-            for recorder in self.recorders if paid else ():
-                await recorder.record_paid(session, paid)  # the share link row, the F-code's redemption
+        try:
+            async with self.runtime.sessions() as session, session.begin():
+                count = await OrderRepository(session).upsert_events(events)
+                for recorder in self.recorders if paid else ():
+                    await recorder.record_paid(session, paid)  # the share link row, the F-code's redemption
+        except DATABASE_DOWN:
+            self.runtime.database_writes.failed()
+            raise
+        self.runtime.database_writes.succeeded()
         # Acknowledged only after the commit: a crash before this line redelivers, harmlessly.
         async with self.runtime.redis.pipeline(transaction=False) as pipe:
             pipe.xack(stream, GROUP, *ids)

@@ -38,15 +38,23 @@ class Background:
     async def stop(self, drain_seconds: float) -> None:
         """The sweeper stops at once; the sink finishes its batch and writes what is left (graceful stop)."""
         sink_task, *others = self.tasks
-        for task in others:
-            task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
+        await _cancel_all(others)
         await self.sink.stop(sink_task, drain_seconds)
-        while not sink_task.done():  # a cancel may be swallowed by a library's wake-up: cancel again
-            sink_task.cancel()
-            await asyncio.wait({sink_task}, timeout=1.0)
+        await _cancel_all([sink_task])
+
+
+async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancels loops and waits for them. A cancel can be swallowed when it races a library's own
+    wake-up (asyncio.Condition in the Redis pool, Python 3.11): such a loop would go on forever, so it
+    is cancelled again until it ends."""
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+    for task in tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            sink_task.result()
+            task.result()
 
 
 def background_loops(runtime: Runtime) -> Background:

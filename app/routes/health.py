@@ -34,6 +34,8 @@ async def healthz(runtime: RuntimeDep) -> Response:
 
     db_ok, redis_ok = await asyncio.gather(probe(asyncio.ensure_future(database())),
                                            probe(asyncio.ensure_future(redis())))
+    # A database that answers SELECT 1 but refuses the sink's writes (locked, read-only) is down too.
+    db_ok = db_ok and not runtime.database_writes.failing
     checks = {"database": "ok" if db_ok else "down", "redis": "ok" if redis_ok else "down"}
     if not redis_ok:
         return Response(orjson.dumps({"status": "unavailable", **checks}), status_code=503,
