@@ -1,6 +1,7 @@
 """Orders after the purchase: read, pay, cancel. Redis holds the live state, SQL the record."""
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -132,10 +133,9 @@ class OrderService:
             await share.hold_until_recorded(order)
         gate = self.sale.fcodes
         if order.get("fcode") and gate is not None:
-            try:
+            # Should Redis have lost the code while SQL is away, the sink marks it once it can.
+            with contextlib.suppress(*DATABASE_DOWN):
                 await gate.order_paid(str(order["fcode"]), order_id, claims.user_id)
-            except DATABASE_DOWN:
-                pass  # Redis had lost the code and SQL is away: the sink marks it once it can
         return self._paid_answer(order)
 
     def _paid_answer(self, order: dict[str, Any]) -> bytes:
