@@ -114,8 +114,9 @@ def reconcile(drop: Annotated[int | None, typer.Option(help="Only this drop.")] 
     settings = Settings()
 
     async def main() -> int:
-        async with running(settings, background=False) as runtime:
-            return await run_reconcile(runtime, drop, fix, typer.echo)
+        async with running(settings, background=False) as services:
+            return await run_reconcile(services.runtime, services.inventory, services.loader, drop, fix,
+                                       typer.echo)
 
     raise typer.Exit(asyncio.run(main()))
 
@@ -194,9 +195,9 @@ def fcodes_issue(
         upgrade(settings)
 
     async def main() -> int:
-        async with running(settings, background=False) as runtime:
+        async with running(settings, background=False) as services:
             try:
-                result = await runtime.services["fcode_service"].issue(month, sku)
+                result = await services.fcodes.issue(month, sku)
             except DomainError as exc:
                 typer.echo(f"{exc.code}: {exc.detail}", err=True)
                 return 1
