@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from codes.format import canonical
 from codes.gate import Lease
 from tests.support import create_drop, make_account, services_of
-from tests.test_fcodes_support import claim, gate_of
+from tests.support.fcodes import claim, gate_of
 
 
 async def test_a_confirm_from_another_task_records_the_buyer_and_ends_the_lease(
