@@ -1,12 +1,12 @@
-"""Builds a worker's Runtime (engine, Redis, scripts, services) and tears it down: used by the web
-lifespan, `flashsale worker` and the console commands alike."""
+"""Builds a worker's Runtime (engine, Redis, scripts) and its Services, and tears them down: used by
+the web lifespan, `flashsale worker` and the console commands alike."""
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
 
+from app.wiring import Background, Services, background_loops, build_services
 from core.db import make_engine, make_sessionmaker
 from core.embedded_redis import EmbeddedRedis
 from core.keys import Keys
@@ -15,24 +15,9 @@ from core.runtime import Runtime
 from core.settings import Settings
 from core.tokens import TokenService
 
-if TYPE_CHECKING:
-    from sale.wiring import Background
-
-
-async def start_domains(runtime: Runtime, background: bool) -> Background | None:
-    """The sale first (it owns the purchase path), then the features that plug into it."""
-    from codes.wiring import setup_codes
-    from sale.share.wiring import setup_share
-    from sale.wiring import background_loops, setup_sale
-
-    await setup_sale(runtime)
-    await setup_codes(runtime)
-    await setup_share(runtime)
-    return background_loops(runtime) if background else None
-
 
 @asynccontextmanager
-async def running(settings: Settings, *, background: bool) -> AsyncIterator[Runtime]:
+async def running(settings: Settings, *, background: bool) -> AsyncIterator[Services]:
     embedded: EmbeddedRedis | None = None
     redis_url = settings.redis_url
     if not redis_url:
@@ -45,8 +30,10 @@ async def running(settings: Settings, *, background: bool) -> AsyncIterator[Runt
                       scripts=ScriptRegistry(), tokens=TokenService(settings))
     loops: Background | None = None
     try:
-        loops = await start_domains(runtime, background)
-        yield runtime
+        services = await build_services(runtime)
+        if background:
+            loops = background_loops(services)
+        yield services
     finally:
         if loops is not None:
             # In-flight requests have finished (uvicorn stops them first): what they streamed is

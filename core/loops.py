@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -31,3 +32,17 @@ async def forever(step: Callable[[], Awaitable[object]], log: logging.Logger, *,
             failing = False
         if pause:
             await asyncio.sleep(pause)
+
+
+async def cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancels loops and waits for them. A cancel can be swallowed when it races a library's own
+    wake-up (asyncio.Condition in the Redis pool, Python 3.11): such a loop would go on forever, so it
+    is cancelled again until it ends."""
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            task.result()

@@ -12,16 +12,18 @@ import os
 import socket
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
+from redis.asyncio import Redis
 from redis.exceptions import ResponseError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import DATABASE_DOWN
+from core.keys import Keys
 from core.loops import forever
 from core.metrics import ORDERS_SUNK
 from core.runtime import Runtime
-from sale.hooks import PaidRecorder
 from sale.repository import OrderRepository
 
 log = logging.getLogger("flashsale.sink")
@@ -30,9 +32,18 @@ BATCH = 500
 CLAIM_EVERY_SECONDS = 5.0
 
 
-async def ensure_group(runtime: Runtime, drop_id: int) -> None:
+class PaidRecorder(Protocol):
+    """What the sink calls, inside its transaction and before it acknowledges, with the paid orders
+    of a batch (the share link's row, the F-code's redemption): at least once per paid order, so it
+    must be idempotent."""
+
+    async def record_paid(self, session: AsyncSession, orders: Sequence[dict[str, Any]]) -> None: ...
+
+
+async def ensure_group(redis: Redis, keys: Keys, drop_id: int) -> None:
+    """The drop's order stream and its consumer group exist (idempotent)."""
     try:
-        await runtime.redis.xgroup_create(runtime.keys.drop(drop_id).stream, GROUP, id="0", mkstream=True)
+        await redis.xgroup_create(keys.drop(drop_id).stream, GROUP, id="0", mkstream=True)
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
@@ -93,7 +104,7 @@ class OrderSink:
             if "NOGROUP" not in str(exc):
                 raise
             for drop_id in streams.values():  # Redis lost the group (flushed or rebuilt)
-                await ensure_group(self.runtime, drop_id)
+                await ensure_group(self.runtime.redis, self.runtime.keys, drop_id)
             return written
         batches: list[Any] = list(response or [])  # RESP2 reply: [[stream, entries], ...]
         if backlog and not any(entries for _, entries in batches):

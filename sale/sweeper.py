@@ -5,13 +5,16 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
+from codes.sync import CodeSync
 from core.db import DATABASE_DOWN
 from core.loops import forever
 from core.metrics import EXPIRED
 from core.runtime import Runtime
+from sale.catalog import DropCatalog
+from sale.loader import DropLoader
 from sale.orders import OrderService
+from sale.purchase import PurchaseService
 from sale.repository import DropRepository, OrderRepository
-from sale.service import SaleService
 
 log = logging.getLogger("flashsale.sweeper")
 CHECK_EVERY_SECONDS = 2.0
@@ -19,10 +22,14 @@ RETIRE_AFTER = timedelta(hours=1)
 
 
 class Sweeper:
-    def __init__(self, runtime: Runtime, sale: SaleService, orders: OrderService) -> None:
+    def __init__(self, runtime: Runtime, loader: DropLoader, orders: OrderService, purchases: PurchaseService,
+                 code_sync: CodeSync, catalog: DropCatalog) -> None:
         self.runtime = runtime
-        self.sale = sale
+        self.catalog = catalog
+        self.loader = loader
         self.orders = orders
+        self.purchases = purchases
+        self.code_sync = code_sync
         self._last_check = 0.0
 
     async def run(self) -> None:
@@ -33,9 +40,7 @@ class Sweeper:
             self._last_check = time.monotonic()
             try:
                 await self.check_drops()
-                fcodes = self.runtime.services.get("fcode_service")
-                if fcodes is not None:
-                    await fcodes.sync.drain()  # F-code changes a crashed worker left unwritten to SQL
+                await self.code_sync.drain()  # F-code changes a crashed worker left unwritten to SQL
             except DATABASE_DOWN as exc:
                 # Expiry goes on from Redis alone: reservations must come back on time in an outage.
                 log.warning("drop check skipped, the database is unreachable (%s)", type(exc).__name__)
@@ -45,7 +50,7 @@ class Sweeper:
             expired += await self.orders.expire_due(int(member))
         if expired:
             EXPIRED.inc(expired)
-        await self.sale.flush_local_counts()
+        await self.purchases.flush_local_counts()
         return expired
 
     async def check_drops(self) -> None:
@@ -56,7 +61,7 @@ class Sweeper:
             drops = await DropRepository(session).not_ended(now - RETIRE_AFTER)
             ids = [d.id for d in drops if d.id is not None]
             counts = await OrderRepository(session).count_by_drop(ids)
-        await self.sale.catalog.sync(drops)  # drops made elsewhere (the console) reach the listings
+        await self.catalog.sync(drops)  # drops made elsewhere (the console) reach the listings
         redis, keys = self.runtime.redis, self.runtime.keys
         async with redis.pipeline(transaction=False) as pipe:
             for drop_id in ids:
@@ -67,10 +72,10 @@ class Sweeper:
             present, known = state[2 * i], int(state[2 * i + 1])
             assert drop.id is not None
             if not present:
-                await self.sale.load(drop)
+                await self.loader.load(drop)
             elif known < counts.get(drop.id, 0):
                 log.warning("drop %s: Redis knows %d orders, SQL %d: merging", drop.id, known, counts[drop.id])
-                await self.sale.load(drop, merge=True)
+                await self.loader.load(drop, merge=True)
         await self._retire(set(ids))
 
     async def _retire(self, current: set[int]) -> None:

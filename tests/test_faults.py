@@ -15,8 +15,8 @@ from sqlalchemy import event
 
 from core.settings import Settings
 from sale import payment
-from tests.faults import Faulty, Tally, buy_and_pay, faulty_service, settled
-from tests.support import SERVICES, create_drop, eventually, make_account, make_accounts, runtime_of
+from tests.support import SERVICES, create_drop, eventually, make_account, make_accounts, runtime_of, services_of
+from tests.support.faults import Faulty, Tally, buy_and_pay, faulty_service, settled
 
 OUTAGE_SECONDS = float(os.environ.get("FLASHSALE_TEST_OUTAGE_SECONDS", "4"))
 
@@ -140,7 +140,7 @@ async def test_a_charge_that_outlived_its_lease_is_refunded(faulty: Faulty) -> N
     operator, buyer, other = await make_account(app, "operator"), await make_account(app), await make_account(app)
     drop = await create_drop(client, operator, stock=1, pay_window_seconds=1)
     order = (await client.post(f"/api/drops/{drop['id']}/purchase", headers=buyer.headers)).json()
-    provider = runtime_of(app).services["orders"].provider
+    provider = services_of(app).orders.provider
     assert isinstance(provider, payment.TestProvider)
     provider.charge_delay_seconds = 2.5  # beyond the lease (1 s here) and the order's pay-by
     try:
@@ -163,7 +163,7 @@ async def test_a_charge_that_outlived_its_lease_is_refunded(faulty: Faulty) -> N
     assert (stats["paid"], stats["reserved"], stats["remaining"]) == (0, 1, 0)
 
     async def refund_in_sql() -> bool:
-        from tests.faults import sql_state
+        from tests.support.faults import sql_state
 
         orders, _ = await sql_state(app, drop["id"])
         row = next((o for o in orders if o.id == order["id"]), None)

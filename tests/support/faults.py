@@ -22,8 +22,8 @@ from app.main import create_app
 from core.settings import Settings
 from sale.models import Order
 from sale.share.models import ShareLink
-from tests.faultproxy import FaultProxy
 from tests.support import Account, runtime_of
+from tests.support.faultproxy import FaultProxy
 
 
 class DatabaseFault(Protocol):
@@ -61,7 +61,8 @@ class SqliteLock:
         self._holder: sqlite3.Connection | None = None
 
     def cut(self) -> None:
-        self._holder = sqlite3.connect(self.path, isolation_level=None, timeout=10)
+        # Waits for the service's own writer (the sink's batch) to finish first, on a busy machine too.
+        self._holder = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         self._holder.execute("BEGIN IMMEDIATE")
 
     def restore(self) -> None:
