@@ -36,7 +36,7 @@ def make_redis(url: str, *, max_connections: int = 128) -> Redis:
     # failed call is the request's 503, and the client retries it safely with its Idempotency-Key.
     pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=10,
                                            health_check_interval=30, socket_keepalive=True,
-                                           socket_connect_timeout=2, socket_timeout=10, **kwargs)
+                                           socket_connect_timeout=10, socket_timeout=30, **kwargs)
     return Redis(connection_pool=pool, decode_responses=False)
 
 

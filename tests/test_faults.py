@@ -16,7 +16,7 @@ from sqlalchemy import event
 from core.settings import Settings
 from sale import payment
 from tests.support import SERVICES, create_drop, eventually, make_account, make_accounts, runtime_of, services_of
-from tests.support.faults import Faulty, Tally, buy_and_pay, faulty_service, settled
+from tests.support.faults import Faulty, Tally, buy_and_pay, faulty_service, report, settled
 
 OUTAGE_SECONDS = float(os.environ.get("FLASHSALE_TEST_OUTAGE_SECONDS", "4"))
 
@@ -28,12 +28,6 @@ async def faulty(settings: Settings, database_url: str, redis_url: str,
     async with faulty_service(settings, database_url, redis_url, tmp_path_factory.mktemp("faulty"),
                               sqlite_path) as service:
         yield service
-
-
-def report(name: str, tally: Tally, lost: int, doubled: int) -> None:
-    answers = ", ".join(f"{n} {status}x{count}" for (n, status), count in sorted(tally.answers.items()))
-    print(f"\n[{name}] buyers saw 503s for {tally.unavailable_window():.2f} s "
-          f"({len(tally.unavailable_at)} answers); lost {lost}, doubled {doubled}; {answers}")
 
 
 async def test_database_outage_mid_sale_loses_nothing(faulty: Faulty) -> None:

@@ -143,6 +143,13 @@ class Tally:
         return max(self.unavailable_at) - min(self.unavailable_at) if self.unavailable_at else 0.0
 
 
+def report(name: str, tally: Tally, lost: int, doubled: int) -> None:
+    """The figures of a fault test, printed (pytest -s shows them)."""
+    answers = ", ".join(f"{n} {status}x{count}" for (n, status), count in sorted(tally.answers.items()))
+    print(f"\n[{name}] buyers saw 503s for {tally.unavailable_window():.2f} s "
+          f"({len(tally.unavailable_at)} answers); lost {lost}, doubled {doubled}; {answers}")
+
+
 async def buy_and_pay(client: httpx.AsyncClient, drop_id: int, buyer: Account, tally: Tally, *,
                       pay: bool = True, attempts: int = 40) -> None:
     """A buyer who retries on 503 (honouring Retry-After briefly) with the same Idempotency-Key."""
