@@ -158,6 +158,8 @@ async def test_sigterm_mid_rehearsal_lets_requests_finish_and_the_sink_drain(
         print(f"\n[SIGTERM mid-rehearsal] {statuses}; acknowledged {len(acknowledged)} orders, "
               f"{sum(s == 'paid' for s in acknowledged.values())} paid; lost {len(lost)} (before restart)")
         assert not lost
+        # In-flight requests finished: no order was made whose buyer did not get the answer.
+        assert set(rows) == set(acknowledged)
         runtime = runtime_of(app)  # type: ignore[arg-type]
         keys = runtime.keys.drop(drop["id"])
         assert await runtime.redis.xlen(keys.stream) == 0  # drained: nothing left for the next start
