@@ -5,6 +5,9 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
 
 from core.clock import as_utc
 from core.runtime import Runtime
@@ -29,14 +32,19 @@ def phase_of(drop: Drop, remaining: int, now: datetime) -> Phase:
     return "priority" if now < as_utc(drop.starts_at) else "open"
 
 
-def drop_out(drop: Drop, remaining: int, now: datetime) -> DropOut:
+def drop_fields(drop: Drop, remaining: int, now: datetime) -> dict[str, Any]:
+    """A drop as the contract shows it (what DropOut validates), cheap enough for every poll."""
     assert drop.id is not None
     starts, priority = as_utc(drop.starts_at), as_utc(drop.priority_starts_at)
-    return DropOut(id=drop.id, sku=drop.sku, name=drop.name, price_cents=drop.price_cents, currency=drop.currency,
-                   stock=drop.stock, starts_at=starts, ends_at=as_utc(drop.ends_at), priority_starts_at=priority,
-                   priority_minutes=int((starts - priority).total_seconds() // 60),
-                   per_user_limit=drop.per_user_limit, pay_window_seconds=drop.pay_window_seconds,
-                   remaining=remaining, phase=phase_of(drop, remaining, now))
+    return {"id": drop.id, "sku": drop.sku, "name": drop.name, "price_cents": drop.price_cents,
+            "currency": drop.currency, "stock": drop.stock, "starts_at": starts, "ends_at": as_utc(drop.ends_at),
+            "priority_starts_at": priority, "priority_minutes": int((starts - priority).total_seconds() // 60),
+            "per_user_limit": drop.per_user_limit, "pay_window_seconds": drop.pay_window_seconds,
+            "remaining": remaining, "phase": phase_of(drop, remaining, now)}
+
+
+def drop_out(drop: Drop, remaining: int, now: datetime) -> DropOut:
+    return DropOut(**drop_fields(drop, remaining, now))
 
 
 def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
@@ -76,11 +84,18 @@ class DropAdmin:
             out.append(remaining if remaining is not None else await self.loader.load(drop))
         return out
 
-    async def list_drops(self) -> list[DropOut]:
-        """From the catalog and the live counters: Redis only, whatever the database is doing."""
+    async def list_drops(self) -> bytes:
+        """The drops not yet ended as JSON, from the catalog and the live counters: Redis only (one
+        round trip), whatever the database is doing."""
         now = datetime.now(UTC)
         drops = await self.catalog.current()
-        return [drop_out(d, r, now) for d, r in zip(drops, await self._remaining(drops), strict=True)]
+        fields = [drop_fields(d, r, now) for d, r in zip(drops, await self._remaining(drops), strict=True)]
+        return orjson.dumps(fields, option=orjson.OPT_UTC_Z)
+
+    async def drop_json(self, drop_id: int) -> bytes:
+        drop = await self._drop(drop_id)
+        remaining = (await self._remaining([drop]))[0]
+        return orjson.dumps(drop_fields(drop, remaining, datetime.now(UTC)), option=orjson.OPT_UTC_Z)
 
     async def drop_record(self, drop_id: int) -> Drop | None:
         """The drop as the catalog holds it (SQL only for a drop it lacks), or None."""
