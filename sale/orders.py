@@ -81,8 +81,11 @@ class OrderService:
     async def pay(self, claims: Claims, order_id: str, token: str) -> bytes:
         """Hold, charge, settle: Redis and the provider only. The paid state, the share link and an
         F-code's redemption reach SQL through the order stream (the sink), never in this request."""
-        drop_id = await self._ensure_live(order_id)
+        drop_id = drop_of(order_id)
         state, order = await self.inventory.hold_payment(drop_id, order_id, claims.user_id)
+        if state == "not_found" and await self.inventory.order(drop_id, order_id) is None:
+            await self._ensure_live(order_id)  # Redis may have lost the drop: rebuilt from SQL, once
+            state, order = await self.inventory.hold_payment(drop_id, order_id, claims.user_id)
         if state == "due":
             await self.expire_due(drop_id)
             raise OrderExpired()
