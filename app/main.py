@@ -17,7 +17,6 @@ from app.routes.health import router as health_router
 from core.settings import Settings
 from sale.images.processing import MAX_UPLOAD_BYTES
 
-
 # Picture uploads may be larger than other bodies: the file's own cap plus room for the multipart framing.
 UPLOAD_PATH = re.compile(r"^/api/admin/drops/[^/]+/image$")
 UPLOAD_MAX_BYTES = MAX_UPLOAD_BYTES + 64 * 1024
