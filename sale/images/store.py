@@ -1,7 +1,6 @@
 """Stored variants on disk (shared by a host's workers), under content-hash names that never change."""
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -41,16 +40,13 @@ class MediaStore:
         return {"format": processed.source_format, "width": processed.width, "height": processed.height,
                 "variants": variants}
 
-    def largest_jpeg(self, image: dict[str, Any] | None, max_width: int = 800) -> Path | None:
-        """The stored JPEG closest to `max_width` without passing it (for drawing the share card)."""
+    @staticmethod
+    def card_picture(image: dict[str, Any] | None, max_width: int = 800) -> str | None:
+        """File name of the stored JPEG closest to `max_width` without passing it (drawn on share cards)."""
         if not image or not image.get("variants"):
             return None
         fitting = [v for v in image["variants"] if v["width"] <= max_width] or image["variants"][:1]
-        path = self.path(str(fitting[-1]["jpeg"]))
-        with contextlib.suppress(OSError):
-            if path.is_file():
-                return path
-        return None
+        return str(fitting[-1]["jpeg"])
 
 
 def variant_url(name: str) -> str:
