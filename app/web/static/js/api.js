@@ -180,6 +180,8 @@
       body = JSON.stringify(opts.json);
     } else if (opts.form !== undefined) {
       body = new URLSearchParams(opts.form);
+    } else if (opts.body !== undefined) {
+      body = opts.body; /* FormData (file uploads): the browser sets the multipart Content-Type */
     }
     var sentAt = Date.now();
     return fetch(path, {
@@ -252,6 +254,7 @@
       if (json !== undefined) opts.json = json;
       return request("POST", path, opts);
     },
-    del: function (path, opts) { return request("DELETE", path, opts); }
+    del: function (path, opts) { return request("DELETE", path, opts); },
+    put: function (path, body, opts) { return request("PUT", path, Object.assign({}, opts || {}, { body: body })); }
   };
 })();

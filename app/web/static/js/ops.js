@@ -93,17 +93,76 @@
     });
   }
 
+  var imageDrop = $("image-drop");
+  var known = {}; /* drop id -> drop, from the last list */
+
+  function fillSelect(select, drops, keep) {
+    while (select.options.length > 1) select.remove(1);
+    drops.forEach(function (d) {
+      select.appendChild(el("option", { value: String(d.id),
+        text: "#" + d.id + " " + d.name + " · " + (ui.PHASE_LABEL[d.phase] || d.phase) }));
+    });
+    if (keep) select.value = String(keep);
+  }
+
   function loadDrops(selectId) {
     return FS.api.get("/api/drops").then(function (drops) {
-      var keep = selectId || pick.value;
-      while (pick.options.length > 1) pick.remove(1);
-      (Array.isArray(drops) ? drops : []).forEach(function (d) {
-        pick.appendChild(el("option", { value: String(d.id),
-          text: "#" + d.id + " " + d.name + " · " + (ui.PHASE_LABEL[d.phase] || d.phase) }));
-      });
-      if (keep) pick.value = String(keep);
+      drops = Array.isArray(drops) ? drops : [];
+      known = {};
+      drops.forEach(function (d) { known[String(d.id)] = d; });
+      fillSelect(pick, drops, selectId || pick.value);
+      fillSelect(imageDrop, drops, imageDrop.value || selectId);
+      showPicture(known[imageDrop.value]);
     }, function (err) { ui.say($("ops-msg"), FS.messageFor(err), "error"); });
   }
+
+  /* ---------- product picture ---------- */
+  var MAX_PICTURE_BYTES = 5 * 1024 * 1024;
+  var imageForm = $("image-form"), imageFile = $("image-file"), imageMsg = $("image-msg"), preview = $("image-preview");
+
+  function showPicture(drop) {
+    ui.clear(preview);
+    preview.hidden = !(drop && drop.images && drop.images.length);
+    if (!preview.hidden) preview.appendChild(ui.picture(drop, "(min-width: 700px) 320px, 90vw", true));
+  }
+  imageDrop.addEventListener("change", function () { showPicture(known[imageDrop.value]); });
+
+  imageForm.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    imageDrop.removeAttribute("aria-invalid");
+    imageFile.removeAttribute("aria-invalid");
+    var file = imageFile.files && imageFile.files[0];
+    if (!imageDrop.value) {
+      imageDrop.setAttribute("aria-invalid", "true");
+      imageDrop.focus();
+      ui.say(imageMsg, FS.t("ops.image_need_drop"), "error");
+      return;
+    }
+    if (!file || file.size > MAX_PICTURE_BYTES) {
+      imageFile.setAttribute("aria-invalid", "true");
+      imageFile.focus();
+      ui.say(imageMsg, FS.t(file ? "ops.image_too_big" : "ops.image_need_file"), "error");
+      return;
+    }
+    var data = new FormData();
+    data.append("file", file, file.name);
+    var submit = imageForm.querySelector("button[type=submit]");
+    submit.disabled = true;
+    ui.say(imageMsg, FS.t("ops.image_uploading"), "info");
+    FS.api.put("/api/admin/drops/" + FS.seg(imageDrop.value) + "/image", data).then(function (drop) {
+      submit.disabled = false;
+      known[String(drop.id)] = drop;
+      showPicture(drop);
+      imageFile.value = "";
+      ui.say(imageMsg, FS.t("ops.image_done", { name: drop.name }), "ok");
+    }, function (err) {
+      submit.disabled = false;
+      if (err instanceof FS.ApiError && (err.code === "unsupported_image" || err.code === "payload_too_large")) {
+        imageFile.setAttribute("aria-invalid", "true");
+      }
+      ui.say(imageMsg, FS.messageFor(err), "error");
+    });
+  });
 
   $("pick-form").addEventListener("submit", function (ev) {
     ev.preventDefault();

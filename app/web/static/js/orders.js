@@ -29,8 +29,10 @@
     try {
       var url = new URL(shareUrl, window.location.origin);
       if (url.protocol !== "https:" && url.protocol !== "http:") return null;
-      if (url.origin === window.location.origin) return shareUrl.replace(/\/$/, "") + "/card.png";
-      return url.pathname.replace(/\/$/, "") + "/card.png";
+      /* The card in the page's language (the server draws it per language). */
+      var lang = FS.lang.split("-")[0] === "en" ? "" : "?lang=" + encodeURIComponent(FS.lang.split("-")[0]);
+      if (url.origin === window.location.origin) return shareUrl.replace(/\/$/, "") + "/card.png" + lang;
+      return url.pathname.replace(/\/$/, "") + "/card.png" + lang;
     } catch (e) {
       return null;
     }
