@@ -112,6 +112,13 @@
   } catch (e) { catalogue = {}; }
   var lang = document.documentElement.getAttribute("lang") || "en";
   var plurals = (window.Intl && Intl.PluralRules) ? new Intl.PluralRules(lang) : null;
+  /* Dates and numbers: the page's language in the browser's own variant of it (en-GB's 24-hour
+   * clock, zh-TW's digits...), else the page's language as it is. */
+  var base = lang.toLowerCase().split("-")[0];
+  var locale = (navigator.languages || [navigator.language || ""]).filter(function (tag) {
+    return typeof tag === "string" && tag.toLowerCase().split("-")[0] === base;
+  })[0] || lang;
+  if (base === "zh" && !/hans|cn|sg/i.test(locale)) locale = lang; /* the catalogue is Simplified Chinese */
 
   /* t("key", {name: value}); t("key", {count: n}) picks key.one / key.other for the language. */
   function t(key, params) {
@@ -238,6 +245,7 @@
 
   FS.t = t;
   FS.lang = lang;
+  FS.locale = locale;
   FS.auth = auth;
   FS.clock = clock;
   FS.ApiError = ApiError;

@@ -52,11 +52,11 @@
   }
 
   /* Dates, numbers and money in the page's language (the browser's Intl), in the visitor's time zone. */
-  var dateTimeFmt = new Intl.DateTimeFormat(FS.lang, {
+  var dateTimeFmt = new Intl.DateTimeFormat(FS.locale, {
     weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit"
   });
-  var timeFmt = new Intl.DateTimeFormat(FS.lang, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-  var numberFmt = new Intl.NumberFormat(FS.lang);
+  var timeFmt = new Intl.DateTimeFormat(FS.locale, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  var numberFmt = new Intl.NumberFormat(FS.locale);
   function fmtNumber(n) { return typeof n === "number" ? numberFmt.format(n) : "–"; }
   function fmtDateTime(ms) { return isNaN(ms) ? "–" : dateTimeFmt.format(new Date(ms)); }
   function fmtTime(ms) { return isNaN(ms) ? "–" : timeFmt.format(new Date(ms)); }
@@ -98,7 +98,7 @@
     var digits = currencyDigits(currency);
     var major = minor / Math.pow(10, digits);
     try {
-      return new Intl.NumberFormat(FS.lang, { style: "currency", currency: currency }).format(major);
+      return new Intl.NumberFormat(FS.locale, { style: "currency", currency: currency }).format(major);
     } catch (e) {
       return major.toFixed(digits) + " " + String(currency || "");
     }
