@@ -23,7 +23,8 @@ fcodes_cli = typer.Typer(no_args_is_help=True, help="F-codes.")
 cli.add_typer(fcodes_cli, name="fcodes")
 
 
-LOADTEST_HINT = "flashsale loadtest needs the rehearsal tools: pip install 'flashsale[loadtest]' (make install has them)"
+LOADTEST_HINT = ("flashsale loadtest needs the rehearsal tools: pip install 'flashsale[loadtest]' "
+                 "(make install has them)")
 
 
 @cli.command(add_help_option=False,
@@ -34,7 +35,7 @@ def loadtest(ctx: typer.Context) -> None:
         typer.echo(LOADTEST_HINT, err=True)
         raise typer.Exit(2)
     # Its own process: the serving code never imports the load-test tools (locust patches with gevent).
-    os.execv(sys.executable, [sys.executable, "-m", "loadtest", *ctx.args])
+    os.execv(sys.executable, [sys.executable, "-m", "loadtest", *ctx.args])  # noqa: S606 (our own interpreter)
 
 
 def _logging(settings: Settings) -> None:

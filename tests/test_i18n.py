@@ -14,7 +14,7 @@ from PIL import Image
 
 from core import i18n
 from tests.support import create_drop, make_account
-from tests.test_share_support import browser, paid_order, parse, path_of
+from tests.support.share import browser, paid_order, parse, path_of
 
 ROOT = Path(__file__).resolve().parents[1]
 PLURAL = re.compile(r"\.(zero|one|two|few|many|other)$")

@@ -27,7 +27,9 @@ LAYOUT_PROBLEMS = """
     if (style.display === "none" || style.visibility === "hidden" || !ownText(el)) continue;
     if (el.closest(".visually-hidden, .offscreen, .skip-link, [hidden], noscript")) continue;
     const clips = style.overflowX !== "visible" || style.textOverflow === "ellipsis";
-    const name = `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}${el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\\s+/).join(".") : ""}`;
+    const classes = typeof el.className === "string" && el.className.trim()
+      ? "." + el.className.trim().split(/\\s+/).join(".") : "";
+    const name = `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}${classes}`;
     const sample = el.textContent.trim().slice(0, 40);
     if (clips && el.scrollWidth > el.clientWidth + 1) problems.push(`clipped text in ${name}: "${sample}"`);
     if (clips && style.overflowY !== "visible" && el.scrollHeight > el.clientHeight + 1 && el.tagName !== "TEXTAREA") {
@@ -35,7 +37,8 @@ LAYOUT_PROBLEMS = """
     }
     const box = el.getBoundingClientRect();
     if (box.width > 0 && (box.right > window.innerWidth + 1 || box.left < -1)) {
-      problems.push(`${name} reaches outside the viewport (${Math.round(box.left)}..${Math.round(box.right)}): "${sample}"`);
+      const span = `${Math.round(box.left)}..${Math.round(box.right)}`;
+      problems.push(`${name} reaches outside the viewport (${span}): "${sample}"`);
     }
   }
   return problems;
@@ -47,8 +50,8 @@ def axe_violations(page: Any, impacts: tuple[str, ...] = ("serious", "critical")
     """axe-core on the page as it is; the page's context must bypass the CSP (the script is injected inline)."""
     if not page.evaluate("() => typeof window.axe === 'object'"):
         page.add_script_tag(path=str(AXE))
-    result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
-                           AXE_TAGS)
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})", AXE_TAGS)
     out = []
     for violation in result["violations"]:
         if violation["impact"] in impacts:
