@@ -131,3 +131,27 @@ async def test_only_operators_upload(app: FastAPI, client: httpx.AsyncClient) ->
     assert is_problem(await upload(client, 999_999, operator.headers, picture("PNG")), 404, "drop_not_found")
     missing = await client.put(f"/api/admin/drops/{drop['id']}/image", headers=operator.headers)
     assert is_problem(missing, 422, "validation_error")
+
+
+async def test_share_card_draws_the_product_picture(app: FastAPI, client: httpx.AsyncClient) -> None:
+    from tests.support.share import browser, paid_order, parse, path_of
+
+    operator, buyer = await make_account(app, "operator"), await make_account(app)
+    drop = await create_drop(client, operator, name="Mi Phone 15 Ultra")
+    order = await paid_order(client, buyer, drop["id"])
+    async with browser(app) as visitor:
+        before = await visitor.get(path_of(parse((await visitor.get(path_of(order["share_url"]))).text)
+                                           .meta["og:image"]))
+        green = Image.new("RGB", (1200, 900), (0, 200, 0))
+        out = io.BytesIO()
+        green.save(out, format="PNG")
+        assert (await upload(client, drop["id"], operator.headers, out.getvalue())).status_code == 200
+        card_url = parse((await visitor.get(path_of(order["share_url"]))).text).meta["og:image"]
+        after = await visitor.get(path_of(card_url))
+    assert after.status_code == 200 and after.content != before.content
+    card = Image.open(io.BytesIO(after.content)).convert("RGB")
+    assert card.size == (1200, 630)
+    r, g, b = card.getpixel((970, 300))  # the middle of the picture's box, beside the headline
+    assert g > 150 and r < 60 and b < 60, (r, g, b)
+    old = Image.open(io.BytesIO(before.content)).convert("RGB").getpixel((970, 300))
+    assert old[1] < 150  # before the upload: the bolt's orange, no green
