@@ -32,7 +32,7 @@
 
   function buttonState(now) {
     if (state.notFound) return [FS.t("buy.not_available"), true];
-    if (!state.drop) return [FS.t("common.loading"), true];
+    if (!state.drop) return [FS.t("buy.loading"), true];
     if (state.inFlight) return [FS.t("buy.reserving"), true];
     var phase = state.phase;
     if (phase === "ended") return [FS.t("buy.ended"), true];
