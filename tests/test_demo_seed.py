@@ -84,6 +84,7 @@ async def test_racing_seeders_seed_once(fresh_settings: Settings) -> None:
             assert (fresh_settings.media_root / "drops" / variant["webp"]).is_file()
     text = describe(store, "http://127.0.0.1:8000")
     assert "http://127.0.0.1:8000/login" in text and all(a.password in text for a in store.accounts)
+    assert "Mi Phone 15 Ultra  CN¥5,999.00  opens" in text
     # A second start: nothing more, nothing printed.
     assert await seed_demo(fresh_settings) is None
     assert [len(x) for x in await _rows(fresh_settings)] == [3, 3]

@@ -21,6 +21,7 @@ from accounts.service import create_user
 from app.demo.models import StoreFlag
 from app.demo.pictures import png
 from core.db import make_engine, make_sessionmaker
+from core.i18n import translator
 from core.settings import Settings
 from sale.images.processing import process
 from sale.images.store import MediaStore
@@ -46,6 +47,8 @@ class DemoDrop:
     id: int
     name: str
     starts_at: datetime
+    price_cents: int
+    currency: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +108,7 @@ async def _seed(session: AsyncSession, settings: Settings, pictures: dict[str, d
         session.add(drop)
         await session.flush()
         assert drop.id is not None
-        drops.append(DemoDrop(drop.id, drop.name, drop.starts_at))
+        drops.append(DemoDrop(drop.id, drop.name, drop.starts_at, drop.price_cents, drop.currency))
     return DemoStore(tuple(accounts), tuple(drops))
 
 
@@ -132,9 +135,11 @@ async def seed_demo(settings: Settings) -> DemoStore | None:
 
 def describe(store: DemoStore, base_url: str) -> str:
     """What `flashsale serve` prints once: the drops and the accounts (passwords shown only here)."""
+    english = translator("en")
     lines = ["", "Demo store seeded (first run on the embedded defaults; FLASHSALE_DEMO=false turns it off):"]
     for drop in store.drops:
-        lines.append(f"  drop #{drop.id}  {drop.name}  opens {drop.starts_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
+        lines.append(f"  drop #{drop.id}  {drop.name}  {english.money(drop.price_cents, drop.currency)}  "
+                     f"opens {drop.starts_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
     lines.append(f"Sign in at {base_url}/login with one of these accounts (passwords are shown only this once):")
     for account in store.accounts:
         lines.append(f"  {account.role:<9} {account.email:<22} {account.password}")
