@@ -149,3 +149,24 @@ async def test_share_page_and_card_in_the_visitors_language(app: FastAPI, client
         assert cards[0] != cards[1]
         missing = await visitor.get("/s/not-a-real-token-at-all", headers={"Accept-Language": "ko"})
         assert missing.status_code == 404 and "존재하지 않는 링크입니다" in missing.text
+
+
+def test_every_problem_code_a_page_can_meet_has_a_message() -> None:
+    import importlib
+    import pkgutil
+
+    from core.errors import DomainError
+
+    for package in ("core", "accounts", "codes", "sale"):
+        for module in pkgutil.walk_packages(importlib.import_module(package).__path__, f"{package}."):
+            if module.name.endswith("exceptions") or module.name == "core.errors":
+                importlib.import_module(module.name)
+    codes, pending = set(), list(DomainError.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        codes.add(cls.code)
+        pending += cls.__subclasses__()
+    assert len(codes) > 20
+    no_page_meets = {"user_not_found", "bad_request"}  # PATCH /api/admin/users has no page
+    english = i18n.catalogue("en")
+    assert {c for c in codes - no_page_meets if f"error.{c}" not in english} == set()
