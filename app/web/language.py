@@ -30,15 +30,16 @@ def page_language(lang: str, path: str, query: str) -> dict[str, Any]:
         "lang_tag": i18n.TAGS[lang],
         "messages": i18n.catalogue(lang),
         "languages": [{"code": code, "tag": i18n.TAGS[code], "name": i18n.NATIVE_NAMES[code],
-                       "href": path, "switch": f"/lang/{code}?next={quote(here, safe='/')}"}
+                       "switch": f"/lang/{code}?next={quote(here, safe='/')}"}
                       for code in i18n.LANGUAGES],
     }
 
 
 @router.get("/lang/{code}", include_in_schema=False)
-async def switch_language(code: str, next: str = "/") -> Response:
+async def switch_language(request: Request, code: str, next: str = "/") -> Response:
     lang = i18n.supported(code) or i18n.DEFAULT
     target = next if _LOCAL_PATH.match(next) else "/"
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(i18n.COOKIE, lang, max_age=COOKIE_MAX_AGE, path="/", samesite="lax")
+    response.set_cookie(i18n.COOKIE, lang, max_age=COOKIE_MAX_AGE, path="/", samesite="lax", httponly=True,
+                        secure=request.url.scheme == "https")
     return response
