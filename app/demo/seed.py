@@ -23,12 +23,12 @@ from app.demo.pictures import png
 from core.db import make_engine, make_sessionmaker
 from core.i18n import translator
 from core.settings import Settings
+from sale.drops import new_drop
 from sale.images.processing import process
 from sale.images.store import MediaStore
 from sale.models import Drop
 from sale.schedule import next_weekly_slot
 from sale.schemas import DropCreate
-from sale.service import new_drop
 
 FLAG = "demo_seeded"
 OPENS_IN = timedelta(minutes=4)  # "a drop opening within five minutes"

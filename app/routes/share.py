@@ -13,13 +13,12 @@ from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import HTMLResponse, Response
 
-from app.deps import ClientAddress, CurrentUser, RuntimeDep, get_session
+from app.deps import ClientAddress, CurrentUser, RuntimeDep, ShareDep, get_session
 from app.web.language import language_of
 from core import i18n
 from core.runtime import Runtime
 from sale.share.referral import COOKIE_MAX_AGE, COOKIE_NAME
 from sale.share.schemas import ShareOut, ShareUpdate
-from sale.share.service import ShareService
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates" / "share"
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
@@ -34,11 +33,6 @@ CARD_BRIEFLY = "public, max-age=3600"                 # an unversioned one may (
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 router = APIRouter()
-
-
-def _share(runtime: RuntimeDep) -> ShareService:
-    service: ShareService = runtime.services["share"]
-    return service
 
 
 def _page_headers(runtime: Runtime) -> dict[str, str]:
@@ -72,11 +66,11 @@ def _not_found(runtime: Runtime, lang: str) -> HTMLResponse:
 
 
 @router.api_route("/s/{token}", methods=["GET", "HEAD"], include_in_schema=False)
-async def share_page(token: str, request: Request, session: Session, runtime: RuntimeDep,
+async def share_page(token: str, request: Request, session: Session, runtime: RuntimeDep, share: ShareDep,
                      client: ClientAddress, lang: str | None = None) -> Response:
     language = _language(request, lang)
-    visit = await _share(runtime).visit(session, token, client, request.headers.get("user-agent", ""),
-                                        request.cookies.get(COOKIE_NAME), language)
+    visit = await share.visit(session, token, client, request.headers.get("user-agent", ""),
+                              request.cookies.get(COOKIE_NAME), language)
     if visit is None:
         return _not_found(runtime, language)
     response = _html(runtime, "page.html", visit.page)
@@ -88,10 +82,11 @@ async def share_page(token: str, request: Request, session: Session, runtime: Ru
 
 
 @router.api_route("/s/{token}/card.png", methods=["GET", "HEAD"], include_in_schema=False)
-async def share_card(token: str, request: Request, session: Session, runtime: RuntimeDep, v: str | None = None,
-                     lang: str | None = None, if_none_match: Annotated[str | None, Header()] = None) -> Response:
+async def share_card(token: str, request: Request, session: Session, runtime: RuntimeDep, share: ShareDep,
+                     v: str | None = None, lang: str | None = None,
+                     if_none_match: Annotated[str | None, Header()] = None) -> Response:
     language = _language(request, lang)
-    card = await _share(runtime).card(session, token, v, if_none_match, language)
+    card = await share.card(session, token, v, if_none_match, language)
     if card is None:
         return _not_found(runtime, language)
     headers = {"ETag": card.etag, "Cache-Control": CARD_FOREVER if card.current else CARD_BRIEFLY,
@@ -108,24 +103,24 @@ async def share_other(rest: str, request: Request, runtime: RuntimeDep) -> Respo
 
 
 @router.get("/api/orders/{order_id}/share", response_model=ShareOut, tags=["share"])
-async def get_share(order_id: str, claims: CurrentUser, session: Session, runtime: RuntimeDep) -> ShareOut:
-    return await _share(runtime).share_of(session, claims, order_id)
+async def get_share(order_id: str, claims: CurrentUser, session: Session, share: ShareDep) -> ShareOut:
+    return await share.share_of(session, claims, order_id)
 
 
 @router.post("/api/orders/{order_id}/share", status_code=201, response_model=ShareOut, tags=["share"])
-async def new_share(order_id: str, claims: CurrentUser, session: Session, runtime: RuntimeDep) -> ShareOut:
+async def new_share(order_id: str, claims: CurrentUser, session: Session, share: ShareDep) -> ShareOut:
     """A fresh link for the order: any earlier link of it is dead from now on."""
-    return await _share(runtime).new_link(session, claims, order_id)
+    return await share.new_link(session, claims, order_id)
 
 
 @router.patch("/api/orders/{order_id}/share", response_model=ShareOut, tags=["share"])
 async def update_share(order_id: str, body: ShareUpdate, claims: CurrentUser, session: Session,
-                       runtime: RuntimeDep) -> ShareOut:
+                       share: ShareDep) -> ShareOut:
     """`show_name`: whether the page and card show the buyer's display name (off unless chosen)."""
-    return await _share(runtime).update(session, claims, order_id, body)
+    return await share.update(session, claims, order_id, body)
 
 
 @router.delete("/api/orders/{order_id}/share", status_code=204, tags=["share"])
-async def revoke_share(order_id: str, claims: CurrentUser, session: Session, runtime: RuntimeDep) -> Response:
-    await _share(runtime).revoke(session, claims, order_id)
+async def revoke_share(order_id: str, claims: CurrentUser, session: Session, share: ShareDep) -> Response:
+    await share.revoke(session, claims, order_id)
     return Response(status_code=204)

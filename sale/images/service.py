@@ -5,18 +5,18 @@ import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from sale.drops import DropAdmin
 from sale.exceptions import DropNotFound
 from sale.images.processing import process
 from sale.images.repository import DropImageRepository
 from sale.images.store import MediaStore
 from sale.schemas import DropOut
-from sale.service import SaleService
 
 
 class DropImageService:
-    def __init__(self, store: MediaStore, sale: SaleService) -> None:
+    def __init__(self, store: MediaStore, drops: DropAdmin) -> None:
         self.store = store
-        self.sale = sale
+        self.drops = drops
 
     async def upload(self, session: AsyncSession, drop_id: int, data: bytes) -> DropOut:
         repo = DropImageRepository(session)
@@ -27,4 +27,4 @@ class DropImageService:
         processed = await asyncio.to_thread(process, data)
         image = await asyncio.to_thread(self.store.save, processed)
         await repo.set_image(drop, image)
-        return await self.sale.get_drop(session, drop_id)
+        return await self.drops.get_drop(session, drop_id)
