@@ -1,10 +1,11 @@
-"""Pages in English and Chinese: axe-core finds no serious or critical problem on the storefront, a drop
+"""Pages in English, Chinese and Korean: axe-core finds no serious or critical problem on the storefront, a drop
 page and the operator's dashboard; at phone and desktop widths nothing overflows or is clipped
 (screenshots in var/screenshots/); pictures uploaded on the dashboard show on the pages; the language
 switch is remembered."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,9 @@ from playwright.sync_api import expect
 from tests.e2e.helpers import Server, iso, sign_in
 from tests.e2e.quality import PHONE, axe_violations, check_widths
 
-LOCALES = {"en": "en-GB", "zh": "zh-CN"}
+LOCALES = {"en": "en-GB", "zh": "zh-CN", "ko": "ko-KR"}
+TAGS = {"en": "en", "zh": "zh-Hans", "ko": "ko"}
+OPENS_IN = {"en": r"Opens in [23] minutes", "zh": r"距开售 [23] 分钟", "ko": r"오픈까지 [23]분"}
 
 
 def picture(fmt: str, color: tuple[int, int, int]) -> bytes:
@@ -47,13 +50,13 @@ def drops(server: Server) -> list[dict[str, Any]]:
     return made
 
 
-@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("lang", ["en", "zh", "ko"])
 def test_pages_pass_axe_and_fit_phone_and_desktop(server: Server, browse: Any, drops: list[dict[str, Any]],
                                                    lang: str) -> None:
     problems: list[str] = []
     page = browse(f"visitor-{lang}", locale=LOCALES[lang], bypass_csp=True)
     page.goto("/")
-    expect(page.locator("html")).to_have_attribute("lang", "en" if lang == "en" else "zh-Hans")
+    expect(page.locator("html")).to_have_attribute("lang", TAGS[lang])
     expect(page.locator("#drop-list")).to_have_attribute("aria-busy", "false")
     for drop in drops:
         expect(page.locator(f"#drop-list a[href='/drops/{drop['id']}']").first).to_be_visible()
@@ -83,7 +86,7 @@ def test_pages_pass_axe_and_fit_phone_and_desktop(server: Server, browse: Any, d
     expect(page.locator("#drop-media picture img")).to_have_attribute("loading", "eager")
     spoken = page.locator("#drop-countdown-sr")
     assert spoken.get_attribute("aria-live") == "polite"
-    expect(spoken).to_have_text("Opens in 3 minutes" if lang == "en" else "距开售 3 分钟")
+    expect(spoken).to_have_text(re.compile(OPENS_IN[lang]))
     problems += [f"drop {lang}: {v}" for v in axe_violations(page)]
     problems += check_widths(page, f"drop-{lang}")
 
@@ -91,7 +94,7 @@ def test_pages_pass_axe_and_fit_phone_and_desktop(server: Server, browse: Any, d
     sign_in(ops, server.operator[0], next_path="/ops")
     expect(ops.locator("nav [data-min-role=operator]")).to_be_visible()  # signed in (the URL matched early)
     ops.goto(f"/ops?watch#drop={drops[0]['id']}")
-    expect(ops.locator("#live-conn")).to_have_text("Live" if lang == "en" else "实时")
+    expect(ops.locator("#live-conn")).to_have_text({"en": "Live", "zh": "实时", "ko": "실시간"}[lang])
     problems += [f"dashboard {lang}: {v}" for v in axe_violations(ops)]
     problems += check_widths(ops, f"dashboard-{lang}")
 
