@@ -46,6 +46,30 @@ LAYOUT_PROBLEMS = """
 """
 
 
+# Layout shifts of anything inside the drop cards or the drop page (pictures arriving, text filling in):
+# recorded from the first paint, before the page's own scripts run.
+SHIFT_WATCH = """
+window.__shifts = [];
+new PerformanceObserver(function (list) {
+  list.getEntries().forEach(function (entry) {
+    (entry.sources || []).forEach(function (source) {
+      var node = source.node;
+      if (node && node.closest && node.closest("#drop-list, #drop")) {
+        window.__shifts.push({ value: entry.value, node: node.nodeName + "#" + node.id + "." + node.className,
+          from: source.previousRect.height, to: source.currentRect.height });
+      }
+    });
+  });
+}).observe({ type: "layout-shift", buffered: true });
+"""
+
+
+def layout_shifts(page: Any) -> list[dict[str, Any]]:
+    shifts: list[dict[str, Any]] | None = page.evaluate("() => window.__shifts")
+    assert shifts is not None, "SHIFT_WATCH was not installed in this page"
+    return shifts
+
+
 def axe_violations(page: Any, impacts: tuple[str, ...] = ("serious", "critical")) -> list[str]:
     """axe-core on the page as it is; the page's context must bypass the CSP (the script is injected inline)."""
     if not page.evaluate("() => typeof window.axe === 'object'"):

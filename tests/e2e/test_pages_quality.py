@@ -14,7 +14,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from tests.e2e.helpers import Server, iso, sign_in
-from tests.e2e.quality import PHONE, axe_violations, check_widths
+from tests.e2e.quality import PHONE, SHIFT_WATCH, axe_violations, check_widths, layout_shifts
 
 LOCALES = {"en": "en-GB", "zh": "zh-CN", "ko": "ko-KR"}
 TAGS = {"en": "en", "zh": "zh-Hans", "ko": "ko"}
@@ -55,6 +55,7 @@ def test_pages_pass_axe_and_fit_phone_and_desktop(server: Server, browse: Any, d
                                                    lang: str) -> None:
     problems: list[str] = []
     page = browse(f"visitor-{lang}", locale=LOCALES[lang], bypass_csp=True)
+    page.context.add_init_script(SHIFT_WATCH)
     page.goto("/")
     expect(page.locator("html")).to_have_attribute("lang", TAGS[lang])
     expect(page.locator("#drop-list")).to_have_attribute("aria-busy", "false")
@@ -78,12 +79,17 @@ def test_pages_pass_axe_and_fit_phone_and_desktop(server: Server, browse: Any, d
         expect(page.locator("h1")).to_have_text("发售")
         expect(page.locator("#drop-list .badge").first).to_have_text("抢购中")
         assert "¥5,999.00" in page.locator("#drop-list").inner_text()
+    page.wait_for_function("() => Array.from(document.querySelectorAll('#drop-list img[loading=eager]'))"
+                           ".every(i => i.complete)")
+    problems += [f"storefront {lang}: layout shift {s}" for s in layout_shifts(page)]
     problems += [f"storefront {lang}: {v}" for v in axe_violations(page)]
     problems += check_widths(page, f"storefront-{lang}")
 
     page.goto(f"/drops/{drops[1]['id']}")
     expect(page.locator("#drop")).to_have_attribute("aria-busy", "false")
     expect(page.locator("#drop-media picture img")).to_have_attribute("loading", "eager")
+    page.wait_for_function("() => document.querySelector('#drop-media img').complete")
+    problems += [f"drop {lang}: layout shift {s}" for s in layout_shifts(page)]
     spoken = page.locator("#drop-countdown-sr")
     assert spoken.get_attribute("aria-live") == "polite"
     expect(spoken).to_have_text(re.compile(OPENS_IN[lang]))
