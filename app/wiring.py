@@ -16,6 +16,8 @@ from core.loops import cancel_all
 from core.runtime import Runtime
 from sale.catalog import DropCatalog
 from sale.drops import DropAdmin
+from sale.images.service import DropImageService
+from sale.images.store import MediaStore
 from sale.inventory import Inventory
 from sale.inventory import register_scripts as register_sale_scripts
 from sale.loader import DropLoader
@@ -44,6 +46,7 @@ class Services:
     fcodes: FcodeService
     code_sync: CodeSync
     share: ShareService
+    images: DropImageService
 
 
 async def build_services(runtime: Runtime) -> Services:
@@ -77,7 +80,8 @@ async def build_services(runtime: Runtime) -> Services:
     except Exception:
         log.exception("F-code record catch-up at start-up failed; the stats call retries it")
     return Services(runtime=runtime, inventory=inventory, catalog=catalog, loader=loader, drops=drops,
-                    purchases=purchases, orders=orders, gate=gate, fcodes=fcodes, code_sync=code_sync, share=share)
+                    purchases=purchases, orders=orders, gate=gate, fcodes=fcodes, code_sync=code_sync, share=share,
+                    images=DropImageService(MediaStore(settings.media_root), drops))
 
 
 @dataclass

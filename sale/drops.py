@@ -14,6 +14,7 @@ from core.runtime import Runtime
 from core.settings import Settings
 from sale.catalog import DropCatalog
 from sale.exceptions import BadDrop, DropNotFound, client_code
+from sale.images.store import image_fields
 from sale.inventory import Inventory
 from sale.loader import DropLoader
 from sale.models import Drop
@@ -32,7 +33,7 @@ def phase_of(drop: Drop, remaining: int, now: datetime) -> Phase:
     return "priority" if now < as_utc(drop.starts_at) else "open"
 
 
-def drop_fields(drop: Drop, remaining: int, now: datetime) -> dict[str, Any]:
+def drop_fields(drop: Drop, remaining: int, now: datetime, base_url: str) -> dict[str, Any]:
     """A drop as the contract shows it (what DropOut validates), cheap enough for every poll."""
     assert drop.id is not None
     starts, priority = as_utc(drop.starts_at), as_utc(drop.priority_starts_at)
@@ -40,11 +41,11 @@ def drop_fields(drop: Drop, remaining: int, now: datetime) -> dict[str, Any]:
             "currency": drop.currency, "stock": drop.stock, "starts_at": starts, "ends_at": as_utc(drop.ends_at),
             "priority_starts_at": priority, "priority_minutes": int((starts - priority).total_seconds() // 60),
             "per_user_limit": drop.per_user_limit, "pay_window_seconds": drop.pay_window_seconds,
-            "remaining": remaining, "phase": phase_of(drop, remaining, now)}
+            "remaining": remaining, "phase": phase_of(drop, remaining, now), **image_fields(drop.image, base_url)}
 
 
-def drop_out(drop: Drop, remaining: int, now: datetime) -> DropOut:
-    return DropOut(**drop_fields(drop, remaining, now))
+def drop_out(drop: Drop, remaining: int, now: datetime, base_url: str = "") -> DropOut:
+    return DropOut(**drop_fields(drop, remaining, now, base_url))
 
 
 def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
@@ -75,7 +76,7 @@ class DropAdmin:
             drop = await DropRepository(session).add(new_drop(body, self.settings, now))
         # Committed: listings in every worker show it now (Redis learns its stock on first use).
         await self.catalog.put(drop)
-        return drop_out(drop, drop.stock, now)
+        return drop_out(drop, drop.stock, now, self.settings.base_url)
 
     async def _remaining(self, drops: list[Drop]) -> list[int]:
         counters = await self.inventory.remaining([d.id for d in drops if d.id is not None])
@@ -89,13 +90,19 @@ class DropAdmin:
         round trip), whatever the database is doing."""
         now = datetime.now(UTC)
         drops = await self.catalog.current()
-        fields = [drop_fields(d, r, now) for d, r in zip(drops, await self._remaining(drops), strict=True)]
+        fields = [drop_fields(d, r, now, self.settings.base_url) for d, r in zip(drops, await self._remaining(drops), strict=True)]
         return orjson.dumps(fields, option=orjson.OPT_UTC_Z)
 
     async def drop_json(self, drop_id: int) -> bytes:
         drop = await self._drop(drop_id)
         remaining = (await self._remaining([drop]))[0]
-        return orjson.dumps(drop_fields(drop, remaining, datetime.now(UTC)), option=orjson.OPT_UTC_Z)
+        return orjson.dumps(drop_fields(drop, remaining, datetime.now(UTC), self.settings.base_url),
+                            option=orjson.OPT_UTC_Z)
+
+    async def changed(self, drop: Drop) -> None:
+        """An operator changed the drop (in the request's transaction; should the commit fail, the
+        sweeper sets the catalog back to what SQL holds within seconds)."""
+        await self.catalog.put(drop)
 
     async def drop_record(self, drop_id: int) -> Drop | None:
         """The drop as the catalog holds it (SQL only for a drop it lacks), or None."""
@@ -109,7 +116,7 @@ class DropAdmin:
 
     async def get_drop(self, drop_id: int) -> DropOut:
         drop = await self._drop(drop_id)
-        return drop_out(drop, (await self._remaining([drop]))[0], datetime.now(UTC))
+        return drop_out(drop, (await self._remaining([drop]))[0], datetime.now(UTC), self.settings.base_url)
 
     async def stats(self, drop_id: int) -> StatsOut:
         drop = await self._drop(drop_id)
