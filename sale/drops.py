@@ -90,7 +90,8 @@ class DropAdmin:
         round trip), whatever the database is doing."""
         now = datetime.now(UTC)
         drops = await self.catalog.current()
-        fields = [drop_fields(d, r, now, self.settings.base_url) for d, r in zip(drops, await self._remaining(drops), strict=True)]
+        remaining = await self._remaining(drops)
+        fields = [drop_fields(d, r, now, self.settings.base_url) for d, r in zip(drops, remaining, strict=True)]
         return orjson.dumps(fields, option=orjson.OPT_UTC_Z)
 
     async def drop_json(self, drop_id: int) -> bytes:
