@@ -46,6 +46,16 @@ _HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "me
                413: "payload_too_large", 415: "unsupported_media_type", 429: "rate_limited"}
 
 
+def _contract_code(status: int) -> tuple[int, str]:
+    """(status, code) for an HTTP error raised by the framework: always a code of the contract. A
+    body the framework could not parse (its 400) is bad input like any other: 422."""
+    if status in _HTTP_CODES:
+        return status, _HTTP_CODES[status]
+    if status == 400 or 400 <= status < 500:
+        return 422, "validation_error"
+    return (503, "service_unavailable") if status == 503 else (500, "internal_error")
+
+
 def _field_errors(errors: Any) -> list[dict[str, Any]]:
     out = []
     for err in errors:
@@ -79,9 +89,9 @@ def install_error_handlers(app: FastAPI) -> None:
             from app.web.router import not_found_page
 
             return not_found_page(request)
-        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        status, code = _contract_code(exc.status_code)
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        return problem_response(exc.status_code, code, detail, headers=exc.headers)
+        return problem_response(status, code, detail, headers=exc.headers)
 
     async def on_backend_down(request: Request, exc: Exception) -> Response:
         log.error("backend unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)

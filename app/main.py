@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
@@ -11,8 +12,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.bootstrap import running
 from app.errors import install_error_handlers, problem_response
 from app.metrics import MetricsMiddleware, metrics_endpoint
+from app.problems import complete
 from app.routes.accounts import router as auth_router
 from app.routes.health import router as health_router
+from core.ids import ascii_digits
 from core.settings import Settings
 
 
@@ -27,7 +30,7 @@ class BodyLimitMiddleware:
         if scope["type"] == "http":
             for name, value in scope["headers"]:
                 if name == b"content-length":
-                    if not value.isdigit() or int(value) > self.max_bytes:
+                    if not ascii_digits(value.decode("latin-1"), 19) or int(value) > self.max_bytes:
                         response = problem_response(413, "payload_too_large",
                                                     f"Request bodies are limited to {self.max_bytes} bytes")
                         await response(scope, receive, send)
@@ -71,7 +74,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _include_domain_routers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
+    _document_problems(app)
     return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    """The OpenAPI document lists the problem answers of every operation (see app/problems.py)."""
+    make_document = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = complete(make_document())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _include_domain_routers(app: FastAPI) -> None:

@@ -20,6 +20,7 @@ from codes.repository import FcodeRepository
 from codes.state import CodeState
 from codes.sync import CodeSync
 from core.errors import RateLimited
+from core.ids import parse_id
 from core.ratelimit import FailureLimiter
 from core.runtime import Runtime
 from sale.repository import OrderRepository, row_event
@@ -147,11 +148,12 @@ class Gate:
 
     async def _order(self, order_id: str) -> dict[str, Any] | None:
         head, _, _ = order_id.partition("-")
-        if not head.isdigit():
+        drop_id = parse_id(head)
+        if drop_id is None:
             return None
         sale = self.runtime.services.get("sale")
         if sale is not None:
-            live: dict[str, Any] | None = await sale.inventory.order(int(head), order_id)
+            live: dict[str, Any] | None = await sale.inventory.order(drop_id, order_id)
             if live is not None:
                 return live
         async with self.runtime.sessions() as session:

@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from core.keys import Keys
 from core.redis import ScriptRegistry
 from core.settings import Settings
+from core.token_versions import TokenVersions
 from core.tokens import TokenService
+from core.work import BoundedWork
 
 # A paid order's hook: (runtime, order id) -> None. The share-link feature registers one.
 PaidHook = Callable[["Runtime", str], Awaitable[None]]
@@ -26,5 +28,7 @@ class Runtime:
     keys: Keys
     scripts: ScriptRegistry
     tokens: TokenService
+    versions: TokenVersions
+    passwords: BoundedWork  # Argon2 work: bounded so logins cannot starve the sale
     services: dict[str, Any] = field(default_factory=dict)
     paid_hooks: list[PaidHook] = field(default_factory=list)

@@ -1,18 +1,17 @@
 from core.errors import DomainError, RateLimited, ValidationFailed
+from core.ids import parse_id
 
 
 class DropNotFound(DomainError):
     status, code, title = 404, "drop_not_found", "No such drop"
 
 
-MAX_ID = 2_147_483_647  # ids are 32-bit columns: anything larger cannot name a row
-
-
 def parse_drop_id(text: str) -> int:
-    """A drop id from a URL; anything that cannot be one is simply an unknown drop."""
-    if not text.isdigit() or len(text) > 10 or not 0 < int(text) <= MAX_ID:
+    """A drop id from a URL; anything that cannot be one (ASCII digits only) is simply an unknown drop."""
+    drop_id = parse_id(text)
+    if drop_id is None:
         raise DropNotFound()
-    return int(text)
+    return drop_id
 
 
 class NotOpen(DomainError):

@@ -11,6 +11,8 @@ import re
 import secrets
 import time
 
+from core.ids import ascii_digits
+
 TOKEN_BYTES = 16  # 128 random bits: nothing about the buyer or the order is derivable from it
 TOKEN_LENGTH = 22  # len(token_urlsafe(16))
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
@@ -71,11 +73,12 @@ class ReferralSigner:
 
     def verify(self, cookie: str | None, now: float | None = None) -> str | None:
         """The token of a genuine, unexpired cookie; None for anything else (forged, tampered, old, junk)."""
-        if not cookie or len(cookie) > 80:
+        # Header bytes arrive as latin-1 text: anything non-ASCII is junk (compare_digest refuses it).
+        if not cookie or len(cookie) > 80 or not cookie.isascii():
             return None
         token, _, rest = cookie.partition(".")
         issued, _, mac = rest.partition(".")
-        if not looks_like_token(token) or not issued.isdigit() or len(issued) > 12:
+        if not looks_like_token(token) or not ascii_digits(issued, 12):
             return None
         if not hmac.compare_digest(mac, self._mac(f"{token}.{issued}")):
             return None
