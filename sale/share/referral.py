@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 import time
@@ -45,9 +46,28 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
-def is_crawler(user_agent: str) -> bool:
+def crawler_of(user_agent: str) -> str | None:
+    """The link-preview fetcher a User-Agent names first (its marker), or None for anyone else
+    ("TelegramBot (like TwitterBot)" is Telegram's)."""
     agent = user_agent.lower()
-    return any(marker in agent for marker in CRAWLER_MARKERS)
+    found = [(agent.find(marker), marker) for marker in CRAWLER_MARKERS if marker in agent]
+    return min(found)[1] if found else None
+
+
+def is_crawler(user_agent: str) -> bool:
+    return crawler_of(user_agent) is not None
+
+
+def address_block(client: str) -> str:
+    """The part of a client address a visitor cannot change for free: an IPv4 address, or an IPv6
+    address's /64 (one subscriber's block: every address in it is theirs to use)."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return client[:64]
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address.ipv4_mapped or address) if isinstance(address, ipaddress.IPv6Address) else str(address)
 
 
 def _b64(raw: bytes) -> str:
@@ -92,7 +112,9 @@ class ReferralSigner:
             return ref
         return self.verify(cookie) or ""
 
-    def visitor(self, client: str, user_agent: str) -> str:
-        """A keyed hash of address and browser: dedupes views without storing either."""
-        raw = hmac.new(self._visitor_key, f"{client}\n{user_agent}".encode(), hashlib.sha256).digest()
-        return _b64(raw[:12])
+    def visitor(self, client: str, crawler: str | None) -> str:
+        """A keyed hash of the client's address block (and, for a link-preview fetcher, which one):
+        dedupes views without storing the address. The User-Agent is not part of it: a script
+        changes it for free."""
+        who = f"{address_block(client)}\n{crawler or ''}"
+        return _b64(hmac.new(self._visitor_key, who.encode(), hashlib.sha256).digest()[:12])
