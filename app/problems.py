@@ -81,17 +81,14 @@ def problems(*codes: str) -> dict[int | str, dict[str, Any]]:
 
 
 def _merge(responses: dict[str, Any], codes: list[str]) -> None:
+    """Adds problem answers with these codes, keeping whatever a status documents already."""
     for code in codes:
         status = str(CODE_STATUS[code])
-        entry = responses.get(status)
-        known: list[str] = []
-        if entry is not None:
-            schema = entry.get("content", {}).get(PROBLEM_JSON, {}).get("schema", {})
-            known = list(schema.get("properties", {}).get("code", {}).get("enum", []))
+        entry = responses.setdefault(status, {"description": HTTPStatus(int(status)).phrase})
+        content = entry.setdefault("content", {})
+        known = content.get(PROBLEM_JSON, {}).get("schema", {}).get("properties", {}).get("code", {}).get("enum", [])
         if code not in known:
-            responses[status] = problem_response(sorted({*known, code}))
-        if not responses[status].get("description"):
-            responses[status]["description"] = HTTPStatus(int(status)).phrase
+            content[PROBLEM_JSON] = problem_response(sorted({*known, code}))["content"][PROBLEM_JSON]
 
 
 def complete(document: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from app.deps import RuntimeDep
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses={503: {"description": "Redis or the database does not answer",
+                                         "content": {"application/json": {}}}})
 async def healthz(runtime: RuntimeDep) -> Response:
     async def database() -> bool:
         try:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import HTMLResponse, Response
 
 from app.deps import ClientAddress, CurrentUser, RuntimeDep, get_session
+from app.problems import problems
 from core.runtime import Runtime
 from sale.share.referral import COOKIE_MAX_AGE, COOKIE_NAME
 from sale.share.schemas import ShareOut, ShareUpdate
@@ -91,25 +92,29 @@ async def share_other(rest: str, runtime: RuntimeDep) -> Response:
     return _html(runtime, "not_found.html", {"home": f"{runtime.settings.base_url}/"}, 404)
 
 
-@router.get("/api/orders/{order_id}/share", response_model=ShareOut, tags=["share"])
+@router.get("/api/orders/{order_id}/share", response_model=ShareOut, tags=["share"],
+            responses=problems("unauthorized", "order_not_found", "order_not_paid", "share_link_not_found"))
 async def get_share(order_id: str, claims: CurrentUser, session: Session, runtime: RuntimeDep) -> ShareOut:
     return await _share(runtime).share_of(session, claims, order_id)
 
 
-@router.post("/api/orders/{order_id}/share", status_code=201, response_model=ShareOut, tags=["share"])
+@router.post("/api/orders/{order_id}/share", status_code=201, response_model=ShareOut, tags=["share"],
+             responses=problems("unauthorized", "order_not_found", "order_not_paid", "share_link_not_found"))
 async def new_share(order_id: str, claims: CurrentUser, session: Session, runtime: RuntimeDep) -> ShareOut:
     """A fresh link for the order: any earlier link of it is dead from now on."""
     return await _share(runtime).new_link(session, claims, order_id)
 
 
-@router.patch("/api/orders/{order_id}/share", response_model=ShareOut, tags=["share"])
+@router.patch("/api/orders/{order_id}/share", response_model=ShareOut, tags=["share"],
+              responses=problems("unauthorized", "order_not_found", "order_not_paid", "share_link_not_found"))
 async def update_share(order_id: str, body: ShareUpdate, claims: CurrentUser, session: Session,
                        runtime: RuntimeDep) -> ShareOut:
     """`show_name`: whether the page and card show the buyer's display name (off unless chosen)."""
     return await _share(runtime).update(session, claims, order_id, body)
 
 
-@router.delete("/api/orders/{order_id}/share", status_code=204, tags=["share"])
+@router.delete("/api/orders/{order_id}/share", status_code=204, tags=["share"],
+               responses=problems("unauthorized", "order_not_found", "order_not_paid", "share_link_not_found"))
 async def revoke_share(order_id: str, claims: CurrentUser, session: Session, runtime: RuntimeDep) -> Response:
     await _share(runtime).revoke(session, claims, order_id)
     return Response(status_code=204)
