@@ -73,7 +73,7 @@ class TokenVersions:
         await self.current(user_id)  # makes sure the hash is built, so the bump is not lost in a rebuild
         pair = ((user_id, version),)
         await self._raise_all(self.keys.token_versions, pair)
-        for drop_id in await self.redis.smembers(self.keys.active_drops):  # type: ignore[misc]
+        for drop_id in await self.redis.smembers(self.keys.active_drops):
             await self._raise_all(self.keys.drop(int(drop_id)).tokver, pair)
 
     async def copy_to_drop(self, drop_id: int) -> None:
@@ -81,7 +81,7 @@ class TokenVersions:
         active set, see bump)."""
         if not await self.redis.exists(self.keys.token_versions_ready):
             await self.rebuild()
-        raw: dict[bytes, bytes] = await self.redis.hgetall(self.keys.token_versions)  # type: ignore[misc]
+        raw = await self.redis.hgetall(self.keys.token_versions)
         await self._raise_all(self.keys.drop(drop_id).tokver, ((int(k), int(v)) for k, v in raw.items()))
 
     async def _raise_all(self, key: str, pairs: Iterable[tuple[int, int]], *, ready: bool = False) -> None:

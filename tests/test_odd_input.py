@@ -6,8 +6,8 @@ import httpx
 from fastapi import FastAPI
 
 from tests.support import create_drop, is_problem, make_account, runtime_of
+from tests.support.share import browser, paid_order, token_of
 from tests.test_auth_tokens import bearer, claims_for, sign
-from tests.test_share_support import browser, paid_order, token_of
 
 # '³' (superscript three) and '٣' (Arabic-Indic three): str.isdigit() is True for both.
 ODD_IDS = ("%C2%B3", "%D9%A3", "%EF%BC%93", "3%C2%A0", "%F0%9D%9F%91", "+3", "3_0", " 3", "0x3", "03e0")

@@ -11,8 +11,9 @@ import pytest
 import uvicorn
 
 from app.server import HeadTimeoutProtocol, server_options
+from core.net import free_port
 from core.settings import Settings
-from tests.test_platform import fresh_app, free_port
+from tests.test_platform import fresh_app
 
 HEAD_TIMEOUT = 1.0
 KEEP_ALIVE = 1
@@ -58,7 +59,7 @@ async def test_a_byte_at_a_time_does_not_keep_the_head_alive(settings: Settings,
     async with live_server(settings, monkeypatch) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         started = time.monotonic()
-        with pytest.raises((ConnectionError, OSError)):  # noqa: PT012 - written until the server hangs up
+        with pytest.raises((ConnectionError, OSError)):
             for byte in b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 100:
                 writer.write(bytes([byte]))
                 await writer.drain()

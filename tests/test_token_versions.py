@@ -46,7 +46,8 @@ async def test_a_demoted_operator_loses_operator_rights_at_once(app: FastAPI, cl
 async def test_a_password_change_ends_the_other_tokens(app: FastAPI, client: httpx.AsyncClient) -> None:
     account = await make_account(app)
     other_device = bearer(await sign_in(client, account.email))
-    wrong = await client.post("/api/me/password", json={"current_password": "Not-it-123", "new_password": "New-pass-456"},
+    wrong = await client.post("/api/me/password",
+                              json={"current_password": "Not-it-123", "new_password": "New-pass-456"},
                               headers=account.headers)
     assert is_problem(wrong, 401, "bad_credentials"), wrong.text
     assert (await client.get("/api/me", headers=account.headers)).status_code == 200  # nothing changed

@@ -29,14 +29,15 @@ async def list_codes(claims: EmployeeUser, runtime: RuntimeDep) -> list[FcodeOut
 
 
 @router.post("/fcodes/{code}/gift", response_model=FcodeOut,
-             responses=problems("unauthorized", "forbidden", "fcode_malformed", "fcode_not_found", "recipient_not_found",
-                                "gift_to_self", "fcode_not_available"))
+             responses=problems("unauthorized", "forbidden", "fcode_malformed", "fcode_not_found",
+                                "recipient_not_found", "gift_to_self", "fcode_not_available"))
 async def gift(code: str, body: GiftIn, claims: EmployeeUser, runtime: RuntimeDep) -> FcodeOut:
     return await _codes(runtime).gift(claims, code, str(body.email))
 
 
 @router.delete("/fcodes/{code}/gift", response_model=FcodeOut,
-               responses=problems("unauthorized", "forbidden", "fcode_malformed", "fcode_not_found", "fcode_not_available"))
+               responses=problems("unauthorized", "forbidden", "fcode_malformed", "fcode_not_found",
+                                  "fcode_not_available"))
 async def ungift(code: str, claims: EmployeeUser, runtime: RuntimeDep) -> FcodeOut:
     return await _codes(runtime).ungift(claims, code)
 
