@@ -32,11 +32,13 @@ def _ident(text: str) -> str:
 
 async def create_user(session: AsyncSession, email: str, password: str, role: Role,
                       display_name: str | None = None, work: BoundedWork | None = None) -> User:
+    # Hashed before the first query: the request's database connection is not held while the hash
+    # waits for its turn (a login flood would otherwise drain the pool every page needs).
+    password_hash = await hash_password_async(password, work)
     repo = UserRepository(session)
     if await repo.by_email(email) is not None:
         raise EmailTaken(f"{email} is already registered")
-    user = User(email=email.lower(), password_hash=await hash_password_async(password, work), role=role.value,
-                display_name=display_name)
+    user = User(email=email.lower(), password_hash=password_hash, role=role.value, display_name=display_name)
     try:
         async with session.begin_nested():
             return await repo.add(user)
@@ -64,14 +66,15 @@ async def _issue(runtime: Runtime, user: User) -> TokenOut:
     return TokenOut(access_token=token, expires_in=ttl)
 
 
-async def login(runtime: Runtime, session: AsyncSession, email: str, password: str, address: str) -> TokenOut:
+async def login(runtime: Runtime, email: str, password: str, address: str) -> TokenOut:
     """Counted before the password is checked, on three counters:
     - the account and address pair: past LOGIN_MAX_FAILURES the pair is locked for the window
       (a guesser locks out only itself);
     - the account alone: past LOGIN_ACCOUNT_SLOW_AFTER each attempt waits longer (up to
       LOGIN_ACCOUNT_MAX_DELAY_SECONDS), from any address, but the right password still works;
     - the address alone: at most LOGIN_PER_ADDRESS_PER_MINUTE attempts, whatever the account.
-    A successful login takes its own count back from the pair and the account."""
+    A successful login takes its own count back from the pair and the account. The account is read
+    in a short session of its own: no database connection waits with the password check."""
     settings, keys = runtime.settings, runtime.keys
     account = _ident(email.lower())
     pair_key = keys.login_failures("pair", _ident(f"{email.lower()}\n{address}"))
@@ -87,7 +90,8 @@ async def login(runtime: Runtime, session: AsyncSession, email: str, password: s
     excess = per_account.count - 1 - settings.login_account_slow_after
     if excess >= 0:
         await asyncio.sleep(min(settings.login_account_max_delay_seconds, 0.25 * 2 ** min(excess, 8)))
-    user = await UserRepository(session).by_email(email)
+    async with runtime.sessions() as session:
+        user = await UserRepository(session).by_email(email)
     if not await verify_password_async(user.password_hash if user else None, password,
                                        runtime.passwords) or user is None:
         raise BadCredentials()
@@ -124,7 +128,7 @@ async def change_password(runtime: Runtime, session: AsyncSession, claims: Claim
     """Needs the current password (counted like a sign-in); ends every other token and answers a
     fresh one for the caller."""
     user = await get_user(session, claims.user_id)
-    await login(runtime, session, user.email, current, address)
+    await login(runtime, user.email, current, address)
     user.password_hash = await hash_password_async(new, runtime.passwords)
     await _bump(runtime, session, user)
     return await _issue(runtime, user)

@@ -14,6 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from core.errors import DomainError
 
@@ -56,6 +57,17 @@ def _contract_code(status: int) -> tuple[int, str]:
     return (503, "service_unavailable") if status == 503 else (500, "internal_error")
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    scope = {**request.scope, "method": "GET"}
+    for route in request.app.router.routes:
+        match, _ = route.matches(scope)
+        if match != Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 def _field_errors(errors: Any) -> list[dict[str, Any]]:
     out = []
     for err in errors:
@@ -91,7 +103,10 @@ def install_error_handlers(app: FastAPI) -> None:
             return not_found_page(request)
         status, code = _contract_code(exc.status_code)
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        return problem_response(status, code, detail, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return problem_response(status, code, detail, headers=headers)
 
     async def on_backend_down(request: Request, exc: Exception) -> Response:
         log.error("backend unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)

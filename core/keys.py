@@ -23,7 +23,8 @@ class DropKeys:
     addr_held: str    # hash: client address -> units it holds reserved and unpaid
 
     def all_keys(self) -> list[str]:
-        return [self.inv, self.users, self.orders, self.deadlines, self.stream, self.rejected]
+        return [self.inv, self.users, self.orders, self.deadlines, self.stream, self.rejected, self.tokver,
+                self.addr_held]
 
 
 class Keys:

@@ -1,15 +1,27 @@
 """CPU-heavy work (password hashing) off the event loop, bounded: at most `concurrency` at once in
-threads, at most `queue` waiting; beyond that the caller gets 429 at once. A flood of logins then
-costs the sale at most `concurrency` cores' worth of hashing, never the event loop."""
+threads of its own, at most `queue` waiting; beyond that the caller gets 429 at once. The threads
+run at the lowest CPU priority (nice 19): when cores are scarce, the event loop serving pages and
+purchases goes first, and a flood of logins waits instead."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from core.errors import RateLimited
 
 T = TypeVar("T")
+LOWEST_PRIORITY = 19
+
+
+def _lower_priority() -> None:
+    """Linux schedules threads one by one: this lowers only the calling (worker) thread."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOWEST_PRIORITY)
 
 
 class BoundedWork:
@@ -18,6 +30,8 @@ class BoundedWork:
         self.queue = max(0, queue)
         self._slots: asyncio.Semaphore | None = None
         self._waiting = 0
+        self._threads = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="bounded-work",
+                                           initializer=_lower_priority)
 
     def _semaphore(self) -> asyncio.Semaphore:
         if self._slots is None:  # made on first use, inside the serving event loop
@@ -34,6 +48,6 @@ class BoundedWork:
         finally:
             self._waiting -= 1
         try:
-            return await asyncio.to_thread(func, *args)
+            return await asyncio.get_running_loop().run_in_executor(self._threads, func, *args)
         finally:
             slots.release()

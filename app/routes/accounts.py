@@ -35,10 +35,10 @@ async def register(body: RegisterIn, session: SessionDep, runtime: RuntimeDep, a
 
 @router.post("/auth/token", response_model=TokenOut,
              responses=problems("bad_credentials", "validation_error", "rate_limited"))
-async def token(runtime: RuntimeDep, session: SessionDep, address: ClientAddress,
-                username: Annotated[str, Form(max_length=320)],
-                password: Annotated[str, Form(max_length=256)]) -> TokenOut:
-    return await service.login(runtime, session, username, password, address)
+async def token(runtime: RuntimeDep, address: ClientAddress,
+                username: Annotated[str, Form(min_length=1, max_length=320)],
+                password: Annotated[str, Form(min_length=1, max_length=256)]) -> TokenOut:
+    return await service.login(runtime, username, password, address)
 
 
 @router.get("/me", response_model=UserOut, responses=problems("unauthorized", "user_not_found"))
