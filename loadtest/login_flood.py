@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import statistics
 import tempfile
 import time
 from collections import Counter
@@ -26,7 +25,7 @@ import httpx
 
 from loadtest.server import LocalServer
 
-PASSWORD = "Flood-test-password-1"  # noqa: S105 - throwaway accounts on a throwaway server
+PASSWORD = "Flood-test-password-1"
 
 
 def address(rng: random.Random) -> str:
@@ -57,7 +56,7 @@ async def page_latency(client: httpx.AsyncClient, seconds: float, readers: int) 
 async def flood(client: httpx.AsyncClient, emails: list[str], seconds: float, flooders: int,
                 answers: Counter[int]) -> None:
     deadline = time.monotonic() + seconds
-    rng = random.Random(7)  # noqa: S311 - load shape, not security
+    rng = random.Random(7)
 
     async def flooder() -> None:
         while time.monotonic() < deadline:
@@ -73,7 +72,7 @@ async def flood(client: httpx.AsyncClient, emails: list[str], seconds: float, fl
 
 
 async def register(client: httpx.AsyncClient, count: int) -> list[str]:
-    rng = random.Random(1)  # noqa: S311
+    rng = random.Random(1)
     emails = [f"flood-{i}-{rng.randrange(10**9)}@example.com" for i in range(count)]
     for email in emails:  # one at a time: each is an Argon2 hash
         response = await client.post("/api/auth/register", json={"email": email, "password": PASSWORD},
@@ -98,7 +97,7 @@ async def limits(client: httpx.AsyncClient, emails: list[str]) -> list[str]:
     failures = statuses.index(429) if 429 in statuses else len(statuses)
     lines.append(f"one account from one address: {failures} wrong passwords, then that pair is locked "
                  "(429 for the window; the owner elsewhere is not)")
-    rng = random.Random(3)  # noqa: S311
+    rng = random.Random(3)
     waits = []
     for _ in range(16):  # a distributed guesser on one account: every attempt from another address
         started = time.perf_counter()

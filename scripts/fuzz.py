@@ -28,7 +28,7 @@ SELF_REVOKING = ("/api/me/sign-out-everywhere", "/api/me/password", "/api/admin/
 
 def run(command: list[str], env: dict[str, str], cwd: Path) -> int:
     print("$", " ".join(command), flush=True)
-    return subprocess.run(command, env=env, cwd=cwd, check=False).returncode
+    return subprocess.run(command, env=env, cwd=cwd, check=False).returncode  # noqa: S603 - our own tools
 
 
 def wait_healthy(base: str, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
@@ -71,7 +71,7 @@ def main() -> int:
     if run([flashsale, "user", "create", "--email", "fuzz-operator@example.com", "--password", PASSWORD,
             "--role", "operator"], env, work) != 0:
         return 1
-    server = subprocess.Popen([flashsale, "serve", "--port", str(port)], env=env, cwd=work,
+    server = subprocess.Popen([flashsale, "serve", "--port", str(port)], env=env, cwd=work,  # noqa: S603
                               stdout=subprocess.DEVNULL, stderr=(work / "serve.log").open("wb"))
     try:
         wait_healthy(base, server)
