@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
+from app.web.router import not_found_page
 from core.errors import DomainError
 
 log = logging.getLogger("flashsale.errors")
@@ -98,8 +99,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 404 and _wants_page(request):
-            from app.web.router import not_found_page
-
             return not_found_page(request)
         status, code = _contract_code(exc.status_code)
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase

@@ -47,10 +47,6 @@ class Counters:
                 pipe.decr(key)
             await pipe.execute()
 
-    async def peak(self, keys: Sequence[str]) -> list[int]:
-        """Current counts, without counting (for reports and tests)."""
-        return [int(v or 0) for v in await self.redis.mget(keys)]
-
 
 class FailureLimiter:
     """Refuses with 429 once `limit` failures were recorded for any of the given keys in the window."""
@@ -71,21 +67,3 @@ class FailureLimiter:
 
     async def forgive(self, keys: Sequence[str]) -> None:
         await self.counters.forgive(keys)
-
-    async def check(self, keys: list[str]) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.get(key)
-                pipe.ttl(key)
-            values = await pipe.execute()
-        for count, ttl in zip(values[0::2], values[1::2], strict=True):
-            if count is not None and int(count) >= self.limit:
-                raise RateLimited(int(ttl) if ttl and int(ttl) > 0 else self.window,
-                                  "Too many failed attempts; try again later")
-
-    async def record_failure(self, keys: list[str]) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.incr(key)
-                pipe.expire(key, self.window, nx=True)
-            await pipe.execute()

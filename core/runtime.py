@@ -1,9 +1,9 @@
-"""What the lifespan makes: engine, sessions, Redis, scripts, token service. One per worker process."""
+"""What the lifespan makes: engine, sessions, Redis, scripts, token service. One per worker process.
+
+The clients only: the domain services are built from them in the composition root (app/wiring.py)."""
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -15,11 +15,8 @@ from core.token_versions import TokenVersions
 from core.tokens import TokenService
 from core.work import BoundedWork
 
-# A paid order's hook: (runtime, order id) -> None. The share-link feature registers one.
-PaidHook = Callable[["Runtime", str], Awaitable[None]]
 
-
-@dataclass
+@dataclass(frozen=True)
 class Runtime:
     settings: Settings
     engine: AsyncEngine
@@ -30,5 +27,3 @@ class Runtime:
     tokens: TokenService
     versions: TokenVersions
     passwords: BoundedWork  # Argon2 work: bounded so logins cannot starve the sale
-    services: dict[str, Any] = field(default_factory=dict)
-    paid_hooks: list[PaidHook] = field(default_factory=list)

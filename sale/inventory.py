@@ -51,9 +51,11 @@ class Inventory:
 
     async def purchase(self, drop_id: int, user_id: int, quantity: int, order_id: str, body_hash: str,
                        idempotency_key: str | None, fcode_hash: str, ref: str, rate_per_second: int, *,
-                       token_version: int = 0, address: str = "", max_unpaid_per_address: int = 0) -> PurchaseResult:
+                       token_version: int = 0, address: str = "", max_unpaid_per_address: int = 0,
+                       answer_only: bool = False) -> PurchaseResult:
         """`address` names the client (a keyed tag, "" for none): its reserved-but-unpaid units in
-        this drop stay within `max_unpaid_per_address`; `token_version` is the buyer's token's."""
+        this drop stay within `max_unpaid_per_address`; `token_version` is the buyer's token's;
+        `answer_only` answers a known Idempotency-Key and takes nothing."""
         k = self.keys.drop(drop_id)
         uid = str(user_id)
         idem_key = k.idem_prefix + uid + ":" + (idempotency_key or "")
@@ -63,7 +65,7 @@ class Inventory:
              k.tokver, k.addr_held),
             (uid, quantity, now_ms(), order_id, body_hash, "1" if fcode_hash else "0", fcode_hash, ref,
              rate_per_second, IDEMPOTENCY_TTL_SECONDS, "1" if idempotency_key else "0", token_version,
-             address, max_unpaid_per_address),
+             address, max_unpaid_per_address, "1" if answer_only else "0"),
         )
         outcome = result[0].decode()
         if outcome in ("ok", "dup"):

@@ -101,9 +101,9 @@ async def test_registrations_per_address_are_limited(app: FastAPI, monkeypatch: 
 
 
 async def test_password_hashing_is_bounded_per_process(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
-    runtime = runtime_of(app)
-    bounded = BoundedWork(concurrency=1, queue=2)
-    monkeypatch.setattr(runtime, "passwords", bounded)
+    bounded = runtime_of(app).passwords  # the app's own (runtime is frozen): its queue made short here
+    monkeypatch.setattr(bounded, "queue", 2)
+    assert bounded.concurrency == 1
     accounts = await make_accounts(app, 8)
     running, peak, lock = 0, 0, threading.Lock()
     original = bounded.run

@@ -18,6 +18,7 @@ ARGV[9] purchases per second allowed per buyer   ARGV[10] idempotency TTL (s)
 ARGV[11] 1 if the request carried an Idempotency-Key
 ARGV[12] the token's version (refused when the account's version is above it)
 ARGV[13] client address tag  ARGV[14] reserved-but-unpaid units one address may hold here
+ARGV[15] 1 to answer only a known Idempotency-Key (the buyer's own order holds the F-code already)
 
 Returns one of
   {"ok", order JSON}          units taken, order recorded and streamed
@@ -25,7 +26,7 @@ Returns one of
   {"missing"}                 the drop is not loaded in Redis (rebuild from SQL, then retry)
   {code, remaining}           refused: not_open, sold_out, limit_reached, quantity_over_limit,
                               fcode_quantity, rate_limited, idempotency_key_reused, token_revoked,
-                              address_limit
+                              address_limit, fcode_in_use
 ]]
 local inv, users, orders, deadlines, stream, rejected, idem, rate, tokver, addr_held =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
@@ -57,6 +58,9 @@ if has_idem then
     return {'dup', redis.call('HGET', orders, string.sub(prev, 1, sep - 1))}
   end
 end
+
+-- The code is in this buyer's order already: a retry gets that order (above), nothing else a unit.
+if ARGV[15] == '1' then return refuse('fcode_in_use') end
 
 local count = redis.call('INCR', rate)
 if count == 1 then redis.call('PEXPIRE', rate, 1000) end

@@ -7,12 +7,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import re
 import secrets
 import time
 
 from core.ids import ascii_digits
+from core.net import address_block
 
 TOKEN_BYTES = 16  # 128 random bits: nothing about the buyer or the order is derivable from it
 TOKEN_LENGTH = 22  # len(token_urlsafe(16))
@@ -56,18 +56,6 @@ def crawler_of(user_agent: str) -> str | None:
 
 def is_crawler(user_agent: str) -> bool:
     return crawler_of(user_agent) is not None
-
-
-def address_block(client: str) -> str:
-    """The part of a client address a visitor cannot change for free: an IPv4 address, or an IPv6
-    address's /64 (one subscriber's block: every address in it is theirs to use)."""
-    try:
-        address = ipaddress.ip_address(client)
-    except ValueError:
-        return client[:64]
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address.ipv4_mapped or address) if isinstance(address, ipaddress.IPv6Address) else str(address)
 
 
 def _b64(raw: bytes) -> str:
