@@ -90,35 +90,46 @@ class Gate:
         token = secrets.token_hex(8)
         replies, result = await self.state.lease(code_hash, user_id, sku, token, LEASE_MS, counters,
                                                  self.limiter.window)
-        wait = self._retry_after(replies)
-        if wait is not None:
-            if result[0] == b"ok":
-                await self.state.unlease(code_hash, token)
-            raise RateLimited(wait, "Too many failed F-code attempts; try again later")
         outcome = result[0].decode()
+        own = self._own_use(outcome, result, user_id)
+        wait = self._retry_after(replies)
+        if wait is not None and own is None:
+            if outcome == "ok":
+                await self.state.unlease(code_hash, token)
+            await self.limiter.forgive(counters)  # refused unevaluated: not a guess either
+            raise RateLimited(wait, "Too many failed F-code attempts; try again later")
         if outcome == "missing" and await self.rebuild(code_hash):
             result = await self.state.lease_again(code_hash, user_id, sku, token, LEASE_MS)
             outcome = result[0].decode()
-        if outcome == "used":
-            status, order_id, buyer = (part.decode() for part in result[1:4])
-            if status == "reserved" and await self._heal(code_hash, order_id):
-                result = await self.state.lease_again(code_hash, user_id, sku, token, LEASE_MS)
-                outcome = result[0].decode()
-            elif buyer == str(user_id):
-                # The buyer's own live order holds the code: most likely a retry. With the same
-                # Idempotency-Key the purchase answers that order; without, it is refused before
-                # any unit is taken. No lease: nothing to confirm or release. Not a failure.
-                await self.limiter.forgive(counters)
-                return Lease(code_hash, held_by=order_id)
-        if outcome == "busy" and len(result) > 1 and result[1].decode() == str(user_id):
-            # Another purchase of this same buyer holds the lease right now (a double click, a
-            # burst): this one is answered at once, takes nothing, and is no failed guess.
+            own = self._own_use(outcome, result, user_id)
+        if outcome == "used" and result[1] == b"reserved" and await self._heal(code_hash, result[2].decode()):
+            # That order ended without telling the code (a crash, a lost call): it is free again.
+            result = await self.state.lease_again(code_hash, user_id, sku, token, LEASE_MS)
+            outcome = result[0].decode()
+            own = self._own_use(outcome, result, user_id)
+        if own is not None:
+            # The buyer's own purchase holds the code: another of a burst (a lease), or an order of
+            # theirs (a retry: with the same Idempotency-Key the purchase answers that order, else it
+            # is refused before any unit is taken). No failed guess; nothing to confirm or release.
             await self.limiter.forgive(counters)
-            raise FcodeInvalid("This F-code is being used by another purchase of yours")
+            if outcome == "busy":
+                raise FcodeInvalid("This F-code is being used by another purchase of yours")
+            return Lease(code_hash, held_by=own)
         if outcome != "ok":
             raise FcodeInvalid()
         await self.limiter.forgive(counters)
         return Lease(code_hash, token, user_id)
+
+    @staticmethod
+    def _own_use(outcome: str, result: list[bytes], user_id: int) -> str | None:
+        """The buyer's own hold on the code: the order id for a live order of theirs, "lease" for a
+        lease of another of their purchases; None for anything else."""
+        if outcome == "busy" and len(result) > 1 and result[1].decode() == str(user_id):
+            return "lease"
+        if outcome == "used" and len(result) > 3 and result[3].decode() == str(user_id):
+            status, order_id = result[1].decode(), result[2].decode()
+            return order_id if status == "reserved" else None
+        return None
 
     async def confirm(self, lease: Lease, order_id: str) -> None:
         """The purchase took its unit as `order_id`: the code is reserved for that order."""

@@ -63,6 +63,7 @@ class FailureLimiter:
         hits = await self.counters.hit([(key, self.window) for key in keys])
         for hit in hits:
             if hit.over(self.limit):
+                await self.forgive(keys)  # refused without being evaluated: no failure to keep
                 raise hit.refuse(detail)
 
     async def forgive(self, keys: Sequence[str]) -> None:
