@@ -9,12 +9,12 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import Match
 
 from app.web.router import not_found_page
 from core.errors import DomainError
@@ -60,11 +60,11 @@ def _contract_code(status: int) -> tuple[int, str]:
 
 def _allowed_methods(request: Request) -> str:
     """Every method some route serves at this path (Starlette names only the first route's)."""
+    path = request.url.path
     methods: set[str] = set()
-    scope = {**request.scope, "method": "GET"}
-    for route in request.app.router.routes:
-        match, _ = route.matches(scope)
-        if match != Match.NONE:
+    for route in iter_route_contexts(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
             methods.update(getattr(route, "methods", None) or ())
     return ", ".join(sorted(methods))
 
