@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 
 from app.problems import CODE_STATUS
 from tests.support import is_problem
