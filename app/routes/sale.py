@@ -47,7 +47,9 @@ async def drop_stats(drop_id: DropId, _: OperatorUser, session: SessionDep, drop
 
 @router.get("/admin/drops/{drop_id}/events", response_class=StreamingResponse,
             responses={200: {"description": "`data: <stats JSON>` events, about one a second",
-                             "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                             "content": {"text/event-stream": {"schema": {
+                                 "type": "object", "required": ["data"],
+                                 "properties": {"data": {"type": "string", "contentMediaType": JSON}}}}}},
                        **problems("unauthorized", "forbidden", "drop_not_found")})
 async def drop_events(drop_id: DropId, _: OperatorUser, drops: DropsDep) -> StreamingResponse:
     """Server-Sent Events: the drop's stats about once a second, for the operator's dashboard."""
