@@ -11,7 +11,7 @@ TYPED  := $(wildcard core accounts codes sale app loadtest)
 
 FUZZ_EXAMPLES ?= 30
 
-.PHONY: run test test-fast lint typecheck fuzz loadtest bench venv install
+.PHONY: run test test-fast screenshots lint typecheck fuzz loadtest bench venv install
 
 run: install
 	$(BIN)/flashsale serve --host $(HOST) --port $(PORT) --workers $(WORKERS) $(ARGS)
@@ -22,6 +22,10 @@ test: install
 # The inner loop: everything but the tests that start server processes or a browser (CI runs all).
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+
+# Pages in English and Chinese at 390 and 1440 px into var/screenshots/ (with the axe-core and overflow checks).
+screenshots: install
+	$(BIN)/python -m pytest tests/e2e/test_pages_quality.py $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -12,6 +12,7 @@ import accounts.exceptions
 import codes.exceptions
 import core.token_versions
 import sale.exceptions
+import sale.images.exceptions
 import sale.share.exceptions
 from core.errors import DomainError
 
@@ -24,7 +25,7 @@ GENERIC_CODES: dict[str, int] = {
     "rate_limited": 429, "internal_error": 500, "service_unavailable": 503,
 }
 _DOMAIN_MODULES = (accounts.exceptions, codes.exceptions, core.token_versions, sale.exceptions,
-                   sale.share.exceptions)
+                   sale.images.exceptions, sale.share.exceptions)
 
 
 def _subclasses(cls: type[DomainError]) -> Iterator[type[DomainError]]:
