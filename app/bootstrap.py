@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from accounts.repository import token_version_record
 from app.wiring import Background, Services, background_loops, build_services
 from core.db import make_engine, make_sessionmaker
 from core.embedded_redis import EmbeddedRedis
@@ -13,7 +14,10 @@ from core.keys import Keys
 from core.redis import ScriptRegistry, make_redis
 from core.runtime import Runtime
 from core.settings import Settings
+from core.token_versions import TokenVersions
+from core.token_versions import register_scripts as register_version_scripts
 from core.tokens import TokenService
+from core.work import BoundedWork
 
 
 @asynccontextmanager
@@ -25,9 +29,13 @@ async def running(settings: Settings, *, background: bool) -> AsyncIterator[Serv
         embedded = EmbeddedRedis(settings.var_dir / "redis")
         redis_url = await asyncio.to_thread(embedded.start)
     engine = make_engine(settings)
-    runtime = Runtime(settings=settings, engine=engine, sessions=make_sessionmaker(engine),
-                      redis=make_redis(redis_url), keys=Keys(settings.redis_prefix),
-                      scripts=ScriptRegistry(), tokens=TokenService(settings))
+    sessions = make_sessionmaker(engine)
+    redis, keys, scripts = make_redis(redis_url), Keys(settings.redis_prefix), ScriptRegistry()
+    register_version_scripts(scripts)
+    versions = TokenVersions(redis, keys, scripts, token_version_record(sessions))
+    runtime = Runtime(settings=settings, engine=engine, sessions=sessions, redis=redis, keys=keys,
+                      scripts=scripts, tokens=TokenService(settings), versions=versions,
+                      passwords=BoundedWork(settings.password_hash_concurrency, settings.password_hash_queue))
     loops: Background | None = None
     try:
         services = await build_services(runtime)

@@ -80,7 +80,8 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 
 
 async def current_claims(request: Request, runtime: RuntimeDep) -> Claims:
-    return runtime.tokens.from_header(request.headers.get("authorization"))
+    """A valid token whose account version is current (one Redis call; the signature check is cached)."""
+    return await runtime.versions.check(runtime.tokens.from_header(request.headers.get("authorization")))
 
 
 def client_address(request: Request) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -48,6 +49,27 @@ _HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "me
                413: "payload_too_large", 415: "unsupported_media_type", 429: "rate_limited"}
 
 
+def _contract_code(status: int) -> tuple[int, str]:
+    """(status, code) for an HTTP error raised by the framework: always a code of the contract. A
+    body the framework could not parse (its 400) is bad input like any other: 422."""
+    if status in _HTTP_CODES:
+        return status, _HTTP_CODES[status]
+    if status == 400 or 400 <= status < 500:
+        return 422, "validation_error"
+    return (503, "service_unavailable") if status == 503 else (500, "internal_error")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    path = request.url.path
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 def _field_errors(errors: Any) -> list[dict[str, Any]]:
     out = []
     for err in errors:
@@ -79,9 +101,12 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 404 and _wants_page(request):
             return not_found_page(request)
-        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        status, code = _contract_code(exc.status_code)
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        return problem_response(exc.status_code, code, detail, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return problem_response(status, code, detail, headers=headers)
 
     async def on_backend_down(request: Request, exc: Exception) -> Response:
         log.warning("back end unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)

@@ -24,7 +24,7 @@ from sale.loader import DropLoader
 from sale.lookup import OrderLookup
 from sale.orders import OrderService
 from sale.payment import make_provider
-from sale.purchase import PurchaseService
+from sale.purchase import AddressTags, PurchaseService
 from sale.share.referral import ReferralSigner
 from sale.share.service import ShareService
 from sale.sink import OrderSink
@@ -73,7 +73,8 @@ async def build_services(runtime: Runtime) -> Services:
     referrals = ReferralSigner(settings.app_secret)
     share = ShareService(runtime, drops, lookup, referrals, count_view)
     purchases = PurchaseService(runtime.redis, runtime.keys, inventory, loader, gate, referrals,
-                                settings.purchase_rate_per_second)
+                                settings.purchase_rate_per_second, AddressTags(settings.app_secret),
+                                settings.max_unpaid_per_address)
     orders = OrderService(inventory, lookup, loader, gate, share, make_provider(settings.payment_provider))
     try:
         await code_sync.drain()  # F-code changes a stopped worker had not written to SQL yet

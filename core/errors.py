@@ -9,9 +9,9 @@ from typing import Any
 class DomainError(Exception):
     """Base of every error a client may see: an HTTP status plus a machine code."""
 
-    status: int = 400
-    code: str = "bad_request"
-    title: str = "Bad request"
+    status: int = 422
+    code: str = "validation_error"
+    title: str = "Invalid request"
 
     def __init__(self, detail: str | None = None, *, headers: Mapping[str, str] | None = None,
                  extra: Mapping[str, Any] | None = None) -> None:

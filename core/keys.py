@@ -19,9 +19,12 @@ class DropKeys:
     rejected: str     # hash: error code -> count
     idem_prefix: str  # + user + ":" + key -> "order id|body hash" (string with TTL)
     rate_prefix: str  # + user -> purchases this second (string with TTL)
+    tokver: str       # hash: user id -> token version (this drop's copy of the account-wide versions)
+    addr_held: str    # hash: client address -> units it holds reserved and unpaid
 
     def all_keys(self) -> list[str]:
-        return [self.inv, self.users, self.orders, self.deadlines, self.stream, self.rejected]
+        return [self.inv, self.users, self.orders, self.deadlines, self.stream, self.rejected, self.tokver,
+                self.addr_held]
 
 
 class Keys:
@@ -36,7 +39,8 @@ class Keys:
             cached = DropKeys(
                 inv=f"{tag}:inv", users=f"{tag}:users", orders=f"{tag}:orders",
                 deadlines=f"{tag}:deadlines", stream=f"{tag}:stream", rejected=f"{tag}:rejected",
-                idem_prefix=f"{tag}:idem:", rate_prefix=f"{tag}:rate:",
+                idem_prefix=f"{tag}:idem:", rate_prefix=f"{tag}:rate:", tokver=f"{tag}:tokver",
+                addr_held=f"{tag}:addr-held",
             )
             self._drop_cache[drop_id] = cached
         return cached
@@ -58,6 +62,20 @@ class Keys:
 
     def login_failures(self, scope: str, ident: str) -> str:
         return f"{self.prefix}:login-fail:{scope}:{ident}"
+
+    def attempts(self, action: str, ident: str) -> str:
+        """Requests of one kind (login, register) from one client address in the current window."""
+        return f"{self.prefix}:attempts:{action}:{ident}"
+
+    @property
+    def token_versions(self) -> str:
+        """Hash: user id -> token version, for accounts whose version was ever bumped."""
+        return f"{self.prefix}:{{tokver}}:versions"
+
+    @property
+    def token_versions_ready(self) -> str:
+        """Exists once `token_versions` was built from the record; gone means Redis lost it."""
+        return f"{self.prefix}:{{tokver}}:ready"
 
     def fcode(self, code_hash: str) -> str:
         return f"{self.prefix}:{{fcode:{code_hash}}}:state"

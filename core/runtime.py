@@ -12,7 +12,9 @@ from core.db import WriteHealth
 from core.keys import Keys
 from core.redis import ScriptRegistry
 from core.settings import Settings
+from core.token_versions import TokenVersions
 from core.tokens import TokenService
+from core.work import BoundedWork
 
 
 @dataclass(frozen=True)
@@ -24,4 +26,6 @@ class Runtime:
     keys: Keys
     scripts: ScriptRegistry
     tokens: TokenService
+    versions: TokenVersions
+    passwords: BoundedWork  # Argon2 work: bounded so logins cannot starve the sale
     database_writes: WriteHealth = field(default_factory=WriteHealth)  # the order sink's, for /healthz

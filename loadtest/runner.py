@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from core.net import free_port
 from core.settings import Settings
 from loadtest.monitor import CpuMeter, StatsWatch, render_costs, start_profiles, tree
 from loadtest.plan import PLAN_ENV, Account, Plan, buyer_users_for, buyers_needed
@@ -142,7 +143,10 @@ def locust_command(plan: Plan, host: str, run_seconds: int, report_dir: Path, pr
                "--only-summary", "--stop-timeout", "5", "--exit-code-on-error", "0",
                "--loglevel", "WARNING"]
     if processes > 1:
-        command += ["--processes", str(processes)]
+        # A port of its own for master and workers: two rehearsals on one machine (Locust's default
+        # 5557 for both) would otherwise swap workers, and with them buyers and tokens.
+        port = str(free_port())
+        command += ["--processes", str(processes), "--master-bind-port", port, "--master-port", port]
     return [*command, *users]
 
 

@@ -79,7 +79,7 @@ class PurchaseIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    quantity: int = Field(default=1, ge=1)
+    quantity: int = Field(default=1, ge=1, le=1_000_000)
     fcode: str | None = Field(default=None, max_length=64)
     ref: str | None = Field(default=None, max_length=128)
 

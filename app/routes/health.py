@@ -16,7 +16,8 @@ router = APIRouter(tags=["operations"])
 PROBE_SECONDS = 2.0
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses={503: {"description": "Redis or the database does not answer",
+                                         "content": {"application/json": {}}}})
 async def healthz(runtime: RuntimeDep) -> Response:
     async def database() -> bool:
         async with runtime.engine.connect() as conn:

@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from app.deps import CurrentUser, DropsDep, OperatorUser, OrdersDep, SessionDep, services_of
+from app.problems import problems
 from app.routes.plain import JSON, PlainRoute, json_body, json_body_schema, path_parameter
 from sale.exceptions import parse_drop_id
 from sale.schemas import DropCreate, DropOut, OrderOut, PayIn, StatsOut
@@ -26,34 +27,44 @@ async def _drop_id(drop_id: str) -> int:  # async: a plain def would run in the 
 DropId = Annotated[int, Depends(_drop_id)]
 
 
-@router.post("/admin/drops", status_code=201, response_model=DropOut)
+@router.post("/admin/drops", status_code=201, response_model=DropOut,
+             responses=problems("unauthorized", "forbidden", "validation_error", "service_unavailable"))
 async def create_drop(body: DropCreate, _: OperatorUser, drops: DropsDep) -> DropOut:
     return await drops.create_drop(body)
 
 
-@router.get("/admin/drops/{drop_id}/stats", response_model=StatsOut)
+@router.get("/admin/drops/{drop_id}/stats", response_model=StatsOut,
+            responses=problems("unauthorized", "forbidden", "drop_not_found"))
 async def drop_stats(drop_id: DropId, _: OperatorUser, drops: DropsDep) -> StatsOut:
     return await drops.stats(drop_id)
 
 
-@router.get("/admin/drops/{drop_id}/events", response_class=StreamingResponse)
+@router.get("/admin/drops/{drop_id}/events", response_class=StreamingResponse,
+            responses={200: {"description": "`data: <stats JSON>` events, about one a second",
+                             "content": {"text/event-stream": {"schema": {
+                                 "type": "object", "required": ["data"],
+                                 "properties": {"data": {"type": "string", "contentMediaType": JSON}}}}}},
+                       **problems("unauthorized", "forbidden", "drop_not_found")})
 async def drop_events(drop_id: DropId, _: OperatorUser, drops: DropsDep) -> StreamingResponse:
     """Server-Sent Events: the drop's stats about once a second, for the operator's dashboard."""
     return StreamingResponse(await drops.open_events(drop_id), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-@router.get("/orders", response_model=list[OrderOut], tags=["orders"])
+@router.get("/orders", response_model=list[OrderOut], tags=["orders"], responses=problems("unauthorized"))
 async def list_orders(claims: CurrentUser, session: SessionDep, orders: OrdersDep) -> Response:
     return Response(await orders.list_for(session, claims), media_type=JSON)
 
 
-@router.get("/orders/{order_id}", response_model=OrderOut, tags=["orders"])
+@router.get("/orders/{order_id}", response_model=OrderOut, tags=["orders"],
+            responses=problems("unauthorized", "order_not_found"))
 async def get_order(order_id: str, claims: CurrentUser, session: SessionDep, orders: OrdersDep) -> Response:
     return Response(await orders.get(session, claims, order_id), media_type=JSON)
 
 
-@router.post("/orders/{order_id}/cancel", response_model=OrderOut, tags=["orders"])
+@router.post("/orders/{order_id}/cancel", response_model=OrderOut, tags=["orders"],
+             responses=problems("unauthorized", "order_not_found", "order_expired", "order_not_cancellable",
+                                "payment_in_progress"))
 async def cancel_order(order_id: str, claims: CurrentUser, session: SessionDep, orders: OrdersDep) -> Response:
     return Response(await orders.cancel(session, claims, order_id), media_type=JSON)
 
@@ -72,7 +83,8 @@ async def get_drop(request: Request) -> Response:
 async def pay_order(request: Request) -> Response:
     """Redis and the payment provider only: the sink writes the paid state and the share link."""
     services = services_of(request)
-    claims = services.runtime.tokens.from_header(request.headers.get("authorization"))
+    runtime = services.runtime
+    claims = await runtime.versions.check(runtime.tokens.from_header(request.headers.get("authorization")))
     body = json_body(PayIn, await request.body())
     order = await services.orders.pay(claims, request.path_params["order_id"], body.payment_token)
     return Response(order, media_type=JSON)
@@ -82,13 +94,12 @@ def hot_routes() -> list[APIRoute]:
     return [
         PlainRoute("/api/drops", list_drops, methods=["GET"], response_model=list[DropOut], tags=["drops"]),
         PlainRoute("/api/drops/{drop_id}", get_drop, methods=["GET"], response_model=DropOut, tags=["drops"],
-                   responses={404: {"description": "drop_not_found"}},
+                   responses=problems("drop_not_found"),
                    openapi_extra={"parameters": [path_parameter("drop_id")]}),
         PlainRoute("/api/orders/{order_id}/pay", pay_order, methods=["POST"], response_model=OrderOut,
-                   tags=["orders"], responses={402: {"description": "payment_declined"},
-                                               404: {"description": "order_not_found"},
-                                               409: {"description": "order_expired or not payable"},
-                                               422: {"description": "bad body"}},
+                   tags=["orders"],
+                   responses=problems("unauthorized", "order_not_found", "order_expired", "order_cancelled",
+                                      "payment_in_progress", "payment_declined", "validation_error"),
                    openapi_extra={"parameters": [path_parameter("order_id")],
                                   "requestBody": json_body_schema(PayIn)}),
     ]

@@ -4,6 +4,7 @@ KEYS[1] inv        hash of the drop (counters)
 KEYS[2] orders     hash: order id -> order JSON
 KEYS[3] deadlines  sorted set: order id -> pay-by ms
 KEYS[4] stream     stream of order events for the SQL sink
+KEYS[5] addr_held  hash: client address tag -> reserved-but-unpaid units (a paid unit leaves it)
 
 ARGV[1] order id   ARGV[2] "paid" (charge succeeded), "declined" or "refunded"   ARGV[3] now (ms)
 ARGV[4] payment reference (of the charge; of the refund for "refunded")
@@ -57,6 +58,9 @@ if ARGV[2] == 'paid' then
   redis.call('HINCRBY', KEYS[1], 'reserved', -order.quantity)
   redis.call('HINCRBY', KEYS[1], 'paid', order.quantity)
   redis.call('ZREM', KEYS[3], ARGV[1])
+  if order.addr and order.addr ~= '' then
+    if redis.call('HINCRBY', KEYS[5], order.addr, -order.quantity) <= 0 then redis.call('HDEL', KEYS[5], order.addr) end
+  end
   raw = cjson.encode(order)
   redis.call('XADD', KEYS[4], '*', 'o', raw)
 else

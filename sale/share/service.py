@@ -34,7 +34,7 @@ from sale.share import wording
 from sale.share.card import CardStore, CardText
 from sale.share.exceptions import OrderNotPaid, ShareLinkNotFound
 from sale.share.models import ShareLink
-from sale.share.referral import ReferralSigner, is_crawler, looks_like_token, new_token, token_hash
+from sale.share.referral import ReferralSigner, crawler_of, looks_like_token, new_token, token_hash
 from sale.share.repository import ShareRepository
 from sale.share.schemas import ShareOut, ShareUpdate
 
@@ -232,18 +232,18 @@ class ShareService:
         facts = await self.facts(session, token)
         if facts is None:
             return None
-        crawler = is_crawler(user_agent)
-        await self._count(token, client, user_agent, crawler)
+        crawler = crawler_of(user_agent)
+        await self._count(token, client, crawler)
         # First referrer wins: a browser holding a valid referral cookie keeps it.
-        keep = crawler or self.signer.verify(cookie) is not None
+        keep = crawler is not None or self.signer.verify(cookie) is not None
         return Visit(page=await self._page(session, token, facts, translator(lang)),
                      cookie=None if keep else self.signer.sign(token))
 
-    async def _count(self, token: str, client: str, user_agent: str, crawler: bool) -> None:
+    async def _count(self, token: str, client: str, crawler: str | None) -> None:
         hashed, keys = token_hash(token), self.runtime.keys
         try:
             await self._count_view(self.runtime.redis,
-                                   [keys.share_seen(hashed, self.signer.visitor(client, user_agent)),
+                                   [keys.share_seen(hashed, self.signer.visitor(client, crawler)),
                                     keys.share_views(hashed)],
                                    ["crawler_views" if crawler else "views", VIEW_WINDOW_SECONDS])
         except RedisError as exc:  # a lost view count must not cost the visitor the page
