@@ -78,14 +78,8 @@ class DropAdmin:
         now = datetime.now(UTC)
         async with self.runtime.sessions() as session, session.begin():
             drop = await DropRepository(session).add(new_drop(body, self.settings, now))
-        # Committed: listings in every worker show it now, and its Redis state is built now, so the
-        # crowd polling a new drop never waits for that (should the database go away meanwhile, the
-        # first poll or the sweeper builds it).
+        # Committed: listings in every worker show it now (Redis learns its stock on first use).
         await self.catalog.put(drop)
-        try:
-            await self.loader.load(drop)
-        except DATABASE_DOWN:
-            log.warning("drop %s created; its Redis state is built on first use", drop.id)
         return drop_out(drop, drop.stock, now, self.settings.base_url)
 
     async def _remaining(self, drops: list[Drop]) -> list[int]:
