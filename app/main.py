@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _include_domain_routers(app: FastAPI) -> None:
     from app.routes.fcodes import router as fcodes_router
+    from app.routes.queue import router as queue_router
     from app.routes.sale import mount_purchase
     from app.routes.sale import router as sale_router
     from app.routes.share import router as share_router
@@ -83,6 +84,7 @@ def _include_domain_routers(app: FastAPI) -> None:
     from app.web import router as web_router
 
     app.include_router(sale_router)
+    app.include_router(queue_router)
     mount_purchase(app)
     app.include_router(fcodes_router)
     app.include_router(share_router)

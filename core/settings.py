@@ -48,6 +48,17 @@ class Settings(BaseSettings):
     sink_claim_idle_ms: int = 10_000  # order events pending this long on a dead consumer are claimed
     log_level: str = "info"
     payment_provider: str = "test"
+    # The waiting room (drops with waiting_room on)
+    queue_admission_seconds: int = 120   # how long an admitted buyer may purchase
+    queue_stale_seconds: int = 30        # a waiting ticket not polled for this long is skipped (expired)
+    queue_joins_per_address: int = 20    # tickets one client address may enrol per drop in the window
+    queue_address_window_seconds: int = 600
+    queue_attempts_per_account_minute: int = 30
+    queue_challenge_ttl_seconds: int = 300
+    # Proof of work: the secret counter is drawn below a number that rises with the join rate.
+    queue_challenge_min_number: int = 20_000
+    queue_challenge_number_per_join: int = 2_000   # added per join in the last second
+    queue_challenge_max_number: int = 1_000_000
     trusted_proxies: str = Field(default="", description="comma-separated peers whose X-Forwarded-For counts")
 
     @field_validator("drop_weekday")

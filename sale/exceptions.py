@@ -55,6 +55,10 @@ class PaymentDeclined(DomainError):
     status, code, title = 402, "payment_declined", "The payment was declined"
 
 
+class NotAdmitted(DomainError):
+    status, code, title = 403, "not_admitted", "The waiting room has not admitted you (or your admission ran out)"
+
+
 class BadDrop(ValidationFailed):
     title = "Invalid drop"
 
@@ -64,6 +68,7 @@ PURCHASE_REFUSALS: dict[str, type[DomainError]] = {
     "sold_out": SoldOut,
     "limit_reached": LimitReached,
     "idempotency_key_reused": IdempotencyKeyReused,
+    "not_admitted": NotAdmitted,
 }
 
 __all__ = ["PURCHASE_REFUSALS", "RateLimited"]

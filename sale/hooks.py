@@ -5,6 +5,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from sale.schemas import QueueCounts
+
 
 class FcodeGate(Protocol):
     """Takes an F-code with a short lease before the unit, then confirms or releases it.
@@ -26,6 +28,12 @@ class FcodeGate(Protocol):
         ...
 
     async def order_paid(self, session: AsyncSession, code_hash: str, order_id: str) -> None: ...
+
+
+class QueueCounter(Protocol):
+    async def counts(self, drop_id: int) -> QueueCounts | None:
+        """The waiting room's counts (None: the drop has none)."""
+        ...
 
 
 class ShareLinks(Protocol):

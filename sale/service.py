@@ -19,12 +19,12 @@ from core.metrics import PURCHASES
 from core.runtime import Runtime
 from core.settings import Settings
 from sale.exceptions import PURCHASE_REFUSALS, BadDrop, DropNotFound, SoldOut, parse_drop_id
-from sale.hooks import FcodeGate, ShareLinks
+from sale.hooks import FcodeGate, QueueCounter, ShareLinks
 from sale.inventory import Inventory, PurchaseResult
 from sale.models import Drop
 from sale.repository import DropRepository, OrderRepository, row_event
 from sale.schedule import next_weekly_slot
-from sale.schemas import DropCreate, DropOut, Phase, StatsOut
+from sale.schemas import DropCreate, DropOut, DropPatch, Phase, StatsOut
 
 log = logging.getLogger("flashsale.sale")
 SOLD_OUT_FLAG_SECONDS = 0.5
@@ -50,7 +50,9 @@ def drop_out(drop: Drop, remaining: int, now: datetime) -> DropOut:
                    stock=drop.stock, starts_at=starts, ends_at=as_utc(drop.ends_at), priority_starts_at=priority,
                    priority_minutes=int((starts - priority).total_seconds() // 60),
                    per_user_limit=drop.per_user_limit, pay_window_seconds=drop.pay_window_seconds,
-                   remaining=remaining, phase=phase_of(drop, remaining, now))
+                   remaining=remaining, phase=phase_of(drop, remaining, now), waiting_room=drop.waiting_room,
+                   prequeue_minutes=drop.prequeue_minutes, admit_per_second=drop.admit_per_second,
+                   challenge=drop.challenge)
 
 
 def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
@@ -64,7 +66,10 @@ def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
     return Drop(sku=body.sku, name=body.name, price_cents=body.price_cents, currency=body.currency,
                 stock=body.stock, starts_at=starts, ends_at=ends,
                 priority_starts_at=starts - timedelta(minutes=body.priority_minutes),
-                per_user_limit=body.per_user_limit, pay_window_seconds=body.pay_window_seconds)
+                per_user_limit=body.per_user_limit, pay_window_seconds=body.pay_window_seconds,
+                waiting_room=body.waiting_room, prequeue_minutes=body.prequeue_minutes,
+                admit_per_second=body.admit_per_second,
+                challenge=body.waiting_room if body.challenge is None else body.challenge)
 
 
 def order_bytes(order: dict[str, Any], share_url: str | None = None) -> bytes:
@@ -113,6 +118,7 @@ class SaleService:
         self._load_locks: dict[int, asyncio.Lock] = {}
         self._sku: dict[int, str] = {}
         self._outcomes: dict[str, Any] = {}
+        self.queue: QueueCounter | None = None  # the waiting room, plugged in at start-up
 
     @property
     def fcodes(self) -> FcodeGate | None:
@@ -130,6 +136,17 @@ class SaleService:
         drop = await DropRepository(session).add(new_drop(body, self.settings, now))
         # Redis learns of the drop from the database once committed (first use, or the sweeper's check).
         return drop_out(drop, drop.stock, now)
+
+    async def update_drop(self, session: AsyncSession, drop_id: int, body: DropPatch) -> DropOut:
+        """An operator's change during the sale: SQL first (it outlives Redis), then the live state."""
+        repo = DropRepository(session)
+        drop = await repo.get(drop_id)
+        if drop is None:
+            raise DropNotFound()
+        drop.admit_per_second = body.admit_per_second
+        await session.flush()
+        await self.inventory.set_admit_per_second(drop_id, body.admit_per_second)
+        return drop_out(drop, (await self._remaining([drop]))[0], datetime.now(UTC))
 
     async def _remaining(self, drops: list[Drop]) -> list[int]:
         counters = await self.inventory.counters([d.id for d in drops if d.id is not None])
@@ -173,7 +190,8 @@ class SaleService:
                         paid=num("paid"), expired=num("expired"), cancelled=num("cancelled"),
                         attempts=num("attempts"), rejected=dict(counts),
                         sold_out_at=datetime.fromtimestamp(int(sold_out_ms) / 1000, UTC) if sold_out_ms else None,
-                        phase=phase_of(drop, num("remaining"), datetime.now(UTC)))
+                        phase=phase_of(drop, num("remaining"), datetime.now(UTC)),
+                        queue=await self.queue.counts(drop_id) if self.queue and drop.waiting_room else None)
 
     async def stats_events(self, drop_id: int, interval: float = 1.0) -> AsyncIterator[bytes]:
         """Server-Sent Events for the operator's dashboard: the drop's stats every `interval` seconds."""

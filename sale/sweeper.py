@@ -9,6 +9,7 @@ from core.loops import forever
 from core.metrics import EXPIRED
 from core.runtime import Runtime
 from sale.orders import OrderService
+from sale.queue.service import QueueService
 from sale.repository import DropRepository, OrderRepository
 from sale.service import SaleService
 
@@ -18,10 +19,12 @@ RETIRE_AFTER = timedelta(hours=1)
 
 
 class Sweeper:
-    def __init__(self, runtime: Runtime, sale: SaleService, orders: OrderService) -> None:
+    def __init__(self, runtime: Runtime, sale: SaleService, orders: OrderService,
+                 queue: QueueService | None = None) -> None:
         self.runtime = runtime
         self.sale = sale
         self.orders = orders
+        self.queue = queue
         self._last_check = 0.0
 
     async def run(self) -> None:
@@ -38,6 +41,8 @@ class Sweeper:
         expired = 0
         for member in members:
             expired += await self.orders.expire_due(int(member))
+            if self.queue is not None:
+                await self.queue.advance(int(member))  # waiting rooms admit even while nobody polls
         if expired:
             EXPIRED.inc(expired)
         await self.sale.flush_local_counts()
