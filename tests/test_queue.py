@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from sqlalchemy import event
 
 from tests.support import create_drop, eventually, is_problem, make_account, make_accounts, runtime_of
-from tests.test_fcodes_support import claim, client_at
-from tests.test_queue_support import join, keys, room, sleep_until, solved, ticket
+from tests.support.fcodes import claim, client_at
+from tests.support.queue import join, keys, room, sleep_until, solved, ticket
 
 
 async def test_drop_carries_the_waiting_room_fields(app: FastAPI, client: httpx.AsyncClient) -> None:

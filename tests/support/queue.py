@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from core.keys import DropKeys
 from tests.support import Account, create_drop, iso, now, runtime_of
-from tests.test_fcodes_support import client_at, fresh_address
+from tests.support.fcodes import client_at, fresh_address
 
 
 async def room(client: httpx.AsyncClient, operator: Account, starts_in: float, **overrides: Any) -> dict[str, Any]:
