@@ -12,8 +12,9 @@ ARGV[4] stale after (ms): a waiting ticket not polled for this long leaves the l
 ARGV[5] most tickets handled per step of each kind (bounds the script's time)
 
 The meter: from starts_at a budget grows by admit_per_second per second while units are left
-(capped at one second's worth, so an idle line banks no burst) and pays for admitting the front
-of the line. Stale tickets found at the front are expired without using budget: the counter
+and pays for admitting the front of the line; an empty line banks nothing, and a step after a
+long pause pays back at most BURST_SECONDS' worth. Each admission is stamped with the moment it
+was due, so the rate per second stays exact however late a step runs. Stale tickets found at the front are expired without using budget: the counter
 never waits on them. Every caller (polls, the background loop) advances it; it is time-based, so
 how often it runs changes nothing.
 
@@ -24,6 +25,7 @@ Returns {"missing"} (drop not loaded) | {"off"} (no waiting room) |
 ]]
 local inv, queue, line, seen, admitted, tickets = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local now, uid = tonumber(ARGV[1]), ARGV[2]
+local BURST_SECONDS = 5  -- a step after a long pause (a stalled server) pays at most this much back
 local window, stale, batch = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 
 local f = redis.call('HMGET', inv, 'waiting_room', 'starts_at', 'remaining', 'admit_per_second')
@@ -55,12 +57,13 @@ if now >= starts then
   local m = redis.call('HMGET', queue, 'budget', 'last_ms')
   local budget, last = tonumber(m[1] or '0'), tonumber(m[2] or starts)
   if last < starts then last = starts end
+  local budget_before, last_before = budget, last
   if now > last then
-    if remaining > 0 then budget = math.min(budget + (now - last) * rate / 1000, math.max(rate, 1)) end
+    if remaining > 0 then budget = math.min(budget + (now - last) * rate / 1000, BURST_SECONDS * math.max(rate, 1)) end
     redis.call('HSET', queue, 'last_ms', now)
   end
   if remaining > 0 then
-    local looked, admitted_until = 0, now + window
+    local looked, taken = 0, 0
     while budget >= 1 and looked < batch do
       local front = redis.call('ZPOPMIN', line)
       if #front == 0 then break end
@@ -71,12 +74,20 @@ if now >= starts then
       if last_seen < now - stale then
         expire(who)
       else
-        redis.call('ZADD', admitted, admitted_until, who)
+        -- Stamped with the moment the meter owed this admission, not with when this step ran:
+        -- a late step (a busy server) admits what was due, and the rate per second stays exact.
+        taken = taken + 1
+        local due = last_before + (taken - budget_before) * 1000 / rate
+        if due < last_before then due = last_before end
+        if due > now then due = now end
+        redis.call('ZADD', admitted, due + window, who)
         redis.call('HSET', tickets, who, 'a')
         budget = budget - 1
       end
     end
   end
+  -- With nobody left to admit nothing is banked: a later crowd starts at the metered pace.
+  if redis.call('ZCARD', line) == 0 and budget > 1 then budget = 1 end
   redis.call('HSET', queue, 'budget', tostring(budget))
 end
 
