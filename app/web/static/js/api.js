@@ -120,6 +120,10 @@
     bad_credentials: "Wrong email or password.",
     idempotency_key_reused: "That request clashed with an earlier one. Please try again.",
     payload_too_large: "That request is too large.",
+    not_admitted: "It isn't your turn yet: wait in the line until it lets you in.",
+    queue_not_open: "The waiting room isn't open right now.",
+    challenge_failed: "The browser check didn't go through. Please try again.",
+    not_in_queue: "You're not in this drop's waiting room yet.",
     internal_error: "Something went wrong on our side. Please try again.",
     network_error: "Can't reach the store. Check your connection and try again.",
     bad_response: "The store sent an answer we couldn't read. Please try again."

@@ -40,6 +40,11 @@
     if (phase === "upcoming") return ["Opens " + ui.fmtTime(ui.parseTime(state.drop.starts_at)), true];
     if (phase === "priority" && !fcodeEntered()) return ["F-code holders only", true];
     if (!FS.auth.signedIn()) return ["Sign in to buy", false];
+    if (state.drop.waiting_room && !fcodeEntered() && !FS.queue.admitted()) {
+      var ticket = FS.queue.ticket();
+      if (!ticket) return ["Join the line first", true];
+      return [ticket.status === "done" ? "Turn used" : "Wait for your turn", true];
+    }
     return [fcodeEntered() ? "Buy with F-code" : "Buy now", false];
   }
 
@@ -81,6 +86,7 @@
     var limit = Math.max(1, d.per_user_limit | 0);
     n.qtyField.hidden = limit <= 1;
     n.qty.max = String(limit);
+    if (d.waiting_room) FS.queue.start(d, dropPath, function () { renderButton(); });
     renderClock(FS.clock.now());
   }
 
@@ -144,6 +150,7 @@
       el("a", { href: "/orders", text: "Pay now" })], "ok");
     if (n.fcode.value) { n.fcode.value = ""; n.qty.disabled = false; } /* a code is single-use */
     poller.now(0);
+    if (state.drop && state.drop.waiting_room) FS.queue.refresh(); /* the turn is used */
   }
 
   function failed(err, asked) {
@@ -160,6 +167,8 @@
       n.fcode.setAttribute("aria-invalid", "true");
       n.fcodeBox.open = true;
       n.fcode.focus();
+    } else if (code === "not_admitted") {
+      FS.queue.refresh();
     } else if (code === "rate_limited") {
       state.cooldownUntil = Date.now() + (err.retryAfter || 5) * 1000;
     } else if (code === "unauthorized") {
