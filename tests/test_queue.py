@@ -196,3 +196,17 @@ async def test_polling_the_queue_costs_no_sql(app: FastAPI, client: httpx.AsyncC
     assert {j.status_code for j in joins} == {200} and {p.status_code for p in polls} == {200}
     assert len(statements) >= 1 and all("drops" in s.lower() for _, s in statements), statements
     assert len(statements) <= 2, statements  # the drop read only, nothing from 19 joins and 100 polls
+
+
+async def test_challenges_get_harder_as_joins_pour_in(app: FastAPI, client: httpx.AsyncClient) -> None:
+    operator = await make_account(app, "operator")
+    crowd = await make_accounts(app, 12)
+    drop = await room(client, operator, 30)
+    queue = runtime_of(app).services["queue"]
+    quiet = queue.challenges.difficulty.max_number_for(await queue.gate.joins_last_second(drop["id"]))
+    await asyncio.gather(*(join(app, drop["id"], buyer) for buyer in crowd))
+    busy = queue.challenges.difficulty.max_number_for(await queue.gate.joins_last_second(drop["id"]))
+    settings = runtime_of(app).settings
+    assert quiet == settings.queue_challenge_min_number
+    # Twelve joins at once (at least six in one whole second, should they straddle two).
+    assert busy >= quiet + 6 * settings.queue_challenge_number_per_join
