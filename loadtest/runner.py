@@ -217,7 +217,7 @@ async def _fairness(o: Options, say: Say, run_id: str, host: str, operator: tupl
         token = await login(client, *operator)
         crowd = replace(o, buyers=humans + o.bots, fcode_holders=0)
         _, accounts, _ = await _accounts(crowd, say, client, token, run_id, db_settings)
-    lead = max(o.lead, 20.0)
+    lead = max(o.lead, 60.0)  # the pre-queue window the humans arrive over
     say(f"bots against humans: {o.bots} bots, {humans} humans, {o.stock} units per drop, "
         f"waiting room admitting {o.admit_per_second}/s")
     results = await fairness(host, token, run_id, accounts[o.bots:], accounts[:o.bots], stock=o.stock, lead=lead,
