@@ -12,7 +12,7 @@ ARGV[4] stale after (ms): a waiting ticket not polled for this long leaves the l
 ARGV[5] most tickets handled per step of each kind (bounds the script's time)
 
 The meter: from starts_at a budget grows by admit_per_second per second while units are left
-and pays for admitting the front of the line; an empty line banks nothing, and a step after a
+and pays for admitting the front of the line, never more admissions at once than units left; an empty line banks nothing, and a step after a
 long pause pays back at most BURST_SECONDS' worth. Each admission is stamped with the moment it
 was due, so the rate per second stays exact however late a step runs. Stale tickets found at the front are expired without using budget: the counter
 never waits on them. Every caller (polls, the background loop) advances it; it is time-based, so
@@ -62,9 +62,12 @@ if now >= starts then
     if remaining > 0 then budget = math.min(budget + (now - last) * rate / 1000, BURST_SECONDS * math.max(rate, 1)) end
     redis.call('HSET', queue, 'last_ms', now)
   end
-  if remaining > 0 then
+  -- Admissions never outnumber the units left: an admitted buyer is not sent to a sold-out race,
+  -- and the shuffled order alone decides who buys. Unused admissions free their unit on expiry.
+  local free = remaining - redis.call('ZCARD', admitted)
+  if free > 0 then
     local looked, taken = 0, 0
-    while budget >= 1 and looked < batch do
+    while budget >= 1 and looked < batch and taken < free do
       local front = redis.call('ZPOPMIN', line)
       if #front == 0 then break end
       looked = looked + 1
