@@ -45,6 +45,7 @@ class Participant:
     address: str
     arrives_at: float = 0.0
     won: bool = False
+    late: bool = False  # joined the waiting room after the open (behind the pre-queue)
     answers: dict[str, int] = field(default_factory=dict)
 
 
@@ -59,6 +60,9 @@ class RoundResult:
     participants: int
     seconds: float
     answers: dict[str, int]
+    late_humans: int = 0
+    late_bots: int = 0
+    queue: dict[str, int] | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -150,6 +154,7 @@ class Crowd:
                 await asyncio.sleep(random.uniform(0.8, 3.0))
             joined = await self.send(who, "POST", "/queue", {"altcha": payload})
             if joined is not None and joined.status_code == 200:
+                who.late = joined.json().get("position") is not None  # places exist only after the draw
                 return True
             if joined is None or joined.status_code not in (429, 403):
                 return False
@@ -218,7 +223,7 @@ async def run_round(client: httpx.AsyncClient, operator_token: str, run_id: str,
     opens = crowd.opens
     first_arrival = max(time.time() + 0.5, opens - lead)
     for who in people:
-        who.won, who.answers = False, {}
+        who.won, who.late, who.answers = False, False, {}
         who.arrives_at = first_arrival if who.bot else random.uniform(first_arrival, opens - 0.5)
     say(f"  drop {drop['id']} ({'waiting room' if waiting_room else 'no waiting room'}): {stock} units, "
         f"{sum(not p.bot for p in people)} humans arriving over {opens - first_arrival:.0f} s, "
@@ -233,9 +238,14 @@ async def run_round(client: httpx.AsyncClient, operator_token: str, run_id: str,
     for who in people:
         for key, count in who.answers.items():
             answers[key] = answers.get(key, 0) + count
+    stats = await client.get(f"/api/admin/drops/{drop['id']}/stats",
+                             headers={"Authorization": f"Bearer {operator_token}"})
     return RoundResult(waiting_room, int(drop["id"]), stock, sum(p.won for p in people),
                        sum(p.won and p.bot for p in people), sum(p.bot for p in people), len(people),
-                       time.monotonic() - started, dict(sorted(answers.items())))
+                       time.monotonic() - started, dict(sorted(answers.items())),
+                       late_humans=sum(p.late and not p.bot for p in people),
+                       late_bots=sum(p.late and p.bot for p in people),
+                       queue=stats.json().get("queue") if stats.status_code == 200 else None)
 
 
 async def fairness(host: str, operator_token: str, run_id: str, humans: list[Account], bots: list[Account], *,
@@ -264,6 +274,9 @@ def render(results: list[RoundResult]) -> str:
                      f"{r.units} units sold ({r.bot_units / max(1, r.units):.1%}); bots are {r.bots} of "
                      f"{r.participants} participants ({r.bots / r.participants:.1%}) -> ratio {ratio}{noise}; "
                      f"{r.seconds:.0f} s")
+        if r.waiting_room:
+            lines.append(f"    joined after the open (behind the pre-queue): {r.late_humans} humans, "
+                         f"{r.late_bots} bots; queue at the end: {r.queue}")
     return "\n".join(lines)
 
 
