@@ -8,6 +8,7 @@ from typing import Any, TypeAlias
 
 import hiredis
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import Connection
 from redis.exceptions import NoScriptError
 
@@ -52,6 +53,19 @@ class LuaScript:
         except NoScriptError:
             await self.load(redis)
             return await redis.evalsha(self.sha, len(keys), *keys, *args)
+
+    def queue(self, pipe: Pipeline, keys: Sequence[str], args: Sequence[ScriptArg]) -> None:
+        """Adds a call to a pipeline; run the pipeline with raise_on_error=False, then `settle` the reply."""
+        pipe.evalsha(self.sha, len(keys), *keys, *args)
+
+    async def settle(self, redis: Redis, reply: Any, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
+        """The reply of a pipelined call: a server that lost its scripts (NOSCRIPT) gets this one again
+        and the call is repeated; any other error is raised."""
+        if isinstance(reply, NoScriptError):
+            return await self(redis, keys, args)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
 
 def load_script(package: str, filename: str) -> LuaScript:

@@ -1,9 +1,9 @@
-"""What the lifespan makes: engine, sessions, Redis, scripts, token service. One per worker process."""
+"""What the lifespan makes: engine, sessions, Redis, scripts, token service. One per worker process.
+
+The clients only: the domain services are built from them in the composition root (app/wiring.py)."""
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -13,11 +13,8 @@ from core.redis import ScriptRegistry
 from core.settings import Settings
 from core.tokens import TokenService
 
-# A paid order's hook: (runtime, order id) -> None. The share-link feature registers one.
-PaidHook = Callable[["Runtime", str], Awaitable[None]]
 
-
-@dataclass
+@dataclass(frozen=True)
 class Runtime:
     settings: Settings
     engine: AsyncEngine
@@ -26,5 +23,3 @@ class Runtime:
     keys: Keys
     scripts: ScriptRegistry
     tokens: TokenService
-    services: dict[str, Any] = field(default_factory=dict)
-    paid_hooks: list[PaidHook] = field(default_factory=list)

@@ -14,8 +14,10 @@ import time
 from typing import Any
 
 import orjson
+from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from core.keys import Keys
 from core.loops import forever
 from core.metrics import ORDERS_SUNK
 from core.runtime import Runtime
@@ -27,9 +29,10 @@ BATCH = 500
 CLAIM_EVERY_SECONDS = 5.0
 
 
-async def ensure_group(runtime: Runtime, drop_id: int) -> None:
+async def ensure_group(redis: Redis, keys: Keys, drop_id: int) -> None:
+    """The drop's order stream and its consumer group exist (idempotent)."""
     try:
-        await runtime.redis.xgroup_create(runtime.keys.drop(drop_id).stream, GROUP, id="0", mkstream=True)
+        await redis.xgroup_create(keys.drop(drop_id).stream, GROUP, id="0", mkstream=True)
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
@@ -64,7 +67,7 @@ class OrderSink:
             if "NOGROUP" not in str(exc):
                 raise
             for drop_id in streams.values():  # Redis lost the group (flushed or rebuilt)
-                await ensure_group(self.runtime, drop_id)
+                await ensure_group(self.runtime.redis, self.runtime.keys, drop_id)
             return written
         batches: list[Any] = list(response or [])  # RESP2 reply: [[stream, entries], ...]
         for stream, entries in batches:

@@ -8,7 +8,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import event
 
-from tests.support import create_drop, eventually, is_problem, make_account, make_accounts, runtime_of
+from tests.support import create_drop, eventually, is_problem, make_account, make_accounts, runtime_of, services_of
 from tests.support.fcodes import claim, client_at
 from tests.support.queue import join, keys, room, sleep_until, solved, ticket
 
@@ -202,7 +202,7 @@ async def test_challenges_get_harder_as_joins_pour_in(app: FastAPI, client: http
     operator = await make_account(app, "operator")
     crowd = await make_accounts(app, 12)
     drop = await room(client, operator, 30)
-    queue = runtime_of(app).services["queue"]
+    queue = services_of(app).queue
     quiet = queue.challenges.difficulty.max_number_for(await queue.gate.joins_last_second(drop["id"]))
     await asyncio.gather(*(join(app, drop["id"], buyer) for buyer in crowd))
     busy = queue.challenges.difficulty.max_number_for(await queue.gate.joins_last_second(drop["id"]))

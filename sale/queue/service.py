@@ -3,23 +3,17 @@ once the drop's state is in Redis (the first touch of a drop loads it)."""
 from __future__ import annotations
 
 import math
-from typing import Any, Protocol
+from typing import Any
 
 from core.clock import iso_ms
 from core.errors import RateLimited
 from sale.exceptions import SoldOut
+from sale.loader import DropLoader
 from sale.queue.challenge import Challenges
 from sale.queue.exceptions import ChallengeFailed, NotInQueue, NoWaitingRoom, QueueNotOpen
 from sale.queue.gate import QueueGate, QueueState
 from sale.queue.schemas import TicketOut
 from sale.schemas import QueueCounts
-
-
-class DropLoader(Protocol):
-    async def load_by_id(self, drop_id: int) -> Any:
-        """Builds the drop's Redis state from SQL; raises drop_not_found."""
-        ...
-
 
 JOIN_REFUSALS = {"queue_not_open": QueueNotOpen, "challenge_failed": ChallengeFailed, "sold_out": SoldOut}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import altcha
@@ -81,7 +82,7 @@ def test_shopper_joins_the_pre_queue_waits_in_line_and_buys_when_admitted(server
     assert len(orders) == 1 and orders[0]["status"] == "reserved"
 
     polls = buyer.evaluate("() => window.__queuePolls")
-    gaps = [b - a for a, b in zip(polls, polls[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(polls)]
     assert len(gaps) >= 5, polls
     assert max(gaps) <= 2000 + 300, gaps  # at least every 2 s (a little slack for a busy machine)
     assert len({round(g / 50) for g in gaps}) > 2, gaps  # jittered, not a fixed beat
