@@ -136,6 +136,8 @@ class Crowd:
             await asyncio.sleep(reaction())  # a human clicks again after a moment
 
     async def bot_plain(self, who: Participant) -> None:
+        await self.sleep_until(who.arrives_at)
+        await self.send(who, "GET", "")  # a warm connection for the shot
         await self.sleep_until(self.opens - 0.002)
         while not self.sold_out.is_set():
             outcome = await self.purchase(who)
@@ -224,7 +226,9 @@ async def run_round(client: httpx.AsyncClient, operator_token: str, run_id: str,
     first_arrival = max(time.time() + 0.5, opens - lead)
     for who in people:
         who.won, who.late, who.answers = False, False, {}
-        who.arrives_at = first_arrival if who.bot else random.uniform(first_arrival, opens - 0.5)
+        # Bots are there from the first moment; on a plain drop, five seconds ahead is soon enough.
+        bot_arrival = first_arrival if waiting_room else max(first_arrival, opens - 5)
+        who.arrives_at = bot_arrival if who.bot else random.uniform(first_arrival, opens - 0.5)
     say(f"  drop {drop['id']} ({'waiting room' if waiting_room else 'no waiting room'}): {stock} units, "
         f"{sum(not p.bot for p in people)} humans arriving over {opens - first_arrival:.0f} s, "
         f"{sum(p.bot for p in people)} bots")

@@ -37,8 +37,10 @@ def default_settings(**overrides: object) -> Settings:
 
 
 class LocalServer:
-    def __init__(self, workdir: Path, *, workers: int = 2, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, *, workers: int = 2, port: int | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.workdir = workdir.resolve()
+        self.extra_env = dict(extra_env or {})
         self.workers = workers
         self.port = port or free_port()
         self.jwt_secret = secrets.token_urlsafe(48)
@@ -62,6 +64,7 @@ class LocalServer:
                     "FLASHSALE_PUBLIC_BASE_URL": self.url, "FLASHSALE_LOG_LEVEL": "warning",
                     # The generator stands in for many clients: it names each one in X-Forwarded-For.
                     "FLASHSALE_TRUSTED_PROXIES": "127.0.0.1"})
+        env.update(self.extra_env)
         return env
 
     def start(self, timeout: float = 90.0) -> str:
