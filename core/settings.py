@@ -50,7 +50,9 @@ class Settings(BaseSettings):
     payment_provider: str = "test"
     # The waiting room (drops with waiting_room on)
     queue_admission_seconds: int = 120   # how long an admitted buyer may purchase
-    queue_stale_seconds: int = 30        # a waiting ticket not polled for this long is skipped (expired)
+    # A waiting ticket not polled for this long is skipped (expired). Above a minute: browsers poll a
+    # hidden tab at most once a minute.
+    queue_stale_seconds: int = 90
     queue_joins_per_address: int = 20    # tickets one client address may enrol per drop in the window
     queue_address_window_seconds: int = 600
     queue_attempts_per_account_minute: int = 30

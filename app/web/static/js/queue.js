@@ -125,6 +125,10 @@
   }
 
   n.join.addEventListener("click", join);
+  /* Back to a hidden tab (browsers slow its timers): show the place now, not on the next beat. */
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible" && q.ticket) refresh();
+  });
 
   FS.queue = {
     /* Starts the room for a drop with waiting_room on; onChange(ticket) fires when the status moves. */
