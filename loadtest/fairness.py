@@ -10,8 +10,8 @@ gives each drop's fairness ratio: bots' share of the units won / bots' share of 
   time once admitted.
 - Bots are scripts: on a plain drop they fire at the exact opening instant with no think time and
   hammer until they win or it is sold out; behind the waiting room they join the moment the room
-  lets them (solving the challenge as fast as this machine can), poll five times a second and buy
-  the instant they are admitted.
+  lets them (solving the challenge as fast as this machine can), poll twice a second and buy the
+  instant they are admitted.
 Winners pay at once, so no unit comes back during a run. Each simulated person sends its own client
 address (X-Forwarded-For, honoured for the generator's loopback address by the server started here):
 per-address limits do not decide the outcome; the shuffle does.
@@ -35,7 +35,10 @@ from loadtest.plan import Account
 from loadtest.provision import Say, create_drop, epoch
 
 HUMAN_POLL_SECONDS = (1.0, 2.0)
-BOT_POLL_SECONDS = 0.2
+# Before the open a place is not drawn yet and a poll only keeps the ticket alive: the simulated
+# humans poll less then, so that one generator process keeps up with 500 of them.
+HUMAN_PREQUEUE_POLL_SECONDS = (4.0, 6.0)
+BOT_POLL_SECONDS = 0.5
 
 
 @dataclass
@@ -178,7 +181,13 @@ class Crowd:
                     return
             elif status in ("done", "expired") or (status == "sold_out" and time.time() > self.opens + 5):
                 return
-            await asyncio.sleep(random.uniform(*HUMAN_POLL_SECONDS) if human else BOT_POLL_SECONDS)
+            if not human:
+                await asyncio.sleep(BOT_POLL_SECONDS)
+            elif time.time() < self.opens:
+                await asyncio.sleep(min(random.uniform(*HUMAN_PREQUEUE_POLL_SECONDS),
+                                        max(0.0, self.opens - time.time()) + random.uniform(*HUMAN_POLL_SECONDS)))
+            else:
+                await asyncio.sleep(random.uniform(*HUMAN_POLL_SECONDS))
 
 
 def reaction() -> float:
