@@ -44,6 +44,8 @@ def loadtest(
     bots: Annotated[int, Opt(min=0, help="Scripted buyers against --buyers humans (default 500): the same "
                                          "crowd meets a drop without and one with the waiting room; reports "
                                          "the fairness ratio of each (0: the throughput rehearsal).")] = 0,
+    rounds: Annotated[int, Opt(min=1, help="--bots: pairs of drops (without and with the room) to run; the "
+                                           "report adds them up (a fair draw's noise shrinks).")] = 1,
     admit_per_second: Annotated[int, Opt(min=0, help="The waiting room's rate in the --bots runs (0: the stock "
                                                      "over 15 s, slower than people react).")] = 0,
 ) -> None:
@@ -60,7 +62,8 @@ def loadtest(
                       browsers=browsers, cancel_ratio=cancel_ratio, leave_ratio=leave_ratio,
                       processes=processes, server_workers=server_workers, accounts=accounts,
                       report_dir=report_dir, tolerance=tolerance, max_p99_ms=max_p99_ms,
-                      database_url=database_url, profile=profile, bots=bots, admit_per_second=admit_per_second)
+                      database_url=database_url, profile=profile, bots=bots, admit_per_second=admit_per_second,
+                      rounds=rounds)
     try:
         code = run(options, typer.echo)
     except UsageError as exc:

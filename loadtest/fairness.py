@@ -262,7 +262,7 @@ async def run_round(client: httpx.AsyncClient, operator_token: str, run_id: str,
 
 
 async def fairness(host: str, operator_token: str, run_id: str, humans: list[Account], bots: list[Account], *,
-                   stock: int, lead: float, admit_per_second: int, say: Say) -> list[RoundResult]:
+                   stock: int, lead: float, admit_per_second: int, rounds: int, say: Say) -> list[RoundResult]:
     people = [Participant(a, False, f"10.{i // 65_000 % 250}.{i // 250 % 250}.{i % 250 + 1}")
               for i, a in enumerate(humans)]
     people += [Participant(a, True, f"172.16.{i // 250}.{i % 250 + 1}") for i, a in enumerate(bots)]
@@ -270,11 +270,23 @@ async def fairness(host: str, operator_token: str, run_id: str, humans: list[Acc
     results = []
     with ProcessPoolExecutor(max_workers=2) as solvers:
         async with httpx.AsyncClient(base_url=host, timeout=30, limits=limits) as client:
-            for waiting_room in (False, True):
-                results.append(await run_round(client, operator_token, run_id, people, waiting_room=waiting_room,
-                                               stock=stock, lead=lead, admit_per_second=admit_per_second,
-                                               solvers=solvers, say=say))
+            for round_no in range(rounds):
+                for waiting_room in (False, True):
+                    results.append(await run_round(client, operator_token, f"{run_id}-{round_no}", people,
+                                                   waiting_room=waiting_room, stock=stock, lead=lead,
+                                                   admit_per_second=admit_per_second, solvers=solvers, say=say))
     return results
+
+
+def pooled(results: list[RoundResult], waiting_room: bool) -> RoundResult | None:
+    """The rounds of one kind added up: one ratio over all their units (less noisy than any one)."""
+    mine = [r for r in results if r.waiting_room == waiting_room]
+    if len(mine) < 2:
+        return None
+    return RoundResult(waiting_room, 0, sum(r.stock for r in mine), sum(r.units for r in mine),
+                       sum(r.bot_units for r in mine), sum(r.bots for r in mine), sum(r.participants for r in mine),
+                       sum(r.seconds for r in mine), {}, late_humans=sum(r.late_humans for r in mine),
+                       late_bots=sum(r.late_bots for r in mine))
 
 
 def render(results: list[RoundResult]) -> str:
@@ -290,6 +302,13 @@ def render(results: list[RoundResult]) -> str:
         if r.waiting_room:
             lines.append(f"    joined after the open (behind the pre-queue): {r.late_humans} humans, "
                          f"{r.late_bots} bots; queue at the end: {r.queue}")
+    for waiting_room in (False, True):
+        total = pooled(results, waiting_room)
+        if total is not None and total.ratio is not None:
+            spread = total.expected_spread()
+            noise = f" (±{spread:.2f} for a fair draw)" if spread is not None and waiting_room else ""
+            lines.append(f"  all rounds {'with' if waiting_room else 'without'} the waiting room: bots won "
+                         f"{total.bot_units} of {total.units} units -> ratio {total.ratio:.2f}{noise}")
     return "\n".join(lines)
 
 

@@ -73,6 +73,7 @@ class Options:
     profile: bool = False
     bots: int = 0                   # > 0: bots against humans, without and with the waiting room
     admit_per_second: int = 50
+    rounds: int = 1                 # --bots: pairs of drops (without, with the room) with the same crowd
 
 
 def run(options: Options, say: Say = print) -> int:
@@ -229,7 +230,7 @@ async def _fairness(o: Options, say: Say, run_id: str, host: str, operator: tupl
     say(f"bots against humans: {o.bots} bots, {humans} humans, {o.stock} units per drop, "
         f"waiting room admitting {o.admit_per_second}/s")
     results = await fairness(host, token, run_id, accounts[o.bots:], accounts[:o.bots], stock=o.stock, lead=lead,
-                             admit_per_second=o.admit_per_second, say=say)
+                             admit_per_second=o.admit_per_second, rounds=o.rounds, say=say)
     say(render_fairness(results))
     (report_dir / "fairness.json").write_text(json.dumps(fairness_json(results), indent=2))
     say(f"written: {report_dir / 'fairness.json'}")
