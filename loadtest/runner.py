@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 
 from core.settings import Settings
-from loadtest.fairness import as_json as fairness_json
 from loadtest.fairness import fairness
-from loadtest.fairness import render as render_fairness
+from loadtest.fairness_report import as_json as fairness_json
+from loadtest.fairness_report import render as render_fairness
 from loadtest.monitor import CpuMeter, StatsWatch, render_costs, start_profiles, tree
 from loadtest.plan import PLAN_ENV, Account, Plan, buyer_users_for, buyers_needed
 from loadtest.provision import Say, create_drop, epoch, login, register_accounts, seed_accounts
