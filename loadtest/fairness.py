@@ -40,6 +40,7 @@ HUMAN_POLL_SECONDS = (1.0, 2.0)
 # humans poll less then, so that one generator process keeps up with 500 of them.
 HUMAN_PREQUEUE_POLL_SECONDS = (4.0, 6.0)
 BOT_POLL_SECONDS = 0.5
+HUMANS_DONE_BEFORE = 5.0  # seconds before the open the last human arrives
 
 
 @dataclass
@@ -207,7 +208,9 @@ async def run_round(client: httpx.AsyncClient, operator_token: str, run_id: str,
         who.won, who.late, who.answers = False, False, {}
         # Bots are there from the first moment; on a plain drop, five seconds ahead is soon enough.
         bot_arrival = first_arrival if waiting_room else max(first_arrival, opens - 5)
-        who.arrives_at = bot_arrival if who.bot else random.uniform(first_arrival, opens - 0.5)
+        # Humans arrive over the window until a few seconds before the open: the pre-queue here is
+        # compressed to a minute, and in a real one of 15 hardly anyone arrives in its last seconds.
+        who.arrives_at = bot_arrival if who.bot else random.uniform(first_arrival, opens - HUMANS_DONE_BEFORE)
     say(f"  drop {drop['id']} ({'waiting room' if waiting_room else 'no waiting room'}): {stock} units, "
         f"{sum(not p.bot for p in people)} humans arriving over {opens - first_arrival:.0f} s, "
         f"{sum(p.bot for p in people)} bots")
