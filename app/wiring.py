@@ -14,6 +14,8 @@ from codes.state import register_scripts as register_code_scripts
 from codes.sync import CodeSync
 from core.runtime import Runtime
 from sale.drops import DropAdmin
+from sale.images.service import DropImageService
+from sale.images.store import MediaStore
 from sale.inventory import Inventory
 from sale.inventory import register_scripts as register_sale_scripts
 from sale.loader import DropLoader
@@ -46,6 +48,7 @@ class Services:
     fcodes: FcodeService
     code_sync: CodeSync
     share: ShareService
+    images: DropImageService
 
 
 async def build_services(runtime: Runtime) -> Services:
@@ -78,8 +81,9 @@ async def build_services(runtime: Runtime) -> Services:
         await code_sync.drain()  # F-code changes a stopped worker had not written to SQL yet
     except Exception:
         log.exception("F-code record catch-up at start-up failed; the stats call retries it")
-    return Services(runtime=runtime, inventory=inventory, loader=loader, queue=queue, drops=drops, purchases=purchases,
-                    orders=orders, gate=gate, fcodes=fcodes, code_sync=code_sync, share=share)
+    return Services(runtime=runtime, inventory=inventory, loader=loader, queue=queue, drops=drops,
+                    purchases=purchases, orders=orders, gate=gate, fcodes=fcodes, code_sync=code_sync, share=share,
+                    images=DropImageService(MediaStore(settings.media_root), drops))
 
 
 def make_queue(runtime: Runtime, loader: DropLoader) -> QueueService:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -53,6 +54,8 @@ class Drop(SQLModel, table=True):
                                                                    server_default="50"))
     challenge: bool = Field(default=False, sa_column=_flag())
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    # The product picture's stored variants (sale/images/store.py), null until one is uploaded.
+    image: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
 
 
 class Order(SQLModel, table=True):

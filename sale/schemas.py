@@ -45,6 +45,15 @@ class DropPatch(BaseModel):
     admit_per_second: int = Field(ge=1, le=100_000)
 
 
+class DropImageOut(BaseModel):
+    """One stored size of the product picture, as same-origin paths (for srcset)."""
+
+    width: int
+    height: int
+    webp: str
+    jpeg: str
+
+
 class DropOut(BaseModel):
     id: int
     sku: str
@@ -71,6 +80,8 @@ class QueueCounts(BaseModel):
     admitted: int
     done: int
     expired: int
+    image_url: str | None = None
+    images: list[DropImageOut] = []
 
 
 class StatsOut(BaseModel):
