@@ -73,6 +73,8 @@ class DropOut(BaseModel):
     prequeue_minutes: int
     admit_per_second: int
     challenge: bool
+    image_url: str | None = None
+    images: list[DropImageOut] = []
 
 
 class QueueCounts(BaseModel):
@@ -80,8 +82,6 @@ class QueueCounts(BaseModel):
     admitted: int
     done: int
     expired: int
-    image_url: str | None = None
-    images: list[DropImageOut] = []
 
 
 class StatsOut(BaseModel):
