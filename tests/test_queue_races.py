@@ -61,7 +61,7 @@ async def test_exactly_admit_per_second_under_a_thousand_pollers(app: FastAPI, c
     operator = await make_account(app, "operator")
     crowd = await make_accounts(app, 1000)
     rate = 25
-    drop = await room(client, operator, 10, admit_per_second=rate, stock=10_000)
+    drop = await room(client, operator, 20, admit_per_second=rate, stock=10_000)
     joined = await asyncio.gather(*(join(app, drop["id"], b) for b in crowd))
     assert {j.status_code for j in joined} == {200}
     starts = datetime.fromisoformat(drop["starts_at"])

@@ -39,7 +39,7 @@ def join_by_script(server: Server, drop_id: int) -> str:
 
 def test_shopper_joins_the_pre_queue_waits_in_line_and_buys_when_admitted(server: Server, browse: Any) -> None:
     api, operator_token = server.api, server.operator[1]
-    opens = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=12)
+    opens = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=20)
     drop = api.create_drop(operator_token, name="Redmi K80 Waiting Room", stock=5, starts_at=iso(opens),
                            ends_at=iso(opens + timedelta(hours=1)), waiting_room=True, challenge=True,
                            prequeue_minutes=10, admit_per_second=1)
