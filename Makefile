@@ -9,7 +9,9 @@ WORKERS ?= 1
 ARGS   ?=
 TYPED  := $(wildcard core accounts codes sale app loadtest)
 
-.PHONY: run test test-fast screenshots lint typecheck loadtest bench venv install
+FUZZ_EXAMPLES ?= 30
+
+.PHONY: run test test-fast screenshots lint typecheck fuzz loadtest bench venv install
 
 run: install
 	$(BIN)/flashsale serve --host $(HOST) --port $(PORT) --workers $(WORKERS) $(ARGS)
@@ -31,6 +33,10 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy --strict $(TYPED)
+
+# Schemathesis, every check, against a server it starts: without a token and with an operator's.
+fuzz: install
+	$(BIN)/python scripts/fuzz.py --max-examples $(FUZZ_EXAMPLES) $(ARGS)
 
 loadtest: install
 	$(BIN)/flashsale loadtest $(ARGS)

@@ -23,5 +23,7 @@ class User(SQLModel, table=True):
     display_name: str | None = Field(default=None, max_length=80)
     password_hash: str = Field(max_length=255)
     role: str = Field(default=Role.shopper.value, max_length=16)
+    # Raised by a role change, a password change and "sign out everywhere": older tokens stop working.
+    token_version: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False, server_default="0"))
     created_at: datetime = Field(default_factory=utcnow,
                                  sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))

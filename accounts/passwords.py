@@ -1,10 +1,13 @@
-"""Argon2id password hashing (argon2-cffi), run off the event loop."""
+"""Argon2id password hashing (argon2-cffi), run off the event loop, bounded by a BoundedWork when
+serving (so a login flood cannot take every core from the sale)."""
 from __future__ import annotations
 
 import asyncio
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from core.work import BoundedWork
 
 _hasher = PasswordHasher()
 # Verified against when the account does not exist, so both paths cost the same time.
@@ -22,9 +25,13 @@ def _verify(stored: str | None, password: str) -> bool:
         return False
 
 
-async def hash_password_async(password: str) -> str:
-    return await asyncio.to_thread(hash_password, password)
+async def hash_password_async(password: str, work: BoundedWork | None = None) -> str:
+    if work is None:
+        return await asyncio.to_thread(hash_password, password)
+    return await work.run(hash_password, password)
 
 
-async def verify_password_async(stored: str | None, password: str) -> bool:
-    return await asyncio.to_thread(_verify, stored, password)
+async def verify_password_async(stored: str | None, password: str, work: BoundedWork | None = None) -> bool:
+    if work is None:
+        return await asyncio.to_thread(_verify, stored, password)
+    return await work.run(_verify, stored, password)

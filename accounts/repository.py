@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from sqlalchemy import func
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
 
 from accounts.models import User
 
@@ -22,3 +24,18 @@ class UserRepository:
         self.session.add(user)
         await self.session.flush()
         return user
+
+    async def token_versions(self) -> dict[int, int]:
+        """{user id: token version} of every account whose version was ever bumped."""
+        result = await self.session.execute(
+            select(User.id, User.token_version).where(col(User.token_version) > 0))
+        return {int(user_id): int(version) for user_id, version in result.all()}
+
+
+def token_version_record(sessions: async_sessionmaker[AsyncSession]) -> Callable[[], Awaitable[dict[int, int]]]:
+    """The loader core.token_versions rebuilds from when Redis lost the versions."""
+    async def load() -> dict[int, int]:
+        async with sessions() as session:
+            return await UserRepository(session).token_versions()
+
+    return load

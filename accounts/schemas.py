@@ -34,3 +34,10 @@ class RoleChangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Role
+
+
+class PasswordChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=8, max_length=256)

@@ -3,32 +3,21 @@ the web lifespan, `flashsale worker` and the console commands alike."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from app.wiring import Services, background_loops, build_services
+from accounts.repository import token_version_record
+from app.wiring import Background, Services, background_loops, build_services
 from core.db import make_engine, make_sessionmaker
 from core.embedded_redis import EmbeddedRedis
 from core.keys import Keys
 from core.redis import ScriptRegistry, make_redis
 from core.runtime import Runtime
 from core.settings import Settings
+from core.token_versions import TokenVersions
+from core.token_versions import register_scripts as register_version_scripts
 from core.tokens import TokenService
-
-
-async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
-    """Cancels the background loops and waits for them. A cancel can be swallowed when it races a
-    library's own wake-up (asyncio.Condition in the Redis pool, Python 3.11): such a loop would go on
-    forever, so it is cancelled again until it ends."""
-    pending = set(tasks)
-    while pending:
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=1.0)
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            task.result()
+from core.work import BoundedWork
 
 
 @asynccontextmanager
@@ -40,17 +29,24 @@ async def running(settings: Settings, *, background: bool) -> AsyncIterator[Serv
         embedded = EmbeddedRedis(settings.var_dir / "redis")
         redis_url = await asyncio.to_thread(embedded.start)
     engine = make_engine(settings)
-    runtime = Runtime(settings=settings, engine=engine, sessions=make_sessionmaker(engine),
-                      redis=make_redis(redis_url), keys=Keys(settings.redis_prefix),
-                      scripts=ScriptRegistry(), tokens=TokenService(settings))
-    tasks: list[asyncio.Task[None]] = []
+    sessions = make_sessionmaker(engine)
+    redis, keys, scripts = make_redis(redis_url), Keys(settings.redis_prefix), ScriptRegistry()
+    register_version_scripts(scripts)
+    versions = TokenVersions(redis, keys, scripts, token_version_record(sessions))
+    runtime = Runtime(settings=settings, engine=engine, sessions=sessions, redis=redis, keys=keys,
+                      scripts=scripts, tokens=TokenService(settings), versions=versions,
+                      passwords=BoundedWork(settings.password_hash_concurrency, settings.password_hash_queue))
+    loops: Background | None = None
     try:
         services = await build_services(runtime)
         if background:
-            tasks = background_loops(services)
+            loops = background_loops(services)
         yield services
     finally:
-        await _cancel_all(tasks)
+        if loops is not None:
+            # In-flight requests have finished (uvicorn stops them first): what they streamed is
+            # written to SQL before the worker goes.
+            await loops.stop(settings.shutdown_drain_seconds)
         await runtime.redis.aclose()
         await engine.dispose()
         if embedded is not None:

@@ -66,6 +66,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
     """Run the service (uvicorn with uvloop and httptools)."""
     import uvicorn
 
+    from app.server import HEAD_TIMEOUT_ENV, server_options
     from core.embedded_redis import EmbeddedRedis
     from core.migrate import upgrade
 
@@ -90,9 +91,10 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
         # uvicorn re-raises SIGTERM after its graceful shutdown, which would end the process before
         # the `finally` below stops the embedded server: make it a clean exit instead.
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        # The workers read the head timeout from the environment (see app/server.py).
+        os.environ[HEAD_TIMEOUT_ENV] = str(settings.http_header_timeout_seconds)
         uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
-                    loop="uvloop", http="httptools", access_log=False, log_level=settings.log_level,
-                    timeout_graceful_shutdown=5)
+                    log_level=settings.log_level, **server_options(settings.http_keep_alive_seconds))
     finally:
         if embedded is not None:
             embedded.stop()

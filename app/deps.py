@@ -81,8 +81,9 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def current_claims(request: Request, runtime: RuntimeDep) -> Claims:
-    return runtime.tokens.from_header(request.headers.get("authorization"))
+async def current_claims(request: Request, runtime: RuntimeDep) -> Claims:
+    """A valid token whose account version is current (one Redis call; the signature check is cached)."""
+    return await runtime.versions.check(runtime.tokens.from_header(request.headers.get("authorization")))
 
 
 def client_address(request: Request) -> str:

@@ -9,17 +9,19 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from app.web.router import not_found_page
-from core.errors import DomainError
+from core.db import DATABASE_DOWN
+from core.errors import DomainError, ServiceUnavailable
 
 log = logging.getLogger("flashsale.errors")
 PROBLEM_TYPE = "https://flashsale.dev/problems/"
+BACKEND_RETRY_AFTER_SECONDS = 1
 
 
 def problem_response(status: int, code: str, detail: str, *, title: str | None = None,
@@ -45,6 +47,27 @@ def domain_problem(exc: DomainError) -> Response:
 
 _HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                413: "payload_too_large", 415: "unsupported_media_type", 429: "rate_limited"}
+
+
+def _contract_code(status: int) -> tuple[int, str]:
+    """(status, code) for an HTTP error raised by the framework: always a code of the contract. A
+    body the framework could not parse (its 400) is bad input like any other: 422."""
+    if status in _HTTP_CODES:
+        return status, _HTTP_CODES[status]
+    if status == 400 or 400 <= status < 500:
+        return 422, "validation_error"
+    return (503, "service_unavailable") if status == 503 else (500, "internal_error")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    path = request.url.path
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 
 def _field_errors(errors: Any) -> list[dict[str, Any]]:
@@ -78,15 +101,16 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 404 and _wants_page(request):
             return not_found_page(request)
-        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        status, code = _contract_code(exc.status_code)
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        return problem_response(exc.status_code, code, detail, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return problem_response(status, code, detail, headers=headers)
 
     async def on_backend_down(request: Request, exc: Exception) -> Response:
-        log.error("backend unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-        return problem_response(503, "service_unavailable",
-                                "A back-end service is briefly unavailable; retry.",
-                                headers={"Retry-After": "1"})
+        log.warning("back end unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return domain_problem(ServiceUnavailable(retry_after=BACKEND_RETRY_AFTER_SECONDS))
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         # Logged with the route only: bodies and headers may carry secrets or personal data.
@@ -96,7 +120,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(RedisConnectionError, on_backend_down)
+    app.add_exception_handler(RedisConnectionError, on_backend_down)  # BusyLoadingError too (a restart)
     app.add_exception_handler(RedisTimeoutError, on_backend_down)
-    app.add_exception_handler(OperationalError, on_backend_down)
+    for down in DATABASE_DOWN:
+        app.add_exception_handler(down, on_backend_down)
     app.add_exception_handler(Exception, on_unexpected)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
@@ -12,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.bootstrap import running
 from app.errors import install_error_handlers, problem_response
 from app.metrics import MetricsMiddleware, metrics_endpoint
+from app.problems import complete
 from app.routes.accounts import router as auth_router
 from app.routes.fcodes import router as fcodes_router
 from app.routes.health import router as health_router
@@ -43,7 +45,7 @@ class BodyLimitMiddleware:
             limit = UPLOAD_MAX_BYTES if UPLOAD_PATH.match(scope["path"]) else self.max_bytes
             for name, value in scope["headers"]:
                 if name == b"content-length":
-                    if not value.isdigit() or int(value) > limit:
+                    if not value.isdigit() or int(value) > limit:  # bytes.isdigit(): ASCII digits only
                         response = problem_response(413, "payload_too_large",
                                                     f"Request bodies are limited to {limit} bytes")
                         await response(scope, receive, send)
@@ -97,4 +99,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     mount_media(app, settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
+    _document_problems(app)
     return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    """The OpenAPI document lists the problem answers of every operation (see app/problems.py)."""
+    make_document = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = complete(make_document())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

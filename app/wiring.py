@@ -12,7 +12,9 @@ from codes.service import FcodeService
 from codes.state import CodeState
 from codes.state import register_scripts as register_code_scripts
 from codes.sync import CodeSync
+from core.loops import cancel_all
 from core.runtime import Runtime
+from sale.catalog import DropCatalog
 from sale.drops import DropAdmin
 from sale.images.service import DropImageService
 from sale.images.store import MediaStore
@@ -22,7 +24,7 @@ from sale.loader import DropLoader
 from sale.lookup import OrderLookup
 from sale.orders import OrderService
 from sale.payment import make_provider
-from sale.purchase import PurchaseService
+from sale.purchase import AddressTags, PurchaseService
 from sale.queue.challenge import Challenges, Difficulty
 from sale.queue.gate import QueueGate, QueueLimits
 from sale.queue.gate import register_scripts as register_queue_scripts
@@ -39,6 +41,7 @@ log = logging.getLogger("flashsale.wiring")
 class Services:
     runtime: Runtime
     inventory: Inventory
+    catalog: DropCatalog
     loader: DropLoader
     queue: QueueService
     drops: DropAdmin
@@ -60,11 +63,13 @@ async def build_services(runtime: Runtime) -> Services:
     await runtime.scripts.load_all(runtime.redis)
     settings = runtime.settings
 
-    inventory = Inventory(runtime.redis, runtime.keys, runtime.scripts)
-    loader = DropLoader(runtime, inventory)
+    inventory = Inventory(runtime.redis, runtime.keys, runtime.scripts,
+                          payment_lease_ms=int(settings.payment_lease_seconds * 1000))
+    catalog = DropCatalog(runtime.redis, runtime.keys, runtime.sessions)
+    loader = DropLoader(runtime, inventory, catalog)
     lookup = OrderLookup(inventory, runtime.sessions)
     queue = make_queue(runtime, loader)
-    drops = DropAdmin(runtime, inventory, loader, queue)
+    drops = DropAdmin(runtime, inventory, loader, catalog, queue)
 
     crypto = CodeCrypto(settings.app_secret)
     code_state = CodeState(runtime.redis, runtime.keys, runtime.scripts)
@@ -75,13 +80,14 @@ async def build_services(runtime: Runtime) -> Services:
     referrals = ReferralSigner(settings.app_secret)
     share = ShareService(runtime, drops, lookup, referrals, count_view)
     purchases = PurchaseService(runtime.redis, runtime.keys, inventory, loader, gate, referrals,
-                                settings.purchase_rate_per_second)
+                                settings.purchase_rate_per_second, AddressTags(settings.app_secret),
+                                settings.max_unpaid_per_address)
     orders = OrderService(inventory, lookup, loader, gate, share, make_provider(settings.payment_provider))
     try:
         await code_sync.drain()  # F-code changes a stopped worker had not written to SQL yet
     except Exception:
         log.exception("F-code record catch-up at start-up failed; the stats call retries it")
-    return Services(runtime=runtime, inventory=inventory, loader=loader, queue=queue, drops=drops,
+    return Services(runtime=runtime, inventory=inventory, catalog=catalog, loader=loader, queue=queue, drops=drops,
                     purchases=purchases, orders=orders, gate=gate, fcodes=fcodes, code_sync=code_sync, share=share,
                     images=DropImageService(MediaStore(settings.media_root), drops))
 
@@ -100,11 +106,25 @@ def make_queue(runtime: Runtime, loader: DropLoader) -> QueueService:
     return QueueService(QueueGate(runtime.redis, runtime.keys, runtime.scripts, limits), challenges, loader)
 
 
-def background_loops(services: Services) -> list[asyncio.Task[None]]:
-    """The order sink (stream to SQL) and the sweeper (expiry, Redis rebuilt from SQL)."""
+@dataclass
+class Background:
+    """The order sink (stream to SQL) and the sweeper (expiry, Redis rebuilt from SQL) of one worker."""
+
+    sink: OrderSink
+    sink_task: asyncio.Task[None]
+    sweeper_task: asyncio.Task[None]
+
+    async def stop(self, drain_seconds: float) -> None:
+        """Graceful stop: the sweeper at once; the sink after its batch and what is left in the streams."""
+        await cancel_all([self.sweeper_task])
+        await self.sink.stop(self.sink_task, drain_seconds)
+        await cancel_all([self.sink_task])
+
+
+def background_loops(services: Services) -> Background:
     sweeper = Sweeper(services.runtime, services.loader, services.orders, services.purchases, services.code_sync,
-                      services.queue)
-    return [
-        asyncio.create_task(OrderSink(services.runtime).run(), name="order-sink"),
-        asyncio.create_task(sweeper.run(), name="sweeper"),
-    ]
+                      services.catalog, services.queue)
+    # The sink writes each paid order's share link and F-code redemption with the order, off the request.
+    sink = OrderSink(services.runtime, recorders=[services.share, services.gate])
+    return Background(sink, asyncio.create_task(sink.run(), name="order-sink"),
+                      asyncio.create_task(sweeper.run(), name="sweeper"))

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from codes.crypto import CodeCrypto
 from codes.exceptions import FcodeInvalid
@@ -43,11 +46,13 @@ class SaleOrders(Protocol):
 @dataclass(frozen=True, slots=True)
 class Lease:
     """A code held for one purchase, handed back to `confirm` or `release`. Without a token no lease
-    was needed: the buyer's own live order already holds the code (most likely a retry)."""
+    was needed: the buyer's own live order `held_by` already holds the code (most likely a retry),
+    and the purchase may only answer that order again (same Idempotency-Key), never take a unit."""
 
     code_hash: str
     token: str = ""
     buyer: int | None = None
+    held_by: str = ""
 
 
 class Gate:
@@ -66,49 +71,68 @@ class Gate:
         keys = self.runtime.keys
         return [keys.fcode_failures("user", str(user_id)), keys.fcode_failures("addr", client)]
 
-    async def _refuse(self, counters: list[str], detail: str | None = None) -> FcodeInvalid:
-        await self.limiter.record_failure(counters)
-        return FcodeInvalid(detail)
-
     def _retry_after(self, replies: list[Any]) -> int | None:
-        """Seconds to wait when any counter (GET, TTL pairs) reached the limit, else None."""
-        for count, ttl in zip(replies[0::2], replies[1::2], strict=True):
-            if count is not None and int(count) >= self.limiter.limit:
-                return int(ttl) if ttl and int(ttl) > 0 else self.limiter.window
+        """Seconds to wait when any counter (INCR, EXPIRE, TTL triples: this attempt counted) went
+        past the limit, else None."""
+        for count, ttl in zip(replies[0::3], replies[2::3], strict=True):
+            if int(count) > self.limiter.limit:
+                return int(ttl) if int(ttl) > 0 else self.limiter.window
         return None
 
     async def lease(self, code: str, user_id: int, sku: str, client: str) -> Lease:
-        """Takes the code for this buyer's purchase; raises fcode_invalid or rate_limited."""
+        """Takes the code for this buyer's purchase; raises fcode_invalid or rate_limited.
+
+        Every attempt counts as a failure before it is decided (so a parallel burst of wrong codes
+        gets no more evaluated than the limit); one that turns out fine takes its count back."""
         counters = self._counters(user_id, client)
         try:
             code_hash = self.crypto.lookup_hash(canonical(code))
         except MalformedCode as exc:
-            await self.limiter.check(counters)  # the limit comes first, typo or not
-            raise await self._refuse(counters, exc.problem.value) from None
+            await self.limiter.attempt(counters, "Too many failed F-code attempts; try again later")
+            raise FcodeInvalid(exc.problem.value) from None
         token = secrets.token_hex(8)
-        replies, result = await self.state.lease(code_hash, user_id, sku, token, LEASE_MS, counters)
-        wait = self._retry_after(replies)
-        if wait is not None:
-            if result[0] == b"ok":
-                await self.state.unlease(code_hash, token)
-            raise RateLimited(wait, "Too many failed F-code attempts; try again later")
+        replies, result = await self.state.lease(code_hash, user_id, sku, token, LEASE_MS, counters,
+                                                 self.limiter.window)
         outcome = result[0].decode()
+        own = self._own_use(outcome, result, user_id)
+        wait = self._retry_after(replies)
+        if wait is not None and own is None:
+            if outcome == "ok":
+                await self.state.unlease(code_hash, token)
+            await self.limiter.forgive(counters)  # refused unevaluated: not a guess either
+            raise RateLimited(wait, "Too many failed F-code attempts; try again later")
         if outcome == "missing" and await self.rebuild(code_hash):
             result = await self.state.lease_again(code_hash, user_id, sku, token, LEASE_MS)
             outcome = result[0].decode()
-        if outcome == "used":
-            status, order_id, buyer = (part.decode() for part in result[1:4])
-            if status == "reserved" and await self._heal(code_hash, order_id):
-                result = await self.state.lease_again(code_hash, user_id, sku, token, LEASE_MS)
-                outcome = result[0].decode()
-            elif buyer == str(user_id):
-                # The buyer's own live order holds the code: most likely a retry. With the same
-                # Idempotency-Key the purchase answers that order; without, its new unit conflicts
-                # on confirm and goes back. No lease: nothing to confirm or release.
-                return Lease(code_hash)
+            own = self._own_use(outcome, result, user_id)
+        if outcome == "used" and result[1] == b"reserved" and await self._heal(code_hash, result[2].decode()):
+            # That order ended without telling the code (a crash, a lost call): it is free again.
+            result = await self.state.lease_again(code_hash, user_id, sku, token, LEASE_MS)
+            outcome = result[0].decode()
+            own = self._own_use(outcome, result, user_id)
+        if own is not None:
+            # The buyer's own purchase holds the code: another of a burst (a lease), or an order of
+            # theirs (a retry: with the same Idempotency-Key the purchase answers that order, else it
+            # is refused before any unit is taken). No failed guess; nothing to confirm or release.
+            await self.limiter.forgive(counters)
+            if outcome == "busy":
+                raise FcodeInvalid("This F-code is being used by another purchase of yours")
+            return Lease(code_hash, held_by=own)
         if outcome != "ok":
-            raise await self._refuse(counters)
+            raise FcodeInvalid()
+        await self.limiter.forgive(counters)
         return Lease(code_hash, token, user_id)
+
+    @staticmethod
+    def _own_use(outcome: str, result: list[bytes], user_id: int) -> str | None:
+        """The buyer's own hold on the code: the order id for a live order of theirs, "lease" for a
+        lease of another of their purchases; None for anything else."""
+        if outcome == "busy" and len(result) > 1 and result[1].decode() == str(user_id):
+            return "lease"
+        if outcome == "used" and len(result) > 3 and result[3].decode() == str(user_id):
+            status, order_id = result[1].decode(), result[2].decode()
+            return order_id if status == "reserved" else None
+        return None
 
     async def confirm(self, lease: Lease, order_id: str) -> None:
         """The purchase took its unit as `order_id`: the code is reserved for that order."""
@@ -134,9 +158,17 @@ class Gate:
         """The order expired or was cancelled: the code is available again until its own expiry."""
         await self._order_end(code_hash, "released", order_id, None)
 
-    async def order_paid(self, code_hash: str, order_id: str) -> None:
-        # The record follows off the request (sync.py), like every other change of the code.
-        await self._order_end(code_hash, "paid", order_id, None)
+    async def order_paid(self, code_hash: str, order_id: str, buyer: int | None = None) -> None:
+        """The pay request marks the code redeemed in Redis at once (no SQL when the buyer is given);
+        the record follows off the request (sync.py), like every other change of the code."""
+        await self._order_end(code_hash, "paid", order_id, buyer)
+
+    async def record_paid(self, session: AsyncSession, orders: Sequence[dict[str, Any]]) -> None:
+        """The order sink's hook (sale.sink.PaidRecorder), at least once per paid order, off the pay
+        request: the order's code is redeemed, should the pay request have ended before marking it."""
+        for order in orders:
+            if order.get("fcode"):
+                await self._order_end(str(order["fcode"]), "paid", str(order["id"]), int(order["user_id"]))
 
     async def _order_end(self, code_hash: str, outcome: str, order_id: str, buyer: int | None) -> None:
         if buyer is None and outcome == "paid":

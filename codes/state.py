@@ -142,9 +142,11 @@ class CodeState:
             await self._load.settle(self.redis, reply, keys, args)
 
     async def lease(self, code_hash: str, user_id: int, sku: str, token: str, lease_ms: int,
-                    counters: Sequence[str]) -> tuple[list[Any], list[bytes]]:
-        """Reads the failure counters (value, TTL of each) and tries the lease, in one round trip."""
-        before = [cmd for key in counters for cmd in (("GET", key), ("TTL", key))]
+                    counters: Sequence[str], window_seconds: int) -> tuple[list[Any], list[bytes]]:
+        """Counts the attempt on the failure counters (INCR, EXPIRE NX, TTL of each) and tries the
+        lease, in one round trip."""
+        before = [cmd for key in counters
+                  for cmd in (("INCR", key), ("EXPIRE", key, str(window_seconds), "NX"), ("TTL", key))]
         replies, result = await self._pipelined(
             self._lease, [self.keys.fcode(code_hash)], [user_id, sku, now_ms(), lease_ms, token], before)
         return replies, result

@@ -1,20 +1,46 @@
 """Database engine and sessions: made in the lifespan, one transaction per request."""
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from core.settings import Settings
+
+# What an unreachable, locked or failing-over database raises: the caller answers 503 or works on
+# from Redis; never a 500. (A refused or reset connection surfaces as OSError from the driver.)
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    exc.OperationalError, exc.InterfaceError, exc.TimeoutError, exc.DisconnectionError, OSError)
+
+
+class WriteHealth:
+    """Whether this worker's last database write failed: a database that still answers reads but
+    refuses writes (locked, read-only, failing over) is down for the order sink all the same."""
+
+    def __init__(self) -> None:
+        self.failing_since: float | None = None
+
+    def failed(self) -> None:
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+
+    def succeeded(self) -> None:
+        self.failing_since = None
+
+    @property
+    def failing(self) -> bool:
+        return self.failing_since is not None
 
 
 def make_engine(settings: Settings) -> AsyncEngine:
     url = settings.async_database_url
     if url.startswith("sqlite"):
         settings.var_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        timeout = settings.database_timeout_seconds
+        engine = create_async_engine(url, connect_args={"timeout": timeout})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -22,12 +48,16 @@ def make_engine(settings: Settings) -> AsyncEngine:
             # WAL lets readers go on while the order sink writes.
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    timeout = settings.database_timeout_seconds
+    # Timeouts everywhere: a database that went silent costs a request a few seconds and a 503, not
+    # a hang (connect, the pool's wait for a connection, and each statement).
+    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=timeout,
+                               connect_args={"timeout": timeout, "command_timeout": timeout})
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

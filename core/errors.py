@@ -9,9 +9,9 @@ from typing import Any
 class DomainError(Exception):
     """Base of every error a client may see: an HTTP status plus a machine code."""
 
-    status: int = 400
-    code: str = "bad_request"
-    title: str = "Bad request"
+    status: int = 422
+    code: str = "validation_error"
+    title: str = "Invalid request"
 
     def __init__(self, detail: str | None = None, *, headers: Mapping[str, str] | None = None,
                  extra: Mapping[str, Any] | None = None) -> None:
@@ -46,3 +46,13 @@ class RateLimited(DomainError):
 
 class ValidationFailed(DomainError):
     status, code, title = 422, "validation_error", "Invalid request"
+
+
+class ServiceUnavailable(DomainError):
+    """A back end (the database or Redis) is briefly unreachable: retry after a moment."""
+
+    status, code, title = 503, "service_unavailable", "Service unavailable"
+
+    def __init__(self, detail: str | None = None, retry_after: int = 2) -> None:
+        super().__init__(detail or "A back-end service is briefly unavailable; retry.",
+                         headers={"Retry-After": str(max(1, retry_after))})

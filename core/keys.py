@@ -19,6 +19,8 @@ class DropKeys:
     rejected: str     # hash: error code -> count
     idem_prefix: str  # + user + ":" + key -> "order id|body hash" (string with TTL)
     rate_prefix: str  # + user -> purchases this second (string with TTL)
+    tokver: str       # hash: user id -> token version (this drop's copy of the account-wide versions)
+    addr_held: str    # hash: client address -> units it holds reserved and unpaid
     # The waiting room (same slot, so joining, metering and the purchase check are single scripts)
     queue: str          # hash: meter state (budget, last_ms, seq) and counts (done, expired)
     line: str           # sorted set: user id -> place (random before starts_at, then arrival order)
@@ -31,8 +33,8 @@ class DropKeys:
     solution_prefix: str    # + challenge signature -> used (string with TTL: single use)
 
     def all_keys(self) -> list[str]:
-        return [self.inv, self.users, self.orders, self.deadlines, self.stream, self.rejected,
-                self.queue, self.line, self.seen, self.admitted, self.tickets]
+        return [self.inv, self.users, self.orders, self.deadlines, self.stream, self.rejected, self.tokver,
+                self.addr_held, self.queue, self.line, self.seen, self.admitted, self.tickets]
 
 
 class Keys:
@@ -47,7 +49,8 @@ class Keys:
             cached = DropKeys(
                 inv=f"{tag}:inv", users=f"{tag}:users", orders=f"{tag}:orders",
                 deadlines=f"{tag}:deadlines", stream=f"{tag}:stream", rejected=f"{tag}:rejected",
-                idem_prefix=f"{tag}:idem:", rate_prefix=f"{tag}:rate:",
+                idem_prefix=f"{tag}:idem:", rate_prefix=f"{tag}:rate:", tokver=f"{tag}:tokver",
+                addr_held=f"{tag}:addr-held",
                 queue=f"{tag}:q", line=f"{tag}:q:line", seen=f"{tag}:q:seen", admitted=f"{tag}:q:admitted",
                 tickets=f"{tag}:q:tickets", join_addr_prefix=f"{tag}:q:addr:", join_user_prefix=f"{tag}:q:user:",
                 join_rate_prefix=f"{tag}:q:joins:", solution_prefix=f"{tag}:q:used:",
@@ -60,8 +63,32 @@ class Keys:
         """Set of drop ids whose streams and deadlines the background loops watch."""
         return f"{self.prefix}:drops:active"
 
+    @property
+    def drop_catalog(self) -> str:
+        """Hash: drop id -> the drop's JSON, for every drop not long ended (listings and drop pages)."""
+        return f"{self.prefix}:drops:catalog"
+
+    @property
+    def drop_catalog_version(self) -> str:
+        """String: bumped on every change of the catalog, so each worker's copy knows it is stale."""
+        return f"{self.prefix}:drops:catalog:version"
+
     def login_failures(self, scope: str, ident: str) -> str:
         return f"{self.prefix}:login-fail:{scope}:{ident}"
+
+    def attempts(self, action: str, ident: str) -> str:
+        """Requests of one kind (login, register) from one client address in the current window."""
+        return f"{self.prefix}:attempts:{action}:{ident}"
+
+    @property
+    def token_versions(self) -> str:
+        """Hash: user id -> token version, for accounts whose version was ever bumped."""
+        return f"{self.prefix}:{{tokver}}:versions"
+
+    @property
+    def token_versions_ready(self) -> str:
+        """Exists once `token_versions` was built from the record; gone means Redis lost it."""
+        return f"{self.prefix}:{{tokver}}:ready"
 
     def fcode(self, code_hash: str) -> str:
         return f"{self.prefix}:{{fcode:{code_hash}}}:state"
@@ -77,6 +104,10 @@ class Keys:
     def share_views(self, token_hash: str) -> str:
         """Hash: "views" / "crawler_views" -> count, of one share link."""
         return f"{self.prefix}:{{share:{token_hash}}}:views"
+
+    def share_unrecorded(self, token_hash: str) -> str:
+        """String: a paid order's JSON, so its link's page works before the sink writes the row."""
+        return f"{self.prefix}:{{share:{token_hash}}}:unrecorded"
 
     def share_seen(self, token_hash: str, visitor: str) -> str:
         """Exists while a visitor's view of a share link counts already (one per hour)."""

@@ -31,8 +31,12 @@ def make_redis(url: str, *, max_connections: int = 128) -> Redis:
     kwargs: dict[str, Any] = {}
     if url.startswith("redis://"):
         kwargs["connection_class"] = HiredisPackedConnection
+    # Timeouts instead of hangs, and no silent retries (the pool's connections retry 0 times): a
+    # script whose reply was lost may have run (a retried purchase would take a second unit), so a
+    # failed call is the request's 503, and the client retries it safely with its Idempotency-Key.
     pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=10,
-                                           health_check_interval=30, socket_keepalive=True, **kwargs)
+                                           health_check_interval=30, socket_keepalive=True,
+                                           socket_connect_timeout=10, socket_timeout=30, **kwargs)
     return Redis(connection_pool=pool, decode_responses=False)
 
 

@@ -3,15 +3,18 @@
 The clients only: the domain services are built from them in the composition root (app/wiring.py)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from core.db import WriteHealth
 from core.keys import Keys
 from core.redis import ScriptRegistry
 from core.settings import Settings
+from core.token_versions import TokenVersions
 from core.tokens import TokenService
+from core.work import BoundedWork
 
 
 @dataclass(frozen=True)
@@ -23,3 +26,6 @@ class Runtime:
     keys: Keys
     scripts: ScriptRegistry
     tokens: TokenService
+    versions: TokenVersions
+    passwords: BoundedWork  # Argon2 work: bounded so logins cannot starve the sale
+    database_writes: WriteHealth = field(default_factory=WriteHealth)  # the order sink's, for /healthz

@@ -1,16 +1,37 @@
 """Settings from FLASHSALE_* environment variables, made once and injected."""
 from __future__ import annotations
 
+import os
+import secrets
 from datetime import time
 from functools import cached_property
 from pathlib import Path
+from time import sleep
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_JWT_SECRET = "dev-insecure-secret-change-me-please-0123456789"  # noqa: S105
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def dev_secret(path: Path) -> str:
+    """The secret kept in `path` (mode 0600), made at random the first time. Several workers may
+    start at once: the file is created exclusively, and a loser reads the winner's."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(100):  # the winner may not have written it yet
+            value = path.read_text(encoding="ascii").strip()
+            if value:
+                return value
+            sleep(0.01)
+        raise RuntimeError(f"{path} is empty: delete it to make a new development secret") from None
+    value = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(value + "\n")
+    return value
 
 
 class Settings(BaseSettings):
@@ -21,7 +42,8 @@ class Settings(BaseSettings):
     database_url: str = ""
     redis_url: str = ""
     redis_prefix: str = "fs"
-    jwt_secret: str = DEFAULT_JWT_SECRET
+    # Empty outside production: a random one is made on first start and kept under var_dir.
+    jwt_secret: str = ""
     # Older secrets, "kid=secret" comma separated: they still verify until removed.
     jwt_old_secrets: str = ""
     jwt_kid: str = "k1"
@@ -33,9 +55,18 @@ class Settings(BaseSettings):
     drop_weekday: str = "tuesday"
     drop_time: time = time(12, 0)
     store_name: str = "flashsale"
-    secret_key: str = ""  # HMAC/Fernet key material; derived from jwt_secret when empty
-    login_max_failures: int = 10
+    secret_key: str = ""  # HMAC/Fernet key material; like jwt_secret, made and kept in development
+    login_max_failures: int = 10  # per account and client address pair: then that pair is locked
     login_window_seconds: int = 600
+    login_account_slow_after: int = 10  # failures on an account (any address) before each attempt waits
+    login_account_max_delay_seconds: float = 2.0
+    login_per_address_per_minute: int = 20  # sign-in attempts from one client address, any account
+    register_per_address_per_hour: int = 20
+    password_hash_concurrency: int = 1  # Argon2 hashes at once per worker process (each takes a core)
+    password_hash_queue: int = 32       # waiting beyond that: 429 at once
+    max_unpaid_per_address: int = 4     # reserved-but-unpaid units one client address may hold per drop
+    http_header_timeout_seconds: float = 10.0  # a request's head must arrive within this
+    http_keep_alive_seconds: int = 5           # idle keep-alive connections are closed after this
     purchase_rate_per_second: int = 20
     fcodes_per_employee_month: int = 2
     fcode_valid_months: int = 1
@@ -46,6 +77,10 @@ class Settings(BaseSettings):
     run_background: bool = True  # stream sink and expiry sweeper inside the web worker
     sweep_interval_seconds: float = 0.25
     sink_claim_idle_ms: int = 10_000  # order events pending this long on a dead consumer are claimed
+    # How long a SQL call may wait for a connection, a lock or an answer before the request gets a 503.
+    database_timeout_seconds: float = 5.0
+    shutdown_drain_seconds: float = 10.0  # graceful stop: time the sink has to write what is left
+    payment_lease_seconds: float = 60.0  # a payment in progress holds its order this long at most
     log_level: str = "info"
     payment_provider: str = "test"
     # The waiting room (drops with waiting_room on)
@@ -79,14 +114,20 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _production_needs_secret(self) -> Settings:
-        if self.env == "production" and (not self.jwt_secret or self.jwt_secret == DEFAULT_JWT_SECRET
-                                         or len(self.jwt_secret) < 32):
-            raise ValueError("FLASHSALE_ENV=production needs FLASHSALE_JWT_SECRET "
-                             "(32+ characters, not the default)")
-        if self.env == "production" and len(self.secret_key) < 32:
-            # F-code lookups and encryption derive from it: it must outlive JWT secret rotations.
-            raise ValueError("FLASHSALE_ENV=production needs FLASHSALE_SECRET_KEY (32+ characters, kept for good)")
+    def _secrets(self) -> Settings:
+        if self.env == "production":
+            if len(self.jwt_secret) < 32:
+                raise ValueError("FLASHSALE_ENV=production needs FLASHSALE_JWT_SECRET (32+ random characters)")
+            if len(self.secret_key) < 32:
+                # F-code lookups and encryption derive from it: it must outlive JWT secret rotations.
+                raise ValueError("FLASHSALE_ENV=production needs FLASHSALE_SECRET_KEY "
+                                 "(32+ characters, kept for good)")
+            return self
+        # Development: no secret lives in the source; each var directory gets its own, made once.
+        if not self.jwt_secret:
+            self.jwt_secret = dev_secret(self.var_dir / "secrets" / "jwt_secret")
+        if not self.secret_key:
+            self.secret_key = dev_secret(self.var_dir / "secrets" / "secret_key")
         return self
 
     @property
@@ -126,7 +167,7 @@ class Settings(BaseSettings):
 
     @property
     def app_secret(self) -> bytes:
-        return (self.secret_key or self.jwt_secret).encode()
+        return self.secret_key.encode()
 
     @property
     def base_url(self) -> str:

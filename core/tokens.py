@@ -1,8 +1,9 @@
 """JWTs: one pinned algorithm, required claims, a `kid` for secret rotation, and a verified-claims cache.
 
-The purchase path authenticates from the token alone (role is a claim), and verified claims are
-cached by the token string so a hot buyer's repeat requests skip the HMAC; `exp` is still checked
-on every use.
+Verified claims are cached by the token string so a hot buyer's repeat requests skip the HMAC;
+`exp` is still checked on every use. A token also carries its account's token version (`ver`):
+the caller compares it with the account's current version in Redis (core/token_versions.py), so a
+role change, a password change or "sign out everywhere" ends every older token at once.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import jwt
 
 from core.errors import Unauthorized
+from core.ids import parse_id
 from core.settings import Settings
 
 ALGORITHM = "HS256"
@@ -24,6 +26,7 @@ class Claims:
     user_id: int
     role: str
     exp: float
+    ver: int = 0  # the account's token version when this token was issued
 
 
 class TokenService:
@@ -39,10 +42,10 @@ class TokenService:
                 self.keys[kid] = secret
         self._cache: dict[str, Claims] = {}
 
-    def issue(self, user_id: int, role: str) -> tuple[str, int]:
+    def issue(self, user_id: int, role: str, version: int = 0) -> tuple[str, int]:
         now = int(time.time())
         payload = {"sub": str(user_id), "role": role, "iat": now, "exp": now + self.ttl,
-                   "iss": self.issuer, "aud": self.audience}
+                   "iss": self.issuer, "aud": self.audience, "ver": version}
         token = jwt.encode(payload, self.keys[self.kid], algorithm=ALGORITHM, headers={"kid": self.kid})
         return token, self.ttl
 
@@ -67,10 +70,14 @@ class TokenService:
                 raise Unauthorized("Unknown signing key")
             data = jwt.decode(token, key, algorithms=[ALGORITHM], audience=self.audience, issuer=self.issuer,
                               options={"require": REQUIRED}, leeway=0)
-            role = data["role"]
-            if role not in ("shopper", "employee", "operator"):
+            role, sub, version = data["role"], data["sub"], data.get("ver", 0)
+            # PyJWT accepts an `aud` list that contains ours: this service only ever issues one.
+            if data["aud"] != self.audience or role not in ("shopper", "employee", "operator"):
                 raise Unauthorized("Invalid token")
-            return Claims(user_id=int(data["sub"]), role=str(role), exp=float(data["exp"]))
+            user_id = parse_id(sub) if isinstance(sub, str) else None
+            if user_id is None or type(version) is not int or not 0 <= version < 2**31:
+                raise Unauthorized("Invalid token")
+            return Claims(user_id=user_id, role=str(role), exp=float(data["exp"]), ver=version)
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized("Token expired") from exc
         except (jwt.PyJWTError, ValueError, TypeError) as exc:

@@ -90,7 +90,7 @@ async def _run(o: Options, say: Say) -> int:
         try:
             if o.host is None:
                 server = LocalServer(work / "server", workers=o.server_workers,
-                                     extra_env=CHEAP_CHALLENGES if o.bots else None)
+                                     env=CHEAP_CHALLENGES if o.bots else None)
                 say(f"starting flashsale serve --workers {o.server_workers} on the embedded defaults "
                     f"in {server.workdir}")
                 host = await asyncio.to_thread(server.start)

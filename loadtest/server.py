@@ -38,9 +38,9 @@ def default_settings(**overrides: object) -> Settings:
 
 class LocalServer:
     def __init__(self, workdir: Path, *, workers: int = 2, port: int | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None) -> None:
         self.workdir = workdir.resolve()
-        self.extra_env = dict(extra_env or {})
+        self.extra_env = dict(env or {})  # FLASHSALE_* settings of this server, over the defaults here
         self.workers = workers
         self.port = port or free_port()
         self.jwt_secret = secrets.token_urlsafe(48)
@@ -64,6 +64,11 @@ class LocalServer:
                     "FLASHSALE_PUBLIC_BASE_URL": self.url, "FLASHSALE_LOG_LEVEL": "warning",
                     # The generator stands in for many clients: it names each one in X-Forwarded-For.
                     "FLASHSALE_TRUSTED_PROXIES": "127.0.0.1"})
+        # The whole crowd comes from this one generator's address: lift the per-address limits
+        # (registrations, sign-ins, unpaid units per drop), which exist for strangers on the internet.
+        env.update({"FLASHSALE_REGISTER_PER_ADDRESS_PER_HOUR": "1000000000",
+                    "FLASHSALE_LOGIN_PER_ADDRESS_PER_MINUTE": "1000000000",
+                    "FLASHSALE_MAX_UNPAID_PER_ADDRESS": "1000000000"})
         env.update(self.extra_env)
         return env
 

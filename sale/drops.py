@@ -5,12 +5,15 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import as_utc
 from core.runtime import Runtime
 from core.settings import Settings
+from sale.catalog import DropCatalog
 from sale.exceptions import BadDrop, DropNotFound, client_code
 from sale.images.store import image_fields
 from sale.inventory import Inventory
@@ -32,16 +35,21 @@ def phase_of(drop: Drop, remaining: int, now: datetime) -> Phase:
     return "priority" if now < as_utc(drop.starts_at) else "open"
 
 
-def drop_out(drop: Drop, remaining: int, now: datetime, base_url: str = "") -> DropOut:
+def drop_fields(drop: Drop, remaining: int, now: datetime, base_url: str) -> dict[str, Any]:
+    """A drop as the contract shows it (what DropOut validates), cheap enough for every poll."""
     assert drop.id is not None
     starts, priority = as_utc(drop.starts_at), as_utc(drop.priority_starts_at)
-    return DropOut(id=drop.id, sku=drop.sku, name=drop.name, price_cents=drop.price_cents, currency=drop.currency,
-                   stock=drop.stock, starts_at=starts, ends_at=as_utc(drop.ends_at), priority_starts_at=priority,
-                   priority_minutes=int((starts - priority).total_seconds() // 60),
-                   per_user_limit=drop.per_user_limit, pay_window_seconds=drop.pay_window_seconds,
-                   remaining=remaining, phase=phase_of(drop, remaining, now), waiting_room=drop.waiting_room,
-                   prequeue_minutes=drop.prequeue_minutes, admit_per_second=drop.admit_per_second,
-                   challenge=drop.challenge, **image_fields(drop.image, base_url))
+    return {"id": drop.id, "sku": drop.sku, "name": drop.name, "price_cents": drop.price_cents,
+            "currency": drop.currency, "stock": drop.stock, "starts_at": starts, "ends_at": as_utc(drop.ends_at),
+            "priority_starts_at": priority, "priority_minutes": int((starts - priority).total_seconds() // 60),
+            "per_user_limit": drop.per_user_limit, "pay_window_seconds": drop.pay_window_seconds,
+            "remaining": remaining, "phase": phase_of(drop, remaining, now), "waiting_room": drop.waiting_room,
+            "prequeue_minutes": drop.prequeue_minutes, "admit_per_second": drop.admit_per_second,
+            "challenge": drop.challenge, **image_fields(drop.image, base_url)}
+
+
+def drop_out(drop: Drop, remaining: int, now: datetime, base_url: str = "") -> DropOut:
+    return DropOut(**drop_fields(drop, remaining, now, base_url))
 
 
 def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
@@ -62,17 +70,21 @@ def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
 
 
 class DropAdmin:
-    def __init__(self, runtime: Runtime, inventory: Inventory, loader: DropLoader, queue: QueueService) -> None:
+    def __init__(self, runtime: Runtime, inventory: Inventory, loader: DropLoader, catalog: DropCatalog,
+                 queue: QueueService) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
         self.inventory = inventory
         self.loader = loader
+        self.catalog = catalog
         self.queue = queue
 
-    async def create_drop(self, session: AsyncSession, body: DropCreate) -> DropOut:
+    async def create_drop(self, body: DropCreate) -> DropOut:
         now = datetime.now(UTC)
-        drop = await DropRepository(session).add(new_drop(body, self.settings, now))
-        # Redis learns of the drop from the database once committed (first use, or the sweeper's check).
+        async with self.runtime.sessions() as session, session.begin():
+            drop = await DropRepository(session).add(new_drop(body, self.settings, now))
+        # Committed: listings in every worker show it now (Redis learns its stock on first use).
+        await self.catalog.put(drop)
         return drop_out(drop, drop.stock, now, self.settings.base_url)
 
     async def update_drop(self, session: AsyncSession, drop_id: int, body: DropPatch) -> DropOut:
@@ -83,34 +95,52 @@ class DropAdmin:
         drop.admit_per_second = body.admit_per_second
         await session.flush()
         await self.inventory.set_admit_per_second(drop_id, body.admit_per_second)
+        await self.changed(drop)  # listings and drop pages in every worker show the new rate
         return drop_out(drop, (await self._remaining([drop]))[0], datetime.now(UTC), self.settings.base_url)
 
     async def _remaining(self, drops: list[Drop]) -> list[int]:
-        counters = await self.inventory.counters([d.id for d in drops if d.id is not None])
+        counters = await self.inventory.remaining([d.id for d in drops if d.id is not None])
         out = []
-        for drop, inv in zip(drops, counters, strict=True):
-            if b"remaining" in inv:
-                out.append(int(inv[b"remaining"]))
-            else:
-                out.append(await self.loader.load(drop))
+        for drop, remaining in zip(drops, counters, strict=True):
+            out.append(remaining if remaining is not None else await self.loader.load(drop))
         return out
 
-    async def list_drops(self, session: AsyncSession) -> list[DropOut]:
+    async def list_drops(self) -> bytes:
+        """The drops not yet ended as JSON, from the catalog and the live counters: Redis only (one
+        round trip), whatever the database is doing."""
         now = datetime.now(UTC)
-        drops = await DropRepository(session).not_ended(now)
-        return [drop_out(d, r, now, self.settings.base_url)
-                for d, r in zip(drops, await self._remaining(drops), strict=True)]
+        drops = await self.catalog.current()
+        remaining = await self._remaining(drops)
+        fields = [drop_fields(d, r, now, self.settings.base_url) for d, r in zip(drops, remaining, strict=True)]
+        return orjson.dumps(fields, option=orjson.OPT_UTC_Z)
 
-    async def get_drop(self, session: AsyncSession, drop_id: int) -> DropOut:
-        drop = await DropRepository(session).get(drop_id)
+    async def drop_json(self, drop_id: int) -> bytes:
+        drop = await self._drop(drop_id)
+        remaining = (await self._remaining([drop]))[0]
+        return orjson.dumps(drop_fields(drop, remaining, datetime.now(UTC), self.settings.base_url),
+                            option=orjson.OPT_UTC_Z)
+
+    async def changed(self, drop: Drop) -> None:
+        """An operator changed the drop (in the request's transaction; should the commit fail, the
+        sweeper sets the catalog back to what SQL holds within seconds)."""
+        await self.catalog.put(drop)
+
+    async def drop_record(self, drop_id: int) -> Drop | None:
+        """The drop as the catalog holds it (SQL only for a drop it lacks), or None."""
+        return await self.catalog.get(drop_id)
+
+    async def _drop(self, drop_id: int) -> Drop:
+        drop = await self.catalog.get(drop_id)
         if drop is None:
             raise DropNotFound()
+        return drop
+
+    async def get_drop(self, drop_id: int) -> DropOut:
+        drop = await self._drop(drop_id)
         return drop_out(drop, (await self._remaining([drop]))[0], datetime.now(UTC), self.settings.base_url)
 
-    async def stats(self, session: AsyncSession, drop_id: int) -> StatsOut:
-        drop = await DropRepository(session).get(drop_id)
-        if drop is None:
-            raise DropNotFound()
+    async def stats(self, drop_id: int) -> StatsOut:
+        drop = await self._drop(drop_id)
         inv, rejected = await self.inventory.stats(drop_id)
         if b"remaining" not in inv:
             await self.loader.load(drop)
@@ -138,7 +168,6 @@ class DropAdmin:
     async def stats_events(self, drop_id: int, interval: float = 1.0) -> AsyncIterator[bytes]:
         """Server-Sent Events for the operator's dashboard: the drop's stats every `interval` seconds."""
         while True:
-            async with self.runtime.sessions() as session:
-                stats = await self.stats(session, drop_id)
+            stats = await self.stats(drop_id)
             yield b"data: " + stats.model_dump_json().encode() + b"\n\n"
             await asyncio.sleep(interval)

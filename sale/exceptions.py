@@ -1,20 +1,21 @@
 from collections.abc import Callable
 
+from codes.exceptions import FcodeInvalid
 from core.errors import DomainError, RateLimited, ValidationFailed
+from core.ids import parse_id
+from core.token_versions import TokenRevoked
 
 
 class DropNotFound(DomainError):
     status, code, title = 404, "drop_not_found", "No such drop"
 
 
-MAX_ID = 2_147_483_647  # ids are 32-bit columns: anything larger cannot name a row
-
-
 def parse_drop_id(text: str) -> int:
-    """A drop id from a URL; anything that cannot be one is simply an unknown drop."""
-    if not text.isdigit() or len(text) > 10 or not 0 < int(text) <= MAX_ID:
+    """A drop id from a URL; anything that cannot be one (ASCII digits only) is simply an unknown drop."""
+    drop_id = parse_id(text)
+    if drop_id is None:
         raise DropNotFound()
-    return int(text)
+    return drop_id
 
 
 class NotOpen(DomainError):
@@ -77,6 +78,10 @@ def _rate_limited() -> DomainError:
     return RateLimited(1)
 
 
+def _address_limit() -> DomainError:
+    return LimitReached("Your address holds as many unpaid units of this drop as allowed: pay or cancel first")
+
+
 # What an outcome of the sale's Lua scripts (purchase, pay_hold, release) means to the client: the one
 # table from script codes to errors. Outcomes that are not refusals (ok, held, paid...) are absent.
 _REFUSALS: dict[str, Callable[[], DomainError]] = {
@@ -88,6 +93,9 @@ _REFUSALS: dict[str, Callable[[], DomainError]] = {
     "rate_limited": _rate_limited,
     "quantity_over_limit": _over_limit,
     "fcode_quantity": _fcode_quantity,
+    "token_revoked": TokenRevoked,
+    "address_limit": _address_limit,
+    "fcode_in_use": FcodeInvalid,
     "not_found": OrderNotFound,
     "expired": OrderExpired,
     "was_expired": OrderExpired,

@@ -42,9 +42,11 @@ class PurchaseResult:
 
 
 class Inventory:
-    def __init__(self, redis: Redis, keys: Keys, scripts: ScriptRegistry) -> None:
+    def __init__(self, redis: Redis, keys: Keys, scripts: ScriptRegistry,
+                 payment_lease_ms: int = PAYMENT_LEASE_MS) -> None:
         self.redis = redis
         self.keys = keys
+        self.payment_lease_ms = payment_lease_ms
         self._purchase = scripts["purchase"]
         self._hold = scripts["pay_hold"]
         self._settle = scripts["pay_settle"]
@@ -52,16 +54,22 @@ class Inventory:
         self._load = scripts["load"]
 
     async def purchase(self, drop_id: int, user_id: int, quantity: int, order_id: str, body_hash: str,
-                       idempotency_key: str | None, fcode_hash: str, ref: str, rate_per_second: int) -> PurchaseResult:
+                       idempotency_key: str | None, fcode_hash: str, ref: str, rate_per_second: int, *,
+                       token_version: int = 0, address: str = "", max_unpaid_per_address: int = 0,
+                       answer_only: bool = False) -> PurchaseResult:
+        """`address` names the client (a keyed tag, "" for none): its reserved-but-unpaid units in
+        this drop stay within `max_unpaid_per_address`; `token_version` is the buyer's token's;
+        `answer_only` answers a known Idempotency-Key and takes nothing."""
         k = self.keys.drop(drop_id)
         uid = str(user_id)
         idem_key = k.idem_prefix + uid + ":" + (idempotency_key or "")
         result = await self._purchase(
             self.redis,
             (k.inv, k.users, k.orders, k.deadlines, k.stream, k.rejected, idem_key, k.rate_prefix + uid,
-             k.admitted, k.tickets, k.queue),
+             k.tokver, k.addr_held, k.admitted, k.tickets, k.queue),
             (uid, quantity, now_ms(), order_id, body_hash, "1" if fcode_hash else "0", fcode_hash, ref,
-             rate_per_second, IDEMPOTENCY_TTL_SECONDS, "1" if idempotency_key else "0"),
+             rate_per_second, IDEMPOTENCY_TTL_SECONDS, "1" if idempotency_key else "0", token_version,
+             address, max_unpaid_per_address, "1" if answer_only else "0"),
         )
         outcome = result[0].decode()
         if outcome in ("ok", "dup"):
@@ -71,14 +79,20 @@ class Inventory:
     async def hold_payment(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, dict[str, Any] | None]:
         k = self.keys.drop(drop_id)
         result = await self._hold(self.redis, (k.orders, k.deadlines),
-                                  (order_id, str(user_id), now_ms(), PAYMENT_LEASE_MS))
+                                  (order_id, str(user_id), now_ms(), self.payment_lease_ms))
         return _state(result)
 
-    async def settle_payment(self, drop_id: int, order_id: str, paid: bool,
-                             reference: str) -> tuple[str, dict[str, Any] | None]:
+    async def settle_payment(self, drop_id: int, order_id: str, paid: bool, reference: str,
+                             share_token: str = "") -> tuple[str, dict[str, Any] | None]:
         k = self.keys.drop(drop_id)
-        result = await self._settle(self.redis, (k.inv, k.orders, k.deadlines, k.stream),
-                                    (order_id, "paid" if paid else "declined", now_ms(), reference))
+        result = await self._settle(self.redis, (k.inv, k.orders, k.deadlines, k.stream, k.addr_held),
+                                    (order_id, "paid" if paid else "declined", now_ms(), reference, share_token))
+        return _state(result)
+
+    async def record_refund(self, drop_id: int, order_id: str, reference: str) -> tuple[str, dict[str, Any] | None]:
+        k = self.keys.drop(drop_id)
+        result = await self._settle(self.redis, (k.inv, k.orders, k.deadlines, k.stream, k.addr_held),
+                                    (order_id, "refunded", now_ms(), reference, ""))
         return _state(result)
 
     async def cancel(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, dict[str, Any] | None]:
@@ -95,7 +109,7 @@ class Inventory:
         """Builds (init) or repairs (merge) the drop's state; None when init found it present."""
         assert drop.id is not None
         k = self.keys.drop(drop.id)
-        result = await self._load(self.redis, (k.inv, k.users, k.orders, k.deadlines),
+        result = await self._load(self.redis, (k.inv, k.users, k.orders, k.deadlines, k.addr_held),
                                   (drop_json(drop), "merge" if merge else "init", *orders))
         if result[0] == b"exists":
             return None
@@ -118,6 +132,13 @@ class Inventory:
                 pipe.hgetall(self.keys.drop(drop_id).inv)
             return list(await pipe.execute())
 
+    async def remaining(self, drop_ids: list[int]) -> list[int | None]:
+        """Units left per drop; None where Redis holds no state for the drop."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for drop_id in drop_ids:
+                pipe.hget(self.keys.drop(drop_id).inv, "remaining")
+            return [int(value) if value is not None else None for value in await pipe.execute()]
+
     async def stats(self, drop_id: int) -> tuple[dict[bytes, bytes], dict[bytes, bytes]]:
         k = self.keys.drop(drop_id)
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -132,7 +153,7 @@ class Inventory:
 
 
 def _release_keys(k: DropKeys) -> tuple[str, ...]:
-    return (k.inv, k.users, k.orders, k.deadlines, k.stream)
+    return (k.inv, k.users, k.orders, k.deadlines, k.stream, k.addr_held)
 
 
 def _state(result: list[bytes]) -> tuple[str, dict[str, Any] | None]:

@@ -8,19 +8,21 @@ import logging
 import orjson
 
 from core.runtime import Runtime
+from sale.catalog import DropCatalog
 from sale.exceptions import DropNotFound
 from sale.inventory import Inventory
 from sale.models import Drop
-from sale.repository import DropRepository, OrderRepository, row_event
+from sale.repository import OrderRepository, row_event
 from sale.sink import ensure_group
 
 log = logging.getLogger("flashsale.sale")
 
 
 class DropLoader:
-    def __init__(self, runtime: Runtime, inventory: Inventory) -> None:
+    def __init__(self, runtime: Runtime, inventory: Inventory, catalog: DropCatalog) -> None:
         self.runtime = runtime
         self.inventory = inventory
+        self.catalog = catalog
         self._locks: dict[int, asyncio.Lock] = {}
         self._sku: dict[int, str] = {}
 
@@ -31,6 +33,9 @@ class DropLoader:
         async with lock, self.runtime.sessions() as session:
             orders = await OrderRepository(session).for_drop(drop.id)
         loaded = await self.inventory.load(drop, [orjson.dumps(row_event(o)) for o in orders], merge=merge)
+        # After the drop is in the active set (inventory.load): a role change or sign-out racing this
+        # load reaches the drop's copy either way (core/token_versions.py).
+        await self.runtime.versions.copy_to_drop(drop.id)
         await ensure_group(self.runtime.redis, self.runtime.keys, drop.id)
         self._sku[drop.id] = drop.sku
         if loaded is not None:
@@ -41,8 +46,7 @@ class DropLoader:
 
     async def load_by_id(self, drop_id: int) -> Drop:
         """Loads the drop by id; raises drop_not_found for a drop the record does not have."""
-        async with self.runtime.sessions() as session:
-            drop = await DropRepository(session).get(drop_id)
+        drop = await self.catalog.get(drop_id)
         if drop is None:
             raise DropNotFound()
         await self.load(drop)

@@ -80,3 +80,8 @@ class Order(SQLModel, table=True):
     payment_ref: str | None = Field(default=None, max_length=128)
     fcode_hash: str | None = Field(default=None, max_length=64)
     ref_token: str | None = Field(default=None, max_length=64)
+    # A charge that succeeded after the order's payment lease ran out and its unit went back:
+    # "pending" until the provider refunded it, then "refunded".
+    refund_status: str | None = Field(default=None, max_length=16)
+    refunded_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    refund_ref: str | None = Field(default=None, max_length=128)

@@ -1,12 +1,14 @@
 """Orders after the purchase: read, pay, cancel. Redis holds the live state, SQL the record."""
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codes.gate import Gate
+from core.db import DATABASE_DOWN
 from core.tokens import Claims
 from sale.exceptions import (
     DropNotFound,
@@ -38,10 +40,20 @@ class OrderService:
         self.provider = provider
 
     async def _render(self, session: AsyncSession, order: dict[str, Any]) -> bytes:
-        url = None
-        if order["status"] == "paid":
-            url = (await self.share.urls(session, [order["id"]])).get(order["id"])
-        return order_bytes(order, url)
+        return order_bytes(order, await self._share_url(session, order))
+
+    async def _share_url(self, session: AsyncSession, order: dict[str, Any]) -> str | None:
+        """The link's current URL from its row (the buyer may have replaced or revoked it); the token
+        minted at payment while the row has not landed, or while the database is unreachable."""
+        if order["status"] != "paid":
+            return None
+        try:
+            links = await self.share.links(session, [order["id"]])
+        except DATABASE_DOWN:
+            links = {}
+        if order["id"] in links:
+            return links[order["id"]]
+        return self.share.url(order["share"]) if order.get("share") else None
 
     async def get(self, session: AsyncSession, claims: Claims, order_id: str) -> bytes:
         order = await self.lookup.find(order_id, session)
@@ -52,8 +64,8 @@ class OrderService:
     async def list_for(self, session: AsyncSession, claims: Claims) -> bytes:
         rows = await OrderRepository(session).for_user(claims.user_id)
         paid = [r.id for r in rows if r.status == "paid"]
-        urls = await self.share.urls(session, paid) if paid else {}
-        parts = [order_bytes(row_event(r), urls.get(r.id)) for r in rows]
+        links = await self.share.links(session, paid) if paid else {}
+        parts = [order_bytes(row_event(r), links.get(r.id)) for r in rows]
         return b"[" + b",".join(parts) + b"]"
 
     async def _ensure_live(self, order_id: str) -> int:
@@ -66,9 +78,14 @@ class OrderService:
                 raise OrderNotFound() from None
         return drop_id
 
-    async def pay(self, session: AsyncSession, claims: Claims, order_id: str, token: str) -> bytes:
-        drop_id = await self._ensure_live(order_id)
+    async def pay(self, claims: Claims, order_id: str, token: str) -> bytes:
+        """Hold, charge, settle: Redis and the provider only. The paid state, the share link and an
+        F-code's redemption reach SQL through the order stream (the sink), never in this request."""
+        drop_id = drop_of(order_id)
         state, order = await self.inventory.hold_payment(drop_id, order_id, claims.user_id)
+        if state == "not_found" and await self.inventory.order(drop_id, order_id) is None:
+            await self._ensure_live(order_id)  # Redis may have lost the drop: rebuilt from SQL, once
+            state, order = await self.inventory.hold_payment(drop_id, order_id, claims.user_id)
         if state == "due":
             await self.expire_due(drop_id)
             raise OrderExpired()
@@ -77,27 +94,47 @@ class OrderService:
             raise error
         assert order is not None
         if state == "paid":
-            return await self._render(session, order)  # paid already: nothing more is charged
+            # Paid already: nothing more is charged. The URL is the one minted with the payment (a
+            # replaced or revoked link shows in GET /api/orders/{id}).
+            return self._paid_answer(order)
         try:
             charge = await self.provider.charge(order_id=order_id, amount_cents=int(order["amount_cents"]),
                                                 currency=str(order["currency"]), token=token)
         except BaseException:
             await self.inventory.settle_payment(drop_id, order_id, False, "")
             raise
-        state, order = await self.inventory.settle_payment(drop_id, order_id, charge.approved, charge.reference)
+        minted = self.share.mint_token() if charge.approved else ""
+        state, order = await self.inventory.settle_payment(drop_id, order_id, charge.approved, charge.reference,
+                                                           minted)
         if not charge.approved:
             raise PaymentDeclined(charge.reason or None)
+        if state == "refund_due":
+            assert order is not None
+            await self._refund(drop_id, order)
+            raise OrderExpired("The time to pay ran out while the payment was processed: the charge was "
+                               "refunded")
         if state != "paid" or order is None:
-            # The lease ran out while the provider answered: the unit went back. Needs a refund.
-            log.error("order %s charged after its payment lease ended (ref %s)", order_id, charge.reference)
             raise OrderExpired()
-        await self._paid(session, order)
-        return await self._render(session, order)
-
-    async def _paid(self, session: AsyncSession, order: dict[str, Any]) -> None:
+        await self.share.hold_until_recorded(order)
         if order.get("fcode"):
-            await self.gate.order_paid(str(order["fcode"]), str(order["id"]))
-        await self.share.order_paid(session, order)
+            # Should Redis have lost the code while SQL is away, the sink marks it once it can.
+            with contextlib.suppress(*DATABASE_DOWN):
+                await self.gate.order_paid(str(order["fcode"]), order_id, claims.user_id)
+        return self._paid_answer(order)
+
+    def _paid_answer(self, order: dict[str, Any]) -> bytes:
+        token = order.get("share")
+        return order_bytes(order, self.share.url(token) if token else None)
+
+    async def _refund(self, drop_id: int, order: dict[str, Any]) -> None:
+        """A charge that outlived its payment lease, for an order whose unit went back: refunded
+        through the provider, and the order records it (streamed to SQL like any change)."""
+        order_id = str(order["id"])
+        log.warning("order %s was charged after its payment lease ended: refunding", order_id)
+        reference = await self.provider.refund(order_id=order_id, charge_reference=str(order["payment_ref"]),
+                                               amount_cents=int(order["amount_cents"]),
+                                               currency=str(order["currency"]))
+        await self.inventory.record_refund(drop_id, order_id, reference)
 
     async def cancel(self, session: AsyncSession, claims: Claims, order_id: str) -> bytes:
         drop_id = await self._ensure_live(order_id)

@@ -5,6 +5,9 @@ client address) and never sees headers or bodies.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
 import time
 from collections import Counter
@@ -13,10 +16,12 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from codes.exceptions import FcodeInvalid
 from codes.gate import Gate, Lease
 from core.errors import DomainError
 from core.keys import Keys
 from core.metrics import PURCHASES
+from core.net import address_block
 from sale.exceptions import DropNotFound, SoldOut, refusal
 from sale.inventory import Inventory, PurchaseResult
 from sale.loader import DropLoader
@@ -27,9 +32,22 @@ from sale.share.referral import ReferralSigner
 SOLD_OUT_FLAG_SECONDS = 0.5
 
 
+class AddressTags:
+    """A client address as the purchase script counts it: its block (an IPv6 /64), keyed-hashed so
+    no address is stored in Redis or the order."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._key = hashlib.sha256(b"flashsale/sale/client-address\x00" + secret).digest()
+
+    def tag(self, client: str) -> str:
+        mac = hmac.new(self._key, address_block(client).encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac[:12]).decode()
+
+
 class PurchaseService:
     def __init__(self, redis: Redis, keys: Keys, inventory: Inventory, loader: DropLoader, gate: Gate,
-                 referrals: ReferralSigner, rate_per_second: int) -> None:
+                 referrals: ReferralSigner, rate_per_second: int, addresses: AddressTags,
+                 max_unpaid_per_address: int) -> None:
         self.redis = redis
         self.keys = keys
         self.inventory = inventory
@@ -37,14 +55,18 @@ class PurchaseService:
         self.gate = gate
         self.referrals = referrals
         self.rate_per_second = rate_per_second
+        self.addresses = addresses
+        self.max_unpaid_per_address = max_unpaid_per_address
         self._sold_out_until: dict[int, float] = {}
         self._local_rejects: Counter[int] = Counter()
         self._outcomes: dict[str, Any] = {}
 
     async def purchase(self, *, drop_id: int, user_id: int, quantity: int, fcode: str, ref: str,
-                       ref_cookie: str | None, idempotency_key: str | None, client: str) -> bytes:
+                       ref_cookie: str | None, idempotency_key: str | None, client: str,
+                       token_version: int = 0) -> bytes:
         """Reserves the units; returns the order's JSON (the same order again for a repeated
-        Idempotency-Key) or raises the refusal. `ref_cookie` is the browser's signed referral cookie."""
+        Idempotency-Key) or raises the refusal. `ref_cookie` is the browser's signed referral cookie;
+        `token_version` the buyer's token's (the script refuses a revoked one in the same round trip)."""
         if idempotency_key is None and self._sold_out_until.get(drop_id, 0.0) > time.monotonic():
             self._local_rejects[drop_id] += 1
             self._count("sold_out")
@@ -55,9 +77,15 @@ class PurchaseService:
         referral = self.referrals.referral(ref or None, ref_cookie) if ref or ref_cookie else ""
         order_id = f"{drop_id}-{secrets.token_hex(10)}"
         fcode_hash = lease.code_hash if lease is not None else ""
+        # The buyer's own order holds this code (a burst's loser, a retry): answer that order for its
+        # Idempotency-Key, refuse anything else, and never take a unit it would have to give back.
+        answer_only = lease is not None and bool(lease.held_by)
+        if answer_only and idempotency_key is None:
+            raise FcodeInvalid("This F-code is in your order already: pay for it or cancel it")
         try:
             result = await self._take(drop_id, user_id, quantity, order_id, f"{quantity}:{fcode_hash}",
-                                      idempotency_key, fcode_hash, referral)
+                                      idempotency_key, fcode_hash, referral, token_version,
+                                      self.addresses.tag(client), answer_only=answer_only)
         except BaseException:
             if lease is not None:
                 await self.gate.release(lease)
@@ -80,10 +108,13 @@ class PurchaseService:
         counter.inc()
 
     async def _take(self, drop_id: int, user_id: int, quantity: int, order_id: str, body_hash: str,
-                    idempotency_key: str | None, fcode_hash: str, referral: str) -> PurchaseResult:
+                    idempotency_key: str | None, fcode_hash: str, referral: str, token_version: int,
+                    address: str, *, answer_only: bool = False) -> PurchaseResult:
         for _ in range(2):
-            result = await self.inventory.purchase(drop_id, user_id, quantity, order_id, body_hash,
-                                                   idempotency_key, fcode_hash, referral, self.rate_per_second)
+            result = await self.inventory.purchase(
+                drop_id, user_id, quantity, order_id, body_hash, idempotency_key, fcode_hash, referral,
+                self.rate_per_second, token_version=token_version, address=address,
+                max_unpaid_per_address=self.max_unpaid_per_address, answer_only=answer_only)
             if result.outcome != "missing":
                 return result
             await self.loader.load_by_id(drop_id)  # raises drop_not_found for an unknown drop

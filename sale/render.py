@@ -15,4 +15,5 @@ def order_bytes(order: dict[str, Any], share_url: str | None = None) -> bytes:
         "amount_cents": order["amount_cents"], "currency": order["currency"],
         "status": shown_status(order["status"]), "created_at": iso_ms(order["created_ms"]),
         "pay_by": iso_ms(order["pay_by_ms"]), "paid_at": iso_ms(order.get("paid_ms")), "share_url": share_url,
+        "refund_status": order.get("refund") or None, "refunded_at": iso_ms(order.get("refunded_ms")),
     })

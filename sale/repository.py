@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from sale.models import Drop, Order, shown_status
 
 _RANK = {"reserved": 0, "paying": 0, "paid": 1, "expired": 1, "cancelled": 1}
+_REFUND_RANK = {None: 0, "pending": 1, "refunded": 2}
 
 
 def _dt(ms_value: Any) -> datetime | None:
@@ -30,6 +31,8 @@ def order_row(event: dict[str, Any]) -> dict[str, Any]:
         "pay_by": _dt(event["pay_by_ms"]), "paid_at": _dt(event.get("paid_ms")),
         "ended_at": _dt(event.get("ended_ms")), "payment_ref": event.get("payment_ref") or None,
         "fcode_hash": event.get("fcode") or None, "ref_token": event.get("ref") or None,
+        "refund_status": event.get("refund") or None, "refunded_at": _dt(event.get("refunded_ms")),
+        "refund_ref": event.get("refund_ref") or None,
     }
 
 
@@ -38,12 +41,15 @@ def row_event(order: Order) -> dict[str, Any]:
     def to_ms(value: datetime | None) -> int | bool:
         return int(value.replace(tzinfo=value.tzinfo or UTC).timestamp() * 1000) if value else False
 
+    refund = ({"refund": order.refund_status, "refunded_ms": to_ms(order.refunded_at),
+               "refund_ref": order.refund_ref or ""} if order.refund_status else {})
     return {
         "id": order.id, "drop_id": order.drop_id, "user_id": order.user_id, "sku": order.sku,
         "quantity": order.quantity, "amount_cents": order.amount_cents, "currency": order.currency,
         "status": order.status, "created_ms": to_ms(order.created_at), "pay_by_ms": to_ms(order.pay_by),
         "paid_ms": to_ms(order.paid_at), "ended_ms": to_ms(order.ended_at),
         "payment_ref": order.payment_ref or "", "fcode": order.fcode_hash or "", "ref": order.ref_token or "",
+        **refund,
     }
 
 
@@ -58,8 +64,13 @@ def _upsert_statement(dialect: str) -> Any:
         stmt = insert(table)
         statement = _UPSERTS[dialect] = stmt.on_conflict_do_update(
             index_elements=["id"],
-            set_={name: stmt.excluded[name] for name in ("status", "paid_at", "ended_at", "payment_ref")},
-            where=table.c.status == "reserved",
+            set_={name: stmt.excluded[name] for name in ("status", "paid_at", "ended_at", "payment_ref",
+                                                          "refund_status", "refunded_at", "refund_ref")},
+            # A reserved order takes its final state; a finished one changes only to record the
+            # refund of a late charge ("pending", then "refunded"), never backwards.
+            where=sa.or_(table.c.status == "reserved",
+                         sa.and_(stmt.excluded.refund_status.is_not(None),
+                                 sa.func.coalesce(table.c.refund_status, "") != "refunded")),
         )
     return statement
 
@@ -112,7 +123,8 @@ class OrderRepository:
         for event in events:
             row = order_row(event)
             seen = latest.get(row["id"])
-            if seen is None or _RANK[row["status"]] >= _RANK[seen["status"]]:
+            if seen is None or (_RANK[row["status"]], _REFUND_RANK[row["refund_status"]]) >= (
+                    _RANK[seen["status"]], _REFUND_RANK[seen["refund_status"]]):
                 latest[row["id"]] = row
         if not latest:
             return 0

@@ -104,7 +104,7 @@ class PurchaseIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    quantity: int = Field(default=1, ge=1)
+    quantity: int = Field(default=1, ge=1, le=1_000_000)
     fcode: str | None = Field(default=None, max_length=64)
     ref: str | None = Field(default=None, max_length=128)
 
@@ -127,3 +127,6 @@ class OrderOut(BaseModel):
     pay_by: datetime
     paid_at: datetime | None
     share_url: str | None = None
+    # Beyond the contract: a charge that arrived after the order expired or was cancelled is refunded.
+    refund_status: Literal["pending", "refunded"] | None = None
+    refunded_at: datetime | None = None

@@ -11,12 +11,15 @@ import logging
 import os
 import socket
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import DATABASE_DOWN
 from core.keys import Keys
 from core.loops import forever
 from core.metrics import ORDERS_SUNK
@@ -29,6 +32,14 @@ BATCH = 500
 CLAIM_EVERY_SECONDS = 5.0
 
 
+class PaidRecorder(Protocol):
+    """What the sink calls, inside its transaction and before it acknowledges, with the paid orders
+    of a batch (the share link's row, the F-code's redemption): at least once per paid order, so it
+    must be idempotent."""
+
+    async def record_paid(self, session: AsyncSession, orders: Sequence[dict[str, Any]]) -> None: ...
+
+
 async def ensure_group(redis: Redis, keys: Keys, drop_id: int) -> None:
     """The drop's order stream and its consumer group exist (idempotent)."""
     try:
@@ -39,30 +50,56 @@ async def ensure_group(redis: Redis, keys: Keys, drop_id: int) -> None:
 
 
 class OrderSink:
-    def __init__(self, runtime: Runtime, consumer: str | None = None) -> None:
+    def __init__(self, runtime: Runtime, recorders: Sequence[PaidRecorder] = (), consumer: str | None = None) -> None:
         self.runtime = runtime
+        self.recorders = list(recorders)
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self._last_claim = 0.0
+        # Entries delivered to this consumer but not acknowledged (a failed write: the database was
+        # down) are read again, from the start of its pending list, before anything new.
+        self._backlog = True
+        self._stopping = asyncio.Event()
 
     async def active_streams(self) -> dict[str, int]:
         members = await self.runtime.redis.smembers(self.runtime.keys.active_drops)
         return {self.runtime.keys.drop(int(m)).stream: int(m) for m in members}
 
     async def run(self) -> None:
-        await forever(self.step, log, pause=0)  # step() blocks on XREADGROUP itself
+        await forever(self.step, log, pause=0, until=self._stopping)  # step() blocks on XREADGROUP itself
+
+    async def stop(self, task: asyncio.Task[None], drain_seconds: float) -> int:
+        """Graceful stop: the loop ends after its current batch, then every event still in the streams
+        is written (this consumer's pending ones included) for up to `drain_seconds`."""
+        self._stopping.set()
+        await asyncio.wait({task}, timeout=drain_seconds)
+        written, deadline = 0, time.monotonic() + drain_seconds
+        while time.monotonic() < deadline:
+            try:
+                step = await self.step(block_ms=0)
+            except Exception:
+                log.exception("order sink drain failed; what is left is written at the next start")
+                break
+            written += step
+            if not step and not self._backlog:
+                break
+        log.info("order sink drained: %d order events written at shutdown", written)
+        return written
 
     async def step(self, block_ms: int = 500) -> int:
         streams = await self.active_streams()
         if not streams:
+            self._backlog = False
             await asyncio.sleep(block_ms / 1000)
             return 0
         written = 0
         if time.monotonic() - self._last_claim > CLAIM_EVERY_SECONDS:
             self._last_claim = time.monotonic()
             written += await self.reclaim(streams)
+        backlog = self._backlog
         try:
             response = await self.runtime.redis.xreadgroup(
-                GROUP, self.consumer, {s: ">" for s in streams}, count=BATCH, block=block_ms)
+                GROUP, self.consumer, {s: "0" if backlog else ">" for s in streams}, count=BATCH,
+                block=None if backlog or not block_ms else block_ms)
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
@@ -70,8 +107,19 @@ class OrderSink:
                 await ensure_group(self.runtime.redis, self.runtime.keys, drop_id)
             return written
         batches: list[Any] = list(response or [])  # RESP2 reply: [[stream, entries], ...]
-        for stream, entries in batches:
-            written += await self.write(stream.decode(), entries)
+        if backlog and not any(entries for _, entries in batches):
+            self._backlog = False
+        try:
+            for stream, entries in batches:
+                gone = [entry_id for entry_id, fields in entries if not fields]
+                if gone:  # pending ids whose entry was deleted: nothing left to write
+                    await self.runtime.redis.xack(stream, GROUP, *gone)
+                entries = [e for e in entries if e[1]]
+                if entries:
+                    written += await self.write(stream.decode(), entries)
+        except BaseException:
+            self._backlog = True
+            raise
         return written
 
     async def reclaim(self, streams: dict[str, int]) -> int:
@@ -94,8 +142,16 @@ class OrderSink:
     async def write(self, stream: str, entries: list[Any]) -> int:
         ids = [entry_id for entry_id, _ in entries]
         events = [orjson.loads(fields[b"o"]) for _, fields in entries if fields and b"o" in fields]
-        async with self.runtime.sessions() as session, session.begin():
-            count = await OrderRepository(session).upsert_events(events)
+        paid = [event for event in events if event.get("status") == "paid"]
+        try:
+            async with self.runtime.sessions() as session, session.begin():
+                count = await OrderRepository(session).upsert_events(events)
+                for recorder in self.recorders if paid else ():
+                    await recorder.record_paid(session, paid)  # the share link row, the F-code's redemption
+        except DATABASE_DOWN:
+            self.runtime.database_writes.failed()
+            raise
+        self.runtime.database_writes.succeeded()
         # Acknowledged only after the commit: a crash before this line redelivers, harmlessly.
         async with self.runtime.redis.pipeline(transaction=False) as pipe:
             pipe.xack(stream, GROUP, *ids)

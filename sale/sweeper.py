@@ -6,9 +6,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from codes.sync import CodeSync
+from core.db import DATABASE_DOWN
 from core.loops import forever
 from core.metrics import EXPIRED
 from core.runtime import Runtime
+from sale.catalog import DropCatalog
 from sale.loader import DropLoader
 from sale.orders import OrderService
 from sale.purchase import PurchaseService
@@ -22,8 +24,9 @@ RETIRE_AFTER = timedelta(hours=1)
 
 class Sweeper:
     def __init__(self, runtime: Runtime, loader: DropLoader, orders: OrderService, purchases: PurchaseService,
-                 code_sync: CodeSync, queue: QueueService) -> None:
+                 code_sync: CodeSync, catalog: DropCatalog, queue: QueueService) -> None:
         self.runtime = runtime
+        self.catalog = catalog
         self.loader = loader
         self.orders = orders
         self.purchases = purchases
@@ -37,8 +40,12 @@ class Sweeper:
     async def step(self) -> int:
         if time.monotonic() - self._last_check > CHECK_EVERY_SECONDS:
             self._last_check = time.monotonic()
-            await self.check_drops()
-            await self.code_sync.drain()  # F-code changes a crashed worker left unwritten to SQL
+            try:
+                await self.check_drops()
+                await self.code_sync.drain()  # F-code changes a crashed worker left unwritten to SQL
+            except DATABASE_DOWN as exc:
+                # Expiry goes on from Redis alone: reservations must come back on time in an outage.
+                log.warning("drop check skipped, the database is unreachable (%s)", type(exc).__name__)
         members = await self.runtime.redis.smembers(self.runtime.keys.active_drops)
         expired = 0
         for member in members:
@@ -57,6 +64,7 @@ class Sweeper:
             drops = await DropRepository(session).not_ended(now - RETIRE_AFTER)
             ids = [d.id for d in drops if d.id is not None]
             counts = await OrderRepository(session).count_by_drop(ids)
+        await self.catalog.sync(drops)  # drops made elsewhere (the console) reach the listings
         redis, keys = self.runtime.redis, self.runtime.keys
         async with redis.pipeline(transaction=False) as pipe:
             for drop_id in ids:

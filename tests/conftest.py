@@ -68,6 +68,10 @@ def make_settings(database_url: str, redis_url: str, var_dir: Path, **overrides:
         "database_url": database_url, "redis_url": redis_url, "redis_prefix": f"t{RUN_ID}",
         "var_dir": var_dir, "jwt_secret": "test-secret-" + "x" * 40, "public_base_url": "http://testserver",
         "sweep_interval_seconds": 0.1, "purchase_rate_per_second": 1000, "log_level": "warning",
+        # Every test's requests come from one ASGI address: the per-address limits' own tests lower
+        # these (tests/test_login_limits.py), the rest of the suite must not trip them.
+        "register_per_address_per_hour": 1_000_000, "login_per_address_per_minute": 1_000_000,
+        "max_unpaid_per_address": 1_000_000,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

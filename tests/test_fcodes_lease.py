@@ -55,4 +55,5 @@ async def test_the_buyers_own_retry_needs_no_lease(app: FastAPI, client: httpx.A
     assert first.status_code == 201, first.text
     gate = gate_of(app)
     retry = await gate.lease(code, buyer.id, drop["sku"], "10.8.8.10")
-    assert retry == Lease(gate.crypto.lookup_hash(canonical(code)))  # no token: nothing to confirm or release
+    # No token: nothing to confirm or release; the order that holds the code, for answer-only.
+    assert retry == Lease(gate.crypto.lookup_hash(canonical(code)), held_by=first.json()["id"])

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from app.main import create_app
 from core.embedded_redis import EmbeddedRedis
 from core.net import free_port
-from core.settings import DEFAULT_JWT_SECRET, Settings
+from core.settings import Settings
 from tests.support import is_problem, make_account
 
 
@@ -102,14 +102,14 @@ async def test_metrics_count_requests_by_route_template(app: FastAPI, client: ht
     assert f"/api/admin/users/{shopper.id}" not in after  # templates, not raw paths: bounded label sets
 
 
-def test_production_refuses_the_default_or_a_short_secret() -> None:
-    for secret in (DEFAULT_JWT_SECRET, "", "short-secret"):
+def test_production_refuses_a_missing_or_short_secret(tmp_path: Path) -> None:
+    for secret in ("", "short-secret"):
         with pytest.raises(ValidationError, match="JWT_SECRET"):
-            Settings(env="production", jwt_secret=secret)
+            Settings(env="production", jwt_secret=secret, secret_key="k" * 40, var_dir=tmp_path)
     with pytest.raises(ValidationError, match="SECRET_KEY"):
-        Settings(env="production", jwt_secret="p" * 40)  # F-codes need a key that outlives JWT rotation
-    assert Settings(env="production", jwt_secret="p" * 40, secret_key="k" * 40).env == "production"
-    assert Settings(env="development").jwt_secret == DEFAULT_JWT_SECRET
+        Settings(env="production", jwt_secret="p" * 40, var_dir=tmp_path)  # F-codes need a lasting key
+    assert Settings(env="production", jwt_secret="p" * 40, secret_key="k" * 40, var_dir=tmp_path).env == "production"
+    assert not (tmp_path / "secrets").exists()  # production never makes one up
 
 
 def clean_environment(tmp_path: Path, **extra: str) -> dict[str, str]:

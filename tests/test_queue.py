@@ -8,6 +8,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import event
 
+from sale.catalog import DropCatalog
 from tests.support import create_drop, eventually, is_problem, make_account, make_accounts, runtime_of, services_of
 from tests.support.fcodes import claim, client_at
 from tests.support.queue import join, keys, room, sleep_until, solved, ticket
@@ -165,7 +166,13 @@ async def test_operator_changes_the_rate_during_the_sale(app: FastAPI, client: h
     changed = await client.patch(url, json={"admit_per_second": 9}, headers=operator.headers)
     assert changed.status_code == 200 and changed.json()["admit_per_second"] == 9
     assert (await client.get(f"/api/drops/{drop['id']}")).json()["admit_per_second"] == 9
+    listed = {d["id"]: d for d in (await client.get("/api/drops")).json()}
+    assert listed[drop["id"]]["admit_per_second"] == 9 and listed[drop["id"]]["waiting_room"] is True
     assert int(await runtime_of(app).redis.hget(keys(app, drop["id"]).inv, "admit_per_second")) == 9
+    # Another worker reads the catalog from Redis: it shows the new rate and the room's fields too.
+    runtime = runtime_of(app)
+    elsewhere = await DropCatalog(runtime.redis, runtime.keys, runtime.sessions).get(drop["id"])
+    assert elsewhere is not None and (elsewhere.admit_per_second, elsewhere.waiting_room) == (9, True)
 
 
 async def test_polling_the_queue_costs_no_sql(app: FastAPI, client: httpx.AsyncClient) -> None:
@@ -189,13 +196,15 @@ async def test_polling_the_queue_costs_no_sql(app: FastAPI, client: httpx.AsyncC
             joins = [await c.post(f"/api/drops/{drop['id']}/queue", json={}, headers=b.headers) for b in buyers[1:]]
             polls = await asyncio.gather(*(c.get(f"/api/drops/{drop['id']}/queue", headers=b.headers)
                                            for b in buyers for _ in range(5)))
-            # The counter is real: one SQL read through the same engine is seen.
-            await client.get(f"/api/drops/{drop['id']}")
+            # The counter is real: one SQL read through the same engine is seen (the catalog reads SQL
+            # only for a drop it lacks, so the control asks for an unknown one).
+            missing = await client.get(f"/api/drops/{drop['id'] + 100_000}")
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert {j.status_code for j in joins} == {200} and {p.status_code for p in polls} == {200}
+    assert missing.status_code == 404
     assert len(statements) >= 1 and all("drops" in s.lower() for _, s in statements), statements
-    assert len(statements) <= 2, statements  # the drop read only, nothing from 19 joins and 100 polls
+    assert len(statements) <= 2, statements  # the control read only, nothing from 19 joins and 100 polls
 
 
 async def test_challenges_get_harder_as_joins_pour_in(app: FastAPI, client: httpx.AsyncClient) -> None:

@@ -5,7 +5,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from core.net import free_port
 from core.settings import Settings
 from sale.models import Order
 from tests.support import Account, create_drop, eventually, make_account, make_accounts, runtime_of
+from tests.support.server import start_server, wait_healthy
 
 
 async def sql_orders(app: FastAPI, drop_id: int) -> list[Order]:
@@ -63,30 +63,6 @@ async def test_redis_flushed_under_live_drop_rebuilds_from_sql(app: FastAPI, cli
 
 
 
-def _start_server(settings: Settings, port: int, var_dir: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "FLASHSALE_DATABASE_URL": settings.effective_database_url,
-           "FLASHSALE_REDIS_URL": settings.redis_url, "FLASHSALE_REDIS_PREFIX": settings.redis_prefix,
-           "FLASHSALE_JWT_SECRET": settings.jwt_secret, "FLASHSALE_VAR_DIR": str(var_dir),
-           "FLASHSALE_SINK_CLAIM_IDLE_MS": "500", "FLASHSALE_PURCHASE_RATE_PER_SECOND": "1000",
-           "FLASHSALE_LOG_LEVEL": "warning"}
-    log = open(var_dir / f"server-{port}.log", "ab")  # noqa: SIM115
-    return subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-async def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient() as c:
-        for _ in range(200):
-            assert proc.poll() is None, "server exited"
-            try:
-                if (await c.get(url + "/healthz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("server did not become healthy")
-
-
 @pytest.mark.slow
 async def test_sigkill_mid_load_loses_and_doubles_nothing(app: FastAPI, client: httpx.AsyncClient,
                                                           settings: Settings, tmp_path: Path) -> None:
@@ -95,9 +71,9 @@ async def test_sigkill_mid_load_loses_and_doubles_nothing(app: FastAPI, client: 
     drop = await create_drop(client, operator, stock=300)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = _start_server(settings, port, tmp_path)
+    proc = start_server(settings, port, tmp_path)
     try:
-        await _wait_healthy(base, proc)
+        await wait_healthy(base, proc)
         statuses: Counter[object] = Counter()
         async with httpx.AsyncClient(base_url=base, timeout=10,
                                      limits=httpx.Limits(max_connections=64)) as remote:
@@ -118,8 +94,8 @@ async def test_sigkill_mid_load_loses_and_doubles_nothing(app: FastAPI, client: 
             await load
         proc.wait(timeout=10)
         assert statuses[201] > 0 and statuses["lost"] > 0, statuses
-        proc = _start_server(settings, port, tmp_path)
-        await _wait_healthy(base, proc)
+        proc = start_server(settings, port, tmp_path)
+        await wait_healthy(base, proc)
         runtime = runtime_of(app)
         keys = runtime.keys.drop(drop["id"])
 

@@ -75,11 +75,15 @@ def test_browsers_are_not_crawlers(agent: str) -> None:
 
 def test_visitor_ids_are_keyed_and_stable() -> None:
     signer = ReferralSigner(SECRET)
-    assert signer.visitor("10.0.0.1", "UA") == signer.visitor("10.0.0.1", "UA")
-    assert signer.visitor("10.0.0.1", "UA") != signer.visitor("10.0.0.2", "UA")
-    assert signer.visitor("10.0.0.1", "UA") != signer.visitor("10.0.0.1", "UA2")
-    assert "10.0.0.1" not in signer.visitor("10.0.0.1", "UA")
-    assert ReferralSigner(b"other " * 8).visitor("10.0.0.1", "UA") != signer.visitor("10.0.0.1", "UA")
+    assert signer.visitor("10.0.0.1", None) == signer.visitor("10.0.0.1", None)
+    assert signer.visitor("10.0.0.1", None) != signer.visitor("10.0.0.2", None)
+    assert signer.visitor("10.0.0.1", None) != signer.visitor("10.0.0.1", "twitterbot")  # unfurls apart
+    assert signer.visitor("2001:db8::1", None) == signer.visitor("2001:db8::ffff:1", None)  # one /64
+    assert signer.visitor("2001:db8::1", None) != signer.visitor("2001:db8:0:1::1", None)
+    assert signer.visitor("::ffff:10.0.0.1", None) == signer.visitor("10.0.0.1", None)
+    assert signer.visitor("not an address", None) == signer.visitor("not an address", None)
+    assert "10.0.0.1" not in signer.visitor("10.0.0.1", None)
+    assert ReferralSigner(b"other " * 8).visitor("10.0.0.1", None) != signer.visitor("10.0.0.1", None)
 
 
 @pytest.mark.parametrize(("seconds", "phrase"), [

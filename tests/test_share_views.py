@@ -1,5 +1,6 @@
-"""Views: at most one per visitor (address + browser) per link per hour, under concurrency; link
-previews by social crawlers counted apart."""
+"""Views: at most one per visitor (client address, an IPv6 one by its /64) per link per hour, under
+concurrency; a script changing its User-Agent counts no more; link previews by social crawlers
+counted apart."""
 from __future__ import annotations
 
 import asyncio
@@ -40,7 +41,7 @@ async def test_one_view_per_visitor_per_hour_concurrently(app: FastAPI, client: 
     assert await counts(client, owner, order["id"]) == (1, 0)
 
     async def visit(i: int) -> int:
-        agent, address = (f"{BROWSER_UA} visitor/{i}", "127.0.0.1") if i % 2 else (BROWSER_UA, f"10.1.0.{i}")
+        agent, address = (f"{BROWSER_UA} visitor/{i}", f"10.1.0.{i}") if i % 2 else (BROWSER_UA, f"10.1.0.{i}")
         async with browser(app, agent, address) as someone:
             first, again = await asyncio.gather(someone.get(path), someone.get(path))
             return first.status_code + again.status_code
@@ -48,10 +49,19 @@ async def test_one_view_per_visitor_per_hour_concurrently(app: FastAPI, client: 
     assert set(await asyncio.gather(*(visit(i) for i in range(1, 31)))) == {400}
     assert await counts(client, owner, order["id"]) == (31, 0)
 
+    async def rotating(i: int, address: str) -> int:  # a script: new User-Agent, no cookies, each time
+        async with browser(app, f"Mozilla/5.0 (rotated {i}) Chrome/{100 + i}.0", address) as script:
+            return (await script.get(path)).status_code
+
+    assert set(await asyncio.gather(*(rotating(i, "127.0.0.1") for i in range(30)))) == {200}
+    v6 = [f"2001:db8:0:7::{i:x}" for i in range(1, 31)]  # one subscriber's /64
+    assert set(await asyncio.gather(*(rotating(i, address) for i, address in enumerate(v6)))) == {200}
+    assert await counts(client, owner, order["id"]) == (32, 0)  # the first /64 visit counts once
+
     runtime = runtime_of(app)
     seen = runtime.keys.share_seen(token_hash(token_of(order["share_url"])), "*")
     keys = [key async for key in runtime.redis.scan_iter(match=seen, count=1000)]
-    assert len(keys) == 31
+    assert len(keys) == 32
     ttl = await runtime.redis.ttl(keys[0])
     assert 3500 < ttl <= 3600  # the visitor counts again after an hour
 

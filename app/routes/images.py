@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, UploadFile
 
 from app.deps import ImagesDep, OperatorUser, SessionDep
+from app.problems import problems
 from app.routes.sale import DropId
 from sale.images.exceptions import ImageTooLarge
 from sale.images.processing import MAX_UPLOAD_BYTES
@@ -15,8 +16,8 @@ router = APIRouter(prefix="/api", tags=["drops"])
 
 
 @router.put("/admin/drops/{drop_id}/image", response_model=DropOut,
-            responses={413: {"description": "payload_too_large: over 5 MB or too many pixels"},
-                       415: {"description": "unsupported_image: not a PNG, JPEG or WebP (by content)"}})
+            responses=problems("unauthorized", "forbidden", "drop_not_found", "payload_too_large",
+                               "unsupported_image", "validation_error"))
 async def upload_drop_image(drop_id: DropId, file: Annotated[UploadFile, File(description="PNG, JPEG or WebP")],
                             _: OperatorUser, session: SessionDep, images: ImagesDep) -> DropOut:
     data = await file.read(MAX_UPLOAD_BYTES + 1)

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import request_response
 
 from app.deps import client_address, services_of
+from app.problems import problems
 from core.errors import ValidationFailed
 from sale.exceptions import parse_drop_id
 from sale.schemas import OrderOut, PurchaseIn
@@ -42,6 +43,8 @@ def parse_purchase(body: bytes) -> tuple[int, str, str]:
     if unknown:
         raise ValidationFailed(f"Unknown field(s): {', '.join(sorted(unknown))[:200]}")
     quantity = data.get("quantity", 1)
+    if isinstance(quantity, float) and quantity.is_integer() and abs(quantity) <= MAX_QUANTITY:
+        quantity = int(quantity)  # 1.0 is the integer 1 to JSON (and to JSON Schema)
     if type(quantity) is not int or not 1 <= quantity <= MAX_QUANTITY:
         raise ValidationFailed("quantity must be a whole number of at least 1",
                                extra={"errors": [{"loc": ["body", "quantity"], "msg": "must be an integer >= 1"}]})
@@ -70,7 +73,7 @@ async def purchase(request: Request) -> Response:
     order = await services.purchases.purchase(
         drop_id=drop_id, user_id=claims.user_id, quantity=quantity, fcode=fcode, ref=ref,
         ref_cookie=request.cookies.get(COOKIE_NAME) if "cookie" in headers else None,
-        idempotency_key=key, client=client_address(request))
+        idempotency_key=key, client=client_address(request), token_version=claims.ver)
     return Response(order, status_code=201, media_type=JSON)
 
 
@@ -96,10 +99,8 @@ _OPENAPI: dict[str, Any] = {
     ],
     "requestBody": {"content": {JSON: {"schema": PurchaseIn.model_json_schema()}}, "required": False},
 }
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    403: {"description": "not_open or fcode_invalid"}, 404: {"description": "drop_not_found"},
-    409: {"description": "sold_out or limit_reached"}, 422: {"description": "bad body"},
-    429: {"description": "rate_limited"}}
+_RESPONSES = problems("unauthorized", "not_open", "fcode_invalid", "drop_not_found", "sold_out", "limit_reached",
+                      "validation_error", "idempotency_key_reused", "rate_limited")
 
 
 def purchase_route() -> APIRoute:

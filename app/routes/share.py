@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import HTMLResponse, Response
 
 from app.deps import ClientAddress, CurrentUser, RuntimeDep, ShareDep, get_session
+from app.problems import problems
 from app.web.language import language_of
 from core import i18n
 from core.runtime import Runtime
@@ -102,25 +103,29 @@ async def share_other(rest: str, request: Request, runtime: RuntimeDep) -> Respo
     return _not_found(runtime, language_of(request))
 
 
-@router.get("/api/orders/{order_id}/share", response_model=ShareOut, tags=["share"])
+@router.get("/api/orders/{order_id}/share", response_model=ShareOut, tags=["share"],
+            responses=problems("unauthorized", "order_not_found", "order_not_paid", "share_link_not_found"))
 async def get_share(order_id: str, claims: CurrentUser, session: Session, share: ShareDep) -> ShareOut:
     return await share.share_of(session, claims, order_id)
 
 
-@router.post("/api/orders/{order_id}/share", status_code=201, response_model=ShareOut, tags=["share"])
+@router.post("/api/orders/{order_id}/share", status_code=201, response_model=ShareOut, tags=["share"],
+             responses=problems("unauthorized", "order_not_found", "order_not_paid", "share_link_not_found"))
 async def new_share(order_id: str, claims: CurrentUser, session: Session, share: ShareDep) -> ShareOut:
     """A fresh link for the order: any earlier link of it is dead from now on."""
     return await share.new_link(session, claims, order_id)
 
 
-@router.patch("/api/orders/{order_id}/share", response_model=ShareOut, tags=["share"])
+@router.patch("/api/orders/{order_id}/share", response_model=ShareOut, tags=["share"],
+              responses=problems("unauthorized", "order_not_found", "order_not_paid", "share_link_not_found"))
 async def update_share(order_id: str, body: ShareUpdate, claims: CurrentUser, session: Session,
                        share: ShareDep) -> ShareOut:
     """`show_name`: whether the page and card show the buyer's display name (off unless chosen)."""
     return await share.update(session, claims, order_id, body)
 
 
-@router.delete("/api/orders/{order_id}/share", status_code=204, tags=["share"])
+@router.delete("/api/orders/{order_id}/share", status_code=204, tags=["share"],
+               responses=problems("unauthorized", "order_not_found", "order_not_paid", "share_link_not_found"))
 async def revoke_share(order_id: str, claims: CurrentUser, session: Session, share: ShareDep) -> Response:
     await share.revoke(session, claims, order_id)
     return Response(status_code=204)

@@ -9,8 +9,8 @@ The lease only keeps other buyers off while this purchase takes its unit; if the
 runs out and the code is available again. A gift binds the code to its recipient until
 gift_until; after that anyone holding the code may use it again.
 Returns {"ok"} leased, {"missing"} (not in Redis: rebuild from SQL, then retry),
-{"used", status, order id, buyer} (reserved or redeemed by that order of that buyer), or
-{reason}: busy, revoked, expired, wrong_sku, not_recipient.
+{"used", status, order id, buyer} (reserved or redeemed by that order of that buyer),
+{"busy", buyer holding the lease}, or {reason}: revoked, expired, wrong_sku, not_recipient.
 ]]
 local state = KEYS[1]
 local f = redis.call('HMGET', state, 'status', 'expires_ms', 'sku', 'gift_to', 'gift_until',
@@ -24,6 +24,6 @@ local sku = f[3] or ''
 if sku ~= '' and sku ~= ARGV[2] then return {'wrong_sku'} end
 local gift_to = f[4] or ''
 if gift_to ~= '' and now < tonumber(f[5] or '0') and gift_to ~= ARGV[1] then return {'not_recipient'} end
-if tonumber(f[6] or '0') > now then return {'busy'} end
+if tonumber(f[6] or '0') > now then return {'busy', redis.call('HGET', state, 'lease_by') or ''} end
 redis.call('HSET', state, 'lease_token', ARGV[5], 'lease_by', ARGV[1], 'lease_until', now + tonumber(ARGV[4]))
 return {'ok'}

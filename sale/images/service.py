@@ -27,4 +27,5 @@ class DropImageService:
         processed = await asyncio.to_thread(process, data)
         image = await asyncio.to_thread(self.store.save, processed)
         await repo.set_image(drop, image)
-        return await self.drops.get_drop(session, drop_id)
+        await self.drops.changed(drop)  # every worker's listings show the picture at once
+        return await self.drops.get_drop(drop_id)

@@ -2,6 +2,8 @@
 
 KEYS[1] inv        hash of the drop      KEYS[2] users      hash: user id -> units held
 KEYS[3] orders     hash: id -> JSON      KEYS[4] deadlines  sorted set: id -> pay-by ms
+KEYS[5] addr_held  hash: client address tag -> reserved-but-unpaid units (orders from the database
+        carry no address: only those Redis still held count again)
 
 ARGV[1] the drop as JSON: id, sku, currency, price_cents, stock, priority_starts_at, starts_at,
         ends_at (ms), per_user_limit, pay_window_ms, waiting_room (0/1), queue_opens_at (ms),
@@ -15,7 +17,7 @@ recomputed from that union, so remaining + reserved + paid == stock again. Attem
 and sold_out_at are kept.
 Returns {"exists"} (init, state present) or {"loaded", remaining, reserved, paid, orders added}.
 ]]
-local inv, users, orders, deadlines = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local inv, users, orders, deadlines, addr_held = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 if ARGV[2] == 'init' and redis.call('HEXISTS', inv, 'remaining') == 1 then return {'exists'} end
 local drop = cjson.decode(ARGV[1])
 
@@ -36,8 +38,8 @@ for i = 3, #ARGV do
 end
 
 local totals = {reserved = 0, paid = 0, expired = 0, cancelled = 0}
-local held = {}
-redis.call('DEL', users, deadlines)
+local held, by_addr = {}, {}
+redis.call('DEL', users, deadlines, addr_held)
 for id, o in pairs(merged) do
   local state = o.status == 'paying' and 'reserved' or o.status
   totals[state] = (totals[state] or 0) + o.quantity
@@ -45,9 +47,13 @@ for id, o in pairs(merged) do
     local uid = tostring(o.user_id)
     held[uid] = (held[uid] or 0) + o.quantity
   end
-  if state == 'reserved' then redis.call('ZADD', deadlines, o.pay_by_ms, id) end
+  if state == 'reserved' then
+    redis.call('ZADD', deadlines, o.pay_by_ms, id)
+    if o.addr and o.addr ~= '' then by_addr[o.addr] = (by_addr[o.addr] or 0) + o.quantity end
+  end
 end
 for uid, units in pairs(held) do redis.call('HSET', users, uid, units) end
+for addr, units in pairs(by_addr) do redis.call('HSET', addr_held, addr, units) end
 
 local remaining = drop.stock - totals.reserved - totals.paid
 redis.call('HSET', inv, 'id', drop.id, 'sku', drop.sku, 'currency', drop.currency,

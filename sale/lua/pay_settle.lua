@@ -1,27 +1,66 @@
---[[ pay_settle.lua: end a payment started by pay_hold.lua.
+--[[ pay_settle.lua: end a payment started by pay_hold.lua, or record the refund of a late charge.
 
 KEYS[1] inv        hash of the drop (counters)
 KEYS[2] orders     hash: order id -> order JSON
 KEYS[3] deadlines  sorted set: order id -> pay-by ms
 KEYS[4] stream     stream of order events for the SQL sink
+KEYS[5] addr_held  hash: client address tag -> reserved-but-unpaid units (a paid unit leaves it)
 
-ARGV[1] order id   ARGV[2] "paid" (charge succeeded) or "declined"   ARGV[3] now (ms)
-ARGV[4] payment reference
+ARGV[1] order id   ARGV[2] "paid" (charge succeeded), "declined" or "refunded"   ARGV[3] now (ms)
+ARGV[4] payment reference (of the charge; of the refund for "refunded")
+ARGV[5] share token minted for the paid order ("" for none)
 
-Returns {state, order JSON}: "paid" (moved reserved units to paid, streamed), "reserved" (declined:
-the order waits again until its own pay-by), or the unchanged state when it was not "paying".
+A "reserved" order (its lease ran out, its pay-by not yet) is paid too by a successful charge.
+Returns {state, order JSON}:
+  "paid"        moved reserved units to paid, with the share token; streamed (the sink writes the
+                paid state and the share link)
+  "reserved"    declined: the order waits again until its own pay-by
+  "refund_due"  the charge succeeded after the payment lease ran out and the order expired or was
+                cancelled meanwhile (its unit went back): the caller refunds it; streamed
+  "refunded"    the refund of such a charge is recorded; streamed
+  otherwise the unchanged state of an order that was not "paying" ({"not_found"} when unknown).
 ]]
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return {'not_found'} end
 local order = cjson.decode(raw)
-if order.status ~= 'paying' then return {order.status, raw} end
+local now = tonumber(ARGV[3])
+
+if ARGV[2] == 'refunded' then
+  if order.refund ~= 'pending' then return {order.status, raw} end
+  order.refund = 'refunded'
+  order.refunded_ms = now
+  order.refund_ref = ARGV[4]
+  raw = cjson.encode(order)
+  redis.call('HSET', KEYS[2], ARGV[1], raw)
+  redis.call('XADD', KEYS[4], '*', 'o', raw)
+  return {'refunded', raw}
+end
+
+-- A lease that ran out while the provider answered set the order back to "reserved": the unit is
+-- still this buyer's, so a successful charge pays it all the same.
+local payable = order.status == 'paying' or (ARGV[2] == 'paid' and order.status == 'reserved')
+if not payable then
+  if ARGV[2] == 'paid' and (order.status == 'expired' or order.status == 'cancelled') and not order.refund then
+    order.refund = 'pending'
+    order.payment_ref = ARGV[4]
+    raw = cjson.encode(order)
+    redis.call('HSET', KEYS[2], ARGV[1], raw)
+    redis.call('XADD', KEYS[4], '*', 'o', raw)
+    return {'refund_due', raw}
+  end
+  return {order.status, raw}
+end
 if ARGV[2] == 'paid' then
   order.status = 'paid'
-  order.paid_ms = tonumber(ARGV[3])
+  order.paid_ms = now
   order.payment_ref = ARGV[4]
+  if ARGV[5] ~= '' then order.share = ARGV[5] end
   redis.call('HINCRBY', KEYS[1], 'reserved', -order.quantity)
   redis.call('HINCRBY', KEYS[1], 'paid', order.quantity)
   redis.call('ZREM', KEYS[3], ARGV[1])
+  if order.addr and order.addr ~= '' then
+    if redis.call('HINCRBY', KEYS[5], order.addr, -order.quantity) <= 0 then redis.call('HDEL', KEYS[5], order.addr) end
+  end
   raw = cjson.encode(order)
   redis.call('XADD', KEYS[4], '*', 'o', raw)
 else

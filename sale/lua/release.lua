@@ -5,6 +5,7 @@ KEYS[2] users      hash: user id -> units held
 KEYS[3] orders     hash: order id -> order JSON
 KEYS[4] deadlines  sorted set: order id -> pay-by (or payment lease end) ms
 KEYS[5] stream     stream of order events for the SQL sink
+KEYS[6] addr_held  hash: client address tag -> reserved-but-unpaid units
 
 ARGV[1] "cancel" or "expire"   ARGV[2] now (ms)
 cancel: ARGV[3] order id, ARGV[4] buyer's user id
@@ -14,7 +15,7 @@ A "paying" order whose lease ran out goes back to "reserved" (or expires when pa
 Returns cancel: {state, order JSON} with state "cancelled" or "expired" (this call returned the
 units), "not_found", or "was_" + the status of an order that was not reserved; expire: the list of order JSONs that expired in this call.
 ]]
-local inv, users, orders, deadlines, stream = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local inv, users, orders, deadlines, stream, addr_held = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local now = tonumber(ARGV[2])
 
 local function give_back(id, order, status)
@@ -27,6 +28,9 @@ local function give_back(id, order, status)
   redis.call('HINCRBY', inv, 'reserved', -order.quantity)
   redis.call('HINCRBY', inv, status, order.quantity)
   redis.call('HINCRBY', users, tostring(order.user_id), -order.quantity)
+  if order.addr and order.addr ~= '' then
+    if redis.call('HINCRBY', addr_held, order.addr, -order.quantity) <= 0 then redis.call('HDEL', addr_held, order.addr) end
+  end
   redis.call('XADD', stream, '*', 'o', raw)
   return raw
 end

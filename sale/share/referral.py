@@ -11,6 +11,9 @@ import re
 import secrets
 import time
 
+from core.ids import ascii_digits
+from core.net import address_block
+
 TOKEN_BYTES = 16  # 128 random bits: nothing about the buyer or the order is derivable from it
 TOKEN_LENGTH = 22  # len(token_urlsafe(16))
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
@@ -43,9 +46,16 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
-def is_crawler(user_agent: str) -> bool:
+def crawler_of(user_agent: str) -> str | None:
+    """The link-preview fetcher a User-Agent names first (its marker), or None for anyone else
+    ("TelegramBot (like TwitterBot)" is Telegram's)."""
     agent = user_agent.lower()
-    return any(marker in agent for marker in CRAWLER_MARKERS)
+    found = [(agent.find(marker), marker) for marker in CRAWLER_MARKERS if marker in agent]
+    return min(found)[1] if found else None
+
+
+def is_crawler(user_agent: str) -> bool:
+    return crawler_of(user_agent) is not None
 
 
 def _b64(raw: bytes) -> str:
@@ -71,11 +81,12 @@ class ReferralSigner:
 
     def verify(self, cookie: str | None, now: float | None = None) -> str | None:
         """The token of a genuine, unexpired cookie; None for anything else (forged, tampered, old, junk)."""
-        if not cookie or len(cookie) > 80:
+        # Header bytes arrive as latin-1 text: anything non-ASCII is junk (compare_digest refuses it).
+        if not cookie or len(cookie) > 80 or not cookie.isascii():
             return None
         token, _, rest = cookie.partition(".")
         issued, _, mac = rest.partition(".")
-        if not looks_like_token(token) or not issued.isdigit() or len(issued) > 12:
+        if not looks_like_token(token) or not ascii_digits(issued, 12):
             return None
         if not hmac.compare_digest(mac, self._mac(f"{token}.{issued}")):
             return None
@@ -89,7 +100,9 @@ class ReferralSigner:
             return ref
         return self.verify(cookie) or ""
 
-    def visitor(self, client: str, user_agent: str) -> str:
-        """A keyed hash of address and browser: dedupes views without storing either."""
-        raw = hmac.new(self._visitor_key, f"{client}\n{user_agent}".encode(), hashlib.sha256).digest()
-        return _b64(raw[:12])
+    def visitor(self, client: str, crawler: str | None) -> str:
+        """A keyed hash of the client's address block (and, for a link-preview fetcher, which one):
+        dedupes views without storing the address. The User-Agent is not part of it: a script
+        changes it for free."""
+        who = f"{address_block(client)}\n{crawler or ''}"
+        return _b64(hmac.new(self._visitor_key, who.encode(), hashlib.sha256).digest()[:12])

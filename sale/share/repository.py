@@ -17,13 +17,15 @@ class ShareRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add_if_absent(self, link: ShareLink) -> None:
-        """Idempotent: an order that has a link (live or revoked) keeps it."""
+    async def add_if_absent(self, links: list[ShareLink]) -> None:
+        """Idempotent: an order that has a link (live, replaced or revoked) keeps it."""
+        if not links:
+            return
         dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        values = {name: getattr(link, name) for name in ShareLink.model_fields}
+        rows = [{name: getattr(link, name) for name in ShareLink.model_fields} for link in links]
         await self.session.execute(
-            insert(ShareLink).values(values).on_conflict_do_nothing(index_elements=["order_id"]))
+            insert(ShareLink).on_conflict_do_nothing(index_elements=["order_id"]), rows)
 
     async def by_order(self, order_id: str) -> ShareLink | None:
         result = await self.session.execute(select(ShareLink).where(ShareLink.order_id == order_id))
@@ -34,11 +36,17 @@ class ShareRepository:
             select(ShareLink).where(ShareLink.token == token, col(ShareLink.revoked_at).is_(None)))
         return result.scalars().first()
 
-    async def live_tokens(self, order_ids: list[str]) -> dict[str, str]:
+    async def by_token(self, token: str) -> ShareLink | None:
+        """The link with this token, live or revoked."""
+        result = await self.session.execute(select(ShareLink).where(ShareLink.token == token))
+        return result.scalars().first()
+
+    async def tokens(self, order_ids: list[str]) -> dict[str, tuple[str, bool]]:
+        """order id -> (token, revoked) for the orders that have a link row."""
         result = await self.session.execute(
-            select(ShareLink.order_id, ShareLink.token)
-            .where(col(ShareLink.order_id).in_(order_ids), col(ShareLink.revoked_at).is_(None)))
-        return {order_id: token for order_id, token in result.all()}
+            select(ShareLink.order_id, ShareLink.token, ShareLink.revoked_at)
+            .where(col(ShareLink.order_id).in_(order_ids)))
+        return {order_id: (token, revoked is not None) for order_id, token, revoked in result.all()}
 
     async def revoke(self, order_id: str, now: datetime) -> None:
         await self.session.execute(

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import as_utc, utcnow
+from core.db import DATABASE_DOWN
 from core.i18n import DEFAULT, Translator, translator
 from core.redis import LuaScript
 from core.runtime import Runtime
@@ -31,12 +34,20 @@ from sale.share import wording
 from sale.share.card import CardStore, CardText
 from sale.share.exceptions import OrderNotPaid, ShareLinkNotFound
 from sale.share.models import ShareLink
-from sale.share.referral import ReferralSigner, is_crawler, looks_like_token, new_token, token_hash
+from sale.share.referral import ReferralSigner, crawler_of, looks_like_token, new_token, token_hash
 from sale.share.repository import ShareRepository
 from sale.share.schemas import ShareOut, ShareUpdate
 
 log = logging.getLogger("flashsale.share")
 VIEW_WINDOW_SECONDS = 3600  # one view per visitor per link per hour
+UNRECORDED_TTL_SECONDS = 7 * 24 * 3600  # far beyond any database outage the sink waits out
+
+
+def link_of(order: dict[str, Any], token: str) -> ShareLink:
+    """A paid order's link row (what the page needs is copied from the order)."""
+    return ShareLink(order_id=str(order["id"]), token=token, user_id=int(order["user_id"]),
+                     drop_id=int(order["drop_id"]), sku=str(order["sku"]),
+                     ordered_at=datetime.fromtimestamp(int(order["created_ms"]) / 1000, UTC), created_at=utcnow())
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,18 +96,20 @@ class ShareService:
         suffix = "" if lang == DEFAULT else f"&lang={lang}"
         return f"{self.url(token)}/card.png?v={text.digest()}{suffix}"
 
-    # -- what the sale's orders call -----------------------------------------------------------------
-    async def order_paid(self, session: AsyncSession, order: dict[str, Any]) -> None:
-        await ShareRepository(session).add_if_absent(ShareLink(
-            order_id=str(order["id"]), token=new_token(), user_id=int(order["user_id"]),
-            drop_id=int(order["drop_id"]), sku=str(order["sku"]),
-            ordered_at=datetime.fromtimestamp(int(order["created_ms"]) / 1000, UTC), created_at=utcnow()))
+    # -- what the sale's orders and the order sink call ------------------------------------------------
+    def mint_token(self) -> str:
+        return new_token()
 
-    async def urls(self, session: AsyncSession, order_ids: list[str]) -> dict[str, str]:
+    async def record_paid(self, session: AsyncSession, orders: Sequence[dict[str, Any]]) -> None:
+        """The order sink's hook: each paid order's link row, with the token minted at payment."""
+        links = [link_of(order, str(order["share"])) for order in orders if order.get("share")]
+        await ShareRepository(session).add_if_absent(links)
+
+    async def links(self, session: AsyncSession, order_ids: list[str]) -> dict[str, str | None]:
         if not order_ids:
             return {}
-        tokens = await ShareRepository(session).live_tokens(order_ids)
-        return {order_id: self.url(token) for order_id, token in tokens.items()}
+        tokens = await ShareRepository(session).tokens(order_ids)
+        return {order_id: None if revoked else self.url(token) for order_id, (token, revoked) in tokens.items()}
 
     # -- the buyer's API ------------------------------------------------------------------------
     async def _owned(self, session: AsyncSession, claims: Claims, order_id: str) -> ShareLink:
@@ -109,7 +122,8 @@ class ShareService:
                 raise OrderNotFound()
             if order["status"] != "paid":
                 raise OrderNotPaid()
-            await self.order_paid(session, order)
+            # The sink has not written the row yet (or the order predates tokens minted at payment).
+            await repo.add_if_absent([link_of(order, str(order.get("share") or new_token()))])
             link = await repo.by_order(order_id)
             assert link is not None
         elif link.user_id != claims.user_id:
@@ -171,14 +185,37 @@ class ShareService:
     async def _forget(self, token: str) -> None:
         hashed = token_hash(token)
         await asyncio.to_thread(self.cards.forget, hashed)
-        await self.runtime.redis.delete(self.runtime.keys.share_views(hashed))
+        await self.runtime.redis.delete(self.runtime.keys.share_views(hashed),
+                                        self.runtime.keys.share_unrecorded(hashed))
 
     # -- the public page and card ---------------------------------------------------------------
     async def facts(self, session: AsyncSession, token: str) -> Facts | None:
+        """The link's facts from its row; while the row has not landed (the sink writes it, and the
+        database may be unreachable for a while) from the paid order Redis holds."""
         if not looks_like_token(token):
             return None  # junk and overlong tokens never reach the database
-        link = await ShareRepository(session).live_by_token(token)
-        return await self._facts_of(session, link) if link is not None else None
+        try:
+            link = await ShareRepository(session).by_token(token)
+            if link is not None:
+                return await self._facts_of(session, link) if link.revoked_at is None else None
+        except DATABASE_DOWN:
+            log.warning("share page served from Redis: the database is unreachable")
+        return await self._unrecorded_facts(token)
+
+    async def hold_until_recorded(self, order: dict[str, Any]) -> None:
+        """Keeps a just-paid order's link servable from Redis until the sink writes its row."""
+        token = order.get("share")
+        if token:
+            await self.runtime.redis.set(self.runtime.keys.share_unrecorded(token_hash(str(token))),
+                                         orjson.dumps(order), ex=UNRECORDED_TTL_SECONDS)
+
+    async def _unrecorded_facts(self, token: str) -> Facts | None:
+        raw = await self.runtime.redis.get(self.runtime.keys.share_unrecorded(token_hash(token)))
+        if raw is None:
+            return None
+        order = orjson.loads(raw)
+        drop = await self.drops.drop_record(int(order["drop_id"]))
+        return Facts(link_of(order, token), drop, None) if drop is not None else None
 
     def card_text(self, facts: Facts, tr: Translator = wording.ENGLISH) -> CardText:
         speed = facts.speed(tr)
@@ -195,18 +232,18 @@ class ShareService:
         facts = await self.facts(session, token)
         if facts is None:
             return None
-        crawler = is_crawler(user_agent)
-        await self._count(token, client, user_agent, crawler)
+        crawler = crawler_of(user_agent)
+        await self._count(token, client, crawler)
         # First referrer wins: a browser holding a valid referral cookie keeps it.
-        keep = crawler or self.signer.verify(cookie) is not None
+        keep = crawler is not None or self.signer.verify(cookie) is not None
         return Visit(page=await self._page(session, token, facts, translator(lang)),
                      cookie=None if keep else self.signer.sign(token))
 
-    async def _count(self, token: str, client: str, user_agent: str, crawler: bool) -> None:
+    async def _count(self, token: str, client: str, crawler: str | None) -> None:
         hashed, keys = token_hash(token), self.runtime.keys
         try:
             await self._count_view(self.runtime.redis,
-                                   [keys.share_seen(hashed, self.signer.visitor(client, user_agent)),
+                                   [keys.share_seen(hashed, self.signer.visitor(client, crawler)),
                                     keys.share_views(hashed)],
                                    ["crawler_views" if crawler else "views", VIEW_WINDOW_SECONDS])
         except RedisError as exc:  # a lost view count must not cost the visitor the page
@@ -217,13 +254,16 @@ class ShareService:
         now, base, zone = utcnow(), self.settings.base_url, self.settings.zone
         assert drop.id is not None
         if as_utc(drop.ends_at) > now:
-            phase = (await self.drops.get_drop(session, drop.id)).phase
+            phase = (await self.drops.get_drop(drop.id)).phase
             if phase == "open":
                 return f"{base}/drops/{drop.id}", tr("share.get_yours_now")
             if phase in ("upcoming", "priority"):
                 opens = wording.when(drop.starts_at, zone, tr)
                 return f"{base}/drops/{drop.id}", tr("share.get_yours_opens", when=opens)
-        following = await ShareRepository(session).next_drop_of_sku(drop.sku, drop.id, now)
+        try:
+            following = await ShareRepository(session).next_drop_of_sku(drop.sku, drop.id, now)
+        except DATABASE_DOWN:
+            following = None
         if following is not None:
             return (f"{base}/drops/{following.id}",
                     tr("share.get_yours_next", when=wording.when(following.starts_at, zone, tr)))

@@ -63,7 +63,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASHSALE_") or k.startswith("FLASHSALE_TEST")}
     env.update(FLASHSALE_PUBLIC_BASE_URL=base_url, FLASHSALE_JWT_SECRET="e2e-secret-" + "x" * 40,
                FLASHSALE_VAR_DIR=str(workdir / "var"), FLASHSALE_LOG_LEVEL="warning", PYTHONUNBUFFERED="1",
-               FLASHSALE_DEMO="false")  # test_firstrun starts a server of its own for the demo store
+               FLASHSALE_DEMO="false",  # test_firstrun starts a server of its own for the demo store
+               # Every browser of the suite comes from 127.0.0.1: the per-address limits (their own
+               # tests are tests/test_login_limits.py and test_address_limits.py) must not trip here.
+               FLASHSALE_LOGIN_PER_ADDRESS_PER_MINUTE="100000", FLASHSALE_REGISTER_PER_ADDRESS_PER_HOUR="100000",
+               FLASHSALE_MAX_UNPAID_PER_ADDRESS="100000")
     database = f"fs_e2e_{RUN_ID}"
     prefix = f"e2e{RUN_ID}"
     if SERVICES:

@@ -1,0 +1,136 @@
+"""The drop catalog: what listings and drop pages show, read from Redis, never one SQL query per poll.
+
+Redis holds every drop not long ended as JSON in one hash, with a version counter bumped on each
+change (an operator creating a drop; the sweeper keeping it equal to SQL every few seconds). Each
+worker keeps a copy and looks at the version at most every CHECK_SECONDS, so a change made by any
+worker shows everywhere within that time (at once in the worker that made it). Only a drop the
+catalog lacks (long ended, or unknown) costs one SQL read, remembered until the version moves.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.clock import as_utc, ms, utcnow
+from core.keys import Keys
+from sale.models import Drop
+from sale.repository import DropRepository
+
+CHECK_SECONDS = 0.5
+KEEP_AFTER_END = timedelta(hours=1)
+MAX_OTHERS = 10_000  # drops outside the catalog remembered per version (ended ones, unknown ids)
+FIELDS = ("id", "sku", "name", "price_cents", "currency", "stock", "per_user_limit", "pay_window_seconds", "image",
+          "waiting_room", "prequeue_minutes", "admit_per_second", "challenge")
+TIMES = ("priority_starts_at", "starts_at", "ends_at", "created_at")
+
+
+def drop_record_json(drop: Drop) -> bytes:
+    values: dict[str, Any] = {name: getattr(drop, name) for name in FIELDS}
+    values.update({name: ms(getattr(drop, name)) for name in TIMES})
+    return orjson.dumps(values)
+
+
+def drop_from_json(raw: bytes) -> Drop:
+    values = orjson.loads(raw)
+    for name in TIMES:
+        values[name] = datetime.fromtimestamp(values[name] / 1000, UTC)
+    return Drop(**values)
+
+
+class DropCatalog:
+    def __init__(self, redis: Redis, keys: Keys, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.sessions = sessions
+        self._drops: dict[int, Drop] = {}
+        self._others: dict[int, Drop | None] = {}
+        self._version: bytes | None = None
+        self._checked = 0.0
+        self._lock = asyncio.Lock()
+
+    async def current(self) -> list[Drop]:
+        """Drops not yet ended, soonest first."""
+        await self._fresh()
+        now = utcnow()
+        live = [d for d in self._drops.values() if as_utc(d.ends_at) > now]
+        return sorted(live, key=lambda d: (as_utc(d.starts_at), d.id or 0))
+
+    async def get(self, drop_id: int) -> Drop | None:
+        await self._fresh()
+        drop = self._drops.get(drop_id)
+        if drop is not None:
+            return drop
+        if drop_id not in self._others:
+            async with self.sessions() as session:
+                found = await DropRepository(session).get(drop_id)
+            if len(self._others) >= MAX_OTHERS:
+                self._others.clear()
+            self._others[drop_id] = found
+        return self._others[drop_id]
+
+    async def put(self, drop: Drop) -> None:
+        """A drop created or changed by an operator: every worker's copy goes stale at once."""
+        assert drop.id is not None
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.drop_catalog, str(drop.id), drop_record_json(drop))
+            pipe.incr(self.keys.drop_catalog_version)
+            await pipe.execute()
+        self._drops[drop.id] = drop
+        self._others.pop(drop.id, None)
+        self._checked = 0.0
+
+    async def sync(self, drops: Sequence[Drop]) -> bool:
+        """Makes the catalog hold exactly these drops (SQL's, not long ended); True when it changed."""
+        wanted = {str(d.id): drop_record_json(d) for d in drops if d.id is not None}
+        held = await self._held()
+        have = {key.decode(): value for key, value in held.items()}
+        changed = {key: value for key, value in wanted.items() if have.get(key) != value}
+        gone = [key for key in have if key not in wanted]
+        if not changed and not gone and await self.redis.exists(self.keys.drop_catalog_version):
+            return False
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if changed:
+                pipe.hset(self.keys.drop_catalog, mapping=changed)  # type: ignore[arg-type]
+            if gone:
+                pipe.hdel(self.keys.drop_catalog, *gone)
+            pipe.incr(self.keys.drop_catalog_version)
+            await pipe.execute()
+        self._checked = 0.0
+        return True
+
+    async def _fresh(self) -> None:
+        if time.monotonic() - self._checked < CHECK_SECONDS:
+            return
+        async with self._lock:
+            if time.monotonic() - self._checked < CHECK_SECONDS:
+                return
+            version = await self._version_now()
+            if version is None:
+                await self._rebuild()  # a fresh or emptied Redis: SQL once
+                version = await self._version_now()
+            if version != self._version:
+                held = await self._held()
+                self._drops = {int(key): drop_from_json(value) for key, value in held.items()}
+                self._others = {}
+                self._version = version
+            self._checked = time.monotonic()
+
+    async def _version_now(self) -> bytes | None:
+        version: bytes | None = await self.redis.get(self.keys.drop_catalog_version)  # type: ignore[assignment]
+        return version
+
+    async def _held(self) -> dict[bytes, bytes]:
+        held: dict[bytes, bytes] = await self.redis.hgetall(self.keys.drop_catalog)  # type: ignore[assignment]
+        return held
+
+    async def _rebuild(self) -> None:
+        async with self.sessions() as session:
+            drops = await DropRepository(session).not_ended(utcnow() - KEEP_AFTER_END)
+        await self.sync(drops)
