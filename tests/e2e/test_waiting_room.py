@@ -67,7 +67,8 @@ def test_shopper_joins_the_pre_queue_waits_in_line_and_buys_when_admitted(server
     expect(buyer.locator("#queue-status")).to_contain_text(re.compile("You're in line|It's your turn"),
                                                            timeout=20_000)
     if buyer.locator("#queue-place").is_visible():
-        expect(buyer.locator("#queue-place")).to_contain_text(re.compile(r"Place \d of 4"))
+        # Of those still waiting: a rival drawn ahead may be let in (1 a second) before the page's poll.
+        expect(buyer.locator("#queue-place")).to_contain_text(re.compile(r"Place \d of [34]\b"))
         expect(buyer.locator("#buy")).to_have_text("Wait for your turn")
         shoot(buyer, "queue-waiting")
     for rival in rivals:  # the others keep polling, as their pages would

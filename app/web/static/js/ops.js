@@ -66,10 +66,10 @@
   $("rate-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
     var rate = intOf("rate"), out = $("rate-msg");
-    if (!live.id || rate === null || rate < 1) { ui.say(out, "Enter a whole number of at least 1.", "error"); return; }
+    if (!live.id || rate === null || rate < 1) { ui.say(out, FS.t("ops.rate_invalid"), "error"); return; }
     FS.api.request("PATCH", "/api/admin/drops/" + FS.seg(live.id), { json: { admit_per_second: rate } }).then(function (drop) {
       live.drop = drop;
-      ui.say(out, "Now admitting " + num(drop.admit_per_second) + " a second.", "ok");
+      ui.say(out, FS.t("ops.rate_now", { rate: num(drop.admit_per_second) }), "ok");
       renderStats();
     }, function (err) { ui.say(out, FS.messageFor(err), "error"); });
   });

@@ -26,37 +26,39 @@
     var t = q.ticket, d = q.drop;
     n.join.hidden = !!t || !FS.auth.signedIn();
     n.progressBox.hidden = !t || (t.status !== "waiting" && t.status !== "sold_out") || t.position === null;
-    if (!FS.auth.signedIn()) { say("Sign in to join the waiting room."); return; }
+    if (!FS.auth.signedIn()) { say(FS.t("queue.sign_in")); return; }
     if (!t) {
       var opens = ui.parseTime(d.starts_at) - d.prequeue_minutes * 60000;
       if (FS.clock.now() < opens) {
         n.join.disabled = true;
-        say("The waiting room opens at " + ui.fmtTime(opens) + ", " + d.prequeue_minutes +
-            " minutes before the sale. Everyone who joins before the start gets a random place.");
+        say(FS.t("queue.opens_at", { time: ui.fmtTime(opens), count: d.prequeue_minutes }));
       } else {
         n.join.disabled = q.joining || !windowOpen();
-        if (!q.joining) say("Join to get your place in line.");
+        if (!q.joining) say(FS.t("queue.join_prompt"));
       }
       return;
     }
     if (t.status === "waiting" && t.position === null) {
-      say("You're in. Places are drawn at random at " + ui.fmtTime(ui.parseTime(t.starts_at)) +
-          ": joining earlier in the pre-queue makes no difference.");
+      say(FS.t("queue.drawn_at", { time: ui.fmtTime(ui.parseTime(t.starts_at)) }));
     } else if (t.status === "waiting" || t.status === "sold_out") {
       if (q.firstPosition === null || t.position > q.firstPosition) q.firstPosition = t.position;
       var ahead = t.position - 1, first = Math.max(1, q.firstPosition - 1);
       n.progress.max = 1;
       n.progress.value = q.firstPosition <= 1 ? 1 : Math.max(0, Math.min(1, (first - ahead) / first));
-      n.place.textContent = "Place " + t.position + " of " + (t.waiting || t.position) +
-        (t.eta_seconds !== null && t.status === "waiting" ? " · about " + ui.fmtDuration(Math.max(1, t.eta_seconds)) : "");
-      say(t.status === "sold_out" ? "Sold out right now. You keep your place in case units come back."
-                                  : "You're in line. Keep this page open: your turn comes without a reload.");
+      var place = { position: t.position, total: t.waiting || t.position };
+      if (t.eta_seconds !== null && t.status === "waiting") {
+        place.duration = ui.fmtDuration(Math.max(1, t.eta_seconds));
+        n.place.textContent = FS.t("queue.place_eta", place);
+      } else {
+        n.place.textContent = FS.t("queue.place", place);
+      }
+      say(FS.t(t.status === "sold_out" ? "queue.sold_out" : "queue.in_line"));
     } else if (t.status === "admitted") {
-      say("It's your turn: buy before " + ui.fmtTime(ui.parseTime(t.admitted_until)) + ".");
+      say(FS.t("queue.admitted", { time: ui.fmtTime(ui.parseTime(t.admitted_until)) }));
     } else if (t.status === "done") {
-      say("You've used your turn. See your orders to pay.");
+      say(FS.t("queue.done"));
     } else if (t.status === "expired") {
-      say("Your turn has passed (the page was closed or the time to buy ran out).");
+      say(FS.t("queue.expired"));
     }
   }
 
@@ -108,7 +110,7 @@
     if (q.joining) return;
     q.joining = true;
     n.join.disabled = true;
-    say(q.drop.challenge ? "Checking your browser (a few seconds of work, no puzzle to solve)…" : "Joining…");
+    say(FS.t(q.drop.challenge ? "queue.checking" : "queue.joining"));
     var payload = q.drop.challenge ? solve() : Promise.resolve(null);
     payload.then(function (altcha) {
       return FS.api.post(q.path + "/queue", altcha ? { altcha: altcha } : {});
@@ -120,7 +122,7 @@
       q.joining = false;
       n.challenge.replaceChildren();
       render();
-      say(err instanceof FS.ApiError ? FS.messageFor(err) : "The check did not finish. Try again.");
+      say(err instanceof FS.ApiError ? FS.messageFor(err) : FS.t("queue.check_failed"));
     });
   }
 
