@@ -1,4 +1,8 @@
-"""FastAPI dependencies as Annotated aliases."""
+"""FastAPI dependencies as Annotated aliases.
+
+Every dependency is `async def`, even the ones that never await: FastAPI runs a plain `def` in the
+thread pool, and a hop to a thread and back per dependency (several per request, each waiting for the
+GIL behind the event loop) was the long tail of the hot polls and payments under load."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -22,7 +26,7 @@ from sale.queue.service import QueueService
 from sale.share.service import ShareService
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -36,27 +40,27 @@ def services_of(request: Request) -> Services:
     return services
 
 
-def get_drops(request: Request) -> DropAdmin:
+async def get_drops(request: Request) -> DropAdmin:
     return services_of(request).drops
 
 
-def get_queue(request: Request) -> QueueService:
+async def get_queue(request: Request) -> QueueService:
     return services_of(request).queue
 
 
-def get_orders(request: Request) -> OrderService:
+async def get_orders(request: Request) -> OrderService:
     return services_of(request).orders
 
 
-def get_fcodes(request: Request) -> FcodeService:
+async def get_fcodes(request: Request) -> FcodeService:
     return services_of(request).fcodes
 
 
-def get_share(request: Request) -> ShareService:
+async def get_share(request: Request) -> ShareService:
     return services_of(request).share
 
 
-def get_images(request: Request) -> DropImageService:
+async def get_images(request: Request) -> DropImageService:
     return services_of(request).images
 
 
@@ -68,11 +72,11 @@ ShareDep = Annotated[ShareService, Depends(get_share)]
 ImagesDep = Annotated[DropImageService, Depends(get_images)]
 
 
-def get_settings(runtime: RuntimeDep) -> Settings:
+async def get_settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
-def get_redis(runtime: RuntimeDep) -> Redis:
+async def get_redis(runtime: RuntimeDep) -> Redis:
     return runtime.redis
 
 
@@ -97,17 +101,21 @@ def client_address(request: Request) -> str:
     return peer
 
 
+async def client_address_of(request: Request) -> str:
+    return client_address(request)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 # scope="function": the transaction commits before the response is sent, so a client never reads
 # ahead of its own write and a failed commit is an error response, not a lost 2xx.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 CurrentUser = Annotated[Claims, Depends(current_claims)]
-ClientAddress = Annotated[str, Depends(client_address)]
+ClientAddress = Annotated[str, Depends(client_address_of)]
 
 
 def _require(*roles: str) -> object:
-    def check(claims: CurrentUser) -> Claims:
+    async def check(claims: CurrentUser) -> Claims:
         if claims.role not in roles:
             raise Forbidden(f"This needs the {' or '.join(roles)} role")
         return claims

@@ -155,7 +155,7 @@ def locust_command(plan: Plan, host: str, run_seconds: int, report_dir: Path, pr
     total = sum(users.values())
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
                "-u", str(total), "-r", str(max(total, 1)), "-t", f"{run_seconds}s",
-               "--csv", str(report_dir / "locust"), "--html", str(report_dir / "locust.html"),
+               "--csv", str(report_dir / "locust"), "--csv-full-history", "--html", str(report_dir / "locust.html"),
                "--only-summary", "--stop-timeout", "5", "--exit-code-on-error", "0",
                "--loglevel", "WARNING"]
     if processes > 1:

@@ -24,10 +24,33 @@ class DropLoader:
         self.inventory = inventory
         self.catalog = catalog
         self._locks: dict[int, asyncio.Lock] = {}
+        self._builds: dict[int, asyncio.Future[int]] = {}
         self._sku: dict[int, str] = {}
 
     async def load(self, drop: Drop, *, merge: bool = False) -> int:
-        """Builds the drop's Redis state from SQL (once per process at a time); returns remaining."""
+        """Builds the drop's Redis state from SQL (once per process at a time); returns remaining.
+
+        Single flight: every poller that finds the drop missing from Redis at once (all the waiting
+        buyers on a fresh drop) awaits the one build in progress instead of queueing for its own SQL
+        read. A merge (a repair) always runs itself, after any build in progress."""
+        assert drop.id is not None
+        if merge:
+            return await self._build(drop, merge=True)
+        drop_id = drop.id
+        build = self._builds.get(drop_id)
+        if build is None:
+            build = self._builds[drop_id] = asyncio.ensure_future(self._build(drop, merge=False))
+
+            def forget(done: asyncio.Future[int]) -> None:
+                if self._builds.get(drop_id) is done:
+                    del self._builds[drop_id]
+                if not done.cancelled():
+                    done.exception()  # retrieved here too: every waiter may have gone
+
+            build.add_done_callback(forget)
+        return await asyncio.shield(build)  # one waiter cancelled does not cancel the others' build
+
+    async def _build(self, drop: Drop, *, merge: bool) -> int:
         assert drop.id is not None
         lock = self._locks.setdefault(drop.id, asyncio.Lock())
         async with lock, self.runtime.sessions() as session:

@@ -15,7 +15,7 @@ from core.ids import parse_id
 router = APIRouter(prefix="/api", tags=["accounts"])
 
 
-def _user_id(user_id: str) -> int:
+async def _user_id(user_id: str) -> int:  # async: a plain def would run in the thread pool
     """ASCII digits naming a 32-bit id; anything else is simply an account that does not exist."""
     parsed = parse_id(user_id)
     if parsed is None:

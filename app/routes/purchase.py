@@ -7,26 +7,23 @@ and makes one call into the purchase service, which never sees headers or bodies
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
 from fastapi import Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
-from starlette.routing import request_response
 
 from app.deps import client_address, services_of
 from app.problems import problems
+from app.routes.plain import JSON, PlainRoute, path_parameter
 from core.errors import ValidationFailed
 from sale.exceptions import parse_drop_id
 from sale.schemas import OrderOut, PurchaseIn
 from sale.share.referral import COOKIE_NAME
 
 PURCHASE_PATH = "/api/drops/{drop_id}/purchase"
-JSON = "application/json"
 MAX_QUANTITY = 1_000_000
-Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
 def parse_purchase(body: bytes) -> tuple[int, str, str]:
@@ -77,22 +74,9 @@ async def purchase(request: Request) -> Response:
     return Response(order, status_code=201, media_type=JSON)
 
 
-class PlainRoute(APIRoute):
-    """A route documented like any FastAPI route whose endpoint takes the Request and makes the
-    Response itself: served as plain Starlette (no dependency solving, no response validation)."""
-
-    def __init__(self, path: str, endpoint: Endpoint, **kwargs: Any) -> None:
-        super().__init__(path, endpoint, **kwargs)
-        self.app = request_response(endpoint)
-
-    def get_route_handler(self) -> Endpoint:
-        endpoint: Endpoint = self.endpoint
-        return endpoint
-
-
 _OPENAPI: dict[str, Any] = {
     "parameters": [
-        {"name": "drop_id", "in": "path", "required": True, "schema": {"type": "string"}},
+        path_parameter("drop_id"),
         {"name": "Idempotency-Key", "in": "header", "required": False,
          "description": "Makes the purchase safe to retry: the same key answers the same order again",
          "schema": {"type": "string", "maxLength": 200}},

@@ -1,43 +1,36 @@
-"""Drops and orders. Thin: dependencies in, one service call, result out. (The purchase: purchase.py.)"""
+"""Drops and orders. Thin: dependencies in, one service call, result out. (The purchase: purchase.py.)
+
+The calls a rush makes by the thousand (the drop list and page every waiting buyer polls, the payment)
+are plain routes (app/routes/plain.py), documented like the others: `hot_routes()`."""
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
+from fastapi.routing import APIRoute
 from starlette.responses import Response
 
-from app.deps import CurrentUser, DropsDep, OperatorUser, OrdersDep, SessionDep
+from app.deps import CurrentUser, DropsDep, OperatorUser, OrdersDep, SessionDep, services_of
 from app.problems import problems
+from app.routes.plain import JSON, PlainRoute, json_body, json_body_schema, path_parameter
 from sale.exceptions import parse_drop_id
 from sale.schemas import DropCreate, DropOut, OrderOut, PayIn, StatsOut
 
 router = APIRouter(prefix="/api", tags=["drops"])
 
 
-def _drop_id(drop_id: str) -> int:
+async def _drop_id(drop_id: str) -> int:  # async: a plain def would run in the thread pool
     return parse_drop_id(drop_id)
 
 
 DropId = Annotated[int, Depends(_drop_id)]
-JSON = "application/json"
 
 
 @router.post("/admin/drops", status_code=201, response_model=DropOut,
              responses=problems("unauthorized", "forbidden", "validation_error", "service_unavailable"))
 async def create_drop(body: DropCreate, _: OperatorUser, drops: DropsDep) -> DropOut:
     return await drops.create_drop(body)
-
-
-@router.get("/drops", response_model=list[DropOut])
-async def list_drops(drops: DropsDep) -> Response:
-    """From the drop catalog in Redis: no SQL per poll, and it keeps working while the database is away."""
-    return Response(await drops.list_drops(), media_type=JSON)
-
-
-@router.get("/drops/{drop_id}", response_model=DropOut, responses=problems("drop_not_found"))
-async def get_drop(drop_id: DropId, drops: DropsDep) -> Response:
-    return Response(await drops.drop_json(drop_id), media_type=JSON)
 
 
 @router.get("/admin/drops/{drop_id}/stats", response_model=StatsOut,
@@ -69,16 +62,44 @@ async def get_order(order_id: str, claims: CurrentUser, session: SessionDep, ord
     return Response(await orders.get(session, claims, order_id), media_type=JSON)
 
 
-@router.post("/orders/{order_id}/pay", response_model=OrderOut, tags=["orders"],
-             responses=problems("unauthorized", "order_not_found", "order_expired", "order_cancelled",
-                                "payment_in_progress", "payment_declined", "validation_error"))
-async def pay_order(order_id: str, body: PayIn, claims: CurrentUser, orders: OrdersDep) -> Response:
-    """Redis and the payment provider only: the sink writes the paid state and the share link."""
-    return Response(await orders.pay(claims, order_id, body.payment_token), media_type=JSON)
-
-
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut, tags=["orders"],
              responses=problems("unauthorized", "order_not_found", "order_expired", "order_not_cancellable",
                                 "payment_in_progress"))
 async def cancel_order(order_id: str, claims: CurrentUser, session: SessionDep, orders: OrdersDep) -> Response:
     return Response(await orders.cancel(session, claims, order_id), media_type=JSON)
+
+
+async def list_drops(request: Request) -> Response:
+    """From the drop catalog in Redis: no SQL per poll, and it keeps working while the database is away."""
+    return Response(await services_of(request).drops.list_drops(), media_type=JSON)
+
+
+async def get_drop(request: Request) -> Response:
+    """A drop with its live `remaining` and `phase`, from the catalog and the drop's counters in Redis."""
+    drop_id = parse_drop_id(request.path_params["drop_id"])
+    return Response(await services_of(request).drops.drop_json(drop_id), media_type=JSON)
+
+
+async def pay_order(request: Request) -> Response:
+    """Redis and the payment provider only: the sink writes the paid state and the share link."""
+    services = services_of(request)
+    runtime = services.runtime
+    claims = await runtime.versions.check(runtime.tokens.from_header(request.headers.get("authorization")))
+    body = json_body(PayIn, await request.body())
+    order = await services.orders.pay(claims, request.path_params["order_id"], body.payment_token)
+    return Response(order, media_type=JSON)
+
+
+def hot_routes() -> list[APIRoute]:
+    return [
+        PlainRoute("/api/drops", list_drops, methods=["GET"], response_model=list[DropOut], tags=["drops"]),
+        PlainRoute("/api/drops/{drop_id}", get_drop, methods=["GET"], response_model=DropOut, tags=["drops"],
+                   responses=problems("drop_not_found"),
+                   openapi_extra={"parameters": [path_parameter("drop_id")]}),
+        PlainRoute("/api/orders/{order_id}/pay", pay_order, methods=["POST"], response_model=OrderOut,
+                   tags=["orders"],
+                   responses=problems("unauthorized", "order_not_found", "order_expired", "order_cancelled",
+                                      "payment_in_progress", "payment_declined", "validation_error"),
+                   openapi_extra={"parameters": [path_parameter("order_id")],
+                                  "requestBody": json_body_schema(PayIn)}),
+    ]
