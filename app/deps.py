@@ -22,6 +22,7 @@ from core.tokens import Claims
 from sale.drops import DropAdmin
 from sale.images.service import DropImageService
 from sale.orders import OrderService
+from sale.queue.service import QueueService
 from sale.share.service import ShareService
 
 
@@ -43,6 +44,10 @@ async def get_drops(request: Request) -> DropAdmin:
     return services_of(request).drops
 
 
+async def get_queue(request: Request) -> QueueService:
+    return services_of(request).queue
+
+
 async def get_orders(request: Request) -> OrderService:
     return services_of(request).orders
 
@@ -61,6 +66,7 @@ async def get_images(request: Request) -> DropImageService:
 
 DropsDep = Annotated[DropAdmin, Depends(get_drops)]
 OrdersDep = Annotated[OrderService, Depends(get_orders)]
+QueueDep = Annotated[QueueService, Depends(get_queue)]
 FcodesDep = Annotated[FcodeService, Depends(get_fcodes)]
 ShareDep = Annotated[ShareService, Depends(get_share)]
 ImagesDep = Annotated[DropImageService, Depends(get_images)]

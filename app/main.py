@@ -20,6 +20,7 @@ from app.routes.fcodes import router as fcodes_router
 from app.routes.health import router as health_router
 from app.routes.images import router as images_router
 from app.routes.purchase import purchase_route
+from app.routes.queue import router as queue_router
 from app.routes.sale import hot_routes
 from app.routes.sale import router as sale_router
 from app.routes.share import router as share_router
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.include_router(auth_router)
     app.include_router(sale_router)
+    app.include_router(queue_router)
     app.include_router(images_router)
     app.include_router(fcodes_router)
     app.include_router(share_router)

@@ -13,6 +13,7 @@ import codes.exceptions
 import core.token_versions
 import sale.exceptions
 import sale.images.exceptions
+import sale.queue.exceptions
 import sale.share.exceptions
 from core.errors import DomainError
 
@@ -25,7 +26,7 @@ GENERIC_CODES: dict[str, int] = {
     "rate_limited": 429, "internal_error": 500, "service_unavailable": 503,
 }
 _DOMAIN_MODULES = (accounts.exceptions, codes.exceptions, core.token_versions, sale.exceptions,
-                   sale.images.exceptions, sale.share.exceptions)
+                   sale.images.exceptions, sale.queue.exceptions, sale.share.exceptions)
 
 
 def _subclasses(cls: type[DomainError]) -> Iterator[type[DomainError]]:

@@ -25,6 +25,10 @@ from sale.lookup import OrderLookup
 from sale.orders import OrderService
 from sale.payment import make_provider
 from sale.purchase import AddressTags, PurchaseService
+from sale.queue.challenge import Challenges, Difficulty
+from sale.queue.gate import QueueGate, QueueLimits
+from sale.queue.gate import register_scripts as register_queue_scripts
+from sale.queue.service import QueueService
 from sale.share.referral import ReferralSigner
 from sale.share.service import ShareService
 from sale.sink import OrderSink
@@ -39,6 +43,7 @@ class Services:
     inventory: Inventory
     catalog: DropCatalog
     loader: DropLoader
+    queue: QueueService
     drops: DropAdmin
     purchases: PurchaseService
     orders: OrderService
@@ -53,6 +58,7 @@ async def build_services(runtime: Runtime) -> Services:
     """Registers every Lua script once (SCRIPT LOAD), then builds the services bottom up."""
     register_sale_scripts(runtime.scripts)
     register_code_scripts(runtime.scripts)
+    register_queue_scripts(runtime.scripts)
     count_view = runtime.scripts.add("sale.share", "share_view.lua")
     await runtime.scripts.load_all(runtime.redis)
     settings = runtime.settings
@@ -62,7 +68,8 @@ async def build_services(runtime: Runtime) -> Services:
     catalog = DropCatalog(runtime.redis, runtime.keys, runtime.sessions)
     loader = DropLoader(runtime, inventory, catalog)
     lookup = OrderLookup(inventory, runtime.sessions)
-    drops = DropAdmin(runtime, inventory, loader, catalog)
+    queue = make_queue(runtime, loader)
+    drops = DropAdmin(runtime, inventory, loader, catalog, queue)
 
     crypto = CodeCrypto(settings.app_secret)
     code_state = CodeState(runtime.redis, runtime.keys, runtime.scripts)
@@ -80,9 +87,23 @@ async def build_services(runtime: Runtime) -> Services:
         await code_sync.drain()  # F-code changes a stopped worker had not written to SQL yet
     except Exception:
         log.exception("F-code record catch-up at start-up failed; the stats call retries it")
-    return Services(runtime=runtime, inventory=inventory, catalog=catalog, loader=loader, drops=drops,
+    return Services(runtime=runtime, inventory=inventory, catalog=catalog, loader=loader, queue=queue, drops=drops,
                     purchases=purchases, orders=orders, gate=gate, fcodes=fcodes, code_sync=code_sync, share=share,
                     images=DropImageService(MediaStore(settings.media_root), drops))
+
+
+def make_queue(runtime: Runtime, loader: DropLoader) -> QueueService:
+    """The waiting room: its limits and challenge difficulty from the settings."""
+    s = runtime.settings
+    limits = QueueLimits(admission_ms=s.queue_admission_seconds * 1000, stale_ms=s.queue_stale_seconds * 1000,
+                         joins_per_address=s.queue_joins_per_address,
+                         address_window_seconds=s.queue_address_window_seconds,
+                         attempts_per_account_minute=s.queue_attempts_per_account_minute,
+                         solution_ttl_seconds=s.queue_challenge_ttl_seconds + 60)
+    challenges = Challenges(s.app_secret, s.queue_challenge_ttl_seconds,
+                            Difficulty(s.queue_challenge_min_number, s.queue_challenge_number_per_join,
+                                       s.queue_challenge_max_number))
+    return QueueService(QueueGate(runtime.redis, runtime.keys, runtime.scripts, limits), challenges, loader)
 
 
 @dataclass
@@ -102,7 +123,7 @@ class Background:
 
 def background_loops(services: Services) -> Background:
     sweeper = Sweeper(services.runtime, services.loader, services.orders, services.purchases, services.code_sync,
-                      services.catalog)
+                      services.catalog, services.queue)
     # The sink writes each paid order's share link and F-code redemption with the order, off the request.
     sink = OrderSink(services.runtime, recorders=[services.share, services.gate])
     return Background(sink, asyncio.create_task(sink.run(), name="order-sink"),

@@ -21,10 +21,20 @@ class DropKeys:
     rate_prefix: str  # + user -> purchases this second (string with TTL)
     tokver: str       # hash: user id -> token version (this drop's copy of the account-wide versions)
     addr_held: str    # hash: client address -> units it holds reserved and unpaid
+    # The waiting room (same slot, so joining, metering and the purchase check are single scripts)
+    queue: str          # hash: meter state (budget, last_ms, seq) and counts (done, expired)
+    line: str           # sorted set: user id -> place (random before starts_at, then arrival order)
+    seen: str           # sorted set: waiting user id -> last poll ms (stale ones are skipped)
+    admitted: str       # sorted set: user id -> admitted_until ms
+    tickets: str        # hash: user id -> w(aiting), a(dmitted), d(one), x (expired)
+    join_addr_prefix: str   # + client address -> tickets it enrolled in the window (string with TTL)
+    join_user_prefix: str   # + user -> join attempts this minute (string with TTL)
+    join_rate_prefix: str   # + epoch second -> joins in that second (string with TTL)
+    solution_prefix: str    # + challenge signature -> used (string with TTL: single use)
 
     def all_keys(self) -> list[str]:
         return [self.inv, self.users, self.orders, self.deadlines, self.stream, self.rejected, self.tokver,
-                self.addr_held]
+                self.addr_held, self.queue, self.line, self.seen, self.admitted, self.tickets]
 
 
 class Keys:
@@ -41,6 +51,9 @@ class Keys:
                 deadlines=f"{tag}:deadlines", stream=f"{tag}:stream", rejected=f"{tag}:rejected",
                 idem_prefix=f"{tag}:idem:", rate_prefix=f"{tag}:rate:", tokver=f"{tag}:tokver",
                 addr_held=f"{tag}:addr-held",
+                queue=f"{tag}:q", line=f"{tag}:q:line", seen=f"{tag}:q:seen", admitted=f"{tag}:q:admitted",
+                tickets=f"{tag}:q:tickets", join_addr_prefix=f"{tag}:q:addr:", join_user_prefix=f"{tag}:q:user:",
+                join_rate_prefix=f"{tag}:q:joins:", solution_prefix=f"{tag}:q:used:",
             )
             self._drop_cache[drop_id] = cached
         return cached

@@ -83,6 +83,19 @@ class Settings(BaseSettings):
     payment_lease_seconds: float = 60.0  # a payment in progress holds its order this long at most
     log_level: str = "info"
     payment_provider: str = "test"
+    # The waiting room (drops with waiting_room on)
+    queue_admission_seconds: int = 120   # how long an admitted buyer may purchase
+    # A waiting ticket not polled for this long is skipped (expired). Above a minute: browsers poll a
+    # hidden tab at most once a minute.
+    queue_stale_seconds: int = 90
+    queue_joins_per_address: int = 20    # tickets one client address may enrol per drop in the window
+    queue_address_window_seconds: int = 600
+    queue_attempts_per_account_minute: int = 30
+    queue_challenge_ttl_seconds: int = 300
+    # Proof of work: the secret counter is drawn below a number that rises with the join rate.
+    queue_challenge_min_number: int = 20_000
+    queue_challenge_number_per_join: int = 2_000   # added per join in the last second
+    queue_challenge_max_number: int = 1_000_000
     trusted_proxies: str = Field(default="", description="comma-separated peers whose X-Forwarded-For counts")
     media_dir: Path | None = None  # product pictures; default <var_dir>/media
     demo: bool = True  # seed a demo store on the embedded defaults with an empty database

@@ -59,7 +59,7 @@ class Row:
 
 
 
-async def provision(settings: Settings, buyers: int) -> tuple[int, list[str]]:
+async def provision(settings: Settings, buyers: int, waiting_room: bool) -> tuple[int, list[str], list[int]]:
     engine = make_engine(settings)
     tokens = TokenService(settings)
     password_hash = hash_password("bench-password-1")
@@ -69,13 +69,33 @@ async def provision(settings: Settings, buyers: int) -> tuple[int, list[str]]:
         session.add_all(users)
         drop = Drop(sku="bench-phone", name="Bench Phone", price_cents=99900, currency="CNY", stock=10_000_000,
                     priority_starts_at=now - timedelta(minutes=1), starts_at=now - timedelta(minutes=1),
-                    ends_at=now + timedelta(hours=2), per_user_limit=1000, pay_window_seconds=3600)
+                    ends_at=now + timedelta(hours=2), per_user_limit=1000, pay_window_seconds=3600,
+                    waiting_room=waiting_room, admit_per_second=100_000)
         session.add(drop)
         await session.flush()
         assert drop.id is not None
         minted = [tokens.issue(u.id or 0, "shopper")[0] for u in users]
+        ids = [u.id or 0 for u in users]
     await engine.dispose()
-    return drop.id, minted
+    return drop.id, minted, ids
+
+
+async def admit_everyone(redis_url: str, settings: Settings, drop_id: int, user_ids: list[int]) -> None:
+    """Waiting room on: every buyer holds an admission for the whole run, as if the line had let them in
+    (the purchase script checks and uses it up; the line itself is `flashsale loadtest --bots`' part)."""
+    from core.keys import Keys
+    from core.redis import make_redis
+
+    redis = make_redis(redis_url)
+    k = Keys(settings.redis_prefix).drop(drop_id)
+    until = int((time.time() + 3 * 3600) * 1000)
+    for start_at in range(0, len(user_ids), 5000):
+        chunk = user_ids[start_at:start_at + 5000]
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(k.admitted, {str(uid): until for uid in chunk})
+            pipe.hset(k.tickets, mapping={str(uid): "a" for uid in chunk})
+            await pipe.execute()
+    await redis.aclose()
 
 
 async def sql_orders(settings: Settings, drop_id: int) -> int:
@@ -134,7 +154,10 @@ async def main(args: argparse.Namespace) -> int:
     settings = Settings(database_url=args.database_url or f"sqlite+aiosqlite:///{work / 'bench.db'}",
                         redis_url=redis_url, jwt_secret=SECRET, var_dir=work, redis_prefix=f"bench{os.getpid()}")
     await asyncio.to_thread(upgrade, settings)
-    drop_id, tokens = await provision(settings, args.buyers)
+    buyers = args.buyers or (60_000 if args.waiting_room else 2000)  # each admission buys once
+    drop_id, tokens, user_ids = await provision(settings, buyers, args.waiting_room)
+    if args.waiting_room:
+        await admit_everyone(redis_url, settings, drop_id, user_ids)
     env = {**os.environ, "FLASHSALE_DATABASE_URL": settings.effective_database_url, "FLASHSALE_REDIS_URL": redis_url,
            "FLASHSALE_REDIS_PREFIX": settings.redis_prefix, "FLASHSALE_JWT_SECRET": SECRET,
            "FLASHSALE_VAR_DIR": str(work), "FLASHSALE_PURCHASE_RATE_PER_SECOND": "1000000",
@@ -144,7 +167,7 @@ async def main(args: argparse.Namespace) -> int:
     rows: list[Row] = []
     sold = 0
     try:
-        for workers in args.workers:
+        for run_index, workers in enumerate(args.workers):
             bare_port, app_port = free_port(), free_port()
             bare = start([sys.executable, "-m", "uvicorn", "loadtest.bare_app:create_app", "--factory",
                           "--port", str(bare_port), "--workers", str(workers), "--loop", "uvloop", "--http",
@@ -163,8 +186,11 @@ async def main(args: argparse.Namespace) -> int:
                                           args.seconds, args.connections))
                 await asyncio.sleep(0.5)
                 label = "purchase (sink apart)" if args.separate_sink else "purchase path"
+                label += " + room" if args.waiting_room else ""
+                # With a waiting room an admission buys once: each run gets buyers of its own.
+                mine = tokens[run_index::len(args.workers)] if args.waiting_room else tokens
                 row = await measure(label, workers, app_port, f"/api/drops/{drop_id}/purchase",
-                                    tokens, args.seconds, args.connections)
+                                    mine, args.seconds, args.connections)
                 rows.append(row)
                 # Units bought during warm-up count too: wait until SQL has every order Redis took.
                 target = await _redis_orders(redis_url, settings, drop_id)
@@ -184,7 +210,7 @@ async def main(args: argparse.Namespace) -> int:
         if redis_server is not None:
             redis_server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    report(rows, args, sold)
+    report(rows, args, sold, buyers)
     return 0
 
 
@@ -198,9 +224,9 @@ async def _redis_orders(redis_url: str, settings: Settings, drop_id: int) -> int
     return count
 
 
-def report(rows: list[Row], args: argparse.Namespace, sold: int) -> None:
+def report(rows: list[Row], args: argparse.Namespace, sold: int, buyers: int) -> None:
     print(f"\nflashsale bench: {args.seconds:.0f} s per run, {args.connections} connections, "
-          f"{args.buyers} buyers, {os.cpu_count()} cores shared by server and generator\n")
+          f"{buyers} buyers, {os.cpu_count()} cores shared by server and generator\n")
     print(f"{'endpoint':<28}{'workers':>8}{'req/s':>10}{'units/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'non-2xx':>9}{'gen CPU':>9}{'SQL drain s':>13}")
     for row in rows:
@@ -221,7 +247,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--buyers", type=int, default=2000)
+    parser.add_argument("--buyers", type=int, default=0,
+                        help="default 2,000; 60,000 with --waiting-room (an admission buys once)")
+    parser.add_argument("--waiting-room", action="store_true",
+                        help="the drop has a waiting room: every purchase is checked against (and uses up) an "
+                             "admission in the purchase script")
     parser.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2])
     parser.add_argument("--separate-sink", action="store_true",
                         help="web workers without the order sink/sweeper, plus one `flashsale worker` process")

@@ -15,7 +15,7 @@ def loadtest(
     operator_email: Annotated[str | None, Opt(help="Operator account on --host.")] = None,
     operator_password: Annotated[str | None, Opt(envvar="FLASHSALE_LOADTEST_OPERATOR_PASSWORD",
                                                  help="Its password (better from the environment).")] = None,
-    stock: Annotated[int, Opt(min=1, help="Units in the drop.")] = 5000,
+    stock: Annotated[int, Opt(min=0, help="Units in the drop (0: 5,000; with --bots, half the participants).")] = 0,
     units_per_second: Annotated[float, Opt(min=0.1, help="Purchases attempted per second.")] = 200.0,
     duration: Annotated[float, Opt(min=1, help="Seconds of buying from the open.")] = 30.0,
     buyers: Annotated[int, Opt(min=0, help="Buyer accounts (0: enough for the whole stock).")] = 0,
@@ -41,10 +41,20 @@ def loadtest(
     database_url: Annotated[str | None, Opt(help="For --host: the server's database, for the SQL checks "
                                                  "(default FLASHSALE_DATABASE_URL).")] = None,
     profile: Annotated[bool, Opt(help="py-spy flame graphs of the server's workers (own server).")] = False,
+    bots: Annotated[int, Opt(min=0, help="Scripted buyers against --buyers humans (default 500): the same "
+                                         "crowd meets a drop without and one with the waiting room; reports "
+                                         "the fairness ratio of each (0: the throughput rehearsal).")] = 0,
+    rounds: Annotated[int, Opt(min=1, help="--bots: pairs of drops (without and with the room) to run; the "
+                                           "report adds them up (a fair draw's noise shrinks).")] = 1,
+    admit_per_second: Annotated[int, Opt(min=0, help="The waiting room's rate in the --bots runs (0: the stock "
+                                                     "over 15 s, slower than people react).")] = 0,
 ) -> None:
     """Rehearse a drop with Locust: provision, rush, verify the invariants, report; non-zero on a failure."""
     from loadtest.runner import Options, UsageError, run
 
+    if not stock:
+        stock = (bots + (buyers or 500)) // 2 if bots else 5000
+    admit_per_second = admit_per_second or max(1, round(stock / 15))
     options = Options(host=host, operator_email=operator_email, operator_password=operator_password,
                       stock=stock, units_per_second=units_per_second, duration=duration, buyers=buyers,
                       per_user_limit=per_user_limit, pay_window=pay_window, lead=lead,
@@ -52,7 +62,8 @@ def loadtest(
                       browsers=browsers, cancel_ratio=cancel_ratio, leave_ratio=leave_ratio,
                       processes=processes, server_workers=server_workers, accounts=accounts,
                       report_dir=report_dir, tolerance=tolerance, max_p99_ms=max_p99_ms,
-                      database_url=database_url, profile=profile)
+                      database_url=database_url, profile=profile, bots=bots, admit_per_second=admit_per_second,
+                      rounds=rounds)
     try:
         code = run(options, typer.echo)
     except UsageError as exc:

@@ -123,14 +123,14 @@ async def seed_accounts(settings: Settings, count: int, role: str, run_id: str) 
 
 async def create_drop(client: httpx.AsyncClient, operator_token: str, *, run_id: str, stock: int,
                       per_user_limit: int, starts_at: float, priority_minutes: int, pay_window_seconds: int,
-                      duration: float) -> dict[str, Any]:
+                      duration: float, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     # The contract's default of an hour, unless the run is longer: the drop must not end mid-run.
     length = max(timedelta(hours=1), timedelta(seconds=duration + 600))
     ends_at = datetime.fromtimestamp(starts_at, UTC) + length
     body = {"sku": f"lt-{run_id}", "name": f"Rehearsal {run_id}", "price_cents": PRICE_CENTS,
             "currency": "CNY", "stock": stock, "starts_at": iso(starts_at), "ends_at": ends_at.isoformat(),
             "priority_minutes": priority_minutes, "per_user_limit": per_user_limit,
-            "pay_window_seconds": pay_window_seconds}
+            "pay_window_seconds": pay_window_seconds, **(extra or {})}
     response = await _retrying(lambda: client.post("/api/admin/drops", json=body,
                                                    headers={"Authorization": f"Bearer {operator_token}"}))
     if response.status_code != 201:

@@ -13,13 +13,16 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import httpx
 
 from core.net import free_port
 from core.settings import Settings
+from loadtest.fairness import fairness
+from loadtest.fairness_report import as_json as fairness_json
+from loadtest.fairness_report import render as render_fairness
 from loadtest.monitor import CpuMeter, StatsWatch, render_costs, start_profiles, tree
 from loadtest.plan import PLAN_ENV, Account, Plan, buyer_users_for, buyers_needed
 from loadtest.provision import Say, create_drop, epoch, login, register_accounts, seed_accounts
@@ -29,6 +32,13 @@ from loadtest.tally import Tally
 from loadtest.verify import database_reachable, traffic_checks, verify
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+
+
+# For the bots-against-humans runs on a server started here: one generator process solves every
+# human's challenge on this machine's cores (people would use their own devices), so the proof of work
+# is made light; bots and humans face the same cost, and the shuffle is what is measured.
+CHEAP_CHALLENGES = {"FLASHSALE_QUEUE_CHALLENGE_MIN_NUMBER": "5000",
+                    "FLASHSALE_QUEUE_CHALLENGE_NUMBER_PER_JOIN": "100"}
 
 
 class UsageError(ValueError):
@@ -62,6 +72,9 @@ class Options:
     database_url: str | None = None
     sink_wait: float = 15.0
     profile: bool = False
+    bots: int = 0                   # > 0: bots against humans, without and with the waiting room
+    admit_per_second: int = 50
+    rounds: int = 1                 # --bots: pairs of drops (without, with the room) with the same crowd
 
 
 def run(options: Options, say: Say = print) -> int:
@@ -77,7 +90,8 @@ async def _run(o: Options, say: Say) -> int:
         server: LocalServer | None = None
         try:
             if o.host is None:
-                server = LocalServer(work / "server", workers=o.server_workers)
+                server = LocalServer(work / "server", workers=o.server_workers,
+                                     env=CHEAP_CHALLENGES if o.bots else None)
                 say(f"starting flashsale serve --workers {o.server_workers} on the embedded defaults "
                     f"in {server.workdir}")
                 host = await asyncio.to_thread(server.start)
@@ -90,6 +104,8 @@ async def _run(o: Options, say: Say) -> int:
                                      "(or FLASHSALE_LOADTEST_OPERATOR_PASSWORD)")
                 host, email, password = o.host.rstrip("/"), o.operator_email, o.operator_password
                 db_settings = external_settings(o.database_url)
+            if o.bots:
+                return await _fairness(o, say, run_id, host, (email, password), db_settings, report_dir)
             return await _rehearse(o, say, run_id, host, (email, password), server, db_settings, work,
                                    report_dir)
         finally:
@@ -205,6 +221,24 @@ async def _rehearse(o: Options, say: Say, run_id: str, host: str, operator: tupl
                    "options": options, "share_links_seen": tally.share_links,
                    "answers_by_request": tally.by_name()})
     return 0 if result.passed else 1
+
+
+async def _fairness(o: Options, say: Say, run_id: str, host: str, operator: tuple[str, str],
+                    db_settings: Settings | None, report_dir: Path) -> int:
+    humans = o.buyers or 500
+    async with httpx.AsyncClient(base_url=host, timeout=30) as client:
+        token = await login(client, *operator)
+        crowd = replace(o, buyers=humans + o.bots, fcode_holders=0)
+        _, accounts, _ = await _accounts(crowd, say, client, token, run_id, db_settings)
+    lead = max(o.lead, 60.0)  # the pre-queue window the humans arrive over
+    say(f"bots against humans: {o.bots} bots, {humans} humans, {o.stock} units per drop, "
+        f"waiting room admitting {o.admit_per_second}/s")
+    results = await fairness(host, token, run_id, accounts[o.bots:], accounts[:o.bots], stock=o.stock, lead=lead,
+                             admit_per_second=o.admit_per_second, rounds=o.rounds, say=say)
+    say(render_fairness(results))
+    (report_dir / "fairness.json").write_text(json.dumps(fairness_json(results), indent=2))
+    say(f"written: {report_dir / 'fairness.json'}")
+    return 0
 
 
 async def _run_locust(o: Options, plan: Plan, plan_path: Path, host: str, run_seconds: int, report_dir: Path,

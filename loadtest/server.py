@@ -61,7 +61,9 @@ class LocalServer:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("FLASHSALE_") and k != "PROMETHEUS_MULTIPROC_DIR"}
         env.update({"FLASHSALE_VAR_DIR": str(self.workdir / "var"), "FLASHSALE_JWT_SECRET": self.jwt_secret,
-                    "FLASHSALE_PUBLIC_BASE_URL": self.url, "FLASHSALE_LOG_LEVEL": "warning"})
+                    "FLASHSALE_PUBLIC_BASE_URL": self.url, "FLASHSALE_LOG_LEVEL": "warning",
+                    # The generator stands in for many clients: it names each one in X-Forwarded-For.
+                    "FLASHSALE_TRUSTED_PROXIES": "127.0.0.1"})
         # The whole crowd comes from this one generator's address: lift the per-address limits
         # (registrations, sign-ins, unpaid units per drop), which exist for strangers on the internet.
         env.update({"FLASHSALE_REGISTER_PER_ADDRESS_PER_HOUR": "1000000000",

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import as_utc
 from core.db import DATABASE_DOWN
@@ -20,9 +21,10 @@ from sale.images.store import image_fields
 from sale.inventory import Inventory
 from sale.loader import DropLoader
 from sale.models import Drop
+from sale.queue.service import QueueService
 from sale.repository import DropRepository
 from sale.schedule import next_weekly_slot
-from sale.schemas import DropCreate, DropOut, Phase, StatsOut
+from sale.schemas import DropCreate, DropOut, DropPatch, Phase, StatsOut
 
 log = logging.getLogger("flashsale.drops")
 
@@ -45,7 +47,9 @@ def drop_fields(drop: Drop, remaining: int, now: datetime, base_url: str) -> dic
             "currency": drop.currency, "stock": drop.stock, "starts_at": starts, "ends_at": as_utc(drop.ends_at),
             "priority_starts_at": priority, "priority_minutes": int((starts - priority).total_seconds() // 60),
             "per_user_limit": drop.per_user_limit, "pay_window_seconds": drop.pay_window_seconds,
-            "remaining": remaining, "phase": phase_of(drop, remaining, now), **image_fields(drop.image, base_url)}
+            "remaining": remaining, "phase": phase_of(drop, remaining, now), "waiting_room": drop.waiting_room,
+            "prequeue_minutes": drop.prequeue_minutes, "admit_per_second": drop.admit_per_second,
+            "challenge": drop.challenge, **image_fields(drop.image, base_url)}
 
 
 def drop_out(drop: Drop, remaining: int, now: datetime, base_url: str = "") -> DropOut:
@@ -63,16 +67,21 @@ def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
     return Drop(sku=body.sku, name=body.name, price_cents=body.price_cents, currency=body.currency,
                 stock=body.stock, starts_at=starts, ends_at=ends,
                 priority_starts_at=starts - timedelta(minutes=body.priority_minutes),
-                per_user_limit=body.per_user_limit, pay_window_seconds=body.pay_window_seconds)
+                per_user_limit=body.per_user_limit, pay_window_seconds=body.pay_window_seconds,
+                waiting_room=body.waiting_room, prequeue_minutes=body.prequeue_minutes,
+                admit_per_second=body.admit_per_second,
+                challenge=body.waiting_room if body.challenge is None else body.challenge)
 
 
 class DropAdmin:
-    def __init__(self, runtime: Runtime, inventory: Inventory, loader: DropLoader, catalog: DropCatalog) -> None:
+    def __init__(self, runtime: Runtime, inventory: Inventory, loader: DropLoader, catalog: DropCatalog,
+                 queue: QueueService) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
         self.inventory = inventory
         self.loader = loader
         self.catalog = catalog
+        self.queue = queue
 
     async def create_drop(self, body: DropCreate) -> DropOut:
         now = datetime.now(UTC)
@@ -81,6 +90,17 @@ class DropAdmin:
         # Committed: listings in every worker show it now (Redis learns its stock on first use).
         await self.catalog.put(drop)
         return drop_out(drop, drop.stock, now, self.settings.base_url)
+
+    async def update_drop(self, session: AsyncSession, drop_id: int, body: DropPatch) -> DropOut:
+        """An operator's change during the sale: SQL first (it outlives Redis), then the live state."""
+        drop = await DropRepository(session).get(drop_id)
+        if drop is None:
+            raise DropNotFound()
+        drop.admit_per_second = body.admit_per_second
+        await session.flush()
+        await self.inventory.set_admit_per_second(drop_id, body.admit_per_second)
+        await self.changed(drop)  # listings and drop pages in every worker show the new rate
+        return drop_out(drop, (await self._remaining([drop]))[0], datetime.now(UTC), self.settings.base_url)
 
     async def _remaining(self, drops: list[Drop]) -> list[int]:
         counters = await self.inventory.remaining([d.id for d in drops if d.id is not None])
@@ -150,7 +170,8 @@ class DropAdmin:
                         paid=num("paid"), expired=num("expired"), cancelled=num("cancelled"),
                         attempts=num("attempts"), rejected=dict(counts),
                         sold_out_at=datetime.fromtimestamp(int(sold_out_ms) / 1000, UTC) if sold_out_ms else None,
-                        phase=phase_of(drop, num("remaining"), datetime.now(UTC)))
+                        phase=phase_of(drop, num("remaining"), datetime.now(UTC)),
+                        queue=await self.queue.counts(drop_id) if drop.waiting_room else None)
 
     async def open_events(self, drop_id: int) -> AsyncIterator[bytes]:
         """The dashboard's event stream of a drop; raises drop_not_found before it starts."""

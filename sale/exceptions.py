@@ -58,6 +58,10 @@ class PaymentDeclined(DomainError):
     status, code, title = 402, "payment_declined", "The payment was declined"
 
 
+class NotAdmitted(DomainError):
+    status, code, title = 403, "not_admitted", "The waiting room has not admitted you (or your admission ran out)"
+
+
 class BadDrop(ValidationFailed):
     title = "Invalid drop"
 
@@ -85,6 +89,7 @@ _REFUSALS: dict[str, Callable[[], DomainError]] = {
     "sold_out": SoldOut,
     "limit_reached": LimitReached,
     "idempotency_key_reused": IdempotencyKeyReused,
+    "not_admitted": NotAdmitted,
     "rate_limited": _rate_limited,
     "quantity_over_limit": _over_limit,
     "fcode_quantity": _fcode_quantity,

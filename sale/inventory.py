@@ -28,7 +28,9 @@ def drop_json(drop: Drop) -> bytes:
         "id": drop.id, "sku": drop.sku, "currency": drop.currency, "price_cents": drop.price_cents,
         "stock": drop.stock, "priority_starts_at": ms(drop.priority_starts_at), "starts_at": ms(drop.starts_at),
         "ends_at": ms(drop.ends_at), "per_user_limit": drop.per_user_limit,
-        "pay_window_ms": drop.pay_window_seconds * 1000,
+        "pay_window_ms": drop.pay_window_seconds * 1000, "waiting_room": int(drop.waiting_room),
+        "queue_opens_at": ms(drop.starts_at) - drop.prequeue_minutes * 60_000,
+        "admit_per_second": drop.admit_per_second, "challenge": int(drop.challenge),
     })
 
 
@@ -64,7 +66,7 @@ class Inventory:
         result = await self._purchase(
             self.redis,
             (k.inv, k.users, k.orders, k.deadlines, k.stream, k.rejected, idem_key, k.rate_prefix + uid,
-             k.tokver, k.addr_held),
+             k.tokver, k.addr_held, k.admitted, k.tickets, k.queue),
             (uid, quantity, now_ms(), order_id, body_hash, "1" if fcode_hash else "0", fcode_hash, ref,
              rate_per_second, IDEMPOTENCY_TTL_SECONDS, "1" if idempotency_key else "0", token_version,
              address, max_unpaid_per_address, "1" if answer_only else "0"),
@@ -113,6 +115,12 @@ class Inventory:
             return None
         await self.redis.sadd(self.keys.active_drops, str(drop.id))
         return [int(x) for x in result[1:]]
+
+    async def set_admit_per_second(self, drop_id: int, admit_per_second: int) -> None:
+        """The waiting room's meter uses a changed rate from its next step (if the drop is loaded)."""
+        inv = self.keys.drop(drop_id).inv
+        if await self.redis.hexists(inv, "remaining"):
+            await self.redis.hset(inv, "admit_per_second", admit_per_second)
 
     async def order(self, drop_id: int, order_id: str) -> dict[str, Any] | None:
         raw = await self.redis.hget(self.keys.drop(drop_id).orders, order_id)

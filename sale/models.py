@@ -27,6 +27,10 @@ def _ts(nullable: bool = False, index: bool = False) -> sa.Column[datetime]:
     return sa.Column(sa.DateTime(timezone=True), nullable=nullable, index=index)
 
 
+def _flag() -> sa.Column[bool]:
+    return sa.Column(sa.Boolean(), nullable=False, server_default=sa.false())
+
+
 class Drop(SQLModel, table=True):
     __tablename__ = "drops"
 
@@ -41,6 +45,14 @@ class Drop(SQLModel, table=True):
     ends_at: datetime = Field(sa_column=_ts(index=True))
     per_user_limit: int = 1
     pay_window_seconds: int = 1800
+    # The waiting room: buyers join from starts_at - prequeue_minutes, get a shuffled place at
+    # starts_at and are admitted admit_per_second at a time; challenge asks for proof of work to join.
+    waiting_room: bool = Field(default=False, sa_column=_flag())
+    prequeue_minutes: int = Field(default=15, sa_column=sa.Column(sa.Integer(), nullable=False,
+                                                                   server_default="15"))
+    admit_per_second: int = Field(default=50, sa_column=sa.Column(sa.Integer(), nullable=False,
+                                                                   server_default="50"))
+    challenge: bool = Field(default=False, sa_column=_flag())
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     # The product picture's stored variants (sale/images/store.py), null until one is uploaded.
     image: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))

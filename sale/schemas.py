@@ -7,6 +7,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from core.types import Sku
 
+DEFAULT_ADMIT_PER_SECOND = 50
 Phase = Literal["upcoming", "priority", "open", "sold_out", "ended"]
 
 
@@ -30,6 +31,18 @@ class DropCreate(BaseModel):
     priority_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60)
     per_user_limit: int = Field(default=1, ge=1, le=1000)
     pay_window_seconds: int = Field(default=1800, ge=1, le=7 * 24 * 3600)
+    waiting_room: bool = False
+    prequeue_minutes: int = Field(default=15, ge=0, le=24 * 60)
+    admit_per_second: int = Field(default=DEFAULT_ADMIT_PER_SECOND, ge=1, le=100_000)
+    challenge: bool | None = None  # default: on when waiting_room is
+
+
+class DropPatch(BaseModel):
+    """What an operator may change while a drop runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    admit_per_second: int = Field(ge=1, le=100_000)
 
 
 class DropImageOut(BaseModel):
@@ -56,8 +69,19 @@ class DropOut(BaseModel):
     pay_window_seconds: int
     remaining: int
     phase: Phase
+    waiting_room: bool
+    prequeue_minutes: int
+    admit_per_second: int
+    challenge: bool
     image_url: str | None = None
     images: list[DropImageOut] = []
+
+
+class QueueCounts(BaseModel):
+    waiting: int
+    admitted: int
+    done: int
+    expired: int
 
 
 class StatsOut(BaseModel):
@@ -72,6 +96,7 @@ class StatsOut(BaseModel):
     rejected: dict[str, int]
     sold_out_at: datetime | None
     phase: Phase
+    queue: QueueCounts | None = None
 
 
 class PurchaseIn(BaseModel):

@@ -14,6 +14,7 @@ from sale.catalog import DropCatalog
 from sale.loader import DropLoader
 from sale.orders import OrderService
 from sale.purchase import PurchaseService
+from sale.queue.service import QueueService
 from sale.repository import DropRepository, OrderRepository
 
 log = logging.getLogger("flashsale.sweeper")
@@ -23,13 +24,14 @@ RETIRE_AFTER = timedelta(hours=1)
 
 class Sweeper:
     def __init__(self, runtime: Runtime, loader: DropLoader, orders: OrderService, purchases: PurchaseService,
-                 code_sync: CodeSync, catalog: DropCatalog) -> None:
+                 code_sync: CodeSync, catalog: DropCatalog, queue: QueueService) -> None:
         self.runtime = runtime
         self.catalog = catalog
         self.loader = loader
         self.orders = orders
         self.purchases = purchases
         self.code_sync = code_sync
+        self.queue = queue
         self._last_check = 0.0
 
     async def run(self) -> None:
@@ -48,6 +50,7 @@ class Sweeper:
         expired = 0
         for member in members:
             expired += await self.orders.expire_due(int(member))
+            await self.queue.advance(int(member))  # waiting rooms admit even while nobody polls
         if expired:
             EXPIRED.inc(expired)
         await self.purchases.flush_local_counts()

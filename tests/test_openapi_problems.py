@@ -57,7 +57,10 @@ async def test_every_operation_documents_its_problem_answers(client: httpx.Async
     by_operation = {(path, method): op["responses"] for path, method, op in ops}
     purchase = by_operation[("/api/drops/{drop_id}/purchase", "post")]
     assert set(codes_of(purchase["409"])) == {"sold_out", "limit_reached"}
-    assert set(codes_of(purchase["403"])) == {"not_open", "fcode_invalid"}
+    assert set(codes_of(purchase["403"])) == {"not_open", "fcode_invalid", "not_admitted"}
+    join = by_operation[("/api/drops/{drop_id}/queue", "post")]
+    assert set(codes_of(join["403"])) == {"queue_not_open", "challenge_failed"}
+    assert set(codes_of(join["404"])) == {"drop_not_found", "no_waiting_room"}
     assert codes_of(purchase["401"]) == ["unauthorized"] and codes_of(purchase["404"]) == ["drop_not_found"]
     assert "order_not_found" in codes_of(by_operation[("/api/orders/{order_id}/pay", "post")]["404"])
     assert codes_of(by_operation[("/api/auth/token", "post")]["401"]) == ["bad_credentials"]
@@ -82,4 +85,4 @@ async def test_framework_errors_carry_contract_codes(client: httpx.AsyncClient) 
 README_CODES = {"order_cancelled", "order_not_cancellable", "payment_in_progress", "order_not_paid",
                 "share_link_not_found", "fcode_malformed", "fcode_not_found", "fcode_not_available",
                 "fcode_redeemed", "recipient_not_found", "gift_to_self", "method_not_allowed",
-                "service_unavailable", "unsupported_media_type", "user_not_found"}
+                "service_unavailable", "unsupported_media_type", "user_not_found", "no_waiting_room"}

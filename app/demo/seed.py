@@ -74,7 +74,8 @@ def _drops(settings: Settings, now: datetime) -> list[tuple[DropCreate, str]]:
                     stock=300, starts_at=now - timedelta(minutes=1), ends_at=now + LASTS, per_user_limit=2),
          "phone"),
         (DropCreate(sku="DEMO-BAND-9P", name="Mi Smart Band 9 Pro", price_cents=39900, currency="CNY",
-                    stock=120, starts_at=now + OPENS_IN, ends_at=now + LASTS), "band"),
+                    stock=120, starts_at=now + OPENS_IN, ends_at=now + LASTS, waiting_room=True,
+                    admit_per_second=5), "band"),  # behind a waiting room: its pre-queue is open already
         (DropCreate(sku="DEMO-BUDS-5P", name="Mi Buds 5 Pro", price_cents=109900, currency="CNY", stock=200,
                     starts_at=next_day, ends_at=next_day + timedelta(hours=1), priority_minutes=30), "buds"),
     ]

@@ -6,7 +6,8 @@ KEYS[5] addr_held  hash: client address tag -> reserved-but-unpaid units (orders
         carry no address: only those Redis still held count again)
 
 ARGV[1] the drop as JSON: id, sku, currency, price_cents, stock, priority_starts_at, starts_at,
-        ends_at (ms), per_user_limit, pay_window_ms
+        ends_at (ms), per_user_limit, pay_window_ms, waiting_room (0/1), queue_opens_at (ms),
+        admit_per_second, challenge (0/1)
 ARGV[2] "init" (only when the drop has no state yet) or "merge" (repair what is there)
 ARGV[3..] orders from the database, as JSON of the same shape as the orders hash
 
@@ -58,7 +59,8 @@ local remaining = drop.stock - totals.reserved - totals.paid
 redis.call('HSET', inv, 'id', drop.id, 'sku', drop.sku, 'currency', drop.currency,
   'price_cents', drop.price_cents, 'stock', drop.stock, 'priority_starts_at', drop.priority_starts_at,
   'starts_at', drop.starts_at, 'ends_at', drop.ends_at, 'per_user_limit', drop.per_user_limit,
-  'pay_window_ms', drop.pay_window_ms, 'remaining', remaining, 'reserved', totals.reserved,
+  'pay_window_ms', drop.pay_window_ms, 'waiting_room', drop.waiting_room, 'queue_opens_at', drop.queue_opens_at,
+  'admit_per_second', drop.admit_per_second, 'challenge', drop.challenge, 'remaining', remaining, 'reserved', totals.reserved,
   'paid', totals.paid, 'expired', totals.expired, 'cancelled', totals.cancelled)
 redis.call('HSETNX', inv, 'attempts', 0)
 return {'loaded', remaining, totals.reserved, totals.paid, added}

@@ -10,6 +10,9 @@ KEYS[7] idem       string "order id|body hash" for this buyer's Idempotency-Key
 KEYS[8] rate       string: this buyer's purchases in the current second
 KEYS[9] tokver     hash: user id -> token version (the drop's copy of the account-wide versions)
 KEYS[10] addr_held hash: client address tag -> reserved-but-unpaid units it holds in this drop
+KEYS[11] admitted  sorted set of the waiting room: user id -> admitted_until ms
+KEYS[12] tickets   hash of the waiting room: user id -> ticket status
+KEYS[13] queue     hash of the waiting room: counts
 
 ARGV[1] user id          ARGV[2] quantity        ARGV[3] now (ms)
 ARGV[4] new order id     ARGV[5] body hash       ARGV[6] 1 if the purchase holds a leased F-code
@@ -26,15 +29,17 @@ Returns one of
   {"missing"}                 the drop is not loaded in Redis (rebuild from SQL, then retry)
   {code, remaining}           refused: not_open, sold_out, limit_reached, quantity_over_limit,
                               fcode_quantity, rate_limited, idempotency_key_reused, token_revoked,
-                              address_limit, fcode_in_use
+                              address_limit, fcode_in_use,
+                              not_admitted (waiting room on, no current admission, no F-code)
+A successful purchase through the waiting room marks the buyer's ticket done (status "d").
 ]]
-local inv, users, orders, deadlines, stream, rejected, idem, rate, tokver, addr_held =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local inv, users, orders, deadlines, stream, rejected, idem, rate = unpack(KEYS, 1, 8)
+local tokver, addr_held, admitted, tickets, queue = unpack(KEYS, 9, 13)
 local uid, qty, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local addr = ARGV[13]
 
 local f = redis.call('HMGET', inv, 'priority_starts_at', 'starts_at', 'ends_at', 'remaining',
-  'per_user_limit', 'pay_window_ms', 'price_cents', 'id', 'sku', 'currency')
+  'per_user_limit', 'pay_window_ms', 'price_cents', 'id', 'sku', 'currency', 'waiting_room')
 if not f[4] then return {'missing'} end
 local remaining = tonumber(f[4])
 
@@ -76,6 +81,12 @@ if has_code and qty ~= 1 then return refuse('fcode_quantity') end
 if remaining < qty then return refuse('sold_out') end
 local held = tonumber(redis.call('HGET', users, uid) or '0')
 if held + qty > limit then return refuse('limit_reached') end
+-- The waiting room: the admission is checked and used up in the same step that takes the unit.
+local gated = f[11] == '1' and not has_code
+if gated then
+  local admitted_until = redis.call('ZSCORE', admitted, uid)
+  if not admitted_until or tonumber(admitted_until) <= now then return refuse('not_admitted') end
+end
 -- One address's accounts cannot hold a whole drop unpaid (released on pay, expiry and cancel).
 local addr_units = tonumber(redis.call('HGET', addr_held, addr) or '0')
 if addr ~= '' and addr_units + qty > tonumber(ARGV[14]) then return refuse('address_limit') end
@@ -97,5 +108,10 @@ redis.call('ZADD', deadlines, pay_by, ARGV[4])
 redis.call('XADD', stream, '*', 'o', order)
 if has_idem then
   redis.call('SET', idem, ARGV[4] .. '|' .. ARGV[5], 'EX', tonumber(ARGV[10]))
+end
+if gated then
+  redis.call('ZREM', admitted, uid)
+  redis.call('HSET', tickets, uid, 'd')
+  redis.call('HINCRBY', queue, 'done', 1)
 end
 return {'ok', order}

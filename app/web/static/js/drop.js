@@ -43,6 +43,11 @@
     if (phase === "upcoming") return [FS.t("buy.opens_at", { time: ui.fmtTime(ui.parseTime(state.drop.starts_at)) }), true];
     if (phase === "priority" && !fcodeEntered()) return [FS.t("buy.fcode_only"), true];
     if (!FS.auth.signedIn()) return [FS.t("buy.sign_in"), false];
+    if (state.drop.waiting_room && !fcodeEntered() && !FS.queue.admitted()) {
+      var ticket = FS.queue.ticket();
+      if (!ticket) return [FS.t("buy.queue_join_first"), true];
+      return [ticket.status === "done" ? FS.t("buy.queue_turn_used") : FS.t("buy.queue_wait"), true];
+    }
     return [fcodeEntered() ? FS.t("buy.with_fcode") : FS.t("buy.now"), false];
   }
 
@@ -90,6 +95,7 @@
     var limit = Math.max(1, d.per_user_limit | 0);
     n.qtyField.hidden = limit <= 1;
     n.qty.max = String(limit);
+    if (d.waiting_room) FS.queue.start(d, dropPath, function () { renderButton(); });
     renderClock(FS.clock.now());
   }
 
@@ -153,6 +159,7 @@
       el("a", { href: "/orders", text: FS.t("buy.pay_now") })], "ok");
     if (n.fcode.value) { n.fcode.value = ""; n.qty.disabled = false; } /* a code is single-use */
     poller.now(0);
+    if (state.drop && state.drop.waiting_room) FS.queue.refresh(); /* the turn is used */
   }
 
   function failed(err, asked) {
@@ -169,6 +176,8 @@
       n.fcode.setAttribute("aria-invalid", "true");
       n.fcodeBox.open = true;
       n.fcode.focus();
+    } else if (code === "not_admitted") {
+      FS.queue.refresh();
     } else if (code === "rate_limited") {
       state.cooldownUntil = Date.now() + (err.retryAfter || 5) * 1000;
     } else if (code === "unauthorized") {

@@ -41,6 +41,7 @@
       }
     }
     k.soldout.textContent = soldText;
+    renderQueue(s.queue);
 
     var body = $("rejections");
     ui.clear(body);
@@ -53,6 +54,25 @@
     });
     draw();
   }
+
+  /* The waiting room's counts (stats.queue, present when the drop has one) and its live rate. */
+  function renderQueue(queue) {
+    $("live-queue").hidden = !queue;
+    if (!queue) return;
+    ["waiting", "admitted", "done", "expired"].forEach(function (key) { $("q-" + key).textContent = num(queue[key]); });
+    $("q-rate").textContent = live.drop ? num(live.drop.admit_per_second) : "–";
+  }
+
+  $("rate-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var rate = intOf("rate"), out = $("rate-msg");
+    if (!live.id || rate === null || rate < 1) { ui.say(out, FS.t("ops.rate_invalid"), "error"); return; }
+    FS.api.request("PATCH", "/api/admin/drops/" + FS.seg(live.id), { json: { admit_per_second: rate } }).then(function (drop) {
+      live.drop = drop;
+      ui.say(out, FS.t("ops.rate_now", { rate: num(drop.admit_per_second) }), "ok");
+      renderStats();
+    }, function (err) { ui.say(out, FS.messageFor(err), "error"); });
+  });
 
   function draw() {
     if (live.series) FS.ops.drawChart(canvas, live.series, live.stats ? live.stats.stock : 0, FS.clock.now());
@@ -76,6 +96,7 @@
       if (live !== mine) return;
       live.drop = drop;
       $("live-title").textContent = drop.name + " (" + drop.sku + ") · " + FS.t("drop.opens_at", { time: ui.fmtDateTime(ui.parseTime(drop.starts_at)) });
+      $("rate").value = drop.waiting_room ? String(drop.admit_per_second) : "";
       renderStats();
     }, function () { /* the stats feed reports problems */ });
     live.feed = FS.ops.watch(id, {
@@ -203,9 +224,16 @@
       priority_minutes: intOf("c-priority"), per_user_limit: intOf("c-limit"),
       pay_window_seconds: intOf("c-pay"), starts_at: isoOf("c-starts"), ends_at: isoOf("c-ends")
     };
+    if ($("c-waiting").checked) {
+      body.waiting_room = true;
+      body.challenge = $("c-challenge").checked;
+      body.prequeue_minutes = intOf("c-prequeue");
+      body.admit_per_second = intOf("c-admit");
+    }
     var names = { sku: "c-sku", name: "c-name", currency: "c-currency", price_cents: "c-price", stock: "c-stock",
       priority_minutes: "c-priority", per_user_limit: "c-limit", pay_window_seconds: "c-pay",
-      starts_at: "c-starts", ends_at: "c-ends" };
+      starts_at: "c-starts", ends_at: "c-ends", waiting_room: "c-waiting", challenge: "c-challenge",
+      prequeue_minutes: "c-prequeue", admit_per_second: "c-admit" };
     var bad = Object.keys(body).filter(function (key) {
       return body[key] === null || body[key] === "" || (key === "currency" && !/^[A-Z]{3}$/.test(currency));
     });

@@ -1,0 +1,92 @@
+"""The waiting room in Redis: thin wrappers over its Lua scripts (one round trip each)."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from core.clock import now_ms
+from core.keys import Keys
+from core.redis import ScriptRegistry
+
+SCRIPTS = ("queue_join.lua", "queue_poll.lua")
+PLACE_BITS = 52  # places drawn below 2^52; later arrivals get 2^52 + n (exact in a double score)
+STEP_BATCH = 500
+
+
+def register_scripts(scripts: ScriptRegistry) -> None:
+    for name in SCRIPTS:
+        scripts.add("sale.queue.lua", name)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLimits:
+    admission_ms: int
+    stale_ms: int
+    joins_per_address: int
+    address_window_seconds: int
+    attempts_per_account_minute: int
+    solution_ttl_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """A poll's answer: one buyer's ticket (status "none" without one) and the room's counts."""
+
+    status: str
+    position: int | None
+    admitted_until_ms: int | None
+    admit_per_second: int
+    waiting: int
+    starts_at_ms: int
+    admitted: int
+    done: int
+    expired: int
+
+
+class QueueGate:
+    def __init__(self, redis: Redis, keys: Keys, scripts: ScriptRegistry, limits: QueueLimits) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.limits = limits
+        self._join = scripts["queue_join"]
+        self._poll = scripts["queue_poll"]
+
+    async def join(self, drop_id: int, user_id: int, address: str, solution: str | None) -> str:
+        """"joined", "exists", "missing", "off" or a refusal code (see queue_join.lua)."""
+        k = self.keys.drop(drop_id)
+        now = now_ms()
+        lim = self.limits
+        result = await self._join(
+            self.redis,
+            (k.inv, k.queue, k.line, k.seen, k.tickets, k.join_addr_prefix + address,
+             k.join_user_prefix + str(user_id), k.join_rate_prefix + str(now // 1000),
+             k.solution_prefix + (solution or "-")),
+            (now, user_id, secrets.randbits(PLACE_BITS), "1" if solution else "0", lim.solution_ttl_seconds,
+             lim.joins_per_address, lim.address_window_seconds, lim.attempts_per_account_minute),
+        )
+        return str(result[0].decode())
+
+    async def poll(self, drop_id: int, user_id: int | None) -> QueueState | str:
+        """Advances the meter; the buyer's ticket and the counts, or "missing" / "off"."""
+        k = self.keys.drop(drop_id)
+        lim = self.limits
+        result = await self._poll(
+            self.redis, (k.inv, k.queue, k.line, k.seen, k.admitted, k.tickets),
+            (now_ms(), "" if user_id is None else user_id, lim.admission_ms, lim.stale_ms, STEP_BATCH))
+        if len(result) == 1:
+            return str(result[0].decode())
+        status, position, until, rate, waiting, starts, admitted, done, expired = result
+        return QueueState(status.decode(), None if position < 0 else int(position), None if until < 0 else int(until),
+                          int(rate), int(waiting), int(starts), int(admitted), int(done), int(expired))
+
+    async def joins_last_second(self, drop_id: int) -> int:
+        """Joins in the last whole second (the challenge's difficulty follows it)."""
+        k = self.keys.drop(drop_id)
+        second = now_ms() // 1000
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(k.join_rate_prefix + str(second - 1))
+            pipe.get(k.join_rate_prefix + str(second))
+            previous, current = await pipe.execute()
+        return max(int(previous or 0), int(current or 0))

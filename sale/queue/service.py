@@ -1,0 +1,82 @@
+"""The waiting room's use cases: challenge, join, ticket, counts. Redis only: no SQL on any of them
+once the drop's state is in Redis (the first touch of a drop loads it)."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from core.clock import iso_ms
+from core.errors import RateLimited
+from sale.exceptions import SoldOut
+from sale.loader import DropLoader
+from sale.queue.challenge import Challenges
+from sale.queue.exceptions import ChallengeFailed, NotInQueue, NoWaitingRoom, QueueNotOpen
+from sale.queue.gate import QueueGate, QueueState
+from sale.queue.schemas import TicketOut
+from sale.schemas import QueueCounts
+
+JOIN_REFUSALS = {"queue_not_open": QueueNotOpen, "challenge_failed": ChallengeFailed, "sold_out": SoldOut}
+
+
+def ticket_out(state: QueueState) -> TicketOut:
+    waiting = state.status in ("waiting", "sold_out")
+    eta = None
+    if state.status == "waiting" and state.position is not None:
+        eta = math.ceil(state.position / max(1, state.admit_per_second))
+    return TicketOut(status=state.status, position=state.position if waiting else None,
+                     eta_seconds=eta, admitted_until=iso_ms(state.admitted_until_ms),
+                     starts_at=iso_ms(state.starts_at_ms), waiting=state.waiting,
+                     admit_per_second=state.admit_per_second)
+
+
+class QueueService:
+    def __init__(self, gate: QueueGate, challenges: Challenges, loader: DropLoader) -> None:
+        self.gate = gate
+        self.challenges = challenges
+        self.loader = loader
+
+    async def _state(self, drop_id: int, user_id: int | None) -> QueueState:
+        for _ in range(2):
+            state = await self.gate.poll(drop_id, user_id)
+            if isinstance(state, QueueState):
+                return state
+            if state == "off":
+                raise NoWaitingRoom()
+            await self.loader.load_by_id(drop_id)  # raises drop_not_found
+        raise NoWaitingRoom()
+
+    async def challenge(self, drop_id: int, user_id: int) -> dict[str, Any]:
+        await self._state(drop_id, None)
+        return self.challenges.create(drop_id, user_id, await self.gate.joins_last_second(drop_id))
+
+    async def join(self, drop_id: int, user_id: int, address: str, payload: str | None) -> TicketOut:
+        solution = self.challenges.verify(payload, drop_id, user_id) if payload else None
+        for _ in range(2):
+            outcome = await self.gate.join(drop_id, user_id, address, solution)
+            if outcome == "missing":
+                await self.loader.load_by_id(drop_id)
+                continue
+            if outcome == "off":
+                raise NoWaitingRoom()
+            if outcome == "rate_limited":
+                raise RateLimited(60, "Too many joins from this account or address; try again later")
+            if outcome in JOIN_REFUSALS:
+                raise JOIN_REFUSALS[outcome]()
+            return await self.ticket(drop_id, user_id)
+        raise NoWaitingRoom()
+
+    async def ticket(self, drop_id: int, user_id: int) -> TicketOut:
+        state = await self._state(drop_id, user_id)
+        if state.status == "none":
+            raise NotInQueue()
+        return ticket_out(state)
+
+    async def counts(self, drop_id: int) -> QueueCounts | None:
+        state = await self.gate.poll(drop_id, None)
+        if not isinstance(state, QueueState):
+            return None
+        return QueueCounts(waiting=state.waiting, admitted=state.admitted, done=state.done, expired=state.expired)
+
+    async def advance(self, drop_id: int) -> None:
+        """One step of the meter (the background loop's, for rooms nobody polls)."""
+        await self.gate.poll(drop_id, None)
