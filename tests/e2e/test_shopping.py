@@ -2,6 +2,7 @@
 a friend opens the share link in another browser and buys through it, which credits the link."""
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -159,7 +160,12 @@ def test_shopper_waits_for_the_open_buys_pays_and_a_friend_buys_through_the_shar
     friend.get_by_role("button", name="Pay €6,499.00").click()
     expect(friend.locator("#orders-msg")).to_have_text("Paid. Thank you!")
 
+    # The friend's paid state reaches SQL through the order sink: wait for it (bounded).
+    deadline = time.monotonic() + 10
     share = api.call("GET", f"/api/orders/{order['id']}/share", buyer_token)
+    while share["referred_orders"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        share = api.call("GET", f"/api/orders/{order['id']}/share", buyer_token)
     assert share["url"] == share_url
     assert share["referred_orders"] == 1, share
     assert share["views"] == 1, share
