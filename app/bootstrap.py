@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from core.db import make_engine, make_sessionmaker
 from core.embedded_redis import EmbeddedRedis
 from core.keys import Keys
-from core.redis import ScriptRegistry, make_redis
+from core.redis import ScriptRegistry, connect_redis
 from core.runtime import Runtime
 from core.settings import Settings
 from core.tokens import TokenService
@@ -52,7 +52,7 @@ async def running(settings: Settings, *, background: bool) -> AsyncIterator[Runt
         redis_url = await asyncio.to_thread(embedded.start)
     engine = make_engine(settings)
     runtime = Runtime(settings=settings, engine=engine, sessions=make_sessionmaker(engine),
-                      redis=make_redis(redis_url), keys=Keys(settings.redis_prefix),
+                      redis=await connect_redis(redis_url), keys=Keys(settings.redis_prefix),
                       scripts=ScriptRegistry(), tokens=TokenService(settings))
     tasks: list[asyncio.Task[None]] = []
     try:

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from redis.asyncio import Redis
+from core.redis import RedisClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import session_scope
@@ -27,7 +27,7 @@ def get_settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
-def get_redis(runtime: RuntimeDep) -> Redis:
+def get_redis(runtime: RuntimeDep) -> RedisClient:
     return runtime.redis
 
 
@@ -52,7 +52,7 @@ def client_address(request: Request) -> str:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-RedisDep = Annotated[Redis, Depends(get_redis)]
+RedisDep = Annotated[RedisClient, Depends(get_redis)]
 # scope="function": the transaction commits before the response is sent, so a client never reads
 # ahead of its own write and a failed commit is an error response, not a lost 2xx.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import ClusterError, ReadOnlyError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import OperationalError
@@ -99,5 +100,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RedisConnectionError, on_backend_down)
     app.add_exception_handler(RedisTimeoutError, on_backend_down)
+    # A Redis Cluster failing over: a primary is down (CLUSTERDOWN), slots are moving (TRYAGAIN),
+    # a demoted primary still answers (READONLY), or the client's map has a hole for a while.
+    for cluster_error in (ClusterError, TryAgainError, ReadOnlyError, SlotNotCoveredError):
+        app.add_exception_handler(cluster_error, on_backend_down)
     app.add_exception_handler(OperationalError, on_backend_down)
     app.add_exception_handler(Exception, on_unexpected)

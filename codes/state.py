@@ -1,4 +1,4 @@
-"""The live state of F-codes in Redis: thin wrappers over the codes' Lua scripts.
+"""The live state of F-codes in RedisClient: thin wrappers over the codes' Lua scripts.
 
 Every change SQL must follow is sent in one pipeline with a mark in the dirty hash, so one round
 trip changes the code and records that the record is behind (see sync.py).
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from redis.asyncio import Redis
+from core.redis import RedisClient
 from redis.exceptions import NoScriptError, ResponseError
 
 from codes.models import CodeStatus, FCode
@@ -32,7 +32,7 @@ def register_scripts(scripts: ScriptRegistry) -> list[LuaScript]:
 
 @dataclass(frozen=True, slots=True)
 class LiveCode:
-    """A code's state as Redis (or, when Redis lacks it, the SQL record) has it."""
+    """A code's state as RedisClient (or, when RedisClient lacks it, the SQL record) has it."""
 
     status: str
     expires_ms: int
@@ -96,7 +96,7 @@ def load_fields(row: FCode) -> list[ScriptArg]:
 
 
 class CodeState:
-    def __init__(self, redis: Redis, keys: Keys, scripts: ScriptRegistry) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, scripts: ScriptRegistry) -> None:
         self.redis = redis
         self.keys = keys
         self._load = scripts["fcode_load"]
@@ -115,7 +115,7 @@ class CodeState:
         async with self.redis.pipeline(transaction=False) as pipe:
             for command in before:
                 pipe.execute_command(*command)
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
             for command in after:
                 pipe.execute_command(*command)
             replies = await pipe.execute(raise_on_error=False)
@@ -136,7 +136,9 @@ class CodeState:
         keep = [max(ms(row.expires_at + KEEP_AFTER_EXPIRY), soon) for row in rows]
         async with self.redis.pipeline(transaction=False) as pipe:
             for row, until in zip(rows, keep, strict=True):
-                pipe.evalsha(self._load.sha, 1, self.keys.fcode(row.code_hash), until, *load_fields(row))
+                # execute_command: redis-py's cluster pipeline refuses its evalsha() method, not the command.
+                pipe.execute_command("EVALSHA", self._load.sha, 1, self.keys.fcode(row.code_hash), until,
+                                     *load_fields(row))
             replies = await pipe.execute(raise_on_error=False)
         for row, until, reply in zip(rows, keep, replies, strict=True):
             if isinstance(reply, NoScriptError):

@@ -1,7 +1,7 @@
-"""Failure limits (login, F-code attempts): a counter per scope in a fixed window, in Redis."""
+"""Failure limits (login, F-code attempts): a counter per scope in a fixed window, in RedisClient."""
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from core.redis import RedisClient
 
 from core.errors import RateLimited
 
@@ -9,7 +9,7 @@ from core.errors import RateLimited
 class FailureLimiter:
     """Refuses with 429 once `limit` failures were recorded for any of the given keys in the window."""
 
-    def __init__(self, redis: Redis, *, limit: int, window_seconds: int) -> None:
+    def __init__(self, redis: RedisClient, *, limit: int, window_seconds: int) -> None:
         self.redis = redis
         self.limit = limit
         self.window = window_seconds
@@ -34,4 +34,8 @@ class FailureLimiter:
             await pipe.execute()
 
     async def reset(self, keys: list[str]) -> None:
-        await self.redis.delete(*keys)
+        # One DEL per key: the keys live in different Cluster slots.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.delete(key)
+            await pipe.execute()

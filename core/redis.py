@@ -1,17 +1,26 @@
-"""Redis client and Lua script registry, made in the lifespan."""
+"""Redis client and Lua script registry, made in the lifespan.
+
+`connect_redis` asks the server named by the URL for `CLUSTER INFO`: a Redis Cluster node answers
+(any node: primary or replica), a plain server answers an error. The service then holds a
+`RedisCluster` or a plain `Redis` behind one type, `RedisClient`. Everything the code sends works on
+both: every script's keys share one hash tag, and no command names keys of two slots.
+"""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
+from contextvars import ContextVar
 from importlib import resources
 from typing import Any, TypeAlias
 
 import hiredis
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.asyncio.connection import Connection
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
-RedisClient: TypeAlias = "Redis"
+RedisClient: TypeAlias = Redis | RedisCluster
 ScriptArg: TypeAlias = str | int | float | bytes
 
 
@@ -26,6 +35,7 @@ class HiredisPackedConnection(Connection):
 
 
 def make_redis(url: str, *, max_connections: int = 128) -> Redis:
+    """A plain (non-cluster) client."""
     # A blocking pool: a burst of requests waits briefly for a connection instead of failing.
     kwargs: dict[str, Any] = {}
     if url.startswith("redis://"):
@@ -33,6 +43,86 @@ def make_redis(url: str, *, max_connections: int = 128) -> Redis:
     pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=10,
                                            health_check_interval=30, socket_keepalive=True, **kwargs)
     return Redis(connection_pool=pool, decode_responses=False)
+
+
+_INSIDE_GATE: ContextVar[bool] = ContextVar("inside_redis_gate", default=False)
+
+
+class GatedRedisCluster(RedisCluster):
+    """redis-py's cluster client refuses a command (MaxConnectionsError) when a node's pool is full,
+    where the plain client's BlockingConnectionPool waits. A burst of buyers must wait, not fail:
+    commands and pipelines pass a semaphore as wide as one node's pool, so no node ever runs out."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gate = asyncio.Semaphore(int(kwargs.get("max_connections", 128)))
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if _INSIDE_GATE.get():  # a pipeline retrying a redirected command: it holds a place already
+            return await super().execute_command(*args, **kwargs)
+        async with self.gate:
+            return await super().execute_command(*args, **kwargs)
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
+        return GatedClusterPipeline(self, transaction)
+
+
+class GatedClusterPipeline(ClusterPipeline):
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
+        client = self.cluster_client
+        assert isinstance(client, GatedRedisCluster)
+        async with client.gate:
+            token = _INSIDE_GATE.set(True)
+            try:
+                return await super().execute(raise_on_error, allow_redirections)
+            finally:
+                _INSIDE_GATE.reset(token)
+
+
+def make_cluster(url: str, *, max_connections: int = 128) -> RedisCluster:
+    """A cluster client: routes each command by its key's slot, follows MOVED/ASK, and learns the new
+    topology after a failover. Commands to a node that is down raise ConnectionError/ClusterDownError,
+    which the web tier answers with 503 and Retry-After."""
+    kwargs: dict[str, Any] = {}
+    if url.startswith("redis://"):
+        kwargs["connection_class"] = HiredisPackedConnection
+    return GatedRedisCluster.from_url(url, decode_responses=False, max_connections=max_connections,
+                                      socket_keepalive=True, socket_connect_timeout=1.0, socket_timeout=5.0,
+                                      **kwargs)
+
+
+async def is_cluster(url: str) -> bool:
+    """True when the server at `url` is a Redis Cluster node (it answers CLUSTER INFO)."""
+    probe = Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+    try:
+        info = await probe.execute_command("CLUSTER", "INFO")
+    except ResponseError:
+        return False  # "ERR This instance has cluster support disabled"
+    finally:
+        await probe.aclose()
+    text = info.decode() if isinstance(info, bytes) else str(info)
+    return "cluster_state:" in text
+
+
+async def connect_redis(url: str, *, max_connections: int = 128) -> RedisClient:
+    """The one client of a worker: a RedisCluster when the URL names a cluster node, else plain Redis."""
+    if await is_cluster(url):
+        return make_cluster(url, max_connections=max_connections)
+    return make_redis(url, max_connections=max_connections)
+
+
+def is_cluster_client(redis: RedisClient) -> bool:
+    return isinstance(redis, RedisCluster)
+
+
+async def primaries(redis: RedisClient) -> list[Redis]:
+    """One plain client per primary (a single one outside a cluster): for per-node work such as
+    SCAN in tests and tools, or INFO figures. The caller closes them."""
+    if isinstance(redis, RedisCluster):
+        return [Redis(host=node.host, port=node.port) for node in redis.get_primaries()]
+    kwargs = redis.connection_pool.connection_kwargs
+    return [Redis(host=kwargs.get("host", "127.0.0.1"), port=kwargs.get("port", 6379), db=kwargs.get("db", 0))]
+
 
 
 class LuaScript:
@@ -43,10 +133,12 @@ class LuaScript:
         self.source = source
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
-    async def load(self, redis: Redis) -> None:
+    async def load(self, redis: RedisClient) -> None:
+        # A cluster client sends SCRIPT LOAD to every primary. A replica promoted by a failover, or a
+        # node added later, lacks the script: the NOSCRIPT path below loads it there.
         await redis.script_load(self.source)
 
-    async def __call__(self, redis: Redis, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
+    async def __call__(self, redis: RedisClient, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
         try:
             return await redis.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
@@ -73,6 +165,6 @@ class ScriptRegistry:
     def __getitem__(self, name: str) -> LuaScript:
         return self._scripts[name]
 
-    async def load_all(self, redis: Redis) -> None:
+    async def load_all(self, redis: RedisClient) -> None:
         for script in self._scripts.values():
             await script.load(redis)

@@ -1,11 +1,11 @@
-"""What the lifespan makes: engine, sessions, Redis, scripts, token service. One per worker process."""
+"""What the lifespan makes: engine, sessions, RedisClient, scripts, token service. One per worker process."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio import Redis
+from core.redis import RedisClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.keys import Keys
@@ -22,7 +22,7 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    redis: Redis
+    redis: RedisClient
     keys: Keys
     scripts: ScriptRegistry
     tokens: TokenService

@@ -48,6 +48,7 @@ class Row:
     result: httpgen.Result
     gen_cpu: float
     sink_drain: float | None = None
+    redis: RedisUsage | None = None
 
     @property
     def rate(self) -> float:
@@ -56,6 +57,41 @@ class Row:
     @property
     def units(self) -> float:
         return self.result.statuses[201] / self.result.seconds
+
+
+@dataclass
+class RedisUsage:
+    """Redis work between two INFO snapshots, summed over the primaries: CPU seconds (main process,
+    all threads) and commands executed (commands inside Lua scripts count one each)."""
+
+    cpu_seconds: float
+    calls: dict[str, int]
+
+    def minus(self, before: RedisUsage) -> RedisUsage:
+        calls = {name: count - before.calls.get(name, 0) for name, count in self.calls.items()}
+        return RedisUsage(self.cpu_seconds - before.cpu_seconds, {k: v for k, v in calls.items() if v > 0})
+
+
+async def redis_usage(redis_url: str) -> RedisUsage:
+    from core.redis import connect_redis, primaries
+
+    client = await connect_redis(redis_url)
+    nodes = await primaries(client)
+    cpu, calls = 0.0, {}
+    try:
+        for node in nodes:
+            info = await node.info("cpu")
+            cpu += float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+            for name, stats in (await node.info("commandstats")).items():
+                command = name.removeprefix("cmdstat_")
+                if command not in ("info", "cluster|nodes", "cluster|slots", "cluster|shards", "command",
+                                   "command|docs", "command|info"):
+                    calls[command] = calls.get(command, 0) + int(stats["calls"])
+    finally:
+        for node in nodes:
+            await node.aclose()
+        await client.aclose()
+    return RedisUsage(cpu, calls)
 
 
 def free_port() -> int:
@@ -166,6 +202,7 @@ async def main(args: argparse.Namespace) -> int:
                                           args.seconds, args.connections))
                 await asyncio.sleep(0.5)
                 label = "purchase (sink apart)" if args.separate_sink else "purchase path"
+                usage_before = await redis_usage(redis_url)
                 row = await measure(label, workers, app_port, f"/api/drops/{drop_id}/purchase",
                                     tokens, args.seconds, args.connections)
                 rows.append(row)
@@ -177,6 +214,8 @@ async def main(args: argparse.Namespace) -> int:
                         break
                     await asyncio.sleep(0.05)
                 row.sink_drain = time.perf_counter() - started
+                # Redis work of the run and of the sink draining it, per unit sold in the run.
+                row.redis = (await redis_usage(redis_url)).minus(usage_before)
                 sold = target
             finally:
                 stop(bare)
@@ -193,9 +232,9 @@ async def main(args: argparse.Namespace) -> int:
 
 async def _redis_orders(redis_url: str, settings: Settings, drop_id: int) -> int:
     from core.keys import Keys
-    from core.redis import make_redis
+    from core.redis import connect_redis
 
-    redis = make_redis(redis_url)
+    redis = await connect_redis(redis_url)
     count = int(await redis.hlen(Keys(settings.redis_prefix).drop(drop_id).orders))
     await redis.aclose()
     return count
@@ -218,6 +257,15 @@ def report(rows: list[Row], args: argparse.Namespace, sold: int) -> None:
         if len(pair) == 2:
             print(f"ratio purchase/bare with {workers} worker(s): {pair[1].rate / pair[0].rate:.2f}")
     print(f"orders in SQL after the runs: {sold}")
+    for row in rows:
+        if row.redis is None or not row.result.statuses[201]:
+            continue
+        units = row.result.statuses[201]
+        top = sorted(row.redis.calls.items(), key=lambda item: -item[1])[:12]
+        print(f"Redis per purchase, {row.workers} worker(s) (run + sink drain, {units} units): "
+              f"{row.redis.cpu_seconds / units * 1e6:.1f} us CPU, "
+              f"{sum(row.redis.calls.values()) / units:.2f} commands "
+              f"({', '.join(f'{name} {count / units:.2f}' for name, count in top)})")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
+from core.redis import RedisClient
 
 from core.clock import ms, now_ms
 from core.keys import DropKeys, Keys
@@ -40,7 +40,7 @@ class PurchaseResult:
 
 
 class Inventory:
-    def __init__(self, redis: Redis, keys: Keys, scripts: ScriptRegistry) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, scripts: ScriptRegistry) -> None:
         self.redis = redis
         self.keys = keys
         self._purchase = scripts["purchase"]

@@ -57,19 +57,32 @@ class OrderSink:
         if time.monotonic() - self._last_claim > CLAIM_EVERY_SECONDS:
             self._last_claim = time.monotonic()
             written += await self.reclaim(streams)
+        # One XREADGROUP per stream: each drop's stream lives in its own Cluster slot, and a read
+        # naming streams of two slots is refused (CROSSSLOT, redis/redis#6794). A pass that does
+        # not wait comes first, so a busy drop is never held up by idle ones blocking.
+        batches = await self._read_each(streams, block_ms=None)
+        if not any(entries for _, entries in batches):
+            batches = await self._read_each(streams, block_ms=block_ms)
+        for stream, entries in batches:
+            if entries:
+                written += await self.write(stream, entries)
+        return written
+
+    async def _read_each(self, streams: dict[str, int], block_ms: int | None) -> list[tuple[str, list[Any]]]:
+        replies = await asyncio.gather(*(self._read(stream, drop_id, block_ms) for stream, drop_id in streams.items()))
+        return list(zip(streams, replies, strict=True))
+
+    async def _read(self, stream: str, drop_id: int, block_ms: int | None) -> list[Any]:
         try:
             response = await self.runtime.redis.xreadgroup(
-                GROUP, self.consumer, {s: ">" for s in streams}, count=BATCH, block=block_ms)
+                GROUP, self.consumer, {stream: ">"}, count=BATCH, block=block_ms)
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
-            for drop_id in streams.values():  # Redis lost the group (flushed or rebuilt)
-                await ensure_group(self.runtime, drop_id)
-            return written
-        batches: list[Any] = list(response or [])  # RESP2 reply: [[stream, entries], ...]
-        for stream, entries in batches:
-            written += await self.write(stream.decode(), entries)
-        return written
+            await ensure_group(self.runtime, drop_id)  # Redis lost the group (flushed or rebuilt)
+            return []
+        batches: list[Any] = list(response or [])  # RESP2 reply: [[stream, entries]]
+        return list(batches[0][1]) if batches else []
 
     async def reclaim(self, streams: dict[str, int]) -> int:
         written = 0
