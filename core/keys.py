@@ -12,13 +12,12 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class DropKeys:
     inv: str          # hash: stock counters, phase times, limits, price
-    users: str        # hash: user id -> units held (reserved + paid)
-    orders: str       # hash: order id -> order JSON (the live state of every order)
+    users: str        # hash: user id -> units held (reserved + paid); "r:ID" -> the buyer's rate window
+    orders: str       # hash: order id -> order JSON (the live state of every order, its one copy)
     deadlines: str    # sorted set: order id -> pay-by (or payment lease) in ms
-    stream: str       # stream: order events for the SQL sink
+    stream: str       # stream: order events for the SQL sink ({"i": order id})
     rejected: str     # hash: error code -> count
     idem_prefix: str  # + user + ":" + key -> "order id|body hash" (string with TTL)
-    rate_prefix: str  # + user -> purchases this second (string with TTL)
 
     def all_keys(self) -> list[str]:
         return [self.inv, self.users, self.orders, self.deadlines, self.stream, self.rejected]
@@ -36,7 +35,7 @@ class Keys:
             cached = DropKeys(
                 inv=f"{tag}:inv", users=f"{tag}:users", orders=f"{tag}:orders",
                 deadlines=f"{tag}:deadlines", stream=f"{tag}:stream", rejected=f"{tag}:rejected",
-                idem_prefix=f"{tag}:idem:", rate_prefix=f"{tag}:rate:",
+                idem_prefix=f"{tag}:idem:",
             )
             self._drop_cache[drop_id] = cached
         return cached

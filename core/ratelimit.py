@@ -1,4 +1,4 @@
-"""Failure limits (login, F-code attempts): a counter per scope in a fixed window, in RedisClient."""
+"""Failure limits (login, F-code attempts): a counter per scope in a fixed window, in Redis."""
 from __future__ import annotations
 
 from core.redis import RedisClient

@@ -56,8 +56,9 @@ class Inventory:
         idem_key = k.idem_prefix + uid + ":" + (idempotency_key or "")
         result = await self._purchase(
             self.redis,
-            (k.inv, k.users, k.orders, k.deadlines, k.stream, k.rejected, idem_key, k.rate_prefix + uid),
-            (uid, quantity, now_ms(), order_id, body_hash, "1" if fcode_hash else "0", fcode_hash, ref,
+            (k.inv, k.users, k.orders, k.deadlines, k.stream, k.rejected, idem_key),
+            (uid, quantity, now_ms(), order_id, body_hash, "1" if fcode_hash else "0", orjson.dumps(fcode_hash),
+             orjson.dumps(ref),
              rate_per_second, IDEMPOTENCY_TTL_SECONDS, "1" if idempotency_key else "0"),
         )
         outcome = result[0].decode()
@@ -109,13 +110,15 @@ class Inventory:
                 pipe.hgetall(self.keys.drop(drop_id).inv)
             return list(await pipe.execute())
 
-    async def stats(self, drop_id: int) -> tuple[dict[bytes, bytes], dict[bytes, bytes]]:
+    async def stats(self, drop_id: int) -> tuple[dict[bytes, bytes], dict[bytes, bytes], int]:
+        """The drop's counters, refusals by code, and how many orders it has (successful attempts)."""
         k = self.keys.drop(drop_id)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(k.inv)
             pipe.hgetall(k.rejected)
-            inv, rejected = await pipe.execute()
-        return inv, rejected
+            pipe.hlen(k.orders)
+            inv, rejected, orders = await pipe.execute()
+        return inv, rejected, int(orders)
 
     async def all_orders(self, drop_id: int) -> dict[str, dict[str, Any]]:
         raw: dict[bytes, bytes] = await self.redis.hgetall(self.keys.drop(drop_id).orders)  # type: ignore[assignment]

@@ -157,10 +157,10 @@ class SaleService:
         drop = await DropRepository(session).get(drop_id)
         if drop is None:
             raise DropNotFound()
-        inv, rejected = await self.inventory.stats(drop_id)
+        inv, rejected, orders = await self.inventory.stats(drop_id)
         if b"remaining" not in inv:
             await self.load(drop)
-            inv, rejected = await self.inventory.stats(drop_id)
+            inv, rejected, orders = await self.inventory.stats(drop_id)
         counts: Counter[str] = Counter()
         for code, count in rejected.items():
             counts[CLIENT_CODES.get(code.decode(), code.decode())] += int(count)
@@ -168,10 +168,13 @@ class SaleService:
         def num(name: str) -> int:
             return int(inv.get(name.encode(), 0))
 
+        # Derived, not counted on the purchase path: every unit is remaining, reserved or paid, and
+        # every attempt made an order or a refusal.
+        reserved = num("stock") - num("remaining") - num("paid")
         sold_out_ms = inv.get(b"sold_out_at")
-        return StatsOut(drop_id=drop_id, stock=num("stock"), remaining=num("remaining"), reserved=num("reserved"),
+        return StatsOut(drop_id=drop_id, stock=num("stock"), remaining=num("remaining"), reserved=reserved,
                         paid=num("paid"), expired=num("expired"), cancelled=num("cancelled"),
-                        attempts=num("attempts"), rejected=dict(counts),
+                        attempts=orders + sum(counts.values()), rejected=dict(counts),
                         sold_out_at=datetime.fromtimestamp(int(sold_out_ms) / 1000, UTC) if sold_out_ms else None,
                         phase=phase_of(drop, num("remaining"), datetime.now(UTC)))
 
@@ -287,7 +290,5 @@ class SaleService:
         pending, self._local_rejects = self._local_rejects, Counter()
         async with self.runtime.redis.pipeline(transaction=False) as pipe:
             for drop_id, count in pending.items():
-                k = self.runtime.keys.drop(drop_id)
-                pipe.hincrby(k.inv, "attempts", count)
-                pipe.hincrby(k.rejected, "sold_out", count)
+                pipe.hincrby(self.runtime.keys.drop(drop_id).rejected, "sold_out", count)
             await pipe.execute()

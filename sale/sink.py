@@ -65,7 +65,7 @@ class OrderSink:
             batches = await self._read_each(streams, block_ms=block_ms)
         for stream, entries in batches:
             if entries:
-                written += await self.write(stream, entries)
+                written += await self.write(stream, streams[stream], entries)
         return written
 
     async def _read_each(self, streams: dict[str, int], block_ms: int | None) -> list[tuple[str, list[Any]]]:
@@ -86,7 +86,7 @@ class OrderSink:
 
     async def reclaim(self, streams: dict[str, int]) -> int:
         written = 0
-        for stream in streams:
+        for stream, drop_id in streams.items():
             try:
                 result = await self.runtime.redis.xautoclaim(stream, GROUP, self.consumer,
                                                              self.runtime.settings.sink_claim_idle_ms,
@@ -98,12 +98,19 @@ class OrderSink:
             entries = [e for e in result[1] if e and e[1]]
             if entries:
                 log.warning("claimed %d order events left pending on %s", len(entries), stream)
-                written += await self.write(stream, entries)
+                written += await self.write(stream, drop_id, entries)
         return written
 
-    async def write(self, stream: str, entries: list[Any]) -> int:
+    async def write(self, stream: str, drop_id: int, entries: list[Any]) -> int:
+        """An entry names an order ({"i": id}); its JSON is read from the orders hash, the one copy
+        Redis keeps (the order's latest state, which the upsert's ranking accepts over older ones).
+        Entries of older versions carry the JSON itself ({"o": JSON})."""
         ids = [entry_id for entry_id, _ in entries]
         events = [orjson.loads(fields[b"o"]) for _, fields in entries if fields and b"o" in fields]
+        order_ids = list(dict.fromkeys(fields[b"i"] for _, fields in entries if fields and b"i" in fields))
+        if order_ids:
+            found = await self.runtime.redis.hmget(self.runtime.keys.drop(drop_id).orders, order_ids)
+            events.extend(orjson.loads(raw) for raw in found if raw)
         async with self.runtime.sessions() as session, session.begin():
             count = await OrderRepository(session).upsert_events(events)
         # Acknowledged only after the commit: a crash before this line redelivers, harmlessly.

@@ -10,13 +10,18 @@ ARGV[3..] orders from the database, as JSON of the same shape as the orders hash
 
 Orders are the union of Redis and the database; for an order both know, a finished state
 (paid, expired, cancelled) wins over a reserved one. Counters, per-buyer totals and deadlines are
-recomputed from that union, so remaining + reserved + paid == stock again. Attempts, rejections
-and sold_out_at are kept.
+recomputed from that union, so remaining + reserved + paid == stock again (reserved is not stored:
+readers take stock - remaining - paid). Rejections and sold_out_at are kept.
 Returns {"exists"} (init, state present) or {"loaded", remaining, reserved, paid, orders added}.
 ]]
 local inv, users, orders, deadlines = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-if ARGV[2] == 'init' and redis.call('HEXISTS', inv, 'remaining') == 1 then return {'exists'} end
 local drop = cjson.decode(ARGV[1])
+-- The fields every order repeats, as JSON members, for purchase.lua to paste in.
+local head = string.sub(cjson.encode({drop_id = drop.id, sku = drop.sku, currency = drop.currency}), 2, -2)
+if ARGV[2] == 'init' and redis.call('HEXISTS', inv, 'remaining') == 1 then
+  redis.call('HSETNX', inv, 'order_head', head)  -- state made by an older version
+  return {'exists'}
+end
 
 local merged, added = {}, 0
 local current = redis.call('HGETALL', orders)
@@ -52,7 +57,7 @@ local remaining = drop.stock - totals.reserved - totals.paid
 redis.call('HSET', inv, 'id', drop.id, 'sku', drop.sku, 'currency', drop.currency,
   'price_cents', drop.price_cents, 'stock', drop.stock, 'priority_starts_at', drop.priority_starts_at,
   'starts_at', drop.starts_at, 'ends_at', drop.ends_at, 'per_user_limit', drop.per_user_limit,
-  'pay_window_ms', drop.pay_window_ms, 'remaining', remaining, 'reserved', totals.reserved,
+  'pay_window_ms', drop.pay_window_ms, 'order_head', head, 'remaining', remaining,
   'paid', totals.paid, 'expired', totals.expired, 'cancelled', totals.cancelled)
-redis.call('HSETNX', inv, 'attempts', 0)
+redis.call('HDEL', inv, 'reserved', 'attempts')  -- counted by older versions; now derived
 return {'loaded', remaining, totals.reserved, totals.paid, added}

@@ -3,7 +3,7 @@
 KEYS[1] inv        hash of the drop (counters)
 KEYS[2] orders     hash: order id -> order JSON
 KEYS[3] deadlines  sorted set: order id -> pay-by ms
-KEYS[4] stream     stream of order events for the SQL sink
+KEYS[4] stream     stream of order events for the SQL sink ({"i", order id})
 
 ARGV[1] order id   ARGV[2] "paid" (charge succeeded) or "declined"   ARGV[3] now (ms)
 ARGV[4] payment reference
@@ -19,11 +19,10 @@ if ARGV[2] == 'paid' then
   order.status = 'paid'
   order.paid_ms = tonumber(ARGV[3])
   order.payment_ref = ARGV[4]
-  redis.call('HINCRBY', KEYS[1], 'reserved', -order.quantity)
   redis.call('HINCRBY', KEYS[1], 'paid', order.quantity)
   redis.call('ZREM', KEYS[3], ARGV[1])
   raw = cjson.encode(order)
-  redis.call('XADD', KEYS[4], '*', 'o', raw)
+  redis.call('XADD', KEYS[4], '*', 'i', ARGV[1])
 else
   order.status = 'reserved'
   raw = cjson.encode(order)

@@ -4,7 +4,7 @@ KEYS[1] inv        hash of the drop (counters)
 KEYS[2] users      hash: user id -> units held
 KEYS[3] orders     hash: order id -> order JSON
 KEYS[4] deadlines  sorted set: order id -> pay-by (or payment lease end) ms
-KEYS[5] stream     stream of order events for the SQL sink
+KEYS[5] stream     stream of order events for the SQL sink ({"i", order id})
 
 ARGV[1] "cancel" or "expire"   ARGV[2] now (ms)
 cancel: ARGV[3] order id, ARGV[4] buyer's user id
@@ -24,10 +24,9 @@ local function give_back(id, order, status)
   redis.call('HSET', orders, id, raw)
   redis.call('ZREM', deadlines, id)
   redis.call('HINCRBY', inv, 'remaining', order.quantity)
-  redis.call('HINCRBY', inv, 'reserved', -order.quantity)
   redis.call('HINCRBY', inv, status, order.quantity)
   redis.call('HINCRBY', users, tostring(order.user_id), -order.quantity)
-  redis.call('XADD', stream, '*', 'o', raw)
+  redis.call('XADD', stream, '*', 'i', id)
   return raw
 end
 
