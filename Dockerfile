@@ -23,7 +23,7 @@ RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin flashsale
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 COPY . .
-# Editable, so that app/migrate.py finds alembic/ and alembic.ini beside app/ in /app.
+# Editable, so that core/migrate.py finds alembic/ and alembic.ini beside core/ in /app.
 RUN pip install --no-deps --no-build-isolation -e . \
     && mkdir -p /app/var && chown flashsale:flashsale /app/var
 USER flashsale

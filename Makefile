@@ -9,7 +9,7 @@ WORKERS ?= 1
 ARGS   ?=
 TYPED  := $(wildcard core accounts codes sale app loadtest)
 
-.PHONY: run test lint typecheck loadtest bench venv install
+.PHONY: run test test-fast lint typecheck loadtest bench venv install
 
 run: install
 	$(BIN)/flashsale serve --host $(HOST) --port $(PORT) --workers $(WORKERS) $(ARGS)
@@ -17,8 +17,13 @@ run: install
 test: install
 	$(BIN)/python -m pytest $(ARGS)
 
+# The inner loop: everything but the tests that start server processes or a browser (CI runs all).
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy --strict $(TYPED)
@@ -36,7 +41,7 @@ $(BIN)/python:
 
 # Reinstalled only when the project's dependencies (or their pins) change.
 $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,loadtest]"
 	touch $@
 
 install: $(STAMP)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import os
 import shutil
@@ -12,16 +13,28 @@ from typing import Annotated
 import typer
 
 from core.settings import Settings
-from loadtest.cli import loadtest
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="flashsale: limited-stock product drops.")
 user_cli = typer.Typer(no_args_is_help=True, help="Accounts.")
 drops_cli = typer.Typer(no_args_is_help=True, help="Drops.")
 cli.add_typer(user_cli, name="user")
 cli.add_typer(drops_cli, name="drops")
-cli.command("loadtest")(loadtest)
 fcodes_cli = typer.Typer(no_args_is_help=True, help="F-codes.")
 cli.add_typer(fcodes_cli, name="fcodes")
+
+
+LOADTEST_HINT = "flashsale loadtest needs the rehearsal tools: pip install 'flashsale[loadtest]' (make install has them)"
+
+
+@cli.command(add_help_option=False,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def loadtest(ctx: typer.Context) -> None:
+    """Rehearse a drop with Locust; `flashsale loadtest --help` lists its options (needs the loadtest extra)."""
+    if importlib.util.find_spec("locust") is None:
+        typer.echo(LOADTEST_HINT, err=True)
+        raise typer.Exit(2)
+    # Its own process: the serving code never imports the load-test tools (locust patches with gevent).
+    os.execv(sys.executable, [sys.executable, "-m", "loadtest", *ctx.args])
 
 
 def _logging(settings: Settings) -> None:

@@ -8,18 +8,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import redis
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from core.net import free_port
 
 
 def _die_with_parent() -> None:
@@ -41,7 +36,7 @@ class EmbeddedRedis:
     def __init__(self, data_dir: Path, *, persist: bool = True, port: int | None = None) -> None:
         self.data_dir = data_dir.resolve()
         self.persist = persist
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

@@ -15,7 +15,6 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from accounts.passwords import hash_password
 from core.db import make_engine, make_sessionmaker
 from core.embedded_redis import EmbeddedRedis
 from core.migrate import upgrade
+from core.net import free_port
 from core.settings import Settings
 from core.tokens import TokenService
 from loadtest import httpgen
@@ -93,11 +93,6 @@ async def redis_usage(redis_url: str) -> RedisUsage:
         await client.aclose()
     return RedisUsage(cpu, calls)
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def provision(settings: Settings, buyers: int) -> tuple[int, list[str]]:

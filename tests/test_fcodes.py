@@ -22,7 +22,7 @@ from tests.support import (
     now,
     runtime_of,
 )
-from tests.test_fcodes_support import (
+from tests.support.fcodes import (
     claim,
     client_at,
     code_with,

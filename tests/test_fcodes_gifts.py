@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from codes.format import canonical
 from tests.support import create_drop, is_problem, make_account, runtime_of
-from tests.test_fcodes_support import claim, client_at, code_with, codes_service, my_codes, purchase
+from tests.support.fcodes import claim, client_at, code_with, codes_service, my_codes, purchase
 
 
 async def test_gift_binds_the_code_to_its_recipient(app: FastAPI, client: httpx.AsyncClient) -> None:

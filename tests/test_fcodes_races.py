@@ -15,7 +15,7 @@ from sqlmodel import SQLModel
 from codes.format import canonical, display
 from codes.models import FCode
 from tests.support import create_drop, eventually, is_problem, make_account, make_accounts, runtime_of
-from tests.test_fcodes_support import (
+from tests.support.fcodes import (
     claim,
     client_at,
     codes_service,

@@ -9,17 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from sale.models import Order
-from tests.support import create_drop, eventually, is_problem, iso, make_account, now, runtime_of
-
-
-async def buy(client: httpx.AsyncClient, drop_id: int, headers: dict[str, str], **body: object) -> httpx.Response:
-    return await client.post(f"/api/drops/{drop_id}/purchase", json={"quantity": 1, **body}, headers=headers)
-
-
-async def stats(client: httpx.AsyncClient, operator_headers: dict[str, str], drop_id: int) -> dict[str, int]:
-    data: dict[str, int] = (await client.get(f"/api/admin/drops/{drop_id}/stats", headers=operator_headers)).json()
-    assert data["remaining"] + data["reserved"] + data["paid"] == data["stock"]
-    return data
+from tests.support import create_drop, eventually, is_problem, iso, make_account, now, purchase, runtime_of, stats
 
 
 async def sql_status(app: FastAPI, order_id: str) -> str | None:
@@ -30,7 +20,7 @@ async def sql_status(app: FastAPI, order_id: str) -> str | None:
 async def test_pay_then_pay_again_charges_once(app: FastAPI, client: httpx.AsyncClient) -> None:
     operator, buyer, other = (await make_account(app, "operator"), await make_account(app), await make_account(app))
     drop = await create_drop(client, operator, stock=3)
-    order = (await buy(client, drop["id"], buyer.headers)).json()
+    order = (await purchase(client, drop["id"], buyer.headers)).json()
     pay = f"/api/orders/{order['id']}/pay"
     assert is_problem(await client.post(pay, json={"payment_token": "test_ok"}, headers=other.headers),
                       404, "order_not_found")
@@ -59,7 +49,7 @@ async def test_pay_then_pay_again_charges_once(app: FastAPI, client: httpx.Async
 async def test_cancel_returns_units_and_is_idempotent(app: FastAPI, client: httpx.AsyncClient) -> None:
     operator, buyer = await make_account(app, "operator"), await make_account(app)
     drop = await create_drop(client, operator, stock=1)
-    order = (await buy(client, drop["id"], buyer.headers)).json()
+    order = (await purchase(client, drop["id"], buyer.headers)).json()
     cancel = f"/api/orders/{order['id']}/cancel"
     first = await client.post(cancel, headers=buyer.headers)
     assert first.status_code == 200 and first.json()["status"] == "cancelled"
@@ -69,14 +59,14 @@ async def test_cancel_returns_units_and_is_idempotent(app: FastAPI, client: http
     assert is_problem(await client.post(f"/api/orders/{order['id']}/pay", json={"payment_token": "test_ok"},
                                         headers=buyer.headers), 409, "order_cancelled")
     # The limit counts held units only: the buyer may buy again after cancelling.
-    assert (await buy(client, drop["id"], buyer.headers)).status_code == 201
+    assert (await purchase(client, drop["id"], buyer.headers)).status_code == 201
 
 
 async def test_reservation_expires_on_time_without_requests(app: FastAPI, client: httpx.AsyncClient) -> None:
     operator, buyer, later = (await make_account(app, "operator"), await make_account(app), await make_account(app))
     drop = await create_drop(client, operator, stock=1, pay_window_seconds=2)
-    order = (await buy(client, drop["id"], buyer.headers)).json()
-    assert is_problem(await buy(client, drop["id"], later.headers), 409, "sold_out")
+    order = (await purchase(client, drop["id"], buyer.headers)).json()
+    assert is_problem(await purchase(client, drop["id"], later.headers), 409, "sold_out")
 
     async def expired_in_sql() -> bool:
         return await sql_status(app, order["id"]) == "expired"
@@ -92,14 +82,14 @@ async def test_reservation_expires_on_time_without_requests(app: FastAPI, client
                       409, "order_expired")
     # The sold-out flag is short-lived: the returned unit sells again.
     await asyncio.sleep(0.6)
-    assert (await buy(client, drop["id"], later.headers)).status_code == 201
+    assert (await purchase(client, drop["id"], later.headers)).status_code == 201
 
 
 async def test_pay_racing_expiry_never_both(app: FastAPI, client: httpx.AsyncClient) -> None:
     operator = await make_account(app, "operator")
     buyers = [await make_account(app) for _ in range(12)]
     drop = await create_drop(client, operator, stock=12, pay_window_seconds=1)
-    orders = [(await buy(client, drop["id"], b.headers)).json() for b in buyers]
+    orders = [(await purchase(client, drop["id"], b.headers)).json() for b in buyers]
     await asyncio.sleep(0.95)  # right at pay_by, while the sweeper runs every 100 ms
     results = await asyncio.gather(*(
         client.post(f"/api/orders/{o['id']}/pay", json={"payment_token": "test_ok"}, headers=b.headers)
@@ -124,13 +114,13 @@ async def test_phases_and_not_open(app: FastAPI, client: httpx.AsyncClient) -> N
                                  ends_at=iso(now() + timedelta(hours=1)), priority_minutes=5)
     assert upcoming["phase"] == "upcoming"
     assert upcoming["priority_starts_at"] < upcoming["starts_at"]
-    assert is_problem(await buy(client, upcoming["id"], buyer.headers), 403, "not_open")
+    assert is_problem(await purchase(client, upcoming["id"], buyer.headers), 403, "not_open")
     priority = await create_drop(client, operator, starts_at=iso(now() + timedelta(minutes=10)),
                                  ends_at=iso(now() + timedelta(hours=1)), priority_minutes=30)
     assert priority["phase"] == "priority"
-    assert is_problem(await buy(client, priority["id"], buyer.headers), 403, "not_open")
+    assert is_problem(await purchase(client, priority["id"], buyer.headers), 403, "not_open")
     sold = await create_drop(client, operator, stock=1)
-    assert (await buy(client, sold["id"], buyer.headers)).status_code == 201
+    assert (await purchase(client, sold["id"], buyer.headers)).status_code == 201
     assert (await client.get(f"/api/drops/{sold['id']}")).json()["phase"] == "sold_out"
     listed = [d["id"] for d in (await client.get("/api/drops")).json()]
     assert {upcoming["id"], priority["id"], sold["id"]} <= set(listed)

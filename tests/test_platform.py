@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from pydantic import ValidationError
 
 from app.main import create_app
 from core.embedded_redis import EmbeddedRedis
+from core.net import free_port
 from core.settings import DEFAULT_JWT_SECRET, Settings
 from tests.support import is_problem, make_account
 
@@ -130,11 +130,6 @@ def test_production_cli_refuses_the_default_secret(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr + done.stdout
     assert not (tmp_path / "var").exists()
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from sale.models import Order
-from tests.support import create_drop, eventually, make_account, make_accounts, runtime_of
+from tests.support import create_drop, eventually, make_account, make_accounts, runtime_of, stats
 
 
 async def sql_units(app: FastAPI, drop_id: int) -> tuple[int, int]:
@@ -19,12 +19,6 @@ async def sql_units(app: FastAPI, drop_id: int) -> tuple[int, int]:
                                      .where(Order.drop_id == drop_id))).one()
     return int(row[0]), int(row[1])
 
-
-async def stats(client: httpx.AsyncClient, operator_headers: dict[str, str], drop_id: int) -> dict[str, object]:
-    response = await client.get(f"/api/admin/drops/{drop_id}/stats", headers=operator_headers)
-    assert response.status_code == 200, response.text
-    data: dict[str, object] = response.json()
-    return data
 
 
 async def test_no_oversell_100_units_1000_purchases_300_buyers(app: FastAPI, client: httpx.AsyncClient) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -15,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from core.net import free_port
 from core.settings import Settings
 from sale.models import Order
 from tests.support import Account, create_drop, eventually, make_account, make_accounts, runtime_of
@@ -62,11 +62,6 @@ async def test_redis_flushed_under_live_drop_rebuilds_from_sql(app: FastAPI, cli
     await eventually(twenty_rows)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 def _start_server(settings: Settings, port: int, var_dir: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "FLASHSALE_DATABASE_URL": settings.effective_database_url,
@@ -98,7 +93,7 @@ async def test_sigkill_mid_load_loses_and_doubles_nothing(app: FastAPI, client: 
     operator = await make_account(app, "operator")
     buyers: list[Account] = await make_accounts(app, 400)
     drop = await create_drop(client, operator, stock=300)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = _start_server(settings, port, tmp_path)
     try:

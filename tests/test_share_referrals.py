@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from sale.share.referral import ReferralSigner
 from tests.support import Account, create_drop, eventually, make_account, make_accounts, runtime_of
-from tests.test_share_support import (
+from tests.support.share import (
     browser,
     buy,
     paid_order,

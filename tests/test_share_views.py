@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from sale.share.referral import token_hash
 from tests.support import Account, create_drop, make_account, runtime_of
-from tests.test_share_support import BROWSER_UA, browser, paid_order, path_of, share_of, token_of
+from tests.support.share import BROWSER_UA, browser, paid_order, path_of, share_of, token_of
 
 CRAWLERS = (
     "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",

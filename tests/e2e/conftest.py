@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,17 +23,12 @@ import httpx
 import pytest
 import redis
 
+from core.net import free_port
 from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, DESKTOP, WATCH_SCRIPT, Api, Server, Watch, cli
 from tests.support import PG_URL, REDIS_URL, SERVICES, delete_prefix
 
 RUN_ID = uuid.uuid4().hex[:8]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _pg_admin(sql: str) -> None:

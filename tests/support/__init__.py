@@ -1,4 +1,4 @@
-"""Test helpers shared by the suites: servers, accounts, drops."""
+"""Test helpers shared by the suites: servers, accounts, drops, purchases (share and F-code helpers beside)."""
 from __future__ import annotations
 
 import asyncio
@@ -121,3 +121,34 @@ def is_problem(response: httpx.Response, status: int, code: str | None = None) -
     return (response.status_code == status
             and response.headers.get("content-type", "").startswith("application/problem+json")
             and (code is None or response.json().get("code") == code))
+
+
+async def purchase(client: httpx.AsyncClient, drop_id: int, headers: dict[str, str], **body: Any) -> httpx.Response:
+    """One purchase request (one unit unless the body says otherwise); the answer as it came."""
+    return await client.post(f"/api/drops/{drop_id}/purchase", json={"quantity": 1, **body}, headers=headers)
+
+
+async def buy(client: httpx.AsyncClient, buyer: Account, drop_id: int, **body: Any) -> dict[str, Any]:
+    """A purchase that must succeed: the order."""
+    response = await purchase(client, drop_id, buyer.headers, **body)
+    assert response.status_code == 201, response.text
+    order: dict[str, Any] = response.json()
+    return order
+
+
+async def pay(client: httpx.AsyncClient, buyer: Account, order_id: str) -> dict[str, Any]:
+    """Pays with the test provider's approving token: the paid order."""
+    response = await client.post(f"/api/orders/{order_id}/pay", json={"payment_token": "test_ok"},
+                                 headers=buyer.headers)
+    assert response.status_code == 200, response.text
+    order: dict[str, Any] = response.json()
+    return order
+
+
+async def stats(client: httpx.AsyncClient, operator_headers: dict[str, str], drop_id: int) -> dict[str, Any]:
+    """The drop's stats, checking on every read that no unit appeared or vanished."""
+    response = await client.get(f"/api/admin/drops/{drop_id}/stats", headers=operator_headers)
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    assert data["remaining"] + data["reserved"] + data["paid"] == data["stock"], data
+    return data

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from sqlmodel import col, select
 
 from sale.models import Order
-from tests.support import Account, runtime_of
+from tests.support import Account, buy, pay, runtime_of
 
 BROWSER_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 "
               "Safari/537.36")
@@ -74,20 +74,6 @@ async def browser(app: FastAPI, user_agent: str = BROWSER_UA,
         yield visitor
 
 
-async def buy(http: httpx.AsyncClient, buyer: Account, drop_id: int, **body: Any) -> dict[str, Any]:
-    response = await http.post(f"/api/drops/{drop_id}/purchase", json={"quantity": 1, **body},
-                               headers=buyer.headers)
-    assert response.status_code == 201, response.text
-    order: dict[str, Any] = response.json()
-    return order
-
-
-async def pay(http: httpx.AsyncClient, buyer: Account, order_id: str) -> dict[str, Any]:
-    response = await http.post(f"/api/orders/{order_id}/pay", json={"payment_token": "test_ok"},
-                               headers=buyer.headers)
-    assert response.status_code == 200, response.text
-    order: dict[str, Any] = response.json()
-    return order
 
 
 async def paid_order(http: httpx.AsyncClient, buyer: Account, drop_id: int, **body: Any) -> dict[str, Any]:
