@@ -5,11 +5,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from core.redis import RedisClient
-
 from core.clock import ms, now_ms
 from core.keys import DropKeys, Keys
-from core.redis import ScriptRegistry
+from core.redis import RedisClient, ScriptArg, ScriptRegistry
+from sale.batching import PurchaseBatcher, PurchaseRequest
 from sale.models import Drop
 
 SCRIPTS = ("purchase.lua", "pay_hold.lua", "pay_settle.lua", "release.lua", "load.lua")
@@ -48,23 +47,29 @@ class Inventory:
         self._settle = scripts["pay_settle"]
         self._release = scripts["release"]
         self._load = scripts["load"]
+        self._batcher = PurchaseBatcher(self._purchase_batch)
 
     async def purchase(self, drop_id: int, user_id: int, quantity: int, order_id: str, body_hash: str,
                        idempotency_key: str | None, fcode_hash: str, ref: str, rate_per_second: int) -> PurchaseResult:
         k = self.keys.drop(drop_id)
         uid = str(user_id)
-        idem_key = k.idem_prefix + uid + ":" + (idempotency_key or "")
-        result = await self._purchase(
-            self.redis,
-            (k.inv, k.users, k.orders, k.deadlines, k.stream, k.rejected, idem_key),
-            (uid, quantity, now_ms(), order_id, body_hash, "1" if fcode_hash else "0", orjson.dumps(fcode_hash),
-             orjson.dumps(ref),
-             rate_per_second, IDEMPOTENCY_TTL_SECONDS, "1" if idempotency_key else "0"),
-        )
+        request = PurchaseRequest(uid, quantity, order_id, body_hash, orjson.dumps(fcode_hash), orjson.dumps(ref),
+                                  k.idem_prefix + uid + ":" + (idempotency_key or ""), idempotency_key is not None,
+                                  rate_per_second)
+        result = await self._batcher.submit(drop_id, request)
         outcome = result[0].decode()
         if outcome in ("ok", "dup"):
             return PurchaseResult(outcome, result[1])
         return PurchaseResult(outcome, None, int(result[1]) if len(result) > 1 else -1)
+
+    async def _purchase_batch(self, drop_id: int, requests: list[PurchaseRequest]) -> list[Any]:
+        k = self.keys.drop(drop_id)
+        keys = (k.inv, k.users, k.orders, k.deadlines, k.stream, k.rejected, *(r.idem_key for r in requests))
+        args: list[ScriptArg] = [now_ms(), requests[0].rate_per_second, IDEMPOTENCY_TTL_SECONDS]
+        for request in requests:
+            args.extend(request.args())
+        replies: list[Any] = await self._purchase(self.redis, keys, args)
+        return replies
 
     async def hold_payment(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, dict[str, Any] | None]:
         k = self.keys.drop(drop_id)

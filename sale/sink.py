@@ -102,12 +102,13 @@ class OrderSink:
         return written
 
     async def write(self, stream: str, drop_id: int, entries: list[Any]) -> int:
-        """An entry names an order ({"i": id}); its JSON is read from the orders hash, the one copy
+        """An entry names orders ({"i": "id id ..."}); their JSON is read from the orders hash, the one copy
         Redis keeps (the order's latest state, which the upsert's ranking accepts over older ones).
         Entries of older versions carry the JSON itself ({"o": JSON})."""
         ids = [entry_id for entry_id, _ in entries]
         events = [orjson.loads(fields[b"o"]) for _, fields in entries if fields and b"o" in fields]
-        order_ids = list(dict.fromkeys(fields[b"i"] for _, fields in entries if fields and b"i" in fields))
+        order_ids = list(dict.fromkeys(order_id for _, fields in entries if fields and b"i" in fields
+                                       for order_id in fields[b"i"].split(b" ")))
         if order_ids:
             found = await self.runtime.redis.hmget(self.runtime.keys.drop(drop_id).orders, order_ids)
             events.extend(orjson.loads(raw) for raw in found if raw)
