@@ -5,11 +5,11 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from core.redis import RedisClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import session_scope
 from core.errors import Forbidden
+from core.redis import RedisClient
 from core.runtime import Runtime
 from core.settings import Settings
 from core.tokens import Claims

@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from core.redis import RedisClient
 from redis.exceptions import NoScriptError, ResponseError
 
 from codes.models import CodeStatus, FCode
 from core.clock import ms, now_ms
 from core.keys import Keys
-from core.redis import LuaScript, ScriptArg, ScriptRegistry
+from core.redis import LuaScript, RedisClient, ScriptArg, ScriptRegistry
 
 SCRIPTS = ("fcode_load.lua", "fcode_lease.lua", "fcode_confirm.lua", "fcode_unlease.lua",
            "fcode_order_end.lua", "fcode_manage.lua", "fcode_synced.lua")

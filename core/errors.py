@@ -46,3 +46,12 @@ class RateLimited(DomainError):
 
 class ValidationFailed(DomainError):
     status, code, title = 422, "validation_error", "Invalid request"
+
+
+class ServiceUnavailable(DomainError):
+    """A back end is briefly unable to serve this (e.g. a drop rebuilt after a Redis failover)."""
+
+    status, code, title = 503, "service_unavailable", "Service Unavailable"
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        super().__init__(detail or "Briefly unavailable; retry.", headers={"Retry-After": str(max(1, retry_after))})

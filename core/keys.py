@@ -18,6 +18,7 @@ class DropKeys:
     stream: str       # stream: order events for the SQL sink ({"i": order id})
     rejected: str     # hash: error code -> count
     idem_prefix: str  # + user + ":" + key -> "order id|body hash" (string with TTL)
+    rebuild: str      # string with TTL: one app process is merging SQL back in after a failover
 
     def all_keys(self) -> list[str]:
         return [self.inv, self.users, self.orders, self.deadlines, self.stream, self.rejected]
@@ -35,7 +36,7 @@ class Keys:
             cached = DropKeys(
                 inv=f"{tag}:inv", users=f"{tag}:users", orders=f"{tag}:orders",
                 deadlines=f"{tag}:deadlines", stream=f"{tag}:stream", rejected=f"{tag}:rejected",
-                idem_prefix=f"{tag}:idem:",
+                idem_prefix=f"{tag}:idem:", rebuild=f"{tag}:rebuild",
             )
             self._drop_cache[drop_id] = cached
         return cached

@@ -1,9 +1,8 @@
 """Failure limits (login, F-code attempts): a counter per scope in a fixed window, in Redis."""
 from __future__ import annotations
 
-from core.redis import RedisClient
-
 from core.errors import RateLimited
+from core.redis import RedisClient
 
 
 class FailureLimiter:

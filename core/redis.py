@@ -64,7 +64,7 @@ class GatedRedisCluster(RedisCluster):
             return await super().execute_command(*args, **kwargs)
 
     def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
-        return GatedClusterPipeline(self, transaction)
+        return GatedClusterPipeline(self, transaction)  # type: ignore[abstract]  # as redis-py's own
 
 
 class GatedClusterPipeline(ClusterPipeline):
@@ -95,7 +95,7 @@ async def is_cluster(url: str) -> bool:
     """True when the server at `url` is a Redis Cluster node (it answers CLUSTER INFO)."""
     probe = Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
     try:
-        info = await probe.execute_command("CLUSTER", "INFO")
+        info = await probe.execute_command("CLUSTER", "INFO")  # type: ignore[no-untyped-call]
     except ResponseError:
         return False  # "ERR This instance has cluster support disabled"
     finally:
@@ -119,9 +119,11 @@ async def primaries(redis: RedisClient) -> list[Redis]:
     """One plain client per primary (a single one outside a cluster): for per-node work such as
     SCAN in tests and tools, or INFO figures. The caller closes them."""
     if isinstance(redis, RedisCluster):
-        return [Redis(host=node.host, port=node.port) for node in redis.get_primaries()]
+        await redis.initialize()  # the node map is fetched on first use
+        return [Redis(host=node.host, port=int(node.port)) for node in redis.get_primaries()]
     kwargs = redis.connection_pool.connection_kwargs
-    return [Redis(host=kwargs.get("host", "127.0.0.1"), port=kwargs.get("port", 6379), db=kwargs.get("db", 0))]
+    return [Redis(host=str(kwargs.get("host", "127.0.0.1")), port=int(kwargs.get("port", 6379)),
+                  db=int(kwargs.get("db", 0)))]
 
 
 
@@ -144,6 +146,29 @@ class LuaScript:
         except NoScriptError:
             await self.load(redis)
             return await redis.evalsha(self.sha, len(keys), *keys, *args)
+
+
+    async def call_and_wait(self, redis: RedisClient, keys: Sequence[str], args: Sequence[ScriptArg],
+                            replicas: int, timeout_ms: int) -> tuple[Any, int]:
+        """EVALSHA, then WAIT on the same connection (WAIT counts that connection's writes): returns the
+        script's reply and how many replicas acknowledged its writes within `timeout_ms`."""
+        for attempt in range(2):
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+                if isinstance(redis, RedisCluster):
+                    await redis.initialize()
+                    pipe.execute_command("WAIT", replicas, timeout_ms, target_nodes=redis.get_node_from_key(keys[0]))
+                else:
+                    pipe.execute_command("WAIT", replicas, timeout_ms)
+                result, acknowledged = await pipe.execute(raise_on_error=False)
+            if isinstance(result, NoScriptError) and attempt == 0:
+                await self.load(redis)
+                continue
+            for reply in (result, acknowledged):
+                if isinstance(reply, Exception):
+                    raise reply
+            return result, int(acknowledged)
+        raise NoScriptError(f"script {self.name} could not be loaded")
 
 
 def load_script(package: str, filename: str) -> LuaScript:

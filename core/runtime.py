@@ -5,11 +5,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.redis import RedisClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.keys import Keys
-from core.redis import ScriptRegistry
+from core.redis import RedisClient, ScriptRegistry
 from core.settings import Settings
 from core.tokens import TokenService
 

@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     run_background: bool = True  # stream sink and expiry sweeper inside the web worker
     sweep_interval_seconds: float = 0.25
     sink_claim_idle_ms: int = 10_000  # order events pending this long on a dead consumer are claimed
+    # After each purchase call, WAIT until this many replicas have its writes (0: answer at once; a
+    # failover may then lose the last acknowledged orders). Bounded by redis_wait_timeout_ms.
+    redis_wait_replicas: int = 0
+    redis_wait_timeout_ms: int = 200
+    # After a failover (or a restart from disk) a drop pauses this long before SQL is merged back in,
+    # so order-sink batches read from the old primary are committed first.
+    failover_settle_seconds: float = 1.0
     log_level: str = "info"
     payment_provider: str = "test"
     trusted_proxies: str = Field(default="", description="comma-separated peers whose X-Forwarded-For counts")

@@ -78,7 +78,7 @@ async def redis_usage(redis_url: str) -> RedisUsage:
 
     client = await connect_redis(redis_url)
     nodes = await primaries(client)
-    cpu, calls = 0.0, {}
+    cpu, calls = 0.0, dict[str, int]()
     try:
         for node in nodes:
             info = await node.info("cpu")
@@ -165,7 +165,10 @@ async def main(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="flashsale-bench-"))
     redis_server = None
     redis_url = args.redis_url
-    if not redis_url:
+    cluster_dir = work / "cluster"
+    if args.cluster:
+        redis_url = start_cluster(cluster_dir)
+    elif not redis_url:
         redis_server = EmbeddedRedis(work / "redis", persist=True)
         redis_url = redis_server.start()
     settings = Settings(database_url=args.database_url or f"sqlite+aiosqlite:///{work / 'bench.db'}",
@@ -223,9 +226,38 @@ async def main(args: argparse.Namespace) -> int:
     finally:
         if redis_server is not None:
             redis_server.stop()
+        if args.cluster:
+            stop_cluster(cluster_dir)
         shutil.rmtree(work, ignore_errors=True)
     report(rows, args, sold)
     return 0
+
+
+CLUSTER_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "redis-cluster"
+
+
+def start_cluster(state: Path) -> str:
+    """A 3-primary, 3-replica cluster (scripts/redis-cluster) with AOF on, on six free loopback ports."""
+    for base in range(21000, 40000, 97):
+        if all(_port_free(base + i) for i in range(6)):
+            done = subprocess.run([sys.executable, str(CLUSTER_SCRIPT), "start", "--port", str(base), "--dir",
+                                   str(state), "--appendonly"], capture_output=True, text=True, timeout=120)
+            if done.returncode != 0:
+                raise RuntimeError(f"redis-cluster did not start: {done.stderr or done.stdout}")
+            return done.stdout.strip().splitlines()[-1]
+    raise RuntimeError("no six free ports for the cluster")
+
+
+def stop_cluster(state: Path) -> None:
+    subprocess.run([sys.executable, str(CLUSTER_SCRIPT), "stop", "--dir", str(state)], capture_output=True,
+                   timeout=60)
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 async def _redis_orders(redis_url: str, settings: Settings, drop_id: int) -> int:
@@ -239,7 +271,8 @@ async def _redis_orders(redis_url: str, settings: Settings, drop_id: int) -> int
 
 
 def report(rows: list[Row], args: argparse.Namespace, sold: int) -> None:
-    print(f"\nflashsale bench: {args.seconds:.0f} s per run, {args.connections} connections, "
+    where = "a 3-primary Redis Cluster" if args.cluster else (args.redis_url or "one embedded Valkey")
+    print(f"\nflashsale bench on {where}: {args.seconds:.0f} s per run, {args.connections} connections, "
           f"{args.buyers} buyers, {os.cpu_count()} cores shared by server and generator\n")
     print(f"{'endpoint':<28}{'workers':>8}{'req/s':>10}{'units/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'non-2xx':>9}{'gen CPU':>9}{'SQL drain s':>13}")
@@ -258,12 +291,12 @@ def report(rows: list[Row], args: argparse.Namespace, sold: int) -> None:
     for row in rows:
         if row.redis is None or not row.redis_orders:
             continue
-        units = row.redis_orders
+        made = row.redis_orders
         top = sorted(row.redis.calls.items(), key=lambda item: -item[1])[:12]
-        print(f"Redis per purchase, {row.workers} worker(s) (run + sink drain, {units} units): "
-              f"{row.redis.cpu_seconds / units * 1e6:.1f} us CPU, "
-              f"{sum(row.redis.calls.values()) / units:.2f} commands "
-              f"({', '.join(f'{name} {count / units:.2f}' for name, count in top)})")
+        print(f"Redis per purchase, {row.workers} worker(s) (run + sink drain, {made} units): "
+              f"{row.redis.cpu_seconds / made * 1e6:.1f} us CPU, "
+              f"{sum(row.redis.calls.values()) / made:.2f} commands "
+              f"({', '.join(f'{name} {count / made:.2f}' for name, count in top)})")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -275,6 +308,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--separate-sink", action="store_true",
                         help="web workers without the order sink/sweeper, plus one `flashsale worker` process")
     parser.add_argument("--redis-url", default="", help="default: an embedded server started for the run")
+    parser.add_argument("--cluster", action="store_true",
+                        help="run against a 3-primary, 3-replica Redis Cluster started for the run (AOF on)")
     parser.add_argument("--database-url", default="", help="default: a SQLite file in a temp dir")
     return parser.parse_args(argv)
 

@@ -1,15 +1,20 @@
 """The inventory gate: thin wrappers over the drop's Lua scripts (one round trip each)."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
 from core.clock import ms, now_ms
 from core.keys import DropKeys, Keys
+from core.metrics import UNREPLICATED
 from core.redis import RedisClient, ScriptArg, ScriptRegistry
 from sale.batching import PurchaseBatcher, PurchaseRequest
 from sale.models import Drop
+
+log = logging.getLogger("flashsale.inventory")
 
 SCRIPTS = ("purchase.lua", "pay_hold.lua", "pay_settle.lua", "release.lua", "load.lua")
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -33,15 +38,18 @@ def drop_json(drop: Drop) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class PurchaseResult:
-    outcome: str            # "ok", "dup", "missing" or a refusal code
+    outcome: str            # "ok", "dup", "missing", "fenced" or a refusal code
     order: bytes | None     # the order JSON from Redis
     remaining: int = -1
 
 
 class Inventory:
-    def __init__(self, redis: RedisClient, keys: Keys, scripts: ScriptRegistry) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, scripts: ScriptRegistry, *, wait_replicas: int = 0,
+                 wait_timeout_ms: int = 200) -> None:
         self.redis = redis
         self.keys = keys
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
         self._purchase = scripts["purchase"]
         self._hold = scripts["pay_hold"]
         self._settle = scripts["pay_settle"]
@@ -68,7 +76,18 @@ class Inventory:
         args: list[ScriptArg] = [now_ms(), requests[0].rate_per_second, IDEMPOTENCY_TTL_SECONDS]
         for request in requests:
             args.extend(request.args())
-        replies: list[Any] = await self._purchase(self.redis, keys, args)
+        if self.wait_replicas > 0:
+            reply, acknowledged = await self._purchase.call_and_wait(self.redis, keys, args, self.wait_replicas,
+                                                                     self.wait_timeout_ms)
+            if acknowledged < self.wait_replicas:
+                UNREPLICATED.inc(len(requests))
+                log.warning("purchase writes of drop %s reached %d of %d replicas in %d ms", drop_id,
+                            acknowledged, self.wait_replicas, self.wait_timeout_ms)
+        else:
+            reply = await self._purchase(self.redis, keys, args)
+        if reply and reply[0] == b"fenced":
+            return [[b"fenced"]] * len(requests)
+        replies: list[Any] = reply
         return replies
 
     async def hold_payment(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, dict[str, Any] | None]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 import time
 from collections import Counter
@@ -14,11 +15,12 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import as_utc, iso_ms
-from core.errors import DomainError, RateLimited, ValidationFailed
+from core.errors import DomainError, RateLimited, ServiceUnavailable, ValidationFailed
 from core.metrics import PURCHASES
 from core.runtime import Runtime
 from core.settings import Settings
 from sale.exceptions import PURCHASE_REFUSALS, BadDrop, DropNotFound, SoldOut, parse_drop_id
+from sale.failover import FailoverRebuild
 from sale.hooks import FcodeGate, ShareLinks
 from sale.inventory import Inventory, PurchaseResult
 from sale.models import Drop
@@ -113,6 +115,7 @@ class SaleService:
         self._load_locks: dict[int, asyncio.Lock] = {}
         self._sku: dict[int, str] = {}
         self._outcomes: dict[str, Any] = {}
+        self.failover = FailoverRebuild(runtime, self.load)
 
     @property
     def fcodes(self) -> FcodeGate | None:
@@ -266,6 +269,10 @@ class SaleService:
             result = await self.inventory.purchase(drop_id, user_id, quantity, order_id, body_hash,
                                                    idempotency_key, fcode_hash, referral,
                                                    self.settings.purchase_rate_per_second)
+            if result.outcome == "fenced":
+                self.failover.rebuild_soon(drop_id)
+                raise ServiceUnavailable(math.ceil(self.settings.failover_settle_seconds) + 1,
+                                         "This drop is being checked after a storage failover; retry shortly.")
             if result.outcome != "missing":
                 return result
             await self.load_by_id(drop_id)  # raises drop_not_found for an unknown drop

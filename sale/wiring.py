@@ -15,7 +15,9 @@ from sale.sweeper import Sweeper
 async def setup_sale(runtime: Runtime) -> tuple[SaleService, OrderService]:
     register_scripts(runtime.scripts)
     await runtime.scripts.load_all(runtime.redis)
-    inventory = Inventory(runtime.redis, runtime.keys, runtime.scripts)
+    inventory = Inventory(runtime.redis, runtime.keys, runtime.scripts,
+                          wait_replicas=runtime.settings.redis_wait_replicas,
+                          wait_timeout_ms=runtime.settings.redis_wait_timeout_ms)
     sale = SaleService(runtime, inventory)
     orders = OrderService(runtime, sale, inventory, make_provider(runtime.settings.payment_provider))
     runtime.services["sale"] = sale

@@ -12,6 +12,9 @@ Orders are the union of Redis and the database; for an order both know, a finish
 (paid, expired, cancelled) wins over a reserved one. Counters, per-buyer totals and deadlines are
 recomputed from that union, so remaining + reserved + paid == stock again (reserved is not stored:
 readers take stock - remaining - paid). Rejections and sold_out_at are kept.
+The state is stamped with the serving process's run_id ("run_id" in inv): purchase.lua refuses
+("fenced") on any other process, i.e. after a failover to a replica or a restart from disk, either
+of which may have lost the last acknowledged writes, until this script merged SQL back in.
 Returns {"exists"} (init, state present) or {"loaded", remaining, reserved, paid, orders added}.
 ]]
 local inv, users, orders, deadlines = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -58,6 +61,7 @@ redis.call('HSET', inv, 'id', drop.id, 'sku', drop.sku, 'currency', drop.currenc
   'price_cents', drop.price_cents, 'stock', drop.stock, 'priority_starts_at', drop.priority_starts_at,
   'starts_at', drop.starts_at, 'ends_at', drop.ends_at, 'per_user_limit', drop.per_user_limit,
   'pay_window_ms', drop.pay_window_ms, 'order_head', head, 'remaining', remaining,
+  'run_id', string.match(redis.call('INFO', 'server'), 'run_id:(%x+)'),
   'paid', totals.paid, 'expired', totals.expired, 'cancelled', totals.cancelled)
 redis.call('HDEL', inv, 'reserved', 'attempts')  -- counted by older versions; now derived
 return {'loaded', remaining, totals.reserved, totals.paid, added}

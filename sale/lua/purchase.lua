@@ -20,7 +20,10 @@ then 8 per purchase n, from ARGV[4 + 8 * (n - 1)]:
   F-code hash and referral token (each a JSON string literal, '""' for none),
   1 if the request carried an Idempotency-Key
 
-Returns one reply per purchase, in order:
+Returns {"fenced"} (nothing done) when the drop's state was stamped by another server process
+(run_id): a promoted replica or a restarted server may lack the last acknowledged writes, so the
+drop sells again only after the service merged SQL back in (load.lua, which stamps it anew).
+Otherwise one reply per purchase, in order:
   {"ok", order JSON}          units taken, order recorded and streamed
   {"dup", order JSON}         the Idempotency-Key was seen with the same body: that order
   {"missing"}                 the drop is not loaded in Redis (rebuild from SQL, then retry)
@@ -37,12 +40,13 @@ local now, rate_limit, idem_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber
 local count = (#ARGV - 3) / 8
 
 local f = redis.call('HMGET', inv, 'priority_starts_at', 'starts_at', 'ends_at', 'remaining',
-  'per_user_limit', 'pay_window_ms', 'price_cents', 'order_head')
+  'per_user_limit', 'pay_window_ms', 'price_cents', 'order_head', 'run_id')
 if not f[4] or not f[8] then
   local replies = {}
   for n = 1, count do replies[n] = {'missing'} end
   return replies
 end
+if f[9] ~= string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') then return {'fenced'} end
 local remaining = tonumber(f[4])
 local opens, starts, ends = tonumber(f[1]), tonumber(f[2]), tonumber(f[3])
 local limit, pay_window, price, head = tonumber(f[5]), tonumber(f[6]), tonumber(f[7]), f[8]
