@@ -178,7 +178,8 @@ async def main(args: argparse.Namespace) -> int:
     env = {**os.environ, "FLASHSALE_DATABASE_URL": settings.effective_database_url, "FLASHSALE_REDIS_URL": redis_url,
            "FLASHSALE_REDIS_PREFIX": settings.redis_prefix, "FLASHSALE_JWT_SECRET": SECRET,
            "FLASHSALE_VAR_DIR": str(work), "FLASHSALE_PURCHASE_RATE_PER_SECOND": "1000000",
-           "FLASHSALE_LOG_LEVEL": "warning", "BENCH_REDIS_URL": redis_url}
+           "FLASHSALE_LOG_LEVEL": "warning", "BENCH_REDIS_URL": redis_url,
+           "FLASHSALE_REDIS_WAIT_REPLICAS": str(args.wait_replicas)}
     rows: list[Row] = []
     sold = 0
     try:
@@ -272,6 +273,8 @@ async def _redis_orders(redis_url: str, settings: Settings, drop_id: int) -> int
 
 def report(rows: list[Row], args: argparse.Namespace, sold: int) -> None:
     where = "a 3-primary Redis Cluster" if args.cluster else (args.redis_url or "one embedded Valkey")
+    if args.wait_replicas:
+        where += f", WAIT {args.wait_replicas} replica(s) after each purchase call"
     print(f"\nflashsale bench on {where}: {args.seconds:.0f} s per run, {args.connections} connections, "
           f"{args.buyers} buyers, {os.cpu_count()} cores shared by server and generator\n")
     print(f"{'endpoint':<28}{'workers':>8}{'req/s':>10}{'units/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
@@ -308,6 +311,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--separate-sink", action="store_true",
                         help="web workers without the order sink/sweeper, plus one `flashsale worker` process")
     parser.add_argument("--redis-url", default="", help="default: an embedded server started for the run")
+    parser.add_argument("--wait-replicas", type=int, default=0,
+                        help="FLASHSALE_REDIS_WAIT_REPLICAS for the servers (WAIT after each purchase call)")
     parser.add_argument("--cluster", action="store_true",
                         help="run against a 3-primary, 3-replica Redis Cluster started for the run (AOF on)")
     parser.add_argument("--database-url", default="", help="default: a SQLite file in a temp dir")
