@@ -47,11 +47,12 @@ def _ports_free(base: int) -> bool:
 @pytest.fixture
 def own_cluster(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     state = tmp_path / "cluster"
-    base = next(b for b in range(41000 + (os.getpid() % 50) * 60, 60000, 60) if _ports_free(b))
-    done = subprocess.run([sys.executable, str(SCRIPT), "start", "--port", str(base), "--dir", str(state),
-                           "--node-timeout-ms", "1000"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr + done.stdout
+    # Below the ephemeral range (32768+), where a client socket could hold a port meanwhile.
+    base = next(b for b in range(24000 + (os.getpid() % 50) * 60, 32000, 60) if _ports_free(b))
     try:
+        done = subprocess.run([sys.executable, str(SCRIPT), "start", "--port", str(base), "--dir", str(state),
+                               "--node-timeout-ms", "1000"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr + done.stdout
         yield done.stdout.strip().splitlines()[-1], state
     finally:
         subprocess.run([sys.executable, str(SCRIPT), "stop", "--dir", str(state)], capture_output=True, timeout=60)
