@@ -1,5 +1,5 @@
-"""Builds a worker's Runtime (engine, Redis, scripts, services) and tears it down: used by the web
-lifespan, `flashsale worker` and the console commands alike."""
+"""Builds a worker's Runtime (engine, Redis, scripts) and its Services, and tears them down: used by
+the web lifespan, `flashsale worker` and the console commands alike."""
 from __future__ import annotations
 
 import asyncio
@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from app.wiring import Services, background_loops, build_services
 from core.db import make_engine, make_sessionmaker
 from core.embedded_redis import EmbeddedRedis
 from core.keys import Keys
@@ -14,18 +15,6 @@ from core.redis import ScriptRegistry, connect_redis
 from core.runtime import Runtime
 from core.settings import Settings
 from core.tokens import TokenService
-
-
-async def start_domains(runtime: Runtime, background: bool) -> list[asyncio.Task[None]]:
-    """The sale first (it owns the purchase path), then the features that plug into it."""
-    from codes.wiring import setup_codes
-    from sale.share.wiring import setup_share
-    from sale.wiring import background_loops, setup_sale
-
-    await setup_sale(runtime)
-    await setup_codes(runtime)
-    await setup_share(runtime)
-    return background_loops(runtime) if background else []
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
@@ -43,7 +32,7 @@ async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
 
 
 @asynccontextmanager
-async def running(settings: Settings, *, background: bool) -> AsyncIterator[Runtime]:
+async def running(settings: Settings, *, background: bool) -> AsyncIterator[Services]:
     embedded: EmbeddedRedis | None = None
     redis_url = settings.redis_url
     if not redis_url:
@@ -56,8 +45,10 @@ async def running(settings: Settings, *, background: bool) -> AsyncIterator[Runt
                       scripts=ScriptRegistry(), tokens=TokenService(settings))
     tasks: list[asyncio.Task[None]] = []
     try:
-        tasks = await start_domains(runtime, background)
-        yield runtime
+        services = await build_services(runtime)
+        if background:
+            tasks = background_loops(services)
+        yield services
     finally:
         await _cancel_all(tasks)
         await runtime.redis.aclose()

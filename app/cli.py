@@ -23,7 +23,8 @@ fcodes_cli = typer.Typer(no_args_is_help=True, help="F-codes.")
 cli.add_typer(fcodes_cli, name="fcodes")
 
 
-LOADTEST_HINT = "flashsale loadtest needs the rehearsal tools: pip install 'flashsale[loadtest]' (make install has them)"
+LOADTEST_HINT = ("flashsale loadtest needs the rehearsal tools: pip install 'flashsale[loadtest]' "
+                 "(make install has them)")
 
 
 @cli.command(add_help_option=False,
@@ -34,7 +35,7 @@ def loadtest(ctx: typer.Context) -> None:
         typer.echo(LOADTEST_HINT, err=True)
         raise typer.Exit(2)
     # Its own process: the serving code never imports the load-test tools (locust patches with gevent).
-    os.execv(sys.executable, [sys.executable, "-m", "loadtest", *ctx.args])
+    os.execv(sys.executable, [sys.executable, "-m", "loadtest", *ctx.args])  # noqa: S606 (no shell wanted)
 
 
 def _logging(settings: Settings) -> None:
@@ -127,8 +128,9 @@ def reconcile(drop: Annotated[int | None, typer.Option(help="Only this drop.")] 
     settings = Settings()
 
     async def main() -> int:
-        async with running(settings, background=False) as runtime:
-            return await run_reconcile(runtime, drop, fix, typer.echo)
+        async with running(settings, background=False) as services:
+            return await run_reconcile(services.runtime, services.inventory, services.loader, drop, fix,
+                                       typer.echo)
 
     raise typer.Exit(asyncio.run(main()))
 
@@ -207,9 +209,9 @@ def fcodes_issue(
         upgrade(settings)
 
     async def main() -> int:
-        async with running(settings, background=False) as runtime:
+        async with running(settings, background=False) as services:
             try:
-                result = await runtime.services["fcode_service"].issue(month, sku)
+                result = await services.fcodes.issue(month, sku)
             except DomainError as exc:
                 typer.echo(f"{exc.code}: {exc.detail}", err=True)
                 return 1

@@ -7,12 +7,17 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.wiring import Services
+from codes.service import FcodeService
 from core.db import session_scope
 from core.errors import Forbidden
 from core.redis import RedisClient
 from core.runtime import Runtime
 from core.settings import Settings
 from core.tokens import Claims
+from sale.drops import DropAdmin
+from sale.orders import OrderService
+from sale.share.service import ShareService
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -21,6 +26,34 @@ def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def services_of(request: Request) -> Services:
+    """The worker's services, built once by the lifespan (app/wiring.py)."""
+    services: Services = request.app.state.services
+    return services
+
+
+def get_drops(request: Request) -> DropAdmin:
+    return services_of(request).drops
+
+
+def get_orders(request: Request) -> OrderService:
+    return services_of(request).orders
+
+
+def get_fcodes(request: Request) -> FcodeService:
+    return services_of(request).fcodes
+
+
+def get_share(request: Request) -> ShareService:
+    return services_of(request).share
+
+
+DropsDep = Annotated[DropAdmin, Depends(get_drops)]
+OrdersDep = Annotated[OrderService, Depends(get_orders)]
+FcodesDep = Annotated[FcodeService, Depends(get_fcodes)]
+ShareDep = Annotated[ShareService, Depends(get_share)]
 
 
 def get_settings(runtime: RuntimeDep) -> Settings:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from app.web.router import not_found_page
 from core.errors import DomainError
 
 log = logging.getLogger("flashsale.errors")
@@ -77,8 +78,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 404 and _wants_page(request):
-            from app.web.router import not_found_page
-
             return not_found_page(request)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase

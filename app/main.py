@@ -12,7 +12,13 @@ from app.bootstrap import running
 from app.errors import install_error_handlers, problem_response
 from app.metrics import MetricsMiddleware, metrics_endpoint
 from app.routes.accounts import router as auth_router
+from app.routes.fcodes import router as fcodes_router
 from app.routes.health import router as health_router
+from app.routes.purchase import purchase_route
+from app.routes.sale import router as sale_router
+from app.routes.share import router as share_router
+from app.web import mount_static
+from app.web import router as web_router
 from core.settings import Settings
 
 
@@ -58,33 +64,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with running(settings, background=settings.run_background) as runtime:
-            app.state.runtime = runtime
+        async with running(settings, background=settings.run_background) as services:
+            app.state.runtime = services.runtime
+            app.state.services = services
             yield
 
     app = FastAPI(title="flashsale", version="0.1.0", lifespan=lifespan,
                   description="Limited-stock product drops. Contract: shared/API.md.")
     install_error_handlers(app)
+    # The purchase first: the hot path is matched before any other route.
+    app.router.routes.insert(0, purchase_route())
     app.include_router(health_router)
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.include_router(auth_router)
-    _include_domain_routers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(MetricsMiddleware)
-    return app
-
-
-def _include_domain_routers(app: FastAPI) -> None:
-    from app.routes.fcodes import router as fcodes_router
-    from app.routes.sale import mount_purchase
-    from app.routes.sale import router as sale_router
-    from app.routes.share import router as share_router
-    from app.web import mount_static
-    from app.web import router as web_router
-
     app.include_router(sale_router)
-    mount_purchase(app)
     app.include_router(fcodes_router)
     app.include_router(share_router)
     app.include_router(web_router)
     mount_static(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware)
+    return app

@@ -1,17 +1,17 @@
-"""The F-code gate on the purchase path (sale.hooks.FcodeGate): lease, confirm or release.
+"""The F-code gate on the purchase path: lease, then confirm or release.
 
 lease is one Redis round trip (failure counters and the lease script, pipelined); confirm and
-release_lease one each. No SQL on the purchase path except one read when Redis lacks a code
+release one each. No SQL on the purchase path except one read when Redis lacks a code
 (after the attempt limit was checked), and the record's catch-up runs off the request (sync.py).
+The code's keys live in their own hash slot, so this cannot be one script with the purchase; a crash
+between the steps only lets the lease run out (no code or unit is lost).
 """
 from __future__ import annotations
 
 import logging
 import secrets
-from contextvars import ContextVar
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from codes.crypto import CodeCrypto
 from codes.exceptions import FcodeInvalid
@@ -22,21 +22,42 @@ from codes.sync import CodeSync
 from core.errors import RateLimited
 from core.ratelimit import FailureLimiter
 from core.runtime import Runtime
-from sale.repository import OrderRepository, row_event
 
 log = logging.getLogger("flashsale.fcodes")
 LEASE_MS = 10_000
-# The lease of the purchase running in this task: (code hash, lease token, buyer). The protocol
-# passes only the hash to confirm/release, and a task runs one purchase at a time.
-_LEASE: ContextVar[tuple[str, str, int] | None] = ContextVar("fcode_lease", default=None)
+
+
+class SaleOrders(Protocol):
+    """What the gate needs of the sale's orders. The composition root passes the sale's implementation:
+    codes/ sits below sale/ and never imports it."""
+
+    async def find(self, order_id: str) -> dict[str, Any] | None:
+        """The order's freshest state (its live JSON: id, drop_id, user_id, status...), or None."""
+        ...
+
+    async def give_back(self, order_id: str) -> str:
+        """Cancels the order so its units return to stock; returns the outcome ("cancelled"...)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A code held for one purchase, handed back to `confirm` or `release`. Without a token no lease
+    was needed: the buyer's own live order already holds the code (most likely a retry)."""
+
+    code_hash: str
+    token: str = ""
+    buyer: int | None = None
 
 
 class Gate:
-    def __init__(self, runtime: Runtime, crypto: CodeCrypto, state: CodeState, sync: CodeSync) -> None:
+    def __init__(self, runtime: Runtime, crypto: CodeCrypto, state: CodeState, sync: CodeSync,
+                 orders: SaleOrders) -> None:
         self.runtime = runtime
         self.crypto = crypto
         self.state = state
         self.sync = sync
+        self.orders = orders
         settings = runtime.settings
         self.limiter = FailureLimiter(runtime.redis, limit=settings.fcode_max_failures,
                                       window_seconds=settings.fcode_failure_window_seconds)
@@ -56,7 +77,8 @@ class Gate:
                 return int(ttl) if ttl and int(ttl) > 0 else self.limiter.window
         return None
 
-    async def lease(self, code: str, user_id: int, drop_id: int, sku: str, client: str) -> str:
+    async def lease(self, code: str, user_id: int, sku: str, client: str) -> Lease:
+        """Takes the code for this buyer's purchase; raises fcode_invalid or rate_limited."""
         counters = self._counters(user_id, client)
         try:
             code_hash = self.crypto.lookup_hash(canonical(code))
@@ -83,22 +105,14 @@ class Gate:
                 # The buyer's own live order holds the code: most likely a retry. With the same
                 # Idempotency-Key the purchase answers that order; without, its new unit conflicts
                 # on confirm and goes back. No lease: nothing to confirm or release.
-                _LEASE.set(None)
-                return code_hash
+                return Lease(code_hash)
         if outcome != "ok":
             raise await self._refuse(counters)
-        _LEASE.set((code_hash, token, user_id))
-        return code_hash
+        return Lease(code_hash, token, user_id)
 
-    def _take_lease(self, code_hash: str) -> tuple[str, int | None]:
-        held = _LEASE.get()
-        if held is None or held[0] != code_hash:
-            return "", None
-        _LEASE.set(None)
-        return held[1], held[2]
-
-    async def confirm(self, code_hash: str, order_id: str) -> None:
-        token, buyer = self._take_lease(code_hash)
+    async def confirm(self, lease: Lease, order_id: str) -> None:
+        """The purchase took its unit as `order_id`: the code is reserved for that order."""
+        code_hash, token, buyer = lease.code_hash, lease.token, lease.buyer
         result = await self.state.confirm(code_hash, order_id, token, buyer)
         if result[0] == b"missing" and await self.rebuild(code_hash):
             result = await self.state.confirm(code_hash, order_id, token, buyer)
@@ -108,24 +122,25 @@ class Gate:
             # this order's unit goes back, so one code never buys two units.
             log.warning("F-code conflict on confirm (%s); order %s gives its unit back",
                         result[-1].decode(), order_id)
-            await self._give_back(order_id)
+            log.info("order %s given back: %s", order_id, await self.orders.give_back(order_id))
             raise FcodeInvalid()
 
-    async def release_lease(self, code_hash: str) -> None:
-        token, _ = self._take_lease(code_hash)
-        if token:
-            await self.state.unlease(code_hash, token)
+    async def release(self, lease: Lease) -> None:
+        """The purchase took no unit: other buyers may have the code at once."""
+        if lease.token:
+            await self.state.unlease(lease.code_hash, lease.token)
 
     async def order_released(self, code_hash: str, order_id: str) -> None:
+        """The order expired or was cancelled: the code is available again until its own expiry."""
         await self._order_end(code_hash, "released", order_id, None)
 
-    async def order_paid(self, session: AsyncSession, code_hash: str, order_id: str) -> None:
+    async def order_paid(self, code_hash: str, order_id: str) -> None:
         # The record follows off the request (sync.py), like every other change of the code.
         await self._order_end(code_hash, "paid", order_id, None)
 
     async def _order_end(self, code_hash: str, outcome: str, order_id: str, buyer: int | None) -> None:
         if buyer is None and outcome == "paid":
-            order = await self._order(order_id)
+            order = await self.orders.find(order_id)
             buyer = int(order["user_id"]) if order else None
         result = await self.state.order_end(code_hash, outcome, order_id, buyer)
         if result[0] == b"missing" and await self.rebuild(code_hash):
@@ -145,23 +160,10 @@ class Gate:
         await self.state.load([row])
         return True
 
-    async def _order(self, order_id: str) -> dict[str, Any] | None:
-        head, _, _ = order_id.partition("-")
-        if not head.isdigit():
-            return None
-        sale = self.runtime.services.get("sale")
-        if sale is not None:
-            live: dict[str, Any] | None = await sale.inventory.order(int(head), order_id)
-            if live is not None:
-                return live
-        async with self.runtime.sessions() as session:
-            row = await OrderRepository(session).get(order_id)
-        return row_event(row) if row is not None else None
-
     async def _heal(self, code_hash: str, order_id: str) -> bool:
         """A code reserved for an order that ended without telling us (a crash, a lost call) is set
         right from the order's own state; returns True when the code may be available again."""
-        order = await self._order(order_id)
+        order = await self.orders.find(order_id)
         if order is None:
             return False
         status = order["status"]
@@ -172,10 +174,3 @@ class Gate:
             await self._order_end(code_hash, "paid", order_id, int(order["user_id"]))
         return False
 
-    async def _give_back(self, order_id: str) -> None:
-        order = await self._order(order_id)
-        sale = self.runtime.services.get("sale")
-        if order is None or sale is None:
-            return
-        state, _ = await sale.inventory.cancel(int(order["drop_id"]), order_id, int(order["user_id"]))
-        log.info("order %s given back: %s", order_id, state)

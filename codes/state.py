@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
 from codes.models import CodeStatus, FCode
 from core.clock import ms, now_ms
@@ -114,15 +114,13 @@ class CodeState:
         async with self.redis.pipeline(transaction=False) as pipe:
             for command in before:
                 pipe.execute_command(*command)
-            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            script.queue(pipe, keys, args)
             for command in after:
                 pipe.execute_command(*command)
             replies = await pipe.execute(raise_on_error=False)
-        result = replies[len(before)]
-        if isinstance(result, NoScriptError):
-            result = await script(self.redis, keys, args)
-        for reply in replies:
-            if isinstance(reply, ResponseError) and not isinstance(reply, NoScriptError):
+        result = await script.settle(self.redis, replies[len(before)], keys, args)
+        for i, reply in enumerate(replies):
+            if i != len(before) and isinstance(reply, ResponseError):
                 raise reply
         return replies[:len(before)], result
 
@@ -133,17 +131,14 @@ class CodeState:
         # A code long expired still gets a day in Redis: a rebuild must not vanish at once.
         soon = now_ms() + int(KEEP_EXPIRED.total_seconds() * 1000)
         keep = [max(ms(row.expires_at + KEEP_AFTER_EXPIRY), soon) for row in rows]
+        calls = [([self.keys.fcode(row.code_hash)], [until, *load_fields(row)])
+                 for row, until in zip(rows, keep, strict=True)]
         async with self.redis.pipeline(transaction=False) as pipe:
-            for row, until in zip(rows, keep, strict=True):
-                # execute_command: redis-py's cluster pipeline refuses its evalsha() method, not the command.
-                pipe.execute_command("EVALSHA", self._load.sha, 1, self.keys.fcode(row.code_hash), until,
-                                     *load_fields(row))
+            for keys, args in calls:
+                self._load.queue(pipe, keys, args)
             replies = await pipe.execute(raise_on_error=False)
-        for row, until, reply in zip(rows, keep, replies, strict=True):
-            if isinstance(reply, NoScriptError):
-                await self._load(self.redis, [self.keys.fcode(row.code_hash)], [until, *load_fields(row)])
-            elif isinstance(reply, Exception):
-                raise reply
+        for (keys, args), reply in zip(calls, replies, strict=True):
+            await self._load.settle(self.redis, reply, keys, args)
 
     async def lease(self, code_hash: str, user_id: int, sku: str, token: str, lease_ms: int,
                     counters: Sequence[str]) -> tuple[list[Any], list[bytes]]:

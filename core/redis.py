@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 
 import hiredis
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.asyncio.connection import Connection
 from redis.exceptions import NoScriptError, ResponseError
@@ -147,6 +148,19 @@ class LuaScript:
             await self.load(redis)
             return await redis.evalsha(self.sha, len(keys), *keys, *args)
 
+    def queue(self, pipe: Pipeline | ClusterPipeline, keys: Sequence[str], args: Sequence[ScriptArg]) -> None:
+        """Adds a call to a pipeline; run the pipeline with raise_on_error=False, then `settle` the reply.
+        The command itself, not pipe.evalsha(): redis-py's cluster pipeline refuses that method."""
+        pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+
+    async def settle(self, redis: RedisClient, reply: Any, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
+        """The reply of a pipelined call: a server that lost its scripts (NOSCRIPT) gets this one again
+        and the call is repeated; any other error is raised."""
+        if isinstance(reply, NoScriptError):
+            return await self(redis, keys, args)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
     async def call_and_wait(self, redis: RedisClient, keys: Sequence[str], args: Sequence[ScriptArg],
                             replicas: int, timeout_ms: int) -> tuple[Any, int]:

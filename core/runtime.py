@@ -1,9 +1,9 @@
-"""What the lifespan makes: engine, sessions, RedisClient, scripts, token service. One per worker process."""
+"""What the lifespan makes: engine, sessions, Redis, scripts, token service. One per worker process.
+
+The clients only: the domain services are built from them in the composition root (app/wiring.py)."""
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -12,11 +12,8 @@ from core.redis import RedisClient, ScriptRegistry
 from core.settings import Settings
 from core.tokens import TokenService
 
-# A paid order's hook: (runtime, order id) -> None. The share-link feature registers one.
-PaidHook = Callable[["Runtime", str], Awaitable[None]]
 
-
-@dataclass
+@dataclass(frozen=True)
 class Runtime:
     settings: Settings
     engine: AsyncEngine
@@ -25,5 +22,3 @@ class Runtime:
     keys: Keys
     scripts: ScriptRegistry
     tokens: TokenService
-    services: dict[str, Any] = field(default_factory=dict)
-    paid_hooks: list[PaidHook] = field(default_factory=list)

@@ -139,7 +139,7 @@ def start_profiles(pids: list[int], seconds: float,
 
 
 def _frame_name(frame: str) -> str:
-    """"purchase (sale/service.py:212)" -> "purchase (sale/service.py)": lines would split a function."""
+    """"purchase (sale/purchase.py:52)" -> "purchase (sale/purchase.py)": lines would split a function."""
     name, _, where = frame.partition(" (")
     return f"{name} ({where.rsplit(':', 1)[0]})" if where else name
 

@@ -5,11 +5,11 @@ from datetime import UTC, datetime, timedelta
 
 from core.db import make_engine, make_sessionmaker
 from core.settings import Settings
+from sale.drops import new_drop
 from sale.models import Drop
 from sale.repository import DropRepository
 from sale.schedule import weekly_slots
 from sale.schemas import DropCreate
-from sale.service import new_drop
 
 
 async def schedule_weekly(settings: Settings, *, sku: str, name: str, price_cents: int, stock: int, currency: str,

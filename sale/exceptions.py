@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 from core.errors import DomainError, RateLimited, ValidationFailed
 
 
@@ -59,11 +61,44 @@ class BadDrop(ValidationFailed):
     title = "Invalid drop"
 
 
-PURCHASE_REFUSALS: dict[str, type[DomainError]] = {
+def _over_limit() -> DomainError:
+    return ValidationFailed("quantity is over this drop's per-buyer limit")
+
+
+def _fcode_quantity() -> DomainError:
+    return ValidationFailed("An F-code buys exactly one unit")
+
+
+def _rate_limited() -> DomainError:
+    return RateLimited(1)
+
+
+# What an outcome of the sale's Lua scripts (purchase, pay_hold, release) means to the client: the one
+# table from script codes to errors. Outcomes that are not refusals (ok, held, paid...) are absent.
+_REFUSALS: dict[str, Callable[[], DomainError]] = {
     "not_open": NotOpen,
     "sold_out": SoldOut,
     "limit_reached": LimitReached,
     "idempotency_key_reused": IdempotencyKeyReused,
+    "rate_limited": _rate_limited,
+    "quantity_over_limit": _over_limit,
+    "fcode_quantity": _fcode_quantity,
+    "not_found": OrderNotFound,
+    "expired": OrderExpired,
+    "was_expired": OrderExpired,
+    "cancelled": OrderCancelled,
+    "busy": PaymentInProgress,
+    "was_paying": PaymentInProgress,
 }
 
-__all__ = ["PURCHASE_REFUSALS", "RateLimited"]
+
+def refusal(outcome: str) -> DomainError | None:
+    """The error a script's outcome code answers with; None when the outcome is no refusal."""
+    make = _REFUSALS.get(outcome)
+    return make() if make is not None else None
+
+
+def client_code(outcome: str) -> str:
+    """The contract's machine code a client saw for a script's refusal (for the drop's stats)."""
+    error = refusal(outcome)
+    return error.code if error is not None else outcome

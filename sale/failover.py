@@ -7,23 +7,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
-from collections.abc import Awaitable, Callable
 
 from core.metrics import FAILOVER_REBUILDS
 from core.runtime import Runtime
+from sale.loader import DropLoader
 from sale.models import Drop
 from sale.repository import DropRepository
 
 log = logging.getLogger("flashsale.failover")
-LoadDrop = Callable[..., Awaitable[int | None]]
 
 
 class FailoverRebuild:
-    def __init__(self, runtime: Runtime, load: LoadDrop) -> None:
+    def __init__(self, runtime: Runtime, loader: DropLoader) -> None:
         self.runtime = runtime
-        self._load = load
+        self.loader = loader
         self._running: dict[int, asyncio.Task[None]] = {}
+
+    @property
+    def retry_after(self) -> int:
+        """Seconds a buyer should wait: the pause plus the merge."""
+        return math.ceil(self.runtime.settings.failover_settle_seconds) + 1
 
     def rebuild_soon(self, drop_id: int) -> None:
         """Starts the rebuild in the background (once per process and drop at a time)."""
@@ -45,7 +50,7 @@ class FailoverRebuild:
                 async with self.runtime.sessions() as session:
                     drop: Drop | None = await DropRepository(session).get(drop_id)
                 if drop is not None:
-                    await self._load(drop, merge=True)
+                    await self.loader.load(drop, merge=True)
                     FAILOVER_REBUILDS.inc()
                     log.warning("drop %s: Redis changed server process (failover or restart): SQL merged back in",
                                 drop_id)

@@ -16,6 +16,12 @@ class OrderStatus(StrEnum):
     cancelled = "cancelled"
 
 
+def shown_status(live_status: str) -> str:
+    """An order's status as clients and the record see it: "paying" (a payment running in Redis) is
+    still "reserved" until the provider answered."""
+    return OrderStatus.reserved.value if live_status == "paying" else live_status
+
+
 def _ts(nullable: bool = False, index: bool = False) -> sa.Column[datetime]:
     return sa.Column(sa.DateTime(timezone=True), nullable=nullable, index=index)
 

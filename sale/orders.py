@@ -6,71 +6,53 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.runtime import Runtime
+from codes.gate import Gate
 from core.tokens import Claims
 from sale.exceptions import (
     DropNotFound,
-    OrderCancelled,
     OrderExpired,
     OrderNotCancellable,
     OrderNotFound,
     PaymentDeclined,
-    PaymentInProgress,
-    parse_drop_id,
+    refusal,
 )
 from sale.inventory import Inventory
+from sale.loader import DropLoader
+from sale.lookup import OrderLookup, drop_of
 from sale.payment import PaymentProvider
+from sale.render import order_bytes
 from sale.repository import OrderRepository, row_event
-from sale.service import SaleService, order_bytes
+from sale.share.service import ShareService
 
 log = logging.getLogger("flashsale.orders")
 
 
-def drop_of(order_id: str) -> int:
-    """Order ids are "<drop id>-<random>": the drop names the Redis slot that holds the order."""
-    head, sep, tail = order_id.partition("-")
-    if not sep or not tail or len(order_id) > 64:
-        raise OrderNotFound()
-    try:
-        return parse_drop_id(head)
-    except DropNotFound:
-        raise OrderNotFound() from None
-
-
 class OrderService:
-    def __init__(self, runtime: Runtime, sale: SaleService, inventory: Inventory, provider: PaymentProvider) -> None:
-        self.runtime = runtime
-        self.sale = sale
+    def __init__(self, inventory: Inventory, lookup: OrderLookup, loader: DropLoader, gate: Gate,
+                 share: ShareService, provider: PaymentProvider) -> None:
         self.inventory = inventory
+        self.lookup = lookup
+        self.loader = loader
+        self.gate = gate
+        self.share = share
         self.provider = provider
 
-    async def _live(self, session: AsyncSession, order_id: str) -> dict[str, Any] | None:
-        """The order's freshest state: Redis while the drop is live there, else the SQL row."""
-        drop_id = drop_of(order_id)
-        live = await self.inventory.order(drop_id, order_id)
-        if live is not None:
-            return live
-        row = await OrderRepository(session).get(order_id)
-        return row_event(row) if row is not None else None
-
     async def _render(self, session: AsyncSession, order: dict[str, Any]) -> bytes:
-        share = self.sale.share
         url = None
-        if order["status"] == "paid" and share is not None:
-            url = (await share.urls(session, [order["id"]])).get(order["id"])
+        if order["status"] == "paid":
+            url = (await self.share.urls(session, [order["id"]])).get(order["id"])
         return order_bytes(order, url)
 
     async def get(self, session: AsyncSession, claims: Claims, order_id: str) -> bytes:
-        order = await self._live(session, order_id)
+        order = await self.lookup.find(order_id, session)
         if order is None or (order["user_id"] != claims.user_id and claims.role != "operator"):
             raise OrderNotFound()
         return await self._render(session, order)
 
     async def list_for(self, session: AsyncSession, claims: Claims) -> bytes:
         rows = await OrderRepository(session).for_user(claims.user_id)
-        share = self.sale.share
         paid = [r.id for r in rows if r.status == "paid"]
-        urls = await share.urls(session, paid) if share is not None and paid else {}
+        urls = await self.share.urls(session, paid) if paid else {}
         parts = [order_bytes(row_event(r), urls.get(r.id)) for r in rows]
         return b"[" + b",".join(parts) + b"]"
 
@@ -79,7 +61,7 @@ class OrderService:
         drop_id = drop_of(order_id)
         if await self.inventory.order(drop_id, order_id) is None:
             try:
-                await self.sale.load_by_id(drop_id)
+                await self.loader.load_by_id(drop_id)
             except DropNotFound:
                 raise OrderNotFound() from None
         return drop_id
@@ -90,7 +72,9 @@ class OrderService:
         if state == "due":
             await self.expire_due(drop_id)
             raise OrderExpired()
-        self._raise_for(state)
+        error = refusal(state)
+        if error is not None:
+            raise error
         assert order is not None
         if state == "paid":
             return await self._render(session, order)  # paid already: nothing more is charged
@@ -111,11 +95,9 @@ class OrderService:
         return await self._render(session, order)
 
     async def _paid(self, session: AsyncSession, order: dict[str, Any]) -> None:
-        gate = self.sale.fcodes
-        if order.get("fcode") and gate is not None:
-            await gate.order_paid(session, str(order["fcode"]), str(order["id"]))
-        if self.sale.share is not None:
-            await self.sale.share.order_paid(session, order)
+        if order.get("fcode"):
+            await self.gate.order_paid(str(order["fcode"]), str(order["id"]))
+        await self.share.order_paid(session, order)
 
     async def cancel(self, session: AsyncSession, claims: Claims, order_id: str) -> bytes:
         drop_id = await self._ensure_live(order_id)
@@ -126,28 +108,11 @@ class OrderService:
         if state in ("cancelled", "was_cancelled"):
             assert order is not None
             return await self._render(session, order)  # cancelling twice answers the same
-        if state in ("expired", "was_expired"):
-            raise OrderExpired()
-        if state == "was_paying":
-            raise PaymentInProgress()
-        if state == "not_found":
-            raise OrderNotFound()
-        raise OrderNotCancellable()
-
-    def _raise_for(self, state: str) -> None:
-        if state == "not_found":
-            raise OrderNotFound()
-        if state == "expired":
-            raise OrderExpired()
-        if state == "cancelled":
-            raise OrderCancelled()
-        if state == "busy":
-            raise PaymentInProgress()
+        raise refusal(state) or OrderNotCancellable()  # expired now or before, paying, not found, paid
 
     async def _released(self, order: dict[str, Any]) -> None:
-        gate = self.sale.fcodes
-        if order.get("fcode") and gate is not None:
-            await gate.order_released(str(order["fcode"]), str(order["id"]))
+        if order.get("fcode"):
+            await self.gate.order_released(str(order["fcode"]), str(order["id"]))
 
     async def expire_due(self, drop_id: int) -> int:
         expired = await self.inventory.expire_due(drop_id)

@@ -5,13 +5,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from core.runtime import Runtime
+from sale.inventory import Inventory
+from sale.loader import DropLoader
+from sale.models import shown_status
 from sale.repository import DropRepository, OrderRepository
-from sale.service import SaleService
 
 
-async def reconcile(runtime: Runtime, drop_id: int | None, fix: bool, say: Callable[[str], object]) -> int:
+async def reconcile(runtime: Runtime, inventory: Inventory, loader: DropLoader, drop_id: int | None, fix: bool,
+                    say: Callable[[str], object]) -> int:
     """Returns 0 when Redis and SQL agree (or were repaired), 1 when differences remain."""
-    sale: SaleService = runtime.services["sale"]
     async with runtime.sessions() as session:
         repo = DropRepository(session)
         if drop_id is not None:
@@ -27,15 +29,14 @@ async def reconcile(runtime: Runtime, drop_id: int | None, fix: bool, say: Calla
         assert drop.id is not None
         async with runtime.sessions() as session:
             rows = {o.id: o for o in await OrderRepository(session).for_drop(drop.id)}
-        live = await sale.inventory.all_orders(drop.id)
-        inv = (await sale.inventory.counters([drop.id]))[0]
+        live = await inventory.all_orders(drop.id)
+        inv = (await inventory.counters([drop.id]))[0]
         only_sql = sorted(set(rows) - set(live))
         only_redis = sorted(set(live) - set(rows))
-        status_diff = sorted(i for i in set(rows) & set(live)
-                             if rows[i].status != ("reserved" if live[i]["status"] == "paying" else live[i]["status"]))
+        status_diff = sorted(i for i in set(rows) & set(live) if rows[i].status != shown_status(live[i]["status"]))
         held = {"reserved": 0, "paid": 0}
         for order in live.values():
-            state = "reserved" if order["status"] == "paying" else order["status"]
+            state = shown_status(order["status"])
             if state in held:
                 held[state] += int(order["quantity"])
         counters = {"remaining": int(inv.get(b"remaining", -1)), "paid": int(inv.get(b"paid", -1)), **{
@@ -52,10 +53,8 @@ async def reconcile(runtime: Runtime, drop_id: int | None, fix: bool, say: Calla
             # then merge SQL back into Redis and recompute the counters.
             async with runtime.sessions() as session, session.begin():
                 await OrderRepository(session).upsert_events(live[i] for i in only_redis + status_diff)
-            await sale.load(drop, merge=True)
+            await loader.load(drop, merge=True)
             say(f"drop {drop.id}: repaired")
         elif found:
             differences += 1
     return 1 if differences else 0
-
-

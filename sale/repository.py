@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from sale.models import Drop, Order
+from sale.models import Drop, Order, shown_status
 
 _RANK = {"reserved": 0, "paying": 0, "paid": 1, "expired": 1, "cancelled": 1}
 
@@ -23,11 +23,10 @@ def _dt(ms_value: Any) -> datetime | None:
 
 def order_row(event: dict[str, Any]) -> dict[str, Any]:
     """An order event from the stream (the order's JSON) as a row of the orders table."""
-    status = "reserved" if event["status"] == "paying" else event["status"]
     return {
         "id": event["id"], "drop_id": int(event["drop_id"]), "user_id": int(event["user_id"]),
         "sku": event["sku"], "quantity": int(event["quantity"]), "amount_cents": int(event["amount_cents"]),
-        "currency": event["currency"], "status": status, "created_at": _dt(event["created_ms"]),
+        "currency": event["currency"], "status": shown_status(event["status"]), "created_at": _dt(event["created_ms"]),
         "pay_by": _dt(event["pay_by_ms"]), "paid_at": _dt(event.get("paid_ms")),
         "ended_at": _dt(event.get("ended_ms")), "payment_ref": event.get("payment_ref") or None,
         "fcode_hash": event.get("fcode") or None, "ref_token": event.get("ref") or None,

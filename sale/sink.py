@@ -16,8 +16,10 @@ from typing import Any
 import orjson
 from redis.exceptions import ResponseError
 
+from core.keys import Keys
 from core.loops import forever
 from core.metrics import ORDERS_SUNK
+from core.redis import RedisClient
 from core.runtime import Runtime
 from sale.repository import OrderRepository
 
@@ -27,9 +29,10 @@ BATCH = 500
 CLAIM_EVERY_SECONDS = 5.0
 
 
-async def ensure_group(runtime: Runtime, drop_id: int) -> None:
+async def ensure_group(redis: RedisClient, keys: Keys, drop_id: int) -> None:
+    """The drop's order stream and its consumer group exist (idempotent)."""
     try:
-        await runtime.redis.xgroup_create(runtime.keys.drop(drop_id).stream, GROUP, id="0", mkstream=True)
+        await redis.xgroup_create(keys.drop(drop_id).stream, GROUP, id="0", mkstream=True)
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
@@ -79,7 +82,8 @@ class OrderSink:
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
-            await ensure_group(self.runtime, drop_id)  # Redis lost the group (flushed or rebuilt)
+            # Redis lost the group (flushed or rebuilt)
+            await ensure_group(self.runtime.redis, self.runtime.keys, drop_id)
             return []
         batches: list[Any] = list(response or [])  # RESP2 reply: [[stream, entries]]
         return list(batches[0][1]) if batches else []

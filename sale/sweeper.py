@@ -5,12 +5,14 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
+from codes.sync import CodeSync
 from core.loops import forever
 from core.metrics import EXPIRED
 from core.runtime import Runtime
+from sale.loader import DropLoader
 from sale.orders import OrderService
+from sale.purchase import PurchaseService
 from sale.repository import DropRepository, OrderRepository
-from sale.service import SaleService
 
 log = logging.getLogger("flashsale.sweeper")
 CHECK_EVERY_SECONDS = 2.0
@@ -18,10 +20,13 @@ RETIRE_AFTER = timedelta(hours=1)
 
 
 class Sweeper:
-    def __init__(self, runtime: Runtime, sale: SaleService, orders: OrderService) -> None:
+    def __init__(self, runtime: Runtime, loader: DropLoader, orders: OrderService, purchases: PurchaseService,
+                 code_sync: CodeSync) -> None:
         self.runtime = runtime
-        self.sale = sale
+        self.loader = loader
         self.orders = orders
+        self.purchases = purchases
+        self.code_sync = code_sync
         self._last_check = 0.0
 
     async def run(self) -> None:
@@ -31,16 +36,14 @@ class Sweeper:
         if time.monotonic() - self._last_check > CHECK_EVERY_SECONDS:
             self._last_check = time.monotonic()
             await self.check_drops()
-            fcodes = self.runtime.services.get("fcode_service")
-            if fcodes is not None:
-                await fcodes.sync.drain()  # F-code changes a crashed worker left unwritten to SQL
+            await self.code_sync.drain()  # F-code changes a crashed worker left unwritten to SQL
         members = await self.runtime.redis.smembers(self.runtime.keys.active_drops)
         expired = 0
         for member in members:
             expired += await self.orders.expire_due(int(member))
         if expired:
             EXPIRED.inc(expired)
-        await self.sale.flush_local_counts()
+        await self.purchases.flush_local_counts()
         return expired
 
     async def check_drops(self) -> None:
@@ -61,10 +64,10 @@ class Sweeper:
             present, known = state[2 * i], int(state[2 * i + 1])
             assert drop.id is not None
             if not present:
-                await self.sale.load(drop)
+                await self.loader.load(drop)
             elif known < counts.get(drop.id, 0):
                 log.warning("drop %s: Redis knows %d orders, SQL %d: merging", drop.id, known, counts[drop.id])
-                await self.sale.load(drop, merge=True)
+                await self.loader.load(drop, merge=True)
         await self._retire(set(ids))
 
     async def _retire(self, current: set[int]) -> None:

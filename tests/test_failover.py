@@ -28,7 +28,7 @@ from app.main import create_app
 from core.metrics import REGISTRY
 from core.settings import Settings
 from sale.models import Order
-from tests.support import create_drop, eventually, is_problem, make_account, make_accounts, runtime_of
+from tests.support import create_drop, eventually, is_problem, make_account, make_accounts, runtime_of, services_of
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "redis-cluster"
@@ -133,7 +133,7 @@ async def test_primary_killed_mid_sale(settings: Settings, own_cluster: tuple[st
                     select(Order).where(Order.drop_id == drop["id"]))).scalars().all())
 
         # Every order Redis knows reaches SQL (the sink), then nothing more changes.
-        live = await runtime.services["sale"].inventory.all_orders(drop["id"])
+        live = await services_of(app).inventory.all_orders(drop["id"])
         deadline = time.monotonic() + 30
         rows = await sql_orders()
         while {r.id for r in rows} < set(live) and time.monotonic() < deadline:
@@ -145,7 +145,7 @@ async def test_primary_killed_mid_sale(settings: Settings, own_cluster: tuple[st
         per_buyer = Counter(r.user_id for r in rows if r.status in ("reserved", "paid"))
         assert held <= stock, f"oversold: {held} units of {stock}"
         assert max(per_buyer.values()) <= 1
-        inv = (await runtime.services["sale"].inventory.counters([drop["id"]]))[0]
+        inv = (await services_of(app).inventory.counters([drop["id"]]))[0]
         assert int(inv[b"remaining"]) + held == stock  # Redis agrees with SQL after the rebuild
 
         lost = sorted(set(acknowledged.values()) - {r.id for r in rows})

@@ -13,8 +13,9 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from codes.format import canonical, display
+from codes.gate import Lease
 from codes.models import FCode
-from tests.support import create_drop, eventually, is_problem, make_account, make_accounts, runtime_of
+from tests.support import create_drop, eventually, is_problem, make_account, make_accounts, runtime_of, services_of
 from tests.support.fcodes import (
     claim,
     client_at,
@@ -83,7 +84,7 @@ async def test_a_purchase_cut_off_after_the_lease_burns_nothing(app: FastAPI,
     gate_module.LEASE_MS = 400
     try:
         async def leased_then_crashed() -> None:
-            await gate.lease(code, buyer.id, drop["id"], drop["sku"], "10.9.9.9")
+            await gate.lease(code, buyer.id, drop["sku"], "10.9.9.9")
 
         await asyncio.create_task(leased_then_crashed())  # its own context: nobody confirms or releases
     finally:
@@ -103,20 +104,20 @@ async def test_a_stale_confirm_gives_its_unit_back(app: FastAPI, client: httpx.A
     slow, fast = await make_account(app), await make_account(app)
     drop = await create_drop(client, operator, stock=5)
     code = (await claim(client, employee))[0]["code"]
-    gate, sale = gate_of(app), runtime_of(app).services["sale"]
+    gate, services = gate_of(app), services_of(app)
     code_hash = gate.crypto.lookup_hash(canonical(code))
     slow_order = f"{drop['id']}-{secrets.token_hex(10)}"
-    await sale.load_by_id(drop["id"])
-    took = await sale.inventory.purchase(drop["id"], slow.id, 1, slow_order, "1:" + code_hash, None,
+    await services.loader.load_by_id(drop["id"])
+    took = await services.inventory.purchase(drop["id"], slow.id, 1, slow_order, "1:" + code_hash, None,
                                          code_hash, "", 1000)
     assert took.outcome == "ok"  # the slow purchase took its unit; its lease is long gone
     async with client_at(app) as c:
         fast_order = await purchase(c, drop["id"], fast, code)
     assert fast_order.status_code == 201
     with pytest.raises(Exception) as refused:
-        await gate.confirm(code_hash, slow_order)
+        await gate.confirm(Lease(code_hash), slow_order)  # its lease long gone
     assert getattr(refused.value, "code", None) == "fcode_invalid"
-    assert (await sale.inventory.order(drop["id"], slow_order))["status"] == "cancelled"
+    assert (await services.inventory.order(drop["id"], slow_order))["status"] == "cancelled"
     st = await drop_stats(client, operator.headers, drop["id"])
     assert (st["reserved"], st["cancelled"]) == (1, 1)
     assert (await my_codes(client, employee))[code]["order_id"] == fast_order.json()["id"]
@@ -156,11 +157,11 @@ async def test_paying_an_order_whose_confirm_never_ran_redeems_the_code(app: Fas
                                  await make_account(app))
     drop = await create_drop(client, operator, stock=5)
     code = (await claim(client, employee))[0]["code"]
-    gate, sale = gate_of(app), runtime_of(app).services["sale"]
+    gate, services = gate_of(app), services_of(app)
     code_hash = gate.crypto.lookup_hash(canonical(code))
     order_id = f"{drop['id']}-{secrets.token_hex(10)}"
-    await sale.load_by_id(drop["id"])
-    took = await sale.inventory.purchase(drop["id"], buyer.id, 1, order_id, "1:" + code_hash, None, code_hash,
+    await services.loader.load_by_id(drop["id"])
+    took = await services.inventory.purchase(drop["id"], buyer.id, 1, order_id, "1:" + code_hash, None, code_hash,
                                          "", 1000)
     assert took.outcome == "ok"  # and the worker died before confirm
     assert (await my_codes(client, employee))[code]["status"] == "available"

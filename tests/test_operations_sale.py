@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from core.settings import Settings
-from tests.support import create_drop, is_problem, make_account, runtime_of
+from tests.support import create_drop, is_problem, make_account, services_of
 
 
 async def test_dashboard_events_stream_stats(app: FastAPI, client: httpx.AsyncClient) -> None:
@@ -21,9 +21,8 @@ async def test_dashboard_events_stream_stats(app: FastAPI, client: httpx.AsyncCl
     url = f"/api/admin/drops/{drop['id']}/events"
     assert is_problem(await client.get(url, headers=buyer.headers), 403, "forbidden")
     assert is_problem(await client.get(url), 401, "unauthorized")
-    # The route streams SaleService.stats_events (httpx's ASGI transport cannot stream, so read it here).
-    sale = runtime_of(app).services["sale"]
-    stream = sale.stats_events(drop["id"], interval=0.05)
+    # The route streams DropAdmin.stats_events (httpx's ASGI transport cannot stream, so read it here).
+    stream = services_of(app).drops.stats_events(drop["id"], interval=0.05)
     first = json.loads((await anext(stream))[6:])
     assert (await client.post(f"/api/drops/{drop['id']}/purchase", json={}, headers=buyer.headers)).status_code == 201
     second = json.loads((await anext(stream))[6:])

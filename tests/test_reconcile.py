@@ -6,11 +6,11 @@ import orjson
 from fastapi import FastAPI
 
 from sale.reconcile import reconcile
-from tests.support import create_drop, eventually, make_account, make_accounts, runtime_of
+from tests.support import create_drop, eventually, make_account, make_accounts, runtime_of, services_of
 
 
 async def test_reconcile_reports_and_repairs(app: FastAPI, client: httpx.AsyncClient) -> None:
-    runtime = runtime_of(app)
+    runtime, services = runtime_of(app), services_of(app)
     operator = await make_account(app, "operator")
     buyers = await make_accounts(app, 4)
     drop = await create_drop(client, operator, stock=10)
@@ -23,7 +23,7 @@ async def test_reconcile_reports_and_repairs(app: FastAPI, client: httpx.AsyncCl
 
     async def sunk() -> bool:
         lines.clear()
-        return await reconcile(runtime, drop["id"], False, lines.append) == 0
+        return await reconcile(runtime, services.inventory, services.loader, drop["id"], False, lines.append) == 0
 
     await eventually(sunk)
     assert "only-in-sql=0 only-in-redis=0" in lines[0] and "invariant=ok" in lines[0]
@@ -34,12 +34,12 @@ async def test_reconcile_reports_and_repairs(app: FastAPI, client: httpx.AsyncCl
     await runtime.redis.hincrby(keys.inv, "paid", -1)  # type: ignore[misc]
     await runtime.redis.hincrby(keys.inv, "reserved", 1)  # type: ignore[misc]
     lines.clear()
-    assert await reconcile(runtime, drop["id"], False, lines.append) == 1
+    assert await reconcile(runtime, services.inventory, services.loader, drop["id"], False, lines.append) == 1
     assert "status-differs=1" in lines[0]
     lines.clear()
-    assert await reconcile(runtime, drop["id"], True, lines.append) == 0
+    assert await reconcile(runtime, services.inventory, services.loader, drop["id"], True, lines.append) == 0
     assert any("repaired" in line for line in lines)
     lines.clear()
-    assert await reconcile(runtime, drop["id"], False, lines.append) == 0
+    assert await reconcile(runtime, services.inventory, services.loader, drop["id"], False, lines.append) == 0
     stats = (await client.get(f"/api/admin/drops/{drop['id']}/stats", headers=operator.headers)).json()
     assert (stats["remaining"], stats["reserved"], stats["paid"]) == (6, 3, 1)

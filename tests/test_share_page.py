@@ -13,15 +13,14 @@ from PIL import Image, ImageDraw
 from accounts.models import User
 from sale.share.card import render_card
 from sale.share.service import ShareService
-from tests.support import create_drop, eventually, is_problem, iso, make_account, now, runtime_of
+from tests.support import create_drop, eventually, is_problem, iso, make_account, now, runtime_of, services_of
 from tests.support.share import browser, buy, paid_order, parse, path_of, share_of, token_of
 
 PRICE = 731957  # distinctive: it must appear nowhere on the page or the card
 
 
 def share_service(app: FastAPI) -> ShareService:
-    service: ShareService = runtime_of(app).services["share"]
-    return service
+    return services_of(app).share
 
 
 def price_forms(cents: int) -> list[str]:

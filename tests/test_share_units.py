@@ -10,7 +10,6 @@ from PIL import Image
 
 from sale.share.card import HEIGHT, WIDTH, CardText, render_card
 from sale.share.referral import ReferralSigner, is_crawler, looks_like_token, new_token
-from sale.share.service import ShareService
 from sale.share.wording import card_lead, speed_of
 
 SECRET = b"unit-test-secret-" + b"y" * 32
@@ -53,7 +52,7 @@ def test_referral_prefers_ref_then_a_valid_cookie() -> None:
     assert signer.referral(None, "forged") == ""
     assert signer.referral(None, None) == ""
     # The hot purchase path: plain CPU, nothing awaited.
-    assert not inspect.iscoroutinefunction(ShareService.referral)
+    assert not inspect.iscoroutinefunction(ReferralSigner.referral)
 
 
 @pytest.mark.parametrize("agent", [

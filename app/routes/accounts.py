@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Path
 
 from accounts import service
+from accounts.models import Role
 from accounts.schemas import RegisterIn, RoleChangeIn, TokenOut, UserOut
 from app.deps import ClientAddress, CurrentUser, OperatorUser, RuntimeDep, SessionDep
 
@@ -15,8 +16,6 @@ UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 @router.post("/auth/register", status_code=201, response_model=UserOut)
 async def register(body: RegisterIn, session: SessionDep) -> UserOut:
-    from accounts.models import Role
-
     user = await service.create_user(session, body.email, body.password, Role.shopper, body.display_name)
     return service.user_out(user)
 

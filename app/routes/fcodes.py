@@ -5,50 +5,44 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body
 
-from app.deps import EmployeeUser, OperatorUser, RuntimeDep
+from app.deps import EmployeeUser, FcodesDep, OperatorUser
 from codes.schemas import ClaimOut, CodeStatsOut, FcodeOut, GiftIn, IssueIn, IssueOut
-from codes.service import FcodeService
 
 router = APIRouter(prefix="/api", tags=["fcodes"])
 
 
-def _codes(runtime: RuntimeDep) -> FcodeService:
-    service: FcodeService = runtime.services["fcode_service"]
-    return service
-
-
 @router.post("/fcodes/claim", response_model=ClaimOut)
-async def claim(claims: EmployeeUser, runtime: RuntimeDep) -> ClaimOut:
-    return await _codes(runtime).claim(claims)
+async def claim(claims: EmployeeUser, codes: FcodesDep) -> ClaimOut:
+    return await codes.claim(claims)
 
 
 @router.get("/fcodes", response_model=list[FcodeOut])
-async def list_codes(claims: EmployeeUser, runtime: RuntimeDep) -> list[FcodeOut]:
-    return await _codes(runtime).list_for(claims)
+async def list_codes(claims: EmployeeUser, codes: FcodesDep) -> list[FcodeOut]:
+    return await codes.list_for(claims)
 
 
 @router.post("/fcodes/{code}/gift", response_model=FcodeOut)
-async def gift(code: str, body: GiftIn, claims: EmployeeUser, runtime: RuntimeDep) -> FcodeOut:
-    return await _codes(runtime).gift(claims, code, str(body.email))
+async def gift(code: str, body: GiftIn, claims: EmployeeUser, codes: FcodesDep) -> FcodeOut:
+    return await codes.gift(claims, code, str(body.email))
 
 
 @router.delete("/fcodes/{code}/gift", response_model=FcodeOut)
-async def ungift(code: str, claims: EmployeeUser, runtime: RuntimeDep) -> FcodeOut:
-    return await _codes(runtime).ungift(claims, code)
+async def ungift(code: str, claims: EmployeeUser, codes: FcodesDep) -> FcodeOut:
+    return await codes.ungift(claims, code)
 
 
 @router.post("/admin/fcodes/issue", response_model=IssueOut)
-async def issue(_: OperatorUser, runtime: RuntimeDep,
+async def issue(_: OperatorUser, codes: FcodesDep,
                 body: Annotated[IssueIn | None, Body()] = None) -> IssueOut:
     body = body or IssueIn()
-    return await _codes(runtime).issue(body.month, body.sku)
+    return await codes.issue(body.month, body.sku)
 
 
 @router.post("/admin/fcodes/{code}/revoke", response_model=FcodeOut)
-async def revoke(code: str, _: OperatorUser, runtime: RuntimeDep) -> FcodeOut:
-    return await _codes(runtime).revoke(code)
+async def revoke(code: str, _: OperatorUser, codes: FcodesDep) -> FcodeOut:
+    return await codes.revoke(code)
 
 
 @router.get("/admin/fcodes/stats", response_model=CodeStatsOut)
-async def stats(_: OperatorUser, runtime: RuntimeDep) -> CodeStatsOut:
-    return await _codes(runtime).stats()
+async def stats(_: OperatorUser, codes: FcodesDep) -> CodeStatsOut:
+    return await codes.stats()

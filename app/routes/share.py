@@ -13,11 +13,10 @@ from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import HTMLResponse, Response
 
-from app.deps import ClientAddress, CurrentUser, RuntimeDep, get_session
+from app.deps import ClientAddress, CurrentUser, RuntimeDep, ShareDep, get_session
 from core.runtime import Runtime
 from sale.share.referral import COOKIE_MAX_AGE, COOKIE_NAME
 from sale.share.schemas import ShareOut, ShareUpdate
-from sale.share.service import ShareService
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates" / "share"
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
@@ -32,11 +31,6 @@ CARD_BRIEFLY = "public, max-age=3600"                 # an unversioned one may (
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 router = APIRouter()
-
-
-def _share(runtime: RuntimeDep) -> ShareService:
-    service: ShareService = runtime.services["share"]
-    return service
 
 
 def _page_headers(runtime: Runtime) -> dict[str, str]:
@@ -59,9 +53,9 @@ def _html(runtime: Runtime, name: str, context: dict[str, Any], status: int = 20
 
 
 @router.api_route("/s/{token}", methods=["GET", "HEAD"], include_in_schema=False)
-async def share_page(token: str, request: Request, session: Session, runtime: RuntimeDep,
+async def share_page(token: str, request: Request, session: Session, runtime: RuntimeDep, share: ShareDep,
                      client: ClientAddress) -> Response:
-    visit = await _share(runtime).visit(session, token, client, request.headers.get("user-agent", ""),
+    visit = await share.visit(session, token, client, request.headers.get("user-agent", ""),
                                         request.cookies.get(COOKIE_NAME))
     if visit is None:
         return _html(runtime, "not_found.html", {"home": f"{runtime.settings.base_url}/"}, 404)
@@ -73,9 +67,9 @@ async def share_page(token: str, request: Request, session: Session, runtime: Ru
 
 
 @router.api_route("/s/{token}/card.png", methods=["GET", "HEAD"], include_in_schema=False)
-async def share_card(token: str, session: Session, runtime: RuntimeDep, v: str | None = None,
+async def share_card(token: str, session: Session, runtime: RuntimeDep, share: ShareDep, v: str | None = None,
                      if_none_match: Annotated[str | None, Header()] = None) -> Response:
-    card = await _share(runtime).card(session, token, v, if_none_match)
+    card = await share.card(session, token, v, if_none_match)
     if card is None:
         return _html(runtime, "not_found.html", {"home": f"{runtime.settings.base_url}/"}, 404)
     headers = {"ETag": card.etag, "Cache-Control": CARD_FOREVER if card.current else CARD_BRIEFLY,
@@ -92,24 +86,24 @@ async def share_other(rest: str, runtime: RuntimeDep) -> Response:
 
 
 @router.get("/api/orders/{order_id}/share", response_model=ShareOut, tags=["share"])
-async def get_share(order_id: str, claims: CurrentUser, session: Session, runtime: RuntimeDep) -> ShareOut:
-    return await _share(runtime).share_of(session, claims, order_id)
+async def get_share(order_id: str, claims: CurrentUser, session: Session, share: ShareDep) -> ShareOut:
+    return await share.share_of(session, claims, order_id)
 
 
 @router.post("/api/orders/{order_id}/share", status_code=201, response_model=ShareOut, tags=["share"])
-async def new_share(order_id: str, claims: CurrentUser, session: Session, runtime: RuntimeDep) -> ShareOut:
+async def new_share(order_id: str, claims: CurrentUser, session: Session, share: ShareDep) -> ShareOut:
     """A fresh link for the order: any earlier link of it is dead from now on."""
-    return await _share(runtime).new_link(session, claims, order_id)
+    return await share.new_link(session, claims, order_id)
 
 
 @router.patch("/api/orders/{order_id}/share", response_model=ShareOut, tags=["share"])
 async def update_share(order_id: str, body: ShareUpdate, claims: CurrentUser, session: Session,
-                       runtime: RuntimeDep) -> ShareOut:
+                       share: ShareDep) -> ShareOut:
     """`show_name`: whether the page and card show the buyer's display name (off unless chosen)."""
-    return await _share(runtime).update(session, claims, order_id, body)
+    return await share.update(session, claims, order_id, body)
 
 
 @router.delete("/api/orders/{order_id}/share", status_code=204, tags=["share"])
-async def revoke_share(order_id: str, claims: CurrentUser, session: Session, runtime: RuntimeDep) -> Response:
-    await _share(runtime).revoke(session, claims, order_id)
+async def revoke_share(order_id: str, claims: CurrentUser, session: Session, share: ShareDep) -> Response:
+    await share.revoke(session, claims, order_id)
     return Response(status_code=204)

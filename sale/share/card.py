@@ -22,6 +22,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from sale.share.wording import card_lead, speed_of
+
 WIDTH, HEIGHT = 1200, 630
 CARD_VERSION = "3-cjk"  # part of every card's digest: a new design gets new ETags and cache files
 FONTS = Path(__file__).resolve().parent / "fonts"
@@ -257,8 +259,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--store", default="flashsale")
     parser.add_argument("--site", default="flashsale.example")
     args = parser.parse_args(argv)
-    from sale.share.wording import card_lead, speed_of
-
     speed = speed_of(args.seconds)
     text = CardText(store=args.store, product=args.name, lead=card_lead(speed, args.buyer),
                     amount=speed.amount, drop_line=f"Drop of {args.when}", site=args.site)

@@ -21,11 +21,10 @@ from core.clock import as_utc, utcnow
 from core.redis import LuaScript
 from core.runtime import Runtime
 from core.tokens import Claims
+from sale.drops import DropAdmin
 from sale.exceptions import OrderNotFound
+from sale.lookup import OrderLookup
 from sale.models import Drop
-from sale.orders import drop_of
-from sale.repository import OrderRepository, row_event
-from sale.service import SaleService
 from sale.share import wording
 from sale.share.card import CardStore, CardText
 from sale.share.exceptions import OrderNotPaid, ShareLinkNotFound
@@ -65,11 +64,13 @@ class Card:
 
 
 class ShareService:
-    def __init__(self, runtime: Runtime, sale: SaleService, count_view: LuaScript) -> None:
+    def __init__(self, runtime: Runtime, drops: DropAdmin, lookup: OrderLookup, signer: ReferralSigner,
+                 count_view: LuaScript) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
-        self.sale = sale
-        self.signer = ReferralSigner(runtime.settings.app_secret)
+        self.drops = drops
+        self.lookup = lookup
+        self.signer = signer
         self.cards = CardStore(runtime.settings.var_dir / "cards")
         self._count_view = count_view
         base = urlsplit(self.settings.base_url)
@@ -82,10 +83,7 @@ class ShareService:
     def card_url(self, token: str, text: CardText) -> str:
         return f"{self.url(token)}/card.png?v={text.digest()}"
 
-    # -- the hooks the sale calls (sale.hooks.ShareLinks) -------------------------------------------
-    def referral(self, ref: str | None, cookie: str | None) -> str:
-        return self.signer.referral(ref, cookie)
-
+    # -- what the sale's orders call -----------------------------------------------------------------
     async def order_paid(self, session: AsyncSession, order: dict[str, Any]) -> None:
         await ShareRepository(session).add_if_absent(ShareLink(
             order_id=str(order["id"]), token=new_token(), user_id=int(order["user_id"]),
@@ -99,19 +97,12 @@ class ShareService:
         return {order_id: self.url(token) for order_id, token in tokens.items()}
 
     # -- the buyer's API ------------------------------------------------------------------------
-    async def _order(self, session: AsyncSession, order_id: str) -> dict[str, Any] | None:
-        live = await self.sale.inventory.order(drop_of(order_id), order_id)
-        if live is not None:
-            return live
-        row = await OrderRepository(session).get(order_id)
-        return row_event(row) if row is not None else None
-
     async def _owned(self, session: AsyncSession, claims: Claims, order_id: str) -> ShareLink:
         """The caller's order's link; a paid order without one (its pay request's write was lost) gets one."""
         repo = ShareRepository(session)
         link = await repo.by_order(order_id)
         if link is None:
-            order = await self._order(session, order_id)
+            order = await self.lookup.find(order_id, session)
             if order is None or int(order["user_id"]) != claims.user_id:
                 raise OrderNotFound()
             if order["status"] != "paid":
@@ -221,7 +212,7 @@ class ShareService:
         now, base, zone = utcnow(), self.settings.base_url, self.settings.zone
         assert drop.id is not None
         if as_utc(drop.ends_at) > now:
-            phase = (await self.sale.get_drop(session, drop.id)).phase
+            phase = (await self.drops.get_drop(session, drop.id)).phase
             if phase == "open":
                 return f"{base}/drops/{drop.id}", "Get yours now"
             if phase in ("upcoming", "priority"):

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from accounts.models import User
 from accounts.passwords import hash_password
+from app.wiring import Services
 from core.runtime import Runtime
 
 SERVICES = os.environ.get("FLASHSALE_TEST_SERVICES") == "1"
@@ -73,6 +74,11 @@ class Account:
 def runtime_of(app: FastAPI) -> Runtime:
     runtime: Runtime = app.state.runtime
     return runtime
+
+
+def services_of(app: FastAPI) -> Services:
+    services: Services = app.state.services
+    return services
 
 
 async def make_accounts(app: FastAPI, count: int, role: str = "shopper") -> list[Account]:

@@ -16,17 +16,15 @@ from codes.models import FCode
 from codes.months import expiry, month_of
 from codes.repository import FcodeRepository
 from codes.service import FcodeService
-from tests.support import Account, runtime_of
+from tests.support import Account, runtime_of, services_of
 
 
 def codes_service(app: FastAPI) -> FcodeService:
-    service: FcodeService = runtime_of(app).services["fcode_service"]
-    return service
+    return services_of(app).fcodes
 
 
 def gate_of(app: FastAPI) -> Gate:
-    gate: Gate = runtime_of(app).services["fcodes"]
-    return gate
+    return services_of(app).gate
 
 
 def fresh_address() -> str:

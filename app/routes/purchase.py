@@ -1,0 +1,107 @@
+"""POST /api/drops/{drop_id}/purchase: the hot path, one route.
+
+The route is declared like any FastAPI route, so the OpenAPI document describes it from here, but it
+is served as a plain Starlette endpoint: the raw body parsed once with orjson, the cached token check,
+bytes out; no dependency machinery, no response validation. It parses the HTTP request into values
+and makes one call into the purchase service, which never sees headers or bodies.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.routing import APIRoute
+from starlette.responses import Response
+from starlette.routing import request_response
+
+from app.deps import client_address, services_of
+from core.errors import ValidationFailed
+from sale.exceptions import parse_drop_id
+from sale.schemas import OrderOut, PurchaseIn
+from sale.share.referral import COOKIE_NAME
+
+PURCHASE_PATH = "/api/drops/{drop_id}/purchase"
+JSON = "application/json"
+MAX_QUANTITY = 1_000_000
+Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+def parse_purchase(body: bytes) -> tuple[int, str, str]:
+    """quantity, F-code, ref from the raw body; anything malformed is a 422 problem."""
+    if not body.strip():
+        return 1, "", ""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationFailed("The body is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise ValidationFailed("The body must be a JSON object")
+    unknown = set(data) - {"quantity", "fcode", "ref"}
+    if unknown:
+        raise ValidationFailed(f"Unknown field(s): {', '.join(sorted(unknown))[:200]}")
+    quantity = data.get("quantity", 1)
+    if type(quantity) is not int or not 1 <= quantity <= MAX_QUANTITY:
+        raise ValidationFailed("quantity must be a whole number of at least 1",
+                               extra={"errors": [{"loc": ["body", "quantity"], "msg": "must be an integer >= 1"}]})
+    fcode, ref = data.get("fcode") or "", data.get("ref") or ""
+    if not isinstance(fcode, str) or len(fcode) > 64:
+        raise ValidationFailed("fcode must be a string of at most 64 characters")
+    if not isinstance(ref, str) or len(ref) > 128:
+        raise ValidationFailed("ref must be a string of at most 128 characters")
+    return quantity, fcode, ref
+
+
+def parse_idempotency_key(value: str | None) -> str | None:
+    if value is not None and not (0 < len(value) <= 200 and value.isprintable()):
+        raise ValidationFailed("Idempotency-Key must be 1 to 200 printable characters")
+    return value
+
+
+async def purchase(request: Request) -> Response:
+    """Reserve units of a drop (answers the order, `reserved`, with its `pay_by`)."""
+    services = services_of(request)
+    headers = request.headers
+    claims = services.runtime.tokens.from_header(headers.get("authorization"))
+    drop_id = parse_drop_id(request.path_params["drop_id"])
+    quantity, fcode, ref = parse_purchase(await request.body())
+    key = parse_idempotency_key(headers.get("idempotency-key"))
+    order = await services.purchases.purchase(
+        drop_id=drop_id, user_id=claims.user_id, quantity=quantity, fcode=fcode, ref=ref,
+        ref_cookie=request.cookies.get(COOKIE_NAME) if "cookie" in headers else None,
+        idempotency_key=key, client=client_address(request))
+    return Response(order, status_code=201, media_type=JSON)
+
+
+class PlainRoute(APIRoute):
+    """A route documented like any FastAPI route whose endpoint takes the Request and makes the
+    Response itself: served as plain Starlette (no dependency solving, no response validation)."""
+
+    def __init__(self, path: str, endpoint: Endpoint, **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        self.app = request_response(endpoint)
+
+    def get_route_handler(self) -> Endpoint:
+        endpoint: Endpoint = self.endpoint
+        return endpoint
+
+
+_OPENAPI: dict[str, Any] = {
+    "parameters": [
+        {"name": "drop_id", "in": "path", "required": True, "schema": {"type": "string"}},
+        {"name": "Idempotency-Key", "in": "header", "required": False,
+         "description": "Makes the purchase safe to retry: the same key answers the same order again",
+         "schema": {"type": "string", "maxLength": 200}},
+    ],
+    "requestBody": {"content": {JSON: {"schema": PurchaseIn.model_json_schema()}}, "required": False},
+}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"description": "not_open or fcode_invalid"}, 404: {"description": "drop_not_found"},
+    409: {"description": "sold_out or limit_reached"}, 422: {"description": "bad body"},
+    429: {"description": "rate_limited"}}
+
+
+def purchase_route() -> APIRoute:
+    return PlainRoute(PURCHASE_PATH, purchase, methods=["POST"], status_code=201, response_model=OrderOut,
+                      tags=["drops"], summary="Reserve units", responses=_RESPONSES, openapi_extra=_OPENAPI)

@@ -1,0 +1,114 @@
+"""The purchase: the hot path. One Redis round trip for the unit (two more with an F-code), no SQL.
+
+It takes values the route already parsed (drop id, buyer, quantity, F-code, referral, Idempotency-Key,
+client address) and never sees headers or bodies.
+"""
+from __future__ import annotations
+
+import secrets
+import time
+from collections import Counter
+from typing import Any
+
+import orjson
+
+from codes.gate import Gate, Lease
+from core.errors import DomainError, ServiceUnavailable
+from core.keys import Keys
+from core.metrics import PURCHASES
+from core.redis import RedisClient
+from sale.exceptions import DropNotFound, SoldOut, refusal
+from sale.failover import FailoverRebuild
+from sale.inventory import Inventory, PurchaseResult
+from sale.loader import DropLoader
+from sale.render import order_bytes
+from sale.share.referral import ReferralSigner
+
+# After a "sold out, nothing left", this process answers sold_out itself for a moment (no Redis call).
+SOLD_OUT_FLAG_SECONDS = 0.5
+
+
+class PurchaseService:
+    def __init__(self, redis: RedisClient, keys: Keys, inventory: Inventory, loader: DropLoader, gate: Gate,
+                 referrals: ReferralSigner, rate_per_second: int, failover: FailoverRebuild) -> None:
+        self.redis = redis
+        self.failover = failover
+        self.keys = keys
+        self.inventory = inventory
+        self.loader = loader
+        self.gate = gate
+        self.referrals = referrals
+        self.rate_per_second = rate_per_second
+        self._sold_out_until: dict[int, float] = {}
+        self._local_rejects: Counter[int] = Counter()
+        self._outcomes: dict[str, Any] = {}
+
+    async def purchase(self, *, drop_id: int, user_id: int, quantity: int, fcode: str, ref: str,
+                       ref_cookie: str | None, idempotency_key: str | None, client: str) -> bytes:
+        """Reserves the units; returns the order's JSON (the same order again for a repeated
+        Idempotency-Key) or raises the refusal. `ref_cookie` is the browser's signed referral cookie."""
+        if idempotency_key is None and self._sold_out_until.get(drop_id, 0.0) > time.monotonic():
+            self._local_rejects[drop_id] += 1
+            self._count("sold_out")
+            raise SoldOut()
+        lease: Lease | None = None
+        if fcode:
+            lease = await self.gate.lease(fcode, user_id, await self.loader.sku_of(drop_id), client)
+        referral = self.referrals.referral(ref or None, ref_cookie) if ref or ref_cookie else ""
+        order_id = f"{drop_id}-{secrets.token_hex(10)}"
+        fcode_hash = lease.code_hash if lease is not None else ""
+        try:
+            result = await self._take(drop_id, user_id, quantity, order_id, f"{quantity}:{fcode_hash}",
+                                      idempotency_key, fcode_hash, referral)
+        except BaseException:
+            if lease is not None:
+                await self.gate.release(lease)
+            raise
+        if lease is not None:
+            if result.outcome == "ok":
+                await self.gate.confirm(lease, order_id)
+            else:
+                await self.gate.release(lease)
+        self._count(result.outcome)
+        if result.outcome in ("ok", "dup"):
+            assert result.order is not None
+            return order_bytes(orjson.loads(result.order))
+        raise self._refusal(drop_id, result)
+
+    def _count(self, outcome: str) -> None:
+        counter = self._outcomes.get(outcome)
+        if counter is None:
+            counter = self._outcomes[outcome] = PURCHASES.labels(outcome)
+        counter.inc()
+
+    async def _take(self, drop_id: int, user_id: int, quantity: int, order_id: str, body_hash: str,
+                    idempotency_key: str | None, fcode_hash: str, referral: str) -> PurchaseResult:
+        for _ in range(2):
+            result = await self.inventory.purchase(drop_id, user_id, quantity, order_id, body_hash,
+                                                   idempotency_key, fcode_hash, referral, self.rate_per_second)
+            if result.outcome == "fenced":
+                self.failover.rebuild_soon(drop_id)
+                raise ServiceUnavailable(self.failover.retry_after,
+                                         "This drop is being checked after a storage failover; retry shortly.")
+            if result.outcome != "missing":
+                return result
+            await self.loader.load_by_id(drop_id)  # raises drop_not_found for an unknown drop
+        raise DropNotFound()
+
+    def _refusal(self, drop_id: int, result: PurchaseResult) -> DomainError:
+        if result.outcome == "sold_out" and result.remaining == 0:
+            self._sold_out_until[drop_id] = time.monotonic() + SOLD_OUT_FLAG_SECONDS
+        error = refusal(result.outcome)
+        if error is None:
+            raise RuntimeError(f"unexpected purchase outcome {result.outcome!r}")
+        return error
+
+    async def flush_local_counts(self) -> None:
+        """Adds the sold-out answers given from the in-process flag to the drop's stats."""
+        if not self._local_rejects:
+            return
+        pending, self._local_rejects = self._local_rejects, Counter()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for drop_id, count in pending.items():
+                pipe.hincrby(self.keys.drop(drop_id).rejected, "sold_out", count)
+            await pipe.execute()
