@@ -239,8 +239,8 @@ CLUSTER_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "redis-cluste
 
 def start_cluster(state: Path) -> str:
     """A 3-primary, 3-replica cluster (scripts/redis-cluster) with AOF on, on six free loopback ports."""
-    for base in range(21000, 24000, 97):  # below the ephemeral ports (32768+)
-        if all(_port_free(base + i) for i in range(6)):
+    for base in range(10000, 12000, 97):  # it and its bus ports (+10000) below the ephemeral ports (32768+)
+        if all(_port_free(base + i) and _port_free(base + 10000 + i) for i in range(6)):
             done = subprocess.run([sys.executable, str(CLUSTER_SCRIPT), "start", "--port", str(base), "--dir",
                                    str(state), "--appendonly"], capture_output=True, text=True, timeout=120)
             if done.returncode != 0:

@@ -37,7 +37,7 @@ SCRIPT = ROOT / "scripts" / "redis-cluster"
 def _ports_free(base: int) -> bool:
     import socket
 
-    for port in range(base, base + 6):
+    for port in [*range(base, base + 6), *range(base + 10000, base + 10006)]:
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return False
@@ -47,8 +47,9 @@ def _ports_free(base: int) -> bool:
 @pytest.fixture
 def own_cluster(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     state = tmp_path / "cluster"
-    # Below the ephemeral range (32768+), where a client socket could hold a port meanwhile.
-    base = next(b for b in range(24000 + (os.getpid() % 50) * 60, 32000, 60) if _ports_free(b))
+    # Ports and their cluster-bus ports (+10000) below the ephemeral range (32768+), where a client
+    # socket could take one meanwhile; spread by pid so parallel test runs rarely meet.
+    base = next(b for b in range(12000 + (os.getpid() % 80) * 120, 22000, 60) if _ports_free(b))
     try:
         done = subprocess.run([sys.executable, str(SCRIPT), "start", "--port", str(base), "--dir", str(state),
                                "--node-timeout-ms", "1000"], capture_output=True, text=True, timeout=120)
