@@ -27,6 +27,7 @@ log = logging.getLogger("flashsale.sink")
 GROUP = "sql-sink"
 BATCH = 500
 CLAIM_EVERY_SECONDS = 5.0
+MULTI_STREAM_BLOCK_MS = 50
 
 
 async def ensure_group(redis: RedisClient, keys: Keys, drop_id: int) -> None:
@@ -62,10 +63,13 @@ class OrderSink:
             written += await self.reclaim(streams)
         # One XREADGROUP per stream: each drop's stream lives in its own Cluster slot, and a read
         # naming streams of two slots is refused (CROSSSLOT, redis/redis#6794). A pass that does
-        # not wait comes first, so a busy drop is never held up by idle ones blocking.
+        # not wait comes first, so a busy drop is never held up by idle ones blocking; then all wait
+        # together, and briefly when there are several: the pass ends only when every read returned,
+        # so an order on one drop would otherwise wait for the others' full block.
         batches = await self._read_each(streams, block_ms=None)
         if not any(entries for _, entries in batches):
-            batches = await self._read_each(streams, block_ms=block_ms)
+            wait_ms = block_ms if len(streams) == 1 else min(block_ms, MULTI_STREAM_BLOCK_MS)
+            batches = await self._read_each(streams, block_ms=wait_ms)
         for stream, entries in batches:
             if entries:
                 written += await self.write(stream, streams[stream], entries)
