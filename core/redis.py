@@ -19,6 +19,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.asyncio.connection import Connection
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
 RedisClient: TypeAlias = Redis | RedisCluster
@@ -76,6 +77,10 @@ class GatedClusterPipeline(ClusterPipeline):
             token = _INSIDE_GATE.set(True)
             try:
                 return await super().execute(raise_on_error, allow_redirections)
+            except AttributeError as exc:
+                # redis-py 8's cluster pipeline writes to a connection that a failover closed meanwhile
+                # ("'NoneType' object has no attribute 'writelines'"): a lost connection, so a 503.
+                raise RedisConnectionError(f"connection lost during a cluster change: {exc}") from exc
             finally:
                 _INSIDE_GATE.reset(token)
 

@@ -2,6 +2,7 @@
 a friend opens the share link in another browser and buys through it, which credits the link."""
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -160,6 +161,11 @@ def test_shopper_waits_for_the_open_buys_pays_and_a_friend_buys_through_the_shar
     expect(friend.locator("#orders-msg")).to_have_text("Paid. Thank you!")
 
     share = api.call("GET", f"/api/orders/{order['id']}/share", buyer_token)
+    # The friend's paid order reaches SQL, where referrals are counted, through the order sink.
+    deadline = time.monotonic() + 10
+    while share["referred_orders"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        share = api.call("GET", f"/api/orders/{order['id']}/share", buyer_token)
     assert share["url"] == share_url
     assert share["referred_orders"] == 1, share
     assert share["views"] == 1, share
