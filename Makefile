@@ -9,7 +9,7 @@ WORKERS ?= 1
 ARGS   ?=
 TYPED  := $(wildcard core accounts codes sale app loadtest)
 
-.PHONY: run test test-fast lint typecheck loadtest bench venv install
+.PHONY: run test test-fast screenshots lint typecheck loadtest bench venv install
 
 run: install
 	$(BIN)/flashsale serve --host $(HOST) --port $(PORT) --workers $(WORKERS) $(ARGS)
@@ -20,6 +20,10 @@ test: install
 # The inner loop: everything but the tests that start server processes or a browser (CI runs all).
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+
+# Pages in English and Chinese at 390 and 1440 px into var/screenshots/ (with the axe-core and overflow checks).
+screenshots: install
+	$(BIN)/python -m pytest tests/e2e/test_pages_quality.py $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

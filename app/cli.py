@@ -47,6 +47,18 @@ def _exit_on_sigterm(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
+def _seed_demo(settings: Settings, host: str, port: int) -> None:
+    """A newcomer's first run gets a demo store; its passwords go to this console only, never to a log."""
+    from app.demo.seed import describe, seed_demo, should_seed
+
+    if not should_seed(settings):
+        return
+    store = asyncio.run(seed_demo(settings))
+    if store is not None:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+        typer.echo(describe(store, f"http://{shown}:{port}"))
+
+
 @cli.command()
 def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
@@ -68,6 +80,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
     try:
         if settings.is_sqlite:
             upgrade(settings)
+        _seed_demo(settings, host, port)
         if workers > 1:
             metrics_dir = (settings.var_dir / "prometheus").resolve()
             shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -16,6 +16,7 @@ from core.runtime import Runtime
 from core.settings import Settings
 from core.tokens import Claims
 from sale.drops import DropAdmin
+from sale.images.service import DropImageService
 from sale.orders import OrderService
 from sale.share.service import ShareService
 
@@ -50,10 +51,15 @@ def get_share(request: Request) -> ShareService:
     return services_of(request).share
 
 
+def get_images(request: Request) -> DropImageService:
+    return services_of(request).images
+
+
 DropsDep = Annotated[DropAdmin, Depends(get_drops)]
 OrdersDep = Annotated[OrderService, Depends(get_orders)]
 FcodesDep = Annotated[FcodeService, Depends(get_fcodes)]
 ShareDep = Annotated[ShareService, Depends(get_share)]
+ImagesDep = Annotated[DropImageService, Depends(get_images)]
 
 
 def get_settings(runtime: RuntimeDep) -> Settings:

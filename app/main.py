@@ -1,6 +1,7 @@
 """The FastAPI application: create_app() builds it; the lifespan makes engines and clients."""
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,12 +15,19 @@ from app.metrics import MetricsMiddleware, metrics_endpoint
 from app.routes.accounts import router as auth_router
 from app.routes.fcodes import router as fcodes_router
 from app.routes.health import router as health_router
+from app.routes.images import router as images_router
 from app.routes.purchase import purchase_route
 from app.routes.sale import router as sale_router
 from app.routes.share import router as share_router
 from app.web import mount_static
 from app.web import router as web_router
+from app.web.media import mount_media
 from core.settings import Settings
+from sale.images.processing import MAX_UPLOAD_BYTES
+
+# Picture uploads may be larger than other bodies: the file's own cap plus room for the multipart framing.
+UPLOAD_PATH = re.compile(r"^/api/admin/drops/[^/]+/image$")
+UPLOAD_MAX_BYTES = MAX_UPLOAD_BYTES + 64 * 1024
 
 
 class BodyLimitMiddleware:
@@ -31,29 +39,30 @@ class BodyLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            limit = UPLOAD_MAX_BYTES if UPLOAD_PATH.match(scope["path"]) else self.max_bytes
             for name, value in scope["headers"]:
                 if name == b"content-length":
-                    if not value.isdigit() or int(value) > self.max_bytes:
+                    if not value.isdigit() or int(value) > limit:
                         response = problem_response(413, "payload_too_large",
-                                                    f"Request bodies are limited to {self.max_bytes} bytes")
+                                                    f"Request bodies are limited to {limit} bytes")
                         await response(scope, receive, send)
                         return
                     break
             else:
                 if scope["method"] in ("POST", "PUT", "PATCH"):
-                    receive = self._counting(receive)
+                    receive = self._counting(receive, limit)
         await self.app(scope, receive, send)
 
-    def _counting(self, receive: Receive) -> Receive:
+    def _counting(self, receive: Receive, limit: int) -> Receive:
         seen = 0
 
         async def counted() -> Message:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
+            if seen > limit:
                 # An HTTPException passes through FastAPI's body parsing (anything else becomes a 400).
-                raise HTTPException(413, f"Request bodies are limited to {self.max_bytes} bytes")
+                raise HTTPException(413, f"Request bodies are limited to {limit} bytes")
             return message
 
         return counted
@@ -78,10 +87,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.include_router(auth_router)
     app.include_router(sale_router)
+    app.include_router(images_router)
     app.include_router(fcodes_router)
     app.include_router(share_router)
     app.include_router(web_router)
     mount_static(app)
+    mount_media(app, settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
     return app

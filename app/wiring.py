@@ -15,6 +15,8 @@ from codes.sync import CodeSync
 from core.runtime import Runtime
 from sale.drops import DropAdmin
 from sale.failover import FailoverRebuild
+from sale.images.service import DropImageService
+from sale.images.store import MediaStore
 from sale.inventory import Inventory
 from sale.inventory import register_scripts as register_sale_scripts
 from sale.loader import DropLoader
@@ -42,6 +44,7 @@ class Services:
     fcodes: FcodeService
     code_sync: CodeSync
     share: ShareService
+    images: DropImageService
 
 
 async def build_services(runtime: Runtime) -> Services:
@@ -74,7 +77,8 @@ async def build_services(runtime: Runtime) -> Services:
     except Exception:
         log.exception("F-code record catch-up at start-up failed; the stats call retries it")
     return Services(runtime=runtime, inventory=inventory, loader=loader, drops=drops, purchases=purchases,
-                    orders=orders, gate=gate, fcodes=fcodes, code_sync=code_sync, share=share)
+                    orders=orders, gate=gate, fcodes=fcodes, code_sync=code_sync, share=share,
+                    images=DropImageService(MediaStore(settings.media_root), drops))
 
 
 def background_loops(services: Services) -> list[asyncio.Task[None]]:

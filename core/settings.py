@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     log_level: str = "info"
     payment_provider: str = "test"
     trusted_proxies: str = Field(default="", description="comma-separated peers whose X-Forwarded-For counts")
+    media_dir: Path | None = None  # product pictures; default <var_dir>/media
+    demo: bool = True  # seed a demo store on the embedded defaults with an empty database
 
     @field_validator("drop_weekday")
     @classmethod
@@ -94,6 +96,15 @@ class Settings(BaseSettings):
             if url.startswith(plain):
                 return driver + url[len(plain):]
         return url
+
+    @property
+    def media_root(self) -> Path:
+        return self.media_dir or self.var_dir / "media"
+
+    @property
+    def on_embedded_defaults(self) -> bool:
+        """No database or Redis configured and not production: a newcomer's first run."""
+        return not self.database_url and not self.redis_url and self.env != "production"
 
     @property
     def is_sqlite(self) -> bool:

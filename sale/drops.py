@@ -12,6 +12,7 @@ from core.clock import as_utc
 from core.runtime import Runtime
 from core.settings import Settings
 from sale.exceptions import BadDrop, DropNotFound, client_code
+from sale.images.store import image_fields
 from sale.inventory import Inventory
 from sale.loader import DropLoader
 from sale.models import Drop
@@ -30,14 +31,15 @@ def phase_of(drop: Drop, remaining: int, now: datetime) -> Phase:
     return "priority" if now < as_utc(drop.starts_at) else "open"
 
 
-def drop_out(drop: Drop, remaining: int, now: datetime) -> DropOut:
+def drop_out(drop: Drop, remaining: int, now: datetime, base_url: str = "") -> DropOut:
     assert drop.id is not None
     starts, priority = as_utc(drop.starts_at), as_utc(drop.priority_starts_at)
     return DropOut(id=drop.id, sku=drop.sku, name=drop.name, price_cents=drop.price_cents, currency=drop.currency,
                    stock=drop.stock, starts_at=starts, ends_at=as_utc(drop.ends_at), priority_starts_at=priority,
                    priority_minutes=int((starts - priority).total_seconds() // 60),
                    per_user_limit=drop.per_user_limit, pay_window_seconds=drop.pay_window_seconds,
-                   remaining=remaining, phase=phase_of(drop, remaining, now))
+                   remaining=remaining, phase=phase_of(drop, remaining, now),
+                   **image_fields(drop.image, base_url))
 
 
 def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
@@ -65,7 +67,7 @@ class DropAdmin:
         now = datetime.now(UTC)
         drop = await DropRepository(session).add(new_drop(body, self.settings, now))
         # Redis learns of the drop from the database once committed (first use, or the sweeper's check).
-        return drop_out(drop, drop.stock, now)
+        return drop_out(drop, drop.stock, now, self.settings.base_url)
 
     async def _remaining(self, drops: list[Drop]) -> list[int]:
         counters = await self.inventory.counters([d.id for d in drops if d.id is not None])
@@ -80,13 +82,14 @@ class DropAdmin:
     async def list_drops(self, session: AsyncSession) -> list[DropOut]:
         now = datetime.now(UTC)
         drops = await DropRepository(session).not_ended(now)
-        return [drop_out(d, r, now) for d, r in zip(drops, await self._remaining(drops), strict=True)]
+        return [drop_out(d, r, now, self.settings.base_url)
+                for d, r in zip(drops, await self._remaining(drops), strict=True)]
 
     async def get_drop(self, session: AsyncSession, drop_id: int) -> DropOut:
         drop = await DropRepository(session).get(drop_id)
         if drop is None:
             raise DropNotFound()
-        return drop_out(drop, (await self._remaining([drop]))[0], datetime.now(UTC))
+        return drop_out(drop, (await self._remaining([drop]))[0], datetime.now(UTC), self.settings.base_url)
 
     async def stats(self, session: AsyncSession, drop_id: int) -> StatsOut:
         drop = await DropRepository(session).get(drop_id)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -41,6 +42,8 @@ class Drop(SQLModel, table=True):
     per_user_limit: int = 1
     pay_window_seconds: int = 1800
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    # The product picture's stored variants (sale/images/store.py), null until one is uploaded.
+    image: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
 
 
 class Order(SQLModel, table=True):

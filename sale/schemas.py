@@ -32,6 +32,15 @@ class DropCreate(BaseModel):
     pay_window_seconds: int = Field(default=1800, ge=1, le=7 * 24 * 3600)
 
 
+class DropImageOut(BaseModel):
+    """One stored size of the product picture, as same-origin paths (for srcset)."""
+
+    width: int
+    height: int
+    webp: str
+    jpeg: str
+
+
 class DropOut(BaseModel):
     id: int
     sku: str
@@ -47,6 +56,8 @@ class DropOut(BaseModel):
     pay_window_seconds: int
     remaining: int
     phase: Phase
+    image_url: str | None = None
+    images: list[DropImageOut] = []
 
 
 class StatsOut(BaseModel):

@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import HTMLResponse, Response
 
 from app.deps import ClientAddress, CurrentUser, RuntimeDep, ShareDep, get_session
+from app.web.language import language_of
+from core import i18n
 from core.runtime import Runtime
 from sale.share.referral import COOKIE_MAX_AGE, COOKIE_NAME
 from sale.share.schemas import ShareOut, ShareUpdate
@@ -52,14 +54,27 @@ def _html(runtime: Runtime, name: str, context: dict[str, Any], status: int = 20
     return HTMLResponse(body, status_code=status, headers=_page_headers(runtime))
 
 
+def _language(request: Request, lang: str | None) -> str:
+    """`?lang=` (the card URL a page hands out keeps the page's language), else the visitor's."""
+    return i18n.supported(lang) or language_of(request)
+
+
+def _not_found(runtime: Runtime, lang: str) -> HTMLResponse:
+    tr = i18n.translator(lang)
+    return _html(runtime, "not_found.html", {"home": f"{runtime.settings.base_url}/", "t": tr,
+                                             "lang_tag": tr.tag}, 404)
+
+
 @router.api_route("/s/{token}", methods=["GET", "HEAD"], include_in_schema=False)
 async def share_page(token: str, request: Request, session: Session, runtime: RuntimeDep, share: ShareDep,
-                     client: ClientAddress) -> Response:
+                     client: ClientAddress, lang: str | None = None) -> Response:
+    language = _language(request, lang)
     visit = await share.visit(session, token, client, request.headers.get("user-agent", ""),
-                                        request.cookies.get(COOKIE_NAME))
+                              request.cookies.get(COOKIE_NAME), language)
     if visit is None:
-        return _html(runtime, "not_found.html", {"home": f"{runtime.settings.base_url}/"}, 404)
+        return _not_found(runtime, language)
     response = _html(runtime, "page.html", visit.page)
+    response.headers["Content-Language"] = i18n.TAGS[language]
     if visit.cookie is not None:
         response.set_cookie(COOKIE_NAME, visit.cookie, max_age=COOKIE_MAX_AGE, path="/", httponly=True,
                             samesite="lax", secure=runtime.settings.base_url.startswith("https://"))
@@ -67,11 +82,13 @@ async def share_page(token: str, request: Request, session: Session, runtime: Ru
 
 
 @router.api_route("/s/{token}/card.png", methods=["GET", "HEAD"], include_in_schema=False)
-async def share_card(token: str, session: Session, runtime: RuntimeDep, share: ShareDep, v: str | None = None,
+async def share_card(token: str, request: Request, session: Session, runtime: RuntimeDep, share: ShareDep,
+                     v: str | None = None, lang: str | None = None,
                      if_none_match: Annotated[str | None, Header()] = None) -> Response:
-    card = await share.card(session, token, v, if_none_match)
+    language = _language(request, lang)
+    card = await share.card(session, token, v, if_none_match, language)
     if card is None:
-        return _html(runtime, "not_found.html", {"home": f"{runtime.settings.base_url}/"}, 404)
+        return _not_found(runtime, language)
     headers = {"ETag": card.etag, "Cache-Control": CARD_FOREVER if card.current else CARD_BRIEFLY,
                "X-Content-Type-Options": "nosniff"}
     if card.png is None:
@@ -80,9 +97,9 @@ async def share_card(token: str, session: Session, runtime: RuntimeDep, share: S
 
 
 @router.api_route("/s/{rest:path}", methods=["GET", "HEAD"], include_in_schema=False)
-async def share_other(rest: str, runtime: RuntimeDep) -> Response:
+async def share_other(rest: str, request: Request, runtime: RuntimeDep) -> Response:
     """Anything else under /s/ is a link that does not exist: the same page, never an error body."""
-    return _html(runtime, "not_found.html", {"home": f"{runtime.settings.base_url}/"}, 404)
+    return _not_found(runtime, language_of(request))
 
 
 @router.get("/api/orders/{order_id}/share", response_model=ShareOut, tags=["share"])

@@ -19,6 +19,10 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
+from app.web.language import language_of, page_language
+from app.web.language import router as language_router
+from core import i18n
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
 STATIC_DIR = PACKAGE_DIR / "static"
@@ -58,53 +62,59 @@ _env = jinja2.Environment(
     lstrip_blocks=True,
 )
 _env.globals["asset_version"] = ASSET_VERSION
+# The page's catalogue goes in as JSON data: readable CJK (smaller), still HTML-safe (<, >, & escaped).
+_env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
 templates = Jinja2Templates(env=_env)
 
 router = APIRouter()
+router.include_router(language_router)
 
 
 def _page(request: Request, name: str, *, page: str, title: str, status_code: int = 200,
           **context: Any) -> Response:
-    context.update(page=page, title=title, noindex=page in ("ops", "fcodes", "orders", "login"))
-    return templates.TemplateResponse(request, name, context, status_code=status_code,
-                                      headers=PAGE_HEADERS)
+    """`title` is a catalogue key; the page speaks the language the request negotiates."""
+    lang = language_of(request)
+    context.update(page=page, title=title, noindex=page in ("ops", "fcodes", "orders", "login"),
+                   **page_language(lang, request.url.path, request.url.query))
+    headers = {**PAGE_HEADERS, "Content-Language": i18n.TAGS[lang], "Vary": "Accept-Language, Cookie"}
+    return templates.TemplateResponse(request, name, context, status_code=status_code, headers=headers)
 
 
 def not_found_page(request: Request) -> Response:
     """The HTML 404 for a browser that asked for a page (the API keeps its problem+json)."""
-    return _page(request, "not_found.html", page="not_found", title="Not found", status_code=404)
+    return _page(request, "not_found.html", page="not_found", title="notfound.title", status_code=404)
 
 
 @router.get("/", include_in_schema=False)
 async def storefront(request: Request) -> Response:
-    return _page(request, "storefront.html", page="storefront", title="Drops")
+    return _page(request, "storefront.html", page="storefront", title="store.title")
 
 
 @router.get("/drops/{drop_id}", include_in_schema=False)
 async def drop_page(request: Request, drop_id: str) -> Response:
     if not _DROP_ID.fullmatch(drop_id):
-        return _page(request, "not_found.html", page="not_found", title="Not found", status_code=404)
-    return _page(request, "drop.html", page="drop", title="Drop", drop_id=drop_id)
+        return not_found_page(request)
+    return _page(request, "drop.html", page="drop", title="drop.title", drop_id=drop_id)
 
 
 @router.get("/login", include_in_schema=False)
 async def login_page(request: Request) -> Response:
-    return _page(request, "login.html", page="login", title="Sign in")
+    return _page(request, "login.html", page="login", title="login.title")
 
 
 @router.get("/orders", include_in_schema=False)
 async def orders_page(request: Request) -> Response:
-    return _page(request, "orders.html", page="orders", title="My orders")
+    return _page(request, "orders.html", page="orders", title="orders.title")
 
 
 @router.get("/fcodes", include_in_schema=False)
 async def fcodes_page(request: Request) -> Response:
-    return _page(request, "fcodes.html", page="fcodes", title="F-codes")
+    return _page(request, "fcodes.html", page="fcodes", title="fcodes.title")
 
 
 @router.get("/ops", include_in_schema=False)
 async def ops_page(request: Request) -> Response:
-    return _page(request, "ops.html", page="ops", title="Operations")
+    return _page(request, "ops.html", page="ops", title="ops.title")
 
 
 @router.get("/clock", include_in_schema=False)

@@ -20,16 +20,18 @@ from dataclasses import astuple, dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 from sale.share.wording import card_lead, speed_of
 
 WIDTH, HEIGHT = 1200, 630
-CARD_VERSION = "3-cjk"  # part of every card's digest: a new design gets new ETags and cache files
+CARD_VERSION = "4-picture"  # part of every card's digest: a new design gets new ETags and cache files
 FONTS = Path(__file__).resolve().parent / "fonts"
 MARGIN = 72
 LEADING = 1.14
 TEXT_WIDTH = 760  # the bolt owns the right of the card
+PICTURE_BOX = (820, 92, 1128, 500)  # the product picture, when the drop has one, instead of the bolt
+PICTURE_TEXT_WIDTH = 720
 INK, MUTED, ACCENT, ACCENT_HI = (247, 247, 250), (170, 174, 192), (255, 106, 0), (255, 176, 56)
 BG_TOP, BG_BOTTOM = (24, 25, 34), (12, 12, 18)
 # A lightning bolt in a unit box: the store's mark, and what a flash sale feels like.
@@ -44,11 +46,16 @@ class CardText:
     amount: str     # "2.4 seconds"
     drop_line: str  # "Drop of Tue 24 Nov 2026, 12:00 CST"
     site: str       # the store's host name
+    cta: str = ""   # "Get yours at {site}" in the card's language ("" = English)
+    picture: str = ""  # the product picture's stored file name (a content hash), "" for none
+
+    @property
+    def call_to_action(self) -> str:
+        return self.cta or f"Get yours at {self.site}"
 
     def lines(self) -> tuple[str, ...]:
         """Every string the card draws."""
-        return (self.store.upper(), self.product, self.lead, self.amount, self.drop_line,
-                f"Get yours at {self.site}")
+        return (self.store.upper(), self.product, self.lead, self.amount, self.drop_line, self.call_to_action)
 
     def digest(self) -> str:
         raw = "\x1f".join((CARD_VERSION, *astuple(self))).encode()
@@ -162,28 +169,46 @@ def _mark(draw: ImageDraw.ImageDraw, card: Image.Image, x: int, y: int, size: in
     card.paste(Image.new("RGB", mask.size, INK), (x + pad, y + pad), mask)
 
 
-@lru_cache(maxsize=1)
-def _base() -> Image.Image:
+@lru_cache(maxsize=2)
+def _base(bolt: bool = True) -> Image.Image:
     """Everything but the words: the same on every card, so drawn once per process (the blurs are slow)."""
     card = _background()
-    _bolt(card, (866, 92, 1136, 492))
+    if bolt:
+        _bolt(card, (866, 92, 1136, 492))
     _mark(ImageDraw.Draw(card), card, MARGIN, 58, 52)
     return card
 
 
-def render_card(text: CardText) -> bytes:
+def _picture(card: Image.Image, path: Path) -> None:
+    """The product picture filling a rounded box on the right, centred (products sit in the middle)."""
+    x0, y0, x1, y1 = PICTURE_BOX
+    with Image.open(path) as source:
+        photo = ImageOps.fit(source.convert("RGB"), (x1 - x0, y1 - y0), Image.Resampling.LANCZOS)
+    shadow = Image.new("L", card.size, 0)
+    ImageDraw.Draw(shadow).rounded_rectangle((x0 + 8, y0 + 14, x1 + 8, y1 + 14), radius=28, fill=140)
+    card.paste(Image.new("RGB", card.size, (0, 0, 0)), (0, 0), shadow.filter(ImageFilter.GaussianBlur(18)))
+    mask = Image.new("L", photo.size, 0)
+    ImageDraw.Draw(mask).rounded_rectangle((0, 0, photo.width - 1, photo.height - 1), radius=28, fill=255)
+    card.paste(photo, (x0, y0), mask)
+
+
+def render_card(text: CardText, picture: Path | None = None) -> bytes:
     """The card as PNG bytes. CPU-bound (some tens of ms): call it in a thread from async code."""
-    card = _base().copy()
+    card = _base(picture is None).copy()
+    text_width = TEXT_WIDTH
+    if picture is not None:
+        _picture(card, picture)
+        text_width = PICTURE_TEXT_WIDTH
     draw = ImageDraw.Draw(card)
     store_font = _font(30, True, _needs_cjk(text.store))
-    store = _ellipsize(_clean(text.store).upper(), store_font, TEXT_WIDTH - 70)
+    store = _ellipsize(_clean(text.store).upper(), store_font, text_width - 70)
     draw.text((MARGIN + 70, 96), store, font=store_font, fill=INK, anchor="ls")
 
     # The middle block (product, lead, amount) sits between the header and the rule, a bit high.
     top, bottom, lead_size, gap_after_product, gap_after_lead = 150, 505, 40, 40, 22
-    amount_font, amount = _fit(_clean(text.amount), (104, 92, 80, 68), TEXT_WIDTH, 1, 200)
+    amount_font, amount = _fit(_clean(text.amount), (104, 92, 80, 68), text_width, 1, 200)
     fixed = gap_after_product + _block(lead_size, 1) + gap_after_lead + _block(amount_font.size, 1)
-    font, lines = _fit(_clean(text.product), (76, 68, 60, 54, 48, 42), TEXT_WIDTH, 3, bottom - top - fixed)
+    font, lines = _fit(_clean(text.product), (76, 68, 60, 54, 48, 42), text_width, 3, bottom - top - fixed)
     total = _block(font.size, len(lines)) + fixed
     y = top + (bottom - top - total) * 0.4 + 0.73 * font.size
     for line in lines:
@@ -191,14 +216,15 @@ def render_card(text: CardText) -> bytes:
         y += LEADING * font.size
     y += -LEADING * font.size + 0.22 * font.size + gap_after_product + 0.73 * lead_size
     lead_font = _font(lead_size, False, _needs_cjk(text.lead))
-    draw.text((MARGIN, y), _ellipsize(_clean(text.lead), lead_font, TEXT_WIDTH), font=lead_font,
+    draw.text((MARGIN, y), _ellipsize(_clean(text.lead), lead_font, text_width), font=lead_font,
               fill=MUTED, anchor="ls")
     y += 0.22 * lead_size + gap_after_lead + 0.73 * amount_font.size
     draw.text((MARGIN, y), amount[0], font=amount_font, fill=ACCENT_HI, anchor="ls")
 
     draw.line((MARGIN, 528, WIDTH - MARGIN, 528), fill=(54, 56, 70), width=2)
-    small, small_bold = _font(26), _font(26, True)
-    cta = _ellipsize(f"Get yours at {_clean(text.site)}", small_bold, 520)
+    cjk = _needs_cjk(text.call_to_action + text.drop_line)
+    small, small_bold = _font(26, False, cjk), _font(26, True, cjk)
+    cta = _ellipsize(_clean(text.call_to_action), small_bold, 520)
     draw.text((WIDTH - MARGIN, 580), cta, font=small_bold, fill=ACCENT_HI, anchor="rs")
     room = WIDTH - 2 * MARGIN - small_bold.getlength(cta) - 40
     draw.text((MARGIN, 580), _ellipsize(_clean(text.drop_line), small, room), font=small, fill=MUTED,
@@ -213,8 +239,9 @@ class CardStore:
     """Rendered cards on disk (shared by a host's workers), one file per token and wording: rendered once,
     then read back. Dropped when the link is revoked or its wording changes."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, pictures: Path | None = None) -> None:
         self.root = root
+        self.pictures = pictures  # where `CardText.picture` names a file
         # One render per card at a time in this process: a fresh link posted to a group chat is
         # fetched by several unfurlers at once.
         self._rendering: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -229,7 +256,8 @@ class CardStore:
         path = self._path(token_hash, text)
         with contextlib.suppress(FileNotFoundError):
             return path.read_bytes()
-        png = render_card(text)
+        picture = self.pictures / text.picture if self.pictures is not None and text.picture else None
+        png = render_card(text, picture if picture is not None and picture.is_file() else None)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
         partial.write_bytes(png)

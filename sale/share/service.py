@@ -18,11 +18,13 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import as_utc, utcnow
+from core.i18n import DEFAULT, Translator, translator
 from core.redis import LuaScript
 from core.runtime import Runtime
 from core.tokens import Claims
 from sale.drops import DropAdmin
 from sale.exceptions import OrderNotFound
+from sale.images.store import MediaStore
 from sale.lookup import OrderLookup
 from sale.models import Drop
 from sale.share import wording
@@ -45,9 +47,8 @@ class Facts:
     drop: Drop
     buyer: str | None  # the display name, only when the buyer opted in
 
-    @property
-    def speed(self) -> wording.Speed:
-        return wording.speed_of((as_utc(self.link.ordered_at) - as_utc(self.drop.starts_at)).total_seconds())
+    def speed(self, tr: Translator = wording.ENGLISH) -> wording.Speed:
+        return wording.speed_of((as_utc(self.link.ordered_at) - as_utc(self.drop.starts_at)).total_seconds(), tr)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,7 @@ class ShareService:
         self.drops = drops
         self.lookup = lookup
         self.signer = signer
-        self.cards = CardStore(runtime.settings.var_dir / "cards")
+        self.cards = CardStore(runtime.settings.var_dir / "cards", MediaStore(runtime.settings.media_root).drops)
         self._count_view = count_view
         base = urlsplit(self.settings.base_url)
         self.site = base.hostname or "localhost"
@@ -80,8 +81,9 @@ class ShareService:
     def url(self, token: str) -> str:
         return f"{self.settings.base_url}/s/{token}"
 
-    def card_url(self, token: str, text: CardText) -> str:
-        return f"{self.url(token)}/card.png?v={text.digest()}"
+    def card_url(self, token: str, text: CardText, lang: str = DEFAULT) -> str:
+        suffix = "" if lang == DEFAULT else f"&lang={lang}"
+        return f"{self.url(token)}/card.png?v={text.digest()}{suffix}"
 
     # -- what the sale's orders call -----------------------------------------------------------------
     async def order_paid(self, session: AsyncSession, order: dict[str, Any]) -> None:
@@ -128,7 +130,7 @@ class ShareService:
         views, crawler_views = await self.runtime.redis.hmget(
             self.runtime.keys.share_views(token_hash(link.token)), ["views", "crawler_views"])
         return ShareOut(url=self.url(link.token), card_url=self.card_url(link.token, self.card_text(facts)),
-                        text=wording.suggested_post(facts.drop.name, self.settings.store_name, facts.speed),
+                        text=wording.suggested_post(facts.drop.name, self.settings.store_name, facts.speed()),
                         show_name=link.show_name, created_at=as_utc(link.created_at),
                         views=int(views or 0), crawler_views=int(crawler_views or 0),
                         referred_orders=await ShareRepository(session).referred_paid(link.token))
@@ -178,15 +180,18 @@ class ShareService:
         link = await ShareRepository(session).live_by_token(token)
         return await self._facts_of(session, link) if link is not None else None
 
-    def card_text(self, facts: Facts) -> CardText:
-        speed = facts.speed
+    def card_text(self, facts: Facts, tr: Translator = wording.ENGLISH) -> CardText:
+        speed = facts.speed(tr)
+        picture = MediaStore.card_picture(facts.drop.image)
         return CardText(store=self.settings.store_name, product=facts.drop.name,
-                        lead=wording.card_lead(speed, facts.buyer), amount=speed.amount,
-                        drop_line=f"Drop of {wording.when(facts.drop.starts_at, self.settings.zone)}",
-                        site=self.site)
+                        lead=wording.card_lead(speed, facts.buyer, tr=tr), amount=speed.amount,
+                        drop_line=tr("share.drop_line",
+                                     when=wording.when(facts.drop.starts_at, self.settings.zone, tr)),
+                        site=self.site, cta="" if tr.lang == DEFAULT else tr("share.cta_site", site=self.site),
+                        picture=picture or "")
 
     async def visit(self, session: AsyncSession, token: str, client: str, user_agent: str,
-                    cookie: str | None) -> Visit | None:
+                    cookie: str | None, lang: str = DEFAULT) -> Visit | None:
         facts = await self.facts(session, token)
         if facts is None:
             return None
@@ -194,7 +199,7 @@ class ShareService:
         await self._count(token, client, user_agent, crawler)
         # First referrer wins: a browser holding a valid referral cookie keeps it.
         keep = crawler or self.signer.verify(cookie) is not None
-        return Visit(page=await self._page(session, token, facts),
+        return Visit(page=await self._page(session, token, facts, translator(lang)),
                      cookie=None if keep else self.signer.sign(token))
 
     async def _count(self, token: str, client: str, user_agent: str, crawler: bool) -> None:
@@ -207,44 +212,47 @@ class ShareService:
         except RedisError as exc:  # a lost view count must not cost the visitor the page
             log.warning("share view not counted: %s", type(exc).__name__)
 
-    async def _get_yours(self, session: AsyncSession, drop: Drop) -> tuple[str, str]:
+    async def _get_yours(self, session: AsyncSession, drop: Drop, tr: Translator) -> tuple[str, str]:
         """Where a visitor can buy: this drop while it can still sell, else the SKU's next drop."""
         now, base, zone = utcnow(), self.settings.base_url, self.settings.zone
         assert drop.id is not None
         if as_utc(drop.ends_at) > now:
             phase = (await self.drops.get_drop(session, drop.id)).phase
             if phase == "open":
-                return f"{base}/drops/{drop.id}", "Get yours now"
+                return f"{base}/drops/{drop.id}", tr("share.get_yours_now")
             if phase in ("upcoming", "priority"):
-                return f"{base}/drops/{drop.id}", f"Get yours: opens {wording.when(drop.starts_at, zone)}"
+                opens = wording.when(drop.starts_at, zone, tr)
+                return f"{base}/drops/{drop.id}", tr("share.get_yours_opens", when=opens)
         following = await ShareRepository(session).next_drop_of_sku(drop.sku, drop.id, now)
         if following is not None:
             return (f"{base}/drops/{following.id}",
-                    f"Get yours at the next drop, {wording.when(following.starts_at, zone)}")
-        return f"{base}/", "See the upcoming drops"
+                    tr("share.get_yours_next", when=wording.when(following.starts_at, zone, tr)))
+        return f"{base}/", tr("share.see_upcoming")
 
-    async def _page(self, session: AsyncSession, token: str, facts: Facts) -> dict[str, Any]:
-        speed, drop, store = facts.speed, facts.drop, self.settings.store_name
-        text = self.card_text(facts)
-        drop_when = wording.when(drop.starts_at, self.settings.zone)
-        href, label = await self._get_yours(session, drop)
+    async def _page(self, session: AsyncSession, token: str, facts: Facts, tr: Translator) -> dict[str, Any]:
+        speed, drop, store = facts.speed(tr), facts.drop, self.settings.store_name
+        text = self.card_text(facts, tr)
+        drop_when = wording.when(drop.starts_at, self.settings.zone, tr)
+        href, label = await self._get_yours(session, drop, tr)
         return {
-            "product": drop.name, "url": self.url(token), "image": self.card_url(token, text),
-            "title": wording.title(drop.name, speed, facts.buyer),
-            "description": wording.description(drop.name, store, drop_when),
-            "image_alt": f"{text.lead} {text.amount}: {drop.name}. {text.drop_line}.",
-            "lead": text.lead, "amount": speed.amount, "when": drop_when,
+            "product": drop.name, "url": self.url(token), "image": self.card_url(token, text, tr.lang),
+            "title": wording.title(drop.name, speed, facts.buyer, tr),
+            "description": wording.description(drop.name, store, drop_when, tr),
+            "image_alt": tr("share.image_alt", lead=text.lead, amount=text.amount, product=drop.name,
+                            drop_line=text.drop_line),
+            "lead": text.lead, "amount": speed.amount, "when": drop_when, "drop_line": text.drop_line,
+            "t": tr, "lang_tag": tr.tag,
             "starts_iso": as_utc(drop.starts_at).isoformat(),
             "get_yours_href": href, "get_yours_label": label,
             "secure": self.settings.base_url.startswith("https://"),
         }
 
     async def card(self, session: AsyncSession, token: str, version: str | None,
-                   if_none_match: str | None) -> Card | None:
+                   if_none_match: str | None, lang: str = DEFAULT) -> Card | None:
         facts = await self.facts(session, token)
         if facts is None:
             return None
-        text = self.card_text(facts)
+        text = self.card_text(facts, translator(lang))
         etag = f'"{text.digest()}"'
         current = version == text.digest()
         if if_none_match is not None:

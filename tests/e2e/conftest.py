@@ -62,7 +62,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     base_url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASHSALE_") or k.startswith("FLASHSALE_TEST")}
     env.update(FLASHSALE_PUBLIC_BASE_URL=base_url, FLASHSALE_JWT_SECRET="e2e-secret-" + "x" * 40,
-               FLASHSALE_VAR_DIR=str(workdir / "var"), FLASHSALE_LOG_LEVEL="warning", PYTHONUNBUFFERED="1")
+               FLASHSALE_VAR_DIR=str(workdir / "var"), FLASHSALE_LOG_LEVEL="warning", PYTHONUNBUFFERED="1",
+               FLASHSALE_DEMO="false")  # test_firstrun starts a server of its own for the demo store
     database = f"fs_e2e_{RUN_ID}"
     prefix = f"e2e{RUN_ID}"
     if SERVICES:
@@ -125,9 +126,12 @@ def browse(browser: Any, server: Server) -> Iterator[Callable[..., Any]]:
     watch = Watch()
     contexts: list[Any] = []
 
-    def open_page(name: str = "visitor", viewport: dict[str, int] | None = None) -> Any:
-        context = browser.new_context(viewport=viewport or DESKTOP, base_url=server.base_url, locale="en-GB",
-                                      timezone_id="UTC", service_workers="block")
+    def open_page(name: str = "visitor", viewport: dict[str, int] | None = None, locale: str = "en-GB",
+                  base_url: str | None = None, bypass_csp: bool = False) -> Any:
+        # bypass_csp: only for injecting axe-core (an inline script the pages' CSP rightly refuses).
+        context = browser.new_context(viewport=viewport or DESKTOP, base_url=base_url or server.base_url,
+                                      locale=locale, timezone_id="UTC", service_workers="block",
+                                      bypass_csp=bypass_csp)
         context.set_default_timeout(10_000)
         context.expose_function("__e2eReport", lambda text: watch.problems.append(f"{name}: {text}"))
         context.add_init_script(WATCH_SCRIPT)

@@ -102,29 +102,43 @@
     now: function () { return Date.now() + clock.offset(); }
   };
 
-  /* ---------- problems ---------- */
-  var MESSAGES = {
-    sold_out: "Sold out: every unit is taken. Unpaid units come back if their buyers don't pay in time.",
-    limit_reached: "You already have as many units of this drop as one customer may buy.",
-    not_open: "This drop isn't open to you yet. Early access needs an F-code.",
-    fcode_invalid: "That F-code can't be used here: it's unknown, used, expired, revoked or for another product.",
-    rate_limited: "Too many tries. Please wait a moment.",
-    unauthorized: "Please sign in to continue.",
-    forbidden: "Your account isn't allowed to do that.",
-    not_found: "Not found.",
-    drop_not_found: "This drop doesn't exist.",
-    order_not_found: "This order doesn't exist.",
-    order_expired: "Too late: the time to pay for this order is over and its unit went back on sale.",
-    payment_declined: "The card was declined. Your unit is still reserved: try another card.",
-    email_taken: "An account with this email already exists. Sign in instead.",
-    bad_credentials: "Wrong email or password.",
-    idempotency_key_reused: "That request clashed with an earlier one. Please try again.",
-    payload_too_large: "That request is too large.",
-    internal_error: "Something went wrong on our side. Please try again.",
-    network_error: "Can't reach the store. Check your connection and try again.",
-    bad_response: "The store sent an answer we couldn't read. Please try again."
-  };
+  /* ---------- the page's language ----------
+   * The server picks the language (remembered choice, then Accept-Language) and puts its catalogue in
+   * the page as a JSON data block; every text a script shows comes from it. */
+  var catalogue = {};
+  try {
+    var block = document.getElementById("fs-i18n");
+    catalogue = block ? JSON.parse(block.textContent || "{}") : {};
+  } catch (e) { catalogue = {}; }
+  var lang = document.documentElement.getAttribute("lang") || "en";
+  var plurals = (window.Intl && Intl.PluralRules) ? new Intl.PluralRules(lang) : null;
+  /* Dates and numbers: the page's language in the browser's own variant of it (en-GB's 24-hour
+   * clock, zh-TW's digits...), else the page's language as it is. */
+  var base = lang.toLowerCase().split("-")[0];
+  var locale = (navigator.languages || [navigator.language || ""]).filter(function (tag) {
+    return typeof tag === "string" && tag.toLowerCase().split("-")[0] === base;
+  })[0] || lang;
+  if (base === "zh" && !/hans|cn|sg/i.test(locale)) locale = lang; /* the catalogue is Simplified Chinese */
 
+  /* t("key", {name: value}); t("key", {count: n}) picks key.one / key.other for the language. */
+  function t(key, params) {
+    params = params || {};
+    var text;
+    if (typeof params.count === "number") {
+      var form = plurals ? plurals.select(params.count) : (params.count === 1 ? "one" : "other");
+      text = catalogue[key + "." + form];
+      if (text === undefined) text = catalogue[key + ".other"];
+    } else {
+      text = catalogue[key];
+    }
+    if (text === undefined) return key;
+    return text.replace(/\{(\w+)\}/g, function (whole, name) {
+      return Object.prototype.hasOwnProperty.call(params, name) ? String(params[name]) : whole;
+    });
+  }
+  function has(key) { return Object.prototype.hasOwnProperty.call(catalogue, key); }
+
+  /* ---------- problems ---------- */
   function ApiError(status, problem, retryAfter) {
     this.name = "ApiError";
     this.status = status;
@@ -137,17 +151,18 @@
   ApiError.prototype = Object.create(Error.prototype);
   ApiError.prototype.constructor = ApiError;
 
+  /* What the page shows for a problem: the message for its code in the page's language; the
+   * server's `detail` (English) only for a code the catalogue doesn't know. */
   function messageFor(err) {
     if (!err) return "";
-    if (!(err instanceof ApiError)) return MESSAGES.network_error;
-    var text = MESSAGES[err.code];
-    if (err.code === "rate_limited" && err.retryAfter) {
-      return "Too many tries. Try again in " + err.retryAfter + " s.";
+    if (!(err instanceof ApiError)) return t("error.network_error");
+    if (err.code === "rate_limited" && err.retryAfter) return t("error.rate_limited_wait", { seconds: err.retryAfter });
+    if (err.code === "validation_error") {
+      return lang === "en" && err.detail ? t("error.validation_error_detail", { detail: err.detail }) : t("error.validation_error");
     }
-    if (err.code === "validation_error") return "Please check the form: " + (err.detail || "invalid input") + ".";
-    if (text) return text;
+    if (has("error." + err.code)) return t("error." + err.code);
     if (err.detail) return err.detail;
-    return err.status >= 500 ? MESSAGES.internal_error : "The request failed (" + err.status + ").";
+    return err.status >= 500 ? t("error.internal_error") : t("error.http", { status: err.status });
   }
 
   function parseRetryAfter(value) {
@@ -172,6 +187,8 @@
       body = JSON.stringify(opts.json);
     } else if (opts.form !== undefined) {
       body = new URLSearchParams(opts.form);
+    } else if (opts.body !== undefined) {
+      body = opts.body; /* FormData (file uploads): the browser sets the multipart Content-Type */
     }
     var sentAt = Date.now();
     return fetch(path, {
@@ -226,6 +243,9 @@
   /* Path segment for an opaque id or code. */
   function seg(value) { return encodeURIComponent(String(value)); }
 
+  FS.t = t;
+  FS.lang = lang;
+  FS.locale = locale;
   FS.auth = auth;
   FS.clock = clock;
   FS.ApiError = ApiError;
@@ -242,6 +262,7 @@
       if (json !== undefined) opts.json = json;
       return request("POST", path, opts);
     },
-    del: function (path, opts) { return request("DELETE", path, opts); }
+    del: function (path, opts) { return request("DELETE", path, opts); },
+    put: function (path, body, opts) { return request("PUT", path, Object.assign({}, opts || {}, { body: body })); }
   };
 })();

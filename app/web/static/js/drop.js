@@ -9,12 +9,15 @@
   var n = {
     phase: $("drop-phase"), name: $("drop-name"), sku: $("drop-sku"), price: $("drop-price"),
     countdown: $("drop-countdown"), meter: $("drop-meter"), remaining: $("drop-remaining"),
-    article: $("drop"), form: $("buy-form"), qtyField: $("qty-field"), qty: $("qty"), fcodeBox: $("fcode-box"),
+    article: $("drop"), media: $("drop-media"), spoken: $("drop-countdown-sr"), form: $("buy-form"), qtyField: $("qty-field"), qty: $("qty"), fcodeBox: $("fcode-box"),
     fcode: $("fcode"), buy: $("buy"), msg: $("buy-msg"),
     factPriority: $("fact-priority"), factStarts: $("fact-starts"), factEnds: $("fact-ends"),
     factLimit: $("fact-limit"), factPay: $("fact-pay")
   };
-  var state = { drop: null, phase: null, notFound: false, inFlight: false, cooldownUntil: 0, openedBox: false };
+  var state = { drop: null, phase: null, notFound: false, inFlight: false, cooldownUntil: 0, openedBox: false,
+    imageUrl: undefined };
+  var announce = ui.announcer(n.spoken);
+  var PICTURE_SIZES = "(min-width: 900px) 420px, 92vw";
   var ref = readRef();
   var poller;
 
@@ -28,19 +31,19 @@
   function fcodeEntered() { return n.fcode.value.replace(/[\s-]/g, "") !== ""; }
 
   function buttonState(now) {
-    if (state.notFound) return ["Not available", true];
-    if (!state.drop) return ["Loading…", true];
-    if (state.inFlight) return ["Reserving…", true];
+    if (state.notFound) return [FS.t("buy.not_available"), true];
+    if (!state.drop) return [FS.t("buy.loading"), true];
+    if (state.inFlight) return [FS.t("buy.reserving"), true];
     var phase = state.phase;
-    if (phase === "ended") return ["Sale ended", true];
-    if (phase === "sold_out") return ["Sold out", true];
+    if (phase === "ended") return [FS.t("buy.ended"), true];
+    if (phase === "sold_out") return [FS.t("phase.sold_out"), true];
     if (Date.now() < state.cooldownUntil) {
-      return ["Wait " + Math.ceil((state.cooldownUntil - Date.now()) / 1000) + " s", true];
+      return [FS.t("buy.wait", { seconds: Math.ceil((state.cooldownUntil - Date.now()) / 1000) }), true];
     }
-    if (phase === "upcoming") return ["Opens " + ui.fmtTime(ui.parseTime(state.drop.starts_at)), true];
-    if (phase === "priority" && !fcodeEntered()) return ["F-code holders only", true];
-    if (!FS.auth.signedIn()) return ["Sign in to buy", false];
-    return [fcodeEntered() ? "Buy with F-code" : "Buy now", false];
+    if (phase === "upcoming") return [FS.t("buy.opens_at", { time: ui.fmtTime(ui.parseTime(state.drop.starts_at)) }), true];
+    if (phase === "priority" && !fcodeEntered()) return [FS.t("buy.fcode_only"), true];
+    if (!FS.auth.signedIn()) return [FS.t("buy.sign_in"), false];
+    return [fcodeEntered() ? FS.t("buy.with_fcode") : FS.t("buy.now"), false];
   }
 
   function renderButton(now) {
@@ -58,6 +61,7 @@
     n.phase.textContent = ui.PHASE_LABEL[phase] || phase;
     n.phase.setAttribute("data-phase", phase);
     n.countdown.textContent = ui.countdownText(state.drop, phase, now);
+    announce(ui.countdownText(state.drop, phase, now, true));
     if (phase === "priority" && !state.openedBox) { n.fcodeBox.open = true; state.openedBox = true; }
     renderButton(now);
   }
@@ -66,18 +70,23 @@
     var d = state.drop;
     var priority = ui.parseTime(d.priority_starts_at), starts = ui.parseTime(d.starts_at);
     document.title = d.name + " · flashsale";
+    if (state.imageUrl !== d.image_url) {
+      state.imageUrl = d.image_url;
+      ui.clear(n.media).appendChild(ui.picture(d, PICTURE_SIZES, true));
+    }
     n.article.setAttribute("aria-busy", "false");
     n.name.textContent = d.name;
-    n.sku.textContent = "SKU " + d.sku;
+    n.sku.textContent = FS.t("drop.sku", { sku: d.sku });
     n.price.textContent = ui.fmtMoney(d.price_cents, d.currency);
     n.meter.max = Math.max(1, d.stock);
     n.meter.value = Math.max(0, d.remaining);
-    n.remaining.textContent = d.remaining > 0 ? d.remaining + " of " + d.stock + " left" : "None left right now";
-    n.factPriority.textContent = priority < starts ? "From " + ui.fmtDateTime(priority) + " with an F-code" : "None";
+    n.remaining.textContent = d.remaining > 0
+      ? FS.t("stock.left", { remaining: ui.fmtNumber(d.remaining), stock: ui.fmtNumber(d.stock) }) : FS.t("stock.none_now");
+    n.factPriority.textContent = priority < starts ? FS.t("drop.priority_from", { time: ui.fmtDateTime(priority) }) : FS.t("common.none");
     n.factStarts.textContent = ui.fmtDateTime(starts);
     n.factEnds.textContent = ui.fmtDateTime(ui.parseTime(d.ends_at));
     n.factLimit.textContent = String(d.per_user_limit);
-    n.factPay.textContent = ui.fmtDuration(d.pay_window_seconds) + " after you reserve";
+    n.factPay.textContent = FS.t("drop.pay_after", { duration: ui.fmtDuration(d.pay_window_seconds) });
     var limit = Math.max(1, d.per_user_limit | 0);
     n.qtyField.hidden = limit <= 1;
     n.qty.max = String(limit);
@@ -101,12 +110,12 @@
   function notFound() {
     state.notFound = true;
     state.drop = null;
-    document.title = "Drop not found · flashsale";
-    n.name.textContent = "Drop not found";
-    n.phase.textContent = "Unavailable";
+    document.title = FS.t("drop.not_found") + " · flashsale";
+    n.name.textContent = FS.t("drop.not_found");
+    n.phase.textContent = FS.t("drop.unavailable");
     n.article.setAttribute("data-missing", "true");
     n.article.setAttribute("aria-busy", "false");
-    ui.say(n.msg, ["This drop doesn't exist. ", el("a", { href: "/", text: "See all drops" })], "error");
+    ui.say(n.msg, [FS.t("error.drop_not_found") + " ", el("a", { href: "/", text: FS.t("common.see_drops") })], "error");
     renderButton();
   }
 
@@ -139,9 +148,9 @@
 
   function succeeded(order) {
     var payBy = ui.parseTime(order && order.pay_by);
-    var units = order && order.quantity > 1 ? order.quantity + " units" : "1 unit";
-    ui.say(n.msg, ["Reserved " + units + ". Pay by " + ui.fmtTime(payBy) + " or it goes back on sale. ",
-      el("a", { href: "/orders", text: "Pay now" })], "ok");
+    var count = order && order.quantity > 1 ? order.quantity : 1;
+    ui.say(n.msg, [FS.t("buy.reserved", { count: count, time: ui.fmtTime(payBy) }) + " ",
+      el("a", { href: "/orders", text: FS.t("buy.pay_now") })], "ok");
     if (n.fcode.value) { n.fcode.value = ""; n.qty.disabled = false; } /* a code is single-use */
     poller.now(0);
   }
@@ -151,11 +160,11 @@
     var text = FS.messageFor(err);
     if (code === "sold_out") {
       if (asked === 1 && state.drop) { state.drop.remaining = 0; state.drop.phase = "sold_out"; renderDrop(); }
-      else if (asked > 1) text = "Not enough units left for " + asked + ". Try fewer.";
+      else if (asked > 1) text = FS.t("buy.not_enough", { count: asked });
     } else if (code === "limit_reached") {
-      text = [text + " ", el("a", { href: "/orders", text: "See your orders" })];
+      text = [text + " ", el("a", { href: "/orders", text: FS.t("buy.see_orders") })];
     } else if (code === "not_open") {
-      if (state.phase === "upcoming") text = "Not open yet: it opens at " + ui.fmtTime(ui.parseTime(state.drop.starts_at)) + ".";
+      if (state.phase === "upcoming") text = FS.t("buy.not_open_yet", { time: ui.fmtTime(ui.parseTime(state.drop.starts_at)) });
     } else if (code === "fcode_invalid") {
       n.fcode.setAttribute("aria-invalid", "true");
       n.fcodeBox.open = true;
@@ -163,7 +172,7 @@
     } else if (code === "rate_limited") {
       state.cooldownUntil = Date.now() + (err.retryAfter || 5) * 1000;
     } else if (code === "unauthorized") {
-      text = ui.signInPrompt("to buy.");
+      text = ui.signInPrompt("signin.to_buy");
     } else if (code === "drop_not_found") {
       notFound();
       return;
@@ -183,7 +192,7 @@
     state.inFlight = true;
     n.form.setAttribute("aria-busy", "true");
     renderButton();
-    ui.say(n.msg, "Reserving…", "info");
+    ui.say(n.msg, FS.t("buy.reserving"), "info");
     attempt(body, FS.newKey(), 0)
       .then(succeeded, function (err) { failed(err, body.quantity); })
       .then(function () {
@@ -200,7 +209,7 @@
   });
   document.addEventListener("fs:auth", function () { renderButton(); });
 
-  if (!FS.auth.signedIn()) ui.say(n.msg, ui.signInPrompt("now so you're ready when the drop opens."), "info");
+  if (!FS.auth.signedIn()) ui.say(n.msg, ui.signInPrompt("signin.ready"), "info");
   poller = ui.poll(load, pollInterval);
   ui.onTick(renderClock);
 })();

@@ -7,7 +7,8 @@
   var msg = document.getElementById("fcodes-msg");
   var claim = document.getElementById("claim");
   var STATUS_LABEL = {
-    available: "Available", reserved: "In an unpaid order", redeemed: "Used", expired: "Expired", revoked: "Revoked"
+    available: FS.t("fcode.available"), reserved: FS.t("fcode.reserved"), redeemed: FS.t("fcode.redeemed"),
+    expired: FS.t("fcode.expired"), revoked: FS.t("fcode.revoked")
   };
 
   function safeId(code) { return String(code).replace(/[^A-Za-z0-9_-]/g, "_"); }
@@ -15,21 +16,21 @@
 
   function expiryText(fcode) {
     var at = ui.parseTime(fcode.expires_at);
-    if (isNaN(at)) return "No expiry";
+    if (isNaN(at)) return FS.t("fcode.no_expiry");
     var days = Math.ceil((at - FS.clock.now()) / 86400000);
     var when = ui.fmtDateTime(at);
-    if (days < 0) return "Expired " + when;
-    return "Expires " + when + (days <= 1 ? " (today or tomorrow)" : " (in " + days + " days)");
+    if (days < 0) return FS.t("fcode.expired_at", { time: when });
+    return days <= 1 ? FS.t("fcode.expires_soon", { time: when }) : FS.t("fcode.expires_in", { time: when, count: days });
   }
 
   function giftForm(fcode, say) {
     var sid = safeId(fcode.code);
     var input = el("input", { id: "gift-" + sid, type: "email", autocomplete: "email", required: true,
       maxlength: "320", placeholder: "friend@example.com" });
-    var button = el("button", { class: "button fixed", type: "submit", text: "Give",
-      "aria-label": "Give code " + fcode.code });
+    var button = el("button", { class: "button fixed", type: "submit", text: FS.t("fcode.give"),
+      "aria-label": FS.t("fcode.give_label", { code: fcode.code }) });
     var form = el("form", { class: "gift-form", novalidate: true }, [
-      el("label", { for: "gift-" + sid, text: "Give this code to (email)" }),
+      el("label", { for: "gift-" + sid, text: FS.t("fcode.give_to") }),
       el("div", { class: "inline" }, [input, button])
     ]);
     form.addEventListener("submit", function (ev) {
@@ -37,14 +38,14 @@
       var email = input.value.trim();
       if (!email || email.indexOf("@") < 1) {
         input.setAttribute("aria-invalid", "true");
-        say("Enter your friend's email address.", "error");
+        say(FS.t("fcode.need_email"), "error");
         return;
       }
       input.removeAttribute("aria-invalid");
       button.disabled = true;
-      say("Sending…", "info");
+      say(FS.t("fcode.sending"), "info");
       FS.api.post(codePath(fcode.code) + "/gift", { email: email }).then(function () {
-        ui.say(msg, "Code " + fcode.code + " given to " + email + ".", "ok");
+        ui.say(msg, FS.t("fcode.given", { code: fcode.code, email: email }), "ok");
         return load();
       }, function (err) {
         button.disabled = false;
@@ -55,12 +56,12 @@
   }
 
   function takeBack(fcode, say) {
-    var button = el("button", { class: "button fixed", type: "button", text: "Take back",
-      "aria-label": "Take back code " + fcode.code });
+    var button = el("button", { class: "button fixed", type: "button", text: FS.t("fcode.take_back"),
+      "aria-label": FS.t("fcode.take_back_label", { code: fcode.code }) });
     button.addEventListener("click", function () {
       button.disabled = true;
       FS.api.del(codePath(fcode.code) + "/gift").then(function () {
-        ui.say(msg, "Code " + fcode.code + " is yours again.", "ok");
+        ui.say(msg, FS.t("fcode.yours_again", { code: fcode.code }), "ok");
         return load();
       }, function (err) {
         button.disabled = false;
@@ -73,13 +74,13 @@
   function buildItem(fcode) {
     var note = el("p", { class: "msg", role: "status", "aria-live": "polite" });
     function say(text, kind) { ui.say(note, text, kind); }
-    var copy = el("button", { class: "button fixed", type: "button", text: "Copy",
-      "aria-label": "Copy code " + fcode.code });
+    var copy = el("button", { class: "button fixed", type: "button", text: FS.t("common.copy"),
+      "aria-label": FS.t("fcode.copy_label", { code: fcode.code }) });
     copy.addEventListener("click", function () { ui.copyText(fcode.code, copy); });
     var gifted = typeof fcode.gifted_to === "string" && fcode.gifted_to ? fcode.gifted_to : null;
     var extra = [];
     if (gifted) {
-      extra.push(el("p", { text: "Given to " + gifted }));
+      extra.push(el("p", { text: FS.t("fcode.given_to", { email: gifted }) }));
       if (fcode.status === "available") extra.push(takeBack(fcode, say));
     } else if (fcode.status === "available") {
       extra.push(giftForm(fcode, say));
@@ -88,10 +89,10 @@
     return el("li", { class: "card fcode-card", id: "fcode-" + safeId(fcode.code) }, [
       el("span", { class: "badge", "data-phase": usable ? "open" : "ended", text: STATUS_LABEL[fcode.status] || fcode.status }),
       el("p", { class: "fcode-row" }, [el("code", { class: "fcode", text: fcode.code }), copy]),
-      el("p", { class: "meta", text: fcode.month + " · " + (fcode.sku ? "for SKU " + fcode.sku : "any product") }),
+      el("p", { class: "meta", text: fcode.month + " · " + (fcode.sku ? FS.t("fcode.for_sku", { sku: fcode.sku }) : FS.t("fcode.any_product")) }),
       el("p", { class: "meta", text: expiryText(fcode) }),
       fcode.order_id !== null && fcode.order_id !== undefined
-        ? el("p", { class: "meta" }, ["Order ", el("a", { href: "/orders", text: String(fcode.order_id) })]) : null,
+        ? el("p", { class: "meta" }, [FS.t("fcode.order") + " ", el("a", { href: "/orders", text: String(fcode.order_id) })]) : null,
       el("div", { class: "fcode-actions" }, extra),
       note
     ]);
@@ -106,14 +107,14 @@
 
   function denied(err) {
     var code = err instanceof FS.ApiError ? err.code : "network_error";
-    if (code === "unauthorized") return ui.signInPrompt("to see your F-codes.");
-    if (code === "forbidden") return "F-codes are for employees. Ask an operator if you think you should have some.";
+    if (code === "unauthorized") return ui.signInPrompt("signin.fcodes");
+    if (code === "forbidden") return FS.t("fcode.employees_only");
     return FS.messageFor(err);
   }
 
   function load() {
     if (!FS.auth.signedIn()) {
-      ui.say(msg, ui.signInPrompt("to see your F-codes."), "info");
+      ui.say(msg, ui.signInPrompt("signin.fcodes"), "info");
       claim.disabled = true;
       list.setAttribute("aria-busy", "false");
       return Promise.resolve();
@@ -129,10 +130,10 @@
 
   claim.addEventListener("click", function () {
     claim.disabled = true;
-    ui.say(msg, "Claiming…", "info");
+    ui.say(msg, FS.t("fcode.claiming"), "info");
     FS.api.post("/api/fcodes/claim").then(function (res) {
       var count = res && Array.isArray(res.codes) ? res.codes.length : 0;
-      ui.say(msg, "You have " + count + " code" + (count === 1 ? "" : "s") + " for " + (res && res.month || "this month") + ".", "ok");
+      ui.say(msg, FS.t("fcode.claimed", { count: count, month: res && res.month || "" }), "ok");
       claim.disabled = false;
       return load();
     }, function (err) {

@@ -46,9 +46,9 @@
   loginForm.addEventListener("submit", function (ev) {
     ev.preventDefault();
     var email = $("login-email").value.trim(), password = $("login-password").value;
-    if (!email || !password) { ui.say(loginMsg, "Enter your email and password.", "error"); return; }
+    if (!email || !password) { ui.say(loginMsg, FS.t("login.need_both"), "error"); return; }
     busy(loginForm, true);
-    ui.say(loginMsg, "Signing in…", "info");
+    ui.say(loginMsg, FS.t("login.signing_in"), "info");
     signIn(email, password, $("login-remember").checked).then(done, function (err) {
       busy(loginForm, false);
       if (err instanceof FS.ApiError && (err.code === "bad_credentials" || err.status === 401)) {
@@ -68,18 +68,18 @@
     markInvalid(regForm, null);
     if (!email || email.indexOf("@") < 1) {
       $("reg-email").setAttribute("aria-invalid", "true");
-      ui.say(regMsg, "Enter a valid email address.", "error");
+      ui.say(regMsg, FS.t("login.bad_email"), "error");
       return;
     }
     if (password.length < 8) {
       $("reg-password").setAttribute("aria-invalid", "true");
-      ui.say(regMsg, "Choose a password of at least 8 characters.", "error");
+      ui.say(regMsg, FS.t("login.short_password"), "error");
       return;
     }
     var body = { email: email, password: password };
     if (name) body.display_name = name;
     busy(regForm, true);
-    ui.say(regMsg, "Creating your account…", "info");
+    ui.say(regMsg, FS.t("login.creating"), "info");
     FS.api.post("/api/auth/register", body, { auth: false })
       .then(function () { return signIn(email, password, false); })
       .then(done, function (err) {
@@ -87,7 +87,7 @@
         markInvalid(regForm, err);
         if (err instanceof FS.ApiError && err.code === "email_taken") {
           $("login-email").value = email;
-          ui.say(regMsg, [FS.messageFor(err) + " ", el("a", { href: "#login-email", text: "Go to sign in" })], "error");
+          ui.say(regMsg, [FS.messageFor(err) + " ", el("a", { href: "#login-email", text: FS.t("login.go_signin") })], "error");
         } else {
           ui.say(regMsg, FS.messageFor(err), "error");
         }
@@ -97,7 +97,7 @@
   /* Already signed in: say so, and offer to go on. */
   ui.me().then(function (account) {
     if (!account) return;
-    $("signed-in-text").textContent = "You're signed in as " + (account.display_name || account.email) + ".";
+    $("signed-in-text").textContent = FS.t("login.signed_in_as", { name: account.display_name || account.email });
     $("continue-link").setAttribute("href", nextPath());
     $("signed-in").hidden = false;
   }, function () { /* offline: the forms still work */ });

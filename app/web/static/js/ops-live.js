@@ -71,7 +71,7 @@
       handlers.state("error", FS.messageFor(err));
     }
     function retry(text) {
-      handlers.state("retrying", text + " Reconnecting in " + Math.round(backoff / 1000) + " s…");
+      handlers.state("retrying", FS.t(text) + " " + FS.t("live.reconnecting", { seconds: Math.round(backoff / 1000) }));
       later(connect, backoff);
       backoff = Math.min(backoff * 2, 15000);
     }
@@ -87,7 +87,7 @@
 
     function connect() {
       if (stopped) return;
-      handlers.state("connecting", "Connecting…");
+      handlers.state("connecting", FS.t("live.connecting"));
       controller = new AbortController();
       var mine = controller;
       arm();
@@ -97,16 +97,16 @@
           if (!res.body || (res.headers.get("Content-Type") || "").indexOf("text/event-stream") < 0) {
             throw new FS.ApiError(404, { code: "not_found", detail: "no event stream" }, null);
           }
-          handlers.state("live", "Live");
+          handlers.state("live", FS.t("live.live"));
           backoff = 1000;
           return readEvents(res, function (ev) { if (ev.event === "message" || ev.event === "stats") emit(ev.data); }, arm);
         })
-        .then(function () { if (!stopped) retry("The stream closed."); },
+        .then(function () { if (!stopped) retry("live.closed"); },
           function (err) {
             if (stopped) return;
             if (fatal(err)) { fail(err); return; }
             if (err instanceof FS.ApiError && (err.status === 404 || err.status === 405)) { poll(); return; }
-            retry(err && err.name === "AbortError" ? "The stream went quiet." : "The connection dropped.");
+            retry(err && err.name === "AbortError" ? "live.quiet" : "live.dropped");
           });
     }
 
@@ -115,7 +115,7 @@
       window.clearTimeout(watchdog);
       if (stopped) return;
       FS.api.get(base + "/stats").then(function (stats) {
-        handlers.state("polling", "Live (polling once a second)");
+        handlers.state("polling", FS.t("live.polling"));
         if (!stopped) handlers.stats(stats);
         later(poll, 1000);
       }, function (err) {

@@ -13,7 +13,7 @@
   var live = { feed: null, id: null, drop: null, series: null, stats: null };
 
   /* ---------- live view ---------- */
-  function num(v) { return typeof v === "number" ? v.toLocaleString() : "–"; }
+  function num(v) { return ui.fmtNumber(v); }
 
   function renderStats() {
     var s = live.stats, series = live.series;
@@ -28,15 +28,16 @@
     k.attempts.textContent = num(s.attempts);
     k.phase.textContent = s.phase ? (ui.PHASE_LABEL[s.phase] || s.phase) : "–";
     var soldAt = ui.parseTime(s.sold_out_at);
-    var soldText = "Not yet";
+    var soldText = FS.t("ops.not_yet");
     if (!isNaN(soldAt)) {
       soldText = ui.fmtTime(soldAt);
       var starts = live.drop ? ui.parseTime(live.drop.starts_at) : NaN;
       var prio = live.drop ? ui.parseTime(live.drop.priority_starts_at) : NaN;
       if (!isNaN(starts)) {
         var from = soldAt >= starts ? starts : prio;
-        var label = soldAt >= starts ? " after opening" : " after early access began";
-        if (!isNaN(from)) soldText += " (" + ((soldAt - from) / 1000).toFixed(1) + " s" + label + ")";
+        var seconds = ((soldAt - from) / 1000).toFixed(1);
+        var label = soldAt >= starts ? "ops.after_opening" : "ops.after_priority";
+        if (!isNaN(from)) soldText += " (" + FS.t(label, { seconds: seconds }) + ")";
       }
     }
     k.soldout.textContent = soldText;
@@ -45,7 +46,7 @@
     ui.clear(body);
     var rejected = s.rejected && typeof s.rejected === "object" ? s.rejected : {};
     var codes = Object.keys(rejected).sort(function (a, b) { return (rejected[b] | 0) - (rejected[a] | 0); });
-    if (!codes.length) body.appendChild(el("tr", {}, el("td", { colspan: "2", text: "None" })));
+    if (!codes.length) body.appendChild(el("tr", {}, el("td", { colspan: "2", text: FS.t("common.none") })));
     codes.forEach(function (code) {
       body.appendChild(el("tr", {}, [el("td", {}, el("code", { text: code })),
         el("td", { class: "num", text: num(rejected[code]) })]));
@@ -69,12 +70,12 @@
     live = { feed: null, id: id, drop: null, series: new FS.ops.Series(), stats: null };
     resetView();
     var mine = live;
-    $("live-title").textContent = "Drop " + id;
+    $("live-title").textContent = FS.t("ops.drop_n", { id: id });
     window.history.replaceState(null, "", "#drop=" + encodeURIComponent(id));
     FS.api.get("/api/drops/" + FS.seg(id)).then(function (drop) {
       if (live !== mine) return;
       live.drop = drop;
-      $("live-title").textContent = drop.name + " (" + drop.sku + ") · opens " + ui.fmtDateTime(ui.parseTime(drop.starts_at));
+      $("live-title").textContent = drop.name + " (" + drop.sku + ") · " + FS.t("drop.opens_at", { time: ui.fmtDateTime(ui.parseTime(drop.starts_at)) });
       renderStats();
     }, function () { /* the stats feed reports problems */ });
     live.feed = FS.ops.watch(id, {
@@ -92,17 +93,76 @@
     });
   }
 
+  var imageDrop = $("image-drop");
+  var known = {}; /* drop id -> drop, from the last list */
+
+  function fillSelect(select, drops, keep) {
+    while (select.options.length > 1) select.remove(1);
+    drops.forEach(function (d) {
+      select.appendChild(el("option", { value: String(d.id),
+        text: "#" + d.id + " " + d.name + " · " + (ui.PHASE_LABEL[d.phase] || d.phase) }));
+    });
+    if (keep) select.value = String(keep);
+  }
+
   function loadDrops(selectId) {
     return FS.api.get("/api/drops").then(function (drops) {
-      var keep = selectId || pick.value;
-      while (pick.options.length > 1) pick.remove(1);
-      (Array.isArray(drops) ? drops : []).forEach(function (d) {
-        pick.appendChild(el("option", { value: String(d.id),
-          text: "#" + d.id + " " + d.name + " · " + (ui.PHASE_LABEL[d.phase] || d.phase) }));
-      });
-      if (keep) pick.value = String(keep);
+      drops = Array.isArray(drops) ? drops : [];
+      known = {};
+      drops.forEach(function (d) { known[String(d.id)] = d; });
+      fillSelect(pick, drops, selectId || pick.value);
+      fillSelect(imageDrop, drops, imageDrop.value || selectId);
+      showPicture(known[imageDrop.value]);
     }, function (err) { ui.say($("ops-msg"), FS.messageFor(err), "error"); });
   }
+
+  /* ---------- product picture ---------- */
+  var MAX_PICTURE_BYTES = 5 * 1024 * 1024;
+  var imageForm = $("image-form"), imageFile = $("image-file"), imageMsg = $("image-msg"), preview = $("image-preview");
+
+  function showPicture(drop) {
+    ui.clear(preview);
+    preview.hidden = !(drop && drop.images && drop.images.length);
+    if (!preview.hidden) preview.appendChild(ui.picture(drop, "(min-width: 700px) 320px, 90vw", true));
+  }
+  imageDrop.addEventListener("change", function () { showPicture(known[imageDrop.value]); });
+
+  imageForm.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    imageDrop.removeAttribute("aria-invalid");
+    imageFile.removeAttribute("aria-invalid");
+    var file = imageFile.files && imageFile.files[0];
+    if (!imageDrop.value) {
+      imageDrop.setAttribute("aria-invalid", "true");
+      imageDrop.focus();
+      ui.say(imageMsg, FS.t("ops.image_need_drop"), "error");
+      return;
+    }
+    if (!file || file.size > MAX_PICTURE_BYTES) {
+      imageFile.setAttribute("aria-invalid", "true");
+      imageFile.focus();
+      ui.say(imageMsg, FS.t(file ? "ops.image_too_big" : "ops.image_need_file"), "error");
+      return;
+    }
+    var data = new FormData();
+    data.append("file", file, file.name);
+    var submit = imageForm.querySelector("button[type=submit]");
+    submit.disabled = true;
+    ui.say(imageMsg, FS.t("ops.image_uploading"), "info");
+    FS.api.put("/api/admin/drops/" + FS.seg(imageDrop.value) + "/image", data).then(function (drop) {
+      submit.disabled = false;
+      known[String(drop.id)] = drop;
+      showPicture(drop);
+      imageFile.value = "";
+      ui.say(imageMsg, FS.t("ops.image_done", { name: drop.name }), "ok");
+    }, function (err) {
+      submit.disabled = false;
+      if (err instanceof FS.ApiError && (err.code === "unsupported_image" || err.code === "payload_too_large")) {
+        imageFile.setAttribute("aria-invalid", "true");
+      }
+      ui.say(imageMsg, FS.messageFor(err), "error");
+    });
+  });
 
   $("pick-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
@@ -152,17 +212,17 @@
     if (bad.length) {
       bad.forEach(function (key) { $(names[key]).setAttribute("aria-invalid", "true"); });
       $(names[bad[0]]).focus();
-      ui.say(createMsg, "Please check the highlighted fields.", "error");
+      ui.say(createMsg, FS.t("ops.check_fields"), "error");
       return;
     }
     Object.keys(body).forEach(function (key) { if (body[key] === undefined) delete body[key]; });
     var submit = createForm.querySelector("button[type=submit]");
     submit.disabled = true;
-    ui.say(createMsg, "Creating…", "info");
+    ui.say(createMsg, FS.t("ops.creating"), "info");
     FS.api.post("/api/admin/drops", body).then(function (drop) {
       submit.disabled = false;
-      ui.say(createMsg, ["Created drop #" + drop.id + ", opening " + ui.fmtDateTime(ui.parseTime(drop.starts_at)) + ". ",
-        el("a", { href: "/drops/" + FS.seg(drop.id), text: "Open its page" })], "ok");
+      ui.say(createMsg, [FS.t("ops.created", { id: drop.id, time: ui.fmtDateTime(ui.parseTime(drop.starts_at)) }) + " ",
+        el("a", { href: "/drops/" + FS.seg(drop.id), text: FS.t("ops.open_page") })], "ok");
       loadDrops(drop.id).then(function () { startWatching(drop.id); });
     }, function (err) {
       submit.disabled = false;
@@ -181,7 +241,7 @@
     button.disabled = true;
     FS.api.post("/api/admin/fcodes/issue", {}).then(function (res) {
       button.disabled = false;
-      ui.say(out, "Issued " + (res && res.issued | 0) + " new codes for " + (res && res.month || "this month") + ".", "ok");
+      ui.say(out, FS.t("ops.issued", { count: res && res.issued | 0, month: res && res.month || "" }), "ok");
     }, function (err) {
       button.disabled = false;
       ui.say(out, FS.messageFor(err), "error");
@@ -190,8 +250,8 @@
 
   /* ---------- start ---------- */
   ui.me().then(function (account) {
-    if (!account) ui.say($("ops-msg"), ui.signInPrompt("with an operator account."), "info");
-    else if (!ui.hasRole(account, "operator")) ui.say($("ops-msg"), "This dashboard is for operators.", "error");
+    if (!account) ui.say($("ops-msg"), ui.signInPrompt("signin.operator"), "info");
+    else if (!ui.hasRole(account, "operator")) ui.say($("ops-msg"), FS.t("ops.operators_only"), "error");
   }, function () { /* offline */ });
   var fromHash = /^#drop=([A-Za-z0-9_%-]{1,64})$/.exec(window.location.hash);
   var initial = "";

@@ -8,7 +8,8 @@
   var orders = [];
   var rows = {}; /* order id -> {order, item, msg, timer, pay} */
   var dropNames = {}; /* drop id -> Promise<name|null> */
-  var STATUS_LABEL = { reserved: "Awaiting payment", paid: "Paid", expired: "Expired", cancelled: "Cancelled" };
+  var STATUS_LABEL = { reserved: FS.t("order.reserved"), paid: FS.t("order.paid"), expired: FS.t("order.expired"),
+    cancelled: FS.t("order.cancelled") };
   var poller;
 
   function safeId(id) { return String(id).replace(/[^A-Za-z0-9_-]/g, "_"); }
@@ -28,8 +29,10 @@
     try {
       var url = new URL(shareUrl, window.location.origin);
       if (url.protocol !== "https:" && url.protocol !== "http:") return null;
-      if (url.origin === window.location.origin) return shareUrl.replace(/\/$/, "") + "/card.png";
-      return url.pathname.replace(/\/$/, "") + "/card.png";
+      /* The card in the page's language (the server draws it per language). */
+      var lang = FS.lang.split("-")[0] === "en" ? "" : "?lang=" + encodeURIComponent(FS.lang.split("-")[0]);
+      if (url.origin === window.location.origin) return shareUrl.replace(/\/$/, "") + "/card.png" + lang;
+      return url.pathname.replace(/\/$/, "") + "/card.png" + lang;
     } catch (e) {
       return null;
     }
@@ -38,17 +41,17 @@
   function payForm(order, row) {
     var sid = safeId(order.id);
     var button = el("button", { class: "button primary fixed", type: "submit",
-      text: "Pay " + ui.fmtMoney(order.amount_cents, order.currency) });
-    var cancel = el("button", { class: "button fixed", type: "button", text: "Cancel order" });
+      text: FS.t("order.pay", { amount: ui.fmtMoney(order.amount_cents, order.currency) }) });
+    var cancel = el("button", { class: "button fixed", type: "button", text: FS.t("order.cancel") });
     var form = el("form", { class: "pay-form", novalidate: true }, [
       el("fieldset", {}, [
-        el("legend", { text: "Test card" }),
+        el("legend", { text: FS.t("order.test_card") }),
         el("div", { class: "check" }, [
           el("input", { type: "radio", name: "card-" + sid, id: "card-ok-" + sid, value: "test_ok", checked: true }),
-          el("label", { for: "card-ok-" + sid, text: "Card that pays (test_ok)" })]),
+          el("label", { for: "card-ok-" + sid, text: FS.t("order.card_ok") })]),
         el("div", { class: "check" }, [
           el("input", { type: "radio", name: "card-" + sid, id: "card-decline-" + sid, value: "test_decline" }),
-          el("label", { for: "card-decline-" + sid, text: "Card that's declined (test_decline)" })])
+          el("label", { for: "card-decline-" + sid, text: FS.t("order.card_decline") })])
       ]),
       el("div", { class: "actions" }, [button, cancel])
     ]);
@@ -56,21 +59,21 @@
       ev.preventDefault();
       if (button.disabled) return;
       var checked = form.querySelector("input[type=radio]:checked");
-      act(row, [button, cancel], "Paying…", FS.api.post("/api/orders/" + FS.seg(order.id) + "/pay",
-        { payment_token: checked ? checked.value : "test_ok" }), "Paid. Thank you!");
+      act(row, [button, cancel], FS.t("order.paying"), FS.api.post("/api/orders/" + FS.seg(order.id) + "/pay",
+        { payment_token: checked ? checked.value : "test_ok" }), FS.t("order.paid_thanks"));
     });
     var armed = null;
     cancel.addEventListener("click", function () {
       if (!armed) { /* two taps: no accidental cancels, no blocking dialogs */
-        cancel.textContent = "Tap to confirm";
-        armed = window.setTimeout(function () { armed = null; cancel.textContent = "Cancel order"; }, 4000);
+        cancel.textContent = FS.t("order.confirm_cancel");
+        armed = window.setTimeout(function () { armed = null; cancel.textContent = FS.t("order.cancel"); }, 4000);
         return;
       }
       window.clearTimeout(armed);
       armed = null;
-      cancel.textContent = "Cancel order";
-      act(row, [button, cancel], "Cancelling…", FS.api.post("/api/orders/" + FS.seg(order.id) + "/cancel"),
-        "Cancelled. The unit went back on sale.");
+      cancel.textContent = FS.t("order.cancel");
+      act(row, [button, cancel], FS.t("order.cancelling"), FS.api.post("/api/orders/" + FS.seg(order.id) + "/cancel"),
+        FS.t("order.cancelled_done"));
     });
     row.pay = [button, cancel];
     return form;
@@ -85,7 +88,7 @@
     }, function (err) {
       buttons.forEach(function (b) { b.disabled = false; });
       var code = err instanceof FS.ApiError ? err.code : "network_error";
-      ui.say(row.msg, code === "unauthorized" ? ui.signInPrompt("again.") : FS.messageFor(err), "error");
+      ui.say(row.msg, code === "unauthorized" ? ui.signInPrompt("signin.again") : FS.messageFor(err), "error");
       if (code === "order_expired" || code === "order_not_found") poller.now(0);
     });
   }
@@ -93,14 +96,14 @@
   function shareBlock(order, rowState) {
     var sid = safeId(order.id), url = order.share_url;
     var input = el("input", { id: "share-" + sid, type: "url", readonly: true, value: url, class: "share-url" });
-    var copy = el("button", { class: "button fixed", type: "button", text: "Copy" });
+    var copy = el("button", { class: "button fixed", type: "button", text: FS.t("common.copy") });
     copy.addEventListener("click", function () { ui.copyText(url, copy); });
     var line = el("div", { class: "inline" }, [input, copy]); /* the link and its button side by side */
     if (typeof navigator.share === "function") {
-      var share = el("button", { class: "button fixed", type: "button", text: "Share…" });
+      var share = el("button", { class: "button fixed", type: "button", text: FS.t("order.share") });
       share.addEventListener("click", function () {
-        navigator.share({ title: "I got one!", text: "I just got mine on flashsale.", url: url })
-          .catch(function (err) { if (err && err.name !== "AbortError") ui.say(rowState.msg, "Sharing didn't work: copy the link instead.", "error"); });
+        navigator.share({ title: FS.t("order.share_title"), text: FS.t("order.share_text"), url: url })
+          .catch(function (err) { if (err && err.name !== "AbortError") ui.say(rowState.msg, FS.t("order.share_failed"), "error"); });
       });
       line.appendChild(share);
     }
@@ -108,15 +111,15 @@
     FS.api.get("/api/orders/" + FS.seg(order.id) + "/share").then(function (s) {
       if (s && typeof s.views === "number") {
         var referred = s.referred_orders | 0;
-        stats.textContent = "Viewed " + s.views + (s.views === 1 ? " time · " : " times · ") + referred +
-          (referred === 1 ? " order" : " orders") + " through your link";
+        stats.textContent = FS.t("order.share_views", { count: s.views }) + " · " +
+          FS.t("order.share_referred", { count: referred });
       }
     }, function () { /* stats are optional */ });
     var src = cardSrc(url);
     return el("div", { class: "share" }, [
-      el("label", { for: "share-" + sid, text: "Your share link" }), line, stats,
+      el("label", { for: "share-" + sid, text: FS.t("order.share_link") }), line, stats,
       src ? el("img", { class: "share-card", src: src, width: "1200", height: "630", loading: "lazy",
-        alt: "Preview of the card people see when you share this link" }) : null
+        alt: FS.t("order.card_alt") }) : null
     ]);
   }
 
@@ -131,14 +134,14 @@
     } else if (order.status === "paid" && order.share_url) {
       body = shareBlock(order, row);
     } else if (order.status === "expired") {
-      body = el("p", { text: "Not paid in time: the unit went back on sale." });
+      body = el("p", { text: FS.t("order.expired_text") });
     }
     var units = order.quantity + " × " + order.sku;
     row.item = el("li", { class: "card order-card", id: "order-" + safeId(order.id) }, [
       el("span", { class: "badge", "data-phase": order.status, text: STATUS_LABEL[order.status] || order.status }),
       title,
       el("p", { class: "meta", text: units + " · " + ui.fmtMoney(order.amount_cents, order.currency) +
-        " · ordered " + ui.fmtDateTime(ui.parseTime(order.created_at)) }),
+        " · " + FS.t("order.ordered_at", { time: ui.fmtDateTime(ui.parseTime(order.created_at)) }) }),
       el("div", { class: "order-body" }, body),
       row.msg
     ]);
@@ -148,8 +151,8 @@
   function tickRow(row, now) {
     if (!row.timer) return;
     var left = ui.parseTime(row.order.pay_by) - now;
-    if (left > 0) { row.timer.textContent = "Pay within " + ui.fmtCountdown(left); return; }
-    row.timer.textContent = "Time's up: this reservation has expired.";
+    if (left > 0) { row.timer.textContent = FS.t("order.pay_within", { time: ui.fmtCountdown(left) }); return; }
+    row.timer.textContent = FS.t("order.times_up");
     if (row.pay) row.pay.forEach(function (b) { b.disabled = true; });
     if (!row.expiredSeen) { row.expiredSeen = true; poller.now(2000); }
   }
@@ -186,7 +189,7 @@
 
   function load() {
     if (!FS.auth.signedIn()) {
-      ui.say(msg, ui.signInPrompt("to see your orders."), "info");
+      ui.say(msg, ui.signInPrompt("signin.orders"), "info");
       list.setAttribute("aria-busy", "false");
       return Promise.resolve();
     }
@@ -196,7 +199,7 @@
       render();
     }, function (err) {
       var code = err instanceof FS.ApiError ? err.code : "network_error";
-      ui.say(msg, code === "unauthorized" ? ui.signInPrompt("to see your orders.") : FS.messageFor(err), "error");
+      ui.say(msg, code === "unauthorized" ? ui.signInPrompt("signin.orders") : FS.messageFor(err), "error");
       list.setAttribute("aria-busy", "false");
     });
   }

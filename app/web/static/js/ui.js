@@ -51,10 +51,13 @@
     return Date.parse(iso);
   }
 
-  var dateTimeFmt = new Intl.DateTimeFormat(undefined, {
+  /* Dates, numbers and money in the page's language (the browser's Intl), in the visitor's time zone. */
+  var dateTimeFmt = new Intl.DateTimeFormat(FS.locale, {
     weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit"
   });
-  var timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  var timeFmt = new Intl.DateTimeFormat(FS.locale, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  var numberFmt = new Intl.NumberFormat(FS.locale);
+  function fmtNumber(n) { return typeof n === "number" ? numberFmt.format(n) : "–"; }
   function fmtDateTime(ms) { return isNaN(ms) ? "–" : dateTimeFmt.format(new Date(ms)); }
   function fmtTime(ms) { return isNaN(ms) ? "–" : timeFmt.format(new Date(ms)); }
 
@@ -64,12 +67,22 @@
     var d = Math.floor(total / 86400), h = Math.floor((total % 86400) / 3600);
     var m = Math.floor((total % 3600) / 60), s = total % 60;
     var hms = (h || d ? pad(h) + ":" : "") + pad(m) + ":" + pad(s);
-    return d ? d + "d " + hms : hms;
+    return d ? FS.t("time.days_short", { count: d }) + " " + hms : hms;
   }
   function fmtDuration(seconds) {
-    if (seconds < 120) return seconds + " s";
-    if (seconds < 7200) return Math.round(seconds / 60) + " min";
-    return Math.round(seconds / 3600) + " h";
+    if (seconds < 120) return FS.t("time.seconds", { count: seconds });
+    if (seconds < 7200) return FS.t("time.minutes", { count: Math.round(seconds / 60) });
+    return FS.t("time.hours", { count: Math.round(seconds / 3600) });
+  }
+  /* A countdown said in words, coarse enough for a screen reader to announce without chatter:
+   * per minute while minutes remain, then every 10 s, then each of the last 5 s. */
+  function spokenCountdown(ms) {
+    var total = Math.max(0, Math.ceil(ms / 1000));
+    if (total >= 86400) return FS.t("time.days", { count: Math.floor(total / 86400) });
+    if (total >= 3600) return FS.t("time.hours", { count: Math.floor(total / 3600) });
+    if (total >= 60) return FS.t("time.minutes", { count: Math.ceil(total / 60) });
+    if (total > 5) return FS.t("time.seconds", { count: Math.ceil(total / 10) * 10 });
+    return FS.t("time.seconds", { count: total });
   }
 
   function currencyDigits(currency) {
@@ -85,7 +98,7 @@
     var digits = currencyDigits(currency);
     var major = minor / Math.pow(10, digits);
     try {
-      return new Intl.NumberFormat(undefined, { style: "currency", currency: currency }).format(major);
+      return new Intl.NumberFormat(FS.locale, { style: "currency", currency: currency }).format(major);
     } catch (e) {
       return major.toFixed(digits) + " " + String(currency || "");
     }
@@ -93,7 +106,8 @@
 
   /* ---------- drop phases ---------- */
   var PHASE_LABEL = {
-    upcoming: "Coming soon", priority: "Early access", open: "On sale", sold_out: "Sold out", ended: "Ended"
+    upcoming: FS.t("phase.upcoming"), priority: FS.t("phase.priority"), open: FS.t("phase.open"),
+    sold_out: FS.t("phase.sold_out"), ended: FS.t("phase.ended")
   };
   var RANK = { upcoming: 0, priority: 1, open: 2, ended: 4 };
 
@@ -116,12 +130,38 @@
   }
 
   /* One line saying what happens next, and when. */
-  function countdownText(drop, phase, now) {
-    if (phase === "upcoming") return "Opens in " + fmtCountdown(parseTime(drop.starts_at) - now);
-    if (phase === "priority") return "F-code early access · opens to all in " + fmtCountdown(parseTime(drop.starts_at) - now);
-    if (phase === "open") return "Ends in " + fmtCountdown(parseTime(drop.ends_at) - now);
-    if (phase === "sold_out") return "Sold out";
-    return "This drop has ended";
+  function countdownText(drop, phase, now, spoken) {
+    var fmt = spoken ? spokenCountdown : fmtCountdown;
+    if (phase === "upcoming") return FS.t("countdown.opens_in", { time: fmt(parseTime(drop.starts_at) - now) });
+    if (phase === "priority") return FS.t("countdown.priority", { time: fmt(parseTime(drop.starts_at) - now) });
+    if (phase === "open") return FS.t("countdown.ends_in", { time: fmt(parseTime(drop.ends_at) - now) });
+    if (phase === "sold_out") return FS.t("phase.sold_out");
+    return FS.t("countdown.ended");
+  }
+
+  /* A polite live region that speaks only when its words change (the spoken countdown is coarse). */
+  function announcer(node) {
+    var last = "";
+    return function (text) {
+      if (!node || text === last) return;
+      last = text;
+      node.textContent = text;
+    };
+  }
+
+  /* The product picture: WebP and JPEG variants with srcset/sizes, in a box whose aspect ratio is
+   * fixed before the image arrives (no layout shift). Lazy unless it is at the top of the page. */
+  function picture(drop, sizes, eager) {
+    var images = Array.isArray(drop.images) ? drop.images : [];
+    if (!images.length) return el("div", { class: "media-empty", "aria-hidden": "true" });
+    var main = images.filter(function (v) { return v.width <= 800; }).pop() || images[0];
+    function set(kind) { return images.map(function (v) { return v[kind] + " " + v.width + "w"; }).join(", "); }
+    return el("picture", {}, [
+      el("source", { type: "image/webp", srcset: set("webp"), sizes: sizes }),
+      el("img", { src: main.jpeg, srcset: set("jpeg"), sizes: sizes, width: String(main.width),
+        height: String(main.height), alt: FS.t("drop.picture_alt", { name: drop.name }),
+        loading: eager ? "eager" : "lazy", decoding: "async", fetchpriority: eager ? "high" : null })
+    ]);
   }
 
   /* ---------- shared ticker: fires just after each server-clock second ---------- */
@@ -176,7 +216,7 @@
       if (!button) return;
       var label = button.getAttribute("data-label") || button.textContent;
       button.setAttribute("data-label", label);
-      button.textContent = ok ? "Copied" : "Copy failed";
+      button.textContent = ok ? FS.t("common.copied") : FS.t("common.copy_failed");
       window.setTimeout(function () { button.textContent = label; }, 1500);
     };
     if (navigator.clipboard && window.isSecureContext) {
@@ -217,8 +257,10 @@
     var here = window.location.pathname + window.location.search;
     return here === "/" || window.location.pathname === "/login" ? "/login" : "/login?next=" + encodeURIComponent(here);
   }
+  /* "Please sign in to buy." with the sign-in words as a link; `what` names the catalogue entry. */
   function signInPrompt(what) {
-    return ["Please ", el("a", { href: loginHref(), text: "sign in" }), " " + what];
+    var parts = FS.t(what).split(/\[|\]/);
+    return [parts[0] || "", el("a", { href: loginHref(), text: parts[1] || FS.t("nav.signin") }), parts[2] || ""];
   }
 
   function refreshNav() {
@@ -231,7 +273,7 @@
       document.querySelectorAll("[data-min-role]").forEach(function (node) {
         node.hidden = !hasRole(account, node.getAttribute("data-min-role"));
       });
-      if (signout && account) signout.setAttribute("title", "Signed in as " + account.email);
+      if (signout && account) signout.setAttribute("title", FS.t("nav.signed_in_as", { email: account.email }));
     }, function () { /* offline: keep the nav as it is */ });
   }
 
@@ -248,7 +290,8 @@
   FS.ui = {
     el: el, append: append, clear: clear, say: say,
     parseTime: parseTime, fmtDateTime: fmtDateTime, fmtTime: fmtTime, fmtCountdown: fmtCountdown,
-    fmtDuration: fmtDuration, fmtMoney: fmtMoney, currencyDigits: currencyDigits,
+    fmtDuration: fmtDuration, fmtMoney: fmtMoney, currencyDigits: currencyDigits, fmtNumber: fmtNumber,
+    spokenCountdown: spokenCountdown, announcer: announcer, picture: picture,
     PHASE_LABEL: PHASE_LABEL, livePhase: livePhase, laterPhase: laterPhase, countdownText: countdownText,
     onTick: onTick, poll: poll, copyText: copyText,
     me: me, hasRole: hasRole, loginHref: loginHref, signInPrompt: signInPrompt

@@ -1,0 +1,148 @@
+"""Seeds the demo store once: one account per role with random passwords, three pictured drops.
+
+Runs in `flashsale serve` before the workers start. Seeding twice never happens: a `store_flags` row
+is inserted first in the same transaction as everything else, so of two racing processes one commits
+and the other fails on the primary key and rolls back (nothing half-seeded either way).
+"""
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.models import Role, User
+from accounts.service import create_user
+from app.demo.models import StoreFlag
+from app.demo.pictures import png
+from core.db import make_engine, make_sessionmaker
+from core.i18n import translator
+from core.settings import Settings
+from sale.drops import new_drop
+from sale.images.processing import process
+from sale.images.store import MediaStore
+from sale.models import Drop
+from sale.schedule import next_weekly_slot
+from sale.schemas import DropCreate
+
+FLAG = "demo_seeded"
+OPENS_IN = timedelta(minutes=4)  # "a drop opening within five minutes"
+LASTS = timedelta(days=14)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAccount:
+    role: str
+    email: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class DemoDrop:
+    id: int
+    name: str
+    starts_at: datetime
+    price_cents: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class DemoStore:
+    accounts: tuple[DemoAccount, ...]
+    drops: tuple[DemoDrop, ...]
+
+
+class _NotEmpty(Exception):
+    """The database holds accounts or drops already: a real store, not a first run."""
+
+
+def should_seed(settings: Settings) -> bool:
+    """Only a newcomer's first run: the embedded defaults, not production, and not turned off."""
+    return settings.demo and settings.on_embedded_defaults
+
+
+def _drops(settings: Settings, now: datetime) -> list[tuple[DropCreate, str]]:
+    next_day = next_weekly_slot(now + OPENS_IN + timedelta(minutes=1), settings.weekday_index,
+                                settings.drop_time, settings.zone)
+    return [
+        (DropCreate(sku="DEMO-PHONE-15U", name="Mi Phone 15 Ultra", price_cents=599900, currency="CNY",
+                    stock=300, starts_at=now - timedelta(minutes=1), ends_at=now + LASTS, per_user_limit=2),
+         "phone"),
+        (DropCreate(sku="DEMO-BAND-9P", name="Mi Smart Band 9 Pro", price_cents=39900, currency="CNY",
+                    stock=120, starts_at=now + OPENS_IN, ends_at=now + LASTS), "band"),
+        (DropCreate(sku="DEMO-BUDS-5P", name="Mi Buds 5 Pro", price_cents=109900, currency="CNY", stock=200,
+                    starts_at=next_day, ends_at=next_day + timedelta(hours=1), priority_minutes=30), "buds"),
+    ]
+
+
+async def _is_empty(session: AsyncSession) -> bool:
+    users = (await session.execute(select(func.count()).select_from(User))).scalar_one()
+    drops = (await session.execute(select(func.count()).select_from(Drop))).scalar_one()
+    return users == 0 and drops == 0
+
+
+def _stored_picture(store: MediaStore, name: str) -> dict[str, Any]:
+    return store.save(process(png(name)))
+
+
+async def _seed(session: AsyncSession, settings: Settings, pictures: dict[str, dict[str, Any]],
+                now: datetime) -> DemoStore:
+    session.add(StoreFlag(name=FLAG, set_at=now))
+    await session.flush()  # first write: takes the database's write lock, or fails if already seeded
+    if not await _is_empty(session):
+        raise _NotEmpty()
+    accounts = []
+    for role in (Role.shopper, Role.employee, Role.operator):
+        password = secrets.token_urlsafe(12)
+        user = await create_user(session, f"{role.value}@example.com", password, role, f"Demo {role.value}")
+        accounts.append(DemoAccount(role.value, user.email, password))
+    drops = []
+    for body, picture in _drops(settings, now):
+        drop = new_drop(body, settings, now)
+        drop.image = pictures[picture]
+        session.add(drop)
+        await session.flush()
+        assert drop.id is not None
+        drops.append(DemoDrop(drop.id, drop.name, drop.starts_at, drop.price_cents, drop.currency))
+    return DemoStore(tuple(accounts), tuple(drops))
+
+
+async def seed_demo(settings: Settings) -> DemoStore | None:
+    """The demo store when this call seeded it; None when the database is not empty or was seeded before."""
+    engine = make_engine(settings)
+    try:
+        sessions = make_sessionmaker(engine)
+        async with sessions() as session:
+            if await session.get(StoreFlag, FLAG) is not None or not await _is_empty(session):
+                return None
+        # Drawn and stored before the transaction (deterministic bytes, content-hash names: harmless
+        # to repeat), so the database is locked only for the inserts.
+        store = MediaStore(settings.media_root)
+        pictures = {name: await asyncio.to_thread(_stored_picture, store, name) for name in ("phone", "band", "buds")}
+        try:
+            async with sessions() as session, session.begin():
+                return await _seed(session, settings, pictures, datetime.now(UTC))
+        except (IntegrityError, _NotEmpty):
+            return None  # another process seeded first, or a real store appeared meanwhile
+    finally:
+        await engine.dispose()
+
+
+def describe(store: DemoStore, base_url: str) -> str:
+    """What `flashsale serve` prints once: the drops and the accounts (passwords shown only here)."""
+    english = translator("en")
+    lines = ["", "Demo store seeded (first run on the embedded defaults; FLASHSALE_DEMO=false turns it off):"]
+    for drop in store.drops:
+        lines.append(f"  drop #{drop.id}  {drop.name}  {english.money(drop.price_cents, drop.currency)}  "
+                     f"opens {drop.starts_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
+    lines.append(f"Sign in at {base_url}/login with one of these accounts (passwords are shown only this once):")
+    for account in store.accounts:
+        lines.append(f"  {account.role:<9} {account.email:<22} {account.password}")
+    lines.append(f"The operator's dashboard: {base_url}/ops")
+    lines.append("")
+    return "\n".join(lines)
