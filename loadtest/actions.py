@@ -150,6 +150,16 @@ def call(client: FastHttpSession, method: str, path: str, name: str, account: Ac
     return status, data, elapsed_ms
 
 
+STARTED_BY = 0.5  # seconds Locust takes to start a hundred users, during which it times badly
+ARRIVED_BY = 1.0  # seconds before the open by which every user has sent its first request
+
+
+def arrival_delay(now: float, opens_at: float) -> float:
+    """Seconds a user waits before its first request: uniform over the time left before the open."""
+    first, last = now + STARTED_BY, max(now + STARTED_BY, opens_at - ARRIVED_BY)
+    return random.uniform(first, last) - now
+
+
 def wait_for(client: FastHttpSession, opens_at: float, ready: tuple[str, ...]) -> None:
     """Polls the drop about once a second until a phase in `ready`, waking exactly at `opens_at`."""
     while True:

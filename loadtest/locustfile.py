@@ -16,12 +16,15 @@ Run by `flashsale loadtest`, which writes the plan this module reads (FLASHSALE_
 from __future__ import annotations
 
 import random
+import time
 from typing import Any
+
+import gevent
 
 from locust import FastHttpUser, SequentialTaskSet, between, task
 from locust.exception import StopUser
 
-from loadtest.actions import PLAN, Pacer, Shared, buy, call, has_codes, settle, wait_for
+from loadtest.actions import PLAN, Pacer, Shared, arrival_delay, buy, call, has_codes, settle, wait_for
 from loadtest.plan import Account
 from loadtest.tally import PURCHASE, PURCHASE_FCODE, PURCHASE_REF
 
@@ -31,6 +34,13 @@ class BaseUser(FastHttpUser):
     network_timeout = 15.0
     connection_timeout = 5.0
     concurrency = 50  # connections per user: its buyers' payments overlap the next purchases
+
+    def on_start(self) -> None:
+        # Fans arrive over the seconds before an open, not in one millisecond. Locust starts every
+        # user at once, and requests sent while it is still starting them are timed by a busy
+        # generator (first polls ~90 ms here, 2-4 ms from the server's side): each user's first
+        # request waits for its own random arrival, after the start and before the (priority) open.
+        gevent.sleep(arrival_delay(time.time(), PLAN.priority_starts_at))
 
 
 class BuyerFlow(SequentialTaskSet):
