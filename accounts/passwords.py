@@ -9,7 +9,11 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from core.work import BoundedWork
 
-_hasher = PasswordHasher()
+# OWASP's Argon2id setting (m=19 MiB, t=2, p=1): about 20 ms of one core. argon2-cffi's default
+# (64 MiB, t=3, p=4) takes ~190 ms of CPU spread over threads on both cores, so one login at a time
+# still starved the event loop (page p99 5x idle under a login flood). Older hashes are replaced
+# at the holder's next sign-in (needs_rehash).
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 # Verified against when the account does not exist, so both paths cost the same time.
 _DUMMY_HASH = _hasher.hash("not-a-real-password-for-timing")
 
@@ -22,6 +26,13 @@ def _verify(stored: str | None, password: str) -> bool:
     try:
         return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored: str) -> bool:
+    try:
+        return _hasher.check_needs_rehash(stored)
+    except (InvalidHashError, ValueError):
         return False
 
 

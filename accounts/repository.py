@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -24,6 +24,12 @@ class UserRepository:
         self.session.add(user)
         await self.session.flush()
         return user
+
+    async def replace_password_hash(self, user_id: int, old: str, new: str) -> bool:
+        """Compare and set: a password changed in the meantime is left alone."""
+        result = await self.session.execute(
+            update(User).where(col(User.id) == user_id, col(User.password_hash) == old).values(password_hash=new))
+        return bool(getattr(result, "rowcount", 0))
 
     async def token_versions(self) -> dict[int, int]:
         """{user id: token version} of every account whose version was ever bumped."""

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.exceptions import BadCredentials, EmailTaken, UserNotFound
 from accounts.models import Role, User
-from accounts.passwords import hash_password_async, verify_password_async
+from accounts.passwords import hash_password_async, needs_rehash, verify_password_async
 from accounts.repository import UserRepository
 from accounts.schemas import TokenOut, UserOut
 from core.ratelimit import Counters
@@ -96,7 +96,18 @@ async def login(runtime: Runtime, email: str, password: str, address: str) -> To
                                        runtime.passwords) or user is None:
         raise BadCredentials()
     await counters.forgive([pair_key, account_key])
+    if needs_rehash(user.password_hash):
+        await _upgrade_hash(runtime, user, password)
     return await _issue(runtime, user)
+
+
+async def _upgrade_hash(runtime: Runtime, user: User, password: str) -> None:
+    """A hash made with older Argon2 parameters is replaced by the current ones at sign-in, the
+    only time the password is at hand."""
+    assert user.id is not None
+    fresh = await hash_password_async(password, runtime.passwords)
+    async with runtime.sessions.begin() as session:
+        await UserRepository(session).replace_password_hash(user.id, user.password_hash, fresh)
 
 
 async def get_user(session: AsyncSession, user_id: int) -> User:

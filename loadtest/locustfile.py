@@ -20,7 +20,6 @@ import time
 from typing import Any
 
 import gevent
-
 from locust import FastHttpUser, SequentialTaskSet, between, task
 from locust.exception import StopUser
 

@@ -192,3 +192,27 @@ async def test_every_admin_route_needs_the_operator_role(app: FastAPI, client: h
         allowed = await call(client, method, path, operator)
         assert allowed.status_code not in (401, 403), (method, path, allowed.text)
         assert allowed.status_code < 500, (method, path, allowed.status_code, allowed.text)
+
+
+async def test_a_hash_made_with_older_argon2_parameters_is_replaced_at_sign_in(app: FastAPI) -> None:
+    from argon2 import PasswordHasher
+    from sqlalchemy import select
+
+    from accounts.models import User
+    old_hash = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4).hash(PASSWORD)  # argon2-cffi's default
+    runtime = runtime_of(app)
+    email = new_email()
+    async with runtime.sessions.begin() as session:
+        session.add(User(email=email, password_hash=old_hash, role="shopper"))
+
+    async def stored_hash() -> str:
+        async with runtime.sessions() as session:
+            return (await session.execute(select(User.password_hash).where(User.email == email))).scalar_one()
+
+    async with client_at(app, fresh_address()) as client:
+        assert (await login(client, email, PASSWORD)).status_code == 200
+        upgraded = await stored_hash()
+        assert upgraded != old_hash and upgraded.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+        assert (await login(client, email, PASSWORD)).status_code == 200  # the new hash verifies
+        assert await stored_hash() == upgraded  # and is not made again
+        assert (await login(client, email, "wrong password")).status_code == 401
