@@ -76,10 +76,11 @@ class Inventory:
             return PurchaseResult(outcome, result[1])
         return PurchaseResult(outcome, None, int(result[1]) if len(result) > 1 else -1)
 
-    async def hold_payment(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, dict[str, Any] | None]:
+    async def hold_payment(self, drop_id: int, order_id: str, user_id: int,
+                           token_version: int) -> tuple[str, dict[str, Any] | None]:
         k = self.keys.drop(drop_id)
-        result = await self._hold(self.redis, (k.orders, k.deadlines),
-                                  (order_id, str(user_id), now_ms(), self.payment_lease_ms))
+        result = await self._hold(self.redis, (k.orders, k.deadlines, k.tokver),
+                                  (order_id, str(user_id), now_ms(), self.payment_lease_ms, token_version))
         return _state(result)
 
     async def settle_payment(self, drop_id: int, order_id: str, paid: bool, reference: str,
