@@ -64,6 +64,8 @@ def balanced(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> It
     env.update(FLASHSALE_DATABASE_URL=settings.effective_database_url, FLASHSALE_REDIS_URL=settings.redis_url,
                FLASHSALE_REDIS_PREFIX=settings.redis_prefix, FLASHSALE_JWT_SECRET=settings.jwt_secret,
                FLASHSALE_PURCHASE_RATE_PER_SECOND="1000", FLASHSALE_TRUSTED_PROXIES="127.0.0.1",
+               # Every buyer of the test comes through HAProxy from 127.0.0.1: one client address.
+               FLASHSALE_MAX_UNPAID_PER_ADDRESS="1000",
                FLASHSALE_LOG_LEVEL="warning", FLASHSALE_DEMO="false", PYTHONUNBUFFERED="1")
     processes: list[subprocess.Popen[bytes]] = []
     try:
