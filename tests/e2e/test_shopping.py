@@ -9,7 +9,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import Server, iso, register, shoot, token_of, unique_email
+from tests.e2e.helpers import Server, iso, landed_orders, register, shoot, token_of, unique_email
 
 # Records the buy button's box at every change of its label or state, and every layout shift that moves it.
 BUY_BUTTON_WATCH = """
@@ -109,7 +109,7 @@ def test_shopper_waits_for_the_open_buys_pays_and_a_friend_buys_through_the_shar
     expect(buyer.locator("#buy-msg")).to_contain_text("Reserved 1 unit")
     expect(buyer.locator("#buy")).to_have_text("Buy now")
     buyer.wait_for_timeout(1000)
-    orders = [o for o in api.call("GET", "/api/orders", buyer_token) if o["drop_id"] == drop["id"]]
+    orders = landed_orders(api, buyer_token, drop["id"])
     assert len(orders) == 1, orders
     order = orders[0]
     assert order["status"] == "reserved" and order["quantity"] == 1
