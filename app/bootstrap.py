@@ -11,7 +11,7 @@ from app.wiring import Background, Services, background_loops, build_services
 from core.db import make_engine, make_sessionmaker
 from core.embedded_redis import EmbeddedRedis
 from core.keys import Keys
-from core.redis import ScriptRegistry, make_redis
+from core.redis import ScriptRegistry, connect_redis
 from core.runtime import Runtime
 from core.settings import Settings
 from core.token_versions import TokenVersions
@@ -30,7 +30,7 @@ async def running(settings: Settings, *, background: bool) -> AsyncIterator[Serv
         redis_url = await asyncio.to_thread(embedded.start)
     engine = make_engine(settings)
     sessions = make_sessionmaker(engine)
-    redis, keys, scripts = make_redis(redis_url), Keys(settings.redis_prefix), ScriptRegistry()
+    redis, keys, scripts = await connect_redis(redis_url), Keys(settings.redis_prefix), ScriptRegistry()
     register_version_scripts(scripts)
     versions = TokenVersions(redis, keys, scripts, token_version_record(sessions))
     runtime = Runtime(settings=settings, engine=engine, sessions=sessions, redis=redis, keys=keys,

@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.wiring import Services
 from codes.service import FcodeService
 from core.db import session_scope
 from core.errors import Forbidden
+from core.redis import RedisClient
 from core.runtime import Runtime
 from core.settings import Settings
 from core.tokens import Claims
@@ -76,7 +76,7 @@ async def get_settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
-async def get_redis(runtime: RuntimeDep) -> Redis:
+async def get_redis(runtime: RuntimeDep) -> RedisClient:
     return runtime.redis
 
 
@@ -106,7 +106,7 @@ async def client_address_of(request: Request) -> str:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-RedisDep = Annotated[Redis, Depends(get_redis)]
+RedisDep = Annotated[RedisClient, Depends(get_redis)]
 # scope="function": the transaction commits before the response is sent, so a client never reads
 # ahead of its own write and a failed commit is an error response, not a lost 2xx.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -10,6 +10,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import iter_route_contexts
+from redis.exceptions import ClusterError, ReadOnlyError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -124,4 +125,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RedisTimeoutError, on_backend_down)
     for down in DATABASE_DOWN:
         app.add_exception_handler(down, on_backend_down)
+    # A Redis Cluster failing over: a primary is down (CLUSTERDOWN), slots are moving (TRYAGAIN),
+    # a demoted primary still answers (READONLY), or the client's map has a hole for a while.
+    for cluster_error in (ClusterError, TryAgainError, ReadOnlyError, SlotNotCoveredError):
+        app.add_exception_handler(cluster_error, on_backend_down)
     app.add_exception_handler(Exception, on_unexpected)

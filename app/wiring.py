@@ -16,6 +16,7 @@ from core.loops import cancel_all
 from core.runtime import Runtime
 from sale.catalog import DropCatalog
 from sale.drops import DropAdmin
+from sale.failover import FailoverRebuild
 from sale.images.service import DropImageService
 from sale.images.store import MediaStore
 from sale.inventory import Inventory
@@ -64,7 +65,8 @@ async def build_services(runtime: Runtime) -> Services:
     settings = runtime.settings
 
     inventory = Inventory(runtime.redis, runtime.keys, runtime.scripts,
-                          payment_lease_ms=int(settings.payment_lease_seconds * 1000))
+                          payment_lease_ms=int(settings.payment_lease_seconds * 1000),
+                          wait_replicas=settings.redis_wait_replicas, wait_timeout_ms=settings.redis_wait_timeout_ms)
     catalog = DropCatalog(runtime.redis, runtime.keys, runtime.sessions)
     loader = DropLoader(runtime, inventory, catalog)
     lookup = OrderLookup(inventory, runtime.sessions)
@@ -81,7 +83,7 @@ async def build_services(runtime: Runtime) -> Services:
     share = ShareService(runtime, drops, lookup, referrals, count_view)
     purchases = PurchaseService(runtime.redis, runtime.keys, inventory, loader, gate, referrals,
                                 settings.purchase_rate_per_second, AddressTags(settings.app_secret),
-                                settings.max_unpaid_per_address)
+                                settings.max_unpaid_per_address, FailoverRebuild(runtime, loader))
     orders = OrderService(inventory, lookup, loader, gate, share, make_provider(settings.payment_provider))
     try:
         await code_sync.drain()  # F-code changes a stopped worker had not written to SQL yet

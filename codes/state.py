@@ -1,4 +1,4 @@
-"""The live state of F-codes in Redis: thin wrappers over the codes' Lua scripts.
+"""The live state of F-codes in RedisClient: thin wrappers over the codes' Lua scripts.
 
 Every change SQL must follow is sent in one pipeline with a mark in the dirty hash, so one round
 trip changes the code and records that the record is behind (see sync.py).
@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from codes.models import CodeStatus, FCode
 from core.clock import ms, now_ms
 from core.keys import Keys
-from core.redis import LuaScript, ScriptArg, ScriptRegistry
+from core.redis import LuaScript, RedisClient, ScriptArg, ScriptRegistry
 
 SCRIPTS = ("fcode_load.lua", "fcode_lease.lua", "fcode_confirm.lua", "fcode_unlease.lua",
            "fcode_order_end.lua", "fcode_manage.lua", "fcode_synced.lua")
@@ -32,7 +31,7 @@ def register_scripts(scripts: ScriptRegistry) -> list[LuaScript]:
 
 @dataclass(frozen=True, slots=True)
 class LiveCode:
-    """A code's state as Redis (or, when Redis lacks it, the SQL record) has it."""
+    """A code's state as RedisClient (or, when RedisClient lacks it, the SQL record) has it."""
 
     status: str
     expires_ms: int
@@ -96,7 +95,7 @@ def load_fields(row: FCode) -> list[ScriptArg]:
 
 
 class CodeState:
-    def __init__(self, redis: Redis, keys: Keys, scripts: ScriptRegistry) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, scripts: ScriptRegistry) -> None:
         self.redis = redis
         self.keys = keys
         self._load = scripts["fcode_load"]

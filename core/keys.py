@@ -12,10 +12,10 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class DropKeys:
     inv: str          # hash: stock counters, phase times, limits, price
-    users: str        # hash: user id -> units held (reserved + paid)
-    orders: str       # hash: order id -> order JSON (the live state of every order)
+    users: str        # hash: user id -> units held (reserved + paid); "r:ID" -> the buyer's rate window
+    orders: str       # hash: order id -> order JSON (the live state of every order, its one copy)
     deadlines: str    # sorted set: order id -> pay-by (or payment lease) in ms
-    stream: str       # stream: order events for the SQL sink
+    stream: str       # stream: order events for the SQL sink ({"i": order id})
     rejected: str     # hash: error code -> count
     idem_prefix: str  # + user + ":" + key -> "order id|body hash" (string with TTL)
     rate_prefix: str  # + user -> purchases this second (string with TTL)
@@ -31,6 +31,7 @@ class DropKeys:
     join_user_prefix: str   # + user -> join attempts this minute (string with TTL)
     join_rate_prefix: str   # + epoch second -> joins in that second (string with TTL)
     solution_prefix: str    # + challenge signature -> used (string with TTL: single use)
+    rebuild: str      # string with TTL: one app process is merging SQL back in after a failover
 
     def all_keys(self) -> list[str]:
         return [self.inv, self.users, self.orders, self.deadlines, self.stream, self.rejected, self.tokver,
@@ -50,7 +51,7 @@ class Keys:
                 inv=f"{tag}:inv", users=f"{tag}:users", orders=f"{tag}:orders",
                 deadlines=f"{tag}:deadlines", stream=f"{tag}:stream", rejected=f"{tag}:rejected",
                 idem_prefix=f"{tag}:idem:", rate_prefix=f"{tag}:rate:", tokver=f"{tag}:tokver",
-                addr_held=f"{tag}:addr-held",
+                addr_held=f"{tag}:addr-held", rebuild=f"{tag}:rebuild",
                 queue=f"{tag}:q", line=f"{tag}:q:line", seen=f"{tag}:q:seen", admitted=f"{tag}:q:admitted",
                 tickets=f"{tag}:q:tickets", join_addr_prefix=f"{tag}:q:addr:", join_user_prefix=f"{tag}:q:user:",
                 join_rate_prefix=f"{tag}:q:joins:", solution_prefix=f"{tag}:q:used:",
@@ -66,12 +67,12 @@ class Keys:
     @property
     def drop_catalog(self) -> str:
         """Hash: drop id -> the drop's JSON, for every drop not long ended (listings and drop pages)."""
-        return f"{self.prefix}:drops:catalog"
+        return f"{self.prefix}:{{catalog}}:drops"  # one hash tag with the version: one MULTI
 
     @property
     def drop_catalog_version(self) -> str:
         """String: bumped on every change of the catalog, so each worker's copy knows it is stale."""
-        return f"{self.prefix}:drops:catalog:version"
+        return f"{self.prefix}:{{catalog}}:version"
 
     def login_failures(self, scope: str, ident: str) -> str:
         return f"{self.prefix}:login-fail:{scope}:{ident}"

@@ -13,3 +13,8 @@ PURCHASES = Counter("flashsale_purchases_total", "Purchase attempts by outcome",
                     registry=REGISTRY)
 ORDERS_SUNK = Counter("flashsale_orders_written_total", "Order events written to SQL", registry=REGISTRY)
 EXPIRED = Counter("flashsale_orders_expired_total", "Reservations expired by the sweeper", registry=REGISTRY)
+UNREPLICATED = Counter("flashsale_purchases_unreplicated_total",
+                       "Purchases answered although WAIT saw fewer replicas than FLASHSALE_REDIS_WAIT_REPLICAS",
+                       registry=REGISTRY)
+FAILOVER_REBUILDS = Counter("flashsale_drop_rebuilds_total",
+                            "Drops merged back from SQL after Redis failed over or restarted", registry=REGISTRY)

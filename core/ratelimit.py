@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from core.errors import RateLimited
+from core.redis import RedisClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +25,7 @@ class Counters:
     """Fixed-window counters, one per key. No MULTI: the keys may live in different Cluster slots;
     each INCR is atomic on its own, which is what the count-then-compare order needs."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
 
     async def hit(self, keys: Sequence[tuple[str, int]]) -> list[Hit]:
@@ -51,7 +50,7 @@ class Counters:
 class FailureLimiter:
     """Refuses with 429 once `limit` failures were recorded for any of the given keys in the window."""
 
-    def __init__(self, redis: Redis, *, limit: int, window_seconds: int) -> None:
+    def __init__(self, redis: RedisClient, *, limit: int, window_seconds: int) -> None:
         self.redis = redis
         self.limit = limit
         self.window = window_seconds

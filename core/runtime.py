@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.db import WriteHealth
 from core.keys import Keys
-from core.redis import ScriptRegistry
+from core.redis import RedisClient, ScriptRegistry
 from core.settings import Settings
 from core.token_versions import TokenVersions
 from core.tokens import TokenService
@@ -22,7 +21,7 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    redis: Redis
+    redis: RedisClient
     keys: Keys
     scripts: ScriptRegistry
     tokens: TokenService

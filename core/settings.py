@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     database_timeout_seconds: float = 5.0
     shutdown_drain_seconds: float = 10.0  # graceful stop: time the sink has to write what is left
     payment_lease_seconds: float = 60.0  # a payment in progress holds its order this long at most
+    # After each purchase call, WAIT until this many replicas have its writes (0: answer at once; a
+    # failover may then lose the last acknowledged orders). Bounded by redis_wait_timeout_ms.
+    redis_wait_replicas: int = 0
+    redis_wait_timeout_ms: int = 200
+    # After a failover (or a restart from disk) a drop pauses this long before SQL is merged back in,
+    # so order-sink batches read from the old primary are committed first.
+    failover_settle_seconds: float = 1.0
     log_level: str = "info"
     payment_provider: str = "test"
     # The waiting room (drops with waiting_room on)

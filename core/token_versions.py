@@ -13,11 +13,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 
-from redis.asyncio import Redis
-
 from core.errors import Unauthorized
 from core.keys import Keys
-from core.redis import ScriptRegistry
+from core.redis import RedisClient, ScriptRegistry
 from core.tokens import Claims
 
 # Loads every account whose version is above 0 from the record: {user id: version}.
@@ -37,7 +35,7 @@ class TokenRevoked(Unauthorized):
 
 
 class TokenVersions:
-    def __init__(self, redis: Redis, keys: Keys, scripts: ScriptRegistry, record: VersionRecord) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, scripts: ScriptRegistry, record: VersionRecord) -> None:
         self.redis = redis
         self.keys = keys
         self._check = scripts["token_version_check"]

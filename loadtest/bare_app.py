@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.responses import Response
 
-from core.redis import LuaScript, make_redis
+from core.redis import LuaScript, connect_redis
 
 ONE_CALL = LuaScript("bare", "return redis.call('HINCRBY', KEYS[1], 'calls', 1)")
 
@@ -20,7 +20,7 @@ ONE_CALL = LuaScript("bare", "return redis.call('HINCRBY', KEYS[1], 'calls', 1)"
 def create_app() -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = make_redis(os.environ["BENCH_REDIS_URL"])
+        redis = await connect_redis(os.environ["BENCH_REDIS_URL"])
         await ONE_CALL.load(redis)
         app.state.redis = redis
         yield

@@ -48,6 +48,8 @@ class Row:
     result: httpgen.Result
     gen_cpu: float
     sink_drain: float | None = None
+    redis: RedisUsage | None = None
+    redis_orders: int = 0
 
     @property
     def rate(self) -> float:
@@ -56,6 +58,41 @@ class Row:
     @property
     def units(self) -> float:
         return self.result.statuses[201] / self.result.seconds
+
+
+@dataclass
+class RedisUsage:
+    """Redis work between two INFO snapshots, summed over the primaries: CPU seconds (main process,
+    all threads) and commands executed (commands inside Lua scripts count one each)."""
+
+    cpu_seconds: float
+    calls: dict[str, int]
+
+    def minus(self, before: RedisUsage) -> RedisUsage:
+        calls = {name: count - before.calls.get(name, 0) for name, count in self.calls.items()}
+        return RedisUsage(self.cpu_seconds - before.cpu_seconds, {k: v for k, v in calls.items() if v > 0})
+
+
+async def redis_usage(redis_url: str) -> RedisUsage:
+    from core.redis import connect_redis, primaries
+
+    client = await connect_redis(redis_url)
+    nodes = await primaries(client)
+    cpu, calls = 0.0, dict[str, int]()
+    try:
+        for node in nodes:
+            info = await node.info("cpu")
+            cpu += float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+            for name, stats in (await node.info("commandstats")).items():
+                command = name.removeprefix("cmdstat_")
+                if command not in ("info", "cluster|nodes", "cluster|slots", "cluster|shards", "command",
+                                   "command|docs", "command|info"):
+                    calls[command] = calls.get(command, 0) + int(stats["calls"])
+    finally:
+        for node in nodes:
+            await node.aclose()
+        await client.aclose()
+    return RedisUsage(cpu, calls)
 
 
 
@@ -148,7 +185,10 @@ async def main(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="flashsale-bench-"))
     redis_server = None
     redis_url = args.redis_url
-    if not redis_url:
+    cluster_dir = work / "cluster"
+    if args.cluster:
+        redis_url = start_cluster(cluster_dir)
+    elif not redis_url:
         redis_server = EmbeddedRedis(work / "redis", persist=True)
         redis_url = redis_server.start()
     settings = Settings(database_url=args.database_url or f"sqlite+aiosqlite:///{work / 'bench.db'}",
@@ -163,7 +203,8 @@ async def main(args: argparse.Namespace) -> int:
            "FLASHSALE_VAR_DIR": str(work), "FLASHSALE_PURCHASE_RATE_PER_SECOND": "1000000",
            # Every buyer of the benchmark comes from one loopback address.
            "FLASHSALE_MAX_UNPAID_PER_ADDRESS": "1000000000",
-           "FLASHSALE_LOG_LEVEL": "warning", "BENCH_REDIS_URL": redis_url}
+           "FLASHSALE_LOG_LEVEL": "warning", "BENCH_REDIS_URL": redis_url,
+           "FLASHSALE_REDIS_WAIT_REPLICAS": str(args.wait_replicas)}
     rows: list[Row] = []
     sold = 0
     try:
@@ -189,6 +230,8 @@ async def main(args: argparse.Namespace) -> int:
                 label += " + room" if args.waiting_room else ""
                 # With a waiting room an admission buys once: each run gets buyers of its own.
                 mine = tokens[run_index::len(args.workers)] if args.waiting_room else tokens
+                usage_before = await redis_usage(redis_url)
+                orders_before = await _redis_orders(redis_url, settings, drop_id)
                 row = await measure(label, workers, app_port, f"/api/drops/{drop_id}/purchase",
                                     mine, args.seconds, args.connections)
                 rows.append(row)
@@ -200,6 +243,9 @@ async def main(args: argparse.Namespace) -> int:
                         break
                     await asyncio.sleep(0.05)
                 row.sink_drain = time.perf_counter() - started
+                # Redis work of the run and of the sink draining it, per unit sold in the run.
+                row.redis = (await redis_usage(redis_url)).minus(usage_before)
+                row.redis_orders = target - orders_before  # warm-up purchases included, as in the usage
                 sold = target
             finally:
                 stop(bare)
@@ -209,23 +255,55 @@ async def main(args: argparse.Namespace) -> int:
     finally:
         if redis_server is not None:
             redis_server.stop()
+        if args.cluster:
+            stop_cluster(cluster_dir)
         shutil.rmtree(work, ignore_errors=True)
     report(rows, args, sold, buyers)
     return 0
 
 
+CLUSTER_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "redis-cluster"
+
+
+def start_cluster(state: Path) -> str:
+    """A 3-primary, 3-replica cluster (scripts/redis-cluster) with AOF on, on six free loopback ports."""
+    for base in range(10000, 12000, 97):  # it and its bus ports (+10000) below the ephemeral ports (32768+)
+        if all(_port_free(base + i) and _port_free(base + 10000 + i) for i in range(6)):
+            done = subprocess.run([sys.executable, str(CLUSTER_SCRIPT), "start", "--port", str(base), "--dir",
+                                   str(state), "--appendonly"], capture_output=True, text=True, timeout=120)
+            if done.returncode != 0:
+                raise RuntimeError(f"redis-cluster did not start: {done.stderr or done.stdout}")
+            return done.stdout.strip().splitlines()[-1]
+    raise RuntimeError("no six free ports for the cluster")
+
+
+def stop_cluster(state: Path) -> None:
+    subprocess.run([sys.executable, str(CLUSTER_SCRIPT), "stop", "--dir", str(state)], capture_output=True,
+                   timeout=60)
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
 async def _redis_orders(redis_url: str, settings: Settings, drop_id: int) -> int:
     from core.keys import Keys
-    from core.redis import make_redis
+    from core.redis import connect_redis
 
-    redis = make_redis(redis_url)
+    redis = await connect_redis(redis_url)
     count = int(await redis.hlen(Keys(settings.redis_prefix).drop(drop_id).orders))
     await redis.aclose()
     return count
 
 
 def report(rows: list[Row], args: argparse.Namespace, sold: int, buyers: int) -> None:
-    print(f"\nflashsale bench: {args.seconds:.0f} s per run, {args.connections} connections, "
+    where = "a 3-primary Redis Cluster" if args.cluster else (args.redis_url or "one embedded Valkey")
+    if args.wait_replicas:
+        where += f", WAIT {args.wait_replicas} replica(s) after each purchase call"
+    print(f"\nflashsale bench on {where}: {args.seconds:.0f} s per run, {args.connections} connections, "
           f"{buyers} buyers, {os.cpu_count()} cores shared by server and generator\n")
     print(f"{'endpoint':<28}{'workers':>8}{'req/s':>10}{'units/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'non-2xx':>9}{'gen CPU':>9}{'SQL drain s':>13}")
@@ -241,6 +319,15 @@ def report(rows: list[Row], args: argparse.Namespace, sold: int, buyers: int) ->
         if len(pair) == 2:
             print(f"ratio purchase/bare with {workers} worker(s): {pair[1].rate / pair[0].rate:.2f}")
     print(f"orders in SQL after the runs: {sold}")
+    for row in rows:
+        if row.redis is None or not row.redis_orders:
+            continue
+        made = row.redis_orders
+        top = sorted(row.redis.calls.items(), key=lambda item: -item[1])[:12]
+        print(f"Redis per purchase, {row.workers} worker(s) (run + sink drain, {made} units): "
+              f"{row.redis.cpu_seconds / made * 1e6:.1f} us CPU, "
+              f"{sum(row.redis.calls.values()) / made:.2f} commands "
+              f"({', '.join(f'{name} {count / made:.2f}' for name, count in top)})")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -256,6 +343,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--separate-sink", action="store_true",
                         help="web workers without the order sink/sweeper, plus one `flashsale worker` process")
     parser.add_argument("--redis-url", default="", help="default: an embedded server started for the run")
+    parser.add_argument("--wait-replicas", type=int, default=0,
+                        help="FLASHSALE_REDIS_WAIT_REPLICAS for the servers (WAIT after each purchase call)")
+    parser.add_argument("--cluster", action="store_true",
+                        help="run against a 3-primary, 3-replica Redis Cluster started for the run (AOF on)")
     parser.add_argument("--database-url", default="", help="default: a SQLite file in a temp dir")
     return parser.parse_args(argv)
 

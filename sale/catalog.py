@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import as_utc, ms, utcnow
 from core.keys import Keys
+from core.redis import RedisClient
 from sale.models import Drop
 from sale.repository import DropRepository
 
@@ -45,7 +45,7 @@ def drop_from_json(raw: bytes) -> Drop:
 
 
 class DropCatalog:
-    def __init__(self, redis: Redis, keys: Keys, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.redis = redis
         self.keys = keys
         self.sessions = sessions

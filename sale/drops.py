@@ -154,10 +154,10 @@ class DropAdmin:
 
     async def stats(self, drop_id: int) -> StatsOut:
         drop = await self._drop(drop_id)
-        inv, rejected = await self.inventory.stats(drop_id)
+        inv, rejected, orders = await self.inventory.stats(drop_id)
         if b"remaining" not in inv:
             await self.loader.load(drop)
-            inv, rejected = await self.inventory.stats(drop_id)
+            inv, rejected, orders = await self.inventory.stats(drop_id)
         counts: Counter[str] = Counter()
         for code, count in rejected.items():
             counts[client_code(code.decode())] += int(count)
@@ -165,10 +165,11 @@ class DropAdmin:
         def num(name: str) -> int:
             return int(inv.get(name.encode(), 0))
 
+        # Attempts are derived, not counted on the purchase path: each made an order or a refusal.
         sold_out_ms = inv.get(b"sold_out_at")
         return StatsOut(drop_id=drop_id, stock=num("stock"), remaining=num("remaining"), reserved=num("reserved"),
                         paid=num("paid"), expired=num("expired"), cancelled=num("cancelled"),
-                        attempts=num("attempts"), rejected=dict(counts),
+                        attempts=orders + sum(counts.values()), rejected=dict(counts),
                         sold_out_at=datetime.fromtimestamp(int(sold_out_ms) / 1000, UTC) if sold_out_ms else None,
                         phase=phase_of(drop, num("remaining"), datetime.now(UTC)),
                         queue=await self.queue.counts(drop_id) if drop.waiting_room else None)

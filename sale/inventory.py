@@ -1,16 +1,20 @@
 """The inventory gate: thin wrappers over the drop's Lua scripts (one round trip each)."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 
 from core.clock import ms, now_ms
 from core.keys import DropKeys, Keys
-from core.redis import ScriptRegistry
+from core.metrics import UNREPLICATED
+from core.redis import RedisClient, ScriptArg, ScriptRegistry
+from sale.batching import PurchaseBatcher, PurchaseRequest
 from sale.models import Drop
+
+log = logging.getLogger("flashsale.inventory")
 
 SCRIPTS = ("purchase.lua", "pay_hold.lua", "pay_settle.lua", "release.lua", "load.lua")
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -36,22 +40,25 @@ def drop_json(drop: Drop) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class PurchaseResult:
-    outcome: str            # "ok", "dup", "missing" or a refusal code
+    outcome: str            # "ok", "dup", "missing", "fenced" or a refusal code
     order: bytes | None     # the order JSON from Redis
     remaining: int = -1
 
 
 class Inventory:
-    def __init__(self, redis: Redis, keys: Keys, scripts: ScriptRegistry,
-                 payment_lease_ms: int = PAYMENT_LEASE_MS) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, scripts: ScriptRegistry, *,
+                 payment_lease_ms: int = PAYMENT_LEASE_MS, wait_replicas: int = 0, wait_timeout_ms: int = 200) -> None:
         self.redis = redis
         self.keys = keys
         self.payment_lease_ms = payment_lease_ms
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
         self._purchase = scripts["purchase"]
         self._hold = scripts["pay_hold"]
         self._settle = scripts["pay_settle"]
         self._release = scripts["release"]
         self._load = scripts["load"]
+        self._batcher = PurchaseBatcher(self._purchase_batch)
 
     async def purchase(self, drop_id: int, user_id: int, quantity: int, order_id: str, body_hash: str,
                        idempotency_key: str | None, fcode_hash: str, ref: str, rate_per_second: int, *,
@@ -62,19 +69,36 @@ class Inventory:
         `answer_only` answers a known Idempotency-Key and takes nothing."""
         k = self.keys.drop(drop_id)
         uid = str(user_id)
-        idem_key = k.idem_prefix + uid + ":" + (idempotency_key or "")
-        result = await self._purchase(
-            self.redis,
-            (k.inv, k.users, k.orders, k.deadlines, k.stream, k.rejected, idem_key, k.rate_prefix + uid,
-             k.tokver, k.addr_held, k.admitted, k.tickets, k.queue),
-            (uid, quantity, now_ms(), order_id, body_hash, "1" if fcode_hash else "0", fcode_hash, ref,
-             rate_per_second, IDEMPOTENCY_TTL_SECONDS, "1" if idempotency_key else "0", token_version,
-             address, max_unpaid_per_address, "1" if answer_only else "0"),
-        )
+        request = PurchaseRequest(uid, quantity, order_id, body_hash, orjson.dumps(fcode_hash), orjson.dumps(ref),
+                                  k.idem_prefix + uid + ":" + (idempotency_key or ""), idempotency_key is not None,
+                                  rate_per_second, token_version, address, max_unpaid_per_address, answer_only)
+        result = await self._batcher.submit(drop_id, request)
         outcome = result[0].decode()
         if outcome in ("ok", "dup"):
             return PurchaseResult(outcome, result[1])
         return PurchaseResult(outcome, None, int(result[1]) if len(result) > 1 else -1)
+
+    async def _purchase_batch(self, drop_id: int, requests: list[PurchaseRequest]) -> list[Any]:
+        k = self.keys.drop(drop_id)
+        keys = (k.inv, k.users, k.orders, k.deadlines, k.stream, k.rejected, k.tokver, k.addr_held, k.admitted,
+                k.tickets, k.queue, *(r.idem_key for r in requests))
+        first = requests[0]  # the limits are settings: the same for every request
+        args: list[ScriptArg] = [now_ms(), first.rate_per_second, IDEMPOTENCY_TTL_SECONDS, first.max_unpaid_per_address]
+        for request in requests:
+            args.extend(request.args())
+        if self.wait_replicas > 0:
+            reply, acknowledged = await self._purchase.call_and_wait(self.redis, keys, args, self.wait_replicas,
+                                                                     self.wait_timeout_ms)
+            if acknowledged < self.wait_replicas:
+                UNREPLICATED.inc(len(requests))
+                log.warning("purchase writes of drop %s reached %d of %d replicas in %d ms", drop_id,
+                            acknowledged, self.wait_replicas, self.wait_timeout_ms)
+        else:
+            reply = await self._purchase(self.redis, keys, args)
+        if reply and reply[0] == b"fenced":
+            return [[b"fenced"]] * len(requests)
+        replies: list[Any] = reply
+        return replies
 
     async def hold_payment(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, dict[str, Any] | None]:
         k = self.keys.drop(drop_id)
@@ -139,13 +163,15 @@ class Inventory:
                 pipe.hget(self.keys.drop(drop_id).inv, "remaining")
             return [int(value) if value is not None else None for value in await pipe.execute()]
 
-    async def stats(self, drop_id: int) -> tuple[dict[bytes, bytes], dict[bytes, bytes]]:
+    async def stats(self, drop_id: int) -> tuple[dict[bytes, bytes], dict[bytes, bytes], int]:
+        """The drop's counters, refusals by code, and how many orders it has (successful attempts)."""
         k = self.keys.drop(drop_id)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(k.inv)
             pipe.hgetall(k.rejected)
-            inv, rejected = await pipe.execute()
-        return inv, rejected
+            pipe.hlen(k.orders)
+            inv, rejected, orders = await pipe.execute()
+        return inv, rejected, int(orders)
 
     async def all_orders(self, drop_id: int) -> dict[str, dict[str, Any]]:
         raw: dict[bytes, bytes] = await self.redis.hgetall(self.keys.drop(drop_id).orders)  # type: ignore[assignment]

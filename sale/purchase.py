@@ -14,15 +14,16 @@ from collections import Counter
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 
 from codes.exceptions import FcodeInvalid
 from codes.gate import Gate, Lease
-from core.errors import DomainError
+from core.errors import DomainError, ServiceUnavailable
 from core.keys import Keys
 from core.metrics import PURCHASES
 from core.net import address_block
+from core.redis import RedisClient
 from sale.exceptions import DropNotFound, SoldOut, refusal
+from sale.failover import FailoverRebuild
 from sale.inventory import Inventory, PurchaseResult
 from sale.loader import DropLoader
 from sale.render import order_bytes
@@ -45,10 +46,11 @@ class AddressTags:
 
 
 class PurchaseService:
-    def __init__(self, redis: Redis, keys: Keys, inventory: Inventory, loader: DropLoader, gate: Gate,
+    def __init__(self, redis: RedisClient, keys: Keys, inventory: Inventory, loader: DropLoader, gate: Gate,
                  referrals: ReferralSigner, rate_per_second: int, addresses: AddressTags,
-                 max_unpaid_per_address: int) -> None:
+                 max_unpaid_per_address: int, failover: FailoverRebuild) -> None:
         self.redis = redis
+        self.failover = failover
         self.keys = keys
         self.inventory = inventory
         self.loader = loader
@@ -115,6 +117,10 @@ class PurchaseService:
                 drop_id, user_id, quantity, order_id, body_hash, idempotency_key, fcode_hash, referral,
                 self.rate_per_second, token_version=token_version, address=address,
                 max_unpaid_per_address=self.max_unpaid_per_address, answer_only=answer_only)
+            if result.outcome == "fenced":
+                self.failover.rebuild_soon(drop_id)
+                raise ServiceUnavailable(detail="This drop is being checked after a storage failover; retry shortly.",
+                                         retry_after=self.failover.retry_after)
             if result.outcome != "missing":
                 return result
             await self.loader.load_by_id(drop_id)  # raises drop_not_found for an unknown drop
@@ -135,7 +141,5 @@ class PurchaseService:
         pending, self._local_rejects = self._local_rejects, Counter()
         async with self.redis.pipeline(transaction=False) as pipe:
             for drop_id, count in pending.items():
-                k = self.keys.drop(drop_id)
-                pipe.hincrby(k.inv, "attempts", count)
-                pipe.hincrby(k.rejected, "sold_out", count)
+                pipe.hincrby(self.keys.drop(drop_id).rejected, "sold_out", count)
             await pipe.execute()

@@ -34,8 +34,16 @@ async def reconcile(runtime: Runtime, inventory: Inventory, loader: DropLoader, 
         only_sql = sorted(set(rows) - set(live))
         only_redis = sorted(set(live) - set(rows))
         status_diff = sorted(i for i in set(rows) & set(live) if rows[i].status != shown_status(live[i]["status"]))
-        counters = {k.decode(): int(v) for k, v in inv.items() if k.decode() in ("remaining", "reserved", "paid")}
-        balanced = bool(inv) and sum(counters.values()) == drop.stock
+        held = {"reserved": 0, "paid": 0}
+        for order in live.values():
+            state = shown_status(order["status"])
+            if state in held:
+                held[state] += int(order["quantity"])
+        counters = {"remaining": int(inv.get(b"remaining", -1)), "paid": int(inv.get(b"paid", -1)), **{
+            f"orders_{state}": units for state, units in held.items()}}
+        # Every unit is remaining or held by a live order, and the paid counter matches the orders.
+        balanced = bool(inv) and (counters["remaining"] + held["reserved"] + held["paid"] == drop.stock
+                                  and counters["paid"] == held["paid"])
         say(f"drop {drop.id} ({drop.sku}): redis={'present' if inv else 'missing'} {counters} "
             f"only-in-sql={len(only_sql)} only-in-redis={len(only_redis)} status-differs={len(status_diff)} "
             f"invariant={'ok' if balanced else 'BROKEN'}")

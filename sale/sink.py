@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import orjson
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +22,7 @@ from core.db import DATABASE_DOWN
 from core.keys import Keys
 from core.loops import forever
 from core.metrics import ORDERS_SUNK
+from core.redis import RedisClient
 from core.runtime import Runtime
 from sale.repository import OrderRepository
 
@@ -30,6 +30,7 @@ log = logging.getLogger("flashsale.sink")
 GROUP = "sql-sink"
 BATCH = 500
 CLAIM_EVERY_SECONDS = 5.0
+MULTI_STREAM_BLOCK_MS = 50
 
 
 class PaidRecorder(Protocol):
@@ -40,7 +41,7 @@ class PaidRecorder(Protocol):
     async def record_paid(self, session: AsyncSession, orders: Sequence[dict[str, Any]]) -> None: ...
 
 
-async def ensure_group(redis: Redis, keys: Keys, drop_id: int) -> None:
+async def ensure_group(redis: RedisClient, keys: Keys, drop_id: int) -> None:
     """The drop's order stream and its consumer group exist (idempotent)."""
     try:
         await redis.xgroup_create(keys.drop(drop_id).stream, GROUP, id="0", mkstream=True)
@@ -95,36 +96,52 @@ class OrderSink:
         if time.monotonic() - self._last_claim > CLAIM_EVERY_SECONDS:
             self._last_claim = time.monotonic()
             written += await self.reclaim(streams)
+        # One XREADGROUP per stream: each drop's stream lives in its own Cluster slot, and a read
+        # naming streams of two slots is refused (CROSSSLOT, redis/redis#6794). A pass that does
+        # not wait comes first, so a busy drop is never held up by idle ones blocking; then all wait
+        # together, and briefly when there are several: the pass ends only when every read returned.
         backlog = self._backlog
         try:
-            response = await self.runtime.redis.xreadgroup(
-                GROUP, self.consumer, {s: "0" if backlog else ">" for s in streams}, count=BATCH,
-                block=None if backlog or not block_ms else block_ms)
-        except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            for drop_id in streams.values():  # Redis lost the group (flushed or rebuilt)
-                await ensure_group(self.runtime.redis, self.runtime.keys, drop_id)
-            return written
-        batches: list[Any] = list(response or [])  # RESP2 reply: [[stream, entries], ...]
-        if backlog and not any(entries for _, entries in batches):
-            self._backlog = False
-        try:
+            batches = await self._read_each(streams, "0" if backlog else ">", None)
+            if backlog and not any(entries for _, entries in batches):
+                self._backlog = False
+            elif not backlog and block_ms and not any(entries for _, entries in batches):
+                wait_ms = block_ms if len(streams) == 1 else min(block_ms, MULTI_STREAM_BLOCK_MS)
+                batches = await self._read_each(streams, ">", wait_ms)
             for stream, entries in batches:
                 gone = [entry_id for entry_id, fields in entries if not fields]
                 if gone:  # pending ids whose entry was deleted: nothing left to write
                     await self.runtime.redis.xack(stream, GROUP, *gone)
                 entries = [e for e in entries if e[1]]
                 if entries:
-                    written += await self.write(stream.decode(), entries)
+                    written += await self.write(stream, streams[stream], entries)
         except BaseException:
             self._backlog = True
             raise
         return written
 
+    async def _read_each(self, streams: dict[str, int], start: str,
+                         block_ms: int | None) -> list[tuple[str, list[Any]]]:
+        replies = await asyncio.gather(*(self._read(stream, drop_id, start, block_ms)
+                                         for stream, drop_id in streams.items()))
+        return list(zip(streams, replies, strict=True))
+
+    async def _read(self, stream: str, drop_id: int, start: str, block_ms: int | None) -> list[Any]:
+        """This consumer's pending entries from the start ("0", after a failed write) or new ones (">")."""
+        try:
+            response = await self.runtime.redis.xreadgroup(GROUP, self.consumer, {stream: start}, count=BATCH,
+                                                           block=block_ms if start == ">" else None)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await ensure_group(self.runtime.redis, self.runtime.keys, drop_id)  # Redis lost the group
+            return []
+        batches: list[Any] = list(response or [])  # RESP2 reply: [[stream, entries]]
+        return list(batches[0][1]) if batches else []
+
     async def reclaim(self, streams: dict[str, int]) -> int:
         written = 0
-        for stream in streams:
+        for stream, drop_id in streams.items():
             try:
                 result = await self.runtime.redis.xautoclaim(stream, GROUP, self.consumer,
                                                              self.runtime.settings.sink_claim_idle_ms,
@@ -136,12 +153,20 @@ class OrderSink:
             entries = [e for e in result[1] if e and e[1]]
             if entries:
                 log.warning("claimed %d order events left pending on %s", len(entries), stream)
-                written += await self.write(stream, entries)
+                written += await self.write(stream, drop_id, entries)
         return written
 
-    async def write(self, stream: str, entries: list[Any]) -> int:
+    async def write(self, stream: str, drop_id: int, entries: list[Any]) -> int:
+        """An entry names orders ({"i": "id id ..."}); their JSON is read from the orders hash, the one
+        copy Redis keeps (the order's latest state, which the upsert's ranking accepts over older
+        ones). Entries written by older versions carry the JSON itself ({"o": JSON})."""
         ids = [entry_id for entry_id, _ in entries]
         events = [orjson.loads(fields[b"o"]) for _, fields in entries if fields and b"o" in fields]
+        order_ids = list(dict.fromkeys(order_id for _, fields in entries if fields and b"i" in fields
+                                       for order_id in fields[b"i"].split(b" ")))
+        if order_ids:
+            found = await self.runtime.redis.hmget(self.runtime.keys.drop(drop_id).orders, order_ids)
+            events.extend(orjson.loads(raw) for raw in found if raw)
         paid = [event for event in events if event.get("status") == "paid"]
         try:
             async with self.runtime.sessions() as session, session.begin():

@@ -17,7 +17,7 @@ from app.main import create_app
 from core.embedded_redis import EmbeddedRedis
 from core.migrate import upgrade
 from core.settings import Settings
-from tests.support import PG_URL, REDIS_URL, SERVICES
+from tests.support import PG_URL, REDIS_URL, SERVICES, delete_prefix
 
 RUN_ID = uuid.uuid4().hex[:10]
 
@@ -82,10 +82,7 @@ def settings(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPat
     settings = make_settings(database_url, redis_url, tmp_path_factory.mktemp("var"))
     upgrade(settings)
     yield settings
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{settings.redis_prefix}:*", count=1000))
-    for start in range(0, len(keys), 500):
-        client.delete(*keys[start:start + 500])
+    delete_prefix(redis_url, settings.redis_prefix)
 
 
 @pytest.fixture(scope="session")

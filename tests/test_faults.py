@@ -11,11 +11,22 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import event
 
+from core.embedded_redis import EmbeddedRedis
 from core.settings import Settings
 from sale import payment
-from tests.support import SERVICES, create_drop, eventually, make_account, make_accounts, runtime_of, services_of
+from tests.support import (
+    SERVICES,
+    create_drop,
+    eventually,
+    make_account,
+    make_accounts,
+    runtime_of,
+    services_of,
+    sync_redis,
+)
 from tests.support.faults import Faulty, Tally, buy_and_pay, faulty_service, report, settled
 
 OUTAGE_SECONDS = float(os.environ.get("FLASHSALE_TEST_OUTAGE_SECONDS", "4"))
@@ -25,9 +36,19 @@ OUTAGE_SECONDS = float(os.environ.get("FLASHSALE_TEST_OUTAGE_SECONDS", "4"))
 async def faulty(settings: Settings, database_url: str, redis_url: str,
                  tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Faulty]:
     sqlite_path = None if SERVICES else Path(database_url.split(":///", 1)[1])
-    async with faulty_service(settings, database_url, redis_url, tmp_path_factory.mktemp("faulty"),
-                              sqlite_path) as service:
-        yield service
+    own: EmbeddedRedis | None = None
+    if isinstance(sync_redis(redis_url), redis.RedisCluster):
+        # A cluster client connects to every node the cluster names, around one proxy: these cuts
+        # are made on a Redis of their own (tests/test_failover.py takes a cluster's primary away).
+        own = EmbeddedRedis(tmp_path_factory.mktemp("faulty-redis"))
+        redis_url = own.start()
+    try:
+        async with faulty_service(settings, database_url, redis_url, tmp_path_factory.mktemp("faulty"),
+                                  sqlite_path) as service:
+            yield service
+    finally:
+        if own is not None:
+            own.stop()
 
 
 async def test_database_outage_mid_sale_loses_nothing(faulty: Faulty) -> None:

@@ -6,7 +6,7 @@ import uuid
 import pytest
 from redis.exceptions import NoScriptError, ResponseError
 
-from core.redis import LuaScript, make_redis
+from core.redis import LuaScript, connect_redis
 from core.settings import Settings
 
 
@@ -16,7 +16,7 @@ def fresh_script(body: str) -> LuaScript:
 
 
 async def test_a_pipelined_call_is_repeated_after_noscript(settings: Settings) -> None:
-    redis = make_redis(settings.redis_url)
+    redis = await connect_redis(settings.redis_url)  # a cluster client on a cluster
     script = fresh_script("return ARGV[1] .. KEYS[1]")
     try:
         async with redis.pipeline(transaction=False) as pipe:
@@ -31,7 +31,7 @@ async def test_a_pipelined_call_is_repeated_after_noscript(settings: Settings) -
 
 
 async def test_a_pipelined_script_error_is_raised(settings: Settings) -> None:
-    redis = make_redis(settings.redis_url)
+    redis = await connect_redis(settings.redis_url)  # a cluster client on a cluster
     script = fresh_script("return redis.error_reply('boom')")
     try:
         await script.load(redis)

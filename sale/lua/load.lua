@@ -13,13 +13,21 @@ ARGV[3..] orders from the database, as JSON of the same shape as the orders hash
 
 Orders are the union of Redis and the database; for an order both know, a finished state
 (paid, expired, cancelled) wins over a reserved one. Counters, per-buyer totals and deadlines are
-recomputed from that union, so remaining + reserved + paid == stock again. Attempts, rejections
-and sold_out_at are kept.
+recomputed from that union, so remaining + reserved + paid == stock again. Rejections and
+sold_out_at are kept; attempts are not stored (readers take orders + refusals).
+The state is stamped with the serving process's run_id ("run_id" in inv): purchase.lua refuses
+("fenced") on any other process, i.e. after a failover to a replica or a restart from disk, either
+of which may have lost the last acknowledged writes, until this script merged SQL back in.
 Returns {"exists"} (init, state present) or {"loaded", remaining, reserved, paid, orders added}.
 ]]
 local inv, users, orders, deadlines, addr_held = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-if ARGV[2] == 'init' and redis.call('HEXISTS', inv, 'remaining') == 1 then return {'exists'} end
 local drop = cjson.decode(ARGV[1])
+-- The fields every order repeats, as JSON members, for purchase.lua to paste in.
+local head = string.sub(cjson.encode({drop_id = drop.id, sku = drop.sku, currency = drop.currency}), 2, -2)
+if ARGV[2] == 'init' and redis.call('HEXISTS', inv, 'remaining') == 1 then
+  redis.call('HSETNX', inv, 'order_head', head)  -- state made by an older version
+  return {'exists'}
+end
 
 local merged, added = {}, 0
 local current = redis.call('HGETALL', orders)
@@ -60,7 +68,9 @@ redis.call('HSET', inv, 'id', drop.id, 'sku', drop.sku, 'currency', drop.currenc
   'price_cents', drop.price_cents, 'stock', drop.stock, 'priority_starts_at', drop.priority_starts_at,
   'starts_at', drop.starts_at, 'ends_at', drop.ends_at, 'per_user_limit', drop.per_user_limit,
   'pay_window_ms', drop.pay_window_ms, 'waiting_room', drop.waiting_room, 'queue_opens_at', drop.queue_opens_at,
-  'admit_per_second', drop.admit_per_second, 'challenge', drop.challenge, 'remaining', remaining, 'reserved', totals.reserved,
+  'admit_per_second', drop.admit_per_second, 'challenge', drop.challenge, 'order_head', head,
+  'remaining', remaining, 'reserved', totals.reserved,
+  'run_id', string.match(redis.call('INFO', 'server'), 'run_id:(%x+)'),
   'paid', totals.paid, 'expired', totals.expired, 'cancelled', totals.cancelled)
-redis.call('HSETNX', inv, 'attempts', 0)
+redis.call('HDEL', inv, 'attempts')  -- counted by older versions; now derived
 return {'loaded', remaining, totals.reserved, totals.paid, added}

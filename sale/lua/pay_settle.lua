@@ -3,7 +3,7 @@
 KEYS[1] inv        hash of the drop (counters)
 KEYS[2] orders     hash: order id -> order JSON
 KEYS[3] deadlines  sorted set: order id -> pay-by ms
-KEYS[4] stream     stream of order events for the SQL sink
+KEYS[4] stream     stream of order events for the SQL sink ({"i", order id}: it reads the JSON here)
 KEYS[5] addr_held  hash: client address tag -> reserved-but-unpaid units (a paid unit leaves it)
 
 ARGV[1] order id   ARGV[2] "paid" (charge succeeded), "declined" or "refunded"   ARGV[3] now (ms)
@@ -32,7 +32,7 @@ if ARGV[2] == 'refunded' then
   order.refund_ref = ARGV[4]
   raw = cjson.encode(order)
   redis.call('HSET', KEYS[2], ARGV[1], raw)
-  redis.call('XADD', KEYS[4], '*', 'o', raw)
+  redis.call('XADD', KEYS[4], '*', 'i', ARGV[1])
   return {'refunded', raw}
 end
 
@@ -45,7 +45,7 @@ if not payable then
     order.payment_ref = ARGV[4]
     raw = cjson.encode(order)
     redis.call('HSET', KEYS[2], ARGV[1], raw)
-    redis.call('XADD', KEYS[4], '*', 'o', raw)
+    redis.call('XADD', KEYS[4], '*', 'i', ARGV[1])
     return {'refund_due', raw}
   end
   return {order.status, raw}
@@ -62,7 +62,7 @@ if ARGV[2] == 'paid' then
     if redis.call('HINCRBY', KEYS[5], order.addr, -order.quantity) <= 0 then redis.call('HDEL', KEYS[5], order.addr) end
   end
   raw = cjson.encode(order)
-  redis.call('XADD', KEYS[4], '*', 'o', raw)
+  redis.call('XADD', KEYS[4], '*', 'i', ARGV[1])
 else
   order.status = 'reserved'
   raw = cjson.encode(order)

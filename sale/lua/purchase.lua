@@ -1,29 +1,37 @@
---[[ purchase.lua: take units for one buyer, atomically, in one round trip.
+--[[ purchase.lua: take units for a batch of buyers of one drop, atomically, in one round trip.
+
+The service sends the purchases of one drop that arrived while its previous call was in flight
+(one when the drop is quiet). Each is decided in order exactly as if it came alone; the drop's
+counters, the round trip and the command overhead are shared.
 
 KEYS[1] inv        hash of the drop: counters, phase times (ms), limits, price
-KEYS[2] users      hash: user id -> units held (reserved + paid)
-KEYS[3] orders     hash: order id -> order JSON
+KEYS[2] users      hash: user id -> units held (reserved + paid); "r:" .. user id -> "second:count",
+                   the buyer's purchases in the current second (rate limit)
+KEYS[3] orders     hash: order id -> order JSON (the only copy of the order in Redis)
 KEYS[4] deadlines  sorted set: order id -> pay-by ms
-KEYS[5] stream     stream of order events for the SQL sink
+KEYS[5] stream     stream of order events for the SQL sink: {"i", order ids space separated}; the
+                   sink reads their JSON from the orders hash
 KEYS[6] rejected   hash: error code -> count
-KEYS[7] idem       string "order id|body hash" for this buyer's Idempotency-Key
-KEYS[8] rate       string: this buyer's purchases in the current second
-KEYS[9] tokver     hash: user id -> token version (the drop's copy of the account-wide versions)
-KEYS[10] addr_held hash: client address tag -> reserved-but-unpaid units it holds in this drop
-KEYS[11] admitted  sorted set of the waiting room: user id -> admitted_until ms
-KEYS[12] tickets   hash of the waiting room: user id -> ticket status
-KEYS[13] queue     hash of the waiting room: counts
+KEYS[7] tokver     hash: user id -> token version (the drop's copy of the account-wide versions)
+KEYS[8] addr_held  hash: client address tag -> reserved-but-unpaid units it holds in this drop
+KEYS[9] admitted   sorted set of the waiting room: user id -> admitted_until ms
+KEYS[10] tickets   hash of the waiting room: user id -> ticket status
+KEYS[11] queue     hash of the waiting room: counts
+KEYS[11 + n]       purchase n's Idempotency-Key: string "order id|body hash"
 
-ARGV[1] user id          ARGV[2] quantity        ARGV[3] now (ms)
-ARGV[4] new order id     ARGV[5] body hash       ARGV[6] 1 if the purchase holds a leased F-code
-ARGV[7] F-code hash ("") ARGV[8] referral token ("")
-ARGV[9] purchases per second allowed per buyer   ARGV[10] idempotency TTL (s)
-ARGV[11] 1 if the request carried an Idempotency-Key
-ARGV[12] the token's version (refused when the account's version is above it)
-ARGV[13] client address tag  ARGV[14] reserved-but-unpaid units one address may hold here
-ARGV[15] 1 to answer only a known Idempotency-Key (the buyer's own order holds the F-code already)
+ARGV[1] now (ms)   ARGV[2] purchases per second allowed per buyer   ARGV[3] idempotency TTL (s)
+ARGV[4] reserved-but-unpaid units one client address may hold in this drop
+then 11 per purchase n, from ARGV[5 + 11 * (n - 1)]:
+  user id, quantity, new order id, body hash, 1 if it holds a leased F-code,
+  F-code hash and referral token (each a JSON string literal, '""' for none),
+  1 if the request carried an Idempotency-Key, the token's version (refused when the account's
+  version is above it), client address tag (base64url, "" for none), 1 to answer only a known
+  Idempotency-Key (the buyer's own order holds the F-code already)
 
-Returns one of
+Returns {"fenced"} (nothing done) when the drop's state was stamped by another server process
+(run_id): a promoted replica or a restarted server may lack the last acknowledged writes, so the
+drop sells again only after the service merged SQL back in (load.lua, which stamps it anew).
+Otherwise one reply per purchase, in order:
   {"ok", order JSON}          units taken, order recorded and streamed
   {"dup", order JSON}         the Idempotency-Key was seen with the same body: that order
   {"missing"}                 the drop is not loaded in Redis (rebuild from SQL, then retry)
@@ -32,86 +40,132 @@ Returns one of
                               address_limit, fcode_in_use,
                               not_admitted (waiting room on, no current admission, no F-code)
 A successful purchase through the waiting room marks the buyer's ticket done (status "d").
+
+Cost matters here (one hot drop is one Redis core): a sale is a handful of commands plus the
+batch's few (read the drop, count units once, one stream entry); a refusal is one to three.
+Attempts are not counted: stats derive them (orders + refusals).
 ]]
-local inv, users, orders, deadlines, stream, rejected, idem, rate = unpack(KEYS, 1, 8)
-local tokver, addr_held, admitted, tickets, queue = unpack(KEYS, 9, 13)
-local uid, qty, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local addr = ARGV[13]
+local inv, users, orders, deadlines, stream, rejected = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local tokver, addr_held, admitted, tickets, queue = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local now, rate_limit, idem_ttl, addr_cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local PER = 11
+local count = (#ARGV - 4) / PER
 
 local f = redis.call('HMGET', inv, 'priority_starts_at', 'starts_at', 'ends_at', 'remaining',
-  'per_user_limit', 'pay_window_ms', 'price_cents', 'id', 'sku', 'currency', 'waiting_room')
-if not f[4] then return {'missing'} end
+  'per_user_limit', 'pay_window_ms', 'price_cents', 'order_head', 'run_id', 'waiting_room')
+if not f[4] or not f[8] then
+  local replies = {}
+  for n = 1, count do replies[n] = {'missing'} end
+  return replies
+end
+if f[9] ~= string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') then return {'fenced'} end
 local remaining = tonumber(f[4])
+local opens, starts, ends = tonumber(f[1]), tonumber(f[2]), tonumber(f[3])
+local limit, pay_window, price, head = tonumber(f[5]), tonumber(f[6]), tonumber(f[7]), f[8]
+local waiting_room = f[10] == '1'
+local second = math.floor(now / 1000)
+local taken, sold, refused, admissions_used = 0, {}, {}, 0
 
 local function refuse(code)
-  redis.call('HINCRBY', inv, 'attempts', 1)
-  redis.call('HINCRBY', rejected, code, 1)
+  refused[code] = (refused[code] or 0) + 1
   return {code, remaining}
 end
 
--- A revoked token (role or password changed, signed out everywhere) buys nothing, retries included.
-local version = redis.call('HGET', tokver, uid)
-if version and tonumber(version) > tonumber(ARGV[12]) then return refuse('token_revoked') end
+local function purchase(n)
+  local a = 5 + PER * (n - 1)
+  local uid, qty, order_id, body_hash = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3]
+  local has_code, has_idem, idem = ARGV[a + 4] == '1', ARGV[a + 7] == '1', KEYS[11 + n]
+  local addr = ARGV[a + 9]
 
--- A retry with a known key answers its order, whatever happened to stock since.
-local has_idem = ARGV[11] == '1'
-if has_idem then
-  local prev = redis.call('GET', idem)
-  if prev then
-    local sep = string.find(prev, '|', 1, true)
-    if string.sub(prev, sep + 1) ~= ARGV[5] then return refuse('idempotency_key_reused') end
-    return {'dup', redis.call('HGET', orders, string.sub(prev, 1, sep - 1))}
+  -- A revoked token (role or password changed, signed out everywhere) buys nothing, retries included.
+  local version = redis.call('HGET', tokver, uid)
+  if version and tonumber(version) > tonumber(ARGV[a + 8]) then return refuse('token_revoked') end
+
+  -- A retry with a known key answers its order, whatever happened to stock since.
+  if has_idem then
+    local prev = redis.call('GET', idem)
+    if prev then
+      local sep = string.find(prev, '|', 1, true)
+      if string.sub(prev, sep + 1) ~= body_hash then return refuse('idempotency_key_reused') end
+      return {'dup', redis.call('HGET', orders, string.sub(prev, 1, sep - 1))}
+    end
   end
+  -- The code is in this buyer's order already: a retry gets that order (above), nothing else a unit.
+  if ARGV[a + 10] == '1' then return refuse('fcode_in_use') end
+
+  if now < opens or now >= ends or (now < starts and not has_code) then return refuse('not_open') end
+  if qty > limit then return refuse('quantity_over_limit') end
+  if has_code and qty ~= 1 then return refuse('fcode_quantity') end
+  if remaining < qty then return refuse('sold_out') end
+
+  local rate_field = 'r:' .. uid
+  local mine = redis.call('HMGET', users, uid, rate_field)
+  local attempts = 1
+  if mine[2] then
+    local sep = string.find(mine[2], ':', 1, true)
+    if tonumber(string.sub(mine[2], 1, sep - 1)) == second then
+      attempts = tonumber(string.sub(mine[2], sep + 1)) + 1
+    end
+  end
+  if attempts > rate_limit then return refuse('rate_limited') end
+  local rate_value = second .. ':' .. attempts
+  local held = tonumber(mine[1] or '0')
+  if held + qty > limit then
+    redis.call('HSET', users, rate_field, rate_value)
+    return refuse('limit_reached')
+  end
+  -- The waiting room: the admission is checked and used up in the same step that takes the unit.
+  local gated = waiting_room and not has_code
+  if gated then
+    local admitted_until = redis.call('ZSCORE', admitted, uid)
+    if not admitted_until or tonumber(admitted_until) <= now then
+      redis.call('HSET', users, rate_field, rate_value)
+      return refuse('not_admitted')
+    end
+  end
+  -- One address's accounts cannot hold a whole drop unpaid (released on pay, expiry and cancel).
+  if addr ~= '' then
+    local addr_units = tonumber(redis.call('HGET', addr_held, addr) or '0')
+    if addr_units + qty > addr_cap then
+      redis.call('HSET', users, rate_field, rate_value)
+      return refuse('address_limit')
+    end
+    redis.call('HINCRBY', addr_held, addr, qty)
+  end
+
+  remaining = remaining - qty
+  taken = taken + qty
+  redis.call('HSET', users, uid, held + qty, rate_field, rate_value)
+  -- The order's JSON by concatenation (cjson.encode of a table costs as much as two commands): the
+  -- order id is the service's own (digits, "-", hex), the address tag base64url, numbers are
+  -- formatted as integers, and the drop's fields ("order_head": drop_id, sku, currency) were
+  -- encoded once by load.lua.
+  local pay_by = now + pay_window
+  local order = '{"id":"' .. order_id .. '",' .. head .. ',"user_id":' .. uid .. ',"quantity":' .. qty
+    .. ',"amount_cents":' .. string.format('%d', qty * price) .. ',"status":"reserved","created_ms":'
+    .. string.format('%d', now) .. ',"pay_by_ms":' .. string.format('%d', pay_by)
+    .. ',"paid_ms":false,"fcode":' .. ARGV[a + 5] .. ',"ref":' .. ARGV[a + 6] .. ',"addr":"' .. addr .. '"}'
+  redis.call('HSET', orders, order_id, order)
+  redis.call('ZADD', deadlines, pay_by, order_id)
+  sold[#sold + 1] = order_id
+  if has_idem then redis.call('SET', idem, order_id .. '|' .. body_hash, 'EX', idem_ttl) end
+  if gated then
+    redis.call('ZREM', admitted, uid)
+    redis.call('HSET', tickets, uid, 'd')
+    admissions_used = admissions_used + 1
+  end
+  return {'ok', order}
 end
 
--- The code is in this buyer's order already: a retry gets that order (above), nothing else a unit.
-if ARGV[15] == '1' then return refuse('fcode_in_use') end
-
-local count = redis.call('INCR', rate)
-if count == 1 then redis.call('PEXPIRE', rate, 1000) end
-if count > tonumber(ARGV[9]) then return refuse('rate_limited') end
-
-local has_code = ARGV[6] == '1'
-if now < tonumber(f[1]) or now >= tonumber(f[3]) or (now < tonumber(f[2]) and not has_code) then
-  return refuse('not_open')
+local replies = {}
+for n = 1, count do replies[n] = purchase(n) end
+if taken > 0 then
+  remaining = redis.call('HINCRBY', inv, 'remaining', -taken)
+  redis.call('HINCRBY', inv, 'reserved', taken)
+  if remaining == 0 then redis.call('HSETNX', inv, 'sold_out_at', now) end
+  -- One stream entry for the batch: "i" -> the order ids, space separated.
+  redis.call('XADD', stream, '*', 'i', table.concat(sold, ' '))
 end
-local limit = tonumber(f[5])
-if qty > limit then return refuse('quantity_over_limit') end
-if has_code and qty ~= 1 then return refuse('fcode_quantity') end
-if remaining < qty then return refuse('sold_out') end
-local held = tonumber(redis.call('HGET', users, uid) or '0')
-if held + qty > limit then return refuse('limit_reached') end
--- The waiting room: the admission is checked and used up in the same step that takes the unit.
-local gated = f[11] == '1' and not has_code
-if gated then
-  local admitted_until = redis.call('ZSCORE', admitted, uid)
-  if not admitted_until or tonumber(admitted_until) <= now then return refuse('not_admitted') end
-end
--- One address's accounts cannot hold a whole drop unpaid (released on pay, expiry and cancel).
-local addr_units = tonumber(redis.call('HGET', addr_held, addr) or '0')
-if addr ~= '' and addr_units + qty > tonumber(ARGV[14]) then return refuse('address_limit') end
-
-redis.call('HINCRBY', inv, 'attempts', 1)
-remaining = redis.call('HINCRBY', inv, 'remaining', -qty)
-redis.call('HINCRBY', inv, 'reserved', qty)
-if remaining == 0 then redis.call('HSETNX', inv, 'sold_out_at', now) end
-redis.call('HINCRBY', users, uid, qty)
-if addr ~= '' then redis.call('HINCRBY', addr_held, addr, qty) end
-
-local pay_by = now + tonumber(f[6])
-local order = cjson.encode({
-  id = ARGV[4], drop_id = tonumber(f[8]), user_id = tonumber(uid), sku = f[9], quantity = qty,
-  amount_cents = qty * tonumber(f[7]), currency = f[10], status = 'reserved', created_ms = now,
-  pay_by_ms = pay_by, paid_ms = false, fcode = ARGV[7], ref = ARGV[8], addr = addr})
-redis.call('HSET', orders, ARGV[4], order)
-redis.call('ZADD', deadlines, pay_by, ARGV[4])
-redis.call('XADD', stream, '*', 'o', order)
-if has_idem then
-  redis.call('SET', idem, ARGV[4] .. '|' .. ARGV[5], 'EX', tonumber(ARGV[10]))
-end
-if gated then
-  redis.call('ZREM', admitted, uid)
-  redis.call('HSET', tickets, uid, 'd')
-  redis.call('HINCRBY', queue, 'done', 1)
-end
-return {'ok', order}
+if admissions_used > 0 then redis.call('HINCRBY', queue, 'done', admissions_used) end
+for code, times in pairs(refused) do redis.call('HINCRBY', rejected, code, times) end
+return replies

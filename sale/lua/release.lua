@@ -4,7 +4,7 @@ KEYS[1] inv        hash of the drop (counters)
 KEYS[2] users      hash: user id -> units held
 KEYS[3] orders     hash: order id -> order JSON
 KEYS[4] deadlines  sorted set: order id -> pay-by (or payment lease end) ms
-KEYS[5] stream     stream of order events for the SQL sink
+KEYS[5] stream     stream of order events for the SQL sink ({"i", order id}: it reads the JSON in orders)
 KEYS[6] addr_held  hash: client address tag -> reserved-but-unpaid units
 
 ARGV[1] "cancel" or "expire"   ARGV[2] now (ms)
@@ -31,7 +31,7 @@ local function give_back(id, order, status)
   if order.addr and order.addr ~= '' then
     if redis.call('HINCRBY', addr_held, order.addr, -order.quantity) <= 0 then redis.call('HDEL', addr_held, order.addr) end
   end
-  redis.call('XADD', stream, '*', 'o', raw)
+  redis.call('XADD', stream, '*', 'i', id)
   return raw
 end
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from core.clock import now_ms
 from core.keys import Keys
-from core.redis import ScriptRegistry
+from core.redis import RedisClient, ScriptRegistry
 
 SCRIPTS = ("queue_join.lua", "queue_poll.lua")
 PLACE_BITS = 52  # places drawn below 2^52; later arrivals get 2^52 + n (exact in a double score)
@@ -46,7 +44,7 @@ class QueueState:
 
 
 class QueueGate:
-    def __init__(self, redis: Redis, keys: Keys, scripts: ScriptRegistry, limits: QueueLimits) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, scripts: ScriptRegistry, limits: QueueLimits) -> None:
         self.redis = redis
         self.keys = keys
         self.limits = limits

@@ -25,7 +25,7 @@ import redis
 
 from core.net import free_port
 from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, DESKTOP, WATCH_SCRIPT, Api, Server, Watch, cli
-from tests.support import PG_URL, REDIS_URL, SERVICES
+from tests.support import PG_URL, REDIS_URL, SERVICES, delete_prefix
 
 RUN_ID = uuid.uuid4().hex[:8]
 
@@ -101,10 +101,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             process.wait()
         if SERVICES:
             _pg_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            client = redis.Redis.from_url(REDIS_URL)
-            keys = list(client.scan_iter(f"{prefix}:*", count=1000))
-            for start in range(0, len(keys), 500):
-                client.delete(*keys[start:start + 500])
+            delete_prefix(REDIS_URL, prefix)
 
 
 # ---------- the browser ----------

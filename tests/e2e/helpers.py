@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -150,3 +151,14 @@ def token_of(page: Any) -> str:
     token: str = page.evaluate("() => FS.auth.token()")
     assert token, "the page has no token"
     return token
+
+
+def landed_orders(api: Api, token: str, drop_id: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The buyer's orders of a drop from GET /api/orders, which reads the database: the order stream
+    gets a purchase there a moment after it is answered, so this waits (bounded) for the first one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        orders = [o for o in api.call("GET", "/api/orders", token) if o["drop_id"] == drop_id]
+        if orders or time.monotonic() > deadline:
+            return orders
+        time.sleep(0.1)

@@ -8,7 +8,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import PHONE, Server, iso, register, shoot, sign_in, token_of, unique_email
+from tests.e2e.helpers import PHONE, Server, iso, landed_orders, register, shoot, sign_in, token_of, unique_email
 
 
 def test_employee_claims_codes_and_a_friend_buys_with_one_in_early_access(server: Server, browse: Any) -> None:
@@ -62,7 +62,7 @@ def test_employee_claims_codes_and_a_friend_buys_with_one_in_early_access(server
     expect(friend.locator("#buy-msg")).to_contain_text("Reserved 1 unit")
     expect(friend.locator("#fcode")).to_have_value("")  # single-use: the field is cleared
     expect(friend.locator("#buy")).to_have_text("F-code holders only")
-    orders = [o for o in api.call("GET", "/api/orders", token_of(friend)) if o["drop_id"] == drop["id"]]
+    orders = landed_orders(api, token_of(friend), drop["id"])
     assert [(o["status"], o["quantity"]) for o in orders] == [("reserved", 1)], orders
     assert datetime.now(UTC) < opens
 

@@ -2,13 +2,14 @@
 a friend opens the share link in another browser and buys through it, which credits the link."""
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import Server, iso, register, shoot, token_of, unique_email
+from tests.e2e.helpers import Server, iso, landed_orders, register, shoot, token_of, unique_email
 
 # Records the buy button's box at every change of its label or state, and every layout shift that moves it.
 BUY_BUTTON_WATCH = """
@@ -108,7 +109,7 @@ def test_shopper_waits_for_the_open_buys_pays_and_a_friend_buys_through_the_shar
     expect(buyer.locator("#buy-msg")).to_contain_text("Reserved 1 unit")
     expect(buyer.locator("#buy")).to_have_text("Buy now")
     buyer.wait_for_timeout(1000)
-    orders = [o for o in api.call("GET", "/api/orders", buyer_token) if o["drop_id"] == drop["id"]]
+    orders = landed_orders(api, buyer_token, drop["id"])
     assert len(orders) == 1, orders
     order = orders[0]
     assert order["status"] == "reserved" and order["quantity"] == 1
@@ -120,7 +121,7 @@ def test_shopper_waits_for_the_open_buys_pays_and_a_friend_buys_through_the_shar
     shoot(buyer, "drop-reserved")
 
     buyer.locator("#buy-msg").get_by_role("link", name="Pay now").click()
-    buyer.wait_for_url("**/orders")
+    buyer.wait_for_url(re.compile(r".*/orders(#order-.+)?$"))
     row = buyer.locator(f"#order-{order['id']}")
     expect(row.locator(".badge")).to_have_text("Awaiting payment")
     expect(row).to_contain_text(drop["name"])
@@ -156,7 +157,7 @@ def test_shopper_waits_for_the_open_buys_pays_and_a_friend_buys_through_the_shar
     friend.locator("#buy").click()
     expect(friend.locator("#buy-msg")).to_contain_text("Reserved 1 unit")
     friend.locator("#buy-msg").get_by_role("link", name="Pay now").click()
-    friend.wait_for_url("**/orders")
+    friend.wait_for_url(re.compile(r".*/orders(#order-.+)?$"))
     friend.get_by_role("button", name="Pay €6,499.00").click()
     expect(friend.locator("#orders-msg")).to_have_text("Paid. Thank you!")
 
@@ -172,3 +173,24 @@ def test_shopper_waits_for_the_open_buys_pays_and_a_friend_buys_through_the_shar
     buyer.reload()
     expect(buyer.locator(f"#order-{order['id']} .share .hint")).to_have_text(
         "Viewed 1 time · 1 order through your link")
+
+
+def test_pay_now_shows_the_order_before_the_database_has_it(server: Server, browse: Any) -> None:
+    """The orders list is read from SQL, which the order stream reaches a moment after the purchase;
+    the "Pay now" link names the order, and the page fetches that one (Redis first) until then."""
+    api, operator_token = server.api, server.operator[1]
+    drop = api.create_drop(operator_token, name="Redmi Note 14", stock=3, price_cents=129900)
+    buyer = browse("buyer")
+    register(buyer, unique_email("paynow"), next_path=f"/drops/{drop['id']}")
+    # The database has not caught up yet: the list answers without the new order.
+    buyer.route("**/api/orders", lambda route: route.fulfill(status=200, content_type="application/json", body="[]"))
+    expect(buyer.locator("#buy")).to_have_text("Buy now")
+    buyer.locator("#buy").click()
+    expect(buyer.locator("#buy-msg")).to_contain_text("Reserved 1 unit")
+    buyer.locator("#buy-msg").get_by_role("link", name="Pay now").click()
+    buyer.wait_for_url(re.compile(r".*/orders#order-.+"))
+    order_id = buyer.url.rsplit("#order-", 1)[1]
+    assert order_id.startswith(f"{drop['id']}-")
+    buyer.get_by_role("button", name="Pay €1,299.00").click()
+    expect(buyer.locator("#orders-msg")).to_have_text("Paid. Thank you!")
+    assert api.call("GET", f"/api/orders/{order_id}", token_of(buyer))["status"] == "paid"

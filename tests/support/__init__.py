@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import redis
 from fastapi import FastAPI
 
 from accounts.models import User
@@ -21,6 +22,31 @@ from core.runtime import Runtime
 SERVICES = os.environ.get("FLASHSALE_TEST_SERVICES") == "1"
 PG_URL = os.environ.get("FLASHSALE_TEST_PG_URL", "postgresql://127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("FLASHSALE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def sync_redis(url: str) -> redis.Redis | redis.RedisCluster:
+    """A blocking client for fixtures: a RedisCluster when `url` names a cluster node."""
+    probe = redis.Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        probe.execute_command("CLUSTER", "INFO")
+    except redis.ResponseError:
+        return probe
+    probe.close()
+    return redis.RedisCluster.from_url(url)
+
+
+def delete_prefix(url: str, prefix: str) -> None:
+    """Removes a test run's keys: SCAN on every primary, then one DEL per key (keys of many slots)."""
+    client = sync_redis(url)
+    try:
+        keys = list(client.scan_iter(f"{prefix}:*", count=1000))
+        for start in range(0, len(keys), 500):
+            pipe = client.pipeline(transaction=False)
+            for key in keys[start:start + 500]:
+                pipe.delete(key)
+            pipe.execute()
+    finally:
+        client.close()
 PASSWORD = "Correct-horse-1"
 _PASSWORD_HASH = hash_password(PASSWORD)
 

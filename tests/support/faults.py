@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
-import redis
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -22,7 +21,7 @@ from app.main import create_app
 from core.settings import Settings
 from sale.models import Order
 from sale.share.models import ShareLink
-from tests.support import Account, runtime_of
+from tests.support import Account, delete_prefix, runtime_of
 from tests.support.faultproxy import FaultProxy
 
 
@@ -111,10 +110,7 @@ async def faulty_service(base: Settings, database_url: str, redis_url: str, var_
         await redis_proxy.stop()
         if db_proxy is not None:
             await db_proxy.stop()
-        plain = redis.Redis.from_url(redis_url)
-        keys = list(plain.scan_iter(f"{prefix}:*", count=1000))
-        for start in range(0, len(keys), 500):
-            plain.delete(*keys[start:start + 500])
+        delete_prefix(redis_url, prefix)
 
 
 @dataclass

@@ -156,7 +156,7 @@
     var payBy = ui.parseTime(order && order.pay_by);
     var count = order && order.quantity > 1 ? order.quantity : 1;
     ui.say(n.msg, [FS.t("buy.reserved", { count: count, time: ui.fmtTime(payBy) }) + " ",
-      el("a", { href: "/orders", text: FS.t("buy.pay_now") })], "ok");
+      el("a", { href: "/orders#order-" + encodeURIComponent(String(order && order.id)), text: FS.t("buy.pay_now") })], "ok");
     if (n.fcode.value) { n.fcode.value = ""; n.qty.disabled = false; } /* a code is single-use */
     poller.now(0);
     if (state.drop && state.drop.waiting_room) FS.queue.refresh(); /* the turn is used */

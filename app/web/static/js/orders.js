@@ -187,6 +187,17 @@
     render();
   }
 
+  /* The list comes from the database, which the order stream reaches a moment after a purchase:
+     the order a "Pay now" link names (#order-<id>) is fetched on its own (Redis first) until then. */
+  function withLinkedOrder() {
+    var m = /^#order-(.+)$/.exec(window.location.hash || "");
+    var id = m ? decodeURIComponent(m[1]) : "";
+    if (!id || orders.some(function (o) { return String(o.id) === id; })) return Promise.resolve();
+    return FS.api.get("/api/orders/" + FS.seg(id)).then(function (order) {
+      if (order && !orders.some(function (o) { return String(o.id) === String(order.id); })) orders.unshift(order);
+    }, function () { /* gone or not the caller's: the list stands as it is */ });
+  }
+
   function load() {
     if (!FS.auth.signedIn()) {
       ui.say(msg, ui.signInPrompt("signin.orders"), "info");
@@ -195,6 +206,8 @@
     }
     return FS.api.get("/api/orders").then(function (data) {
       orders = Array.isArray(data) ? data : (data && Array.isArray(data.items) ? data.items : []);
+      return withLinkedOrder();
+    }).then(function () {
       if (msg.getAttribute("data-kind") !== "ok") ui.say(msg, "", "");
       render();
     }, function (err) {
