@@ -9,7 +9,6 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-import redis
 from fastapi import FastAPI
 
 from app.main import create_app
@@ -18,7 +17,7 @@ from core.settings import Settings
 from sale.repository import DropRepository
 from sale.share.referral import token_hash
 from tests.conftest import make_settings
-from tests.support import Account, create_drop, make_account, runtime_of, services_of
+from tests.support import Account, create_drop, delete_prefix, make_account, runtime_of, services_of
 from tests.support.share import BROWSER_UA, browser, paid_order, path_of, share_of, token_of
 
 CRAWLERS = (
@@ -98,9 +97,7 @@ async def test_a_crowd_larger_than_the_pool_gets_the_page_while_the_catalog_lack
             assert Counter(p.status_code for p in pages) == {200: 40}
             assert (await share_of(client, owner, order["id"]))["views"] == 1
     finally:
-        plain = redis.Redis.from_url(redis_url)
-        for key in plain.scan_iter(f"{prefix}:*", count=1000):
-            plain.delete(key)
+        delete_prefix(redis_url, prefix)
 
 
 async def test_crawler_unfurls_count_apart(app: FastAPI, client: httpx.AsyncClient) -> None:
