@@ -15,12 +15,12 @@ class DropKeys:
     users: str        # hash: user id -> units held (reserved + paid); "r:ID" -> the buyer's rate window
     orders: str       # hash: order id -> order JSON (the live state of every order, its one copy)
     deadlines: str    # sorted set: order id -> pay-by (or payment lease) in ms
-    stream: str       # stream: order events for the SQL sink ({"i": order id})
+    stream: str       # stream: order events for the SQL sink ({"i": order ids, space separated})
     rejected: str     # hash: error code -> count
     idem_prefix: str  # + user + ":" + key -> "order id|body hash" (string with TTL)
-    rate_prefix: str  # + user -> purchases this second (string with TTL)
     tokver: str       # hash: user id -> token version (this drop's copy of the account-wide versions)
     addr_held: str    # hash: client address -> units it holds reserved and unpaid
+    refunds_due: str  # sorted set: order id -> ms its late charge became due for a refund (until refunded)
     # The waiting room (same slot, so joining, metering and the purchase check are single scripts)
     queue: str          # hash: meter state (budget, last_ms, seq) and counts (done, expired)
     line: str           # sorted set: user id -> place (random before starts_at, then arrival order)
@@ -35,7 +35,7 @@ class DropKeys:
 
     def all_keys(self) -> list[str]:
         return [self.inv, self.users, self.orders, self.deadlines, self.stream, self.rejected, self.tokver,
-                self.addr_held, self.queue, self.line, self.seen, self.admitted, self.tickets]
+                self.addr_held, self.refunds_due, self.queue, self.line, self.seen, self.admitted, self.tickets]
 
 
 class Keys:
@@ -50,8 +50,8 @@ class Keys:
             cached = DropKeys(
                 inv=f"{tag}:inv", users=f"{tag}:users", orders=f"{tag}:orders",
                 deadlines=f"{tag}:deadlines", stream=f"{tag}:stream", rejected=f"{tag}:rejected",
-                idem_prefix=f"{tag}:idem:", rate_prefix=f"{tag}:rate:", tokver=f"{tag}:tokver",
-                addr_held=f"{tag}:addr-held", rebuild=f"{tag}:rebuild",
+                idem_prefix=f"{tag}:idem:", tokver=f"{tag}:tokver",
+                addr_held=f"{tag}:addr-held", refunds_due=f"{tag}:refunds-due", rebuild=f"{tag}:rebuild",
                 queue=f"{tag}:q", line=f"{tag}:q:line", seen=f"{tag}:q:seen", admitted=f"{tag}:q:admitted",
                 tickets=f"{tag}:q:tickets", join_addr_prefix=f"{tag}:q:addr:", join_user_prefix=f"{tag}:q:user:",
                 join_rate_prefix=f"{tag}:q:joins:", solution_prefix=f"{tag}:q:used:",

@@ -110,15 +110,25 @@ class Inventory:
     async def settle_payment(self, drop_id: int, order_id: str, paid: bool, reference: str,
                              share_token: str = "") -> tuple[str, dict[str, Any] | None]:
         k = self.keys.drop(drop_id)
-        result = await self._settle(self.redis, (k.inv, k.orders, k.deadlines, k.stream, k.addr_held),
+        result = await self._settle(self.redis, (k.inv, k.orders, k.deadlines, k.stream, k.addr_held, k.refunds_due),
                                     (order_id, "paid" if paid else "declined", now_ms(), reference, share_token))
         return _state(result)
 
     async def record_refund(self, drop_id: int, order_id: str, reference: str) -> tuple[str, dict[str, Any] | None]:
         k = self.keys.drop(drop_id)
-        result = await self._settle(self.redis, (k.inv, k.orders, k.deadlines, k.stream, k.addr_held),
+        result = await self._settle(self.redis, (k.inv, k.orders, k.deadlines, k.stream, k.addr_held, k.refunds_due),
                                     (order_id, "refunded", now_ms(), reference, ""))
         return _state(result)
+
+    async def refunds_due(self, drop_id: int, due_before_ms: int, batch: int = 100) -> list[dict[str, Any]]:
+        """Orders whose late charge was due for a refund before `due_before_ms` and is not refunded yet."""
+        k = self.keys.drop(drop_id)
+        ids: list[bytes] = await self.redis.zrangebyscore(  # type: ignore[assignment]
+            k.refunds_due, "-inf", due_before_ms, start=0, num=batch)
+        if not ids:
+            return []
+        found = await self.redis.hmget(k.orders, ids)
+        return [orjson.loads(raw) for raw in found if raw]
 
     async def cancel(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, dict[str, Any] | None]:
         k = self.keys.drop(drop_id)
@@ -134,7 +144,7 @@ class Inventory:
         """Builds (init) or repairs (merge) the drop's state; None when init found it present."""
         assert drop.id is not None
         k = self.keys.drop(drop.id)
-        result = await self._load(self.redis, (k.inv, k.users, k.orders, k.deadlines, k.addr_held),
+        result = await self._load(self.redis, (k.inv, k.users, k.orders, k.deadlines, k.addr_held, k.refunds_due),
                                   (drop_json(drop), "merge" if merge else "init", *orders))
         if result[0] == b"exists":
             return None

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codes.gate import Gate
+from core.clock import now_ms
 from core.db import DATABASE_DOWN
 from core.tokens import Claims
 from sale.exceptions import (
@@ -28,6 +29,8 @@ from sale.repository import OrderRepository, row_event
 from sale.share.service import ShareService
 
 log = logging.getLogger("flashsale.orders")
+# A refund due this long ago was not made by its request (which refunds at once): the sweeper does it.
+REFUND_RETRY_AFTER_MS = 30_000
 
 
 class OrderService:
@@ -119,7 +122,12 @@ class OrderService:
             raise PaymentDeclined(charge.reason or None)
         if state == "refund_due":
             assert order is not None
-            await self._refund(drop_id, order)
+            try:
+                await self._refund(drop_id, order)
+            except Exception:
+                log.exception("refund of order %s failed; the sweeper retries it", order_id)
+                raise OrderExpired("The time to pay ran out while the payment was processed: the charge "
+                                   "will be refunded shortly") from None
             raise OrderExpired("The time to pay ran out while the payment was processed: the charge was "
                                "refunded")
         if state != "paid" or order is None:
@@ -144,6 +152,22 @@ class OrderService:
                                                amount_cents=int(order["amount_cents"]),
                                                currency=str(order["currency"]))
         await self.inventory.record_refund(drop_id, order_id, reference)
+
+    async def retry_refunds(self, drop_id: int) -> int:
+        """Late charges whose refund did not happen in the request (the provider failed, or the
+        process stopped in between), retried by the sweeper; the provider's refund is idempotent per
+        charge, so a retry racing the request refunds once."""
+        due = await self.inventory.refunds_due(drop_id, now_ms() - REFUND_RETRY_AFTER_MS)
+        refunded = 0
+        for order in due:
+            if order.get("refund") != "pending":
+                continue
+            try:
+                await self._refund(drop_id, order)
+                refunded += 1
+            except Exception:
+                log.exception("refund of order %s failed; retried at the next sweep", order.get("id"))
+        return refunded
 
     async def cancel(self, session: AsyncSession, claims: Claims, order_id: str) -> bytes:
         drop_id = await self._ensure_live(order_id)

@@ -48,6 +48,7 @@ class TestProvider:
     def __init__(self) -> None:
         self.refunds: dict[str, Refund] = {}  # by charge reference: a refund happens once
         self.charge_delay_seconds = 0.0  # a slow provider, for rehearsing late charges
+        self.refund_failures = 0  # the next refunds that fail (a provider outage), for rehearsing retries
 
 
     async def charge(self, *, order_id: str, amount_cents: int, currency: str, token: str) -> ChargeResult:
@@ -61,6 +62,9 @@ class TestProvider:
 
 
     async def refund(self, *, order_id: str, charge_reference: str, amount_cents: int, currency: str) -> str:
+        if self.refund_failures > 0:
+            self.refund_failures -= 1
+            raise ConnectionError("test provider: refund unavailable")
         refund = self.refunds.get(charge_reference)
         if refund is None:
             reference = "test_refund_" + hashlib.sha256(charge_reference.encode()).hexdigest()[:20]

@@ -50,6 +50,7 @@ class Sweeper:
         expired = 0
         for member in members:
             expired += await self.orders.expire_due(int(member))
+            await self.orders.retry_refunds(int(member))
             await self.queue.advance(int(member))  # waiting rooms admit even while nobody polls
         if expired:
             EXPIRED.inc(expired)

@@ -16,6 +16,7 @@ from sqlalchemy import event
 
 from core.embedded_redis import EmbeddedRedis
 from core.settings import Settings
+from sale import orders as orders_module
 from sale import payment
 from tests.support import (
     SERVICES,
@@ -217,6 +218,39 @@ async def test_a_charge_that_outlived_its_lease_is_refunded(faulty: Faulty) -> N
         return row is not None and (row.status, row.refund_status) == ("expired", "refunded")
 
     await eventually(refund_in_sql, timeout=10)
+
+
+async def test_a_refund_the_provider_failed_is_retried_by_the_sweeper(faulty: Faulty,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    app, client = faulty.app, faulty.client
+    operator, buyer, other = await make_account(app, "operator"), await make_account(app), await make_account(app)
+    drop = await create_drop(client, operator, stock=1, pay_window_seconds=1)
+    order = (await client.post(f"/api/drops/{drop['id']}/purchase", headers=buyer.headers)).json()
+    services = services_of(app)
+    provider = services.orders.provider
+    assert isinstance(provider, payment.TestProvider)
+    provider.charge_delay_seconds, provider.refund_failures = 2.5, 1  # a late charge, then the refund fails
+    try:
+        paying = asyncio.ensure_future(client.post(f"/api/orders/{order['id']}/pay",
+                                                   json={"payment_token": "test_ok"}, headers=buyer.headers))
+        await asyncio.sleep(1.8)
+        assert (await client.post(f"/api/drops/{drop['id']}/purchase", headers=other.headers)).status_code == 201
+        late = await paying
+    finally:
+        provider.charge_delay_seconds, provider.refund_failures = 0.0, 0
+    assert late.status_code == 409 and late.json()["code"] == "order_expired"  # not a 500
+    assert "will be refunded" in late.json()["detail"]
+    assert not any(r.order_id == order["id"] for r in provider.refunds.values())
+    seen = (await client.get(f"/api/orders/{order['id']}", headers=buyer.headers)).json()
+    assert seen["refund_status"] == "pending"
+
+    assert await services.orders.retry_refunds(drop["id"]) == 0  # not yet: the request may still be refunding
+    monkeypatch.setattr(orders_module, "REFUND_RETRY_AFTER_MS", 0)
+    assert await services.orders.retry_refunds(drop["id"]) == 1
+    assert await services.orders.retry_refunds(drop["id"]) == 0  # once
+    assert [r.order_id for r in provider.refunds.values()].count(order["id"]) == 1
+    seen = (await client.get(f"/api/orders/{order['id']}", headers=buyer.headers)).json()
+    assert seen["refund_status"] == "refunded" and seen["refunded_at"]
 
 
 async def test_drop_polls_cost_no_sql_and_operator_changes_show_at_once(faulty: Faulty) -> None:

@@ -96,8 +96,7 @@ async def test_no_email_order_id_or_price_on_page_or_card(app: FastAPI, client: 
         original(self, xy, text, *args, **kwargs)  # type: ignore[arg-type]
 
     service = share_service(app)
-    async with runtime_of(app).sessions() as session:
-        facts = await service.facts(session, token_of(order["share_url"]))
+    facts = await service.facts(token_of(order["share_url"]))
     assert facts is not None
     text = service.card_text(facts)
     setattr(ImageDraw.ImageDraw, "text", recording_text)  # noqa: B010
@@ -158,8 +157,7 @@ async def test_html_in_product_name_is_escaped_on_page_and_drawn_as_text(app: Fa
         card = await visitor.get(path_of(tags.meta["og:image"]))
     assert card.status_code == 200 and Image.open(io.BytesIO(card.content)).size == (1200, 630)
     service = share_service(app)
-    async with runtime_of(app).sessions() as session:
-        facts = await service.facts(session, token_of(order["share_url"]))
+    facts = await service.facts(token_of(order["share_url"]))
     assert facts is not None and service.card_text(facts).product == evil
 
 

@@ -4,12 +4,20 @@ counted apart."""
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections import Counter
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 
+from app.main import create_app
+from core.clock import utcnow
+from core.settings import Settings
+from sale.repository import DropRepository
 from sale.share.referral import token_hash
-from tests.support import Account, create_drop, make_account, runtime_of
+from tests.conftest import make_settings
+from tests.support import Account, create_drop, delete_prefix, make_account, runtime_of, services_of
 from tests.support.share import BROWSER_UA, browser, paid_order, path_of, share_of, token_of
 
 CRAWLERS = (
@@ -64,6 +72,32 @@ async def test_one_view_per_visitor_per_hour_concurrently(app: FastAPI, client: 
     assert len(keys) == 32
     ttl = await runtime.redis.ttl(keys[0])
     assert 3500 < ttl <= 3600  # the visitor counts again after an hour
+
+
+async def test_a_crowd_larger_than_the_pool_gets_the_page_while_the_catalog_lacks_the_drop(
+        settings: Settings, database_url: str, redis_url: str, tmp_path: Path) -> None:
+    """A sweeper that read SQL just before a drop was committed syncs the catalog without it until its
+    next check: meanwhile each load reads the drop from SQL. 40 loads at once, more than the pool has
+    connections (SQLite 15, PostgreSQL 30), all get the page: none holds a connection while waiting
+    for another (before, they did, and waited out the pool's timeout into 503s)."""
+    prefix = f"{settings.redis_prefix}c{uuid.uuid4().hex[:4]}"
+    # Its own app without the sweeper, so that nothing puts the drop back while the crowd loads.
+    app = create_app(make_settings(database_url, redis_url, tmp_path, redis_prefix=prefix, run_background=False))
+    try:
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+            async with runtime_of(app).sessions() as session:
+                before = await DropRepository(session).not_ended(utcnow())
+            operator, owner = await make_account(app, "operator"), await make_account(app)
+            order = await paid_order(client, owner, (await create_drop(client, operator))["id"])
+            assert (await share_of(client, owner, order["id"]))["views"] == 0  # the link's row (no sink here)
+            await services_of(app).catalog.sync(before)  # the sweeper's late sync: the new drop is gone
+            async with browser(app) as visitor:
+                pages = await asyncio.gather(*(visitor.get(path_of(order["share_url"])) for _ in range(40)))
+            assert Counter(p.status_code for p in pages) == {200: 40}
+            assert (await share_of(client, owner, order["id"]))["views"] == 1
+    finally:
+        delete_prefix(redis_url, prefix)
 
 
 async def test_crawler_unfurls_count_apart(app: FastAPI, client: httpx.AsyncClient) -> None:

@@ -67,11 +67,11 @@ def _not_found(runtime: Runtime, lang: str) -> HTMLResponse:
 
 
 @router.api_route("/s/{token}", methods=["GET", "HEAD"], include_in_schema=False)
-async def share_page(token: str, request: Request, session: Session, runtime: RuntimeDep, share: ShareDep,
-                     client: ClientAddress, lang: str | None = None) -> Response:
+async def share_page(token: str, request: Request, runtime: RuntimeDep, share: ShareDep, client: ClientAddress,
+                     lang: str | None = None) -> Response:
     language = _language(request, lang)
-    visit = await share.visit(session, token, client, request.headers.get("user-agent", ""),
-                              request.cookies.get(COOKIE_NAME), language)
+    visit = await share.visit(token, client, request.headers.get("user-agent", ""), request.cookies.get(COOKIE_NAME),
+                              language)
     if visit is None:
         return _not_found(runtime, language)
     response = _html(runtime, "page.html", visit.page)
@@ -83,11 +83,11 @@ async def share_page(token: str, request: Request, session: Session, runtime: Ru
 
 
 @router.api_route("/s/{token}/card.png", methods=["GET", "HEAD"], include_in_schema=False)
-async def share_card(token: str, request: Request, session: Session, runtime: RuntimeDep, share: ShareDep,
+async def share_card(token: str, request: Request, runtime: RuntimeDep, share: ShareDep,
                      v: str | None = None, lang: str | None = None,
                      if_none_match: Annotated[str | None, Header()] = None) -> Response:
     language = _language(request, lang)
-    card = await share.card(session, token, v, if_none_match, language)
+    card = await share.card(token, v, if_none_match, language)
     if card is None:
         return _not_found(runtime, language)
     headers = {"ETag": card.etag, "Cache-Control": CARD_FOREVER if card.current else CARD_BRIEFLY,

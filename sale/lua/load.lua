@@ -4,6 +4,7 @@ KEYS[1] inv        hash of the drop      KEYS[2] users      hash: user id -> uni
 KEYS[3] orders     hash: id -> JSON      KEYS[4] deadlines  sorted set: id -> pay-by ms
 KEYS[5] addr_held  hash: client address tag -> reserved-but-unpaid units (orders from the database
         carry no address: only those Redis still held count again)
+KEYS[6] refunds_due sorted set: order id -> ms its refund became due (orders whose refund is pending)
 
 ARGV[1] the drop as JSON: id, sku, currency, price_cents, stock, priority_starts_at, starts_at,
         ends_at (ms), per_user_limit, pay_window_ms, waiting_room (0/1), queue_opens_at (ms),
@@ -20,7 +21,7 @@ The state is stamped with the serving process's run_id ("run_id" in inv): purcha
 of which may have lost the last acknowledged writes, until this script merged SQL back in.
 Returns {"exists"} (init, state present) or {"loaded", remaining, reserved, paid, orders added}.
 ]]
-local inv, users, orders, deadlines, addr_held = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local inv, users, orders, deadlines, addr_held, refunds_due = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local drop = cjson.decode(ARGV[1])
 -- The fields every order repeats, as JSON members, for purchase.lua to paste in.
 local head = string.sub(cjson.encode({drop_id = drop.id, sku = drop.sku, currency = drop.currency}), 2, -2)
@@ -54,6 +55,9 @@ for id, o in pairs(merged) do
   if state == 'reserved' or state == 'paid' then
     local uid = tostring(o.user_id)
     held[uid] = (held[uid] or 0) + o.quantity
+  end
+  if o.refund == 'pending' and redis.call('ZSCORE', refunds_due, id) == false then
+    redis.call('ZADD', refunds_due, 0, id)  -- a late charge not refunded yet: the sweeper retries it
   end
   if state == 'reserved' then
     redis.call('ZADD', deadlines, o.pay_by_ms, id)

@@ -5,6 +5,7 @@ KEYS[2] orders     hash: order id -> order JSON
 KEYS[3] deadlines  sorted set: order id -> pay-by ms
 KEYS[4] stream     stream of order events for the SQL sink ({"i", order id}: it reads the JSON here)
 KEYS[5] addr_held  hash: client address tag -> reserved-but-unpaid units (a paid unit leaves it)
+KEYS[6] refunds_due sorted set: order id -> ms its refund became due (the sweeper retries these)
 
 ARGV[1] order id   ARGV[2] "paid" (charge succeeded), "declined" or "refunded"   ARGV[3] now (ms)
 ARGV[4] payment reference (of the charge; of the refund for "refunded")
@@ -31,6 +32,7 @@ if ARGV[2] == 'refunded' then
   order.refunded_ms = now
   order.refund_ref = ARGV[4]
   raw = cjson.encode(order)
+  redis.call('ZREM', KEYS[6], ARGV[1])
   redis.call('HSET', KEYS[2], ARGV[1], raw)
   redis.call('XADD', KEYS[4], '*', 'i', ARGV[1])
   return {'refunded', raw}
@@ -44,6 +46,7 @@ if not payable then
     order.refund = 'pending'
     order.payment_ref = ARGV[4]
     raw = cjson.encode(order)
+    redis.call('ZADD', KEYS[6], now, ARGV[1])
     redis.call('HSET', KEYS[2], ARGV[1], raw)
     redis.call('XADD', KEYS[4], '*', 'i', ARGV[1])
     return {'refund_due', raw}

@@ -189,15 +189,18 @@ class ShareService:
                                         self.runtime.keys.share_unrecorded(hashed))
 
     # -- the public page and card ---------------------------------------------------------------
-    async def facts(self, session: AsyncSession, token: str) -> Facts | None:
+    # Each read has a connection for just that read: a load never holds one while the catalog or loader waits
+    # for another, so a crowd larger than the pool queues for connections instead of deadlocking on them.
+    async def facts(self, token: str) -> Facts | None:
         """The link's facts from its row; while the row has not landed (the sink writes it, and the
         database may be unreachable for a while) from the paid order Redis holds."""
         if not looks_like_token(token):
             return None  # junk and overlong tokens never reach the database
         try:
-            link = await ShareRepository(session).by_token(token)
-            if link is not None:
-                return await self._facts_of(session, link) if link.revoked_at is None else None
+            async with self.runtime.sessions() as session:
+                link = await ShareRepository(session).by_token(token)
+                if link is not None:
+                    return await self._facts_of(session, link) if link.revoked_at is None else None
         except DATABASE_DOWN:
             log.warning("share page served from Redis: the database is unreachable")
         return await self._unrecorded_facts(token)
@@ -227,16 +230,16 @@ class ShareService:
                         site=self.site, cta="" if tr.lang == DEFAULT else tr("share.cta_site", site=self.site),
                         picture=picture or "")
 
-    async def visit(self, session: AsyncSession, token: str, client: str, user_agent: str,
-                    cookie: str | None, lang: str = DEFAULT) -> Visit | None:
-        facts = await self.facts(session, token)
+    async def visit(self, token: str, client: str, user_agent: str, cookie: str | None,
+                    lang: str = DEFAULT) -> Visit | None:
+        facts = await self.facts(token)
         if facts is None:
             return None
         crawler = crawler_of(user_agent)
         await self._count(token, client, crawler)
         # First referrer wins: a browser holding a valid referral cookie keeps it.
         keep = crawler is not None or self.signer.verify(cookie) is not None
-        return Visit(page=await self._page(session, token, facts, translator(lang)),
+        return Visit(page=await self._page(token, facts, translator(lang)),
                      cookie=None if keep else self.signer.sign(token))
 
     async def _count(self, token: str, client: str, crawler: str | None) -> None:
@@ -249,19 +252,20 @@ class ShareService:
         except RedisError as exc:  # a lost view count must not cost the visitor the page
             log.warning("share view not counted: %s", type(exc).__name__)
 
-    async def _get_yours(self, session: AsyncSession, drop: Drop, tr: Translator) -> tuple[str, str]:
-        """Where a visitor can buy: this drop while it can still sell, else the SKU's next drop."""
+    async def _get_yours(self, drop: Drop, tr: Translator) -> tuple[str, str]:
+        """Where to buy: this drop while it can sell, else the SKU's next one, else (or unknown) the store."""
         now, base, zone = utcnow(), self.settings.base_url, self.settings.zone
         assert drop.id is not None
-        if as_utc(drop.ends_at) > now:
-            phase = (await self.drops.get_drop(drop.id)).phase
-            if phase == "open":
-                return f"{base}/drops/{drop.id}", tr("share.get_yours_now")
-            if phase in ("upcoming", "priority"):
-                opens = wording.when(drop.starts_at, zone, tr)
-                return f"{base}/drops/{drop.id}", tr("share.get_yours_opens", when=opens)
         try:
-            following = await ShareRepository(session).next_drop_of_sku(drop.sku, drop.id, now)
+            if as_utc(drop.ends_at) > now:
+                phase = (await self.drops.get_drop(drop.id)).phase  # a drop the catalog lacks: from SQL
+                if phase == "open":
+                    return f"{base}/drops/{drop.id}", tr("share.get_yours_now")
+                if phase in ("upcoming", "priority"):
+                    opens = wording.when(drop.starts_at, zone, tr)
+                    return f"{base}/drops/{drop.id}", tr("share.get_yours_opens", when=opens)
+            async with self.runtime.sessions() as session:
+                following = await ShareRepository(session).next_drop_of_sku(drop.sku, drop.id, now)
         except DATABASE_DOWN:
             following = None
         if following is not None:
@@ -269,11 +273,11 @@ class ShareService:
                     tr("share.get_yours_next", when=wording.when(following.starts_at, zone, tr)))
         return f"{base}/", tr("share.see_upcoming")
 
-    async def _page(self, session: AsyncSession, token: str, facts: Facts, tr: Translator) -> dict[str, Any]:
+    async def _page(self, token: str, facts: Facts, tr: Translator) -> dict[str, Any]:
         speed, drop, store = facts.speed(tr), facts.drop, self.settings.store_name
         text = self.card_text(facts, tr)
         drop_when = wording.when(drop.starts_at, self.settings.zone, tr)
-        href, label = await self._get_yours(session, drop, tr)
+        href, label = await self._get_yours(drop, tr)
         return {
             "product": drop.name, "url": self.url(token), "image": self.card_url(token, text, tr.lang),
             "title": wording.title(drop.name, speed, facts.buyer, tr),
@@ -287,9 +291,9 @@ class ShareService:
             "secure": self.settings.base_url.startswith("https://"),
         }
 
-    async def card(self, session: AsyncSession, token: str, version: str | None,
-                   if_none_match: str | None, lang: str = DEFAULT) -> Card | None:
-        facts = await self.facts(session, token)
+    async def card(self, token: str, version: str | None, if_none_match: str | None,
+                   lang: str = DEFAULT) -> Card | None:
+        facts = await self.facts(token)
         if facts is None:
             return None
         text = self.card_text(facts, translator(lang))
