@@ -100,10 +100,11 @@ class Inventory:
         replies: list[Any] = reply
         return replies
 
-    async def hold_payment(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, dict[str, Any] | None]:
+    async def hold_payment(self, drop_id: int, order_id: str, user_id: int,
+                           token_version: int) -> tuple[str, dict[str, Any] | None]:
         k = self.keys.drop(drop_id)
-        result = await self._hold(self.redis, (k.orders, k.deadlines),
-                                  (order_id, str(user_id), now_ms(), self.payment_lease_ms))
+        result = await self._hold(self.redis, (k.orders, k.deadlines, k.tokver),
+                                  (order_id, str(user_id), now_ms(), self.payment_lease_ms, token_version))
         return _state(result)
 
     async def settle_payment(self, drop_id: int, order_id: str, paid: bool, reference: str,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -81,14 +82,22 @@ class OrderService:
                 raise OrderNotFound() from None
         return drop_id
 
-    async def pay(self, claims: Claims, order_id: str, token: str) -> bytes:
+    async def pay(self, claims: Claims, order_id: str, token: str,
+                  check_token: Callable[[], Awaitable[object]]) -> bytes:
         """Hold, charge, settle: Redis and the provider only. The paid state, the share link and an
-        F-code's redemption reach SQL through the order stream (the sink), never in this request."""
+        F-code's redemption reach SQL through the order stream (the sink), never in this request.
+
+        The hold checks the token against the drop's copy of the token versions in its round trip,
+        which is enough to charge; any other answer (a refusal, an order paid before) first awaits
+        `check_token`, the account-wide check every other request makes, so a revoked token's answer
+        is its 401 whatever the order's state."""
         drop_id = drop_of(order_id)
-        state, order = await self.inventory.hold_payment(drop_id, order_id, claims.user_id)
+        state, order = await self.inventory.hold_payment(drop_id, order_id, claims.user_id, claims.ver)
+        if state != "held":
+            await check_token()
         if state == "not_found" and await self.inventory.order(drop_id, order_id) is None:
             await self._ensure_live(order_id)  # Redis may have lost the drop: rebuilt from SQL, once
-            state, order = await self.inventory.hold_payment(drop_id, order_id, claims.user_id)
+            state, order = await self.inventory.hold_payment(drop_id, order_id, claims.user_id, claims.ver)
         if state == "due":
             await self.expire_due(drop_id)
             raise OrderExpired()

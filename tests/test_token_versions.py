@@ -107,3 +107,27 @@ async def test_a_revoked_token_cannot_purchase(app: FastAPI, client: httpx.Async
     assert (await client.post(f"/api/drops/{later['id']}/purchase", json={}, headers=fresh)).status_code == 201
     stats = await client.get(f"/api/admin/drops/{drop['id']}/stats", headers=operator.headers)
     assert stats.json()["reserved"] == 1  # the refused purchase took nothing
+
+
+async def test_a_revoked_token_cannot_pay(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """pay_hold.lua checks the drop's copy of the versions in its round trip; every other answer (a bad
+    body, an unknown order, an order paid before) asks the account-wide versions first."""
+    operator = await make_account(app, "operator")
+    drop = await create_drop(client, operator, stock=5, per_user_limit=2)
+    buyer: Account = await make_account(app)
+    bought = [await client.post(f"/api/drops/{drop['id']}/purchase", json={}, headers=buyer.headers)
+              for _ in range(2)]
+    assert [r.status_code for r in bought] == [201, 201], [r.text for r in bought]
+    paid_id, reserved_id = (r.json()["id"] for r in bought)
+    paid = await client.post(f"/api/orders/{paid_id}/pay", json={"payment_token": "test_ok"}, headers=buyer.headers)
+    assert paid.status_code == 200, paid.text
+    assert (await client.post("/api/me/sign-out-everywhere", headers=buyer.headers)).status_code == 204
+    for order_id, body in ((reserved_id, {"payment_token": "test_ok"}), (paid_id, {"payment_token": "test_ok"}),
+                           (f"{drop['id']}-{'0' * 20}", {"payment_token": "test_ok"}), (reserved_id, {})):
+        refused = await client.post(f"/api/orders/{order_id}/pay", json=body, headers=buyer.headers)
+        assert is_problem(refused, 401, "unauthorized"), (order_id, body, refused.text)
+    stats = await client.get(f"/api/admin/drops/{drop['id']}/stats", headers=operator.headers)
+    assert (stats.json()["reserved"], stats.json()["paid"]) == (1, 1)  # nothing was charged
+    fresh = bearer(await sign_in(client, buyer.email))
+    again = await client.post(f"/api/orders/{reserved_id}/pay", json={"payment_token": "test_ok"}, headers=fresh)
+    assert again.status_code == 200, again.text
