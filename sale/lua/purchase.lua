@@ -41,8 +41,10 @@ Otherwise one reply per purchase, in order:
                               not_admitted (waiting room on, no current admission, no F-code)
 A successful purchase through the waiting room marks the buyer's ticket done (status "d").
 
-Cost matters here (one hot drop is one Redis core): a sale is a handful of commands plus the
-batch's few (read the drop, count units once, one stream entry); a refusal is one to three.
+Cost matters here (one hot drop is one Redis core): the batch reads the drop, its buyers' units and
+rate windows, token versions and addresses' unpaid units with one command each, and writes each of
+them, the orders and their deadlines with one command each at the end; per sale there is no command
+left but an Idempotency-Key's GET and SET (and, behind a waiting room, the admission's three).
 Attempts are not counted: stats derive them (orders + refusals).
 ]]
 local inv, users, orders, deadlines, stream, rejected = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -71,6 +73,42 @@ local function refuse(code)
   return {code, remaining}
 end
 
+-- What the batch's buyers hold, their rate windows, token versions and addresses' unpaid units are
+-- read with one HMGET each for the whole batch and written back once at the end: per sale the script
+-- then issues only the order's own writes. Updates go to these tables first, so a buyer or address
+-- appearing twice in one batch sees its earlier purchase.
+local held, rate, versions, addr_units = {}, {}, {}, {}
+local touched_users, touched_addrs = {}, {}
+local uids, user_fields, addrs = {}, {}, {}
+for n = 1, count do
+  local a = 5 + PER * (n - 1)
+  local uid, addr = ARGV[a], ARGV[a + 9]
+  if versions[uid] == nil then
+    versions[uid] = false
+    uids[#uids + 1] = uid
+    user_fields[#user_fields + 1] = uid
+    user_fields[#user_fields + 1] = 'r:' .. uid
+  end
+  if addr ~= '' and addr_units[addr] == nil then
+    addr_units[addr] = 0
+    addrs[#addrs + 1] = addr
+  end
+end
+local known = redis.call('HMGET', tokver, unpack(uids))
+for i, uid in ipairs(uids) do versions[uid] = known[i] and tonumber(known[i]) or false end
+if remaining > 0 then  -- sold out at the start: every purchase is refused before the buyer's state
+  local mine = redis.call('HMGET', users, unpack(user_fields))
+  for i, uid in ipairs(uids) do
+    held[uid] = tonumber(mine[2 * i - 1] or '0')
+    rate[uid] = mine[2 * i] or false
+  end
+  if #addrs > 0 then
+    local units = redis.call('HMGET', addr_held, unpack(addrs))
+    for i, addr in ipairs(addrs) do addr_units[addr] = tonumber(units[i] or '0') end
+  end
+end
+local new_orders, order_fields, deadline_args = {}, {}, {}
+
 local function purchase(n)
   local a = 5 + PER * (n - 1)
   local uid, qty, order_id, body_hash = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3]
@@ -78,8 +116,8 @@ local function purchase(n)
   local addr = ARGV[a + 9]
 
   -- A revoked token (role or password changed, signed out everywhere) buys nothing, retries included.
-  local version = redis.call('HGET', tokver, uid)
-  if version and tonumber(version) > tonumber(ARGV[a + 8]) then return refuse('token_revoked') end
+  local version = versions[uid]
+  if version and version > tonumber(ARGV[a + 8]) then return refuse('token_revoked') end
 
   -- A retry with a known key answers its order, whatever happened to stock since.
   if has_idem then
@@ -87,7 +125,8 @@ local function purchase(n)
     if prev then
       local sep = string.find(prev, '|', 1, true)
       if string.sub(prev, sep + 1) ~= body_hash then return refuse('idempotency_key_reused') end
-      return {'dup', redis.call('HGET', orders, string.sub(prev, 1, sep - 1))}
+      local prev_id = string.sub(prev, 1, sep - 1)
+      return {'dup', new_orders[prev_id] or redis.call('HGET', orders, prev_id)}
     end
   end
   -- The code is in this buyer's order already: a retry gets that order (above), nothing else a unit.
@@ -98,44 +137,34 @@ local function purchase(n)
   if has_code and qty ~= 1 then return refuse('fcode_quantity') end
   if remaining < qty then return refuse('sold_out') end
 
-  local rate_field = 'r:' .. uid
-  local mine = redis.call('HMGET', users, uid, rate_field)
   local attempts = 1
-  if mine[2] then
-    local sep = string.find(mine[2], ':', 1, true)
-    if tonumber(string.sub(mine[2], 1, sep - 1)) == second then
-      attempts = tonumber(string.sub(mine[2], sep + 1)) + 1
+  local window = rate[uid]
+  if window then
+    local sep = string.find(window, ':', 1, true)
+    if tonumber(string.sub(window, 1, sep - 1)) == second then
+      attempts = tonumber(string.sub(window, sep + 1)) + 1
     end
   end
   if attempts > rate_limit then return refuse('rate_limited') end
-  local rate_value = second .. ':' .. attempts
-  local held = tonumber(mine[1] or '0')
-  if held + qty > limit then
-    redis.call('HSET', users, rate_field, rate_value)
-    return refuse('limit_reached')
-  end
+  rate[uid] = second .. ':' .. attempts
+  touched_users[uid] = true
+  if held[uid] + qty > limit then return refuse('limit_reached') end
   -- The waiting room: the admission is checked and used up in the same step that takes the unit.
   local gated = waiting_room and not has_code
   if gated then
     local admitted_until = redis.call('ZSCORE', admitted, uid)
-    if not admitted_until or tonumber(admitted_until) <= now then
-      redis.call('HSET', users, rate_field, rate_value)
-      return refuse('not_admitted')
-    end
+    if not admitted_until or tonumber(admitted_until) <= now then return refuse('not_admitted') end
   end
   -- One address's accounts cannot hold a whole drop unpaid (released on pay, expiry and cancel).
   if addr ~= '' then
-    local addr_units = tonumber(redis.call('HGET', addr_held, addr) or '0')
-    if addr_units + qty > addr_cap then
-      redis.call('HSET', users, rate_field, rate_value)
-      return refuse('address_limit')
-    end
-    redis.call('HINCRBY', addr_held, addr, qty)
+    if addr_units[addr] + qty > addr_cap then return refuse('address_limit') end
+    addr_units[addr] = addr_units[addr] + qty
+    touched_addrs[addr] = true
   end
 
   remaining = remaining - qty
   taken = taken + qty
-  redis.call('HSET', users, uid, held + qty, rate_field, rate_value)
+  held[uid] = held[uid] + qty
   -- The order's JSON by concatenation (cjson.encode of a table costs as much as two commands): the
   -- order id is the service's own (digits, "-", hex), the address tag base64url, numbers are
   -- formatted as integers, and the drop's fields ("order_head": drop_id, sku, currency) were
@@ -145,8 +174,11 @@ local function purchase(n)
     .. ',"amount_cents":' .. string.format('%d', qty * price) .. ',"status":"reserved","created_ms":'
     .. string.format('%d', now) .. ',"pay_by_ms":' .. string.format('%d', pay_by)
     .. ',"paid_ms":false,"fcode":' .. ARGV[a + 5] .. ',"ref":' .. ARGV[a + 6] .. ',"addr":"' .. addr .. '"}'
-  redis.call('HSET', orders, order_id, order)
-  redis.call('ZADD', deadlines, pay_by, order_id)
+  new_orders[order_id] = order
+  order_fields[#order_fields + 1] = order_id
+  order_fields[#order_fields + 1] = order
+  deadline_args[#deadline_args + 1] = pay_by
+  deadline_args[#deadline_args + 1] = order_id
   sold[#sold + 1] = order_id
   if has_idem then redis.call('SET', idem, order_id .. '|' .. body_hash, 'EX', idem_ttl) end
   if gated then
@@ -159,7 +191,23 @@ end
 
 local replies = {}
 for n = 1, count do replies[n] = purchase(n) end
+local user_updates = {}
+for uid in pairs(touched_users) do
+  user_updates[#user_updates + 1] = uid
+  user_updates[#user_updates + 1] = held[uid]
+  user_updates[#user_updates + 1] = 'r:' .. uid
+  user_updates[#user_updates + 1] = rate[uid]
+end
+if #user_updates > 0 then redis.call('HSET', users, unpack(user_updates)) end
+local addr_updates = {}
+for addr in pairs(touched_addrs) do
+  addr_updates[#addr_updates + 1] = addr
+  addr_updates[#addr_updates + 1] = addr_units[addr]
+end
+if #addr_updates > 0 then redis.call('HSET', addr_held, unpack(addr_updates)) end
 if taken > 0 then
+  redis.call('HSET', orders, unpack(order_fields))
+  redis.call('ZADD', deadlines, unpack(deadline_args))
   remaining = redis.call('HINCRBY', inv, 'remaining', -taken)
   redis.call('HINCRBY', inv, 'reserved', taken)
   if remaining == 0 then redis.call('HSETNX', inv, 'sold_out_at', now) end
