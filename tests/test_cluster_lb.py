@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from core.net import free_port
 from core.settings import Settings
 from sale.models import Order
 from tests.support import create_drop, eventually, make_account, make_accounts, runtime_of
+from tests.support.server import stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,16 +39,6 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout:
             pass
         time.sleep(0.2)
     pytest.fail(f"{url} not healthy in {timeout} s:\n{log.read_text()[-3000:]}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +78,7 @@ def balanced(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> It
         yield f"http://127.0.0.1:{lb_port}", [f"http://127.0.0.1:{port}" for port in nodes]
     finally:
         for process in reversed(processes):
-            stop(process)
+            stop_process(process)
 
 
 def purchases_counted(metrics: str) -> float:

@@ -3,7 +3,6 @@ stopped with SIGTERM mid-rehearsal. Nothing acknowledged is lost or doubled."""
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import signal
 import subprocess
@@ -22,7 +21,7 @@ from sale.models import Order
 from sale.share.models import ShareLink
 from tests.support import SERVICES, Account, create_drop, eventually, make_account, make_accounts, runtime_of
 from tests.support.faults import Tally, buy_and_pay, faulty_service, report, settled, sql_state
-from tests.support.server import start_server, wait_healthy
+from tests.support.server import start_server, stop_process, wait_healthy
 
 
 class OwnRedis:
@@ -171,9 +170,4 @@ async def test_sigterm_mid_rehearsal_lets_requests_finish_and_the_sink_drain(
         assert len(again) == len(rows) and len({o.user_id for o in again}) == len(again)
         assert len(shared) == sum(o.status == "paid" for o in again)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_process(proc, timeout=30)

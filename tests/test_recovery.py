@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from core.net import free_port
 from core.settings import Settings
 from sale.models import Order
 from tests.support import Account, create_drop, eventually, make_account, make_accounts, runtime_of
-from tests.support.server import start_server, wait_healthy
+from tests.support.server import start_server, stop_process, wait_healthy
 
 
 async def sql_orders(app: FastAPI, drop_id: int) -> list[Order]:
@@ -113,9 +112,4 @@ async def test_sigkill_mid_load_loses_and_doubles_nothing(app: FastAPI, client: 
         assert st["reserved"] + st["paid"] == sum(r.quantity for r in rows)
         assert st["remaining"] + st["reserved"] + st["paid"] == 300
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_process(proc, timeout=15)
