@@ -22,7 +22,7 @@ from core.db import DATABASE_DOWN
 from core.keys import Keys
 from core.loops import forever
 from core.metrics import ORDERS_SUNK
-from core.redis import RedisClient
+from core.redis import RedisClient, is_cluster_client
 from core.runtime import Runtime
 from sale.repository import OrderRepository
 
@@ -31,6 +31,7 @@ GROUP = "sql-sink"
 BATCH = 500
 CLAIM_EVERY_SECONDS = 5.0
 MULTI_STREAM_BLOCK_MS = 50
+CLUSTER_READS_AT_ONCE = 16
 # After a batch smaller than BATCH, the next read waits this long from the previous one began, so the
 # events of a steady rush arrive in one transaction every LINGER instead of one per event or two:
 # a transaction (begin, statements, commit, XACK) costs far more CPU than a row. Entries stay in
@@ -108,18 +109,18 @@ class OrderSink:
         if time.monotonic() - self._last_claim > CLAIM_EVERY_SECONDS:
             self._last_claim = time.monotonic()
             written += await self.reclaim(streams)
-        # One XREADGROUP per stream: each drop's stream lives in its own Cluster slot, and a read
-        # naming streams of two slots is refused (CROSSSLOT, redis/redis#6794). A pass that does
-        # not wait comes first, so a busy drop is never held up by idle ones blocking; then all wait
-        # together, and briefly when there are several: the pass ends only when every read returned.
         backlog = self._backlog
         try:
-            batches = await self._read_each(streams, "0" if backlog else ">", None)
+            batches = await self._read_all(streams, "0" if backlog else ">", None)
             if backlog and not any(entries for _, entries in batches):
                 self._backlog = False
             elif not backlog and block_ms and not any(entries for _, entries in batches):
-                wait_ms = block_ms if len(streams) == 1 else min(block_ms, MULTI_STREAM_BLOCK_MS)
-                batches = await self._read_each(streams, ">", wait_ms)
+                if len(streams) > 1 and is_cluster_client(self.runtime.redis):
+                    # Several slots, one read each: a blocking read per stream would hold a connection
+                    # per active drop. A short pause instead, then the next step reads them all again.
+                    await asyncio.sleep(min(block_ms, MULTI_STREAM_BLOCK_MS) / 1000)
+                else:
+                    batches = await self._read_all(streams, ">", block_ms)
             for stream, entries in batches:
                 gone = [entry_id for entry_id, fields in entries if not fields]
                 if gone:  # pending ids whose entry was deleted: nothing left to write
@@ -132,17 +133,36 @@ class OrderSink:
             raise
         return written
 
-    async def _read_each(self, streams: dict[str, int], start: str,
-                         block_ms: int | None) -> list[tuple[str, list[Any]]]:
-        replies = await asyncio.gather(*(self._read(stream, drop_id, start, block_ms)
-                                         for stream, drop_id in streams.items()))
+    async def _read_all(self, streams: dict[str, int], start: str,
+                        block_ms: int | None) -> list[tuple[str, list[Any]]]:
+        """This consumer's pending entries from the start ("0", after a failed write) or new ones (">"),
+        of every active drop: one XREADGROUP naming all streams on a single Redis; on a Cluster one per
+        stream, since each drop's stream lives in its own slot and a read naming streams of two slots
+        is refused (CROSSSLOT, redis/redis#6794)."""
+        block = block_ms if start == ">" else None
+        if not is_cluster_client(self.runtime.redis):
+            try:
+                response = await self.runtime.redis.xreadgroup(GROUP, self.consumer, dict.fromkeys(streams, start),
+                                                               count=BATCH, block=block)
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                for drop_id in streams.values():  # Redis lost the group (flushed or rebuilt)
+                    await ensure_group(self.runtime.redis, self.runtime.keys, drop_id)
+                return []
+            batches: list[Any] = list(response or [])  # RESP2 reply: [[stream, entries], ...]
+            return [(stream.decode(), list(entries)) for stream, entries in batches]
+        items = list(streams.items())
+        replies: list[list[Any]] = []
+        for first in range(0, len(items), CLUSTER_READS_AT_ONCE):  # a few connections, not one per drop
+            replies += await asyncio.gather(*(self._read_one(stream, drop_id, start, block)
+                                              for stream, drop_id in items[first:first + CLUSTER_READS_AT_ONCE]))
         return list(zip(streams, replies, strict=True))
 
-    async def _read(self, stream: str, drop_id: int, start: str, block_ms: int | None) -> list[Any]:
-        """This consumer's pending entries from the start ("0", after a failed write) or new ones (">")."""
+    async def _read_one(self, stream: str, drop_id: int, start: str, block_ms: int | None) -> list[Any]:
         try:
             response = await self.runtime.redis.xreadgroup(GROUP, self.consumer, {stream: start}, count=BATCH,
-                                                           block=block_ms if start == ">" else None)
+                                                           block=block_ms)
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
