@@ -16,9 +16,16 @@ from tests.support import create_drop, make_account, make_accounts, runtime_of, 
 
 def request(drop_id: int, user_id: int, *, idem: str | None = None, address: str = "", version: int = 0,
             quantity: int = 1) -> PurchaseRequest:
+    # The Idempotency-Key's Redis key lives in the drop's slot (a Cluster refuses the call otherwise).
     return PurchaseRequest(str(user_id), quantity, f"{drop_id}-{uuid.uuid4().hex[:20]}", f"{quantity}:",
-                           b'""', b'""', f"idem-test:{user_id}:{idem or uuid.uuid4().hex}", idem is not None,
+                           b'""', b'""', f"{user_id}:{idem or uuid.uuid4().hex}", idem is not None,
                            1000, version, address, 100, False)
+
+
+def with_prefix(app: FastAPI, drop_id: int, batch: list[PurchaseRequest]) -> None:
+    prefix = runtime_of(app).keys.drop(drop_id).idem_prefix
+    for item in batch:
+        item.idem_key = prefix + item.idem_key
 
 
 def outcomes(replies: list[Any]) -> list[str]:
@@ -46,6 +53,7 @@ async def test_one_batch_with_repeated_buyers_addresses_and_keys(app: FastAPI, c
         request(drop_id, operator.id),             # nothing left: sold_out
     ]
     batch[1].idem_key = batch[0].idem_key
+    with_prefix(app, drop_id, batch)
     for item in batch:
         item.max_unpaid_per_address = 2  # a setting: the script takes the batch's first
     replies = await inventory._purchase_batch(drop_id, batch)
@@ -82,6 +90,7 @@ async def test_a_revoked_token_and_a_rate_window_within_one_batch(app: FastAPI, 
     for item in batch[2:]:
         item.rate_per_second = 3
     batch[0].rate_per_second = batch[1].rate_per_second = 3
+    with_prefix(app, drop_id, batch)
     replies = await services.purchases.inventory._purchase_batch(drop_id, batch)
     # Three purchases a second per buyer: the fourth in the same second is refused.
     assert outcomes(replies) == ["token_revoked", "ok", "ok", "ok", "ok", "rate_limited"]
