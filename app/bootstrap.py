@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from accounts.repository import token_version_record
 from app.wiring import Background, Services, background_loops, build_services
+from core.clock import SYSTEM_CLOCK, Clock
 from core.db import make_engine, make_sessionmaker
 from core.embedded_redis import EmbeddedRedis
 from core.keys import Keys
@@ -21,7 +22,7 @@ from core.work import BoundedWork
 
 
 @asynccontextmanager
-async def running(settings: Settings, *, background: bool) -> AsyncIterator[Services]:
+async def running(settings: Settings, *, background: bool, clock: Clock = SYSTEM_CLOCK) -> AsyncIterator[Services]:
     embedded: EmbeddedRedis | None = None
     redis_url = settings.redis_url
     if not redis_url:
@@ -35,7 +36,8 @@ async def running(settings: Settings, *, background: bool) -> AsyncIterator[Serv
     versions = TokenVersions(redis, keys, scripts, token_version_record(sessions))
     runtime = Runtime(settings=settings, engine=engine, sessions=sessions, redis=redis, keys=keys,
                       scripts=scripts, tokens=TokenService(settings), versions=versions,
-                      passwords=BoundedWork(settings.password_hash_concurrency, settings.password_hash_queue))
+                      passwords=BoundedWork(settings.password_hash_concurrency, settings.password_hash_queue),
+                      clock=clock)
     loops: Background | None = None
     try:
         services = await build_services(runtime)

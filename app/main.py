@@ -27,6 +27,7 @@ from app.routes.share import router as share_router
 from app.web import mount_static
 from app.web import router as web_router
 from app.web.media import mount_media
+from core.clock import SYSTEM_CLOCK, Clock
 from core.settings import Settings
 from sale.images.processing import MAX_UPLOAD_BYTES
 
@@ -87,12 +88,12 @@ def settle_heap() -> None:
 GC_YOUNG_THRESHOLD = 10_000  # allocations between young collections (Python's default is 700)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with running(settings, background=settings.run_background) as services:
+        async with running(settings, background=settings.run_background, clock=clock) as services:
             app.state.runtime = services.runtime
             app.state.services = services
             settle_heap()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from core.clock import SYSTEM_CLOCK, Clock
 from core.db import WriteHealth
 from core.keys import Keys
 from core.redis import RedisClient, ScriptRegistry
@@ -28,3 +29,4 @@ class Runtime:
     versions: TokenVersions
     passwords: BoundedWork  # Argon2 work: bounded so logins cannot starve the sale
     database_writes: WriteHealth = field(default_factory=WriteHealth)  # the order sink's, for /healthz
+    clock: Clock = SYSTEM_CLOCK  # tests hand a ManualClock to create_app / running
