@@ -23,7 +23,9 @@ from sale.drops import DropAdmin
 from sale.images.service import DropImageService
 from sale.orders import OrderService
 from sale.queue.service import QueueService
-from sale.share.service import ShareService
+from sale.share.cards import ShareCards
+from sale.share.links import ShareLinks
+from sale.share.page import SharePage
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -56,8 +58,16 @@ async def get_fcodes(request: Request) -> FcodeService:
     return services_of(request).fcodes
 
 
-async def get_share(request: Request) -> ShareService:
+async def get_share(request: Request) -> ShareLinks:
     return services_of(request).share
+
+
+async def get_share_page(request: Request) -> SharePage:
+    return services_of(request).share_page
+
+
+async def get_share_cards(request: Request) -> ShareCards:
+    return services_of(request).share_cards
 
 
 async def get_images(request: Request) -> DropImageService:
@@ -68,7 +78,9 @@ DropsDep = Annotated[DropAdmin, Depends(get_drops)]
 OrdersDep = Annotated[OrderService, Depends(get_orders)]
 QueueDep = Annotated[QueueService, Depends(get_queue)]
 FcodesDep = Annotated[FcodeService, Depends(get_fcodes)]
-ShareDep = Annotated[ShareService, Depends(get_share)]
+ShareDep = Annotated[ShareLinks, Depends(get_share)]
+SharePageDep = Annotated[SharePage, Depends(get_share_page)]
+ShareCardsDep = Annotated[ShareCards, Depends(get_share_cards)]
 ImagesDep = Annotated[DropImageService, Depends(get_images)]
 
 

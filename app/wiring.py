@@ -13,6 +13,7 @@ from codes.state import CodeState
 from codes.state import register_scripts as register_code_scripts
 from codes.sync import CodeSync
 from core.loops import cancel_all
+from core.redis import LuaScript
 from core.runtime import Runtime
 from sale.catalog import DropCatalog
 from sale.drops import DropAdmin
@@ -30,8 +31,14 @@ from sale.queue.challenge import Challenges, Difficulty
 from sale.queue.gate import QueueGate, QueueLimits
 from sale.queue.gate import register_scripts as register_queue_scripts
 from sale.queue.service import QueueService
+from sale.share.card import CardStore
+from sale.share.cards import ShareCards
+from sale.share.credit import ReferralCredit
+from sale.share.facts import ShareFacts, ShareSite
+from sale.share.links import ShareLinks
+from sale.share.page import SharePage
 from sale.share.referral import ReferralSigner
-from sale.share.service import ShareService
+from sale.share.views import ShareViews
 from sale.sink import OrderSink
 from sale.sweeper import Sweeper
 
@@ -51,7 +58,9 @@ class Services:
     gate: Gate
     fcodes: FcodeService
     code_sync: CodeSync
-    share: ShareService
+    share: ShareLinks
+    share_page: SharePage
+    share_cards: ShareCards
     images: DropImageService
 
 
@@ -80,7 +89,7 @@ async def build_services(runtime: Runtime) -> Services:
     fcodes = FcodeService(runtime, crypto, code_state, code_sync, gate)
 
     referrals = ReferralSigner(settings.app_secret)
-    share = ShareService(runtime, drops, lookup, referrals, count_view)
+    share, share_page, share_cards = make_share(runtime, drops, lookup, referrals, count_view)
     purchases = PurchaseService(runtime.redis, runtime.keys, inventory, loader, gate, referrals,
                                 settings.purchase_rate_per_second, AddressTags(settings.app_secret),
                                 settings.max_unpaid_per_address, FailoverRebuild(runtime, loader))
@@ -91,7 +100,21 @@ async def build_services(runtime: Runtime) -> Services:
         log.exception("F-code record catch-up at start-up failed; the stats call retries it")
     return Services(runtime=runtime, inventory=inventory, catalog=catalog, loader=loader, queue=queue, drops=drops,
                     purchases=purchases, orders=orders, gate=gate, fcodes=fcodes, code_sync=code_sync, share=share,
+                    share_page=share_page, share_cards=share_cards,
                     images=DropImageService(MediaStore(settings.media_root), drops))
+
+
+def make_share(runtime: Runtime, drops: DropAdmin, lookup: OrderLookup, signer: ReferralSigner,
+               count_view: LuaScript) -> tuple[ShareLinks, SharePage, ShareCards]:
+    """Share links by job: facts (row or Redis), views, referral credit, cards; the buyer's API and the page."""
+    settings = runtime.settings
+    facts = ShareFacts(runtime.sessions, runtime.redis, runtime.keys, drops, runtime.clock)
+    site = ShareSite(settings.base_url, settings.store_name, settings.zone)
+    cards = ShareCards(site, CardStore(settings.var_dir / "cards", MediaStore(settings.media_root).drops), facts)
+    views = ShareViews(runtime.redis, runtime.keys, count_view, signer)
+    credit = ReferralCredit(signer)
+    links = ShareLinks(site, lookup, facts, views, credit, cards, runtime.clock)
+    return links, SharePage(facts, views, credit, cards, drops, runtime.sessions, runtime.clock), cards
 
 
 def make_queue(runtime: Runtime, loader: DropLoader) -> QueueService:

@@ -26,7 +26,7 @@ from sale.lookup import OrderLookup, drop_of
 from sale.payment import PaymentProvider
 from sale.render import order_bytes
 from sale.repository import OrderRepository, row_event
-from sale.share.service import ShareService
+from sale.share.links import ShareLinks
 
 log = logging.getLogger("flashsale.orders")
 # A refund due this long ago was not made by its request (which refunds at once): the sweeper does it.
@@ -35,7 +35,7 @@ REFUND_RETRY_AFTER_MS = 30_000
 
 class OrderService:
     def __init__(self, inventory: Inventory, lookup: OrderLookup, loader: DropLoader, gate: Gate,
-                 share: ShareService, provider: PaymentProvider) -> None:
+                 share: ShareLinks, provider: PaymentProvider) -> None:
         self.inventory = inventory
         self.lookup = lookup
         self.loader = loader

@@ -12,15 +12,15 @@ from PIL import Image, ImageDraw
 
 from accounts.models import User
 from sale.share.card import render_card
-from sale.share.service import ShareService
+from sale.share.cards import ShareCards
 from tests.support import create_drop, eventually, is_problem, iso, make_account, now, runtime_of, services_of
 from tests.support.share import browser, buy, paid_order, parse, path_of, share_of, token_of
 
 PRICE = 731957  # distinctive: it must appear nowhere on the page or the card
 
 
-def share_service(app: FastAPI) -> ShareService:
-    return services_of(app).share
+def share_cards(app: FastAPI) -> ShareCards:
+    return services_of(app).share_cards
 
 
 def price_forms(cents: int) -> list[str]:
@@ -95,10 +95,10 @@ async def test_no_email_order_id_or_price_on_page_or_card(app: FastAPI, client: 
         drawn.append(text)
         original(self, xy, text, *args, **kwargs)  # type: ignore[arg-type]
 
-    service = share_service(app)
-    facts = await service.facts(token_of(order["share_url"]))
+    cards = share_cards(app)
+    facts = await cards.facts.find(token_of(order["share_url"]))
     assert facts is not None
-    text = service.card_text(facts)
+    text = cards.text(facts)
     setattr(ImageDraw.ImageDraw, "text", recording_text)  # noqa: B010
     try:
         png = render_card(text)
@@ -156,9 +156,9 @@ async def test_html_in_product_name_is_escaped_on_page_and_drawn_as_text(app: Fa
         assert "script-src" not in page.headers["content-security-policy"]  # no script may run at all
         card = await visitor.get(path_of(tags.meta["og:image"]))
     assert card.status_code == 200 and Image.open(io.BytesIO(card.content)).size == (1200, 630)
-    service = share_service(app)
-    facts = await service.facts(token_of(order["share_url"]))
-    assert facts is not None and service.card_text(facts).product == evil
+    cards = share_cards(app)
+    facts = await cards.facts.find(token_of(order["share_url"]))
+    assert facts is not None and cards.text(facts).product == evil
 
 
 async def test_bad_tokens_get_the_404_page(app: FastAPI, client: httpx.AsyncClient) -> None:

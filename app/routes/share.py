@@ -13,7 +13,7 @@ from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import HTMLResponse, Response
 
-from app.deps import ClientAddress, CurrentUser, RuntimeDep, ShareDep, get_session
+from app.deps import ClientAddress, CurrentUser, RuntimeDep, ShareCardsDep, ShareDep, SharePageDep, get_session
 from app.problems import problems
 from app.web.language import language_of
 from core import i18n
@@ -67,11 +67,11 @@ def _not_found(runtime: Runtime, lang: str) -> HTMLResponse:
 
 
 @router.api_route("/s/{token}", methods=["GET", "HEAD"], include_in_schema=False)
-async def share_page(token: str, request: Request, runtime: RuntimeDep, share: ShareDep, client: ClientAddress,
+async def share_page(token: str, request: Request, runtime: RuntimeDep, page: SharePageDep, client: ClientAddress,
                      lang: str | None = None) -> Response:
     language = _language(request, lang)
-    visit = await share.visit(token, client, request.headers.get("user-agent", ""), request.cookies.get(COOKIE_NAME),
-                              language)
+    visit = await page.visit(token, client, request.headers.get("user-agent", ""), request.cookies.get(COOKIE_NAME),
+                             language)
     if visit is None:
         return _not_found(runtime, language)
     response = _html(runtime, "page.html", visit.page)
@@ -83,11 +83,11 @@ async def share_page(token: str, request: Request, runtime: RuntimeDep, share: S
 
 
 @router.api_route("/s/{token}/card.png", methods=["GET", "HEAD"], include_in_schema=False)
-async def share_card(token: str, request: Request, runtime: RuntimeDep, share: ShareDep,
+async def share_card(token: str, request: Request, runtime: RuntimeDep, cards: ShareCardsDep,
                      v: str | None = None, lang: str | None = None,
                      if_none_match: Annotated[str | None, Header()] = None) -> Response:
     language = _language(request, lang)
-    card = await share.card(token, v, if_none_match, language)
+    card = await cards.card(token, v, if_none_match, language)
     if card is None:
         return _not_found(runtime, language)
     headers = {"ETag": card.etag, "Cache-Control": CARD_FOREVER if card.current else CARD_BRIEFLY,
