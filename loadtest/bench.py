@@ -14,29 +14,30 @@ import asyncio
 import os
 import resource
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
-from sqlalchemy import func
-from sqlmodel import col, select
-
-from accounts.models import User
-from accounts.passwords import hash_password
-from core.db import make_engine, make_sessionmaker
 from core.embedded_redis import EmbeddedRedis
 from core.migrate import upgrade
 from core.net import free_port
 from core.settings import Settings
-from core.tokens import TokenService
 from loadtest import httpgen
-from sale.models import Drop, Order
+from loadtest.bench_support import (
+    RedisUsage,
+    admit_everyone,
+    provision,
+    redis_orders,
+    redis_usage,
+    sql_orders,
+    start,
+    start_cluster,
+    stop,
+    stop_cluster,
+    wait_ready,
+)
 
 SECRET = "bench-secret-" + "b" * 40
 
@@ -60,116 +61,6 @@ class Row:
         return self.result.statuses[201] / self.result.seconds
 
 
-@dataclass
-class RedisUsage:
-    """Redis work between two INFO snapshots, summed over the primaries: CPU seconds (main process,
-    all threads) and commands executed (commands inside Lua scripts count one each)."""
-
-    cpu_seconds: float
-    calls: dict[str, int]
-
-    def minus(self, before: RedisUsage) -> RedisUsage:
-        calls = {name: count - before.calls.get(name, 0) for name, count in self.calls.items()}
-        return RedisUsage(self.cpu_seconds - before.cpu_seconds, {k: v for k, v in calls.items() if v > 0})
-
-
-async def redis_usage(redis_url: str) -> RedisUsage:
-    from core.redis import connect_redis, primaries
-
-    client = await connect_redis(redis_url)
-    nodes = await primaries(client)
-    cpu, calls = 0.0, dict[str, int]()
-    try:
-        for node in nodes:
-            info = await node.info("cpu")
-            cpu += float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
-            for name, stats in (await node.info("commandstats")).items():
-                command = name.removeprefix("cmdstat_")
-                if command not in ("info", "cluster|nodes", "cluster|slots", "cluster|shards", "command",
-                                   "command|docs", "command|info"):
-                    calls[command] = calls.get(command, 0) + int(stats["calls"])
-    finally:
-        for node in nodes:
-            await node.aclose()
-        await client.aclose()
-    return RedisUsage(cpu, calls)
-
-
-
-async def provision(settings: Settings, buyers: int, waiting_room: bool) -> tuple[int, list[str], list[int]]:
-    engine = make_engine(settings)
-    tokens = TokenService(settings)
-    password_hash = hash_password("bench-password-1")
-    now = datetime.now(UTC)
-    async with make_sessionmaker(engine)() as session, session.begin():
-        users = [User(email=f"buyer{i}@bench.example", password_hash=password_hash) for i in range(buyers)]
-        session.add_all(users)
-        drop = Drop(sku="bench-phone", name="Bench Phone", price_cents=99900, currency="CNY", stock=10_000_000,
-                    priority_starts_at=now - timedelta(minutes=1), starts_at=now - timedelta(minutes=1),
-                    ends_at=now + timedelta(hours=2), per_user_limit=1000, pay_window_seconds=3600,
-                    waiting_room=waiting_room, admit_per_second=100_000)
-        session.add(drop)
-        await session.flush()
-        assert drop.id is not None
-        minted = [tokens.issue(u.id or 0, "shopper")[0] for u in users]
-        ids = [u.id or 0 for u in users]
-    await engine.dispose()
-    return drop.id, minted, ids
-
-
-async def admit_everyone(redis_url: str, settings: Settings, drop_id: int, user_ids: list[int]) -> None:
-    """Waiting room on: every buyer holds an admission for the whole run, as if the line had let them in
-    (the purchase script checks and uses it up; the line itself is `flashsale loadtest --bots`' part)."""
-    from core.keys import Keys
-    from core.redis import make_redis
-
-    redis = make_redis(redis_url)
-    k = Keys(settings.redis_prefix).drop(drop_id)
-    until = int((time.time() + 3 * 3600) * 1000)
-    for start_at in range(0, len(user_ids), 5000):
-        chunk = user_ids[start_at:start_at + 5000]
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(k.admitted, {str(uid): until for uid in chunk})
-            pipe.hset(k.tickets, mapping={str(uid): "a" for uid in chunk})
-            await pipe.execute()
-    await redis.aclose()
-
-
-async def sql_orders(settings: Settings, drop_id: int) -> int:
-    engine = make_engine(settings)
-    async with make_sessionmaker(engine)() as session:
-        count = (await session.execute(select(func.count()).where(col(Order.drop_id) == drop_id))).scalar_one()
-    await engine.dispose()
-    return int(count)
-
-
-def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
-async def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {' '.join(map(str, proc.args))}")  # type: ignore[arg-type]
-            try:
-                await client.get(url)
-                return
-            except httpx.HTTPError:
-                await asyncio.sleep(0.1)
-    raise RuntimeError("server did not start")
-
-
 async def measure(label: str, workers: int, port: int, path: str, tokens: list[str], seconds: float,
                   connections: int) -> Row:
     requests = httpgen.build_requests("127.0.0.1", port, path, b'{"quantity":1}', tokens)
@@ -179,6 +70,19 @@ async def measure(label: str, workers: int, port: int, path: str, tokens: list[s
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / (time.perf_counter() - wall)
     return Row(label, workers, result, cpu / (os.cpu_count() or 1))
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """What every run of one bench shares: the servers' environment, the drop and its buyers."""
+
+    args: argparse.Namespace
+    work: Path
+    settings: Settings
+    redis_url: str
+    env: dict[str, str]
+    drop_id: int
+    tokens: list[str]
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -191,6 +95,24 @@ async def main(args: argparse.Namespace) -> int:
     elif not redis_url:
         redis_server = EmbeddedRedis(work / "redis", persist=True)
         redis_url = redis_server.start()
+    rows: list[Row] = []
+    sold = 0
+    try:
+        setup, buyers = await prepare(args, work, redis_url)
+        for run_index, workers in enumerate(args.workers):
+            sold = await run_pair(setup, run_index, workers, rows)
+    finally:
+        if redis_server is not None:
+            redis_server.stop()
+        if args.cluster:
+            stop_cluster(cluster_dir)
+        shutil.rmtree(work, ignore_errors=True)
+    report(rows, args, sold, buyers)
+    return 0
+
+
+async def prepare(args: argparse.Namespace, work: Path, redis_url: str) -> tuple[Setup, int]:
+    """The schema, the buyers and the drop (with every buyer admitted when it has a waiting room)."""
     settings = Settings(database_url=args.database_url or f"sqlite+aiosqlite:///{work / 'bench.db'}",
                         redis_url=redis_url, jwt_secret=SECRET, var_dir=work, redis_prefix=f"bench{os.getpid()}")
     await asyncio.to_thread(upgrade, settings)
@@ -205,98 +127,55 @@ async def main(args: argparse.Namespace) -> int:
            "FLASHSALE_MAX_UNPAID_PER_ADDRESS": "1000000000",
            "FLASHSALE_LOG_LEVEL": "warning", "BENCH_REDIS_URL": redis_url,
            "FLASHSALE_REDIS_WAIT_REPLICAS": str(args.wait_replicas)}
-    rows: list[Row] = []
-    sold = 0
+    return Setup(args, work, settings, redis_url, env, drop_id, tokens), buyers
+
+
+async def run_pair(setup: Setup, run_index: int, workers: int, rows: list[Row]) -> int:
+    """The bare endpoint, then the purchase path, with `workers` workers each; the orders in SQL after."""
+    args, work, env = setup.args, setup.work, setup.env
+    bare_port, app_port = free_port(), free_port()
+    bare = start([sys.executable, "-m", "uvicorn", "loadtest.bare_app:create_app", "--factory",
+                  "--port", str(bare_port), "--workers", str(workers), "--loop", "uvloop", "--http",
+                  "httptools", "--no-access-log", "--log-level", "warning"], env, work / "bare.log")
+    app_env = {**env, "FLASHSALE_RUN_BACKGROUND": "false"} if args.separate_sink else env
+    app = start([sys.executable, "-m", "app.cli", "serve", "--port", str(app_port), "--workers",
+                 str(workers)], app_env, work / "app.log")
+    # The deployment that separates them: web workers answer, one `flashsale worker` writes SQL.
+    sink = start([sys.executable, "-m", "app.cli", "worker"], env, work / "worker.log") \
+        if args.separate_sink else None
     try:
-        for run_index, workers in enumerate(args.workers):
-            bare_port, app_port = free_port(), free_port()
-            bare = start([sys.executable, "-m", "uvicorn", "loadtest.bare_app:create_app", "--factory",
-                          "--port", str(bare_port), "--workers", str(workers), "--loop", "uvloop", "--http",
-                          "httptools", "--no-access-log", "--log-level", "warning"], env, work / "bare.log")
-            app_env = {**env, "FLASHSALE_RUN_BACKGROUND": "false"} if args.separate_sink else env
-            app = start([sys.executable, "-m", "app.cli", "serve", "--port", str(app_port), "--workers",
-                         str(workers)], app_env, work / "app.log")
-            # The deployment that separates them: web workers answer, one `flashsale worker` writes SQL.
-            sink = start([sys.executable, "-m", "app.cli", "worker"], env, work / "worker.log") \
-                if args.separate_sink else None
-            try:
-                await wait_ready(f"http://127.0.0.1:{bare_port}/docs", bare)
-                await wait_ready(f"http://127.0.0.1:{app_port}/healthz", app)
-                await asyncio.sleep(1.0)
-                rows.append(await measure("bare FastAPI + 1 Lua call", workers, bare_port, "/bare", [],
-                                          args.seconds, args.connections))
-                await asyncio.sleep(0.5)
-                label = "purchase (sink apart)" if args.separate_sink else "purchase path"
-                label += " + room" if args.waiting_room else ""
-                # With a waiting room an admission buys once: each run gets buyers of its own.
-                mine = tokens[run_index::len(args.workers)] if args.waiting_room else tokens
-                usage_before = await redis_usage(redis_url)
-                orders_before = await _redis_orders(redis_url, settings, drop_id)
-                row = await measure(label, workers, app_port, f"/api/drops/{drop_id}/purchase",
-                                    mine, args.seconds, args.connections)
-                rows.append(row)
-                # Units bought during warm-up count too: wait until SQL has every order Redis took.
-                target = await _redis_orders(redis_url, settings, drop_id)
-                started = time.perf_counter()
-                while time.perf_counter() - started < 60:
-                    if await sql_orders(settings, drop_id) >= target:
-                        break
-                    await asyncio.sleep(0.05)
-                row.sink_drain = time.perf_counter() - started
-                # Redis work of the run and of the sink draining it, per unit sold in the run.
-                row.redis = (await redis_usage(redis_url)).minus(usage_before)
-                row.redis_orders = target - orders_before  # warm-up purchases included, as in the usage
-                sold = target
-            finally:
-                stop(bare)
-                stop(app)
-                if sink is not None:
-                    stop(sink)
+        await wait_ready(f"http://127.0.0.1:{bare_port}/docs", bare)
+        await wait_ready(f"http://127.0.0.1:{app_port}/healthz", app)
+        await asyncio.sleep(1.0)
+        rows.append(await measure("bare FastAPI + 1 Lua call", workers, bare_port, "/bare", [],
+                                  args.seconds, args.connections))
+        await asyncio.sleep(0.5)
+        label = "purchase (sink apart)" if args.separate_sink else "purchase path"
+        label += " + room" if args.waiting_room else ""
+        # With a waiting room an admission buys once: each run gets buyers of its own.
+        mine = setup.tokens[run_index::len(args.workers)] if args.waiting_room else setup.tokens
+        usage_before = await redis_usage(setup.redis_url)
+        orders_before = await redis_orders(setup.redis_url, setup.settings, setup.drop_id)
+        row = await measure(label, workers, app_port, f"/api/drops/{setup.drop_id}/purchase",
+                            mine, args.seconds, args.connections)
+        rows.append(row)
+        # Units bought during warm-up count too: wait until SQL has every order Redis took.
+        target = await redis_orders(setup.redis_url, setup.settings, setup.drop_id)
+        started = time.perf_counter()
+        while time.perf_counter() - started < 60:
+            if await sql_orders(setup.settings, setup.drop_id) >= target:
+                break
+            await asyncio.sleep(0.05)
+        row.sink_drain = time.perf_counter() - started
+        # Redis work of the run and of the sink draining it, per unit sold in the run.
+        row.redis = (await redis_usage(setup.redis_url)).minus(usage_before)
+        row.redis_orders = target - orders_before  # warm-up purchases included, as in the usage
+        return target
     finally:
-        if redis_server is not None:
-            redis_server.stop()
-        if args.cluster:
-            stop_cluster(cluster_dir)
-        shutil.rmtree(work, ignore_errors=True)
-    report(rows, args, sold, buyers)
-    return 0
-
-
-CLUSTER_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "redis-cluster"
-
-
-def start_cluster(state: Path) -> str:
-    """A 3-primary, 3-replica cluster (scripts/redis-cluster) with AOF on, on six free loopback ports."""
-    for base in range(10000, 12000, 97):  # it and its bus ports (+10000) below the ephemeral ports (32768+)
-        if all(_port_free(base + i) and _port_free(base + 10000 + i) for i in range(6)):
-            done = subprocess.run([sys.executable, str(CLUSTER_SCRIPT), "start", "--port", str(base), "--dir",
-                                   str(state), "--appendonly"], capture_output=True, text=True, timeout=120)
-            if done.returncode != 0:
-                raise RuntimeError(f"redis-cluster did not start: {done.stderr or done.stdout}")
-            return done.stdout.strip().splitlines()[-1]
-    raise RuntimeError("no six free ports for the cluster")
-
-
-def stop_cluster(state: Path) -> None:
-    subprocess.run([sys.executable, str(CLUSTER_SCRIPT), "stop", "--dir", str(state)], capture_output=True,
-                   timeout=60)
-
-
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
-
-
-async def _redis_orders(redis_url: str, settings: Settings, drop_id: int) -> int:
-    from core.keys import Keys
-    from core.redis import connect_redis
-
-    redis = await connect_redis(redis_url)
-    count = int(await redis.hlen(Keys(settings.redis_prefix).drop(drop_id).orders))
-    await redis.aclose()
-    return count
+        stop(bare)
+        stop(app)
+        if sink is not None:
+            stop(sink)
 
 
 def report(rows: list[Row], args: argparse.Namespace, sold: int, buyers: int) -> None:
