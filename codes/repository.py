@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,12 +19,6 @@ class FcodeRepository:
     async def by_hash(self, code_hash: str) -> FCode | None:
         result = await self.session.execute(select(FCode).where(FCode.code_hash == code_hash))
         return result.scalars().first()
-
-    async def by_hashes(self, code_hashes: Sequence[str]) -> list[FCode]:
-        if not code_hashes:
-            return []
-        result = await self.session.execute(select(FCode).where(col(FCode.code_hash).in_(code_hashes)))
-        return list(result.scalars().all())
 
     async def for_owner(self, owner_id: int, month: str | None = None) -> list[FCode]:
         query = select(FCode).where(FCode.owner_id == owner_id)

@@ -108,12 +108,6 @@ class Tally:
         first, last = tick(start), tick(end)
         return sum(count for at, count in series.items() if first <= int(at) <= last)
 
-    def last_unit_at(self) -> float | None:
-        """End of the last tick in which a unit was taken (epoch seconds)."""
-        if not self.units:
-            return None
-        return (max(int(at) for at in self.units) + 1) / TICKS_PER_SECOND
-
     def unit_percentile(self, fraction: float) -> float | None:
         total = sum(self.unit_latency.values())
         if not total:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from sale.share.card import HEIGHT, WIDTH, CardText, render_card
-from sale.share.referral import ReferralSigner, is_crawler, looks_like_token, new_token
+from sale.share.referral import ReferralSigner, crawler_of, looks_like_token, new_token
 from sale.share.wording import card_lead, speed_of
 
 SECRET = b"unit-test-secret-" + b"y" * 32
@@ -61,7 +61,7 @@ def test_referral_prefers_ref_then_a_valid_cookie() -> None:
     "TelegramBot (like TwitterBot)", "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
 ])
 def test_crawlers_are_recognised(agent: str) -> None:
-    assert is_crawler(agent)
+    assert crawler_of(agent) is not None
 
 
 @pytest.mark.parametrize("agent", [
@@ -70,7 +70,7 @@ def test_crawlers_are_recognised(agent: str) -> None:
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:126.0) Gecko/20100101 Firefox/126.0",
 ])
 def test_browsers_are_not_crawlers(agent: str) -> None:
-    assert not is_crawler(agent)
+    assert crawler_of(agent) is None
 
 
 def test_visitor_ids_are_keyed_and_stable() -> None:

@@ -15,7 +15,6 @@ from core.ids import ascii_digits
 from core.net import address_block
 
 TOKEN_BYTES = 16  # 128 random bits: nothing about the buyer or the order is derivable from it
-TOKEN_LENGTH = 22  # len(token_urlsafe(16))
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
 COOKIE_NAME = "fs_ref"
 COOKIE_MAX_AGE = 7 * 24 * 3600
@@ -52,10 +51,6 @@ def crawler_of(user_agent: str) -> str | None:
     agent = user_agent.lower()
     found = [(agent.find(marker), marker) for marker in CRAWLER_MARKERS if marker in agent]
     return min(found)[1] if found else None
-
-
-def is_crawler(user_agent: str) -> bool:
-    return crawler_of(user_agent) is not None
 
 
 def _b64(raw: bytes) -> str:

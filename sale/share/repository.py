@@ -31,11 +31,6 @@ class ShareRepository:
         result = await self.session.execute(select(ShareLink).where(ShareLink.order_id == order_id))
         return result.scalars().first()
 
-    async def live_by_token(self, token: str) -> ShareLink | None:
-        result = await self.session.execute(
-            select(ShareLink).where(ShareLink.token == token, col(ShareLink.revoked_at).is_(None)))
-        return result.scalars().first()
-
     async def by_token(self, token: str) -> ShareLink | None:
         """The link with this token, live or revoked."""
         result = await self.session.execute(select(ShareLink).where(ShareLink.token == token))
