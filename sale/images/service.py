@@ -2,19 +2,28 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sale.drops import DropAdmin
 from sale.exceptions import DropNotFound
 from sale.images.processing import process
 from sale.images.repository import DropImageRepository
 from sale.images.store import MediaStore
+from sale.models import Drop
 from sale.schemas import DropOut
 
 
+class Drops(Protocol):
+    """What an upload needs of the drops' service (sale.drops.DropAdmin): images sit below drops."""
+
+    async def changed(self, drop: Drop) -> None: ...
+
+    async def get_drop(self, drop_id: int) -> DropOut: ...
+
+
 class DropImageService:
-    def __init__(self, store: MediaStore, drops: DropAdmin) -> None:
+    def __init__(self, store: MediaStore, drops: Drops) -> None:
         self.store = store
         self.drops = drops
 
