@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -9,6 +10,12 @@ from sqlmodel import SQLModel
 
 from alembic import context
 from core.settings import Settings
+
+# Every module that declares tables: autogenerate compares the database with what these put in
+# SQLModel.metadata (tests/test_migrations.py runs it in a fresh interpreter, so a table missing here fails).
+MODEL_MODULES = ("accounts.models", "codes.models", "sale.models", "sale.share.models", "app.demo.models")
+for _module in MODEL_MODULES:
+    importlib.import_module(_module)
 
 config = context.config
 target_metadata = SQLModel.metadata
