@@ -200,12 +200,12 @@ def drops_schedule(sku: Annotated[str, typer.Option()], name: Annotated[str, typ
                    per_user_limit: Annotated[int, typer.Option(min=1)] = 1,
                    duration_minutes: Annotated[int, typer.Option(min=1)] = 60) -> None:
     """Create the next N weekly drops of a SKU at the configured weekday and time."""
-    from sale.admin import schedule_weekly
+    from sale.admin import WeeklyDrops, schedule_weekly
 
-    settings = Settings()
-    created = asyncio.run(schedule_weekly(settings, sku=sku, name=name, price_cents=price_cents, stock=stock,
-                                          currency=currency, weeks=weeks, priority_minutes=priority_minutes,
-                                          per_user_limit=per_user_limit, duration_minutes=duration_minutes))
+    plan = WeeklyDrops(sku=sku, name=name, price_cents=price_cents, stock=stock, currency=currency, weeks=weeks,
+                       priority_minutes=priority_minutes, per_user_limit=per_user_limit,
+                       duration_minutes=duration_minutes)
+    created = asyncio.run(schedule_weekly(Settings(), plan))
     for drop in created:
         typer.echo(f"drop #{drop.id} {drop.sku} starts {drop.starts_at.isoformat()}")
 

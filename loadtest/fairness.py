@@ -33,7 +33,7 @@ import httpx
 
 from loadtest.fairness_report import RoundResult
 from loadtest.plan import Account
-from loadtest.provision import Say, create_drop, epoch
+from loadtest.provision import DropSpec, Say, create_drop, epoch
 
 HUMAN_POLL_SECONDS = (1.0, 2.0)
 # Before the open a place is not drawn yet and a poll only keeps the ticket alive: the simulated
@@ -41,6 +41,15 @@ HUMAN_POLL_SECONDS = (1.0, 2.0)
 HUMAN_PREQUEUE_POLL_SECONDS = (4.0, 6.0)
 BOT_POLL_SECONDS = 0.5
 HUMANS_DONE_BEFORE = 5.0  # seconds before the open the last human arrives
+
+
+@dataclass(frozen=True, slots=True)
+class RoundPlan:
+    """Each drop of a round: its stock, the pre-queue window the humans arrive over, the room's rate."""
+
+    stock: int
+    lead: float  # seconds
+    admit_per_second: int
 
 
 @dataclass
@@ -193,14 +202,14 @@ def solve(challenge: dict[str, Any]) -> str:
 
 
 async def run_round(client: httpx.AsyncClient, operator_token: str, run_id: str, people: list[Participant], *,
-                    waiting_room: bool, stock: int, lead: float, admit_per_second: int, solvers: Executor,
-                    say: Say) -> RoundResult:
+                    waiting_room: bool, plan: RoundPlan, solvers: Executor, say: Say) -> RoundResult:
+    stock, lead = plan.stock, plan.lead
     opens = time.time() + lead
-    drop = await create_drop(client, operator_token, run_id=f"{run_id}-{'room' if waiting_room else 'plain'}",
-                             stock=stock, per_user_limit=1, starts_at=opens, priority_minutes=0,
-                             pay_window_seconds=1800, duration=120,
-                             extra={"waiting_room": waiting_room, "challenge": True, "prequeue_minutes":
-                                    max(1, math.ceil(lead / 60)), "admit_per_second": admit_per_second})
+    drop = await create_drop(client, operator_token, DropSpec(
+        run_id=f"{run_id}-{'room' if waiting_room else 'plain'}", stock=stock, per_user_limit=1, starts_at=opens,
+        priority_minutes=0, pay_window_seconds=1800, duration=120,
+        extra={"waiting_room": waiting_room, "challenge": True, "prequeue_minutes": max(1, math.ceil(lead / 60)),
+               "admit_per_second": plan.admit_per_second}))
     crowd = Crowd(client, drop, solvers, say)
     opens = crowd.opens
     first_arrival = max(time.time() + 0.5, opens - lead)
@@ -235,7 +244,7 @@ async def run_round(client: httpx.AsyncClient, operator_token: str, run_id: str,
 
 
 async def fairness(host: str, operator_token: str, run_id: str, humans: list[Account], bots: list[Account], *,
-                   stock: int, lead: float, admit_per_second: int, rounds: int, say: Say) -> list[RoundResult]:
+                   plan: RoundPlan, rounds: int, say: Say) -> list[RoundResult]:
     people = [Participant(a, False, f"10.{i // 65_000 % 250}.{i // 250 % 250}.{i % 250 + 1}")
               for i, a in enumerate(humans)]
     people += [Participant(a, True, f"172.16.{i // 250}.{i % 250 + 1}") for i, a in enumerate(bots)]
@@ -246,6 +255,5 @@ async def fairness(host: str, operator_token: str, run_id: str, humans: list[Acc
             for round_no in range(rounds):
                 for waiting_room in (False, True):
                     results.append(await run_round(client, operator_token, f"{run_id}-{round_no}", people,
-                                                   waiting_room=waiting_room, stock=stock, lead=lead,
-                                                   admit_per_second=admit_per_second, solvers=solvers, say=say))
+                                                   waiting_room=waiting_room, plan=plan, solvers=solvers, say=say))
     return results

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -121,16 +122,28 @@ async def seed_accounts(settings: Settings, count: int, role: str, run_id: str) 
     return accounts
 
 
-async def create_drop(client: httpx.AsyncClient, operator_token: str, *, run_id: str, stock: int,
-                      per_user_limit: int, starts_at: float, priority_minutes: int, pay_window_seconds: int,
-                      duration: float, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class DropSpec:
+    """The drop a run sells (`extra`: further fields of the admin API's body, such as the waiting room's)."""
+
+    run_id: str
+    stock: int
+    per_user_limit: int
+    starts_at: float  # epoch seconds
+    priority_minutes: int
+    pay_window_seconds: int
+    duration: float  # seconds of the run after the open
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def create_drop(client: httpx.AsyncClient, operator_token: str, spec: DropSpec) -> dict[str, Any]:
     # The contract's default of an hour, unless the run is longer: the drop must not end mid-run.
-    length = max(timedelta(hours=1), timedelta(seconds=duration + 600))
-    ends_at = datetime.fromtimestamp(starts_at, UTC) + length
-    body = {"sku": f"lt-{run_id}", "name": f"Rehearsal {run_id}", "price_cents": PRICE_CENTS,
-            "currency": "CNY", "stock": stock, "starts_at": iso(starts_at), "ends_at": ends_at.isoformat(),
-            "priority_minutes": priority_minutes, "per_user_limit": per_user_limit,
-            "pay_window_seconds": pay_window_seconds, **(extra or {})}
+    length = max(timedelta(hours=1), timedelta(seconds=spec.duration + 600))
+    ends_at = datetime.fromtimestamp(spec.starts_at, UTC) + length
+    body = {"sku": f"lt-{spec.run_id}", "name": f"Rehearsal {spec.run_id}", "price_cents": PRICE_CENTS,
+            "currency": "CNY", "stock": spec.stock, "starts_at": iso(spec.starts_at), "ends_at": ends_at.isoformat(),
+            "priority_minutes": spec.priority_minutes, "per_user_limit": spec.per_user_limit,
+            "pay_window_seconds": spec.pay_window_seconds, **spec.extra}
     response = await _retrying(lambda: client.post("/api/admin/drops", json=body,
                                                    headers={"Authorization": f"Bearer {operator_token}"}))
     if response.status_code != 201:

@@ -20,12 +20,12 @@ import httpx
 
 from core.net import free_port
 from core.settings import Settings
-from loadtest.fairness import fairness
+from loadtest.fairness import RoundPlan, fairness
 from loadtest.fairness_report import as_json as fairness_json
 from loadtest.fairness_report import render as render_fairness
 from loadtest.monitor import CpuMeter, StatsWatch, render_costs, start_profiles, tree
 from loadtest.plan import PLAN_ENV, Account, Plan, buyer_users_for, buyers_needed
-from loadtest.provision import Say, create_drop, epoch, login, register_accounts, seed_accounts
+from loadtest.provision import DropSpec, Say, create_drop, epoch, login, register_accounts, seed_accounts
 from loadtest.report import figures, latency_check, rate_check, read_locust_stats, render, write_summary
 from loadtest.server import LocalServer
 from loadtest.tally import Tally
@@ -43,6 +43,18 @@ CHEAP_CHALLENGES = {"FLASHSALE_QUEUE_CHALLENGE_MIN_NUMBER": "5000",
 
 class UsageError(ValueError):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a run goes: the server, its operator, its database when reachable, and where files go."""
+
+    run_id: str
+    host: str
+    operator: tuple[str, str]  # email, password
+    db_settings: Settings | None
+    work: Path
+    report_dir: Path
 
 
 @dataclass
@@ -104,10 +116,10 @@ async def _run(o: Options, say: Say) -> int:
                                      "(or FLASHSALE_LOADTEST_OPERATOR_PASSWORD)")
                 host, email, password = o.host.rstrip("/"), o.operator_email, o.operator_password
                 db_settings = external_settings(o.database_url)
+            target = Target(run_id, host, (email, password), db_settings, work, report_dir)
             if o.bots:
-                return await _fairness(o, say, run_id, host, (email, password), db_settings, report_dir)
-            return await _rehearse(o, say, run_id, host, (email, password), server, db_settings, work,
-                                   report_dir)
+                return await _fairness(o, say, target)
+            return await _rehearse(o, say, target, server)
         finally:
             if server is not None:
                 await asyncio.to_thread(server.stop)
@@ -166,18 +178,18 @@ def locust_command(plan: Plan, host: str, run_seconds: int, report_dir: Path, pr
     return [*command, *users]
 
 
-async def _rehearse(o: Options, say: Say, run_id: str, host: str, operator: tuple[str, str],
-                    server: LocalServer | None, db_settings: Settings | None, work: Path,
-                    report_dir: Path) -> int:
+async def _rehearse(o: Options, say: Say, target: Target, server: LocalServer | None) -> int:
+    run_id, host, db_settings, work, report_dir = (target.run_id, target.host, target.db_settings, target.work,
+                                                   target.report_dir)
     limits = httpx.Limits(max_connections=32)
     async with httpx.AsyncClient(base_url=host, timeout=30, limits=limits) as client:
-        token = await login(client, *operator)
+        token = await login(client, *target.operator)
         mode, buyers, employees = await _accounts(o, say, client, token, run_id, db_settings)
         priority = o.priority_minutes if o.fcode_holders else 0
         opens = time.time() + o.lead + priority * 60
-        drop = await create_drop(client, token, run_id=run_id, stock=o.stock, per_user_limit=o.per_user_limit,
-                                 starts_at=opens, priority_minutes=priority, pay_window_seconds=o.pay_window,
-                                 duration=o.duration)
+        drop = await create_drop(client, token, DropSpec(run_id=run_id, stock=o.stock, per_user_limit=o.per_user_limit,
+                                                         starts_at=opens, priority_minutes=priority,
+                                                         pay_window_seconds=o.pay_window, duration=o.duration))
         drop_id, starts_at = int(drop["id"]), epoch(drop["starts_at"])
         tally_path = work / "tally.json"
         plan = Plan(host=host, drop_id=drop_id, stock=o.stock, per_user_limit=o.per_user_limit,
@@ -223,18 +235,18 @@ async def _rehearse(o: Options, say: Say, run_id: str, host: str, operator: tupl
     return 0 if result.passed else 1
 
 
-async def _fairness(o: Options, say: Say, run_id: str, host: str, operator: tuple[str, str],
-                    db_settings: Settings | None, report_dir: Path) -> int:
-    humans = o.buyers or 500
-    async with httpx.AsyncClient(base_url=host, timeout=30) as client:
-        token = await login(client, *operator)
+async def _fairness(o: Options, say: Say, target: Target) -> int:
+    humans, report_dir = o.buyers or 500, target.report_dir
+    async with httpx.AsyncClient(base_url=target.host, timeout=30) as client:
+        token = await login(client, *target.operator)
         crowd = replace(o, buyers=humans + o.bots, fcode_holders=0)
-        _, accounts, _ = await _accounts(crowd, say, client, token, run_id, db_settings)
+        _, accounts, _ = await _accounts(crowd, say, client, token, target.run_id, target.db_settings)
     lead = max(o.lead, 60.0)  # the pre-queue window the humans arrive over
     say(f"bots against humans: {o.bots} bots, {humans} humans, {o.stock} units per drop, "
         f"waiting room admitting {o.admit_per_second}/s")
-    results = await fairness(host, token, run_id, accounts[o.bots:], accounts[:o.bots], stock=o.stock, lead=lead,
-                             admit_per_second=o.admit_per_second, rounds=o.rounds, say=say)
+    results = await fairness(target.host, token, target.run_id, accounts[o.bots:], accounts[:o.bots],
+                             plan=RoundPlan(stock=o.stock, lead=lead, admit_per_second=o.admit_per_second),
+                             rounds=o.rounds, say=say)
     say(render_fairness(results))
     (report_dir / "fairness.json").write_text(json.dumps(fairness_json(results), indent=2))
     say(f"written: {report_dir / 'fairness.json'}")

@@ -1,6 +1,7 @@
 """Operator tasks run from the console: weekly schedules."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from core.db import make_engine, make_sessionmaker
@@ -12,20 +13,34 @@ from sale.schedule import weekly_slots
 from sale.schemas import DropCreate
 
 
-async def schedule_weekly(settings: Settings, *, sku: str, name: str, price_cents: int, stock: int, currency: str,
-                          weeks: int, priority_minutes: int, per_user_limit: int,
-                          duration_minutes: int) -> list[Drop]:
+@dataclass(frozen=True, slots=True)
+class WeeklyDrops:
+    """The next `weeks` drops of one SKU, each at the configured weekday and time."""
+
+    sku: str
+    name: str
+    price_cents: int
+    stock: int
+    currency: str = "CNY"
+    weeks: int = 4
+    priority_minutes: int = 0
+    per_user_limit: int = 1
+    duration_minutes: int = 60
+
+
+async def schedule_weekly(settings: Settings, plan: WeeklyDrops) -> list[Drop]:
     now = datetime.now(UTC)
-    slots = weekly_slots(now, weeks, settings.weekday_index, settings.drop_time, settings.zone)
+    slots = weekly_slots(now, plan.weeks, settings.weekday_index, settings.drop_time, settings.zone)
     engine = make_engine(settings)
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
             repo = DropRepository(session)
             created = []
             for starts in slots:
-                body = DropCreate(sku=sku, name=name, price_cents=price_cents, currency=currency, stock=stock,
-                                  starts_at=starts, ends_at=starts + timedelta(minutes=duration_minutes),
-                                  priority_minutes=priority_minutes, per_user_limit=per_user_limit)
+                body = DropCreate(sku=plan.sku, name=plan.name, price_cents=plan.price_cents, currency=plan.currency,
+                                  stock=plan.stock, starts_at=starts,
+                                  ends_at=starts + timedelta(minutes=plan.duration_minutes),
+                                  priority_minutes=plan.priority_minutes, per_user_limit=plan.per_user_limit)
                 created.append(await repo.add(new_drop(body, settings, now)))
             return created
     finally:
