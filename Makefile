@@ -11,40 +11,46 @@ TYPED  := $(wildcard core accounts codes sale app loadtest)
 
 FUZZ_EXAMPLES ?= 30
 
-.PHONY: run test test-fast screenshots lint typecheck fuzz loadtest bench venv install
+.PHONY: help run test test-fast screenshots lint typecheck fuzz loadtest bench venv install
 
-run: install
+.DEFAULT_GOAL := run
+
+# Every target with its "##" description.
+help: ## this list
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z][a-z-]*:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+run: install ## serve the store (flashsale serve; HOST, PORT, WORKERS, ARGS)
 	$(BIN)/flashsale serve --host $(HOST) --port $(PORT) --workers $(WORKERS) $(ARGS)
 
-test: install
+test: install ## the whole suite (pytest; ARGS passes options through)
 	$(BIN)/python -m pytest $(ARGS)
 
 # The inner loop: everything but the tests that start server processes or a browser (CI runs all).
-test-fast: install
+test-fast: install ## the suite without the tests marked slow (server processes, the browser)
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
 
-# Pages in English and Chinese at 390 and 1440 px into var/screenshots/ (with the axe-core and overflow checks).
-screenshots: install
+# With the axe-core and overflow checks.
+screenshots: install ## pages in English and Chinese at 390 and 1440 px into var/screenshots/
 	$(BIN)/python -m pytest tests/e2e/test_pages_quality.py $(ARGS)
 
-lint: install
+lint: install ## ruff and import-linter (the floors and the sale's layers)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-typecheck: install
+typecheck: install ## mypy --strict over the packages
 	$(BIN)/mypy --strict $(TYPED)
 
 # Schemathesis, every check, against a server it starts: without a token and with an operator's.
-fuzz: install
+fuzz: install ## Schemathesis against a server it starts (FUZZ_EXAMPLES per operation)
 	$(BIN)/python scripts/fuzz.py --max-examples $(FUZZ_EXAMPLES) $(ARGS)
 
-loadtest: install
+loadtest: install ## the Locust rehearsal (flashsale loadtest; ARGS)
 	$(BIN)/flashsale loadtest $(ARGS)
 
-bench: install
+bench: install ## the purchase path beside a bare endpoint (loadtest.bench; ARGS)
 	$(BIN)/python -m loadtest.bench $(ARGS)
 
-venv: $(BIN)/python
+venv: $(BIN)/python ## the virtual environment in .venv, without the packages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,5 +60,5 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,loadtest]"
 	touch $@
 
-install: $(STAMP)
+install: $(STAMP) ## the project with its dev and loadtest extras into .venv (again when the pins change)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from datetime import time
 from pathlib import Path
 
@@ -34,6 +35,17 @@ def test_makefile_has_the_documented_targets() -> None:
     assert "flashsale serve" in makefile and "-m pytest" in makefile
     ci = ROOT / ".ci" / "run"
     assert os.access(ci, os.X_OK) and "make test" in ci.read_text(encoding="utf-8")
+
+
+def test_make_help_lists_every_target_with_a_description() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    phony = set(re.search(r"^\.PHONY: (.*)$", makefile, re.M).group(1).split())  # type: ignore[union-attr]
+    shown = subprocess.run(["make", "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True,
+                           check=True, timeout=30).stdout
+    described = {line.split()[0]: line.split(None, 1)[1] for line in shown.splitlines() if line.strip()}
+    assert set(described) == phony, "every target gets a '## description' on its line"
+    assert all(text.strip() for text in described.values())
+    assert "make help" in README
 
 
 def documented_settings() -> dict[str, str]:
