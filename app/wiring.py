@@ -15,6 +15,7 @@ from codes.sync import CodeSync
 from core.loops import cancel_all
 from core.redis import LuaScript
 from core.runtime import Runtime
+from sale.address_cap import AddressCap, AddressCaps
 from sale.catalog import DropCatalog
 from sale.drops import DropAdmin
 from sale.failover import FailoverRebuild
@@ -90,9 +91,11 @@ async def build_services(runtime: Runtime) -> Services:
 
     referrals = ReferralSigner(settings.app_secret)
     share, share_page, share_cards = make_share(runtime, drops, lookup, referrals, count_view)
+    address_caps = AddressCaps(AddressCap(settings.max_unpaid_per_address, settings.max_unpaid_per_address_share),
+                               catalog)
     purchases = PurchaseService(runtime.redis, runtime.keys, inventory, loader, gate, referrals,
                                 settings.purchase_rate_per_second, AddressTags(settings.app_secret),
-                                settings.max_unpaid_per_address, FailoverRebuild(runtime, loader))
+                                address_caps, FailoverRebuild(runtime, loader))
     orders = OrderService(inventory, lookup, loader, gate, share, make_provider(settings.payment_provider))
     try:
         await code_sync.drain()  # F-code changes a stopped worker had not written to SQL yet
@@ -128,7 +131,8 @@ def make_queue(runtime: Runtime, loader: DropLoader) -> QueueService:
     challenges = Challenges(s.app_secret, s.queue_challenge_ttl_seconds,
                             Difficulty(s.queue_challenge_min_number, s.queue_challenge_number_per_join,
                                        s.queue_challenge_max_number))
-    return QueueService(QueueGate(runtime.redis, runtime.keys, runtime.scripts, limits), challenges, loader)
+    gate = QueueGate(runtime.redis, runtime.keys, runtime.scripts, limits, runtime.clock)
+    return QueueService(gate, challenges, loader)
 
 
 @dataclass

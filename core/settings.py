@@ -64,7 +64,12 @@ class Settings(BaseSettings):
     register_per_address_per_hour: int = 20
     password_hash_concurrency: int = 1  # Argon2 hashes at once per worker process (each takes a core)
     password_hash_queue: int = 32       # waiting beyond that: 429 at once
-    max_unpaid_per_address: int = 4     # reserved-but-unpaid units one client address may hold per drop
+    # Reserved-but-unpaid units one client address may hold per drop (sale/address_cap.py): the larger
+    # of this many buyers at the drop's per-user limit and this share of its stock. In a 1,000-unit drop
+    # at 1 per buyer: 10 (a farm holds 1% unpaid; buyers behind one NAT get 10 at once, and one more
+    # for each of them who pays).
+    max_unpaid_per_address: int = Field(default=4, ge=1)
+    max_unpaid_per_address_share: float = Field(default=0.01, ge=0, le=1)
     http_header_timeout_seconds: float = 10.0  # a request's head must arrive within this
     http_keep_alive_seconds: int = 5           # idle keep-alive connections are closed after this
     purchase_rate_per_second: int = 20

@@ -30,6 +30,13 @@ class LimitReached(DomainError):
     status, code, title = 409, "limit_reached", "You already hold as many units as this drop allows"
 
 
+class AddressLimit(DomainError):
+    """The client address's unpaid units in the drop are at its cap: not the buyer's own limit (many
+    buyers may share an address behind a carrier NAT), so its own code and message."""
+
+    status, code, title = 409, "address_limit", "too many unpaid orders from your network: pay or cancel first"
+
+
 class IdempotencyKeyReused(DomainError):
     status, code, title = 422, "idempotency_key_reused", "This Idempotency-Key was used with another body"
 
@@ -78,10 +85,6 @@ def _rate_limited() -> DomainError:
     return RateLimited(1)
 
 
-def _address_limit() -> DomainError:
-    return LimitReached("Your address holds as many unpaid units of this drop as allowed: pay or cancel first")
-
-
 # What an outcome of the sale's Lua scripts (purchase, pay_hold, release) means to the client: the one
 # table from script codes to errors. Outcomes that are not refusals (ok, held, paid...) are absent.
 _REFUSALS: dict[str, Callable[[], DomainError]] = {
@@ -94,7 +97,7 @@ _REFUSALS: dict[str, Callable[[], DomainError]] = {
     "quantity_over_limit": _over_limit,
     "fcode_quantity": _fcode_quantity,
     "token_revoked": TokenRevoked,
-    "address_limit": _address_limit,
+    "address_limit": AddressLimit,
     "fcode_in_use": FcodeInvalid,
     "not_found": OrderNotFound,
     "expired": OrderExpired,

@@ -22,6 +22,7 @@ from core.keys import Keys
 from core.metrics import PURCHASES
 from core.net import address_block
 from core.redis import RedisClient
+from sale.address_cap import AddressCaps
 from sale.exceptions import DropNotFound, SoldOut, refusal
 from sale.failover import FailoverRebuild
 from sale.inventory import Inventory, PurchaseResult
@@ -48,7 +49,7 @@ class AddressTags:
 class PurchaseService:
     def __init__(self, redis: RedisClient, keys: Keys, inventory: Inventory, loader: DropLoader, gate: Gate,
                  referrals: ReferralSigner, rate_per_second: int, addresses: AddressTags,
-                 max_unpaid_per_address: int, failover: FailoverRebuild) -> None:
+                 address_caps: AddressCaps, failover: FailoverRebuild) -> None:
         self.redis = redis
         self.failover = failover
         self.keys = keys
@@ -58,7 +59,7 @@ class PurchaseService:
         self.referrals = referrals
         self.rate_per_second = rate_per_second
         self.addresses = addresses
-        self.max_unpaid_per_address = max_unpaid_per_address
+        self.address_caps = address_caps
         self._sold_out_until: dict[int, float] = {}
         self._local_rejects: Counter[int] = Counter()
         self._outcomes: dict[str, Any] = {}
@@ -116,7 +117,7 @@ class PurchaseService:
             result = await self.inventory.purchase(
                 drop_id, user_id, quantity, order_id, body_hash, idempotency_key, fcode_hash, referral,
                 self.rate_per_second, token_version=token_version, address=address,
-                max_unpaid_per_address=self.max_unpaid_per_address, answer_only=answer_only)
+                max_unpaid_per_address=await self.address_caps.of(drop_id), answer_only=answer_only)
             if result.outcome == "fenced":
                 self.failover.rebuild_soon(drop_id)
                 raise ServiceUnavailable(detail="This drop is being checked after a storage failover; retry shortly.",

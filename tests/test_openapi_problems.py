@@ -15,7 +15,7 @@ CONTRACT_CODES = {"validation_error", "unauthorized", "forbidden", "not_found", 
                   "email_taken", "bad_credentials", "drop_not_found", "not_open", "sold_out", "limit_reached",
                   "fcode_invalid", "idempotency_key_reused", "order_not_found", "payment_declined",
                   "order_expired", "unsupported_image", "payload_too_large", "queue_not_open",
-                  "challenge_failed", "not_in_queue", "not_admitted"}
+                  "challenge_failed", "not_in_queue", "not_admitted", "address_limit"}
 
 
 def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -56,7 +56,7 @@ async def test_every_operation_documents_its_problem_answers(client: httpx.Async
             assert "payload_too_large" in codes_of(responses["413"]), (method, path)
     by_operation = {(path, method): op["responses"] for path, method, op in ops}
     purchase = by_operation[("/api/drops/{drop_id}/purchase", "post")]
-    assert set(codes_of(purchase["409"])) == {"sold_out", "limit_reached"}
+    assert set(codes_of(purchase["409"])) == {"sold_out", "limit_reached", "address_limit"}
     assert set(codes_of(purchase["403"])) == {"not_open", "fcode_invalid", "not_admitted"}
     join = by_operation[("/api/drops/{drop_id}/queue", "post")]
     assert set(codes_of(join["403"])) == {"queue_not_open", "challenge_failed"}

@@ -84,7 +84,7 @@ _OPENAPI: dict[str, Any] = {
     "requestBody": {"content": {JSON: {"schema": PurchaseIn.model_json_schema()}}, "required": False},
 }
 _RESPONSES = problems("unauthorized", "not_open", "fcode_invalid", "drop_not_found", "sold_out", "limit_reached",
-                      "validation_error", "idempotency_key_reused", "rate_limited", "not_admitted")
+                      "address_limit", "validation_error", "idempotency_key_reused", "rate_limited", "not_admitted")
 
 
 def purchase_route() -> APIRoute:

@@ -16,7 +16,8 @@ KEYS[7] tokver     hash: user id -> token version (the drop's copy of the accoun
 KEYS[8] addr_held  hash: client address tag -> reserved-but-unpaid units it holds in this drop
 KEYS[9] admitted   sorted set of the waiting room: user id -> admitted_until ms
 KEYS[10] tickets   hash of the waiting room: user id -> ticket status
-KEYS[11] queue     hash of the waiting room: counts
+KEYS[11] queue     hash of the waiting room: counts; "b:" .. user id marks an admitted buyer refused
+                   here, "blocked" their count (see queue_poll.lua)
 KEYS[11 + n]       purchase n's Idempotency-Key: string "order id|body hash"
 
 ARGV[1] now (ms)   ARGV[2] purchases per second allowed per buyer   ARGV[3] idempotency TTL (s)
@@ -67,6 +68,7 @@ local limit, pay_window, price, head = tonumber(f[5]), tonumber(f[6]), tonumber(
 local waiting_room = f[10] == '1'
 local second = math.floor(now / 1000)
 local taken, sold, refused, admissions_used = 0, {}, {}, 0
+local unblocked = {}  -- (room) see pass_unit_on
 
 local function refuse(code)
   refused[code] = (refused[code] or 0) + 1
@@ -185,12 +187,28 @@ local function purchase(n)
     redis.call('ZREM', admitted, uid)
     redis.call('HSET', tickets, uid, 'd')
     admissions_used = admissions_used + 1
+    unblocked[#unblocked + 1] = 'b:' .. uid  -- (room) a refused buyer that buys now: its mark goes
   end
   return {'ok', order}
 end
 
+-- (room) A refusal never wastes an admission, nor holds its unit: an admitted buyer refused for any
+-- reason but rate_limited keeps its admission, marked "b:" .. uid in the queue hash (their count in
+-- "blocked"), and queue_poll.lua admits the next in line in its place. (not_admitted: no admission;
+-- sold_out: no unit to pass on.) The mark goes when the buyer buys (below) or the admission ends.
+local KEEPS_UNIT = {ok = true, dup = true, rate_limited = true, not_admitted = true, sold_out = true}
+local function pass_unit_on(uid)
+  local until_ms = redis.call('ZSCORE', admitted, uid)
+  if until_ms and tonumber(until_ms) > now and redis.call('HSETNX', queue, 'b:' .. uid, 1) == 1 then
+    redis.call('HINCRBY', queue, 'blocked', 1)
+  end
+end
+
 local replies = {}
-for n = 1, count do replies[n] = purchase(n) end
+for n = 1, count do
+  replies[n] = purchase(n)
+  if waiting_room and not KEEPS_UNIT[replies[n][1]] then pass_unit_on(ARGV[5 + PER * (n - 1)]) end
+end
 local user_updates = {}
 for uid in pairs(touched_users) do
   user_updates[#user_updates + 1] = uid
@@ -215,5 +233,9 @@ if taken > 0 then
   redis.call('XADD', stream, '*', 'i', table.concat(sold, ' '))
 end
 if admissions_used > 0 then redis.call('HINCRBY', queue, 'done', admissions_used) end
+if #unblocked > 0 then  -- (room)
+  local marks = redis.call('HDEL', queue, unpack(unblocked))
+  if marks > 0 then redis.call('HINCRBY', queue, 'blocked', -marks) end
+end
 for code, times in pairs(refused) do redis.call('HINCRBY', rejected, code, times) end
 return replies

@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from core.clock import now_ms
+from core.clock import Clock
 from core.keys import Keys
 from core.redis import RedisClient, ScriptRegistry
 
@@ -35,6 +35,9 @@ class QueueState:
     status: str
     position: int | None
     admitted_until_ms: int | None
+    # Units left that no admitted buyer holds (admitted buyers refused a purchase hold none): a waiting
+    # ticket placed beyond them waits for units to come back, not for the pace.
+    free_units: int
     admit_per_second: int
     waiting: int
     starts_at_ms: int
@@ -44,8 +47,10 @@ class QueueState:
 
 
 class QueueGate:
-    def __init__(self, redis: RedisClient, keys: Keys, scripts: ScriptRegistry, limits: QueueLimits) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, scripts: ScriptRegistry, limits: QueueLimits,
+                 clock: Clock) -> None:
         self.redis = redis
+        self.clock = clock
         self.keys = keys
         self.limits = limits
         self._join = scripts["queue_join"]
@@ -54,7 +59,7 @@ class QueueGate:
     async def join(self, drop_id: int, user_id: int, address: str, solution: str | None) -> str:
         """"joined", "exists", "missing", "off" or a refusal code (see queue_join.lua)."""
         k = self.keys.drop(drop_id)
-        now = now_ms()
+        now = self.clock.now_ms()
         lim = self.limits
         result = await self._join(
             self.redis,
@@ -72,17 +77,18 @@ class QueueGate:
         lim = self.limits
         result = await self._poll(
             self.redis, (k.inv, k.queue, k.line, k.seen, k.admitted, k.tickets),
-            (now_ms(), "" if user_id is None else user_id, lim.admission_ms, lim.stale_ms, STEP_BATCH))
+            (self.clock.now_ms(), "" if user_id is None else user_id, lim.admission_ms, lim.stale_ms, STEP_BATCH))
         if len(result) == 1:
             return str(result[0].decode())
-        status, position, until, rate, waiting, starts, admitted, done, expired = result
+        status, position, until, rate, waiting, starts, admitted, done, expired, free = result
         return QueueState(status.decode(), None if position < 0 else int(position), None if until < 0 else int(until),
-                          int(rate), int(waiting), int(starts), int(admitted), int(done), int(expired))
+                          max(0, int(free)), int(rate), int(waiting), int(starts), int(admitted), int(done),
+                          int(expired))
 
     async def joins_last_second(self, drop_id: int) -> int:
         """Joins in the last whole second (the challenge's difficulty follows it)."""
         k = self.keys.drop(drop_id)
-        second = now_ms() // 1000
+        second = self.clock.now_ms() // 1000
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(k.join_rate_prefix + str(second - 1))
             pipe.get(k.join_rate_prefix + str(second))

@@ -18,7 +18,11 @@ class TicketOut(BaseModel):
     status: TicketStatus
     position: int | None = Field(description="1-based place among those still waiting; null once admitted "
                                              "and before starts_at (places are drawn then)")
-    eta_seconds: int | None
+    eta_seconds: int | None = Field(description="seconds until the admission at the current pace; null before "
+                                               "starts_at, once admitted, and while waiting_for_units")
+    waiting_for_units: bool = Field(description="true while this ticket's admission waits for units to come back "
+                                                "(every unit it could get is held by an admitted buyer), not for "
+                                                "the pace: eta_seconds is null then")
     admitted_until: datetime | None
     # Beyond the contract: what the page needs to draw its progress
     starts_at: datetime

@@ -20,11 +20,14 @@ JOIN_REFUSALS = {"queue_not_open": QueueNotOpen, "challenge_failed": ChallengeFa
 
 def ticket_out(state: QueueState) -> TicketOut:
     waiting = state.status in ("waiting", "sold_out")
+    # Placed beyond the units no admitted buyer holds, a ticket's turn comes when units come back
+    # (unpaid, cancelled, unused admissions), not at the pace: no time is promised then.
+    for_units = state.status == "waiting" and state.position is not None and state.position > state.free_units
     eta = None
-    if state.status == "waiting" and state.position is not None:
+    if state.status == "waiting" and state.position is not None and not for_units:
         eta = math.ceil(state.position / max(1, state.admit_per_second))
     return TicketOut(status=state.status, position=state.position if waiting else None,
-                     eta_seconds=eta, admitted_until=iso_ms(state.admitted_until_ms),
+                     eta_seconds=eta, waiting_for_units=for_units, admitted_until=iso_ms(state.admitted_until_ms),
                      starts_at=iso_ms(state.starts_at_ms), waiting=state.waiting,
                      admit_per_second=state.admit_per_second)
 

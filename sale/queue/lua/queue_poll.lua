@@ -1,7 +1,8 @@
 --[[ queue_poll.lua: advance a waiting room's meter, then answer one buyer's ticket (or the counts).
 
 KEYS[1] inv       hash of the drop: waiting_room, starts_at, remaining, admit_per_second
-KEYS[2] queue     hash: budget, last_ms (the meter); done, expired (counts)
+KEYS[2] queue     hash: budget, last_ms (the meter); done, expired (counts); "b:" .. user id -> 1 for an
+                  admitted buyer a purchase refused (purchase.lua), and their count in "blocked"
 KEYS[3] line      sorted set: waiting user id -> place
 KEYS[4] seen      sorted set: waiting user id -> last poll (ms)
 KEYS[5] admitted  sorted set: user id -> admitted_until (ms)
@@ -18,10 +19,16 @@ was due, so the rate per second stays exact however late a step runs. Stale tick
 never waits on them. Every caller (polls, the background loop) advances it; it is time-based, so
 how often it runs changes nothing.
 
+A refusal never wastes an admission, and never holds a unit: an admitted buyer that a purchase
+refused (address_limit, limit_reached...: purchase.lua marks it "b:" .. id) keeps its admission until
+admitted_until but is not counted against the units left, so the next in line is admitted at once.
+The mark goes when that buyer buys (purchase.lua) or its admission ends (here).
+
 Returns {"missing"} (drop not loaded) | {"off"} (no waiting room) |
-  {status, position, admitted_until, admit_per_second, waiting, starts_at, admitted, done, expired}
+  {status, position, admitted_until, admit_per_second, waiting, starts_at, admitted, done, expired, free}
   status: none, waiting, sold_out, admitted, done, expired; position and admitted_until -1 if none
-  (position is -1 before starts_at: places are drawn then).
+  (position is -1 before starts_at: places are drawn then); free: units left that no admitted buyer
+  holds after this step (a waiting ticket placed beyond them waits for units to come back).
 ]]
 local inv, queue, line, seen, admitted, tickets = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local now, uid = tonumber(ARGV[1]), ARGV[2]
@@ -41,12 +48,22 @@ local function expire(who)
   redis.call('HINCRBY', queue, 'expired', 1)
 end
 
+-- Admitted buyers that hold a unit: the admitted ones but those a purchase refused.
+local function holding()
+  local all = redis.call('ZCARD', admitted)
+  local blocked = tonumber(redis.call('HGET', queue, 'blocked') or '0')
+  return all - math.max(0, math.min(blocked, all))
+end
+
 if now >= starts then
   local gone = redis.call('ZRANGEBYSCORE', admitted, '-inf', now, 'LIMIT', 0, batch)
+  local unblocked = 0
   for _, who in ipairs(gone) do
     redis.call('ZREM', admitted, who)
+    unblocked = unblocked + redis.call('HDEL', queue, 'b:' .. who)
     expire(who)
   end
+  if unblocked > 0 then redis.call('HINCRBY', queue, 'blocked', -unblocked) end
   local quiet = redis.call('ZRANGEBYSCORE', seen, '-inf', '(' .. (now - stale), 'LIMIT', 0, batch)
   for _, who in ipairs(quiet) do
     redis.call('ZREM', line, who)
@@ -63,8 +80,9 @@ if now >= starts then
     redis.call('HSET', queue, 'last_ms', now)
   end
   -- Admissions never outnumber the units left: an admitted buyer is not sent to a sold-out race,
-  -- and the shuffled order alone decides who buys. Unused admissions free their unit on expiry.
-  local free = remaining - redis.call('ZCARD', admitted)
+  -- and the shuffled order alone decides who buys. Unused admissions free their unit on expiry; a
+  -- refused one at once (it keeps its admission, but no longer holds a unit against the line).
+  local free = remaining - holding()
   if free > 0 then
     local looked, taken = 0, 0
     while budget >= 1 and looked < batch and taken < free do
@@ -111,4 +129,4 @@ if uid ~= '' then
 end
 local counts = redis.call('HMGET', queue, 'done', 'expired')
 return {status, position, until_ms, rate, redis.call('ZCARD', line), starts, redis.call('ZCARD', admitted),
-  tonumber(counts[1] or '0'), tonumber(counts[2] or '0')}
+  tonumber(counts[1] or '0'), tonumber(counts[2] or '0'), remaining - holding()}

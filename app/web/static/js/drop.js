@@ -168,7 +168,8 @@
     if (code === "sold_out") {
       if (asked === 1 && state.drop) { state.drop.remaining = 0; state.drop.phase = "sold_out"; renderDrop(); }
       else if (asked > 1) text = FS.t("buy.not_enough", { count: asked });
-    } else if (code === "limit_reached") {
+    } else if (code === "limit_reached" || code === "address_limit") {
+      /* address_limit: the network's unpaid units, not this buyer's; an admission is kept for a retry */
       text = [text + " ", el("a", { href: "/orders", text: FS.t("buy.see_orders") })];
     } else if (code === "not_open") {
       if (state.phase === "upcoming") text = FS.t("buy.not_open_yet", { time: ui.fmtTime(ui.parseTime(state.drop.starts_at)) });

@@ -52,7 +52,8 @@
       } else {
         n.place.textContent = FS.t("queue.place", place);
       }
-      say(FS.t(t.status === "sold_out" ? "queue.sold_out" : "queue.in_line"));
+      /* waiting_for_units: the turn waits for units to come back, not for the pace: no time to show */
+      say(FS.t(t.status === "sold_out" ? "queue.sold_out" : t.waiting_for_units ? "queue.waiting_for_units" : "queue.in_line"));
     } else if (t.status === "admitted") {
       say(FS.t("queue.admitted", { time: ui.fmtTime(ui.parseTime(t.admitted_until)) }));
     } else if (t.status === "done") {
