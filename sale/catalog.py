@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.clock import as_utc, ms, utcnow
+from core.clock import Clock, as_utc, ms
 from core.keys import Keys
 from core.redis import RedisClient
 from sale.models import Drop
@@ -45,10 +45,12 @@ def drop_from_json(raw: bytes) -> Drop:
 
 
 class DropCatalog:
-    def __init__(self, redis: RedisClient, keys: Keys, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, sessions: async_sessionmaker[AsyncSession],
+                 clock: Clock) -> None:
         self.redis = redis
         self.keys = keys
         self.sessions = sessions
+        self.clock = clock
         self._drops: dict[int, Drop] = {}
         self._others: dict[int, Drop | None] = {}
         self._version: bytes | None = None
@@ -58,7 +60,7 @@ class DropCatalog:
     async def current(self) -> list[Drop]:
         """Drops not yet ended, soonest first."""
         await self._fresh()
-        now = utcnow()
+        now = self.clock.now()
         live = [d for d in self._drops.values() if as_utc(d.ends_at) > now]
         return sorted(live, key=lambda d: (as_utc(d.starts_at), d.id or 0))
 
@@ -132,5 +134,5 @@ class DropCatalog:
 
     async def _rebuild(self) -> None:
         async with self.sessions() as session:
-            drops = await DropRepository(session).not_ended(utcnow() - KEEP_AFTER_END)
+            drops = await DropRepository(session).not_ended(self.clock.now() - KEEP_AFTER_END)
         await self.sync(drops)
