@@ -88,8 +88,18 @@ class DropCatalog:
         self._others.pop(drop.id, None)
         self._checked = 0.0
 
-    async def sync(self, drops: Sequence[Drop]) -> bool:
-        """Makes the catalog hold exactly these drops (SQL's, not long ended); True when it changed."""
+    async def version(self) -> bytes | None:
+        """The catalog's version now: read it before reading SQL, hand it to `sync`."""
+        return await self._version_now()
+
+    async def sync(self, drops: Sequence[Drop], seen: bytes | None = None) -> bool:
+        """Makes the catalog hold exactly these drops (SQL's, not long ended); True when it changed.
+
+        With `seen` (the version read before the drops were read from SQL), nothing is written when
+        an operator's change came in meanwhile: that change was committed after the SQL read, so these
+        drops would undo it (a new drop gone, a picture lost). The next check syncs instead."""
+        if seen is not None and await self._version_now() != seen:
+            return False
         wanted = {str(d.id): drop_record_json(d) for d in drops if d.id is not None}
         held = await self._held()
         have = {key.decode(): value for key, value in held.items()}

@@ -70,11 +70,12 @@ class Sweeper:
         """Loads drops Redis does not know yet, and merges SQL back in where Redis has fewer orders
         than the database (a fresh, flushed or failed-over Redis)."""
         now = self.clock.now()
+        seen = await self.catalog.version()  # before SQL: a change committed after it wins (see sync)
         async with self.sessions() as session:
             drops = await DropRepository(session).not_ended(now - RETIRE_AFTER)
             ids = [d.id for d in drops if d.id is not None]
             counts = await OrderRepository(session).count_by_drop(ids)
-        await self.catalog.sync(drops)  # drops made elsewhere (the console) reach the listings
+        await self.catalog.sync(drops, seen)  # drops made elsewhere (the console) reach the listings
         redis, keys = self.redis, self.keys
         async with redis.pipeline(transaction=False) as pipe:
             for drop_id in ids:
