@@ -55,6 +55,7 @@ class DropCatalog:
         self._others: dict[int, Drop | None] = {}
         self._version: bytes | None = None
         self._checked = 0.0
+        self._puts = 0  # this worker's own changes: a refresh that overlapped one is not trusted
         self._lock = asyncio.Lock()
 
     async def current(self) -> list[Drop]:
@@ -86,6 +87,7 @@ class DropCatalog:
             await pipe.execute()
         self._drops[drop.id] = drop
         self._others.pop(drop.id, None)
+        self._puts += 1
         self._checked = 0.0
 
     async def version(self) -> bytes | None:
@@ -123,6 +125,7 @@ class DropCatalog:
         async with self._lock:
             if time.monotonic() - self._checked < CHECK_SECONDS:
                 return
+            puts = self._puts
             version = await self._version_now()
             if version is None:
                 await self._rebuild()  # a fresh or emptied Redis: SQL once
@@ -132,7 +135,8 @@ class DropCatalog:
                 self._drops = {int(key): drop_from_json(value) for key, value in held.items()}
                 self._others = {}
                 self._version = version
-            self._checked = time.monotonic()
+            # A put during this refresh may be missing from what was read: look again next time.
+            self._checked = time.monotonic() if self._puts == puts else 0.0
 
     async def _version_now(self) -> bytes | None:
         version: bytes | None = await self.redis.get(self.keys.drop_catalog_version)  # type: ignore[assignment]
