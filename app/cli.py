@@ -144,8 +144,9 @@ def reconcile(drop: Annotated[int | None, typer.Option(help="Only this drop.")] 
 
     async def main() -> int:
         async with running(settings, background=False) as services:
-            return await run_reconcile(services.runtime, services.inventory, services.loader, drop, fix,
-                                       typer.echo)
+            runtime = services.runtime
+            return await run_reconcile(runtime.sessions, runtime.clock, services.inventory, services.loader, drop,
+                                       fix, typer.echo)
 
     raise typer.Exit(asyncio.run(main()))
 

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.service import AccountService
 from app.wiring import Services
 from codes.service import FcodeService
 from core.db import session_scope
@@ -20,7 +21,6 @@ from core.runtime import Runtime
 from core.settings import Settings
 from core.tokens import Claims
 from sale.drops import DropAdmin
-from sale.images.service import DropImageService
 from sale.orders import OrderService
 from sale.queue.service import QueueService
 from sale.share.cards import ShareCards
@@ -70,8 +70,8 @@ async def get_share_cards(request: Request) -> ShareCards:
     return services_of(request).share_cards
 
 
-async def get_images(request: Request) -> DropImageService:
-    return services_of(request).images
+async def get_accounts(request: Request) -> AccountService:
+    return services_of(request).accounts
 
 
 DropsDep = Annotated[DropAdmin, Depends(get_drops)]
@@ -81,7 +81,7 @@ FcodesDep = Annotated[FcodeService, Depends(get_fcodes)]
 ShareDep = Annotated[ShareLinks, Depends(get_share)]
 SharePageDep = Annotated[SharePage, Depends(get_share_page)]
 ShareCardsDep = Annotated[ShareCards, Depends(get_share_cards)]
-ImagesDep = Annotated[DropImageService, Depends(get_images)]
+AccountsDep = Annotated[AccountService, Depends(get_accounts)]
 
 
 async def get_settings(runtime: RuntimeDep) -> Settings:

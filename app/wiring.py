@@ -6,13 +6,15 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from accounts.service import AccountService
 from codes.crypto import CodeCrypto
 from codes.gate import Gate
-from codes.service import FcodeService
+from codes.service import Allotment, FcodeService
 from codes.state import CodeState
 from codes.state import register_scripts as register_code_scripts
 from codes.sync import CodeSync
 from core.loops import cancel_all
+from core.ratelimit import FailureLimiter
 from core.redis import LuaScript
 from core.runtime import Runtime
 from sale.address_cap import AddressCap, AddressCaps
@@ -41,7 +43,7 @@ from sale.share.page import SharePage
 from sale.share.referral import ReferralSigner
 from sale.share.views import ShareViews
 from sale.sink import OrderSink
-from sale.sweeper import Sweeper
+from sale.sweeper import Sweeper, Upkept
 
 log = logging.getLogger("flashsale.wiring")
 
@@ -49,6 +51,7 @@ log = logging.getLogger("flashsale.wiring")
 @dataclass(frozen=True, slots=True)
 class Services:
     runtime: Runtime
+    accounts: AccountService
     inventory: Inventory
     catalog: DropCatalog
     loader: DropLoader
@@ -62,13 +65,12 @@ class Services:
     share: ShareLinks
     share_page: SharePage
     share_cards: ShareCards
-    images: DropImageService
 
 
 async def build_services(runtime: Runtime) -> Services:
     """Registers every Lua script once (SCRIPT LOAD), then builds the services bottom up."""
     register_sale_scripts(runtime.scripts)
-    register_code_scripts(runtime.scripts)
+    code_scripts = register_code_scripts(runtime.scripts)
     register_queue_scripts(runtime.scripts)
     count_view = runtime.scripts.add("sale.share", "share_view.lua")
     await runtime.scripts.load_all(runtime.redis)
@@ -77,17 +79,23 @@ async def build_services(runtime: Runtime) -> Services:
     inventory = Inventory(runtime.redis, runtime.keys, runtime.scripts,
                           payment_lease_ms=int(settings.payment_lease_seconds * 1000),
                           wait_replicas=settings.redis_wait_replicas, wait_timeout_ms=settings.redis_wait_timeout_ms)
-    catalog = DropCatalog(runtime.redis, runtime.keys, runtime.sessions)
+    catalog = DropCatalog(runtime.redis, runtime.keys, runtime.sessions, runtime.clock)
     loader = DropLoader(runtime, inventory, catalog)
     lookup = OrderLookup(inventory, runtime.sessions)
     queue = make_queue(runtime, loader)
-    drops = DropAdmin(runtime, inventory, loader, catalog, queue)
+    images = DropImageService(runtime.sessions, MediaStore(settings.media_root))
+    drops = DropAdmin(runtime.sessions, runtime.clock, settings, inventory, loader, catalog, queue, images)
 
     crypto = CodeCrypto(settings.app_secret)
-    code_state = CodeState(runtime.redis, runtime.keys, runtime.scripts)
-    code_sync = CodeSync(runtime, code_state)
-    gate = Gate(runtime, crypto, code_state, code_sync, lookup)  # the sale's order lookup, narrowly
-    fcodes = FcodeService(runtime, crypto, code_state, code_sync, gate)
+    code_state = CodeState(runtime.redis, runtime.keys, code_scripts, runtime.clock)
+    code_sync = CodeSync(runtime.sessions, code_state)
+    guesses = FailureLimiter(runtime.redis, limit=settings.fcode_max_failures,
+                             window_seconds=settings.fcode_failure_window_seconds)
+    # The sale's order lookup, narrowly: codes/ sits below sale/.
+    gate = Gate(runtime.sessions, runtime.keys, guesses, crypto, code_state, code_sync, lookup)
+    allotment = Allotment(zone=settings.zone, per_employee_month=settings.fcodes_per_employee_month,
+                          valid_months=settings.fcode_valid_months, gift_hours=settings.fcode_gift_hours)
+    fcodes = FcodeService(runtime.sessions, runtime.clock, allotment, crypto, code_state, code_sync, gate)
 
     referrals = ReferralSigner(settings.app_secret)
     share, share_page, share_cards = make_share(runtime, drops, lookup, referrals, count_view)
@@ -101,10 +109,12 @@ async def build_services(runtime: Runtime) -> Services:
         await code_sync.drain()  # F-code changes a stopped worker had not written to SQL yet
     except Exception:
         log.exception("F-code record catch-up at start-up failed; the stats call retries it")
-    return Services(runtime=runtime, inventory=inventory, catalog=catalog, loader=loader, queue=queue, drops=drops,
-                    purchases=purchases, orders=orders, gate=gate, fcodes=fcodes, code_sync=code_sync, share=share,
-                    share_page=share_page, share_cards=share_cards,
-                    images=DropImageService(MediaStore(settings.media_root), drops))
+    accounts = AccountService(settings, runtime.sessions, runtime.redis, runtime.keys, runtime.tokens,
+                              runtime.versions, runtime.passwords)
+    return Services(runtime=runtime, accounts=accounts, inventory=inventory, catalog=catalog, loader=loader,
+                    queue=queue, drops=drops, purchases=purchases, orders=orders, gate=gate, fcodes=fcodes,
+                    code_sync=code_sync, share=share, share_page=share_page,
+                    share_cards=share_cards)
 
 
 def make_share(runtime: Runtime, drops: DropAdmin, lookup: OrderLookup, signer: ReferralSigner,
@@ -151,8 +161,11 @@ class Background:
 
 
 def background_loops(services: Services) -> Background:
-    sweeper = Sweeper(services.runtime, services.loader, services.orders, services.purchases, services.code_sync,
-                      services.catalog, services.queue)
+    runtime = services.runtime
+    sweeper = Sweeper(runtime.redis, runtime.keys, runtime.sessions, runtime.clock,
+                      runtime.settings.sweep_interval_seconds,
+                      Upkept(services.loader, services.orders, services.purchases, services.code_sync, services.catalog,
+                             services.queue))
     # The sink writes each paid order's share link and F-code redemption with the order, off the request.
     sink = OrderSink(services.runtime, recorders=[services.share, services.gate])
     return Background(sink, asyncio.create_task(sink.run(), name="order-sink"),

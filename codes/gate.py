@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from codes.crypto import CodeCrypto
 from codes.exceptions import FcodeInvalid
@@ -23,8 +23,8 @@ from codes.repository import FcodeRepository
 from codes.state import CodeState
 from codes.sync import CodeSync
 from core.errors import RateLimited
+from core.keys import Keys
 from core.ratelimit import FailureLimiter
-from core.runtime import Runtime
 
 log = logging.getLogger("flashsale.fcodes")
 LEASE_MS = 10_000
@@ -56,19 +56,18 @@ class Lease:
 
 
 class Gate:
-    def __init__(self, runtime: Runtime, crypto: CodeCrypto, state: CodeState, sync: CodeSync,
-                 orders: SaleOrders) -> None:
-        self.runtime = runtime
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], keys: Keys, limiter: FailureLimiter,
+                 crypto: CodeCrypto, state: CodeState, sync: CodeSync, orders: SaleOrders) -> None:
+        self.sessions = sessions
+        self.keys = keys
+        self.limiter = limiter  # failed guesses per buyer and per client address
         self.crypto = crypto
         self.state = state
         self.sync = sync
         self.orders = orders
-        settings = runtime.settings
-        self.limiter = FailureLimiter(runtime.redis, limit=settings.fcode_max_failures,
-                                      window_seconds=settings.fcode_failure_window_seconds)
 
     def _counters(self, user_id: int, client: str) -> list[str]:
-        keys = self.runtime.keys
+        keys = self.keys
         return [keys.fcode_failures("user", str(user_id)), keys.fcode_failures("addr", client)]
 
     def _retry_after(self, replies: list[Any]) -> int | None:
@@ -184,7 +183,7 @@ class Gate:
 
     async def rebuild(self, code_hash: str) -> bool:
         """Redis lost (or never had) this code: load it from the record. One SQL read."""
-        async with self.runtime.sessions() as session:
+        async with self.sessions() as session:
             row = await FcodeRepository(session).by_hash(code_hash)
         if row is None:
             return False

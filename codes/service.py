@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.repository import UserRepository
 from codes.crypto import CodeCrypto
@@ -25,32 +29,41 @@ from codes.repository import FcodeRepository
 from codes.schemas import ClaimOut, CodeCounts, CodeStatsOut, FcodeOut, IssueOut, MonthCounts
 from codes.state import CodeState, LiveCode
 from codes.sync import CodeSync
-from core.clock import utcnow
-from core.runtime import Runtime
+from core.clock import Clock
 from core.tokens import Claims
 
 MINT_BATCH_ROWS = 1000
 
 
+@dataclass(frozen=True, slots=True)
+class Allotment:
+    """The store's F-code rules (from the settings)."""
+
+    zone: ZoneInfo  # months begin and end in the store's zone
+    per_employee_month: int
+    valid_months: int  # a month's codes stay good this many months after it
+    gift_hours: int  # a gift binds a code to its recipient this long
+
+
 class FcodeService:
-    def __init__(self, runtime: Runtime, crypto: CodeCrypto, state: CodeState, sync: CodeSync,
-                 gate: Gate) -> None:
-        self.runtime = runtime
-        self.settings = runtime.settings
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, rules: Allotment,
+                 crypto: CodeCrypto, state: CodeState, sync: CodeSync, gate: Gate) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.rules = rules
         self.crypto = crypto
         self.state = state
         self.sync = sync
         self.gate = gate
-        self.clock: Callable[[], datetime] = utcnow  # tests move it across a month boundary
 
     # -- reading ---------------------------------------------------------------------------------
     async def _render(self, rows: Sequence[FCode]) -> list[FcodeOut]:
         """The codes as their owner sees them: live state from Redis, the record where Redis lacks it."""
-        at_ms = int(utcnow().timestamp() * 1000)
+        at_ms = self.clock.now_ms()
         states = await self.state.read([row.code_hash for row in rows])
         live = [s if s is not None else LiveCode.from_row(row) for row, s in zip(rows, states, strict=True)]
         recipients = {r for r in (s.gifted_to(at_ms) for s in live) if r is not None}
-        async with self.runtime.sessions() as session:
+        async with self.sessions() as session:
             emails = await FcodeRepository(session).emails(recipients)
         out = []
         for row, code in zip(rows, live, strict=True):
@@ -63,13 +76,13 @@ class FcodeService:
         return out
 
     async def list_for(self, claims: Claims) -> list[FcodeOut]:
-        async with self.runtime.sessions() as session:
+        async with self.sessions() as session:
             rows = await FcodeRepository(session).for_owner(claims.user_id)
         return await self._render(rows)
 
     # -- minting ---------------------------------------------------------------------------------
     def _month(self, month: str | None) -> str:
-        current = month_of(self.clock(), self.settings.zone)
+        current = month_of(self.clock.now(), self.rules.zone)
         if month is None:
             return current
         try:
@@ -81,11 +94,11 @@ class FcodeService:
         return month
 
     def _candidates(self, month: str, owners: Sequence[int], sku: str | None) -> list[dict[str, Any]]:
-        expires = expiry(month, self.settings.fcode_valid_months, self.settings.zone)
-        now = utcnow()
+        expires = expiry(month, self.rules.valid_months, self.rules.zone)
+        now = self.clock.now()
         rows = []
         for owner in owners:
-            for slot in range(self.settings.fcodes_per_employee_month):
+            for slot in range(self.rules.per_employee_month):
                 code = new_code()
                 rows.append({"code_hash": self.crypto.lookup_hash(code),
                              "code_enc": self.crypto.encrypt(code), "owner_id": owner, "month": month,
@@ -98,10 +111,10 @@ class FcodeService:
         """Mints the missing slots of these owners' allotment; idempotent, also when concurrent."""
         issued = 0
         # Rows per INSERT stay under the drivers' bound-parameter limits.
-        step = max(1, MINT_BATCH_ROWS // max(1, self.settings.fcodes_per_employee_month))
+        step = max(1, MINT_BATCH_ROWS // max(1, self.rules.per_employee_month))
         for start in range(0, len(owners), step):
             candidates = self._candidates(month, owners[start:start + step], sku)
-            async with self.runtime.sessions() as session, session.begin():
+            async with self.sessions() as session, session.begin():
                 inserted = await FcodeRepository(session).insert_missing(candidates)
             # Committed first: Redis never holds a code the record lacks. A crash here only leaves
             # the codes to be loaded lazily on first use.
@@ -111,11 +124,11 @@ class FcodeService:
 
     async def claim(self, claims: Claims) -> ClaimOut:
         month = self._month(None)
-        async with self.runtime.sessions() as session:
+        async with self.sessions() as session:
             rows = await FcodeRepository(session).for_owner(claims.user_id, month)
-        if len(rows) < self.settings.fcodes_per_employee_month:
+        if len(rows) < self.rules.per_employee_month:
             await self._mint(month, [claims.user_id], None)
-            async with self.runtime.sessions() as session:
+            async with self.sessions() as session:
                 rows = await FcodeRepository(session).for_owner(claims.user_id, month)
         return ClaimOut(month=month, codes=await self._render(rows))
 
@@ -124,9 +137,9 @@ class FcodeService:
         """Mints the month's allotment for every employee short of it (or only for `owner_ids`)."""
         chosen = self._month(month)
         if owner_ids is None:
-            async with self.runtime.sessions() as session:
+            async with self.sessions() as session:
                 owner_ids = await FcodeRepository(session).employees_short_of(
-                    chosen, self.settings.fcodes_per_employee_month)
+                    chosen, self.rules.per_employee_month)
         return IssueOut(month=chosen, issued=await self._mint(chosen, owner_ids, sku))
 
     # -- changing one code -----------------------------------------------------------------------
@@ -135,7 +148,7 @@ class FcodeService:
             code_hash = self.crypto.lookup_hash(canonical(code_text))
         except MalformedCode as exc:
             raise FcodeMalformed(exc.problem.value) from None
-        async with self.runtime.sessions() as session:
+        async with self.sessions() as session:
             row = await FcodeRepository(session).by_hash(code_hash)
         if row is None or (owner_id is not None and row.owner_id != owner_id):
             raise FcodeNotFound("You have no such F-code" if owner_id is not None else None)
@@ -150,13 +163,13 @@ class FcodeService:
 
     async def gift(self, claims: Claims, code_text: str, email: str) -> FcodeOut:
         row = await self._row(code_text, claims.user_id)
-        async with self.runtime.sessions() as session:
+        async with self.sessions() as session:
             recipient = await UserRepository(session).by_email(email)
         if recipient is None or recipient.id is None:
             raise RecipientNotFound()
         if recipient.id == claims.user_id:
             raise GiftToSelf()
-        until = utcnow() + timedelta(hours=self.settings.fcode_gift_hours)
+        until = self.clock.now() + timedelta(hours=self.rules.gift_hours)
         result = await self._manage(row, "gift", recipient.id, int(until.timestamp() * 1000))
         if result[0] != b"ok":
             raise FcodeNotAvailable("Only an available code can be given")
@@ -177,8 +190,8 @@ class FcodeService:
     # -- operators' view -------------------------------------------------------------------------
     async def stats(self) -> CodeStatsOut:
         await self.sync.drain()  # the record is behind Redis by at most the marked codes
-        async with self.runtime.sessions() as session:
-            groups = await FcodeRepository(session).counts(utcnow())
+        async with self.sessions() as session:
+            groups = await FcodeRepository(session).counts(self.clock.now())
         by_month: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for month, status, past, count in groups:
             shown = CodeStatus.expired.value if status == CodeStatus.available and past else status

@@ -14,19 +14,34 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from codes.models import CodeStatus, FCode
-from core.clock import ms, now_ms
+from core.clock import Clock, ms
 from core.keys import Keys
 from core.redis import LuaScript, RedisClient, ScriptArg, ScriptRegistry
 
-SCRIPTS = ("fcode_load.lua", "fcode_lease.lua", "fcode_confirm.lua", "fcode_unlease.lua",
-           "fcode_order_end.lua", "fcode_manage.lua", "fcode_synced.lua")
 # A code's key outlives the code by this much: orders it is in may still be paid or released.
 KEEP_AFTER_EXPIRY = timedelta(days=40)
 KEEP_EXPIRED = timedelta(days=1)
 
 
-def register_scripts(scripts: ScriptRegistry) -> list[LuaScript]:
-    return [scripts.add("codes.lua", name) for name in SCRIPTS]
+@dataclass(frozen=True, slots=True)
+class CodeScripts:
+    """The F-codes' Lua scripts, registered once and handed to `CodeState` by name of field."""
+
+    load: LuaScript
+    lease: LuaScript
+    confirm: LuaScript
+    unlease: LuaScript
+    order_end: LuaScript
+    manage: LuaScript
+    synced: LuaScript
+
+
+def register_scripts(scripts: ScriptRegistry) -> CodeScripts:
+    def add(name: str) -> LuaScript:
+        return scripts.add("codes.lua", f"fcode_{name}.lua")
+
+    return CodeScripts(load=add("load"), lease=add("lease"), confirm=add("confirm"), unlease=add("unlease"),
+                       order_end=add("order_end"), manage=add("manage"), synced=add("synced"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,16 +110,17 @@ def load_fields(row: FCode) -> list[ScriptArg]:
 
 
 class CodeState:
-    def __init__(self, redis: RedisClient, keys: Keys, scripts: ScriptRegistry) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, scripts: CodeScripts, clock: Clock) -> None:
         self.redis = redis
         self.keys = keys
-        self._load = scripts["fcode_load"]
-        self._lease = scripts["fcode_lease"]
-        self._confirm = scripts["fcode_confirm"]
-        self._unlease = scripts["fcode_unlease"]
-        self._order_end = scripts["fcode_order_end"]
-        self._manage = scripts["fcode_manage"]
-        self._synced = scripts["fcode_synced"]
+        self.clock = clock
+        self._load = scripts.load
+        self._lease = scripts.lease
+        self._confirm = scripts.confirm
+        self._unlease = scripts.unlease
+        self._order_end = scripts.order_end
+        self._manage = scripts.manage
+        self._synced = scripts.synced
 
     async def _pipelined(self, script: LuaScript, keys: Sequence[str], args: Sequence[ScriptArg],
                          before: Sequence[tuple[str, ...]] = (),
@@ -129,7 +145,7 @@ class CodeState:
 
     async def load(self, rows: Sequence[FCode]) -> None:
         # A code long expired still gets a day in Redis: a rebuild must not vanish at once.
-        soon = now_ms() + int(KEEP_EXPIRED.total_seconds() * 1000)
+        soon = self.clock.now_ms() + int(KEEP_EXPIRED.total_seconds() * 1000)
         keep = [max(ms(row.expires_at + KEEP_AFTER_EXPIRY), soon) for row in rows]
         calls = [([self.keys.fcode(row.code_hash)], [until, *load_fields(row)])
                  for row, until in zip(rows, keep, strict=True)]
@@ -147,13 +163,13 @@ class CodeState:
         before = [cmd for key in counters
                   for cmd in (("INCR", key), ("EXPIRE", key, str(window_seconds), "NX"), ("TTL", key))]
         replies, result = await self._pipelined(
-            self._lease, [self.keys.fcode(code_hash)], [user_id, sku, now_ms(), lease_ms, token], before)
+            self._lease, [self.keys.fcode(code_hash)], [user_id, sku, self.clock.now_ms(), lease_ms, token], before)
         return replies, result
 
     async def lease_again(self, code_hash: str, user_id: int, sku: str, token: str,
                           lease_ms: int) -> list[bytes]:
         result: list[bytes] = await self._lease(self.redis, [self.keys.fcode(code_hash)],
-                                                [user_id, sku, now_ms(), lease_ms, token])
+                                                [user_id, sku, self.clock.now_ms(), lease_ms, token])
         return result
 
     async def confirm(self, code_hash: str, order_id: str, token: str, user_id: int | None) -> list[bytes]:
@@ -172,7 +188,7 @@ class CodeState:
 
     async def manage(self, code_hash: str, action: str, *args: ScriptArg) -> list[bytes]:
         _, result = await self._pipelined(self._manage, [self.keys.fcode(code_hash)],
-                                          [action, now_ms(), *args], after=[self._dirty(code_hash)])
+                                          [action, self.clock.now_ms(), *args], after=[self._dirty(code_hash)])
         return list(result)
 
     async def read(self, code_hashes: Sequence[str]) -> list[LiveCode | None]:

@@ -11,10 +11,10 @@ import asyncio
 import logging
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from codes.models import FCode
 from codes.state import CodeState
-from core.runtime import Runtime
 
 log = logging.getLogger("flashsale.fcodes.sync")
 BATCH = 200
@@ -31,8 +31,8 @@ def _update_statement() -> sa.Update:
 
 
 class CodeSync:
-    def __init__(self, runtime: Runtime, state: CodeState) -> None:
-        self.runtime = runtime
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], state: CodeState) -> None:
+        self.sessions = sessions
         self.state = state
         self._pending: set[str] = set()
         self._task: asyncio.Task[None] | None = None
@@ -69,7 +69,7 @@ class CodeSync:
                 params.append({f"b_{name}": value for name, value in values.items()} | {"b_hash": code_hash})
         written = 0
         if params:
-            async with self.runtime.sessions() as session, session.begin():
+            async with self.sessions() as session, session.begin():
                 result = await session.execute(self._update, params)
                 written = max(0, int(getattr(result, "rowcount", 0) or 0))
         await self.state.synced([(h, m) for h, m in zip(code_hashes, markers, strict=True) if m is not None])

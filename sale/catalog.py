@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.clock import as_utc, ms, utcnow
+from core.clock import Clock, as_utc, ms
 from core.keys import Keys
 from core.redis import RedisClient
 from sale.models import Drop
@@ -45,20 +45,23 @@ def drop_from_json(raw: bytes) -> Drop:
 
 
 class DropCatalog:
-    def __init__(self, redis: RedisClient, keys: Keys, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, sessions: async_sessionmaker[AsyncSession],
+                 clock: Clock) -> None:
         self.redis = redis
         self.keys = keys
         self.sessions = sessions
+        self.clock = clock
         self._drops: dict[int, Drop] = {}
         self._others: dict[int, Drop | None] = {}
         self._version: bytes | None = None
         self._checked = 0.0
+        self._puts = 0  # this worker's own changes: a refresh that overlapped one is not trusted
         self._lock = asyncio.Lock()
 
     async def current(self) -> list[Drop]:
         """Drops not yet ended, soonest first."""
         await self._fresh()
-        now = utcnow()
+        now = self.clock.now()
         live = [d for d in self._drops.values() if as_utc(d.ends_at) > now]
         return sorted(live, key=lambda d: (as_utc(d.starts_at), d.id or 0))
 
@@ -84,10 +87,21 @@ class DropCatalog:
             await pipe.execute()
         self._drops[drop.id] = drop
         self._others.pop(drop.id, None)
+        self._puts += 1
         self._checked = 0.0
 
-    async def sync(self, drops: Sequence[Drop]) -> bool:
-        """Makes the catalog hold exactly these drops (SQL's, not long ended); True when it changed."""
+    async def version(self) -> bytes | None:
+        """The catalog's version now: read it before reading SQL, hand it to `sync`."""
+        return await self._version_now()
+
+    async def sync(self, drops: Sequence[Drop], seen: bytes | None = None) -> bool:
+        """Makes the catalog hold exactly these drops (SQL's, not long ended); True when it changed.
+
+        With `seen` (the version read before the drops were read from SQL), nothing is written when
+        an operator's change came in meanwhile: that change was committed after the SQL read, so these
+        drops would undo it (a new drop gone, a picture lost). The next check syncs instead."""
+        if seen is not None and await self._version_now() != seen:
+            return False
         wanted = {str(d.id): drop_record_json(d) for d in drops if d.id is not None}
         held = await self._held()
         have = {key.decode(): value for key, value in held.items()}
@@ -111,6 +125,7 @@ class DropCatalog:
         async with self._lock:
             if time.monotonic() - self._checked < CHECK_SECONDS:
                 return
+            puts = self._puts
             version = await self._version_now()
             if version is None:
                 await self._rebuild()  # a fresh or emptied Redis: SQL once
@@ -120,7 +135,8 @@ class DropCatalog:
                 self._drops = {int(key): drop_from_json(value) for key, value in held.items()}
                 self._others = {}
                 self._version = version
-            self._checked = time.monotonic()
+            # A put during this refresh may be missing from what was read: look again next time.
+            self._checked = time.monotonic() if self._puts == puts else 0.0
 
     async def _version_now(self) -> bytes | None:
         version: bytes | None = await self.redis.get(self.keys.drop_catalog_version)  # type: ignore[assignment]
@@ -132,5 +148,5 @@ class DropCatalog:
 
     async def _rebuild(self) -> None:
         async with self.sessions() as session:
-            drops = await DropRepository(session).not_ended(utcnow() - KEEP_AFTER_END)
+            drops = await DropRepository(session).not_ended(self.clock.now() - KEEP_AFTER_END)
         await self.sync(drops)

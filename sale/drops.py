@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.clock import as_utc
+from core.clock import Clock, as_utc
 from core.db import DATABASE_DOWN
-from core.runtime import Runtime
 from core.settings import Settings
 from sale.catalog import DropCatalog
 from sale.exceptions import BadDrop, DropNotFound, client_code
+from sale.images.service import DropImageService
 from sale.images.store import image_fields
 from sale.inventory import Inventory
 from sale.loader import DropLoader
@@ -74,33 +74,36 @@ def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
 
 
 class DropAdmin:
-    def __init__(self, runtime: Runtime, inventory: Inventory, loader: DropLoader, catalog: DropCatalog,
-                 queue: QueueService) -> None:
-        self.runtime = runtime
-        self.settings = runtime.settings
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, settings: Settings,
+                 inventory: Inventory, loader: DropLoader, catalog: DropCatalog, queue: QueueService,
+                 images: DropImageService) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.settings = settings  # the weekly schedule (new drops) and the base URL (image links)
+        self.images = images
         self.inventory = inventory
         self.loader = loader
         self.catalog = catalog
         self.queue = queue
 
     async def create_drop(self, body: DropCreate) -> DropOut:
-        now = datetime.now(UTC)
-        async with self.runtime.sessions() as session, session.begin():
+        now = self.clock.now()
+        async with self.sessions.begin() as session:
             drop = await DropRepository(session).add(new_drop(body, self.settings, now))
         # Committed: listings in every worker show it now (Redis learns its stock on first use).
         await self.catalog.put(drop)
         return drop_out(drop, drop.stock, now, self.settings.base_url)
 
-    async def update_drop(self, session: AsyncSession, drop_id: int, body: DropPatch) -> DropOut:
+    async def update_drop(self, drop_id: int, body: DropPatch) -> DropOut:
         """An operator's change during the sale: SQL first (it outlives Redis), then the live state."""
-        drop = await DropRepository(session).get(drop_id)
-        if drop is None:
-            raise DropNotFound()
-        drop.admit_per_second = body.admit_per_second
-        await session.flush()
+        async with self.sessions.begin() as session:
+            drop = await DropRepository(session).get(drop_id)
+            if drop is None:
+                raise DropNotFound()
+            drop.admit_per_second = body.admit_per_second
         await self.inventory.set_admit_per_second(drop_id, body.admit_per_second)
         await self.changed(drop)  # listings and drop pages in every worker show the new rate
-        return drop_out(drop, (await self._remaining([drop]))[0], datetime.now(UTC), self.settings.base_url)
+        return drop_out(drop, (await self._remaining([drop]))[0], self.clock.now(), self.settings.base_url)
 
     async def _remaining(self, drops: list[Drop]) -> list[int]:
         counters = await self.inventory.remaining([d.id for d in drops if d.id is not None])
@@ -112,7 +115,7 @@ class DropAdmin:
     async def list_drops(self) -> bytes:
         """The drops not yet ended as JSON, from the catalog and the live counters: Redis only (one
         round trip), whatever the database is doing."""
-        now = datetime.now(UTC)
+        now = self.clock.now()
         drops = await self.catalog.current()
         counters = await self.inventory.remaining([d.id for d in drops if d.id is not None])
         fields = []
@@ -130,13 +133,18 @@ class DropAdmin:
     async def drop_json(self, drop_id: int) -> bytes:
         drop = await self._drop(drop_id)
         remaining = (await self._remaining([drop]))[0]
-        return orjson.dumps(drop_fields(drop, remaining, datetime.now(UTC), self.settings.base_url),
+        return orjson.dumps(drop_fields(drop, remaining, self.clock.now(), self.settings.base_url),
                             option=orjson.OPT_UTC_Z)
 
     async def changed(self, drop: Drop) -> None:
         """An operator changed the drop (in the request's transaction; should the commit fail, the
         sweeper sets the catalog back to what SQL holds within seconds)."""
         await self.catalog.put(drop)
+
+    async def upload_image(self, drop_id: int, data: bytes) -> DropOut:
+        """A new product picture: stored and committed, then every worker's listings show it."""
+        await self.changed(await self.images.upload(drop_id, data))
+        return await self.get_drop(drop_id)
 
     async def drop_record(self, drop_id: int) -> Drop | None:
         """The drop as the catalog holds it (SQL only for a drop it lacks), or None."""
@@ -150,7 +158,7 @@ class DropAdmin:
 
     async def get_drop(self, drop_id: int) -> DropOut:
         drop = await self._drop(drop_id)
-        return drop_out(drop, (await self._remaining([drop]))[0], datetime.now(UTC), self.settings.base_url)
+        return drop_out(drop, (await self._remaining([drop]))[0], self.clock.now(), self.settings.base_url)
 
     async def stats(self, drop_id: int) -> StatsOut:
         drop = await self._drop(drop_id)
@@ -171,7 +179,7 @@ class DropAdmin:
                         paid=num("paid"), expired=num("expired"), cancelled=num("cancelled"),
                         attempts=orders + sum(counts.values()), rejected=dict(counts),
                         sold_out_at=datetime.fromtimestamp(int(sold_out_ms) / 1000, UTC) if sold_out_ms else None,
-                        phase=phase_of(drop, num("remaining"), datetime.now(UTC)),
+                        phase=phase_of(drop, num("remaining"), self.clock.now()),
                         queue=await self.queue.counts(drop_id) if drop.waiting_room else None)
 
     async def open_events(self, drop_id: int) -> AsyncIterator[bytes]:

@@ -2,32 +2,34 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from core.runtime import Runtime
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.clock import Clock
 from sale.inventory import Inventory
 from sale.loader import DropLoader
 from sale.models import shown_status
 from sale.repository import DropRepository, OrderRepository
 
 
-async def reconcile(runtime: Runtime, inventory: Inventory, loader: DropLoader, drop_id: int | None, fix: bool,
-                    say: Callable[[str], object]) -> int:
+async def reconcile(sessions: async_sessionmaker[AsyncSession], clock: Clock, inventory: Inventory,
+                    loader: DropLoader, drop_id: int | None, fix: bool, say: Callable[[str], object]) -> int:
     """Returns 0 when Redis and SQL agree (or were repaired), 1 when differences remain."""
-    async with runtime.sessions() as session:
+    async with sessions() as session:
         repo = DropRepository(session)
         if drop_id is not None:
             one = await repo.get(drop_id)
             drops = [one] if one else []
         else:
-            drops = await repo.not_ended(datetime.now(UTC) - timedelta(days=7))
+            drops = await repo.not_ended(clock.now() - timedelta(days=7))
     if not drops:
         say("no drops to reconcile")
         return 0
     differences = 0
     for drop in drops:
         assert drop.id is not None
-        async with runtime.sessions() as session:
+        async with sessions() as session:
             rows = {o.id: o for o in await OrderRepository(session).for_drop(drop.id)}
         live = await inventory.all_orders(drop.id)
         inv = (await inventory.counters([drop.id]))[0]
@@ -51,7 +53,7 @@ async def reconcile(runtime: Runtime, inventory: Inventory, loader: DropLoader, 
         if found and fix:
             # Redis-only orders are events the sink has not written yet: write them now (idempotent),
             # then merge SQL back into Redis and recompute the counters.
-            async with runtime.sessions() as session, session.begin():
+            async with sessions.begin() as session:
                 await OrderRepository(session).upsert_events(live[i] for i in only_redis + status_diff)
             await loader.load(drop, merge=True)
             say(f"drop {drop.id}: repaired")

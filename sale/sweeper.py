@@ -3,13 +3,18 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from codes.sync import CodeSync
+from core.clock import Clock
 from core.db import DATABASE_DOWN
+from core.keys import Keys
 from core.loops import forever
 from core.metrics import EXPIRED
-from core.runtime import Runtime
+from core.redis import RedisClient
 from sale.catalog import DropCatalog
 from sale.loader import DropLoader
 from sale.orders import OrderService
@@ -22,20 +27,36 @@ CHECK_EVERY_SECONDS = 2.0
 RETIRE_AFTER = timedelta(hours=1)
 
 
+@dataclass(frozen=True, slots=True)
+class Upkept:
+    """The services whose upkeep the sweeper drives."""
+
+    loader: DropLoader
+    orders: OrderService
+    purchases: PurchaseService
+    code_sync: CodeSync
+    catalog: DropCatalog
+    queue: QueueService
+
+
 class Sweeper:
-    def __init__(self, runtime: Runtime, loader: DropLoader, orders: OrderService, purchases: PurchaseService,
-                 code_sync: CodeSync, catalog: DropCatalog, queue: QueueService) -> None:
-        self.runtime = runtime
-        self.catalog = catalog
-        self.loader = loader
-        self.orders = orders
-        self.purchases = purchases
-        self.code_sync = code_sync
-        self.queue = queue
+    def __init__(self, redis: RedisClient, keys: Keys, sessions: async_sessionmaker[AsyncSession], clock: Clock,
+                 interval_seconds: float, upkept: Upkept) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.sessions = sessions
+        self.clock = clock
+        self.interval_seconds = interval_seconds
+        self.catalog = upkept.catalog
+        self.loader = upkept.loader
+        self.orders = upkept.orders
+        self.purchases = upkept.purchases
+        self.code_sync = upkept.code_sync
+        self.queue = upkept.queue
         self._last_check = 0.0
 
     async def run(self) -> None:
-        await forever(self.step, log, pause=self.runtime.settings.sweep_interval_seconds)
+        await forever(self.step, log, pause=self.interval_seconds)
 
     async def step(self) -> int:
         if time.monotonic() - self._last_check > CHECK_EVERY_SECONDS:
@@ -46,7 +67,7 @@ class Sweeper:
             except DATABASE_DOWN as exc:
                 # Expiry goes on from Redis alone: reservations must come back on time in an outage.
                 log.warning("drop check skipped, the database is unreachable (%s)", type(exc).__name__)
-        members = await self.runtime.redis.smembers(self.runtime.keys.active_drops)
+        members = await self.redis.smembers(self.keys.active_drops)
         expired = 0
         for member in members:
             expired += await self.orders.expire_due(int(member))
@@ -60,13 +81,14 @@ class Sweeper:
     async def check_drops(self) -> None:
         """Loads drops Redis does not know yet, and merges SQL back in where Redis has fewer orders
         than the database (a fresh, flushed or failed-over Redis)."""
-        now = datetime.now(UTC)
-        async with self.runtime.sessions() as session:
+        now = self.clock.now()
+        seen = await self.catalog.version()  # before SQL: a change committed after it wins (see sync)
+        async with self.sessions() as session:
             drops = await DropRepository(session).not_ended(now - RETIRE_AFTER)
             ids = [d.id for d in drops if d.id is not None]
             counts = await OrderRepository(session).count_by_drop(ids)
-        await self.catalog.sync(drops)  # drops made elsewhere (the console) reach the listings
-        redis, keys = self.runtime.redis, self.runtime.keys
+        await self.catalog.sync(drops, seen)  # drops made elsewhere (the console) reach the listings
+        redis, keys = self.redis, self.keys
         async with redis.pipeline(transaction=False) as pipe:
             for drop_id in ids:
                 pipe.hexists(keys.drop(drop_id).inv, "remaining")
@@ -84,7 +106,7 @@ class Sweeper:
 
     async def _retire(self, current: set[int]) -> None:
         """Stops watching drops long ended whose reservations and events are all settled."""
-        redis, keys = self.runtime.redis, self.runtime.keys
+        redis, keys = self.redis, self.keys
         for member in await redis.smembers(keys.active_drops):
             drop_id = int(member)
             if drop_id in current:

@@ -18,6 +18,7 @@ from core.embedded_redis import EmbeddedRedis
 from core.migrate import upgrade
 from core.settings import Settings
 from tests.support import PG_URL, REDIS_URL, SERVICES, delete_prefix
+from tests.support.clock import manual, manual_settings  # noqa: F401  (fixtures: an app on a ManualClock)
 
 RUN_ID = uuid.uuid4().hex[:10]
 

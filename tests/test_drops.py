@@ -8,8 +8,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from sale.repository import DropRepository
 from sale.schedule import next_weekly_slot, weekly_slots
-from tests.support import create_drop, is_problem, iso, make_account, now
+from tests.support import create_drop, is_problem, iso, make_account, now, runtime_of, services_of
 
 TUESDAY = 1
 
@@ -110,3 +111,17 @@ async def test_purchase_bad_input_changes_no_stock(app: FastAPI, client: httpx.A
     stats = (await client.get(f"/api/admin/drops/{drop['id']}/stats", headers=operator.headers)).json()
     assert (stats["remaining"], stats["reserved"]) == (4, 1)
     assert stats["rejected"].get("validation_error") == 1  # the over-limit quantity reached the gate
+
+
+async def test_a_sweep_that_read_sql_before_a_new_drop_does_not_unlist_it(app: FastAPI,
+                                                                          client: httpx.AsyncClient) -> None:
+    """The sweeper reads the catalog's version, then SQL, then syncs: a drop committed and listed in
+    between must stay listed (the stale sync is skipped, the next one has the drop)."""
+    catalog = services_of(app).catalog
+    seen = await catalog.version()
+    async with runtime_of(app).sessions() as session:
+        before = await DropRepository(session).not_ended(now() - timedelta(hours=1))
+    operator = await make_account(app, "operator")
+    created = await create_drop(client, operator)
+    assert not await catalog.sync(before, seen)
+    assert created["id"] in [d["id"] for d in (await client.get("/api/drops")).json()]

@@ -19,9 +19,9 @@ from tests.support import (
     now,
     runtime_of,
 )
+from tests.support.clock import Manual
 from tests.support.fcodes import (
     claim,
-    codes_service,
     my_codes,
 )
 
@@ -84,20 +84,16 @@ async def test_issue_mints_for_employees_without_codes(app: FastAPI, client: htt
                       403, "forbidden")
 
 
-async def test_month_rollover_follows_the_configured_zone(app: FastAPI, client: httpx.AsyncClient) -> None:
-    service = codes_service(app)
+async def test_month_rollover_follows_the_configured_zone(manual: Manual) -> None:
+    app, client, clock = manual.app, manual.client, manual.clock
     zone = runtime_of(app).settings.zone
     employee = await make_account(app, "employee")
     last_day = datetime(2026, 12, 1, tzinfo=zone).astimezone(UTC)
-    original = service.clock
-    try:
-        service.clock = lambda: last_day - timedelta(seconds=1)
-        november = (await client.post("/api/fcodes/claim", headers=employee.headers)).json()
-        service.clock = lambda: last_day
-        december = (await client.post("/api/fcodes/claim", headers=employee.headers)).json()
-        december_again = (await client.post("/api/fcodes/claim", headers=employee.headers)).json()
-    finally:
-        service.clock = original
+    clock.set(last_day - timedelta(seconds=1))
+    november = (await client.post("/api/fcodes/claim", headers=employee.headers)).json()
+    clock.advance(1)
+    december = (await client.post("/api/fcodes/claim", headers=employee.headers)).json()
+    december_again = (await client.post("/api/fcodes/claim", headers=employee.headers)).json()
     assert (november["month"], december["month"]) == ("2026-11", "2026-12")
     assert december_again == december
     assert not {c["code"] for c in november["codes"]} & {c["code"] for c in december["codes"]}

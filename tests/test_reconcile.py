@@ -1,6 +1,8 @@
 """`flashsale reconcile`: reports where Redis and SQL differ and repairs both ways with --fix."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 import orjson
 from fastapi import FastAPI
@@ -21,9 +23,13 @@ async def test_reconcile_reports_and_repairs(app: FastAPI, client: httpx.AsyncCl
     assert paid.status_code == 200
     lines: list[str] = []
 
+    async def check(fix: bool, say: Callable[[str], object]) -> int:
+        return await reconcile(runtime.sessions, runtime.clock, services.inventory, services.loader, drop["id"],
+                               fix, say)
+
     async def sunk() -> bool:
         lines.clear()
-        return await reconcile(runtime, services.inventory, services.loader, drop["id"], False, lines.append) == 0
+        return await check(False, lines.append) == 0
 
     await eventually(sunk)
     assert "only-in-sql=0 only-in-redis=0" in lines[0] and "invariant=ok" in lines[0]
@@ -34,12 +40,12 @@ async def test_reconcile_reports_and_repairs(app: FastAPI, client: httpx.AsyncCl
     await runtime.redis.hincrby(keys.inv, "paid", -1)  # type: ignore[misc]
     await runtime.redis.hincrby(keys.inv, "reserved", 1)  # type: ignore[misc]
     lines.clear()
-    assert await reconcile(runtime, services.inventory, services.loader, drop["id"], False, lines.append) == 1
+    assert await check(False, lines.append) == 1
     assert "status-differs=1" in lines[0]
     lines.clear()
-    assert await reconcile(runtime, services.inventory, services.loader, drop["id"], True, lines.append) == 0
+    assert await check(True, lines.append) == 0
     assert any("repaired" in line for line in lines)
     lines.clear()
-    assert await reconcile(runtime, services.inventory, services.loader, drop["id"], False, lines.append) == 0
+    assert await check(False, lines.append) == 0
     stats = (await client.get(f"/api/admin/drops/{drop['id']}/stats", headers=operator.headers)).json()
     assert (stats["remaining"], stats["reserved"], stats["paid"]) == (6, 3, 1)

@@ -5,7 +5,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from app.deps import ClientAddress, CurrentUser, DropsDep, OperatorUser, QueueDep, SessionDep
+from app.deps import ClientAddress, CurrentUser, DropsDep, OperatorUser, QueueDep
 from app.problems import problems
 from app.routes.sale import DropId
 from sale.queue.schemas import JoinIn, TicketOut
@@ -37,7 +37,6 @@ async def queue_ticket(drop_id: DropId, claims: CurrentUser, queue: QueueDep) ->
 
 @router.patch("/admin/drops/{drop_id}", response_model=DropOut, tags=["drops"],
               responses=problems("unauthorized", "forbidden", "drop_not_found", "validation_error"))
-async def update_drop(drop_id: DropId, body: DropPatch, _: OperatorUser, session: SessionDep,
-                      drops: DropsDep) -> DropOut:
+async def update_drop(drop_id: DropId, body: DropPatch, _: OperatorUser, drops: DropsDep) -> DropOut:
     """Changes `admit_per_second` while the sale runs (the meter uses it from its next step)."""
-    return await drops.update_drop(session, drop_id, body)
+    return await drops.update_drop(drop_id, body)
