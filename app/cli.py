@@ -66,7 +66,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
     """Run the service (uvicorn with uvloop and httptools)."""
     import uvicorn
 
-    from app.server import HEAD_TIMEOUT_ENV, server_options
+    from app.server import BODY_TIMEOUT_ENV, HEAD_TIMEOUT_ENV, server_options
     from core.embedded_redis import EmbeddedRedis
     from core.migrate import upgrade
 
@@ -93,6 +93,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
         # The workers read the head timeout from the environment (see app/server.py).
         os.environ[HEAD_TIMEOUT_ENV] = str(settings.http_header_timeout_seconds)
+        os.environ[BODY_TIMEOUT_ENV] = str(settings.http_body_timeout_seconds)
         uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
                     log_level=settings.log_level, **server_options(settings.http_keep_alive_seconds))
     finally:

@@ -7,18 +7,36 @@ from datetime import time
 from functools import cached_property
 from pathlib import Path
 from time import sleep
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.net import trusted_networks
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def private_dir(path: Path) -> Path:
+    """`path` made if missing and readable by its owner only (0700), whatever the umask: the var
+    directory holds the database, Redis's files and the secrets."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def private_file(path: Path) -> None:
+    """`path` created if missing, and made readable by its owner only (0600)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
 
 
 def dev_secret(path: Path) -> str:
     """The secret kept in `path` (mode 0600), made at random the first time. Several workers may
     start at once: the file is created exclusively, and a loser reads the winner's."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -37,7 +55,9 @@ def dev_secret(path: Path) -> str:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLASHSALE_", extra="ignore")
 
-    env: str = "development"
+    # Exactly one of the two: a typo ("Production", "prod") must not run as development (demo store,
+    # generated secrets, passwords printed).
+    env: Literal["development", "production"] = "development"
     var_dir: Path = Path("var")
     database_url: str = ""
     redis_url: str = ""
@@ -50,7 +70,9 @@ class Settings(BaseSettings):
     jwt_issuer: str = "flashsale"
     jwt_audience: str = "flashsale-api"
     jwt_ttl_seconds: int = 3600
-    public_base_url: str = "http://127.0.0.1:8000"
+    # Unset: `flashsale serve` sets it to the address it listens on (app/cli.py); in-process runs
+    # fall back to DEFAULT_BASE_URL.
+    public_base_url: str = ""
     timezone: str = "Asia/Shanghai"
     drop_weekday: str = "tuesday"
     drop_time: time = time(12, 0)
@@ -66,6 +88,7 @@ class Settings(BaseSettings):
     password_hash_queue: int = 32       # waiting beyond that: 429 at once
     max_unpaid_per_address: int = 4     # reserved-but-unpaid units one client address may hold per drop
     http_header_timeout_seconds: float = 10.0  # a request's head must arrive within this
+    http_body_timeout_seconds: float = 10.0    # and its whole body within this after the head
     http_keep_alive_seconds: int = 5           # idle keep-alive connections are closed after this
     purchase_rate_per_second: int = 20
     fcodes_per_employee_month: int = 2
@@ -114,6 +137,12 @@ class Settings(BaseSettings):
             raise ValueError(f"drop_weekday must be one of {', '.join(WEEKDAYS)}")
         return value.lower()
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        trusted_networks(value)  # a typo here would silently trust nobody (or the wrong peers)
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
@@ -131,6 +160,8 @@ class Settings(BaseSettings):
                                  "(32+ characters, kept for good)")
             return self
         # Development: no secret lives in the source; each var directory gets its own, made once.
+        if not self.jwt_secret or not self.secret_key:
+            private_dir(self.var_dir)
         if not self.jwt_secret:
             self.jwt_secret = dev_secret(self.var_dir / "secrets" / "jwt_secret")
         if not self.secret_key:
@@ -178,4 +209,5 @@ class Settings(BaseSettings):
 
     @property
     def base_url(self) -> str:
-        return self.public_base_url.rstrip("/")
+        """The one source of every absolute URL the service makes (links, cards, image_url, redirects)."""
+        return (self.public_base_url or DEFAULT_BASE_URL).rstrip("/")
