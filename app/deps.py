@@ -15,7 +15,7 @@ from app.wiring import Services
 from codes.service import FcodeService
 from core.db import session_scope
 from core.errors import Forbidden
-from core.net import address_block, forwarded_client, trusted_networks
+from core.net import address_block, forwarded_client, networks
 from core.redis import RedisClient
 from core.runtime import Runtime
 from core.settings import Settings
@@ -96,8 +96,8 @@ def client_address(request: Request) -> str:
     only from a trusted proxy, its rightmost untrusted entry). uvicorn's own proxy handling is off
     (app/server.py), so the peer seen here is the socket's."""
     peer = request.client.host if request.client else "unknown"
-    networks = trusted_networks(request.app.state.runtime.settings.trusted_proxies)
-    return forwarded_client(peer, request.headers.get("x-forwarded-for"), networks)
+    proxies = networks(request.app.state.runtime.settings.trusted_proxies)
+    return forwarded_client(peer, request.headers.get("x-forwarded-for"), proxies)
 
 
 def client_key(request: Request) -> str:

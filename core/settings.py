@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.net import trusted_networks
+from core.net import networks
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     queue_challenge_number_per_join: int = 2_000   # added per join in the last second
     queue_challenge_max_number: int = 1_000_000
     trusted_proxies: str = Field(default="", description="comma-separated peers whose X-Forwarded-For counts")
+    # Who may read /metrics without an operator's token (addresses or networks, comma-separated).
+    metrics_allow: str = "127.0.0.0/8,::1"
     media_dir: Path | None = None  # product pictures; default <var_dir>/media
     demo: bool = True  # seed a demo store on the embedded defaults with an empty database
 
@@ -137,10 +139,10 @@ class Settings(BaseSettings):
             raise ValueError(f"drop_weekday must be one of {', '.join(WEEKDAYS)}")
         return value.lower()
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allow")
     @classmethod
-    def _proxies(cls, value: str) -> str:
-        trusted_networks(value)  # a typo here would silently trust nobody (or the wrong peers)
+    def _networks(cls, value: str) -> str:
+        networks(value)  # a typo here would silently trust nobody (or the wrong peers)
         return value
 
     @field_validator("timezone")

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from core.net import address_block, forwarded_client, trusted_networks
+from core.net import address_block, forwarded_client, networks
 from tests.support import PASSWORD, create_drop, is_problem, make_account, make_accounts, runtime_of
 from tests.support.fcodes import code_with, purchase
 from tests.support.queue import join, room
@@ -33,8 +33,8 @@ def a_64() -> str:
 
 
 def test_the_rules() -> None:
-    proxies = trusted_networks("10.0.0.1, 10.1.0.0/16")
-    assert forwarded_client("127.0.0.1", "6.6.6.6", trusted_networks("")) == "127.0.0.1"
+    proxies = networks("10.0.0.1, 10.1.0.0/16")
+    assert forwarded_client("127.0.0.1", "6.6.6.6", networks("")) == "127.0.0.1"
     assert forwarded_client("203.0.113.9", "6.6.6.6", proxies) == "203.0.113.9"  # peer not trusted
     assert forwarded_client("10.0.0.1", "6.6.6.6, 198.51.100.7", proxies) == "198.51.100.7"
     assert forwarded_client("10.0.0.1", "6.6.6.6, 198.51.100.7, 10.1.2.3", proxies) == "198.51.100.7"
