@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.bootstrap import running
 from app.errors import install_error_handlers, problem_response
-from app.metrics import MetricsMiddleware, metrics_endpoint
+from app.metrics import MetricsMiddleware, RenderedMetrics, metrics_endpoint
 from app.problems import complete
 from app.routes.accounts import router as auth_router
 from app.routes.fcodes import router as fcodes_router
@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     # The hot paths first: matched before any other route.
     app.router.routes[0:0] = [purchase_route(), *hot_routes()]
     app.include_router(health_router)
+    app.state.rendered_metrics = RenderedMetrics()
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.include_router(auth_router)
     app.include_router(sale_router)

@@ -2,8 +2,10 @@
 
 Every label comes from a fixed set, so the text's size does not grow with what clients send: a
 method outside the standard ones is `other`, a route is its template (a path no route matches is
-`unmatched`). The text is rendered in a thread: on the event loop, a large registry held every
-request of the worker for as long as a scrape took. Only the addresses in FLASHSALE_METRICS_ALLOW
+`unmatched`). The text is rendered in a thread (on the event loop, a large registry held every
+request of the worker for as long as a scrape took), one render at a time, and reused for
+FLASHSALE_METRICS_MAX_AGE_SECONDS: scrapers in a loop cost at most one render a second, not a
+core. Only the addresses in FLASHSALE_METRICS_ALLOW
 or an operator's token may read it (it tells the sales volume); anyone else gets a 404.
 """
 from __future__ import annotations
@@ -81,6 +83,24 @@ async def _may_read(request: Request) -> bool:
     return claims.role == "operator"
 
 
+class RenderedMetrics:
+    """The last rendering and when it was made; concurrent scrapes wait for one render."""
+
+    def __init__(self) -> None:
+        self.body = b""
+        self.made = float("-inf")
+        self.lock = asyncio.Lock()
+
+    async def get(self, max_age: float) -> bytes:
+        if time.monotonic() - self.made < max_age:
+            return self.body
+        async with self.lock:
+            if time.monotonic() - self.made >= max_age:  # not rendered meanwhile by another scrape
+                self.body = await asyncio.to_thread(_render)
+                self.made = time.monotonic()
+            return self.body
+
+
 def _render() -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
@@ -92,4 +112,6 @@ def _render() -> bytes:
 async def metrics_endpoint(request: Request) -> Response:
     if not await _may_read(request):
         raise HTTPException(404)  # the same answer as a path that does not exist
-    return Response(await asyncio.to_thread(_render), media_type=CONTENT_TYPE_LATEST)
+    rendered: RenderedMetrics = request.app.state.rendered_metrics
+    body = await rendered.get(request.app.state.runtime.settings.metrics_max_age_seconds)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -129,6 +129,7 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field(default="", description="comma-separated peers whose X-Forwarded-For counts")
     # Who may read /metrics without an operator's token (addresses or networks, comma-separated).
     metrics_allow: str = "127.0.0.0/8,::1"
+    metrics_max_age_seconds: float = 1.0  # a scrape may answer a rendering this old (0: always fresh)
     media_dir: Path | None = None  # product pictures; default <var_dir>/media
     demo: bool = True  # seed a demo store on the embedded defaults with an empty database
 

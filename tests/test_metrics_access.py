@@ -58,7 +58,9 @@ def series(text: str) -> set[str]:
     return {line.rsplit(" ", 1)[0] for line in text.splitlines() if line and not line.startswith("#")}
 
 
-async def test_what_clients_send_does_not_grow_it(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_what_clients_send_does_not_grow_it(app: FastAPI, client: httpx.AsyncClient,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime_of(app).settings, "metrics_max_age_seconds", 0)  # every scrape fresh
     async def noise(count: int) -> None:
         for i in range(count):
             method = ODD_METHODS[i % len(ODD_METHODS)]
@@ -76,3 +78,17 @@ async def test_what_clients_send_does_not_grow_it(app: FastAPI, client: httpx.As
     assert len(after) < len(before) * 1.02, (len(before), len(after))  # only the counts' digits changed
     assert not any(method in after for method in ODD_METHODS)
     assert 'method="other"' in after and 'route="unmatched"' in after
+
+
+async def test_scrapes_share_one_rendering_for_its_max_age(app: FastAPI, client: httpx.AsyncClient,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = runtime_of(app).settings
+    monkeypatch.setattr(settings, "metrics_max_age_seconds", 0)
+    await client.get("/metrics")
+    monkeypatch.setattr(settings, "metrics_max_age_seconds", 3600)
+    first = (await client.get("/metrics")).text
+    for _ in range(5):
+        await client.get("/api/drops")
+    assert (await client.get("/metrics")).text == first  # scrapers in a loop: one render per max age
+    monkeypatch.setattr(settings, "metrics_max_age_seconds", 0)
+    assert (await client.get("/metrics")).text != first
