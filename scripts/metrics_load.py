@@ -85,28 +85,16 @@ def p(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else (values or [0.0])[0]
 
 
-async def run(root: Path, scrapers: int, seconds: float) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as var:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FLASHSALE_")}
-        env.update({"FLASHSALE_VAR_DIR": var, "FLASHSALE_LOG_LEVEL": "warning", "PYTHONPATH": str(root)})
-        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], cwd=root,  # noqa: S603
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            await wait_up(url, proc)
-            await noise(url, 1_300)
-            alone = await timed_gets(url, seconds)
-            stop, scrape_times, sizes = asyncio.Event(), [], []  # type: ignore[var-annotated]
-            tasks = [asyncio.create_task(scraper(url, stop, scrape_times, sizes)) for _ in range(scrapers)]
-            await asyncio.sleep(0.5)
-            loaded = await timed_gets(url, seconds)
-            stop.set()
-            await asyncio.gather(*tasks)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-    print(f"code: {root} (git {subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=root, capture_output=True, text=True, check=False).stdout.strip()})")  # noqa: E501, S603, S607
+async def measure(url: str, proc: subprocess.Popen[bytes], scrapers: int, seconds: float) -> None:
+    await wait_up(url, proc)
+    await noise(url, 1_300)
+    alone = await timed_gets(url, seconds)
+    stop, scrape_times, sizes = asyncio.Event(), [], []  # type: ignore[var-annotated]
+    tasks = [asyncio.create_task(scraper(url, stop, scrape_times, sizes)) for _ in range(scrapers)]
+    await asyncio.sleep(0.5)
+    loaded = await timed_gets(url, seconds)
+    stop.set()
+    await asyncio.gather(*tasks)
     print(f"metrics text after 1,300 odd requests: {statistics.median(sizes) / 1024:.0f} KB")
     print(f"scrape time with {scrapers} scrapers: p50 {p(scrape_times, 50):.1f} ms, "
           f"p99 {p(scrape_times, 99):.1f} ms ({len(scrape_times)} scrapes in {seconds:.0f} s)")
@@ -116,13 +104,32 @@ async def run(root: Path, scrapers: int, seconds: float) -> None:
           f"p99 {p(loaded, 99):.1f} ms ({len(loaded)} requests)")
 
 
+def run(root: Path, scrapers: int, seconds: float) -> None:
+    port = free_port()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,  # noqa: S607
+                            text=True, check=False).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,  # noqa: S607
+                           capture_output=True, text=True, check=False).stdout.strip()
+    print(f"code: {root} (git {commit}{', with uncommitted changes' if dirty else ''})")
+    with tempfile.TemporaryDirectory() as var:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLASHSALE_")}
+        env.update({"FLASHSALE_VAR_DIR": var, "FLASHSALE_LOG_LEVEL": "warning", "PYTHONPATH": str(root)})
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], cwd=root,  # noqa: S603
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            asyncio.run(measure(f"http://127.0.0.1:{port}", proc, scrapers, seconds))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=ROOT, help="source tree to serve (default: this one)")
     parser.add_argument("--scrapers", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=8.0)
     args = parser.parse_args()
-    asyncio.run(run(args.root.resolve(), args.scrapers, args.seconds))
+    run(args.root.resolve(), args.scrapers, args.seconds)
 
 
 if __name__ == "__main__":
