@@ -15,6 +15,7 @@ from app.bootstrap import running
 from app.errors import install_error_handlers, problem_response
 from app.metrics import MetricsMiddleware, RenderedMetrics, metrics_endpoint
 from app.problems import complete
+from app.public_url import PublicRedirectsMiddleware
 from app.routes.accounts import router as auth_router
 from app.routes.fcodes import router as fcodes_router
 from app.routes.health import router as health_router
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     mount_static(app)
     mount_media(app, settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(PublicRedirectsMiddleware)
     app.add_middleware(MetricsMiddleware)
     _document_problems(app)
     return app

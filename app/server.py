@@ -20,6 +20,7 @@ HEAD_TIMEOUT_ENV = "FLASHSALE_HTTP_HEADER_TIMEOUT_SECONDS"
 BODY_TIMEOUT_ENV = "FLASHSALE_HTTP_BODY_TIMEOUT_SECONDS"
 DEFAULT_HEAD_TIMEOUT = 10.0
 DEFAULT_BODY_TIMEOUT = 10.0
+LINGER_SECONDS = 1.0
 REQUEST_TIMEOUT_RESPONSE = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
                             b"content-length: 22\r\nconnection: close\r\n\r\nRequest body too slow\r\n")
 MAX_INCOMPLETE_EVENT_BYTES = 16 * 1024  # h11's buffer for an unfinished head (when h11 serves)
@@ -57,6 +58,7 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
             HeadTimeoutProtocol._body_timeout = body_timeout()
         self._head_deadline: asyncio.TimerHandle | None = None
         self._in_body = False  # the deadline armed is the body's
+        self._discarding = False  # a body timed out: what the client still sends is dropped
 
     def _arm_head_deadline(self) -> None:
         self._disarm_head_deadline()
@@ -80,7 +82,16 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
             # The app's receive() answers http.disconnect now, and its own answer, if any, is dropped.
             self.cycle.disconnected = True
             self.cycle.message_event.set()
-        self.transport.close()
+        # Closing now, with the client's bytes unread, would reset the connection and lose the 408:
+        # end our side, drop what still comes for a moment, then close.
+        self._discarding = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._discarding:
+            super().data_received(data)
 
     def _disarm_head_deadline(self) -> None:
         if self._head_deadline is not None:

@@ -124,6 +124,8 @@ async def _drip(writer: asyncio.StreamWriter, reader: asyncio.StreamReader, seco
                 answer += await reader.read(4096)
         except TimeoutError:
             pass
+        except ConnectionError:
+            break  # closed: what was answered before is kept
     return answer
 
 
