@@ -224,8 +224,16 @@ def drops_schedule(sku: Annotated[str, typer.Option()], name: Annotated[str, typ
                    per_user_limit: Annotated[int, typer.Option(min=1)] = 1,
                    duration_minutes: Annotated[int, typer.Option(min=1)] = 60) -> None:
     """Create the next N weekly drops of a SKU at the configured weekday and time."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from core.types import ProductName, Sku
     from sale.admin import schedule_weekly
 
+    try:  # the same rules as the API's (no control or bidirectional formatting characters)
+        sku, name = TypeAdapter(Sku).validate_python(sku), TypeAdapter(ProductName).validate_python(name)
+    except ValidationError as exc:
+        typer.echo(f"invalid input: {exc.errors(include_url=False)[0]['msg']}", err=True)
+        raise typer.Exit(2) from exc
     settings = Settings()
     created = asyncio.run(schedule_weekly(settings, sku=sku, name=name, price_cents=price_cents, stock=stock,
                                           currency=currency, weeks=weeks, priority_minutes=priority_minutes,
