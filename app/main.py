@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.bootstrap import running
+from app.docs import install_docs
 from app.errors import install_error_handlers, problem_response
 from app.metrics import MetricsMiddleware, RenderedMetrics, metrics_endpoint
 from app.problems import complete
@@ -100,8 +101,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
             settle_heap()
             yield
 
-    app = FastAPI(title="flashsale", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="flashsale", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Limited-stock product drops. Contract: shared/API.md.")
+    install_docs(app)  # /docs and /redoc from the package's own files (no CDN)
     install_error_handlers(app)
     # The hot paths first: matched before any other route.
     app.router.routes[0:0] = [purchase_route(), *hot_routes()]
