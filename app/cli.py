@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from core.settings import Settings
+from core.settings import Settings, private_dir
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="flashsale: limited-stock product drops.")
 user_cli = typer.Typer(no_args_is_help=True, help="Accounts.")
@@ -94,6 +94,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
 
     settings = Settings()
     _logging(settings)
+    private_dir(settings.var_dir)  # the database, Redis's files and the secrets live under it
     base_url = _public_base_url(settings, host, port)
     embedded = None
     if not settings.redis_url:
