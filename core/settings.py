@@ -28,8 +28,13 @@ def private_dir(path: Path) -> Path:
 
 
 def private_file(path: Path) -> None:
-    """`path` created if missing, and made readable by its owner only (0600)."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    """`path` created if missing, and made readable by its owner only (0600). An existing file is
+    never opened: closing any descriptor of a SQLite database drops every POSIX lock this process
+    holds on it (SQLite's connections included), which corrupts it."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
     os.chmod(path, 0o600)
 
 
