@@ -1,6 +1,7 @@
 """Settings from FLASHSALE_* environment variables, made once and injected."""
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from datetime import time
@@ -31,10 +32,8 @@ def private_file(path: Path) -> None:
     """`path` created if missing, and made readable by its owner only (0600). An existing file is
     never opened: closing any descriptor of a SQLite database drops every POSIX lock this process
     holds on it (SQLite's connections included), which corrupts it."""
-    try:
+    with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass
     os.chmod(path, 0o600)
 
 
