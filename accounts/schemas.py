@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from accounts.models import Role
+from core.types import PersonName
 
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+DisplayName = PersonName
 
 
 class RegisterIn(BaseModel):

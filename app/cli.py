@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from core.settings import Settings
+from core.settings import Settings, private_dir
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="flashsale: limited-stock product drops.")
 user_cli = typer.Typer(no_args_is_help=True, help="Accounts.")
@@ -47,7 +47,30 @@ def _exit_on_sigterm(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
-def _seed_demo(settings: Settings, host: str, port: int) -> None:
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104 (names of "every address", compared, not bound)
+
+
+def listening_base_url(host: str, port: int) -> str:
+    """The base URL of what `flashsale serve` listens on; a wildcard host is named 127.0.0.1."""
+    shown = "127.0.0.1" if host in WILDCARD_HOSTS else host
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def _public_base_url(settings: Settings, host: str, port: int) -> str:
+    """FLASHSALE_PUBLIC_BASE_URL, or when unset the address served on, handed to the workers through
+    the environment: every link, card and image_url then points where this server answers."""
+    if settings.public_base_url:
+        return settings.base_url
+    base = listening_base_url(host, port)
+    if host in WILDCARD_HOSTS:
+        typer.echo(f"listening on every address: links will use {base}; set FLASHSALE_PUBLIC_BASE_URL to "
+                   "the address buyers use")
+    os.environ["FLASHSALE_PUBLIC_BASE_URL"] = base
+    settings.public_base_url = base
+    return base
+
+
+def _seed_demo(settings: Settings, base_url: str) -> None:
     """A newcomer's first run gets a demo store; its passwords go to this console only, never to a log."""
     from app.demo.seed import describe, seed_demo, should_seed
 
@@ -55,8 +78,7 @@ def _seed_demo(settings: Settings, host: str, port: int) -> None:
         return
     store = asyncio.run(seed_demo(settings))
     if store is not None:
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
-        typer.echo(describe(store, f"http://{shown}:{port}"))
+        typer.echo(describe(store, base_url))
 
 
 @cli.command()
@@ -66,12 +88,14 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
     """Run the service (uvicorn with uvloop and httptools)."""
     import uvicorn
 
-    from app.server import HEAD_TIMEOUT_ENV, server_options
+    from app.server import BODY_TIMEOUT_ENV, HEAD_TIMEOUT_ENV, server_options
     from core.embedded_redis import EmbeddedRedis
     from core.migrate import upgrade
 
     settings = Settings()
     _logging(settings)
+    private_dir(settings.var_dir)  # the database, Redis's files and the secrets live under it
+    base_url = _public_base_url(settings, host, port)
     embedded = None
     if not settings.redis_url:
         # One embedded server for all workers; they find it through the environment.
@@ -81,18 +105,19 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
     try:
         if settings.is_sqlite:
             upgrade(settings)
-        _seed_demo(settings, host, port)
+        _seed_demo(settings, base_url)
         if workers > 1:
             metrics_dir = (settings.var_dir / "prometheus").resolve()
             shutil.rmtree(metrics_dir, ignore_errors=True)
             metrics_dir.mkdir(parents=True)
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-        typer.echo(f"flashsale serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+        typer.echo(f"flashsale serving on {listening_base_url(host, port)}  (API docs: {base_url}/docs)")
         # uvicorn re-raises SIGTERM after its graceful shutdown, which would end the process before
         # the `finally` below stops the embedded server: make it a clean exit instead.
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
         # The workers read the head timeout from the environment (see app/server.py).
         os.environ[HEAD_TIMEOUT_ENV] = str(settings.http_header_timeout_seconds)
+        os.environ[BODY_TIMEOUT_ENV] = str(settings.http_body_timeout_seconds)
         uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
                     log_level=settings.log_level, **server_options(settings.http_keep_alive_seconds))
     finally:
@@ -201,8 +226,16 @@ def drops_schedule(sku: Annotated[str, typer.Option()], name: Annotated[str, typ
                    per_user_limit: Annotated[int, typer.Option(min=1)] = 1,
                    duration_minutes: Annotated[int, typer.Option(min=1)] = 60) -> None:
     """Create the next N weekly drops of a SKU at the configured weekday and time."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from core.types import ProductName, Sku
     from sale.admin import WeeklyDrops, schedule_weekly
 
+    try:  # the same rules as the API's (no control or bidirectional formatting characters)
+        sku, name = TypeAdapter(Sku).validate_python(sku), TypeAdapter(ProductName).validate_python(name)
+    except ValidationError as exc:
+        typer.echo(f"invalid input: {exc.errors(include_url=False)[0]['msg']}", err=True)
+        raise typer.Exit(2) from exc
     plan = WeeklyDrops(sku=sku, name=name, price_cents=price_cents, stock=stock, currency=currency, weeks=weeks,
                        priority_minutes=priority_minutes, per_user_limit=per_user_limit,
                        duration_minutes=duration_minutes)

@@ -16,6 +16,7 @@ from app.wiring import Services
 from codes.service import FcodeService
 from core.db import session_scope
 from core.errors import Forbidden
+from core.net import address_block, forwarded_client, networks
 from core.redis import RedisClient
 from core.runtime import Runtime
 from core.settings import Settings
@@ -103,18 +104,21 @@ async def current_claims(request: Request, runtime: RuntimeDep) -> Claims:
 
 
 def client_address(request: Request) -> str:
-    """The peer address; X-Forwarded-For only counts when the peer is a configured proxy."""
+    """The one place that decides who the client is (core/net.py forwarded_client: X-Forwarded-For
+    only from a trusted proxy, its rightmost untrusted entry). uvicorn's own proxy handling is off
+    (app/server.py), so the peer seen here is the socket's."""
     peer = request.client.host if request.client else "unknown"
-    trusted = request.app.state.runtime.settings.trusted_proxies
-    if trusted and peer in trusted.split(","):
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return peer
+    proxies = networks(request.app.state.runtime.settings.trusted_proxies)
+    return forwarded_client(peer, request.headers.get("x-forwarded-for"), proxies)
 
 
-async def client_address_of(request: Request) -> str:
-    return client_address(request)
+def client_key(request: Request) -> str:
+    """What every per-address limit counts: the client's address block (an IPv6 client's /64)."""
+    return address_block(client_address(request))
+
+
+async def client_key_of(request: Request) -> str:
+    return client_key(request)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -123,7 +127,8 @@ RedisDep = Annotated[RedisClient, Depends(get_redis)]
 # ahead of its own write and a failed commit is an error response, not a lost 2xx.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 CurrentUser = Annotated[Claims, Depends(current_claims)]
-ClientAddress = Annotated[str, Depends(client_address_of)]
+# The client's address block, as every per-address limit keys it.
+ClientAddress = Annotated[str, Depends(client_key_of)]
 
 
 def _require(*roles: str) -> object:

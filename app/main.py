@@ -12,9 +12,11 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.bootstrap import running
+from app.docs import install_docs
 from app.errors import install_error_handlers, problem_response
-from app.metrics import MetricsMiddleware, metrics_endpoint
+from app.metrics import MetricsMiddleware, RenderedMetrics, metrics_endpoint
 from app.problems import complete
+from app.public_url import PublicRedirectsMiddleware
 from app.routes.accounts import router as auth_router
 from app.routes.fcodes import router as fcodes_router
 from app.routes.health import router as health_router
@@ -99,12 +101,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
             settle_heap()
             yield
 
-    app = FastAPI(title="flashsale", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="flashsale", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Limited-stock product drops. Contract: shared/API.md.")
+    install_docs(app)  # /docs and /redoc from the package's own files (no CDN)
     install_error_handlers(app)
     # The hot paths first: matched before any other route.
     app.router.routes[0:0] = [purchase_route(), *hot_routes()]
     app.include_router(health_router)
+    app.state.rendered_metrics = RenderedMetrics()
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.include_router(auth_router)
     app.include_router(sale_router)
@@ -116,6 +120,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     mount_static(app)
     mount_media(app, settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(PublicRedirectsMiddleware)
     app.add_middleware(MetricsMiddleware)
     _document_problems(app)
     return app

@@ -1,16 +1,35 @@
-"""Serves the Prometheus metrics and times every request by route template and status (pure ASGI, cheap)."""
+"""Serves the Prometheus metrics and times every request by route template and status (pure ASGI, cheap).
+
+Every label comes from a fixed set, so the text's size does not grow with what clients send: a
+method outside the standard ones is `other`, a route is its template (a path no route matches is
+`unmatched`). The text is rendered in a thread (on the event loop, a large registry held every
+request of the worker for as long as a scrape took), one render at a time, and reused for
+FLASHSALE_METRICS_MAX_AGE_SECONDS: scrapers in a loop cost at most one render a second, not a
+core. Only the addresses in FLASHSALE_METRICS_ALLOW
+or an operator's token may read it (it tells the sales volume); anyone else gets a 404.
+"""
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.deps import client_address
+from core.errors import DomainError
 from core.metrics import LATENCY, REGISTRY, REQUESTS
+from core.net import networks, within
+from core.runtime import Runtime
+
+METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+OTHER_METHOD = "other"
+UNMATCHED_ROUTE = "unmatched"
 
 
 class MetricsMiddleware:
@@ -36,8 +55,8 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
+            template = getattr(route, "path", None) or UNMATCHED_ROUTE
+            method = scope["method"] if scope["method"] in METHODS else OTHER_METHOD
             key = (method, template, status)
             counter = self._children.get(key)
             if counter is None:
@@ -50,9 +69,49 @@ class MetricsMiddleware:
             hist.observe(time.perf_counter() - start)
 
 
-async def metrics_endpoint(_: Request) -> Response:
+async def _may_read(request: Request) -> bool:
+    runtime: Runtime = request.app.state.runtime
+    if within(client_address(request), networks(runtime.settings.metrics_allow)):
+        return True
+    authorization = request.headers.get("authorization")
+    if not authorization:
+        return False
+    try:
+        claims = await runtime.versions.check(runtime.tokens.from_header(authorization))
+    except DomainError:
+        return False
+    return claims.role == "operator"
+
+
+class RenderedMetrics:
+    """The last rendering and when it was made; concurrent scrapes wait for one render."""
+
+    def __init__(self) -> None:
+        self.body = b""
+        self.made = float("-inf")
+        self.lock = asyncio.Lock()
+
+    async def get(self, max_age: float) -> bytes:
+        if time.monotonic() - self.made < max_age:
+            return self.body
+        async with self.lock:
+            if time.monotonic() - self.made >= max_age:  # not rendered meanwhile by another scrape
+                self.body = await asyncio.to_thread(_render)
+                self.made = time.monotonic()
+            return self.body
+
+
+def _render() -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    if not await _may_read(request):
+        raise HTTPException(404)  # the same answer as a path that does not exist
+    rendered: RenderedMetrics = request.app.state.rendered_metrics
+    body = await rendered.get(request.app.state.runtime.settings.metrics_max_age_seconds)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, exc
+from sqlalchemy import event, exc, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from core.settings import Settings
+from core.settings import Settings, private_dir, private_file
 
 # What an unreachable, locked or failing-over database raises: the caller answers 503 or works on
 # from Redis; never a 500. (A refused or reset connection surfaces as OSError from the driver.)
@@ -35,10 +36,23 @@ class WriteHealth:
         return self.failing_since is not None
 
 
+def private_sqlite(settings: Settings) -> None:
+    """The var directory 0700 and a SQLite database file 0600 before SQLite opens it: SQLite makes
+    its -wal and -shm files with the database file's mode, so they follow."""
+    private_dir(settings.var_dir)
+    database = make_url(settings.async_database_url).database
+    if database and database != ":memory:":
+        path = Path(database)
+        path.parent.mkdir(parents=True, exist_ok=True)  # a directory of the operator's choosing: left as is
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if file == path or file.exists():
+                private_file(file)
+
+
 def make_engine(settings: Settings) -> AsyncEngine:
     url = settings.async_database_url
     if url.startswith("sqlite"):
-        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        private_sqlite(settings)
         timeout = settings.database_timeout_seconds
         engine = create_async_engine(url, connect_args={"timeout": timeout})
 

@@ -15,11 +15,14 @@ from pathlib import Path
 import redis
 
 from core.net import free_port
+from core.settings import private_dir
 
 
 def _die_with_parent() -> None:
     """Runs in the child before exec: the server gets SIGTERM when the process that started it dies,
-    so a killed `flashsale serve` or test run leaves no orphan server behind (Linux only)."""
+    so a killed `flashsale serve` or test run leaves no orphan server behind (Linux only). Its umask
+    makes every file it writes (append-only files, log) readable by its owner only."""
+    os.umask(0o077)
     with contextlib.suppress(Exception):
         import ctypes
 
@@ -44,7 +47,9 @@ class EmbeddedRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 15.0) -> str:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
+        for path in self.data_dir.rglob("*"):  # files an earlier, laxer run left
+            os.chmod(path, 0o700 if path.is_dir() else 0o600)
         args = [server_binary(), "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.data_dir),
                 "--save", "", "--daemonize", "no", "--protected-mode", "yes",
                 "--logfile", str(self.data_dir / "server.log")]

@@ -6,6 +6,7 @@ from pathlib import Path
 from alembic.config import Config
 
 from alembic import command
+from core.db import private_sqlite
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,7 +21,7 @@ def alembic_config(settings: Settings) -> Config:
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
     if settings.is_sqlite:
-        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        private_sqlite(settings)
     command.upgrade(alembic_config(settings), revision)
 
 

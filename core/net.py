@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from functools import lru_cache
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def free_port() -> int:
@@ -23,3 +26,35 @@ def address_block(client: str) -> str:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
         return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address.ipv4_mapped or address) if isinstance(address, ipaddress.IPv6Address) else str(address)
+
+
+@lru_cache(maxsize=8)
+def networks(setting: str) -> tuple[Network, ...]:
+    """A setting listing addresses or networks (CIDR), comma-separated (FLASHSALE_TRUSTED_PROXIES,
+    FLASHSALE_METRICS_ALLOW), parsed once."""
+    return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in setting.split(",") if item.strip())
+
+
+def within(address: str, among: tuple[Network, ...]) -> bool:
+    """Whether `address` is in one of the networks (an IPv4-mapped IPv6 address as its IPv4)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        parsed = parsed.ipv4_mapped
+    return any(parsed in network for network in among)
+
+
+def forwarded_client(peer: str, forwarded_for: str | None, proxies: tuple[Network, ...]) -> str:
+    """The client's address, per the contract: the peer itself unless the peer is a trusted proxy
+    (X-Forwarded-For is then read, never otherwise: loopback is no exception); behind trusted
+    proxies, the rightmost address in the header that is not itself a trusted proxy. Entries to its
+    left were written by the client and prove nothing."""
+    if not proxies or not forwarded_for or not within(peer, proxies):
+        return peer
+    hops = [hop.strip() for hop in forwarded_for.split(",")]
+    for hop in reversed(hops):
+        if hop and not within(hop, proxies):
+            return hop
+    return next((hop for hop in hops if hop), peer)  # every hop a proxy of ours: the farthest one

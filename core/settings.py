@@ -1,24 +1,46 @@
 """Settings from FLASHSALE_* environment variables, made once and injected."""
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from datetime import time
 from functools import cached_property
 from pathlib import Path
 from time import sleep
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.net import networks
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def private_dir(path: Path) -> Path:
+    """`path` made if missing and readable by its owner only (0700), whatever the umask: the var
+    directory holds the database, Redis's files and the secrets."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def private_file(path: Path) -> None:
+    """`path` created if missing, and made readable by its owner only (0600). An existing file is
+    never opened: closing any descriptor of a SQLite database drops every POSIX lock this process
+    holds on it (SQLite's connections included), which corrupts it."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    os.chmod(path, 0o600)
 
 
 def dev_secret(path: Path) -> str:
     """The secret kept in `path` (mode 0600), made at random the first time. Several workers may
     start at once: the file is created exclusively, and a loser reads the winner's."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -37,7 +59,9 @@ def dev_secret(path: Path) -> str:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLASHSALE_", extra="ignore")
 
-    env: str = "development"
+    # Exactly one of the two: a typo ("Production", "prod") must not run as development (demo store,
+    # generated secrets, passwords printed).
+    env: Literal["development", "production"] = "development"
     var_dir: Path = Path("var")
     database_url: str = ""
     redis_url: str = ""
@@ -50,7 +74,9 @@ class Settings(BaseSettings):
     jwt_issuer: str = "flashsale"
     jwt_audience: str = "flashsale-api"
     jwt_ttl_seconds: int = 3600
-    public_base_url: str = "http://127.0.0.1:8000"
+    # Unset: `flashsale serve` sets it to the address it listens on (app/cli.py); in-process runs
+    # fall back to DEFAULT_BASE_URL.
+    public_base_url: str = ""
     timezone: str = "Asia/Shanghai"
     drop_weekday: str = "tuesday"
     drop_time: time = time(12, 0)
@@ -71,6 +97,7 @@ class Settings(BaseSettings):
     max_unpaid_per_address: int = Field(default=4, ge=1)
     max_unpaid_per_address_share: float = Field(default=0.01, ge=0, le=1)
     http_header_timeout_seconds: float = 10.0  # a request's head must arrive within this
+    http_body_timeout_seconds: float = 10.0    # and its whole body within this after the head
     http_keep_alive_seconds: int = 5           # idle keep-alive connections are closed after this
     purchase_rate_per_second: int = 20
     fcodes_per_employee_month: int = 2
@@ -109,6 +136,9 @@ class Settings(BaseSettings):
     queue_challenge_number_per_join: int = 2_000   # added per join in the last second
     queue_challenge_max_number: int = 1_000_000
     trusted_proxies: str = Field(default="", description="comma-separated peers whose X-Forwarded-For counts")
+    # Who may read /metrics without an operator's token (addresses or networks, comma-separated).
+    metrics_allow: str = "127.0.0.0/8,::1"
+    metrics_max_age_seconds: float = 1.0  # a scrape may answer a rendering this old (0: always fresh)
     media_dir: Path | None = None  # product pictures; default <var_dir>/media
     demo: bool = True  # seed a demo store on the embedded defaults with an empty database
 
@@ -118,6 +148,12 @@ class Settings(BaseSettings):
         if value.lower() not in WEEKDAYS:
             raise ValueError(f"drop_weekday must be one of {', '.join(WEEKDAYS)}")
         return value.lower()
+
+    @field_validator("trusted_proxies", "metrics_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        networks(value)  # a typo here would silently trust nobody (or the wrong peers)
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -136,6 +172,8 @@ class Settings(BaseSettings):
                                  "(32+ characters, kept for good)")
             return self
         # Development: no secret lives in the source; each var directory gets its own, made once.
+        if not self.jwt_secret or not self.secret_key:
+            private_dir(self.var_dir)
         if not self.jwt_secret:
             self.jwt_secret = dev_secret(self.var_dir / "secrets" / "jwt_secret")
         if not self.secret_key:
@@ -183,4 +221,5 @@ class Settings(BaseSettings):
 
     @property
     def base_url(self) -> str:
-        return self.public_base_url.rstrip("/")
+        """The one source of every absolute URL the service makes (links, cards, image_url, redirects)."""
+        return (self.public_base_url or DEFAULT_BASE_URL).rstrip("/")

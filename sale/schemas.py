@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from core.types import Sku
+from core.types import ProductName, Sku
 
 DEFAULT_ADMIT_PER_SECOND = 50
 Phase = Literal["upcoming", "priority", "open", "sold_out", "ended"]
@@ -22,7 +22,7 @@ class DropCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sku: Sku
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: ProductName
     price_cents: int = Field(ge=0, le=10**10)
     currency: Currency
     stock: int = Field(ge=1, le=10_000_000)

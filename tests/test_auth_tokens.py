@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import json
 import time
 from typing import Any
@@ -20,6 +22,17 @@ from tests.test_platform import fresh_app, serving
 
 def b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def raw(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def hs256(header: dict[str, Any], claims: dict[str, Any], secret: str) -> str:
+    """A correctly signed token with any header (PyJWT's encoder refuses odd ones)."""
+    signing_input = f"{b64(header)}.{b64(claims)}"
+    mac = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{raw(mac)}"
 
 
 def claims_for(settings: Settings, account: Account, **changes: Any) -> dict[str, Any]:
@@ -74,6 +87,25 @@ def forgeries(settings: Settings, account: Account) -> dict[str, dict[str, Any]]
         "unknown kid": bearer(sign(good, secret, kid="k-unknown")),
         "no kid": bearer(sign(good, secret, kid=None)),
         "non-ascii": {"Authorization": "Bearer t\u00f6ken".encode("latin-1")},
+        # Shapes that made the former hand-written verifier raise (a 500) before any check:
+        "non-ascii byte in the signature": {"Authorization": f"Bearer {head}.{payload}.{signature[:-1]}\u00e9"
+                                            .encode("latin-1")},
+        "kid a list": bearer(f"{b64({'alg': 'HS256', 'typ': 'JWT', 'kid': [kid]})}.{payload}.{signature}"),
+        "kid a list, signed": bearer(hs256({"alg": "HS256", "kid": [kid]}, good, secret)),
+        "kid an object": bearer(f"{b64({'alg': 'HS256', 'kid': {'k': kid}})}.{payload}.{signature}"),
+        "kid a number": bearer(hs256({"alg": "HS256", "kid": 1}, good, secret)),
+        "header a list": bearer(f"{raw(b'[1,2]')}.{payload}.{signature}"),
+        "header nested deep": bearer(f"{raw(b'[' * 5000)}.{payload}.{signature}"),
+        "payload a list": bearer(f"{head}.{raw(b'[1]')}.{signature}"),
+        "exp huge": bearer(sign(claims_for(settings, account, exp=10**400), secret, kid=kid)),
+        "exp infinite": bearer(f"{head}.{raw(json.dumps({**good, 'exp': 1e999}).encode())}.{signature}"),
+        "ver a string": bearer(sign(claims_for(settings, account, ver="1"), secret, kid=kid)),
+        "ver huge": bearer(sign(claims_for(settings, account, ver=2**70), secret, kid=kid)),
+        "aud a list": bearer(sign(claims_for(settings, account, aud=[settings.jwt_audience, "x"]), secret, kid=kid)),
+        "padded segments": bearer(f"{head}==.{payload}.{signature}"),
+        "four parts": bearer(f"{valid}.{signature}"),
+        "dots only": bearer(".."),
+        "utf-8 in the payload": {"Authorization": f"Bearer {head}.\u00ff\u00fe.{signature}".encode("latin-1")},
     }
 
 

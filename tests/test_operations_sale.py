@@ -1,18 +1,22 @@
 """Operator tooling of the sale: the live event stream and the weekly schedule command."""
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from app.cli import cli
 from core.settings import Settings
 from tests.support import create_drop, is_problem, make_account, services_of
+from tests.test_server_timeouts import live_server
 
 
 async def test_dashboard_events_stream_stats(app: FastAPI, client: httpx.AsyncClient) -> None:
@@ -42,3 +46,22 @@ def test_schedule_creates_weekly_drops_at_local_noon(settings: Settings, monkeyp
     berlin = [s.astimezone(ZoneInfo("Europe/Berlin")) for s in starts]
     assert all((b.weekday(), b.hour, b.minute) == (1, 12, 0) for b in berlin)
     assert [(b - a).days for a, b in itertools.pairwise(berlin)] == [7, 7]
+
+
+async def test_the_dashboard_stream_ends_soon_after_the_operator_is_demoted(
+        app: FastAPI, client: httpx.AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    operator, boss = await make_account(app, "operator"), await make_account(app, "operator")
+    drop = await create_drop(client, boss, stock=5)
+    async with live_server(settings, monkeypatch) as port, httpx.AsyncClient(timeout=30) as live:
+        url = f"http://127.0.0.1:{port}/api/admin/drops/{drop['id']}/events"
+        async with live.stream("GET", url, headers=operator.headers) as stream:
+            lines = stream.aiter_lines()
+            assert (await anext(lines)).startswith("data: ")
+            demoted = await client.patch(f"/api/admin/users/{operator.id}", json={"role": "shopper"},
+                                         headers=boss.headers)
+            assert demoted.status_code == 200, demoted.text
+            started = time.monotonic()
+            async with asyncio.timeout(10):
+                async for _ in lines:  # ends: the server closed the stream
+                    pass
+            assert time.monotonic() - started < 3.5

@@ -24,7 +24,7 @@ from app.main import create_app
 from core.embedded_redis import EmbeddedRedis
 from core.net import free_port
 from core.settings import Settings
-from tests.support import is_problem, make_account
+from tests.support import is_problem, make_account, runtime_of
 
 
 def fresh_app(settings: Settings, **overrides: Any) -> FastAPI:
@@ -78,7 +78,9 @@ def metric_value(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-async def test_metrics_count_requests_by_route_template(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_metrics_count_requests_by_route_template(app: FastAPI, client: httpx.AsyncClient,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime_of(app).settings, "metrics_max_age_seconds", 0)  # every scrape fresh
     operator = await make_account(app, "operator")
     shopper = await make_account(app)
     route = "/api/admin/users/{user_id}"

@@ -59,3 +59,54 @@ def test_production_needs_both_secrets(tmp_path: Path) -> None:
         Settings(env="production", var_dir=tmp_path, secret_key="k" * 40)
     with pytest.raises(ValidationError, match="SECRET_KEY"):
         Settings(env="production", var_dir=tmp_path, jwt_secret="j" * 40)
+
+
+@pytest.mark.parametrize("value", ["Production", "prod", "dev", "PRODUCTION", ""])
+def test_env_is_development_or_production_and_nothing_else(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ValidationError, match="'development' or 'production'"):
+        Settings(env=value, var_dir=tmp_path, jwt_secret="j" * 40, secret_key="s" * 40)  # type: ignore[arg-type]
+
+
+def test_a_misspelt_env_refuses_to_start_with_a_clear_message(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "FLASHSALE_ENV": "Production", "FLASHSALE_VAR_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "app.cli", "migrate"], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "invalid FLASHSALE_ENV" in done.stderr and "'development' or 'production'" in done.stderr, done.stderr
+    assert not (tmp_path / "secrets").exists()  # nothing made, nothing seeded
+
+
+def test_the_var_directory_and_its_files_are_private(tmp_path: Path) -> None:
+    import asyncio
+
+    from sqlalchemy import text
+
+    from core.db import make_engine
+    from core.embedded_redis import EmbeddedRedis
+
+    var = tmp_path / "var"
+    settings = Settings(env="development", var_dir=var)
+    mode = lambda path: stat.S_IMODE(path.stat().st_mode)  # noqa: E731
+    assert mode(var) == 0o700 and mode(var / "secrets") == 0o700
+
+    async def touch_database() -> None:
+        engine = make_engine(settings)
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (x INTEGER)"))
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+        await engine.dispose()
+
+    asyncio.run(touch_database())
+    assert mode(var / "flashsale.db") == 0o600
+    server = EmbeddedRedis(var / "redis")
+    server.start()
+    try:
+        import redis
+
+        redis.Redis.from_url(server.url).set("k", "v")
+    finally:
+        server.stop()
+    files = [path for path in (var / "redis").rglob("*")]
+    assert files and all(mode(path) == (0o700 if path.is_dir() else 0o600) for path in files), \
+        {str(path): oct(mode(path)) for path in files}
+    assert mode(var / "redis") == 0o700

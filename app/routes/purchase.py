@@ -14,7 +14,7 @@ from fastapi import Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
-from app.deps import client_address, services_of
+from app.deps import client_key, services_of
 from app.problems import problems
 from app.routes.plain import JSON, PlainRoute, path_parameter
 from core.errors import ValidationFailed
@@ -70,7 +70,7 @@ async def purchase(request: Request) -> Response:
     order = await services.purchases.purchase(
         drop_id=drop_id, user_id=claims.user_id, quantity=quantity, fcode=fcode, ref=ref,
         ref_cookie=request.cookies.get(COOKIE_NAME) if "cookie" in headers else None,
-        idempotency_key=key, client=client_address(request), token_version=claims.ver)
+        idempotency_key=key, client=client_key(request), token_version=claims.ver)
     return Response(order, status_code=201, media_type=JSON)
 
 

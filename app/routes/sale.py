@@ -4,6 +4,7 @@ The calls a rush makes by the thousand (the drop list and page every waiting buy
 are plain routes (app/routes/plain.py), documented like the others: `hot_routes()`."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -12,9 +13,11 @@ from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
-from app.deps import CurrentUser, DropsDep, OperatorUser, OrdersDep, SessionDep, services_of
+from app.deps import CurrentUser, DropsDep, OperatorUser, OrdersDep, RuntimeDep, SessionDep, services_of
 from app.problems import problems
 from app.routes.plain import JSON, PlainRoute, json_body, json_body_schema, path_parameter
+from core.errors import DomainError
+from core.runtime import Runtime
 from core.tokens import Claims
 from sale.exceptions import parse_drop_id
 from sale.schemas import DropCreate, DropOut, OrderOut, PayIn, StatsOut
@@ -47,10 +50,26 @@ async def drop_stats(drop_id: DropId, _: OperatorUser, drops: DropsDep) -> Stats
                                  "type": "object", "required": ["data"],
                                  "properties": {"data": {"type": "string", "contentMediaType": JSON}}}}}},
                        **problems("unauthorized", "forbidden", "drop_not_found")})
-async def drop_events(drop_id: DropId, _: OperatorUser, drops: DropsDep) -> StreamingResponse:
-    """Server-Sent Events: the drop's stats about once a second, for the operator's dashboard."""
-    return StreamingResponse(await drops.open_events(drop_id), media_type="text/event-stream",
+async def drop_events(drop_id: DropId, claims: OperatorUser, drops: DropsDep,
+                      runtime: RuntimeDep) -> StreamingResponse:
+    """Server-Sent Events: the drop's stats about once a second, for the operator's dashboard; the
+    stream ends within a second of the token being revoked (a role change) or expiring."""
+    events = while_signed_in(await drops.open_events(drop_id), claims, runtime)
+    return StreamingResponse(events, media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def while_signed_in(events: AsyncIterator[bytes], claims: Claims, runtime: Runtime) -> AsyncIterator[bytes]:
+    """`events`, each sent only while the operator's token still holds: checked before every event
+    (about one a second, one Redis read), so a demoted or signed-out operator's stream ends."""
+    async for event in events:
+        if claims.exp <= runtime.clock.now_ms() / 1000:
+            return
+        try:
+            await runtime.versions.check(claims)
+        except DomainError:
+            return
+        yield event
 
 
 @router.get("/orders", response_model=list[OrderOut], tags=["orders"], responses=problems("unauthorized"))

@@ -41,5 +41,5 @@ async def switch_language(request: Request, code: str, next: str = "/") -> Respo
     target = next if _LOCAL_PATH.match(next) else "/"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(i18n.COOKIE, lang, max_age=COOKIE_MAX_AGE, path="/", samesite="lax", httponly=True,
-                        secure=request.url.scheme == "https")
+                        secure=request.app.state.runtime.settings.base_url.startswith("https://"))
     return response
