@@ -19,7 +19,7 @@ from sale.drops import DropAdmin
 from sale.failover import FailoverRebuild
 from sale.images.service import DropImageService
 from sale.images.store import MediaStore
-from sale.inventory import Inventory
+from sale.inventory import Inventory, PurchaseLimits
 from sale.inventory import register_scripts as register_sale_scripts
 from sale.loader import DropLoader
 from sale.lookup import OrderLookup
@@ -57,14 +57,15 @@ class Services:
 
 async def build_services(runtime: Runtime) -> Services:
     """Registers every Lua script once (SCRIPT LOAD), then builds the services bottom up."""
-    register_sale_scripts(runtime.scripts)
+    sale_scripts = register_sale_scripts(runtime.scripts)
     register_code_scripts(runtime.scripts)
     register_queue_scripts(runtime.scripts)
     count_view = runtime.scripts.add("sale.share", "share_view.lua")
     await runtime.scripts.load_all(runtime.redis)
     settings = runtime.settings
 
-    inventory = Inventory(runtime.redis, runtime.keys, runtime.scripts,
+    inventory = Inventory(runtime.redis, runtime.keys, sale_scripts, runtime.clock,
+                          PurchaseLimits(settings.purchase_rate_per_second, settings.max_unpaid_per_address),
                           payment_lease_ms=int(settings.payment_lease_seconds * 1000),
                           wait_replicas=settings.redis_wait_replicas, wait_timeout_ms=settings.redis_wait_timeout_ms)
     catalog = DropCatalog(runtime.redis, runtime.keys, runtime.sessions)
@@ -82,9 +83,9 @@ async def build_services(runtime: Runtime) -> Services:
     referrals = ReferralSigner(settings.app_secret)
     share = ShareService(runtime, drops, lookup, referrals, count_view)
     purchases = PurchaseService(runtime.redis, runtime.keys, inventory, loader, gate, referrals,
-                                settings.purchase_rate_per_second, AddressTags(settings.app_secret),
-                                settings.max_unpaid_per_address, FailoverRebuild(runtime, loader))
-    orders = OrderService(inventory, lookup, loader, gate, share, make_provider(settings.payment_provider))
+                                AddressTags(settings.app_secret), runtime.versions, FailoverRebuild(runtime, loader))
+    orders = OrderService(inventory, lookup, loader, gate, share, make_provider(settings.payment_provider),
+                          runtime.versions, runtime.clock)
     try:
         await code_sync.drain()  # F-code changes a stopped worker had not written to SQL yet
     except Exception:

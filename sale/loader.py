@@ -56,9 +56,6 @@ class DropLoader:
         async with lock, self.runtime.sessions() as session:
             orders = await OrderRepository(session).for_drop(drop.id)
         loaded = await self.inventory.load(drop, [orjson.dumps(row_event(o)) for o in orders], merge=merge)
-        # After the drop is in the active set (inventory.load): a role change or sign-out racing this
-        # load reaches the drop's copy either way (core/token_versions.py).
-        await self.runtime.versions.copy_to_drop(drop.id)
         await ensure_group(self.runtime.redis, self.runtime.keys, drop.id)
         self._sku[drop.id] = drop.sku
         if loaded is not None:

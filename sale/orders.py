@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codes.gate import Gate
-from core.clock import now_ms
+from core.clock import Clock
 from core.db import DATABASE_DOWN
+from core.token_versions import TokenVersions
 from core.tokens import Claims
 from sale.exceptions import (
     DropNotFound,
@@ -35,8 +36,10 @@ REFUND_RETRY_AFTER_MS = 30_000
 
 class OrderService:
     def __init__(self, inventory: Inventory, lookup: OrderLookup, loader: DropLoader, gate: Gate,
-                 share: ShareService, provider: PaymentProvider) -> None:
+                 share: ShareService, provider: PaymentProvider, versions: TokenVersions, clock: Clock) -> None:
         self.inventory = inventory
+        self.versions = versions
+        self.clock = clock
         self.lookup = lookup
         self.loader = loader
         self.gate = gate
@@ -87,17 +90,18 @@ class OrderService:
         """Hold, charge, settle: Redis and the provider only. The paid state, the share link and an
         F-code's redemption reach SQL through the order stream (the sink), never in this request.
 
-        The hold checks the token against the drop's copy of the token versions in its round trip,
-        which is enough to charge; any other answer (a refusal, an order paid before) first awaits
-        `check_token`, the account-wide check every other request makes, so a revoked token's answer
-        is its 401 whatever the order's state."""
+        The token is checked against this worker's copy of the account-wide versions (at most a
+        second old), which is enough to charge; any answer but a hold (a refusal, an order paid
+        before) first awaits `check_token`, the immediate account-wide check every other request
+        makes, so a revoked token's answer is its 401 whatever the order's state."""
         drop_id = drop_of(order_id)
-        state, order = await self.inventory.hold_payment(drop_id, order_id, claims.user_id, claims.ver)
+        await self.versions.check_recent(claims.user_id, claims.ver)
+        state, order = await self.inventory.hold_payment(drop_id, order_id, claims.user_id)
         if state != "held":
             await check_token()
         if state == "not_found" and await self.inventory.order(drop_id, order_id) is None:
             await self._ensure_live(order_id)  # Redis may have lost the drop: rebuilt from SQL, once
-            state, order = await self.inventory.hold_payment(drop_id, order_id, claims.user_id, claims.ver)
+            state, order = await self.inventory.hold_payment(drop_id, order_id, claims.user_id)
         if state == "due":
             await self.expire_due(drop_id)
             raise OrderExpired()
@@ -157,7 +161,7 @@ class OrderService:
         """Late charges whose refund did not happen in the request (the provider failed, or the
         process stopped in between), retried by the sweeper; the provider's refund is idempotent per
         charge, so a retry racing the request refunds once."""
-        due = await self.inventory.refunds_due(drop_id, now_ms() - REFUND_RETRY_AFTER_MS)
+        due = await self.inventory.refunds_due(drop_id, self.clock.now_ms() - REFUND_RETRY_AFTER_MS)
         refunded = 0
         for order in due:
             if order.get("refund") != "pending":

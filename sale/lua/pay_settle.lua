@@ -12,7 +12,8 @@ ARGV[4] payment reference (of the charge; of the refund for "refunded")
 ARGV[5] share token minted for the paid order ("" for none)
 
 A "reserved" order (its lease ran out, its pay-by not yet) is paid too by a successful charge.
-Returns {state, order JSON}:
+Returns {"fenced"} (nothing done) when the drop's state was stamped by another server process
+(run_id, see purchase.lua); otherwise {state, order JSON}:
   "paid"        moved reserved units to paid, with the share token; streamed (the sink writes the
                 paid state and the share link)
   "reserved"    declined: the order waits again until its own pay-by
@@ -21,6 +22,9 @@ Returns {state, order JSON}:
   "refunded"    the refund of such a charge is recorded; streamed
   otherwise the unchanged state of an order that was not "paying" ({"not_found"} when unknown).
 ]]
+-- Fenced like purchase.lua: state stamped by another server process changes nothing until merged.
+local run_id = redis.call('HGET', KEYS[1], 'run_id')
+if run_id and run_id ~= string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') then return {'fenced'} end
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return {'not_found'} end
 local order = cjson.decode(raw)

@@ -12,9 +12,13 @@ cancel: ARGV[3] order id, ARGV[4] buyer's user id
 expire: ARGV[3] batch size (orders whose deadline passed, oldest first)
 
 A "paying" order whose lease ran out goes back to "reserved" (or expires when past its pay-by).
-Returns cancel: {state, order JSON} with state "cancelled" or "expired" (this call returned the
+Returns {"fenced"} (nothing done, both modes) when the drop's state was stamped by another server
+process (run_id, see purchase.lua). Otherwise it returns for cancel: {state, order JSON} with state "cancelled" or "expired" (this call returned the
 units), "not_found", or "was_" + the status of an order that was not reserved; expire: the list of order JSONs that expired in this call.
 ]]
+-- Fenced like purchase.lua: state stamped by another server process changes nothing until merged.
+local run_id = redis.call('HGET', KEYS[1], 'run_id')
+if run_id and run_id ~= string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') then return {'fenced'} end
 local inv, users, orders, deadlines, stream, addr_held = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local now = tonumber(ARGV[2])
 
