@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from sale.inventory import PurchaseLimits
 from tests.support import (
     create_drop,
     eventually,
@@ -37,7 +38,8 @@ async def at(app: FastAPI, address: str) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def capped(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setattr(services_of(app).purchases, "max_unpaid_per_address", CAP)
+    inventory = services_of(app).inventory
+    monkeypatch.setattr(inventory, "limits", PurchaseLimits(inventory.limits.rate_per_second, CAP))
     return CAP
 
 
