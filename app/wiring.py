@@ -82,8 +82,9 @@ async def build_services(runtime: Runtime) -> Services:
 
     referrals = ReferralSigner(settings.app_secret)
     share = ShareService(runtime, drops, lookup, referrals, count_view)
+    failover = FailoverRebuild(runtime, loader, sale_scripts.unlock)
     purchases = PurchaseService(runtime.redis, runtime.keys, inventory, loader, gate, referrals,
-                                AddressTags(settings.app_secret), runtime.versions, FailoverRebuild(runtime, loader))
+                                AddressTags(settings.app_secret), runtime.versions, failover)
     orders = OrderService(inventory, lookup, loader, gate, share, make_provider(settings.payment_provider),
                           runtime.versions, runtime.clock)
     try:

@@ -13,9 +13,8 @@ outside the drop's slot in its script. A bump made by this worker updates its co
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
-
 import time
+from collections.abc import Awaitable, Callable, Iterable
 
 from core.clock import SYSTEM_CLOCK, Clock
 from core.errors import Unauthorized

@@ -11,6 +11,7 @@ import math
 import secrets
 
 from core.metrics import FAILOVER_REBUILDS
+from core.redis import LuaScript
 from core.runtime import Runtime
 from sale.loader import DropLoader
 from sale.models import Drop
@@ -20,9 +21,10 @@ log = logging.getLogger("flashsale.failover")
 
 
 class FailoverRebuild:
-    def __init__(self, runtime: Runtime, loader: DropLoader) -> None:
+    def __init__(self, runtime: Runtime, loader: DropLoader, unlock: LuaScript) -> None:
         self.runtime = runtime
         self.loader = loader
+        self._unlock = unlock
         self._running: dict[int, asyncio.Task[None]] = {}
 
     @property
@@ -55,7 +57,8 @@ class FailoverRebuild:
                     log.warning("drop %s: Redis changed server process (failover or restart): SQL merged back in",
                                 drop_id)
             finally:
-                if await redis.get(key) == token.encode():
-                    await redis.delete(key)
+                # Compare-and-delete in one script: a lock that expired and was taken by another
+                # process meanwhile is not ours to delete.
+                await self._unlock(redis, (key,), (token,))
         except Exception:  # the next fenced purchase starts it again
             log.exception("drop %s: rebuild after failover failed", drop_id)

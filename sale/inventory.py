@@ -13,8 +13,8 @@ from core.keys import DropKeys, Keys
 from core.metrics import UNREPLICATED
 from core.redis import LuaScript, RedisClient, ScriptArg, ScriptRegistry
 from sale.batching import PurchaseBatcher
-from sale.purchase_script import FENCED, Purchase, PurchaseReply
 from sale.models import Drop
+from sale.purchase_script import FENCED, Purchase, PurchaseReply
 
 log = logging.getLogger("flashsale.inventory")
 
@@ -31,11 +31,12 @@ class SaleScripts:
     pay_settle: LuaScript
     release: LuaScript
     load: LuaScript
+    unlock: LuaScript
 
 
 def register_scripts(scripts: ScriptRegistry) -> SaleScripts:
     return SaleScripts(*(scripts.add("sale.lua", f"{name}.lua")
-                         for name in ("purchase", "pay_hold", "pay_settle", "release", "load")))
+                         for name in ("purchase", "pay_hold", "pay_settle", "release", "load", "unlock")))
 
 
 def drop_json(drop: Drop) -> bytes:
@@ -92,8 +93,8 @@ class Inventory:
     async def _purchase_batch(self, drop_id: int, purchases: list[Purchase]) -> list[PurchaseReply]:
         k = self.keys.drop(drop_id)
         idem = k.idem_prefix
-        keys = (k.inv, k.users, k.orders, k.deadlines, k.stream, k.rejected, k.addr_held, k.admitted,
-                k.tickets, k.queue, *(f"{idem}{p.request.user_id}:{p.request.idempotency_key or ''}" for p in purchases))
+        keys = (k.inv, k.users, k.orders, k.deadlines, k.stream, k.rejected, k.addr_held, k.admitted, k.tickets,
+                k.queue, *(f"{idem}{p.request.user_id}:{p.request.idempotency_key or ''}" for p in purchases))
         args: list[ScriptArg] = [self.clock.now_ms(), self.limits.rate_per_second, IDEMPOTENCY_TTL_SECONDS,
                                  self.limits.max_unpaid_per_address]
         for purchase in purchases:
@@ -121,7 +122,8 @@ class Inventory:
                              share_token: str = "") -> tuple[str, dict[str, Any] | None]:
         k = self.keys.drop(drop_id)
         result = await self._settle(self.redis, (k.inv, k.orders, k.deadlines, k.stream, k.addr_held, k.refunds_due),
-                                    (order_id, "paid" if paid else "declined", self.clock.now_ms(), reference, share_token))
+                                    (order_id, "paid" if paid else "declined", self.clock.now_ms(), reference,
+                                     share_token))
         return _state(drop_id, result)
 
     async def record_refund(self, drop_id: int, order_id: str, reference: str) -> tuple[str, dict[str, Any] | None]:
@@ -142,7 +144,8 @@ class Inventory:
 
     async def cancel(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, dict[str, Any] | None]:
         k = self.keys.drop(drop_id)
-        result = await self._release(self.redis, _release_keys(k), ("cancel", self.clock.now_ms(), order_id, str(user_id)))
+        result = await self._release(self.redis, _release_keys(k),
+                                     ("cancel", self.clock.now_ms(), order_id, str(user_id)))
         return _state(drop_id, result)
 
     async def expire_due(self, drop_id: int, batch: int = 500) -> list[dict[str, Any]]:

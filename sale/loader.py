@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import orjson
 
@@ -16,6 +18,7 @@ from sale.repository import OrderRepository, row_event
 from sale.sink import ensure_group
 
 log = logging.getLogger("flashsale.sale")
+T = TypeVar("T")
 
 
 class DropLoader:
@@ -71,6 +74,17 @@ class DropLoader:
             raise DropNotFound()
         await self.load(drop)
         return drop
+
+    async def retry_missing(self, drop_id: int, attempt: Callable[[], Awaitable[T]],
+                            missing: Callable[[T], Awaitable[bool]]) -> T:
+        """The one "missing in Redis: rebuild from SQL, retry once": `attempt` again after the drop
+        was loaded when `missing` says its answer came from a drop Redis does not hold (lost, flushed,
+        never loaded). Raises drop_not_found for a drop the record does not have."""
+        result = await attempt()
+        if not await missing(result):
+            return result
+        await self.load_by_id(drop_id)
+        return await attempt()
 
     async def sku_of(self, drop_id: int) -> str:
         """The drop's SKU, known once this process loaded the drop (an F-code may be bound to one)."""

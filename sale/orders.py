@@ -75,16 +75,6 @@ class OrderService:
         parts = [order_bytes(row_event(r), links.get(r.id)) for r in rows]
         return b"[" + b",".join(parts) + b"]"
 
-    async def _ensure_live(self, order_id: str) -> int:
-        """Makes sure the drop's Redis state exists (it may have been lost) before changing an order."""
-        drop_id = drop_of(order_id)
-        if await self.inventory.order(drop_id, order_id) is None:
-            try:
-                await self.loader.load_by_id(drop_id)
-            except DropNotFound:
-                raise OrderNotFound() from None
-        return drop_id
-
     async def pay(self, claims: Claims, order_id: str, token: str,
                   check_token: Callable[[], Awaitable[object]]) -> bytes:
         """Hold, charge, settle: Redis and the provider only. The paid state, the share link and an
@@ -96,12 +86,20 @@ class OrderService:
         makes, so a revoked token's answer is its 401 whatever the order's state."""
         drop_id = drop_of(order_id)
         await self.versions.check_recent(claims.user_id, claims.ver)
-        state, order = await self.inventory.hold_payment(drop_id, order_id, claims.user_id)
-        if state != "held":
-            await check_token()
-        if state == "not_found" and await self.inventory.order(drop_id, order_id) is None:
-            await self._ensure_live(order_id)  # Redis may have lost the drop: rebuilt from SQL, once
-            state, order = await self.inventory.hold_payment(drop_id, order_id, claims.user_id)
+        checked = False
+
+        async def missing(held: tuple[str, dict[str, Any] | None]) -> bool:
+            nonlocal checked
+            if held[0] != "held" and not checked:
+                checked = True
+                await check_token()
+            return held[0] == "not_found" and await self.inventory.order(drop_id, order_id) is None
+
+        try:
+            state, order = await self.loader.retry_missing(
+                drop_id, lambda: self.inventory.hold_payment(drop_id, order_id, claims.user_id), missing)
+        except DropNotFound:
+            raise OrderNotFound() from None
         if state == "due":
             await self.expire_due(drop_id)
             raise OrderExpired()
@@ -174,8 +172,16 @@ class OrderService:
         return refunded
 
     async def cancel(self, session: AsyncSession, claims: Claims, order_id: str) -> bytes:
-        drop_id = await self._ensure_live(order_id)
-        state, order = await self.inventory.cancel(drop_id, order_id, claims.user_id)
+        drop_id = drop_of(order_id)
+
+        async def missing(_: object) -> bool:  # the drop's state may have been lost: rebuilt from SQL
+            return await self.inventory.order(drop_id, order_id) is None
+
+        try:
+            state, order = await self.loader.retry_missing(
+                drop_id, lambda: self.inventory.cancel(drop_id, order_id, claims.user_id), missing)
+        except DropNotFound:
+            raise OrderNotFound() from None
         if state in ("cancelled", "expired"):
             assert order is not None
             await self._released(order)

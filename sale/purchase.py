@@ -112,16 +112,18 @@ class PurchaseService:
 
     async def _take(self, purchase: Purchase) -> PurchaseReply:
         drop_id = purchase.request.drop_id
-        for _ in range(2):
-            result = await self.inventory.purchase(purchase)
-            if result.outcome == "fenced":
-                self.failover.rebuild_soon(drop_id)
-                raise ServiceUnavailable(detail="This drop is being checked after a storage failover; retry shortly.",
-                                         retry_after=self.failover.retry_after)
-            if result.outcome != "missing":
-                return result
-            await self.loader.load_by_id(drop_id)  # raises drop_not_found for an unknown drop
-        raise DropNotFound()
+
+        async def missing(reply: PurchaseReply) -> bool:
+            return reply.outcome == "missing"
+
+        result = await self.loader.retry_missing(drop_id, lambda: self.inventory.purchase(purchase), missing)
+        if result.outcome == "fenced":
+            self.failover.rebuild_soon(drop_id)
+            raise ServiceUnavailable(detail="This drop is being checked after a storage failover; retry shortly.",
+                                     retry_after=self.failover.retry_after)
+        if result.outcome == "missing":
+            raise DropNotFound()
+        return result
 
     def _refusal(self, drop_id: int, result: PurchaseReply) -> DomainError:
         if result.outcome == "sold_out" and result.remaining == 0:

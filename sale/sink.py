@@ -191,9 +191,9 @@ class OrderSink:
     async def write(self, stream: str, drop_id: int, entries: list[Any]) -> int:
         """An entry names orders ({"i": "id id ..."}); their JSON is read from the orders hash, the one
         copy Redis keeps (the order's latest state, which the upsert's ranking accepts over older
-        ones). Entries written by older versions carry the JSON itself ({"o": JSON})."""
+        ones)."""
         ids = [entry_id for entry_id, _ in entries]
-        events = [orjson.loads(fields[b"o"]) for _, fields in entries if fields and b"o" in fields]
+        events: list[dict[str, Any]] = []
         order_ids = list(dict.fromkeys(order_id for _, fields in entries if fields and b"i" in fields
                                        for order_id in fields[b"i"].split(b" ")))
         if order_ids:
