@@ -93,7 +93,7 @@ class Inventory:
     async def _purchase_batch(self, drop_id: int, purchases: list[Purchase]) -> list[PurchaseReply]:
         k = self.keys.drop(drop_id)
         idem = k.idem_prefix
-        keys = (k.inv, k.users, k.orders, k.deadlines, k.stream, k.rejected, k.addr_held, k.admitted, k.tickets,
+        keys = (k.inv, k.users, k.orders, k.deadlines, k.stream, k.rejected, k.admitted, k.tickets,
                 k.queue, *(f"{idem}{p.request.user_id}:{p.request.idempotency_key or ''}" for p in purchases))
         args: list[ScriptArg] = [self.clock.now_ms(), self.limits.rate_per_second, IDEMPOTENCY_TTL_SECONDS,
                                  self.limits.max_unpaid_per_address]
@@ -121,14 +121,14 @@ class Inventory:
     async def settle_payment(self, drop_id: int, order_id: str, paid: bool, reference: str,
                              share_token: str = "") -> tuple[str, dict[str, Any] | None]:
         k = self.keys.drop(drop_id)
-        result = await self._settle(self.redis, (k.inv, k.orders, k.deadlines, k.stream, k.addr_held, k.refunds_due),
+        result = await self._settle(self.redis, (k.inv, k.orders, k.deadlines, k.stream, k.users, k.refunds_due),
                                     (order_id, "paid" if paid else "declined", self.clock.now_ms(), reference,
                                      share_token))
         return _state(drop_id, result)
 
     async def record_refund(self, drop_id: int, order_id: str, reference: str) -> tuple[str, dict[str, Any] | None]:
         k = self.keys.drop(drop_id)
-        result = await self._settle(self.redis, (k.inv, k.orders, k.deadlines, k.stream, k.addr_held, k.refunds_due),
+        result = await self._settle(self.redis, (k.inv, k.orders, k.deadlines, k.stream, k.users, k.refunds_due),
                                     (order_id, "refunded", self.clock.now_ms(), reference, ""))
         return _state(drop_id, result)
 
@@ -159,7 +159,7 @@ class Inventory:
         """Builds (init) or repairs (merge) the drop's state; None when init found it present."""
         assert drop.id is not None
         k = self.keys.drop(drop.id)
-        result = await self._load(self.redis, (k.inv, k.users, k.orders, k.deadlines, k.addr_held, k.refunds_due),
+        result = await self._load(self.redis, (k.inv, k.users, k.orders, k.deadlines, k.refunds_due),
                                   (drop_json(drop), "merge" if merge else "init", *orders))
         if result[0] == b"exists":
             return None
@@ -205,7 +205,7 @@ class Inventory:
 
 
 def _release_keys(k: DropKeys) -> tuple[str, ...]:
-    return (k.inv, k.users, k.orders, k.deadlines, k.stream, k.addr_held)
+    return (k.inv, k.users, k.orders, k.deadlines, k.stream)
 
 
 def _state(drop_id: int, result: list[bytes]) -> tuple[str, dict[str, Any] | None]:

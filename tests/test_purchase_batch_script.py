@@ -69,9 +69,9 @@ async def test_one_batch_with_repeated_buyers_addresses_and_keys(app: FastAPI, c
     runtime = runtime_of(app)
     k = runtime.keys.drop(drop_id)
     held = await runtime.redis.hgetall(k.users)
-    assert {key: value for key, value in held.items() if not key.startswith(b"r:")} == {
+    assert {key: value for key, value in held.items() if not key.startswith((b"r:", b"a:"))} == {
         str(u).encode(): b"1" for u in (a, b, c, d, e)}
-    assert await runtime.redis.hget(k.addr_held, "addrX") == b"2"
+    assert await runtime.redis.hget(k.users, "a:addrX") == b"2"
     inv = await runtime.redis.hgetall(k.inv)
     assert (inv[b"remaining"], inv[b"reserved"]) == (b"0", b"5")
     orders = await runtime.redis.hgetall(k.orders)
@@ -134,7 +134,7 @@ async def test_a_purchase_that_fails_midway_leaves_complete_sales(app: FastAPI, 
     assert int(inv[b"remaining"]) + int(inv[b"reserved"]) + int(inv.get(b"paid", 0)) == 10
     assert int(inv[b"reserved"]) == 2
     assert await redis.zcard(k.deadlines) == 2
-    assert await redis.hget(k.addr_held, "addrP") == b"2"
+    assert await redis.hget(k.users, "a:addrP") == b"2"
     streamed = {order_id.decode() for _, fields in await redis.xrange(k.stream) for order_id in fields[b"i"].split()}
     assert streamed == set(orders)
     # The retry of a sold purchase answers its order; the unsold ones buy now.

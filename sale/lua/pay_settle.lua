@@ -4,7 +4,8 @@ KEYS[1] inv        hash of the drop (counters)
 KEYS[2] orders     hash: order id -> order JSON
 KEYS[3] deadlines  sorted set: order id -> pay-by ms
 KEYS[4] stream     stream of order events for the SQL sink ({"i", order id}: it reads the JSON here)
-KEYS[5] addr_held  hash: client address tag -> reserved-but-unpaid units (a paid unit leaves it)
+KEYS[5] users      hash of the drop's buyers: "a:" .. client address tag -> reserved-but-unpaid
+                   units (a paid unit leaves it)
 KEYS[6] refunds_due sorted set: order id -> ms its refund became due (the sweeper retries these)
 
 ARGV[1] order id   ARGV[2] "paid" (charge succeeded), "declined" or "refunded"   ARGV[3] now (ms)
@@ -66,7 +67,8 @@ if ARGV[2] == 'paid' then
   redis.call('HINCRBY', KEYS[1], 'paid', order.quantity)
   redis.call('ZREM', KEYS[3], ARGV[1])
   if order.addr and order.addr ~= '' then
-    if redis.call('HINCRBY', KEYS[5], order.addr, -order.quantity) <= 0 then redis.call('HDEL', KEYS[5], order.addr) end
+    local field = 'a:' .. order.addr
+    if redis.call('HINCRBY', KEYS[5], field, -order.quantity) <= 0 then redis.call('HDEL', KEYS[5], field) end
   end
   raw = cjson.encode(order)
   redis.call('XADD', KEYS[4], '*', 'i', ARGV[1])

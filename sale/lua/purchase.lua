@@ -13,17 +13,17 @@ written order is in the stream, and remaining + reserved + paid still equals the
 
 KEYS[1] inv        hash of the drop: counters, phase times (ms), limits, price
 KEYS[2] users      hash: user id -> units held (reserved + paid); "r:" .. user id -> "second:count",
-                   the buyer's purchases in the current second (rate limit)
+                   the buyer's purchases in the current second (rate limit); "a:" .. client address
+                   tag -> reserved-but-unpaid units it holds in this drop (one read, one write a sale)
 KEYS[3] orders     hash: order id -> order JSON (the only copy of the order in Redis)
 KEYS[4] deadlines  sorted set: order id -> pay-by ms
 KEYS[5] stream     stream of order events for the SQL sink: {"i", order ids space separated}; the
                    sink reads their JSON from the orders hash
 KEYS[6] rejected   hash: error code -> count
-KEYS[7] addr_held  hash: client address tag -> reserved-but-unpaid units it holds in this drop
-KEYS[8] admitted   sorted set of the waiting room: user id -> admitted_until ms
-KEYS[9] tickets    hash of the waiting room: user id -> ticket status
-KEYS[10] queue     hash of the waiting room: counts
-KEYS[10 + n]       purchase n's Idempotency-Key: string "order id|body hash"
+KEYS[7] admitted   sorted set of the waiting room: user id -> admitted_until ms
+KEYS[8] tickets    hash of the waiting room: user id -> ticket status
+KEYS[9] queue      hash of the waiting room: counts
+KEYS[9 + n]        purchase n's Idempotency-Key: string "order id|body hash"
 
 ARGV[1] now (ms)   ARGV[2] purchases per second allowed per buyer   ARGV[3] idempotency TTL (s)
 ARGV[4] reserved-but-unpaid units one client address may hold in this drop
@@ -56,7 +56,7 @@ Attempts are not counted: stats derive them (orders + refusals).
 local FIELDS = {'user_id', 'quantity', 'order_id', 'body_hash', 'has_fcode', 'fcode', 'ref', 'has_idem',
   'address', 'answer_only'}
 local inv, users, orders, deadlines, stream, rejected = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local addr_held, admitted, tickets, queue = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local admitted, tickets, queue = KEYS[7], KEYS[8], KEYS[9]
 local now, rate_limit, idem_ttl, addr_cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local PER = #FIELDS
 local count = (#ARGV - 4) / PER
@@ -86,7 +86,7 @@ local function purchase(n)
   local p = {}
   for i = 1, PER do p[FIELDS[i]] = ARGV[a + i - 1] end
   local uid, qty, order_id, body_hash = p.user_id, tonumber(p.quantity), p.order_id, p.body_hash
-  local has_code, has_idem, idem, addr = p.has_fcode == '1', p.has_idem == '1', KEYS[10 + n], p.address
+  local has_code, has_idem, idem, addr = p.has_fcode == '1', p.has_idem == '1', KEYS[9 + n], p.address
 
   -- A retry with a known key answers its order, whatever happened to stock since.
   if has_idem then
@@ -105,7 +105,7 @@ local function purchase(n)
   if has_code and qty ~= 1 then return refuse('fcode_quantity') end
   if remaining < qty then return refuse('sold_out') end
 
-  local mine = redis.call('HMGET', users, uid, 'r:' .. uid)
+  local mine = redis.call('HMGET', users, uid, 'r:' .. uid, 'a:' .. addr)
   local attempts = 1
   local window = mine[2]
   if window then
@@ -130,8 +130,8 @@ local function purchase(n)
     end
   end
   -- One address's accounts cannot hold a whole drop unpaid (released on pay, expiry and cancel).
+  local units = tonumber(mine[3] or '0')
   if addr ~= '' then
-    local units = tonumber(redis.call('HGET', addr_held, addr) or '0')
     if units + qty > addr_cap then
       redis.call('HSET', users, 'r:' .. uid, second .. ':' .. attempts)
       return refuse('address_limit')
@@ -148,8 +148,11 @@ local function purchase(n)
     .. ',"amount_cents":' .. string.format('%d', qty * price) .. ',"status":"reserved","created_ms":'
     .. string.format('%d', now) .. ',"pay_by_ms":' .. string.format('%d', pay_by)
     .. ',"paid_ms":false,"fcode":' .. p.fcode .. ',"ref":' .. p.ref .. ',"addr":"' .. addr .. '"}'
-  redis.call('HSET', users, uid, held + qty, 'r:' .. uid, second .. ':' .. attempts)
-  if addr ~= '' then redis.call('HINCRBY', addr_held, addr, qty) end
+  if addr ~= '' then
+    redis.call('HSET', users, uid, held + qty, 'r:' .. uid, second .. ':' .. attempts, 'a:' .. addr, units + qty)
+  else
+    redis.call('HSET', users, uid, held + qty, 'r:' .. uid, second .. ':' .. attempts)
+  end
   redis.call('HSET', orders, order_id, order)
   redis.call('ZADD', deadlines, pay_by, order_id)
   if has_idem then redis.call('SET', idem, order_id .. '|' .. body_hash, 'EX', idem_ttl) end
