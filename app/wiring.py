@@ -69,7 +69,7 @@ async def build_services(runtime: Runtime) -> Services:
                           payment_lease_ms=int(settings.payment_lease_seconds * 1000),
                           wait_replicas=settings.redis_wait_replicas, wait_timeout_ms=settings.redis_wait_timeout_ms)
     catalog = DropCatalog(runtime.redis, runtime.keys, runtime.sessions)
-    loader = DropLoader(runtime, inventory, catalog)
+    loader = DropLoader(runtime.sessions, runtime.redis, runtime.keys, inventory, catalog)
     lookup = OrderLookup(inventory, runtime.sessions)
     queue = make_queue(runtime, loader)
     drops = DropAdmin(runtime, inventory, loader, catalog, queue)
@@ -82,11 +82,12 @@ async def build_services(runtime: Runtime) -> Services:
 
     referrals = ReferralSigner(settings.app_secret)
     share = ShareService(runtime, drops, lookup, referrals, count_view)
-    failover = FailoverRebuild(runtime, loader, sale_scripts.unlock)
+    failover = FailoverRebuild(runtime.sessions, runtime.redis, runtime.keys, loader, sale_scripts.unlock,
+                               settings.failover_settle_seconds)
     purchases = PurchaseService(runtime.redis, runtime.keys, inventory, loader, gate, referrals,
                                 AddressTags(settings.app_secret), runtime.versions, failover)
     orders = OrderService(inventory, lookup, loader, gate, share, make_provider(settings.payment_provider),
-                          runtime.versions, runtime.clock)
+                          runtime.versions, runtime.clock, failover)
     try:
         await code_sync.drain()  # F-code changes a stopped worker had not written to SQL yet
     except Exception:
@@ -129,6 +130,8 @@ def background_loops(services: Services) -> Background:
     sweeper = Sweeper(services.runtime, services.loader, services.orders, services.purchases, services.code_sync,
                       services.catalog, services.queue)
     # The sink writes each paid order's share link and F-code redemption with the order, off the request.
-    sink = OrderSink(services.runtime, recorders=[services.share, services.gate])
+    runtime = services.runtime
+    sink = OrderSink(runtime.redis, runtime.keys, runtime.sessions, runtime.database_writes,
+                     runtime.settings.sink_claim_idle_ms, recorders=[services.share, services.gate])
     return Background(sink, asyncio.create_task(sink.run(), name="order-sink"),
                       asyncio.create_task(sweeper.run(), name="sweeper"))

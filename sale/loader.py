@@ -8,8 +8,10 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import orjson
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.runtime import Runtime
+from core.keys import Keys
+from core.redis import RedisClient
 from sale.catalog import DropCatalog
 from sale.exceptions import DropNotFound
 from sale.inventory import Inventory
@@ -22,8 +24,11 @@ T = TypeVar("T")
 
 
 class DropLoader:
-    def __init__(self, runtime: Runtime, inventory: Inventory, catalog: DropCatalog) -> None:
-        self.runtime = runtime
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: RedisClient, keys: Keys,
+                 inventory: Inventory, catalog: DropCatalog) -> None:
+        self.sessions = sessions
+        self.redis = redis
+        self.keys = keys
         self.inventory = inventory
         self.catalog = catalog
         self._locks: dict[int, asyncio.Lock] = {}
@@ -56,10 +61,10 @@ class DropLoader:
     async def _build(self, drop: Drop, *, merge: bool) -> int:
         assert drop.id is not None
         lock = self._locks.setdefault(drop.id, asyncio.Lock())
-        async with lock, self.runtime.sessions() as session:
+        async with lock, self.sessions() as session:
             orders = await OrderRepository(session).for_drop(drop.id)
         loaded = await self.inventory.load(drop, [orjson.dumps(row_event(o)) for o in orders], merge=merge)
-        await ensure_group(self.runtime.redis, self.runtime.keys, drop.id)
+        await ensure_group(self.redis, self.keys, drop.id)
         self._sku[drop.id] = drop.sku
         if loaded is not None:
             log.info("drop %s state %s from SQL: remaining=%s", drop.id, "merged" if merge else "built", loaded[0])

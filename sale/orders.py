@@ -21,6 +21,7 @@ from sale.exceptions import (
     PaymentDeclined,
     refusal,
 )
+from sale.failover import FailoverRebuild
 from sale.inventory import Inventory
 from sale.loader import DropLoader
 from sale.lookup import OrderLookup, drop_of
@@ -36,8 +37,10 @@ REFUND_RETRY_AFTER_MS = 30_000
 
 class OrderService:
     def __init__(self, inventory: Inventory, lookup: OrderLookup, loader: DropLoader, gate: Gate,
-                 share: ShareService, provider: PaymentProvider, versions: TokenVersions, clock: Clock) -> None:
+                 share: ShareService, provider: PaymentProvider, versions: TokenVersions, clock: Clock,
+                 failover: FailoverRebuild) -> None:
         self.inventory = inventory
+        self.failover = failover
         self.versions = versions
         self.clock = clock
         self.lookup = lookup
@@ -77,6 +80,11 @@ class OrderService:
 
     async def pay(self, claims: Claims, order_id: str, token: str,
                   check_token: Callable[[], Awaitable[object]]) -> bytes:
+        with self.failover.rebuilds_when_fenced(drop_of(order_id)):
+            return await self._pay(claims, order_id, token, check_token)
+
+    async def _pay(self, claims: Claims, order_id: str, token: str,
+                   check_token: Callable[[], Awaitable[object]]) -> bytes:
         """Hold, charge, settle: Redis and the provider only. The paid state, the share link and an
         F-code's redemption reach SQL through the order stream (the sink), never in this request.
 
@@ -172,6 +180,10 @@ class OrderService:
         return refunded
 
     async def cancel(self, session: AsyncSession, claims: Claims, order_id: str) -> bytes:
+        with self.failover.rebuilds_when_fenced(drop_of(order_id)):
+            return await self._cancel(session, claims, order_id)
+
+    async def _cancel(self, session: AsyncSession, claims: Claims, order_id: str) -> bytes:
         drop_id = drop_of(order_id)
 
         async def missing(_: object) -> bool:  # the drop's state may have been lost: rebuilt from SQL
@@ -195,7 +207,8 @@ class OrderService:
             await self.gate.order_released(str(order["fcode"]), str(order["id"]))
 
     async def expire_due(self, drop_id: int) -> int:
-        expired = await self.inventory.expire_due(drop_id)
+        with self.failover.rebuilds_when_fenced(drop_id):
+            expired = await self.inventory.expire_due(drop_id)
         for order in expired:
             await self._released(order)
         return len(expired)
