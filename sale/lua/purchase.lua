@@ -52,6 +52,10 @@ Otherwise one reply per purchase, in order:
                               not_admitted (waiting room on, no current admission, no F-code)
 A successful purchase through the waiting room marks the buyer's ticket done (status "d").
 Attempts are not counted: stats derive them (orders + refusals).
+
+Cost: per sale one HMGET and one HSET of the buyer's fields (units, rate window, address units, all in
+the buyers hash), one HSET of the order, one ZADD of its deadline (plus the Idempotency-Key's GET and
+SET and the admission's commands); per batch the drop's HMGET, two HINCRBY, XADD and the fence's INFO.
 ]]
 local FIELDS = {'user_id', 'quantity', 'order_id', 'body_hash', 'has_fcode', 'fcode', 'ref', 'has_idem',
   'address', 'answer_only'}
@@ -59,6 +63,8 @@ local inv, users, orders, deadlines, stream, rejected = KEYS[1], KEYS[2], KEYS[3
 local admitted, tickets, queue = KEYS[7], KEYS[8], KEYS[9]
 local now, rate_limit, idem_ttl, addr_cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local PER = #FIELDS
+local AT = {}  -- field name -> its offset within a purchase's arguments
+for i, name in ipairs(FIELDS) do AT[name] = i - 1 end
 local count = (#ARGV - 4) / PER
 
 local f = redis.call('HMGET', inv, 'priority_starts_at', 'starts_at', 'ends_at', 'remaining',
@@ -83,10 +89,9 @@ end
 
 local function purchase(n)
   local a = 5 + PER * (n - 1)
-  local p = {}
-  for i = 1, PER do p[FIELDS[i]] = ARGV[a + i - 1] end
-  local uid, qty, order_id, body_hash = p.user_id, tonumber(p.quantity), p.order_id, p.body_hash
-  local has_code, has_idem, idem, addr = p.has_fcode == '1', p.has_idem == '1', KEYS[9 + n], p.address
+  local uid, qty = ARGV[a + AT.user_id], tonumber(ARGV[a + AT.quantity])
+  local order_id, body_hash, addr = ARGV[a + AT.order_id], ARGV[a + AT.body_hash], ARGV[a + AT.address]
+  local has_code, has_idem, idem = ARGV[a + AT.has_fcode] == '1', ARGV[a + AT.has_idem] == '1', KEYS[9 + n]
 
   -- A retry with a known key answers its order, whatever happened to stock since.
   if has_idem then
@@ -98,7 +103,7 @@ local function purchase(n)
     end
   end
   -- The code is in this buyer's order already: a retry gets that order (above), nothing else a unit.
-  if p.answer_only == '1' then return refuse('fcode_in_use') end
+  if ARGV[a + AT.answer_only] == '1' then return refuse('fcode_in_use') end
 
   if now < opens or now >= ends or (now < starts and not has_code) then return refuse('not_open') end
   if qty > limit then return refuse('quantity_over_limit') end
@@ -147,7 +152,7 @@ local function purchase(n)
   local order = '{"id":"' .. order_id .. '",' .. head .. ',"user_id":' .. uid .. ',"quantity":' .. qty
     .. ',"amount_cents":' .. string.format('%d', qty * price) .. ',"status":"reserved","created_ms":'
     .. string.format('%d', now) .. ',"pay_by_ms":' .. string.format('%d', pay_by)
-    .. ',"paid_ms":false,"fcode":' .. p.fcode .. ',"ref":' .. p.ref .. ',"addr":"' .. addr .. '"}'
+    .. ',"paid_ms":false,"fcode":' .. ARGV[a + AT.fcode] .. ',"ref":' .. ARGV[a + AT.ref] .. ',"addr":"' .. addr .. '"}'
   if addr ~= '' then
     redis.call('HSET', users, uid, held + qty, 'r:' .. uid, second .. ':' .. attempts, 'a:' .. addr, units + qty)
   else
