@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
@@ -13,6 +12,7 @@ from core.keys import DropKeys, Keys
 from core.metrics import UNREPLICATED
 from core.redis import LuaScript, RedisClient, ScriptArg, ScriptRegistry
 from sale.batching import PurchaseBatcher
+from sale.live_order import LiveOrder
 from sale.models import Drop
 from sale.purchase_script import FENCED, Purchase, PurchaseReply
 
@@ -112,27 +112,27 @@ class Inventory:
             return [FENCED] * len(purchases)
         return [PurchaseReply.decode(raw) for raw in reply]
 
-    async def hold_payment(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, dict[str, Any] | None]:
+    async def hold_payment(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, LiveOrder | None]:
         k = self.keys.drop(drop_id)
         result = await self._hold(self.redis, (k.inv, k.orders, k.deadlines),
                                   (order_id, str(user_id), self.clock.now_ms(), self.payment_lease_ms))
         return _state(drop_id, result)
 
     async def settle_payment(self, drop_id: int, order_id: str, paid: bool, reference: str,
-                             share_token: str = "") -> tuple[str, dict[str, Any] | None]:
+                             share_token: str = "") -> tuple[str, LiveOrder | None]:
         k = self.keys.drop(drop_id)
         result = await self._settle(self.redis, (k.inv, k.orders, k.deadlines, k.stream, k.users, k.refunds_due),
                                     (order_id, "paid" if paid else "declined", self.clock.now_ms(), reference,
                                      share_token))
         return _state(drop_id, result)
 
-    async def record_refund(self, drop_id: int, order_id: str, reference: str) -> tuple[str, dict[str, Any] | None]:
+    async def record_refund(self, drop_id: int, order_id: str, reference: str) -> tuple[str, LiveOrder | None]:
         k = self.keys.drop(drop_id)
         result = await self._settle(self.redis, (k.inv, k.orders, k.deadlines, k.stream, k.users, k.refunds_due),
                                     (order_id, "refunded", self.clock.now_ms(), reference, ""))
         return _state(drop_id, result)
 
-    async def refunds_due(self, drop_id: int, due_before_ms: int, batch: int = 100) -> list[dict[str, Any]]:
+    async def refunds_due(self, drop_id: int, due_before_ms: int, batch: int = 100) -> list[LiveOrder]:
         """Orders whose late charge was due for a refund before `due_before_ms` and is not refunded yet."""
         k = self.keys.drop(drop_id)
         ids: list[bytes] = await self.redis.zrangebyscore(  # type: ignore[assignment]
@@ -140,20 +140,20 @@ class Inventory:
         if not ids:
             return []
         found = await self.redis.hmget(k.orders, ids)
-        return [orjson.loads(raw) for raw in found if raw]
+        return [LiveOrder.decode(raw) for raw in found if raw]
 
-    async def cancel(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, dict[str, Any] | None]:
+    async def cancel(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, LiveOrder | None]:
         k = self.keys.drop(drop_id)
         result = await self._release(self.redis, _release_keys(k),
                                      ("cancel", self.clock.now_ms(), order_id, str(user_id)))
         return _state(drop_id, result)
 
-    async def expire_due(self, drop_id: int, batch: int = 500) -> list[dict[str, Any]]:
+    async def expire_due(self, drop_id: int, batch: int = 500) -> list[LiveOrder]:
         k = self.keys.drop(drop_id)
         result = await self._release(self.redis, _release_keys(k), ("expire", self.clock.now_ms(), batch))
         if result and result[0] == b"fenced":
             raise DropFenced(drop_id)
-        return [orjson.loads(raw) for raw in result]
+        return [LiveOrder.decode(raw) for raw in result]
 
     async def load(self, drop: Drop, orders: list[bytes], *, merge: bool) -> list[int] | None:
         """Builds (init) or repairs (merge) the drop's state; None when init found it present."""
@@ -172,9 +172,9 @@ class Inventory:
         if await self.redis.hexists(inv, "remaining"):
             await self.redis.hset(inv, "admit_per_second", admit_per_second)
 
-    async def order(self, drop_id: int, order_id: str) -> dict[str, Any] | None:
+    async def order(self, drop_id: int, order_id: str) -> LiveOrder | None:
         raw = await self.redis.hget(self.keys.drop(drop_id).orders, order_id)
-        return orjson.loads(raw) if raw else None
+        return LiveOrder.decode(raw) if raw else None
 
     async def counters(self, drop_ids: list[int]) -> list[dict[bytes, bytes]]:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -199,16 +199,16 @@ class Inventory:
             inv, rejected, orders = await pipe.execute()
         return inv, rejected, int(orders)
 
-    async def all_orders(self, drop_id: int) -> dict[str, dict[str, Any]]:
+    async def all_orders(self, drop_id: int) -> dict[str, LiveOrder]:
         raw: dict[bytes, bytes] = await self.redis.hgetall(self.keys.drop(drop_id).orders)  # type: ignore[assignment]
-        return {key.decode(): orjson.loads(value) for key, value in raw.items()}
+        return {key.decode(): LiveOrder.decode(value) for key, value in raw.items()}
 
 
 def _release_keys(k: DropKeys) -> tuple[str, ...]:
     return (k.inv, k.users, k.orders, k.deadlines, k.stream)
 
 
-def _state(drop_id: int, result: list[bytes]) -> tuple[str, dict[str, Any] | None]:
+def _state(drop_id: int, result: list[bytes]) -> tuple[str, LiveOrder | None]:
     if result[0] == b"fenced":
         raise DropFenced(drop_id)
-    return result[0].decode(), (orjson.loads(result[1]) if len(result) > 1 else None)
+    return result[0].decode(), (LiveOrder.decode(result[1]) if len(result) > 1 else None)

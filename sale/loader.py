@@ -7,7 +7,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.keys import Keys
@@ -15,8 +14,9 @@ from core.redis import RedisClient
 from sale.catalog import DropCatalog
 from sale.exceptions import DropNotFound
 from sale.inventory import Inventory
+from sale.live_order import LiveOrder
 from sale.models import Drop
-from sale.repository import OrderRepository, row_event
+from sale.repository import OrderRepository
 from sale.sink import ensure_group
 
 log = logging.getLogger("flashsale.sale")
@@ -63,7 +63,7 @@ class DropLoader:
         lock = self._locks.setdefault(drop.id, asyncio.Lock())
         async with lock, self.sessions() as session:
             orders = await OrderRepository(session).for_drop(drop.id)
-        loaded = await self.inventory.load(drop, [orjson.dumps(row_event(o)) for o in orders], merge=merge)
+        loaded = await self.inventory.load(drop, [LiveOrder.from_row(o).lua_json() for o in orders], merge=merge)
         await ensure_group(self.redis, self.keys, drop.id)
         self._sku[drop.id] = drop.sku
         if loaded is not None:

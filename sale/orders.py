@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,11 +22,11 @@ from sale.exceptions import (
 )
 from sale.failover import FailoverRebuild
 from sale.inventory import Inventory
+from sale.live_order import LiveOrder
 from sale.loader import DropLoader
 from sale.lookup import OrderLookup, drop_of
 from sale.payment import PaymentProvider
-from sale.render import order_bytes
-from sale.repository import OrderRepository, row_event
+from sale.repository import OrderRepository
 from sale.share.service import ShareService
 
 log = logging.getLogger("flashsale.orders")
@@ -49,25 +48,25 @@ class OrderService:
         self.share = share
         self.provider = provider
 
-    async def _render(self, session: AsyncSession, order: dict[str, Any]) -> bytes:
-        return order_bytes(order, await self._share_url(session, order))
+    async def _render(self, session: AsyncSession, order: LiveOrder) -> bytes:
+        return order.api_bytes(await self._share_url(session, order))
 
-    async def _share_url(self, session: AsyncSession, order: dict[str, Any]) -> str | None:
+    async def _share_url(self, session: AsyncSession, order: LiveOrder) -> str | None:
         """The link's current URL from its row (the buyer may have replaced or revoked it); the token
         minted at payment while the row has not landed, or while the database is unreachable."""
-        if order["status"] != "paid":
+        if order.status != "paid":
             return None
         try:
-            links = await self.share.links(session, [order["id"]])
+            links = await self.share.links(session, [order.id])
         except DATABASE_DOWN:
             links = {}
-        if order["id"] in links:
-            return links[order["id"]]
-        return self.share.url(order["share"]) if order.get("share") else None
+        if order.id in links:
+            return links[order.id]
+        return self.share.url(order.share) if order.share else None
 
     async def get(self, session: AsyncSession, claims: Claims, order_id: str) -> bytes:
         order = await self.lookup.find(order_id, session)
-        if order is None or (order["user_id"] != claims.user_id and claims.role != "operator"):
+        if order is None or (order.user_id != claims.user_id and claims.role != "operator"):
             raise OrderNotFound()
         return await self._render(session, order)
 
@@ -75,7 +74,7 @@ class OrderService:
         rows = await OrderRepository(session).for_user(claims.user_id)
         paid = [r.id for r in rows if r.status == "paid"]
         links = await self.share.links(session, paid) if paid else {}
-        parts = [order_bytes(row_event(r), links.get(r.id)) for r in rows]
+        parts = [LiveOrder.from_row(r).api_bytes(links.get(r.id)) for r in rows]
         return b"[" + b",".join(parts) + b"]"
 
     async def pay(self, claims: Claims, order_id: str, token: str,
@@ -96,7 +95,7 @@ class OrderService:
         await self.versions.check_recent(claims.user_id, claims.ver)
         checked = False
 
-        async def missing(held: tuple[str, dict[str, Any] | None]) -> bool:
+        async def missing(held: tuple[str, LiveOrder | None]) -> bool:
             nonlocal checked
             if held[0] != "held" and not checked:
                 checked = True
@@ -120,8 +119,8 @@ class OrderService:
             # replaced or revoked link shows in GET /api/orders/{id}).
             return self._paid_answer(order)
         try:
-            charge = await self.provider.charge(order_id=order_id, amount_cents=int(order["amount_cents"]),
-                                                currency=str(order["currency"]), token=token)
+            charge = await self.provider.charge(order_id=order_id, amount_cents=order.amount_cents,
+                                                currency=order.currency, token=token)
         except BaseException:
             await self.inventory.settle_payment(drop_id, order_id, False, "")
             raise
@@ -143,24 +142,22 @@ class OrderService:
         if state != "paid" or order is None:
             raise OrderExpired()
         await self.share.hold_until_recorded(order)
-        if order.get("fcode"):
+        if order.fcode:
             # Should Redis have lost the code while SQL is away, the sink marks it once it can.
             with contextlib.suppress(*DATABASE_DOWN):
-                await self.gate.order_paid(str(order["fcode"]), order_id, claims.user_id)
+                await self.gate.order_paid(order.fcode, order_id, claims.user_id)
         return self._paid_answer(order)
 
-    def _paid_answer(self, order: dict[str, Any]) -> bytes:
-        token = order.get("share")
-        return order_bytes(order, self.share.url(token) if token else None)
+    def _paid_answer(self, order: LiveOrder) -> bytes:
+        return order.api_bytes(self.share.url(order.share) if order.share else None)
 
-    async def _refund(self, drop_id: int, order: dict[str, Any]) -> None:
+    async def _refund(self, drop_id: int, order: LiveOrder) -> None:
         """A charge that outlived its payment lease, for an order whose unit went back: refunded
         through the provider, and the order records it (streamed to SQL like any change)."""
-        order_id = str(order["id"])
+        order_id = order.id
         log.warning("order %s was charged after its payment lease ended: refunding", order_id)
-        reference = await self.provider.refund(order_id=order_id, charge_reference=str(order["payment_ref"]),
-                                               amount_cents=int(order["amount_cents"]),
-                                               currency=str(order["currency"]))
+        reference = await self.provider.refund(order_id=order_id, charge_reference=order.payment_ref,
+                                               amount_cents=order.amount_cents, currency=order.currency)
         await self.inventory.record_refund(drop_id, order_id, reference)
 
     async def retry_refunds(self, drop_id: int) -> int:
@@ -170,13 +167,13 @@ class OrderService:
         due = await self.inventory.refunds_due(drop_id, self.clock.now_ms() - REFUND_RETRY_AFTER_MS)
         refunded = 0
         for order in due:
-            if order.get("refund") != "pending":
+            if order.refund != "pending":
                 continue
             try:
                 await self._refund(drop_id, order)
                 refunded += 1
             except Exception:
-                log.exception("refund of order %s failed; retried at the next sweep", order.get("id"))
+                log.exception("refund of order %s failed; retried at the next sweep", order.id)
         return refunded
 
     async def cancel(self, session: AsyncSession, claims: Claims, order_id: str) -> bytes:
@@ -202,9 +199,9 @@ class OrderService:
             return await self._render(session, order)  # cancelling twice answers the same
         raise refusal(state) or OrderNotCancellable()  # expired now or before, paying, not found, paid
 
-    async def _released(self, order: dict[str, Any]) -> None:
-        if order.get("fcode"):
-            await self.gate.order_released(str(order["fcode"]), str(order["id"]))
+    async def _released(self, order: LiveOrder) -> None:
+        if order.fcode:
+            await self.gate.order_released(order.fcode, order.id)
 
     async def expire_due(self, drop_id: int) -> int:
         with self.failover.rebuilds_when_fenced(drop_id):

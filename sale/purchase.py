@@ -13,8 +13,6 @@ import time
 from collections import Counter
 from typing import Any
 
-import orjson
-
 from codes.exceptions import FcodeInvalid
 from codes.gate import Gate, Lease
 from core.errors import DomainError, ServiceUnavailable
@@ -26,9 +24,9 @@ from core.token_versions import TokenVersions
 from sale.exceptions import DropNotFound, SoldOut, refusal
 from sale.failover import FailoverRebuild
 from sale.inventory import Inventory
+from sale.live_order import LiveOrder
 from sale.loader import DropLoader
 from sale.purchase_script import Purchase, PurchaseReply, PurchaseRequest
-from sale.render import order_bytes
 from sale.share.referral import ReferralSigner
 
 # After a "sold out, nothing left", this process answers sold_out itself for a moment (no Redis call).
@@ -101,7 +99,7 @@ class PurchaseService:
                 await self.gate.release(lease)
         self._count(result.outcome)
         if result.order is not None:
-            return order_bytes(orjson.loads(result.order))
+            return LiveOrder.decode(result.order).api_bytes()
         raise self._refusal(drop_id, result)
 
     def _count(self, outcome: str) -> None:

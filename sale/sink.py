@@ -14,7 +14,6 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-import orjson
 from redis.exceptions import ResponseError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,6 +22,7 @@ from core.keys import Keys
 from core.loops import forever
 from core.metrics import ORDERS_SUNK
 from core.redis import RedisClient, is_cluster_client
+from sale.live_order import LiveOrder
 from sale.repository import OrderRepository
 
 log = logging.getLogger("flashsale.sink")
@@ -43,7 +43,7 @@ class PaidRecorder(Protocol):
     of a batch (the share link's row, the F-code's redemption): at least once per paid order, so it
     must be idempotent."""
 
-    async def record_paid(self, session: AsyncSession, orders: Sequence[dict[str, Any]]) -> None: ...
+    async def record_paid(self, session: AsyncSession, orders: Sequence[LiveOrder]) -> None: ...
 
 
 async def ensure_group(redis: RedisClient, keys: Keys, drop_id: int) -> None:
@@ -198,13 +198,13 @@ class OrderSink:
         copy Redis keeps (the order's latest state, which the upsert's ranking accepts over older
         ones)."""
         ids = [entry_id for entry_id, _ in entries]
-        events: list[dict[str, Any]] = []
+        events: list[LiveOrder] = []
         order_ids = list(dict.fromkeys(order_id for _, fields in entries if fields and b"i" in fields
                                        for order_id in fields[b"i"].split(b" ")))
         if order_ids:
             found = await self.redis.hmget(self.keys.drop(drop_id).orders, order_ids)
-            events.extend(orjson.loads(raw) for raw in found if raw)
-        paid = [event for event in events if event.get("status") == "paid"]
+            events.extend(LiveOrder.decode(raw) for raw in found if raw)
+        paid = [event for event in events if event.status == "paid"]
         try:
             async with self.sessions() as session, session.begin():
                 count = await OrderRepository(session).upsert_events(events)

@@ -28,6 +28,7 @@ from core.tokens import Claims
 from sale.drops import DropAdmin
 from sale.exceptions import OrderNotFound
 from sale.images.store import MediaStore
+from sale.live_order import LiveOrder
 from sale.lookup import OrderLookup
 from sale.models import Drop
 from sale.share import wording
@@ -43,7 +44,7 @@ VIEW_WINDOW_SECONDS = 3600  # one view per visitor per link per hour
 UNRECORDED_TTL_SECONDS = 7 * 24 * 3600  # far beyond any database outage the sink waits out
 
 
-def link_of(order: dict[str, Any], token: str) -> ShareLink:
+def link_of(order: LiveOrder, token: str) -> ShareLink:
     """A paid order's link row (what the page needs is copied from the order)."""
     return ShareLink(order_id=str(order["id"]), token=token, user_id=int(order["user_id"]),
                      drop_id=int(order["drop_id"]), sku=str(order["sku"]),
@@ -100,7 +101,7 @@ class ShareService:
     def mint_token(self) -> str:
         return new_token()
 
-    async def record_paid(self, session: AsyncSession, orders: Sequence[dict[str, Any]]) -> None:
+    async def record_paid(self, session: AsyncSession, orders: Sequence[LiveOrder]) -> None:
         """The order sink's hook: each paid order's link row, with the token minted at payment."""
         links = [link_of(order, str(order["share"])) for order in orders if order.get("share")]
         await ShareRepository(session).add_if_absent(links)
@@ -205,7 +206,7 @@ class ShareService:
             log.warning("share page served from Redis: the database is unreachable")
         return await self._unrecorded_facts(token)
 
-    async def hold_until_recorded(self, order: dict[str, Any]) -> None:
+    async def hold_until_recorded(self, order: LiveOrder) -> None:
         """Keeps a just-paid order's link servable from Redis until the sink writes its row."""
         token = order.get("share")
         if token:
