@@ -15,16 +15,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
 from core.clock import SYSTEM_CLOCK, Clock
 from core.errors import Unauthorized
 from core.keys import Keys
-from core.redis import RedisClient, ScriptRegistry
+from core.redis import LuaScript, RedisClient, ScriptRegistry
 from core.tokens import Claims
 
 # Loads every account whose version is above 0 from the record: {user id: version}.
 VersionRecord = Callable[[], Awaitable[dict[int, int]]]
-SCRIPTS = ("token_version_check.lua", "token_version_raise.lua")
 _BATCH = 500  # pairs per script call when writing many versions
 REFRESH_SECONDS = 1.0  # how stale this worker's copy may get (revocation reaches purchases within it)
 # The change log is read from a little before the last read: bumps are scored by the bumping worker's
@@ -33,9 +33,15 @@ CHANGE_SLACK_MS = 10_000
 CHANGE_LOG_KEEP_MS = 3_600_000
 
 
-def register_scripts(scripts: ScriptRegistry) -> None:
-    for name in SCRIPTS:
-        scripts.add("core.lua", name)
+@dataclass(frozen=True, slots=True)
+class VersionScripts:
+    check: LuaScript   # token_version_check.lua
+    raise_: LuaScript  # token_version_raise.lua
+
+
+def register_scripts(scripts: ScriptRegistry) -> VersionScripts:
+    return VersionScripts(scripts.add("core.lua", "token_version_check.lua"),
+                          scripts.add("core.lua", "token_version_raise.lua"))
 
 
 class TokenRevoked(Unauthorized):
@@ -44,7 +50,7 @@ class TokenRevoked(Unauthorized):
 
 
 class TokenVersions:
-    def __init__(self, redis: RedisClient, keys: Keys, scripts: ScriptRegistry, record: VersionRecord,
+    def __init__(self, redis: RedisClient, keys: Keys, scripts: VersionScripts, record: VersionRecord,
                  clock: Clock = SYSTEM_CLOCK, refresh_seconds: float = REFRESH_SECONDS) -> None:
         self.redis = redis
         self.keys = keys
@@ -54,8 +60,8 @@ class TokenVersions:
         self._read_ms: int | None = None      # when the change log was last read (None: never)
         self._fresh_until = 0.0               # monotonic
         self._refreshing = asyncio.Lock()
-        self._check = scripts["token_version_check"]
-        self._raise = scripts["token_version_raise"]
+        self._check = scripts.check
+        self._raise = scripts.raise_
         self._record = record
         self._rebuilding = asyncio.Lock()
 

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from core.token_versions import TokenRevoked, TokenVersions
+from core.token_versions import TokenRevoked, TokenVersions, VersionScripts
 from tests.support import PASSWORD, Account, create_drop, is_problem, make_account, runtime_of
 
 
@@ -142,7 +142,8 @@ async def test_another_worker_sees_a_revocation_from_the_change_log(app: FastAPI
     runtime = runtime_of(app)
     account = await make_account(app)
     mine = runtime.versions
-    other = TokenVersions(runtime.redis, runtime.keys, runtime.scripts, mine._record, refresh_seconds=0)
+    scripts = VersionScripts(runtime.scripts["token_version_check"], runtime.scripts["token_version_raise"])
+    other = TokenVersions(runtime.redis, runtime.keys, scripts, mine._record, refresh_seconds=0)
     assert await other.recent(account.id) == 0
     await mine.bump(account.id, 4)
     assert await other.recent(account.id) == 4
