@@ -32,8 +32,7 @@ async def running(settings: Settings, *, background: bool, clock: Clock = SYSTEM
     engine = make_engine(settings)
     sessions = make_sessionmaker(engine)
     redis, keys, scripts = await connect_redis(redis_url), Keys(settings.redis_prefix), ScriptRegistry()
-    register_version_scripts(scripts)
-    versions = TokenVersions(redis, keys, scripts, token_version_record(sessions))
+    versions = TokenVersions(redis, keys, register_version_scripts(scripts), token_version_record(sessions), clock)
     runtime = Runtime(settings=settings, engine=engine, sessions=sessions, redis=redis, keys=keys,
                       scripts=scripts, tokens=TokenService(settings), versions=versions,
                       passwords=BoundedWork(settings.password_hash_concurrency, settings.password_hash_queue),

@@ -23,7 +23,7 @@ from sale.drops import DropAdmin
 from sale.failover import FailoverRebuild
 from sale.images.service import DropImageService
 from sale.images.store import MediaStore
-from sale.inventory import Inventory
+from sale.inventory import Inventory, PurchaseLimits
 from sale.inventory import register_scripts as register_sale_scripts
 from sale.loader import DropLoader
 from sale.lookup import OrderLookup
@@ -69,18 +69,19 @@ class Services:
 
 async def build_services(runtime: Runtime) -> Services:
     """Registers every Lua script once (SCRIPT LOAD), then builds the services bottom up."""
-    register_sale_scripts(runtime.scripts)
+    sale_scripts = register_sale_scripts(runtime.scripts)
     code_scripts = register_code_scripts(runtime.scripts)
     register_queue_scripts(runtime.scripts)
     count_view = runtime.scripts.add("sale.share", "share_view.lua")
     await runtime.scripts.load_all(runtime.redis)
     settings = runtime.settings
 
-    inventory = Inventory(runtime.redis, runtime.keys, runtime.scripts,
+    inventory = Inventory(runtime.redis, runtime.keys, sale_scripts, runtime.clock,
+                          PurchaseLimits(settings.purchase_rate_per_second),
                           payment_lease_ms=int(settings.payment_lease_seconds * 1000),
                           wait_replicas=settings.redis_wait_replicas, wait_timeout_ms=settings.redis_wait_timeout_ms)
     catalog = DropCatalog(runtime.redis, runtime.keys, runtime.sessions, runtime.clock)
-    loader = DropLoader(runtime, inventory, catalog)
+    loader = DropLoader(runtime.sessions, runtime.redis, runtime.keys, inventory, catalog)
     lookup = OrderLookup(inventory, runtime.sessions)
     queue = make_queue(runtime, loader)
     images = DropImageService(runtime.sessions, MediaStore(settings.media_root))
@@ -101,10 +102,12 @@ async def build_services(runtime: Runtime) -> Services:
     share, share_page, share_cards = make_share(runtime, drops, lookup, referrals, count_view)
     address_caps = AddressCaps(AddressCap(settings.max_unpaid_per_address, settings.max_unpaid_per_address_share),
                                catalog)
-    purchases = PurchaseService(runtime.redis, runtime.keys, inventory, loader, gate, referrals,
-                                settings.purchase_rate_per_second, AddressTags(settings.app_secret),
-                                address_caps, FailoverRebuild(runtime, loader))
-    orders = OrderService(inventory, lookup, loader, gate, share, make_provider(settings.payment_provider))
+    failover = FailoverRebuild(runtime.sessions, runtime.redis, runtime.keys, loader, sale_scripts.unlock,
+                               settings.failover_settle_seconds)
+    purchases = PurchaseService(inventory, loader, gate, referrals,
+                                AddressTags(settings.app_secret), address_caps, runtime.versions, failover)
+    orders = OrderService(inventory, lookup, loader, gate, share, make_provider(settings.payment_provider),
+                          runtime.versions, runtime.clock, failover)
     try:
         await code_sync.drain()  # F-code changes a stopped worker had not written to SQL yet
     except Exception:
@@ -167,6 +170,7 @@ def background_loops(services: Services) -> Background:
                       Upkept(services.loader, services.orders, services.purchases, services.code_sync, services.catalog,
                              services.queue))
     # The sink writes each paid order's share link and F-code redemption with the order, off the request.
-    sink = OrderSink(services.runtime, recorders=[services.share, services.gate])
+    sink = OrderSink(runtime.redis, runtime.keys, runtime.sessions, runtime.database_writes,
+                     runtime.settings.sink_claim_idle_ms, recorders=[services.share, services.gate])
     return Background(sink, asyncio.create_task(sink.run(), name="order-sink"),
                       asyncio.create_task(sweeper.run(), name="sweeper"))

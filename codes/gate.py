@@ -30,12 +30,25 @@ log = logging.getLogger("flashsale.fcodes")
 LEASE_MS = 10_000
 
 
+class SaleOrder(Protocol):
+    """What the gate reads of an order (the sale's LiveOrder)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def user_id(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def fcode(self) -> str: ...
+
+
 class SaleOrders(Protocol):
     """What the gate needs of the sale's orders. The composition root passes the sale's implementation:
     codes/ sits below sale/ and never imports it."""
 
-    async def find(self, order_id: str) -> dict[str, Any] | None:
-        """The order's freshest state (its live JSON: id, drop_id, user_id, status...), or None."""
+    async def find(self, order_id: str) -> SaleOrder | None:
+        """The order's freshest state, or None."""
         ...
 
     async def give_back(self, order_id: str) -> str:
@@ -162,17 +175,17 @@ class Gate:
         the record follows off the request (sync.py), like every other change of the code."""
         await self._order_end(code_hash, "paid", order_id, buyer)
 
-    async def record_paid(self, session: AsyncSession, orders: Sequence[dict[str, Any]]) -> None:
+    async def record_paid(self, session: AsyncSession, orders: Sequence[SaleOrder]) -> None:
         """The order sink's hook (sale.sink.PaidRecorder), at least once per paid order, off the pay
         request: the order's code is redeemed, should the pay request have ended before marking it."""
         for order in orders:
-            if order.get("fcode"):
-                await self._order_end(str(order["fcode"]), "paid", str(order["id"]), int(order["user_id"]))
+            if order.fcode:
+                await self._order_end(order.fcode, "paid", order.id, order.user_id)
 
     async def _order_end(self, code_hash: str, outcome: str, order_id: str, buyer: int | None) -> None:
         if buyer is None and outcome == "paid":
             order = await self.orders.find(order_id)
-            buyer = int(order["user_id"]) if order else None
+            buyer = order.user_id if order else None
         result = await self.state.order_end(code_hash, outcome, order_id, buyer)
         if result[0] == b"missing" and await self.rebuild(code_hash):
             result = await self.state.order_end(code_hash, outcome, order_id, buyer)
@@ -197,11 +210,11 @@ class Gate:
         order = await self.orders.find(order_id)
         if order is None:
             return False
-        status = order["status"]
+        status = order.status
         if status in ("expired", "cancelled"):
             await self._order_end(code_hash, "released", order_id, None)
             return True
         if status == "paid":
-            await self._order_end(code_hash, "paid", order_id, int(order["user_id"]))
+            await self._order_end(code_hash, "paid", order_id, order.user_id)
         return False
 

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class DropKeys:
     inv: str          # hash: stock counters, phase times, limits, price
-    users: str        # hash: user id -> units held (reserved + paid); "r:ID" -> the buyer's rate window
+    users: str        # hash: user id -> units held (reserved + paid); "r:ID" -> the buyer's rate window;
+                      # "a:TAG" -> reserved-but-unpaid units of a client address (see purchase.lua)
     orders: str       # hash: order id -> order JSON (the live state of every order, its one copy)
     deadlines: str    # sorted set: order id -> pay-by (or payment lease) in ms
     stream: str       # stream: order events for the SQL sink ({"i": order ids, space separated})
     rejected: str     # hash: error code -> count
     idem_prefix: str  # + user + ":" + key -> "order id|body hash" (string with TTL)
-    tokver: str       # hash: user id -> token version (this drop's copy of the account-wide versions)
-    addr_held: str    # hash: client address -> units it holds reserved and unpaid
     refunds_due: str  # sorted set: order id -> ms its late charge became due for a refund (until refunded)
     # The waiting room (same slot, so joining, metering and the purchase check are single scripts)
     queue: str          # hash: meter state (budget, last_ms, seq) and counts (done, expired)
@@ -34,8 +33,8 @@ class DropKeys:
     rebuild: str      # string with TTL: one app process is merging SQL back in after a failover
 
     def all_keys(self) -> list[str]:
-        return [self.inv, self.users, self.orders, self.deadlines, self.stream, self.rejected, self.tokver,
-                self.addr_held, self.refunds_due, self.queue, self.line, self.seen, self.admitted, self.tickets]
+        return [self.inv, self.users, self.orders, self.deadlines, self.stream, self.rejected,
+                self.refunds_due, self.queue, self.line, self.seen, self.admitted, self.tickets]
 
 
 class Keys:
@@ -50,8 +49,8 @@ class Keys:
             cached = DropKeys(
                 inv=f"{tag}:inv", users=f"{tag}:users", orders=f"{tag}:orders",
                 deadlines=f"{tag}:deadlines", stream=f"{tag}:stream", rejected=f"{tag}:rejected",
-                idem_prefix=f"{tag}:idem:", tokver=f"{tag}:tokver",
-                addr_held=f"{tag}:addr-held", refunds_due=f"{tag}:refunds-due", rebuild=f"{tag}:rebuild",
+                idem_prefix=f"{tag}:idem:", refunds_due=f"{tag}:refunds-due",
+                rebuild=f"{tag}:rebuild",
                 queue=f"{tag}:q", line=f"{tag}:q:line", seen=f"{tag}:q:seen", admitted=f"{tag}:q:admitted",
                 tickets=f"{tag}:q:tickets", join_addr_prefix=f"{tag}:q:addr:", join_user_prefix=f"{tag}:q:user:",
                 join_rate_prefix=f"{tag}:q:joins:", solution_prefix=f"{tag}:q:used:",
@@ -85,6 +84,11 @@ class Keys:
     def token_versions(self) -> str:
         """Hash: user id -> token version, for accounts whose version was ever bumped."""
         return f"{self.prefix}:{{tokver}}:versions"
+
+    @property
+    def token_versions_changes(self) -> str:
+        """Sorted set in the versions' slot: user id -> ms of its last bump (what workers poll)."""
+        return f"{self.prefix}:{{tokver}}:changes"
 
     @property
     def token_versions_ready(self) -> str:

@@ -1,32 +1,47 @@
 """Per-account token versions: what makes a role change, a password change or "sign out
-everywhere" end every token issued before it, at once.
+everywhere" end every token issued before it.
 
 A token carries `ver`, its account's version when issued; a request is accepted only while that is
-not below the account's current version in Redis (one script call). The record is the `users`
-table's `token_version` column: when Redis lost the versions (no `ready` marker) they are rebuilt
-from it before any token is accepted, never silently trusted. The purchase path does not call
-this: each live drop holds a copy of the versions in its own hash slot (`DropKeys.tokver`), which
-purchase.lua checks in the same round trip that takes the unit.
+not below the account's current version. The record is the `users` table's `token_version` column;
+Redis holds one account-wide hash in its own slot (rebuilt from the record when lost, never silently
+trusted). Admin and signed-in routes check that hash at once (`check`: one script call). Purchases
+and payments check `recent`: this worker's in-memory copy, refreshed at most every second from a
+change log in the hash's own slot (a sorted set of user id by bump time, read since the last read),
+so a revocation reaches the hot path within a second with no Redis command per purchase and no key
+outside the drop's slot in its script. A bump made by this worker updates its copy at once.
 """
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
+from core.clock import SYSTEM_CLOCK, Clock
 from core.errors import Unauthorized
 from core.keys import Keys
-from core.redis import RedisClient, ScriptRegistry
+from core.redis import LuaScript, RedisClient, ScriptRegistry
 from core.tokens import Claims
 
 # Loads every account whose version is above 0 from the record: {user id: version}.
 VersionRecord = Callable[[], Awaitable[dict[int, int]]]
-SCRIPTS = ("token_version_check.lua", "token_version_raise.lua")
-_BATCH = 500  # pairs per script call when copying many versions
+_BATCH = 500  # pairs per script call when writing many versions
+REFRESH_SECONDS = 1.0  # how stale this worker's copy may get (revocation reaches purchases within it)
+# The change log is read from a little before the last read: bumps are scored by the bumping worker's
+# clock, which may trail this one's; re-reading a few entries costs nothing.
+CHANGE_SLACK_MS = 10_000
+CHANGE_LOG_KEEP_MS = 3_600_000
 
 
-def register_scripts(scripts: ScriptRegistry) -> None:
-    for name in SCRIPTS:
-        scripts.add("core.lua", name)
+@dataclass(frozen=True, slots=True)
+class VersionScripts:
+    check: LuaScript   # token_version_check.lua
+    raise_: LuaScript  # token_version_raise.lua
+
+
+def register_scripts(scripts: ScriptRegistry) -> VersionScripts:
+    return VersionScripts(scripts.add("core.lua", "token_version_check.lua"),
+                          scripts.add("core.lua", "token_version_raise.lua"))
 
 
 class TokenRevoked(Unauthorized):
@@ -35,11 +50,18 @@ class TokenRevoked(Unauthorized):
 
 
 class TokenVersions:
-    def __init__(self, redis: RedisClient, keys: Keys, scripts: ScriptRegistry, record: VersionRecord) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, scripts: VersionScripts, record: VersionRecord,
+                 clock: Clock = SYSTEM_CLOCK, refresh_seconds: float = REFRESH_SECONDS) -> None:
         self.redis = redis
         self.keys = keys
-        self._check = scripts["token_version_check"]
-        self._raise = scripts["token_version_raise"]
+        self.clock = clock
+        self.refresh_seconds = refresh_seconds
+        self._known: dict[int, int] = {}      # this worker's copy: user id -> version (above 0)
+        self._read_ms: int | None = None      # when the change log was last read (None: never)
+        self._fresh_until = 0.0               # monotonic
+        self._refreshing = asyncio.Lock()
+        self._check = scripts.check
+        self._raise = scripts.raise_
         self._record = record
         self._rebuilding = asyncio.Lock()
 
@@ -65,22 +87,52 @@ class TokenVersions:
             await self._raise_all(self.keys.token_versions, versions.items(), ready=True)
 
     async def bump(self, user_id: int, version: int) -> None:
-        """Records `version` (the account's new one, already in the record's transaction) everywhere
-        tokens are checked: the account-wide hash, then every live drop's copy. A drop loaded in
-        between copies the account-wide hash after registering as live, so it cannot miss this."""
+        """Records `version` (the account's new one, already in the record's transaction): the hash,
+        then the change log other workers poll, then this worker's copy."""
         await self.current(user_id)  # makes sure the hash is built, so the bump is not lost in a rebuild
-        pair = ((user_id, version),)
-        await self._raise_all(self.keys.token_versions, pair)
-        for drop_id in await self.redis.smembers(self.keys.active_drops):
-            await self._raise_all(self.keys.drop(int(drop_id)).tokver, pair)
+        await self._raise_all(self.keys.token_versions, ((user_id, version),))
+        now = self.clock.now_ms()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(self.keys.token_versions_changes, {str(user_id): now})
+            pipe.zremrangebyscore(self.keys.token_versions_changes, "-inf", now - CHANGE_LOG_KEEP_MS)
+            await pipe.execute()
+        self._known[user_id] = max(self._known.get(user_id, 0), version)
 
-    async def copy_to_drop(self, drop_id: int) -> None:
-        """Gives a drop that just became live the account-wide versions (called after it is in the
-        active set, see bump)."""
-        if not await self.redis.exists(self.keys.token_versions_ready):
-            await self.rebuild()
-        raw = await self.redis.hgetall(self.keys.token_versions)
-        await self._raise_all(self.keys.drop(drop_id).tokver, ((int(k), int(v)) for k, v in raw.items()))
+    async def recent(self, user_id: int) -> int:
+        """The account's version as this worker saw it at most `refresh_seconds` ago (the hot path's)."""
+        if time.monotonic() >= self._fresh_until:
+            async with self._refreshing:  # one refresh at a time; the others wait for it
+                if time.monotonic() >= self._fresh_until:
+                    await self._refresh()
+        return self._known.get(user_id, 0)
+
+    async def check_recent(self, user_id: int, version: int) -> None:
+        if version < await self.recent(user_id):
+            raise TokenRevoked()
+
+    async def _refresh(self) -> None:
+        now = self.clock.now_ms()
+        keys = self.keys
+        since = self._read_ms
+        ready = False
+        if since is not None:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.exists(keys.token_versions_ready)
+                pipe.zrangebyscore(keys.token_versions_changes, since - CHANGE_SLACK_MS, "+inf")
+                ready, changed = await pipe.execute()
+            if ready and changed:
+                found = await self.redis.hmget(keys.token_versions, changed)
+                for user, value in zip(changed, found, strict=True):
+                    if value is not None:
+                        self._known[int(user)] = max(self._known.get(int(user), 0), int(value))
+        if since is None or not ready:  # first read, or Redis lost the versions: all of them again
+            if not await self.redis.exists(keys.token_versions_ready):
+                await self.rebuild()
+            raw = await self.redis.hgetall(keys.token_versions)
+            for user, value in raw.items():
+                self._known[int(user)] = max(self._known.get(int(user), 0), int(value))
+        self._read_ms = now
+        self._fresh_until = time.monotonic() + self.refresh_seconds
 
     async def _raise_all(self, key: str, pairs: Iterable[tuple[int, int]], *, ready: bool = False) -> None:
         batch: list[str | int] = []

@@ -2,28 +2,42 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
-from core.clock import ms, now_ms
+from core.clock import Clock, ms
+from core.errors import ServiceUnavailable
 from core.keys import DropKeys, Keys
 from core.metrics import UNREPLICATED
-from core.redis import RedisClient, ScriptArg, ScriptRegistry
-from sale.batching import PurchaseBatcher, PurchaseRequest
+from core.redis import LuaScript, RedisClient, ScriptArg, ScriptRegistry
+from sale.batching import PurchaseBatcher
+from sale.live_order import LiveOrder
 from sale.models import Drop
+from sale.purchase_script import FENCED, Purchase, PurchaseReply
 
 log = logging.getLogger("flashsale.inventory")
 
-SCRIPTS = ("purchase.lua", "pay_hold.lua", "pay_settle.lua", "release.lua", "load.lua")
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 PAYMENT_LEASE_MS = 60_000
 
 
-def register_scripts(scripts: ScriptRegistry) -> None:
-    for name in SCRIPTS:
-        scripts.add("sale.lua", name)
+@dataclass(frozen=True, slots=True)
+class SaleScripts:
+    """The drop's Lua scripts (sale/lua), registered once and handed to the inventory."""
+
+    purchase: LuaScript
+    pay_hold: LuaScript
+    pay_settle: LuaScript
+    release: LuaScript
+    load: LuaScript
+    unlock: LuaScript
+
+
+def register_scripts(scripts: ScriptRegistry) -> SaleScripts:
+    return SaleScripts(*(scripts.add("sale.lua", f"{name}.lua")
+                         for name in ("purchase", "pay_hold", "pay_settle", "release", "load", "unlock")))
 
 
 def drop_json(drop: Drop) -> bytes:
@@ -38,89 +52,95 @@ def drop_json(drop: Drop) -> bytes:
     })
 
 
+class DropFenced(ServiceUnavailable):
+    """A drop script found the drop's state stamped by another Redis server process (a failover or a
+    restart): nothing changed; the failover rebuild (sale/failover.py) merges SQL back in first."""
+
+    def __init__(self, drop_id: int) -> None:
+        super().__init__(detail="This drop is being checked after a storage failover; retry shortly.", retry_after=2)
+        self.drop_id = drop_id
+
+
 @dataclass(frozen=True, slots=True)
-class PurchaseResult:
-    outcome: str            # "ok", "dup", "missing", "fenced" or a refusal code
-    order: bytes | None     # the order JSON from Redis
-    remaining: int = -1
+class PurchaseLimits:
+    """Settings every purchase of a batch shares (purchase.lua's first arguments)."""
+
+    rate_per_second: int
 
 
 class Inventory:
-    def __init__(self, redis: RedisClient, keys: Keys, scripts: ScriptRegistry, *,
-                 payment_lease_ms: int = PAYMENT_LEASE_MS, wait_replicas: int = 0, wait_timeout_ms: int = 200) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, scripts: SaleScripts, clock: Clock, limits: PurchaseLimits,
+                 *, payment_lease_ms: int = PAYMENT_LEASE_MS, wait_replicas: int = 0,
+                 wait_timeout_ms: int = 200) -> None:
         self.redis = redis
         self.keys = keys
+        self.clock = clock
+        self.limits = limits
         self.payment_lease_ms = payment_lease_ms
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
-        self._purchase = scripts["purchase"]
-        self._hold = scripts["pay_hold"]
-        self._settle = scripts["pay_settle"]
-        self._release = scripts["release"]
-        self._load = scripts["load"]
-        self._batcher = PurchaseBatcher(self._purchase_batch)
+        self._purchase = scripts.purchase
+        self._hold = scripts.pay_hold
+        self._settle = scripts.pay_settle
+        self._release = scripts.release
+        self._load = scripts.load
+        self._batcher: PurchaseBatcher[Purchase, PurchaseReply] = PurchaseBatcher(self._purchase_batch)
 
-    async def purchase(self, drop_id: int, user_id: int, quantity: int, order_id: str, body_hash: str,
-                       idempotency_key: str | None, fcode_hash: str, ref: str, rate_per_second: int, *,
-                       token_version: int = 0, address: str = "", max_unpaid_per_address: int = 0,
-                       answer_only: bool = False) -> PurchaseResult:
-        """`address` names the client (a keyed tag, "" for none): its reserved-but-unpaid units in
-        this drop stay within `max_unpaid_per_address`; `token_version` is the buyer's token's;
-        `answer_only` answers a known Idempotency-Key and takes nothing."""
-        k = self.keys.drop(drop_id)
-        uid = str(user_id)
-        request = PurchaseRequest(uid, quantity, order_id, body_hash, orjson.dumps(fcode_hash), orjson.dumps(ref),
-                                  k.idem_prefix + uid + ":" + (idempotency_key or ""), idempotency_key is not None,
-                                  rate_per_second, token_version, address, max_unpaid_per_address, answer_only)
-        result = await self._batcher.submit(drop_id, request)
-        outcome = result[0].decode()
-        if outcome in ("ok", "dup"):
-            return PurchaseResult(outcome, result[1])
-        return PurchaseResult(outcome, None, int(result[1]) if len(result) > 1 else -1)
+    async def purchase(self, purchase: Purchase) -> PurchaseReply:
+        """Sends the purchase with the others of its drop in flight (sale/batching.py)."""
+        return await self._batcher.submit(purchase.request.drop_id, purchase)
 
-    async def _purchase_batch(self, drop_id: int, requests: list[PurchaseRequest]) -> list[Any]:
+    async def _purchase_batch(self, drop_id: int, purchases: list[Purchase]) -> list[PurchaseReply]:
         k = self.keys.drop(drop_id)
-        keys = (k.inv, k.users, k.orders, k.deadlines, k.stream, k.rejected, k.tokver, k.addr_held, k.admitted,
-                k.tickets, k.queue, *(r.idem_key for r in requests))
-        first = requests[0]  # the limits are settings: the same for every request
-        args: list[ScriptArg] = [now_ms(), first.rate_per_second, IDEMPOTENCY_TTL_SECONDS, first.max_unpaid_per_address]
-        for request in requests:
-            args.extend(request.args())
+        idem = k.idem_prefix
+        keys = (k.inv, k.users, k.orders, k.deadlines, k.stream, k.rejected, k.admitted, k.tickets,
+                k.queue, *(f"{idem}{p.request.user_id}:{p.request.idempotency_key or ''}" for p in purchases))
+        # One drop per batch, so one per-address cap (the service's decision, see sale/address_cap.py).
+        args: list[ScriptArg] = [self.clock.now_ms(), self.limits.rate_per_second, IDEMPOTENCY_TTL_SECONDS,
+                                 purchases[0].address_cap]
+        for purchase in purchases:
+            args.extend(purchase.args())
         if self.wait_replicas > 0:
             reply, acknowledged = await self._purchase.call_and_wait(self.redis, keys, args, self.wait_replicas,
                                                                      self.wait_timeout_ms)
             if acknowledged < self.wait_replicas:
-                UNREPLICATED.inc(len(requests))
+                UNREPLICATED.inc(len(purchases))
                 log.warning("purchase writes of drop %s reached %d of %d replicas in %d ms", drop_id,
                             acknowledged, self.wait_replicas, self.wait_timeout_ms)
         else:
             reply = await self._purchase(self.redis, keys, args)
         if reply and reply[0] == b"fenced":
-            return [[b"fenced"]] * len(requests)
-        replies: list[Any] = reply
-        return replies
+            return [FENCED] * len(purchases)
+        return [PurchaseReply.decode(raw) for raw in reply]
 
-    async def hold_payment(self, drop_id: int, order_id: str, user_id: int,
-                           token_version: int) -> tuple[str, dict[str, Any] | None]:
+    async def count_sold_out(self, answered: Mapping[int, int]) -> None:
+        """Adds sold-out answers given without a script call (a worker's local flag) to drops' refusals."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for drop_id, count in answered.items():
+                pipe.hincrby(self.keys.drop(drop_id).rejected, "sold_out", count)
+            await pipe.execute()
+
+    async def hold_payment(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, LiveOrder | None]:
         k = self.keys.drop(drop_id)
-        result = await self._hold(self.redis, (k.orders, k.deadlines, k.tokver),
-                                  (order_id, str(user_id), now_ms(), self.payment_lease_ms, token_version))
-        return _state(result)
+        result = await self._hold(self.redis, (k.inv, k.orders, k.deadlines),
+                                  (order_id, str(user_id), self.clock.now_ms(), self.payment_lease_ms))
+        return _state(drop_id, result)
 
     async def settle_payment(self, drop_id: int, order_id: str, paid: bool, reference: str,
-                             share_token: str = "") -> tuple[str, dict[str, Any] | None]:
+                             share_token: str = "") -> tuple[str, LiveOrder | None]:
         k = self.keys.drop(drop_id)
-        result = await self._settle(self.redis, (k.inv, k.orders, k.deadlines, k.stream, k.addr_held, k.refunds_due),
-                                    (order_id, "paid" if paid else "declined", now_ms(), reference, share_token))
-        return _state(result)
+        result = await self._settle(self.redis, (k.inv, k.orders, k.deadlines, k.stream, k.users, k.refunds_due),
+                                    (order_id, "paid" if paid else "declined", self.clock.now_ms(), reference,
+                                     share_token))
+        return _state(drop_id, result)
 
-    async def record_refund(self, drop_id: int, order_id: str, reference: str) -> tuple[str, dict[str, Any] | None]:
+    async def record_refund(self, drop_id: int, order_id: str, reference: str) -> tuple[str, LiveOrder | None]:
         k = self.keys.drop(drop_id)
-        result = await self._settle(self.redis, (k.inv, k.orders, k.deadlines, k.stream, k.addr_held, k.refunds_due),
-                                    (order_id, "refunded", now_ms(), reference, ""))
-        return _state(result)
+        result = await self._settle(self.redis, (k.inv, k.orders, k.deadlines, k.stream, k.users, k.refunds_due),
+                                    (order_id, "refunded", self.clock.now_ms(), reference, ""))
+        return _state(drop_id, result)
 
-    async def refunds_due(self, drop_id: int, due_before_ms: int, batch: int = 100) -> list[dict[str, Any]]:
+    async def refunds_due(self, drop_id: int, due_before_ms: int, batch: int = 100) -> list[LiveOrder]:
         """Orders whose late charge was due for a refund before `due_before_ms` and is not refunded yet."""
         k = self.keys.drop(drop_id)
         ids: list[bytes] = await self.redis.zrangebyscore(  # type: ignore[assignment]
@@ -128,23 +148,26 @@ class Inventory:
         if not ids:
             return []
         found = await self.redis.hmget(k.orders, ids)
-        return [orjson.loads(raw) for raw in found if raw]
+        return [LiveOrder.decode(raw) for raw in found if raw]
 
-    async def cancel(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, dict[str, Any] | None]:
+    async def cancel(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, LiveOrder | None]:
         k = self.keys.drop(drop_id)
-        result = await self._release(self.redis, _release_keys(k), ("cancel", now_ms(), order_id, str(user_id)))
-        return _state(result)
+        result = await self._release(self.redis, _release_keys(k),
+                                     ("cancel", self.clock.now_ms(), order_id, str(user_id)))
+        return _state(drop_id, result)
 
-    async def expire_due(self, drop_id: int, batch: int = 500) -> list[dict[str, Any]]:
+    async def expire_due(self, drop_id: int, batch: int = 500) -> list[LiveOrder]:
         k = self.keys.drop(drop_id)
-        result = await self._release(self.redis, _release_keys(k), ("expire", now_ms(), batch))
-        return [orjson.loads(raw) for raw in result]
+        result = await self._release(self.redis, _release_keys(k), ("expire", self.clock.now_ms(), batch))
+        if result and result[0] == b"fenced":
+            raise DropFenced(drop_id)
+        return [LiveOrder.decode(raw) for raw in result]
 
     async def load(self, drop: Drop, orders: list[bytes], *, merge: bool) -> list[int] | None:
         """Builds (init) or repairs (merge) the drop's state; None when init found it present."""
         assert drop.id is not None
         k = self.keys.drop(drop.id)
-        result = await self._load(self.redis, (k.inv, k.users, k.orders, k.deadlines, k.addr_held, k.refunds_due),
+        result = await self._load(self.redis, (k.inv, k.users, k.orders, k.deadlines, k.refunds_due),
                                   (drop_json(drop), "merge" if merge else "init", *orders))
         if result[0] == b"exists":
             return None
@@ -157,9 +180,9 @@ class Inventory:
         if await self.redis.hexists(inv, "remaining"):
             await self.redis.hset(inv, "admit_per_second", admit_per_second)
 
-    async def order(self, drop_id: int, order_id: str) -> dict[str, Any] | None:
+    async def order(self, drop_id: int, order_id: str) -> LiveOrder | None:
         raw = await self.redis.hget(self.keys.drop(drop_id).orders, order_id)
-        return orjson.loads(raw) if raw else None
+        return LiveOrder.decode(raw) if raw else None
 
     async def counters(self, drop_ids: list[int]) -> list[dict[bytes, bytes]]:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -184,14 +207,16 @@ class Inventory:
             inv, rejected, orders = await pipe.execute()
         return inv, rejected, int(orders)
 
-    async def all_orders(self, drop_id: int) -> dict[str, dict[str, Any]]:
+    async def all_orders(self, drop_id: int) -> dict[str, LiveOrder]:
         raw: dict[bytes, bytes] = await self.redis.hgetall(self.keys.drop(drop_id).orders)  # type: ignore[assignment]
-        return {key.decode(): orjson.loads(value) for key, value in raw.items()}
+        return {key.decode(): LiveOrder.decode(value) for key, value in raw.items()}
 
 
 def _release_keys(k: DropKeys) -> tuple[str, ...]:
-    return (k.inv, k.users, k.orders, k.deadlines, k.stream, k.addr_held)
+    return (k.inv, k.users, k.orders, k.deadlines, k.stream)
 
 
-def _state(result: list[bytes]) -> tuple[str, dict[str, Any] | None]:
-    return result[0].decode(), (orjson.loads(result[1]) if len(result) > 1 else None)
+def _state(drop_id: int, result: list[bytes]) -> tuple[str, LiveOrder | None]:
+    if result[0] == b"fenced":
+        raise DropFenced(drop_id)
+    return result[0].decode(), (LiveOrder.decode(result[1]) if len(result) > 1 else None)

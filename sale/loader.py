@@ -4,23 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-import orjson
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.runtime import Runtime
+from core.keys import Keys
+from core.redis import RedisClient
 from sale.catalog import DropCatalog
 from sale.exceptions import DropNotFound
 from sale.inventory import Inventory
+from sale.live_order import LiveOrder
 from sale.models import Drop
-from sale.repository import OrderRepository, row_event
+from sale.repository import OrderRepository
 from sale.sink import ensure_group
 
 log = logging.getLogger("flashsale.sale")
+T = TypeVar("T")
 
 
 class DropLoader:
-    def __init__(self, runtime: Runtime, inventory: Inventory, catalog: DropCatalog) -> None:
-        self.runtime = runtime
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: RedisClient, keys: Keys,
+                 inventory: Inventory, catalog: DropCatalog) -> None:
+        self.sessions = sessions
+        self.redis = redis
+        self.keys = keys
         self.inventory = inventory
         self.catalog = catalog
         self._locks: dict[int, asyncio.Lock] = {}
@@ -53,13 +61,10 @@ class DropLoader:
     async def _build(self, drop: Drop, *, merge: bool) -> int:
         assert drop.id is not None
         lock = self._locks.setdefault(drop.id, asyncio.Lock())
-        async with lock, self.runtime.sessions() as session:
+        async with lock, self.sessions() as session:
             orders = await OrderRepository(session).for_drop(drop.id)
-        loaded = await self.inventory.load(drop, [orjson.dumps(row_event(o)) for o in orders], merge=merge)
-        # After the drop is in the active set (inventory.load): a role change or sign-out racing this
-        # load reaches the drop's copy either way (core/token_versions.py).
-        await self.runtime.versions.copy_to_drop(drop.id)
-        await ensure_group(self.runtime.redis, self.runtime.keys, drop.id)
+        loaded = await self.inventory.load(drop, [LiveOrder.from_row(o).lua_json() for o in orders], merge=merge)
+        await ensure_group(self.redis, self.keys, drop.id)
         self._sku[drop.id] = drop.sku
         if loaded is not None:
             log.info("drop %s state %s from SQL: remaining=%s", drop.id, "merged" if merge else "built", loaded[0])
@@ -74,6 +79,17 @@ class DropLoader:
             raise DropNotFound()
         await self.load(drop)
         return drop
+
+    async def retry_missing(self, drop_id: int, attempt: Callable[[], Awaitable[T]],
+                            missing: Callable[[T], Awaitable[bool]]) -> T:
+        """The one "missing in Redis: rebuild from SQL, retry once": `attempt` again after the drop
+        was loaded when `missing` says its answer came from a drop Redis does not hold (lost, flushed,
+        never loaded). Raises drop_not_found for a drop the record does not have."""
+        result = await attempt()
+        if not await missing(result):
+            return result
+        await self.load_by_id(drop_id)
+        return await attempt()
 
     async def sku_of(self, drop_id: int) -> str:
         """The drop's SKU, known once this process loaded the drop (an F-code may be bound to one)."""

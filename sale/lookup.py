@@ -2,13 +2,12 @@
 does it, for order reads, share links and (through codes.gate.SaleOrders) the F-code gate."""
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sale.exceptions import DropNotFound, OrderNotFound, parse_drop_id
 from sale.inventory import Inventory
-from sale.repository import OrderRepository, row_event
+from sale.live_order import LiveOrder
+from sale.repository import OrderRepository
 
 
 def drop_of(order_id: str) -> int:
@@ -27,7 +26,7 @@ class OrderLookup:
         self.inventory = inventory
         self.sessions = sessions
 
-    async def find(self, order_id: str, session: AsyncSession | None = None) -> dict[str, Any] | None:
+    async def find(self, order_id: str, session: AsyncSession | None = None) -> LiveOrder | None:
         """The order's freshest state in its live JSON shape, or None (also for an id that cannot be
         one). Reads SQL in `session` when given (the request's transaction), else in one of its own."""
         try:
@@ -42,12 +41,12 @@ class OrderLookup:
         else:
             async with self.sessions() as own:
                 row = await OrderRepository(own).get(order_id)
-        return row_event(row) if row is not None else None
+        return LiveOrder.from_row(row) if row is not None else None
 
     async def give_back(self, order_id: str) -> str:
         """Cancels the order (the F-code it took went to another order): its units return to stock."""
         order = await self.find(order_id)
         if order is None:
             return "not_found"
-        state, _ = await self.inventory.cancel(int(order["drop_id"]), order_id, int(order["user_id"]))
+        state, _ = await self.inventory.cancel(order.drop_id, order_id, order.user_id)
         return state

@@ -13,21 +13,19 @@ import time
 from collections import Counter
 from typing import Any
 
-import orjson
-
 from codes.exceptions import FcodeInvalid
 from codes.gate import Gate, Lease
 from core.errors import DomainError, ServiceUnavailable
-from core.keys import Keys
 from core.metrics import PURCHASES
 from core.net import address_block
-from core.redis import RedisClient
+from core.token_versions import TokenVersions
 from sale.address_cap import AddressCaps
 from sale.exceptions import DropNotFound, SoldOut, refusal
 from sale.failover import FailoverRebuild
-from sale.inventory import Inventory, PurchaseResult
+from sale.inventory import Inventory
+from sale.live_order import LiveOrder
 from sale.loader import DropLoader
-from sale.render import order_bytes
+from sale.purchase_script import Purchase, PurchaseReply, PurchaseRequest
 from sale.share.referral import ReferralSigner
 
 # After a "sold out, nothing left", this process answers sold_out itself for a moment (no Redis call).
@@ -47,61 +45,60 @@ class AddressTags:
 
 
 class PurchaseService:
-    def __init__(self, redis: RedisClient, keys: Keys, inventory: Inventory, loader: DropLoader, gate: Gate,
-                 referrals: ReferralSigner, rate_per_second: int, addresses: AddressTags,
-                 address_caps: AddressCaps, failover: FailoverRebuild) -> None:
-        self.redis = redis
+    def __init__(self, inventory: Inventory, loader: DropLoader, gate: Gate,
+                 referrals: ReferralSigner, addresses: AddressTags, address_caps: AddressCaps,
+                 versions: TokenVersions, failover: FailoverRebuild) -> None:
         self.failover = failover
-        self.keys = keys
         self.inventory = inventory
         self.loader = loader
         self.gate = gate
         self.referrals = referrals
-        self.rate_per_second = rate_per_second
         self.addresses = addresses
         self.address_caps = address_caps
+        self.versions = versions
         self._sold_out_until: dict[int, float] = {}
         self._local_rejects: Counter[int] = Counter()
         self._outcomes: dict[str, Any] = {}
 
-    async def purchase(self, *, drop_id: int, user_id: int, quantity: int, fcode: str, ref: str,
-                       ref_cookie: str | None, idempotency_key: str | None, client: str,
-                       token_version: int = 0) -> bytes:
+    async def purchase(self, request: PurchaseRequest) -> bytes:
         """Reserves the units; returns the order's JSON (the same order again for a repeated
-        Idempotency-Key) or raises the refusal. `ref_cookie` is the browser's signed referral cookie;
-        `token_version` the buyer's token's (the script refuses a revoked one in the same round trip)."""
-        if idempotency_key is None and self._sold_out_until.get(drop_id, 0.0) > time.monotonic():
+        Idempotency-Key) or raises the refusal. A revoked token is refused by this worker's copy of
+        the account-wide versions (at most a second old: core/token_versions.py)."""
+        drop_id = request.drop_id
+        if request.idempotency_key is None and self._sold_out_until.get(drop_id, 0.0) > time.monotonic():
             self._local_rejects[drop_id] += 1
             self._count("sold_out")
             raise SoldOut()
+        await self.versions.check_recent(request.user_id, request.token_version)
         lease: Lease | None = None
-        if fcode:
-            lease = await self.gate.lease(fcode, user_id, await self.loader.sku_of(drop_id), client)
-        referral = self.referrals.referral(ref or None, ref_cookie) if ref or ref_cookie else ""
-        order_id = f"{drop_id}-{secrets.token_hex(10)}"
-        fcode_hash = lease.code_hash if lease is not None else ""
+        if request.fcode:
+            lease = await self.gate.lease(request.fcode, request.user_id, await self.loader.sku_of(drop_id),
+                                          request.client)
+        ref, cookie = request.ref, request.ref_cookie
         # The buyer's own order holds this code (a burst's loser, a retry): answer that order for its
         # Idempotency-Key, refuse anything else, and never take a unit it would have to give back.
         answer_only = lease is not None and bool(lease.held_by)
-        if answer_only and idempotency_key is None:
+        if answer_only and request.idempotency_key is None:
             raise FcodeInvalid("This F-code is in your order already: pay for it or cancel it")
+        purchase = Purchase(request, f"{drop_id}-{secrets.token_hex(10)}",
+                            fcode_hash=lease.code_hash if lease is not None else "",
+                            referral=self.referrals.referral(ref or None, cookie) if ref or cookie else "",
+                            address=self.addresses.tag(request.client), answer_only=answer_only,
+                            address_cap=await self.address_caps.of(drop_id))
         try:
-            result = await self._take(drop_id, user_id, quantity, order_id, f"{quantity}:{fcode_hash}",
-                                      idempotency_key, fcode_hash, referral, token_version,
-                                      self.addresses.tag(client), answer_only=answer_only)
+            result = await self._take(purchase)
         except BaseException:
             if lease is not None:
                 await self.gate.release(lease)
             raise
         if lease is not None:
             if result.outcome == "ok":
-                await self.gate.confirm(lease, order_id)
+                await self.gate.confirm(lease, purchase.order_id)
             else:
                 await self.gate.release(lease)
         self._count(result.outcome)
-        if result.outcome in ("ok", "dup"):
-            assert result.order is not None
-            return order_bytes(orjson.loads(result.order))
+        if result.order is not None:
+            return LiveOrder.decode(result.order).api_bytes()
         raise self._refusal(drop_id, result)
 
     def _count(self, outcome: str) -> None:
@@ -110,24 +107,22 @@ class PurchaseService:
             counter = self._outcomes[outcome] = PURCHASES.labels(outcome)
         counter.inc()
 
-    async def _take(self, drop_id: int, user_id: int, quantity: int, order_id: str, body_hash: str,
-                    idempotency_key: str | None, fcode_hash: str, referral: str, token_version: int,
-                    address: str, *, answer_only: bool = False) -> PurchaseResult:
-        for _ in range(2):
-            result = await self.inventory.purchase(
-                drop_id, user_id, quantity, order_id, body_hash, idempotency_key, fcode_hash, referral,
-                self.rate_per_second, token_version=token_version, address=address,
-                max_unpaid_per_address=await self.address_caps.of(drop_id), answer_only=answer_only)
-            if result.outcome == "fenced":
-                self.failover.rebuild_soon(drop_id)
-                raise ServiceUnavailable(detail="This drop is being checked after a storage failover; retry shortly.",
-                                         retry_after=self.failover.retry_after)
-            if result.outcome != "missing":
-                return result
-            await self.loader.load_by_id(drop_id)  # raises drop_not_found for an unknown drop
-        raise DropNotFound()
+    async def _take(self, purchase: Purchase) -> PurchaseReply:
+        drop_id = purchase.request.drop_id
 
-    def _refusal(self, drop_id: int, result: PurchaseResult) -> DomainError:
+        async def missing(reply: PurchaseReply) -> bool:
+            return reply.outcome == "missing"
+
+        result = await self.loader.retry_missing(drop_id, lambda: self.inventory.purchase(purchase), missing)
+        if result.outcome == "fenced":
+            self.failover.rebuild_soon(drop_id)
+            raise ServiceUnavailable(detail="This drop is being checked after a storage failover; retry shortly.",
+                                     retry_after=self.failover.retry_after)
+        if result.outcome == "missing":
+            raise DropNotFound()
+        return result
+
+    def _refusal(self, drop_id: int, result: PurchaseReply) -> DomainError:
         if result.outcome == "sold_out" and result.remaining == 0:
             self._sold_out_until[drop_id] = time.monotonic() + SOLD_OUT_FLAG_SECONDS
         error = refusal(result.outcome)
@@ -140,7 +135,4 @@ class PurchaseService:
         if not self._local_rejects:
             return
         pending, self._local_rejects = self._local_rejects, Counter()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for drop_id, count in pending.items():
-                pipe.hincrby(self.keys.drop(drop_id).rejected, "sold_out", count)
-            await pipe.execute()
+        await self.inventory.count_sold_out(pending)

@@ -35,12 +35,12 @@ async def reconcile(sessions: async_sessionmaker[AsyncSession], clock: Clock, in
         inv = (await inventory.counters([drop.id]))[0]
         only_sql = sorted(set(rows) - set(live))
         only_redis = sorted(set(live) - set(rows))
-        status_diff = sorted(i for i in set(rows) & set(live) if rows[i].status != shown_status(live[i]["status"]))
+        status_diff = sorted(i for i in set(rows) & set(live) if rows[i].status != shown_status(live[i].status))
         held = {"reserved": 0, "paid": 0}
         for order in live.values():
-            state = shown_status(order["status"])
+            state = shown_status(order.status)
             if state in held:
-                held[state] += int(order["quantity"])
+                held[state] += order.quantity
         counters = {"remaining": int(inv.get(b"remaining", -1)), "paid": int(inv.get(b"paid", -1)), **{
             f"orders_{state}": units for state, units in held.items()}}
         # Every unit is remaining or held by a live order, and the paid counter matches the orders.

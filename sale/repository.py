@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy import func
@@ -10,47 +10,52 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from sale.live_order import LiveOrder
 from sale.models import Drop, Order, shown_status
 
 _RANK = {"reserved": 0, "paying": 0, "paid": 1, "expired": 1, "cancelled": 1}
 _REFUND_RANK = {None: 0, "pending": 1, "refunded": 2}
 
 
-def _dt(ms_value: Any) -> datetime | None:
-    if ms_value is None or ms_value is False:
+def _dt(ms_value: int | None) -> datetime | None:
+    if ms_value is None:
         return None
     return datetime.fromtimestamp(float(ms_value) / 1000, UTC)
 
 
-def order_row(event: dict[str, Any]) -> dict[str, Any]:
-    """An order event from the stream (the order's JSON) as a row of the orders table."""
-    return {
-        "id": event["id"], "drop_id": int(event["drop_id"]), "user_id": int(event["user_id"]),
-        "sku": event["sku"], "quantity": int(event["quantity"]), "amount_cents": int(event["amount_cents"]),
-        "currency": event["currency"], "status": shown_status(event["status"]), "created_at": _dt(event["created_ms"]),
-        "pay_by": _dt(event["pay_by_ms"]), "paid_at": _dt(event.get("paid_ms")),
-        "ended_at": _dt(event.get("ended_ms")), "payment_ref": event.get("payment_ref") or None,
-        "fcode_hash": event.get("fcode") or None, "ref_token": event.get("ref") or None,
-        "refund_status": event.get("refund") or None, "refunded_at": _dt(event.get("refunded_ms")),
-        "refund_ref": event.get("refund_ref") or None,
-    }
+class OrderRow(TypedDict):
+    """A row of the orders table, as the upsert writes it."""
+
+    id: str
+    drop_id: int
+    user_id: int
+    sku: str
+    quantity: int
+    amount_cents: int
+    currency: str
+    status: str
+    created_at: datetime | None
+    pay_by: datetime | None
+    paid_at: datetime | None
+    ended_at: datetime | None
+    payment_ref: str | None
+    fcode_hash: str | None
+    ref_token: str | None
+    refund_status: str | None
+    refunded_at: datetime | None
+    refund_ref: str | None
 
 
-def row_event(order: Order) -> dict[str, Any]:
-    """The inverse of order_row: a SQL order in the JSON shape the Lua scripts keep."""
-    def to_ms(value: datetime | None) -> int | bool:
-        return int(value.replace(tzinfo=value.tzinfo or UTC).timestamp() * 1000) if value else False
-
-    refund = ({"refund": order.refund_status, "refunded_ms": to_ms(order.refunded_at),
-               "refund_ref": order.refund_ref or ""} if order.refund_status else {})
-    return {
-        "id": order.id, "drop_id": order.drop_id, "user_id": order.user_id, "sku": order.sku,
-        "quantity": order.quantity, "amount_cents": order.amount_cents, "currency": order.currency,
-        "status": order.status, "created_ms": to_ms(order.created_at), "pay_by_ms": to_ms(order.pay_by),
-        "paid_ms": to_ms(order.paid_at), "ended_ms": to_ms(order.ended_at),
-        "payment_ref": order.payment_ref or "", "fcode": order.fcode_hash or "", "ref": order.ref_token or "",
-        **refund,
-    }
+def order_row(order: LiveOrder) -> OrderRow:
+    """A live order (from the stream) as a row of the orders table."""
+    return OrderRow(
+        id=order.id, drop_id=order.drop_id, user_id=order.user_id, sku=order.sku, quantity=order.quantity,
+        amount_cents=order.amount_cents, currency=order.currency, status=shown_status(order.status),
+        created_at=_dt(order.created_ms), pay_by=_dt(order.pay_by_ms), paid_at=_dt(order.paid_ms),
+        ended_at=_dt(order.ended_ms), payment_ref=order.payment_ref or None, fcode_hash=order.fcode or None,
+        ref_token=order.ref or None, refund_status=order.refund or None, refunded_at=_dt(order.refunded_ms),
+        refund_ref=order.refund_ref or None,
+    )
 
 
 _UPSERTS: dict[str, Any] = {}
@@ -116,10 +121,10 @@ class OrderRepository:
             col(Order.drop_id).in_(drop_ids)).group_by(col(Order.drop_id)))
         return {int(drop_id): int(count) for drop_id, count in result.all()}
 
-    async def upsert_events(self, events: Iterable[dict[str, Any]]) -> int:
+    async def upsert_events(self, events: Iterable[LiveOrder]) -> int:
         """Writes order events idempotently: a new order is inserted, a reserved one takes its final state,
         a finished one never changes. Redelivered or reordered events are harmless."""
-        latest: dict[str, dict[str, Any]] = {}
+        latest: dict[str, OrderRow] = {}
         for event in events:
             row = order_row(event)
             seen = latest.get(row["id"])

@@ -14,16 +14,15 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-import orjson
 from redis.exceptions import ResponseError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.db import DATABASE_DOWN
+from core.db import DATABASE_DOWN, WriteHealth
 from core.keys import Keys
 from core.loops import forever
 from core.metrics import ORDERS_SUNK
 from core.redis import RedisClient, is_cluster_client
-from core.runtime import Runtime
+from sale.live_order import LiveOrder
 from sale.repository import OrderRepository
 
 log = logging.getLogger("flashsale.sink")
@@ -44,7 +43,7 @@ class PaidRecorder(Protocol):
     of a batch (the share link's row, the F-code's redemption): at least once per paid order, so it
     must be idempotent."""
 
-    async def record_paid(self, session: AsyncSession, orders: Sequence[dict[str, Any]]) -> None: ...
+    async def record_paid(self, session: AsyncSession, orders: Sequence[LiveOrder]) -> None: ...
 
 
 async def ensure_group(redis: RedisClient, keys: Keys, drop_id: int) -> None:
@@ -57,8 +56,14 @@ async def ensure_group(redis: RedisClient, keys: Keys, drop_id: int) -> None:
 
 
 class OrderSink:
-    def __init__(self, runtime: Runtime, recorders: Sequence[PaidRecorder] = (), consumer: str | None = None) -> None:
-        self.runtime = runtime
+    def __init__(self, redis: RedisClient, keys: Keys, sessions: async_sessionmaker[AsyncSession],
+                 database_writes: WriteHealth, claim_idle_ms: int, recorders: Sequence[PaidRecorder] = (),
+                 consumer: str | None = None) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.sessions = sessions
+        self.database_writes = database_writes  # what /healthz reports of the sink's writes
+        self.claim_idle_ms = claim_idle_ms
         self.recorders = list(recorders)
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self._last_claim = 0.0
@@ -68,8 +73,8 @@ class OrderSink:
         self._stopping = asyncio.Event()
 
     async def active_streams(self) -> dict[str, int]:
-        members = await self.runtime.redis.smembers(self.runtime.keys.active_drops)
-        return {self.runtime.keys.drop(int(m)).stream: int(m) for m in members}
+        members = await self.redis.smembers(self.keys.active_drops)
+        return {self.keys.drop(int(m)).stream: int(m) for m in members}
 
     async def run(self) -> None:
         await forever(self._lingering_step, log, pause=0, until=self._stopping)
@@ -115,7 +120,7 @@ class OrderSink:
             if backlog and not any(entries for _, entries in batches):
                 self._backlog = False
             elif not backlog and block_ms and not any(entries for _, entries in batches):
-                if len(streams) > 1 and is_cluster_client(self.runtime.redis):
+                if len(streams) > 1 and is_cluster_client(self.redis):
                     # Several slots, one read each: a blocking read per stream would hold a connection
                     # per active drop. A short pause instead, then the next step reads them all again.
                     await asyncio.sleep(min(block_ms, MULTI_STREAM_BLOCK_MS) / 1000)
@@ -124,7 +129,7 @@ class OrderSink:
             for stream, entries in batches:
                 gone = [entry_id for entry_id, fields in entries if not fields]
                 if gone:  # pending ids whose entry was deleted: nothing left to write
-                    await self.runtime.redis.xack(stream, GROUP, *gone)
+                    await self.redis.xack(stream, GROUP, *gone)
                 entries = [e for e in entries if e[1]]
                 if entries:
                     written += await self.write(stream, streams[stream], entries)
@@ -140,15 +145,15 @@ class OrderSink:
         stream, since each drop's stream lives in its own slot and a read naming streams of two slots
         is refused (CROSSSLOT, redis/redis#6794)."""
         block = block_ms if start == ">" else None
-        if not is_cluster_client(self.runtime.redis):
+        if not is_cluster_client(self.redis):
             try:
-                response = await self.runtime.redis.xreadgroup(GROUP, self.consumer, dict.fromkeys(streams, start),
+                response = await self.redis.xreadgroup(GROUP, self.consumer, dict.fromkeys(streams, start),
                                                                count=BATCH, block=block)
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
                 for drop_id in streams.values():  # Redis lost the group (flushed or rebuilt)
-                    await ensure_group(self.runtime.redis, self.runtime.keys, drop_id)
+                    await ensure_group(self.redis, self.keys, drop_id)
                 return []
             batches: list[Any] = list(response or [])  # RESP2 reply: [[stream, entries], ...]
             return [(stream.decode(), list(entries)) for stream, entries in batches]
@@ -161,12 +166,12 @@ class OrderSink:
 
     async def _read_one(self, stream: str, drop_id: int, start: str, block_ms: int | None) -> list[Any]:
         try:
-            response = await self.runtime.redis.xreadgroup(GROUP, self.consumer, {stream: start}, count=BATCH,
+            response = await self.redis.xreadgroup(GROUP, self.consumer, {stream: start}, count=BATCH,
                                                            block=block_ms)
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
-            await ensure_group(self.runtime.redis, self.runtime.keys, drop_id)  # Redis lost the group
+            await ensure_group(self.redis, self.keys, drop_id)  # Redis lost the group
             return []
         batches: list[Any] = list(response or [])  # RESP2 reply: [[stream, entries]]
         return list(batches[0][1]) if batches else []
@@ -175,8 +180,8 @@ class OrderSink:
         written = 0
         for stream, drop_id in streams.items():
             try:
-                result = await self.runtime.redis.xautoclaim(stream, GROUP, self.consumer,
-                                                             self.runtime.settings.sink_claim_idle_ms,
+                result = await self.redis.xautoclaim(stream, GROUP, self.consumer,
+                                                             self.claim_idle_ms,
                                                              start_id="0-0", count=BATCH)
             except ResponseError as exc:
                 if "NOGROUP" in str(exc):
@@ -191,26 +196,26 @@ class OrderSink:
     async def write(self, stream: str, drop_id: int, entries: list[Any]) -> int:
         """An entry names orders ({"i": "id id ..."}); their JSON is read from the orders hash, the one
         copy Redis keeps (the order's latest state, which the upsert's ranking accepts over older
-        ones). Entries written by older versions carry the JSON itself ({"o": JSON})."""
+        ones)."""
         ids = [entry_id for entry_id, _ in entries]
-        events = [orjson.loads(fields[b"o"]) for _, fields in entries if fields and b"o" in fields]
+        events: list[LiveOrder] = []
         order_ids = list(dict.fromkeys(order_id for _, fields in entries if fields and b"i" in fields
                                        for order_id in fields[b"i"].split(b" ")))
         if order_ids:
-            found = await self.runtime.redis.hmget(self.runtime.keys.drop(drop_id).orders, order_ids)
-            events.extend(orjson.loads(raw) for raw in found if raw)
-        paid = [event for event in events if event.get("status") == "paid"]
+            found = await self.redis.hmget(self.keys.drop(drop_id).orders, order_ids)
+            events.extend(LiveOrder.decode(raw) for raw in found if raw)
+        paid = [event for event in events if event.status == "paid"]
         try:
-            async with self.runtime.sessions() as session, session.begin():
+            async with self.sessions() as session, session.begin():
                 count = await OrderRepository(session).upsert_events(events)
                 for recorder in self.recorders if paid else ():
                     await recorder.record_paid(session, paid)  # the share link row, the F-code's redemption
         except DATABASE_DOWN:
-            self.runtime.database_writes.failed()
+            self.database_writes.failed()
             raise
-        self.runtime.database_writes.succeeded()
+        self.database_writes.succeeded()
         # Acknowledged only after the commit: a crash before this line redelivers, harmlessly.
-        async with self.runtime.redis.pipeline(transaction=False) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.xack(stream, GROUP, *ids)
             pipe.xdel(stream, *ids)
             await pipe.execute()

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from sale.batching import PurchaseBatcher, PurchaseRequest
+from sale.batching import PurchaseBatcher
+from sale.purchase_script import Purchase, PurchaseRequest
 
 
-def request(user: int) -> PurchaseRequest:
-    return PurchaseRequest(str(user), 1, f"1-{user}", "1:", b'""', b'""', f"idem:{user}", False, 20)
+def request(user: int) -> Purchase:
+    return Purchase(PurchaseRequest(1, user, 1, 0), f"1-{user}")
 
 
 class Recorder:
@@ -22,12 +23,12 @@ class Recorder:
         self.release = asyncio.Event()
         self.fail_users: set[str] = set()
 
-    async def send(self, drop_id: int, requests: list[PurchaseRequest]) -> list[Any]:
-        self.batches.append((drop_id, [r.user_id for r in requests]))
+    async def send(self, drop_id: int, requests: list[Purchase]) -> list[Any]:
+        self.batches.append((drop_id, [str(r.request.user_id) for r in requests]))
         await self.release.wait()
-        if self.fail_users & {r.user_id for r in requests}:
+        if self.fail_users & {str(r.request.user_id) for r in requests}:
             raise ConnectionError("redis went away")
-        return [[b"ok", r.user_id.encode()] for r in requests]
+        return [[b"ok", str(r.request.user_id).encode()] for r in requests]
 
 
 async def test_purchases_arriving_during_a_call_share_the_next_one_in_order() -> None:

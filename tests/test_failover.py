@@ -182,3 +182,31 @@ async def test_state_built_by_another_server_process_pauses_then_sells(app: Fast
     assert is_problem(again, 409, "limit_reached")  # the first buyer's unit survived the rebuild
     stats = (await client.get(f"/api/admin/drops/{drop['id']}/stats", headers=operator.headers)).json()
     assert (stats["remaining"], stats["reserved"]) == (3, 2)
+
+
+async def test_pay_and_cancel_are_fenced_too(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """Every drop script checks the run_id stamp, not only the purchase: paying or cancelling on state
+    built by another server process changes nothing (503) and starts the rebuild, after which both work."""
+    operator = await make_account(app, "operator")
+    buyer = (await make_accounts(app, 1))[0]
+    drop = await create_drop(client, operator, stock=5, per_user_limit=2)
+    purchase = f"/api/drops/{drop['id']}/purchase"
+    orders = [(await client.post(purchase, json={}, headers=buyer.headers)).json()["id"] for _ in range(2)]
+    runtime = runtime_of(app)
+    k = runtime.keys.drop(drop["id"])
+    await runtime.redis.hset(k.inv, "run_id", "0" * 40)
+    before = await runtime.redis.hgetall(k.orders)
+    paid = await client.post(f"/api/orders/{orders[0]}/pay", json={"payment_token": "test_ok"}, headers=buyer.headers)
+    assert is_problem(paid, 503, "service_unavailable"), paid.text
+    cancelled = await client.post(f"/api/orders/{orders[1]}/cancel", headers=buyer.headers)
+    assert is_problem(cancelled, 503, "service_unavailable"), cancelled.text
+    assert await runtime.redis.hgetall(k.orders) == before  # nothing changed
+
+    async def pays() -> bool:
+        answer = await client.post(f"/api/orders/{orders[0]}/pay", json={"payment_token": "test_ok"},
+                                   headers=buyer.headers)
+        assert answer.status_code in (200, 503), answer.text
+        return answer.status_code == 200
+
+    await eventually(pays, timeout=10, interval=0.2)
+    assert (await client.post(f"/api/orders/{orders[1]}/cancel", headers=buyer.headers)).status_code == 200

@@ -15,6 +15,7 @@ from sqlmodel import SQLModel
 from codes.format import canonical, display
 from codes.gate import Lease
 from codes.models import FCode
+from sale.purchase_script import Purchase, PurchaseRequest
 from tests.support import create_drop, eventually, is_problem, make_account, make_accounts, runtime_of, services_of
 from tests.support.fcodes import (
     claim,
@@ -108,8 +109,8 @@ async def test_a_stale_confirm_gives_its_unit_back(app: FastAPI, client: httpx.A
     code_hash = gate.crypto.lookup_hash(canonical(code))
     slow_order = f"{drop['id']}-{secrets.token_hex(10)}"
     await services.loader.load_by_id(drop["id"])
-    took = await services.inventory.purchase(drop["id"], slow.id, 1, slow_order, "1:" + code_hash, None,
-                                         code_hash, "", 1000)
+    took = await services.inventory.purchase(Purchase(PurchaseRequest(drop["id"], slow.id, 1, 0), slow_order,
+                                                      fcode_hash=code_hash))
     assert took.outcome == "ok"  # the slow purchase took its unit; its lease is long gone
     async with client_at(app) as c:
         fast_order = await purchase(c, drop["id"], fast, code)
@@ -161,8 +162,8 @@ async def test_paying_an_order_whose_confirm_never_ran_redeems_the_code(app: Fas
     code_hash = gate.crypto.lookup_hash(canonical(code))
     order_id = f"{drop['id']}-{secrets.token_hex(10)}"
     await services.loader.load_by_id(drop["id"])
-    took = await services.inventory.purchase(drop["id"], buyer.id, 1, order_id, "1:" + code_hash, None, code_hash,
-                                         "", 1000)
+    took = await services.inventory.purchase(Purchase(PurchaseRequest(drop["id"], buyer.id, 1, 0), order_id,
+                                                      fcode_hash=code_hash))
     assert took.outcome == "ok"  # and the worker died before confirm
     assert (await my_codes(client, employee))[code]["status"] == "available"
     paid = await client.post(f"/api/orders/{order_id}/pay", json={"payment_token": "test_ok"},

@@ -4,8 +4,10 @@ When Redis lost the versions they come back from SQL, never silently accepting o
 from __future__ import annotations
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
+from core.token_versions import TokenRevoked, TokenVersions, VersionScripts
 from tests.support import PASSWORD, Account, create_drop, is_problem, make_account, runtime_of
 
 
@@ -131,3 +133,20 @@ async def test_a_revoked_token_cannot_pay(app: FastAPI, client: httpx.AsyncClien
     fresh = bearer(await sign_in(client, buyer.email))
     again = await client.post(f"/api/orders/{reserved_id}/pay", json={"payment_token": "test_ok"}, headers=fresh)
     assert again.status_code == 200, again.text
+
+
+async def test_another_worker_sees_a_revocation_from_the_change_log(app: FastAPI) -> None:
+    """Each worker keeps a copy of the versions for the hot path, refreshed from the change log (at
+    most every second by default; here at every read, so no waiting): a bump made by another worker
+    reaches it without any per-purchase Redis read."""
+    runtime = runtime_of(app)
+    account = await make_account(app)
+    mine = runtime.versions
+    scripts = VersionScripts(runtime.scripts["token_version_check"], runtime.scripts["token_version_raise"])
+    other = TokenVersions(runtime.redis, runtime.keys, scripts, mine._record, refresh_seconds=0)
+    assert await other.recent(account.id) == 0
+    await mine.bump(account.id, 4)
+    assert await other.recent(account.id) == 4
+    with pytest.raises(TokenRevoked):
+        await other.check_recent(account.id, 3)
+    await other.check_recent(account.id, 4)

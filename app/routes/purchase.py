@@ -19,6 +19,7 @@ from app.problems import problems
 from app.routes.plain import JSON, PlainRoute, path_parameter
 from core.errors import ValidationFailed
 from sale.exceptions import parse_drop_id
+from sale.purchase_script import PurchaseRequest
 from sale.schemas import OrderOut, PurchaseIn
 from sale.share.referral import COOKIE_NAME
 
@@ -67,10 +68,10 @@ async def purchase(request: Request) -> Response:
     drop_id = parse_drop_id(request.path_params["drop_id"])
     quantity, fcode, ref = parse_purchase(await request.body())
     key = parse_idempotency_key(headers.get("idempotency-key"))
-    order = await services.purchases.purchase(
-        drop_id=drop_id, user_id=claims.user_id, quantity=quantity, fcode=fcode, ref=ref,
+    order = await services.purchases.purchase(PurchaseRequest(
+        drop_id, claims.user_id, quantity, claims.ver, fcode=fcode, ref=ref,
         ref_cookie=request.cookies.get(COOKIE_NAME) if "cookie" in headers else None,
-        idempotency_key=key, client=client_key(request), token_version=claims.ver)
+        idempotency_key=key, client=client_key(request)))
     return Response(order, status_code=201, media_type=JSON)
 
 

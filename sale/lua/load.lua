@@ -1,10 +1,10 @@
 --[[ load.lua: build a drop's Redis state from the database, or repair it by merging both.
 
-KEYS[1] inv        hash of the drop      KEYS[2] users      hash: user id -> units held
+KEYS[1] inv        hash of the drop
+KEYS[2] users      hash: user id -> units held; "a:" .. client address tag -> reserved-but-unpaid
+        units (orders from the database carry no address: only those Redis still held count again)
 KEYS[3] orders     hash: id -> JSON      KEYS[4] deadlines  sorted set: id -> pay-by ms
-KEYS[5] addr_held  hash: client address tag -> reserved-but-unpaid units (orders from the database
-        carry no address: only those Redis still held count again)
-KEYS[6] refunds_due sorted set: order id -> ms its refund became due (orders whose refund is pending)
+KEYS[5] refunds_due sorted set: order id -> ms its refund became due (orders whose refund is pending)
 
 ARGV[1] the drop as JSON: id, sku, currency, price_cents, stock, priority_starts_at, starts_at,
         ends_at (ms), per_user_limit, pay_window_ms, waiting_room (0/1), queue_opens_at (ms),
@@ -21,7 +21,7 @@ The state is stamped with the serving process's run_id ("run_id" in inv): purcha
 of which may have lost the last acknowledged writes, until this script merged SQL back in.
 Returns {"exists"} (init, state present) or {"loaded", remaining, reserved, paid, orders added}.
 ]]
-local inv, users, orders, deadlines, addr_held, refunds_due = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local inv, users, orders, deadlines, refunds_due = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local drop = cjson.decode(ARGV[1])
 -- The fields every order repeats, as JSON members, for purchase.lua to paste in.
 local head = string.sub(cjson.encode({drop_id = drop.id, sku = drop.sku, currency = drop.currency}), 2, -2)
@@ -48,7 +48,7 @@ end
 
 local totals = {reserved = 0, paid = 0, expired = 0, cancelled = 0}
 local held, by_addr = {}, {}
-redis.call('DEL', users, deadlines, addr_held)
+redis.call('DEL', users, deadlines)
 for id, o in pairs(merged) do
   local state = o.status == 'paying' and 'reserved' or o.status
   totals[state] = (totals[state] or 0) + o.quantity
@@ -65,7 +65,7 @@ for id, o in pairs(merged) do
   end
 end
 for uid, units in pairs(held) do redis.call('HSET', users, uid, units) end
-for addr, units in pairs(by_addr) do redis.call('HSET', addr_held, addr, units) end
+for addr, units in pairs(by_addr) do redis.call('HSET', users, 'a:' .. addr, units) end
 
 local remaining = drop.stock - totals.reserved - totals.paid
 redis.call('HSET', inv, 'id', drop.id, 'sku', drop.sku, 'currency', drop.currency,

@@ -4,7 +4,8 @@ KEYS[1] inv        hash of the drop (counters)
 KEYS[2] orders     hash: order id -> order JSON
 KEYS[3] deadlines  sorted set: order id -> pay-by ms
 KEYS[4] stream     stream of order events for the SQL sink ({"i", order id}: it reads the JSON here)
-KEYS[5] addr_held  hash: client address tag -> reserved-but-unpaid units (a paid unit leaves it)
+KEYS[5] users      hash of the drop's buyers: "a:" .. client address tag -> reserved-but-unpaid
+                   units (a paid unit leaves it)
 KEYS[6] refunds_due sorted set: order id -> ms its refund became due (the sweeper retries these)
 
 ARGV[1] order id   ARGV[2] "paid" (charge succeeded), "declined" or "refunded"   ARGV[3] now (ms)
@@ -12,7 +13,8 @@ ARGV[4] payment reference (of the charge; of the refund for "refunded")
 ARGV[5] share token minted for the paid order ("" for none)
 
 A "reserved" order (its lease ran out, its pay-by not yet) is paid too by a successful charge.
-Returns {state, order JSON}:
+Returns {"fenced"} (nothing done) when the drop's state was stamped by another server process
+(run_id, see purchase.lua); otherwise {state, order JSON}:
   "paid"        moved reserved units to paid, with the share token; streamed (the sink writes the
                 paid state and the share link)
   "reserved"    declined: the order waits again until its own pay-by
@@ -21,6 +23,9 @@ Returns {state, order JSON}:
   "refunded"    the refund of such a charge is recorded; streamed
   otherwise the unchanged state of an order that was not "paying" ({"not_found"} when unknown).
 ]]
+-- Fenced like purchase.lua: state stamped by another server process changes nothing until merged.
+local run_id = redis.call('HGET', KEYS[1], 'run_id')
+if run_id and run_id ~= string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') then return {'fenced'} end
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return {'not_found'} end
 local order = cjson.decode(raw)
@@ -62,7 +67,8 @@ if ARGV[2] == 'paid' then
   redis.call('HINCRBY', KEYS[1], 'paid', order.quantity)
   redis.call('ZREM', KEYS[3], ARGV[1])
   if order.addr and order.addr ~= '' then
-    if redis.call('HINCRBY', KEYS[5], order.addr, -order.quantity) <= 0 then redis.call('HDEL', KEYS[5], order.addr) end
+    local field = 'a:' .. order.addr
+    if redis.call('HINCRBY', KEYS[5], field, -order.quantity) <= 0 then redis.call('HDEL', KEYS[5], field) end
   end
   raw = cjson.encode(order)
   redis.call('XADD', KEYS[4], '*', 'i', ARGV[1])

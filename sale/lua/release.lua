@@ -1,21 +1,24 @@
 --[[ release.lua: return reserved units to stock, for a buyer's cancel or for expiry.
 
 KEYS[1] inv        hash of the drop (counters)
-KEYS[2] users      hash: user id -> units held
+KEYS[2] users      hash: user id -> units held; "a:" .. client address tag -> its reserved-but-unpaid units
 KEYS[3] orders     hash: order id -> order JSON
 KEYS[4] deadlines  sorted set: order id -> pay-by (or payment lease end) ms
 KEYS[5] stream     stream of order events for the SQL sink ({"i", order id}: it reads the JSON in orders)
-KEYS[6] addr_held  hash: client address tag -> reserved-but-unpaid units
 
 ARGV[1] "cancel" or "expire"   ARGV[2] now (ms)
 cancel: ARGV[3] order id, ARGV[4] buyer's user id
 expire: ARGV[3] batch size (orders whose deadline passed, oldest first)
 
 A "paying" order whose lease ran out goes back to "reserved" (or expires when past its pay-by).
-Returns cancel: {state, order JSON} with state "cancelled" or "expired" (this call returned the
+Returns {"fenced"} (nothing done, both modes) when the drop's state was stamped by another server
+process (run_id, see purchase.lua). Otherwise it returns for cancel: {state, order JSON} with state "cancelled" or "expired" (this call returned the
 units), "not_found", or "was_" + the status of an order that was not reserved; expire: the list of order JSONs that expired in this call.
 ]]
-local inv, users, orders, deadlines, stream, addr_held = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+-- Fenced like purchase.lua: state stamped by another server process changes nothing until merged.
+local run_id = redis.call('HGET', KEYS[1], 'run_id')
+if run_id and run_id ~= string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') then return {'fenced'} end
+local inv, users, orders, deadlines, stream = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now = tonumber(ARGV[2])
 
 local function give_back(id, order, status)
@@ -29,7 +32,8 @@ local function give_back(id, order, status)
   redis.call('HINCRBY', inv, status, order.quantity)
   redis.call('HINCRBY', users, tostring(order.user_id), -order.quantity)
   if order.addr and order.addr ~= '' then
-    if redis.call('HINCRBY', addr_held, order.addr, -order.quantity) <= 0 then redis.call('HDEL', addr_held, order.addr) end
+    local field = 'a:' .. order.addr
+    if redis.call('HINCRBY', users, field, -order.quantity) <= 0 then redis.call('HDEL', users, field) end
   end
   redis.call('XADD', stream, '*', 'i', id)
   return raw

@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock, as_utc
@@ -17,6 +15,7 @@ from core.i18n import Translator
 from core.keys import Keys
 from core.redis import RedisClient
 from sale.drops import DropAdmin
+from sale.live_order import LiveOrder
 from sale.models import Drop
 from sale.share import wording
 from sale.share.models import ShareLink
@@ -50,11 +49,10 @@ class ShareSite:
         return self.base_url.startswith("https://")
 
 
-def link_of(order: dict[str, Any], token: str, now: datetime) -> ShareLink:
+def link_of(order: LiveOrder, token: str, now: datetime) -> ShareLink:
     """A paid order's link row (what the page needs is copied from the order)."""
-    return ShareLink(order_id=str(order["id"]), token=token, user_id=int(order["user_id"]),
-                     drop_id=int(order["drop_id"]), sku=str(order["sku"]),
-                     ordered_at=datetime.fromtimestamp(int(order["created_ms"]) / 1000, UTC), created_at=now)
+    return ShareLink(order_id=order.id, token=token, user_id=order.user_id, drop_id=order.drop_id, sku=order.sku,
+                     ordered_at=datetime.fromtimestamp(order.created_ms / 1000, UTC), created_at=now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,19 +98,18 @@ class ShareFacts:
             log.warning("share page served from Redis: the database is unreachable")
         return await self._unrecorded(token)
 
-    async def hold_until_recorded(self, order: dict[str, Any]) -> None:
+    async def hold_until_recorded(self, order: LiveOrder) -> None:
         """Keeps a just-paid order's link servable from Redis until the sink writes its row."""
-        token = order.get("share")
-        if token:
-            await self.redis.set(self.keys.share_unrecorded(token_hash(str(token))), orjson.dumps(order),
+        if order.share:
+            await self.redis.set(self.keys.share_unrecorded(token_hash(order.share)), order.lua_json(),
                                  ex=UNRECORDED_TTL_SECONDS)
 
     async def _unrecorded(self, token: str) -> Facts | None:
         raw = await self.redis.get(self.keys.share_unrecorded(token_hash(token)))
         if raw is None:
             return None
-        order = orjson.loads(raw)
-        drop = await self.drops.drop_record(int(order["drop_id"]))
+        order = LiveOrder.decode(raw)
+        drop = await self.drops.drop_record(order.drop_id)
         return Facts(link_of(order, token, self.clock.now()), drop, None) if drop is not None else None
 
     async def forget(self, token: str) -> None:

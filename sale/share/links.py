@@ -3,13 +3,13 @@ sink), then managed by their buyer: read with their counts, replaced, reworded, 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock, as_utc
 from core.tokens import Claims
 from sale.exceptions import OrderNotFound
+from sale.live_order import LiveOrder
 from sale.lookup import OrderLookup
 from sale.share import wording
 from sale.share.cards import ShareCards
@@ -41,14 +41,14 @@ class ShareLinks:
     def mint_token(self) -> str:
         return new_token()
 
-    async def hold_until_recorded(self, order: dict[str, Any]) -> None:
+    async def hold_until_recorded(self, order: LiveOrder) -> None:
         """Keeps a just-paid order's link servable from Redis until the sink writes its row."""
         await self.facts.hold_until_recorded(order)
 
-    async def record_paid(self, session: AsyncSession, orders: Sequence[dict[str, Any]]) -> None:
+    async def record_paid(self, session: AsyncSession, orders: Sequence[LiveOrder]) -> None:
         """The order sink's hook: each paid order's link row, with the token minted at payment."""
         now = self.clock.now()
-        links = [link_of(order, str(order["share"]), now) for order in orders if order.get("share")]
+        links = [link_of(order, order.share, now) for order in orders if order.share]
         await ShareRepository(session).add_if_absent(links)
 
     async def links(self, session: AsyncSession, order_ids: list[str]) -> dict[str, str | None]:
@@ -64,12 +64,12 @@ class ShareLinks:
         link = await repo.by_order(order_id)
         if link is None:
             order = await self.lookup.find(order_id, session)
-            if order is None or int(order["user_id"]) != claims.user_id:
+            if order is None or order.user_id != claims.user_id:
                 raise OrderNotFound()
-            if order["status"] != "paid":
+            if order.status != "paid":
                 raise OrderNotPaid()
             # The sink has not written the row yet (or the order predates tokens minted at payment).
-            await repo.add_if_absent([link_of(order, str(order.get("share") or new_token()), self.clock.now())])
+            await repo.add_if_absent([link_of(order, order.share or new_token(), self.clock.now())])
             link = await repo.by_order(order_id)
             assert link is not None
         elif link.user_id != claims.user_id:

@@ -1,0 +1,96 @@
+"""The live order: the one type an order has while it travels (purchase, render, sink, lookup, pay,
+share). Redis keeps it as JSON written by the Lua scripts; `decode` reads that JSON, `api_bytes`
+renders the contract's order, `from_row` and `lua_json` cross to and from the SQL record."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from core.clock import iso_ms
+from sale.models import Order, shown_status
+
+
+def _ms(value: Any) -> int | None:
+    """The scripts write `false` for a time not reached yet."""
+    return None if value is None or value is False else int(value)
+
+
+def _to_ms(value: datetime | None) -> int | None:
+    return int(value.replace(tzinfo=value.tzinfo or UTC).timestamp() * 1000) if value else None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveOrder:
+    id: str
+    drop_id: int
+    user_id: int
+    sku: str
+    quantity: int
+    amount_cents: int
+    currency: str
+    status: str                     # reserved, paying, paid, expired, cancelled
+    created_ms: int
+    pay_by_ms: int
+    paid_ms: int | None = None
+    ended_ms: int | None = None
+    payment_ref: str = ""
+    fcode: str = ""                 # the F-code's lookup hash, "" for none
+    ref: str = ""                   # the referral token, "" for none
+    addr: str = ""                  # the client address tag (Redis only; the record has none)
+    share: str = ""                 # the share token minted at payment, "" for none
+    refund: str = ""                # "", "pending" or "refunded" (a late charge)
+    refunded_ms: int | None = None
+    refund_ref: str = ""
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> LiveOrder:
+        """From the JSON the Lua scripts keep in the drop's orders hash."""
+        d = orjson.loads(raw)
+        return cls(
+            id=d["id"], drop_id=int(d["drop_id"]), user_id=int(d["user_id"]), sku=d["sku"],
+            quantity=int(d["quantity"]), amount_cents=int(d["amount_cents"]), currency=d["currency"],
+            status=d["status"], created_ms=int(d["created_ms"]), pay_by_ms=int(d["pay_by_ms"]),
+            paid_ms=_ms(d.get("paid_ms")), ended_ms=_ms(d.get("ended_ms")), payment_ref=d.get("payment_ref") or "",
+            fcode=d.get("fcode") or "", ref=d.get("ref") or "", addr=d.get("addr") or "", share=d.get("share") or "",
+            refund=d.get("refund") or "", refunded_ms=_ms(d.get("refunded_ms")), refund_ref=d.get("refund_ref") or "")
+
+    @classmethod
+    def from_row(cls, order: Order) -> LiveOrder:
+        """A SQL order (the record) in the live shape."""
+        return cls(
+            id=order.id, drop_id=order.drop_id, user_id=order.user_id, sku=order.sku, quantity=order.quantity,
+            amount_cents=order.amount_cents, currency=order.currency, status=order.status,
+            created_ms=_to_ms(order.created_at) or 0, pay_by_ms=_to_ms(order.pay_by) or 0,
+            paid_ms=_to_ms(order.paid_at), ended_ms=_to_ms(order.ended_at), payment_ref=order.payment_ref or "",
+            fcode=order.fcode_hash or "", ref=order.ref_token or "", refund=order.refund_status or "",
+            refunded_ms=_to_ms(order.refunded_at), refund_ref=order.refund_ref or "")
+
+    def lua_json(self) -> bytes:
+        """The JSON the Lua scripts keep (load.lua merges these from the record). Unset times are
+        `false`; the refund and share fields are left out when empty (the scripts test presence)."""
+        d: dict[str, object] = {
+            "id": self.id, "drop_id": self.drop_id, "user_id": self.user_id, "sku": self.sku,
+            "quantity": self.quantity, "amount_cents": self.amount_cents, "currency": self.currency,
+            "status": self.status, "created_ms": self.created_ms, "pay_by_ms": self.pay_by_ms,
+            "paid_ms": self.paid_ms or False, "ended_ms": self.ended_ms or False, "payment_ref": self.payment_ref,
+            "fcode": self.fcode, "ref": self.ref,
+        }
+        if self.addr:
+            d["addr"] = self.addr
+        if self.share:
+            d["share"] = self.share
+        if self.refund:
+            d.update(refund=self.refund, refunded_ms=self.refunded_ms or False, refund_ref=self.refund_ref)
+        return orjson.dumps(d)
+
+    def api_bytes(self, share_url: str | None = None) -> bytes:
+        """The contract's order (API.md), as JSON bytes."""
+        return orjson.dumps({
+            "id": self.id, "drop_id": self.drop_id, "sku": self.sku, "quantity": self.quantity,
+            "amount_cents": self.amount_cents, "currency": self.currency, "status": shown_status(self.status),
+            "created_at": iso_ms(self.created_ms), "pay_by": iso_ms(self.pay_by_ms), "paid_at": iso_ms(self.paid_ms),
+            "share_url": share_url, "refund_status": self.refund or None, "refunded_at": iso_ms(self.refunded_ms),
+        })
