@@ -118,7 +118,7 @@ async def test_a_stale_confirm_gives_its_unit_back(app: FastAPI, client: httpx.A
     with pytest.raises(Exception) as refused:
         await gate.confirm(Lease(code_hash), slow_order)  # its lease long gone
     assert getattr(refused.value, "code", None) == "fcode_invalid"
-    assert (await services.inventory.order(drop["id"], slow_order))["status"] == "cancelled"
+    assert (await services.inventory.order(drop["id"], slow_order)).status == "cancelled"
     st = await drop_stats(client, operator.headers, drop["id"])
     assert (st["reserved"], st["cancelled"]) == (1, 1)
     assert (await my_codes(client, employee))[code]["order_id"] == fast_order.json()["id"]

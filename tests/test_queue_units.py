@@ -5,6 +5,7 @@ only when a test steps it (purchases still read the system clock, which the admi
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -133,12 +134,13 @@ async def test_rate_limited_keeps_the_unit_held(clocked: tuple[FastAPI, httpx.As
     buyer, behind = await make_accounts(app, 2)
     await joined(app, drop["id"], [buyer, behind], clock)
     assert (await ticket(client, drop["id"], buyer))["status"] == "admitted"
-    services = app.state.services
-    services.purchases.rate_per_second = 0  # every attempt is over the rate
+    inventory = app.state.services.inventory
+    limits = inventory.limits
+    inventory.limits = dataclasses.replace(limits, rate_per_second=0)  # every attempt is over the rate
     try:
         assert is_problem(await purchase(client, drop["id"], buyer.headers), 429, "rate_limited")
     finally:
-        services.purchases.rate_per_second = app.state.runtime.settings.purchase_rate_per_second
+        inventory.limits = limits
     held = await ticket(client, drop["id"], behind)
     assert held["status"] == "waiting" and held["waiting_for_units"] is True
     # Any other refusal passes it on (here: a quantity over the drop's limit, which the script refuses).
