@@ -2,14 +2,16 @@
 
 The service sends the purchases of one drop that arrived while its previous call was in flight
 (one when the drop is quiet). Each is decided in order exactly as if it came alone, and each sale
-writes its own effects as it is decided (units held, rate window, address units, order, deadline,
-Idempotency-Key, admission): a buyer or address appearing twice in a batch reads its earlier
-purchase from Redis like any later call would. The drop's counters (remaining, reserved), the
-refusal counts and the one stream entry naming the batch's orders are written once at the end, and
-ALSO when a purchase raises midway: the loop runs under pcall, the end writes cover the sales made
-before the error, then the error is raised again. So a failure midway (a bad argument, a key of the
-wrong type) leaves a prefix of complete sales: every Idempotency-Key names a written order, every
-written order is in the stream, and remaining + reserved + paid still equals the stock.
+writes the state later purchases read as it is decided (the buyer's units held, rate window and
+address units; the Idempotency-Key; the admission): a buyer or address appearing twice in a batch
+reads its earlier purchase from Redis like any later call would, with no copy of it here. What no
+later purchase reads is written once at the end: the new orders (one HSET) and their deadlines (one
+ZADD), the drop's counters (remaining, reserved), the refusal counts and the one stream entry naming
+the batch's orders. The end writes run ALSO when a purchase raises midway: the loop runs under
+pcall, the end writes cover the sales made before the error, then the error is raised again. So a
+failure midway (a bad argument, a key of the wrong type) leaves a prefix of complete sales: every
+Idempotency-Key names a written order, every written order is in the stream with its deadline, and
+remaining + reserved + paid still equals the stock.
 
 KEYS[1] inv        hash of the drop: counters, phase times (ms), limits, price
 KEYS[2] users      hash: user id -> units held (reserved + paid); "r:" .. user id -> "second:count",
@@ -59,8 +61,8 @@ there is no unit to pass on). The mark goes when the buyer buys or its admission
 Attempts are not counted: stats derive them (orders + refusals).
 
 Cost: per sale one HMGET and one HSET of the buyer's fields (units, rate window, address units, all in
-the buyers hash), one HSET of the order, one ZADD of its deadline (plus the Idempotency-Key's GET and
-SET and the admission's commands); per batch the drop's HMGET, two HINCRBY, XADD and the fence's INFO.
+the buyers hash), plus the Idempotency-Key's GET and SET and the admission's commands; per batch the
+drop's HMGET, the orders' HSET, the deadlines' ZADD, two HINCRBY, XADD and the fence's INFO.
 ]]
 local FIELDS = {'user_id', 'quantity', 'order_id', 'body_hash', 'has_fcode', 'fcode', 'ref', 'has_idem',
   'address', 'answer_only'}
@@ -86,6 +88,9 @@ local limit, pay_window, price, head = tonumber(f[5]), tonumber(f[6]), tonumber(
 local waiting_room = f[10] == '1'
 local second = math.floor(now / 1000)
 local taken, sold, refused, admissions_used = 0, {}, {}, 0
+-- The batch's new orders and their deadlines: written with one HSET and one ZADD at the end (under
+-- the same guard as the counters), read back here by an Idempotency-Key repeated within the batch.
+local batch_orders, order_args, deadline_args = {}, {}, {}
 
 local function refuse(code)
   refused[code] = (refused[code] or 0) + 1
@@ -104,7 +109,8 @@ local function purchase(n)
     if prev then
       local sep = string.find(prev, '|', 1, true)
       if string.sub(prev, sep + 1) ~= body_hash then return refuse('idempotency_key_reused') end
-      return {'dup', redis.call('HGET', orders, string.sub(prev, 1, sep - 1))}
+      local prev_id = string.sub(prev, 1, sep - 1)
+      return {'dup', batch_orders[prev_id] or redis.call('HGET', orders, prev_id)}
     end
   end
   -- The code is in this buyer's order already: a retry gets that order (above), nothing else a unit.
@@ -163,8 +169,11 @@ local function purchase(n)
   else
     redis.call('HSET', users, uid, held + qty, 'r:' .. uid, second .. ':' .. attempts)
   end
-  redis.call('HSET', orders, order_id, order)
-  redis.call('ZADD', deadlines, pay_by, order_id)
+  batch_orders[order_id] = order
+  order_args[#order_args + 1] = order_id
+  order_args[#order_args + 1] = order
+  deadline_args[#deadline_args + 1] = pay_by
+  deadline_args[#deadline_args + 1] = order_id
   if has_idem then redis.call('SET', idem, order_id .. '|' .. body_hash, 'EX', idem_ttl) end
   if gated then
     redis.call('ZREM', admitted, uid)
@@ -195,6 +204,8 @@ local done, failure = pcall(function()
 end)
 -- The batch's shared writes, for the sales made (all of them, or those before an error).
 if taken > 0 then
+  redis.call('HSET', orders, unpack(order_args))
+  redis.call('ZADD', deadlines, unpack(deadline_args))
   remaining = redis.call('HINCRBY', inv, 'remaining', -taken)
   redis.call('HINCRBY', inv, 'reserved', taken)
   if remaining == 0 then redis.call('HSETNX', inv, 'sold_out_at', now) end
