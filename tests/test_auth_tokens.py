@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import jwt
+import pytest
 from fastapi import FastAPI
 
 from core.settings import Settings
@@ -128,6 +129,9 @@ async def test_forged_and_malformed_tokens_are_401(app: FastAPI, client: httpx.A
     assert me.json()["role"] == "shopper"
 
 
+# Slow: PyJWT checks `exp` against the real time in whole seconds, so the token must live through
+# one request and then really expire (about two seconds); the injected clock cannot step it.
+@pytest.mark.slow
 async def test_a_token_stops_working_when_it_expires_even_after_use(app: FastAPI,
                                                                     client: httpx.AsyncClient) -> None:
     settings = runtime_of(app).settings

@@ -8,8 +8,10 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 from sqlalchemy import event
@@ -28,7 +30,8 @@ from tests.support import (
     services_of,
     sync_redis,
 )
-from tests.support.faults import Faulty, Tally, buy_and_pay, faulty_service, report, settled
+from tests.support.clock import Manual
+from tests.support.faults import Faulty, Tally, buy_and_pay, faulty_service, report, settled, sql_state
 
 OUTAGE_SECONDS = float(os.environ.get("FLASHSALE_TEST_OUTAGE_SECONDS", "4"))
 
@@ -183,24 +186,56 @@ async def _settled_clean(faulty: Faulty, drop_id: int, tally: Tally) -> bool:
     return not outcome.lost and not outcome.doubled
 
 
-async def test_a_charge_that_outlived_its_lease_is_refunded(faulty: Faulty) -> None:
-    app, client = faulty.app, faulty.client
+@asynccontextmanager
+async def charge_held(provider: payment.TestProvider) -> AsyncIterator[tuple[asyncio.Event, asyncio.Event]]:
+    """The provider's charge waits (after the order's payment hold was taken) until the test lets it
+    finish: a late charge at a moment the test chooses, not after a real delay."""
+    charging, finish = asyncio.Event(), asyncio.Event()
+    charge = provider.charge
+
+    async def held(*, order_id: str, amount_cents: int, currency: str, token: str) -> payment.ChargeResult:
+        charging.set()
+        await finish.wait()
+        return await charge(order_id=order_id, amount_cents=amount_cents, currency=currency, token=token)
+
+    provider.charge = held  # type: ignore[method-assign]
+    try:
+        yield charging, finish
+    finally:
+        del provider.charge  # the class's own again
+        finish.set()
+
+
+async def _outlive_the_lease(manual: Manual, buyer_headers: dict[str, str], other_headers: dict[str, str],
+                             drop_id: int, order_id: str) -> httpx.Response:
+    """Pays, and while the charge is out, steps past the payment lease and the pay-by: the sweeper puts
+    the unit back and it sells to someone else; then the charge succeeds. The pay request's answer."""
+    provider = services_of(manual.app).orders.provider
+    assert isinstance(provider, payment.TestProvider)
+    client = manual.client
+    async with charge_held(provider) as (charging, finish):
+        paying = asyncio.ensure_future(client.post(f"/api/orders/{order_id}/pay",
+                                                   json={"payment_token": "test_ok"}, headers=buyer_headers))
+        await asyncio.wait_for(charging.wait(), timeout=5)
+        manual.clock.advance(runtime_of(manual.app).settings.payment_lease_seconds + 2)
+
+        async def sold_again() -> bool:  # the unit went back meanwhile and sells to someone else
+            r = await client.post(f"/api/drops/{drop_id}/purchase", headers=other_headers)
+            return r.status_code == 201
+
+        await eventually(sold_again, timeout=5, interval=0.1)
+        finish.set()
+        return await paying
+
+
+async def test_a_charge_that_outlived_its_lease_is_refunded(manual: Manual) -> None:
+    app, client = manual.app, manual.client
     operator, buyer, other = await make_account(app, "operator"), await make_account(app), await make_account(app)
     drop = await create_drop(client, operator, stock=1, pay_window_seconds=1)
     order = (await client.post(f"/api/drops/{drop['id']}/purchase", headers=buyer.headers)).json()
     provider = services_of(app).orders.provider
     assert isinstance(provider, payment.TestProvider)
-    provider.charge_delay_seconds = 2.5  # beyond the lease (1 s here) and the order's pay-by
-    try:
-        paying = asyncio.ensure_future(client.post(f"/api/orders/{order['id']}/pay",
-                                                   json={"payment_token": "test_ok"}, headers=buyer.headers))
-        await asyncio.sleep(1.8)
-        # The unit went back meanwhile and sells to someone else.
-        again = await client.post(f"/api/drops/{drop['id']}/purchase", headers=other.headers)
-        assert again.status_code == 201
-        late = await paying
-    finally:
-        provider.charge_delay_seconds = 0.0
+    late = await _outlive_the_lease(manual, buyer.headers, other.headers, drop["id"], order["id"])
     assert late.status_code == 409 and late.json()["code"] == "order_expired"
     assert "refunded" in late.json()["detail"]
     refund = next(r for r in provider.refunds.values() if r.order_id == order["id"])
@@ -211,8 +246,6 @@ async def test_a_charge_that_outlived_its_lease_is_refunded(faulty: Faulty) -> N
     assert (stats["paid"], stats["reserved"], stats["remaining"]) == (0, 1, 0)
 
     async def refund_in_sql() -> bool:
-        from tests.support.faults import sql_state
-
         orders, _ = await sql_state(app, drop["id"])
         row = next((o for o in orders if o.id == order["id"]), None)
         return row is not None and (row.status, row.refund_status) == ("expired", "refunded")
@@ -220,24 +253,19 @@ async def test_a_charge_that_outlived_its_lease_is_refunded(faulty: Faulty) -> N
     await eventually(refund_in_sql, timeout=10)
 
 
-async def test_a_refund_the_provider_failed_is_retried_by_the_sweeper(faulty: Faulty,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    app, client = faulty.app, faulty.client
+async def test_a_refund_the_provider_failed_is_retried_by_the_sweeper(manual: Manual) -> None:
+    app, client = manual.app, manual.client
     operator, buyer, other = await make_account(app, "operator"), await make_account(app), await make_account(app)
     drop = await create_drop(client, operator, stock=1, pay_window_seconds=1)
     order = (await client.post(f"/api/drops/{drop['id']}/purchase", headers=buyer.headers)).json()
     services = services_of(app)
     provider = services.orders.provider
     assert isinstance(provider, payment.TestProvider)
-    provider.charge_delay_seconds, provider.refund_failures = 2.5, 1  # a late charge, then the refund fails
+    provider.refund_failures = 1  # the late charge's refund fails
     try:
-        paying = asyncio.ensure_future(client.post(f"/api/orders/{order['id']}/pay",
-                                                   json={"payment_token": "test_ok"}, headers=buyer.headers))
-        await asyncio.sleep(1.8)
-        assert (await client.post(f"/api/drops/{drop['id']}/purchase", headers=other.headers)).status_code == 201
-        late = await paying
+        late = await _outlive_the_lease(manual, buyer.headers, other.headers, drop["id"], order["id"])
     finally:
-        provider.charge_delay_seconds, provider.refund_failures = 0.0, 0
+        provider.refund_failures = 0
     assert late.status_code == 409 and late.json()["code"] == "order_expired"  # not a 500
     assert "will be refunded" in late.json()["detail"]
     assert not any(r.order_id == order["id"] for r in provider.refunds.values())
@@ -245,12 +273,15 @@ async def test_a_refund_the_provider_failed_is_retried_by_the_sweeper(faulty: Fa
     assert seen["refund_status"] == "pending"
 
     assert await services.orders.retry_refunds(drop["id"]) == 0  # not yet: the request may still be refunding
-    monkeypatch.setattr(orders_module, "REFUND_RETRY_AFTER_MS", 0)
-    assert await services.orders.retry_refunds(drop["id"]) == 1
+    manual.clock.advance(millis=orders_module.REFUND_RETRY_AFTER_MS)
+
+    async def refunded() -> bool:  # by the running sweeper
+        seen = (await client.get(f"/api/orders/{order['id']}", headers=buyer.headers)).json()
+        return bool(seen["refund_status"] == "refunded" and seen["refunded_at"])
+
+    await eventually(refunded)
     assert await services.orders.retry_refunds(drop["id"]) == 0  # once
     assert [r.order_id for r in provider.refunds.values()].count(order["id"]) == 1
-    seen = (await client.get(f"/api/orders/{order['id']}", headers=buyer.headers)).json()
-    assert seen["refund_status"] == "refunded" and seen["refunded_at"]
 
 
 async def test_drop_polls_cost_no_sql_and_operator_changes_show_at_once(faulty: Faulty) -> None:

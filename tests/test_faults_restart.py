@@ -63,6 +63,7 @@ class OwnRedis:
             self.process.wait(timeout=20)
 
 
+@pytest.mark.slow  # a Redis server process stopped and restarted on real time
 @pytest.mark.parametrize("comes_back", ["from its append-only file", "empty"])
 async def test_redis_restart_mid_sale(comes_back: str, settings: Settings, database_url: str,
                                       tmp_path: Path) -> None:

@@ -9,7 +9,19 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from sale.models import Order
-from tests.support import create_drop, eventually, is_problem, iso, make_account, now, purchase, runtime_of, stats
+from tests.support import (
+    create_drop,
+    eventually,
+    is_problem,
+    iso,
+    make_account,
+    make_accounts,
+    now,
+    purchase,
+    runtime_of,
+    stats,
+)
+from tests.support.clock import Manual
 
 
 async def sql_status(app: FastAPI, order_id: str) -> str | None:
@@ -62,7 +74,8 @@ async def test_cancel_returns_units_and_is_idempotent(app: FastAPI, client: http
     assert (await purchase(client, drop["id"], buyer.headers)).status_code == 201
 
 
-async def test_reservation_expires_on_time_without_requests(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_reservation_expires_on_time_without_requests(manual: Manual) -> None:
+    app, client, clock = manual.app, manual.client, manual.clock
     operator, buyer, later = (await make_account(app, "operator"), await make_account(app), await make_account(app))
     drop = await create_drop(client, operator, stock=1, pay_window_seconds=2)
     order = (await purchase(client, drop["id"], buyer.headers)).json()
@@ -71,35 +84,55 @@ async def test_reservation_expires_on_time_without_requests(app: FastAPI, client
     async def expired_in_sql() -> bool:
         return await sql_status(app, order["id"]) == "expired"
 
-    await asyncio.sleep(1.5)
+    async def reserved_in_sql() -> bool:
+        return await sql_status(app, order["id"]) == "reserved"
+
+    await eventually(reserved_in_sql)  # the sink wrote it
+    clock.advance(1.5)
+    await asyncio.sleep(0.3)  # three sweeps (every 100 ms in tests) at 1.5 s into the pay window
     assert await sql_status(app, order["id"]) == "reserved"
-    await eventually(expired_in_sql, timeout=3.0)  # pay_by + well under two seconds
+    clock.advance(0.5)  # pay_by: the running sweeper expires it, no request touches the order
+    await eventually(expired_in_sql, timeout=3.0)
     st = await stats(client, operator.headers, drop["id"])
     assert (st["remaining"], st["reserved"], st["expired"]) == (1, 0, 1)
     assert is_problem(await client.post(f"/api/orders/{order['id']}/pay", json={"payment_token": "test_ok"},
                                         headers=buyer.headers), 409, "order_expired")
     assert is_problem(await client.post(f"/api/orders/{order['id']}/cancel", headers=buyer.headers),
                       409, "order_expired")
-    # The sold-out flag is short-lived: the returned unit sells again.
-    await asyncio.sleep(0.6)
-    assert (await purchase(client, drop["id"], later.headers)).status_code == 201
+
+    # The sold-out flag is short-lived (half a second of the process's own time): the unit sells again.
+    async def sells_again() -> bool:
+        return (await purchase(client, drop["id"], later.headers)).status_code == 201
+
+    await eventually(sells_again, timeout=2.0, interval=0.1)
 
 
-async def test_pay_racing_expiry_never_both(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_pay_racing_expiry_never_both(manual: Manual) -> None:
+    app, client, clock = manual.app, manual.client, manual.clock
     operator = await make_account(app, "operator")
-    buyers = [await make_account(app) for _ in range(12)]
+    buyers = await make_accounts(app, 12)
     drop = await create_drop(client, operator, stock=12, pay_window_seconds=1)
-    orders = [(await purchase(client, drop["id"], b.headers)).json() for b in buyers]
-    await asyncio.sleep(0.95)  # right at pay_by, while the sweeper runs every 100 ms
-    results = await asyncio.gather(*(
+    orders = [(await purchase(client, drop["id"], b.headers)).json() for b in buyers]  # one pay_by: time stands
+    clock.advance(0.95)
+
+    async def pay_by_passes() -> None:  # while the payments run and the sweeper (every 100 ms) expires
+        for _ in range(10):
+            await asyncio.sleep(0.01)
+            clock.advance(0.01)
+
+    *results, _ = await asyncio.gather(*(
         client.post(f"/api/orders/{o['id']}/pay", json={"payment_token": "test_ok"}, headers=b.headers)
-        for o, b in zip(orders, buyers, strict=True)))
+        for o, b in zip(orders, buyers, strict=True)), pay_by_passes())
     for r in results:
         assert r.status_code == 200 or is_problem(r, 409, "order_expired"), r.text
     paid = sum(r.status_code == 200 for r in results)
-    await asyncio.sleep(1.5)
-    st = await stats(client, operator.headers, drop["id"])
-    assert (st["paid"], st["expired"], st["reserved"], st["remaining"]) == (paid, 12 - paid, 0, 12 - paid)
+    clock.advance(1.5)  # past any payment lease too
+
+    async def settled() -> bool:
+        st = await stats(client, operator.headers, drop["id"])
+        return (st["paid"], st["expired"], st["reserved"], st["remaining"]) == (paid, 12 - paid, 0, 12 - paid)
+
+    await eventually(settled, timeout=3.0)
 
     async def settled_in_sql() -> bool:
         states = [await sql_status(app, o["id"]) for o in orders]
