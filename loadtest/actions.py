@@ -21,6 +21,7 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import WorkerRunner
 
+from loadtest.order import OrderJson, PurchaseBody, is_order
 from loadtest.plan import Account, Plan
 from loadtest.tally import PURCHASE, PURCHASE_RETRY, Tally, is_expected
 
@@ -174,10 +175,10 @@ def wait_for(client: FastHttpSession, opens_at: float, ready: tuple[str, ...]) -
             return  # buyers click by the clock; a not_open answer is expected if it is early
 
 
-def settle(client: FastHttpSession, buyer: Account, order: dict[str, Any]) -> None:
+def settle(client: FastHttpSession, buyer: Account, order: OrderJson) -> None:
     """Pay (after a moment's thought), cancel, or walk away, as the plan's ratios say."""
     roll = random.random()
-    order_id = str(order["id"])
+    order_id = order["id"]
     if roll < PLAN.cancel_ratio:
         call(client, "POST", f"/api/orders/{order_id}/cancel", "/api/orders/[id]/cancel", buyer)
         return
@@ -186,7 +187,7 @@ def settle(client: FastHttpSession, buyer: Account, order: dict[str, Any]) -> No
     gevent.sleep(random.uniform(0.05, 0.2))
     status, paid, _ = call(client, "POST", f"/api/orders/{order_id}/pay", "/api/orders/[id]/pay", buyer,
                            {"payment_token": "test_ok"}, check=_is_paid)
-    if status == 200 and isinstance(paid, dict) and paid.get("status") == "paid":
+    if status == 200 and is_order(paid) and paid["status"] == "paid":
         TALLY.paid_orders.append(order_id)
         token = share_token(paid.get("share_url"))
         if token:
@@ -209,7 +210,7 @@ def share_token(url: Any) -> str | None:
     return path[3:] if path.startswith("/s/") and len(path) > 3 else None
 
 
-def buy(client: FastHttpSession, buyer: Account, body: dict[str, Any], name: str) -> dict[str, Any] | None:
+def buy(client: FastHttpSession, buyer: Account, body: PurchaseBody, name: str) -> OrderJson | None:
     """One purchase with a fresh Idempotency-Key; the order when it took a unit."""
     key = uuid.uuid4().hex
     at = time.time()
@@ -217,7 +218,7 @@ def buy(client: FastHttpSession, buyer: Account, body: dict[str, Any], name: str
         TALLY.attempt(at)
     status, order, elapsed_ms = call(client, "POST", f"{DROP_PATH}/purchase", name, buyer, body,
                                      {"Idempotency-Key": key})
-    if status != 201 or not isinstance(order, dict):
+    if status != 201 or not is_order(order):
         return None
     TALLY.unit(at, elapsed_ms)
     # A double click on an F-code or a friend's link is likelier than on the plain button, and rarer.

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any
 
 import gevent
 from locust import FastHttpUser, SequentialTaskSet, between, task
 from locust.exception import StopUser
 
 from loadtest.actions import PLAN, Pacer, Shared, arrival_delay, buy, call, has_codes, settle, wait_for
+from loadtest.order import OrderJson
 from loadtest.plan import Account
 from loadtest.tally import PURCHASE, PURCHASE_FCODE, PURCHASE_REF
 
@@ -49,7 +49,7 @@ class BuyerFlow(SequentialTaskSet):
         self.pause = 0.0
         self.pacer = Pacer(PLAN.period)
         self.buyer: Account | None = None
-        self.order: dict[str, Any] | None = None
+        self.order: OrderJson | None = None
 
     def wait_time(self) -> float:
         pause, self.pause = self.pause, 0.0

@@ -162,10 +162,12 @@ class DropAdmin:
 
     async def stats(self, drop_id: int) -> StatsOut:
         drop = await self._drop(drop_id)
-        inv, rejected, orders = await self.inventory.stats(drop_id)
-        if b"remaining" not in inv:
-            await self.loader.load(drop)
-            inv, rejected, orders = await self.inventory.stats(drop_id)
+
+        async def missing(found: tuple[dict[bytes, bytes], dict[bytes, bytes], int]) -> bool:
+            return b"remaining" not in found[0]
+
+        inv, rejected, orders = await self.loader.retry_missing(drop_id, lambda: self.inventory.stats(drop_id),
+                                                                missing)
         counts: Counter[str] = Counter()
         for code, count in rejected.items():
             counts[client_code(code.decode())] += int(count)

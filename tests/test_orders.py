@@ -120,9 +120,11 @@ async def test_pay_racing_expiry_never_both(manual: Manual) -> None:
             await asyncio.sleep(0.01)
             clock.advance(0.01)
 
-    *results, _ = await asyncio.gather(*(
+    stepping = asyncio.ensure_future(pay_by_passes())
+    results = await asyncio.gather(*(
         client.post(f"/api/orders/{o['id']}/pay", json={"payment_token": "test_ok"}, headers=b.headers)
-        for o, b in zip(orders, buyers, strict=True)), pay_by_passes())
+        for o, b in zip(orders, buyers, strict=True)))
+    await stepping
     for r in results:
         assert r.status_code == 200 or is_problem(r, 409, "order_expired"), r.text
     paid = sum(r.status_code == 200 for r in results)

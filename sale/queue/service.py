@@ -39,14 +39,14 @@ class QueueService:
         self.loader = loader
 
     async def _state(self, drop_id: int, user_id: int | None) -> QueueState:
-        for _ in range(2):
-            state = await self.gate.poll(drop_id, user_id)
-            if isinstance(state, QueueState):
-                return state
-            if state == "off":
-                raise NoWaitingRoom()
-            await self.loader.load_by_id(drop_id)  # raises drop_not_found
-        raise NoWaitingRoom()
+        async def missing(state: QueueState | str) -> bool:
+            return state == "missing"
+
+        # The drop is loaded if Redis lacks it (raising drop_not_found for one SQL lacks too).
+        state = await self.loader.retry_missing(drop_id, lambda: self.gate.poll(drop_id, user_id), missing)
+        if isinstance(state, QueueState):
+            return state
+        raise NoWaitingRoom()  # "off", or still missing after the drop was loaded
 
     async def challenge(self, drop_id: int, user_id: int) -> dict[str, Any]:
         await self._state(drop_id, None)
@@ -54,19 +54,19 @@ class QueueService:
 
     async def join(self, drop_id: int, user_id: int, address: str, payload: str | None) -> TicketOut:
         solution = self.challenges.verify(payload, drop_id, user_id) if payload else None
-        for _ in range(2):
-            outcome = await self.gate.join(drop_id, user_id, address, solution)
-            if outcome == "missing":
-                await self.loader.load_by_id(drop_id)
-                continue
-            if outcome == "off":
-                raise NoWaitingRoom()
-            if outcome == "rate_limited":
-                raise RateLimited(60, "Too many joins from this account or address; try again later")
-            if outcome in JOIN_REFUSALS:
-                raise JOIN_REFUSALS[outcome]()
-            return await self.ticket(drop_id, user_id)
-        raise NoWaitingRoom()
+
+        async def missing(outcome: str) -> bool:
+            return outcome == "missing"
+
+        outcome = await self.loader.retry_missing(
+            drop_id, lambda: self.gate.join(drop_id, user_id, address, solution), missing)
+        if outcome in ("off", "missing"):
+            raise NoWaitingRoom()
+        if outcome == "rate_limited":
+            raise RateLimited(60, "Too many joins from this account or address; try again later")
+        if outcome in JOIN_REFUSALS:
+            raise JOIN_REFUSALS[outcome]()
+        return await self.ticket(drop_id, user_id)
 
     async def ticket(self, drop_id: int, user_id: int) -> TicketOut:
         state = await self._state(drop_id, user_id)
