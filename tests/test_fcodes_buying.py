@@ -17,6 +17,7 @@ from tests.support import (
     now,
     runtime_of,
 )
+from tests.support.clock import Manual
 from tests.support.fcodes import (
     claim,
     client_at,
@@ -98,7 +99,8 @@ async def test_cancel_gives_the_code_back_and_pay_redeems_it(app: FastAPI, clien
     await eventually(redeemed_in_sql)
 
 
-async def test_expired_reservation_gives_the_code_back(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_expired_reservation_gives_the_code_back(manual: Manual) -> None:
+    app, client = manual.app, manual.client
     operator, employee, buyer = (await make_account(app, "operator"), await make_account(app, "employee"),
                                  await make_account(app))
     drop = await create_drop(client, operator, stock=2, pay_window_seconds=1)
@@ -109,6 +111,7 @@ async def test_expired_reservation_gives_the_code_back(app: FastAPI, client: htt
         async def back() -> bool:
             return bool((await my_codes(client, employee))[code]["status"] == "available")
 
+        manual.clock.advance(1)  # pay_by: the sweeper expires the order and frees the code
         await eventually(back, timeout=10)
         assert (await buyer_client.get(f"/api/orders/{order['id']}", headers=buyer.headers)).json()[
             "status"] == "expired"
