@@ -15,7 +15,8 @@ from sqlalchemy import select
 from core.net import free_port
 from core.settings import Settings
 from sale.models import Order
-from tests.support import Account, create_drop, eventually, make_account, make_accounts, runtime_of
+from tests.support import Account, create_drop, eventually, is_problem, make_account, make_accounts, runtime_of
+from tests.support.queue import join, room
 from tests.support.server import start_server, stop_process, wait_healthy
 
 
@@ -113,3 +114,21 @@ async def test_sigkill_mid_load_loses_and_doubles_nothing(app: FastAPI, client: 
         assert st["remaining"] + st["reserved"] + st["paid"] == 300
     finally:
         stop_process(proc, timeout=15)
+
+
+async def test_lost_drop_keys_are_rebuilt_for_stats_and_the_waiting_room(app: FastAPI,
+                                                                        client: httpx.AsyncClient) -> None:
+    operator = await make_account(app, "operator")
+    buyer, other = await make_accounts(app, 2)
+    drop = await room(client, operator, 3600, prequeue_minutes=120)  # the room is open, the sale an hour off
+    assert (await join(app, drop["id"], buyer)).status_code == 200
+    redis, keys = runtime_of(app).redis, runtime_of(app).keys.drop(drop["id"])
+    await redis.delete(*keys.all_keys())
+    st = await client.get(f"/api/admin/drops/{drop['id']}/stats", headers=operator.headers)
+    assert st.status_code == 200 and st.json()["remaining"] == 1000, st.text
+    await redis.delete(*keys.all_keys())
+    joined = await join(app, drop["id"], other)
+    assert joined.status_code == 200 and joined.json()["status"] == "waiting", joined.text
+    await redis.delete(*keys.all_keys())
+    # The room comes back empty from SQL (tickets live in Redis only): not in the queue, not a 500.
+    assert is_problem(await client.get(f"/api/drops/{drop['id']}/queue", headers=other.headers), 404, "not_in_queue")
