@@ -55,6 +55,7 @@ async def faulty(settings: Settings, database_url: str, redis_url: str,
             own.stop()
 
 
+@pytest.mark.slow  # a real outage of seconds (the connection cut at a proxy), on real time
 async def test_database_outage_mid_sale_loses_nothing(faulty: Faulty) -> None:
     app, client = faulty.app, faulty.client
     operator = await make_account(app, "operator")
@@ -154,6 +155,7 @@ async def test_the_listing_goes_on_without_a_drop_whose_state_needs_the_database
     await eventually(listed_again, timeout=10, interval=0.25)
 
 
+@pytest.mark.slow  # a real outage of seconds (the connection cut at a proxy), on real time
 async def test_redis_cut_answers_503_then_the_sale_goes_on(faulty: Faulty) -> None:
     app, client = faulty.app, faulty.client
     operator = await make_account(app, "operator")
