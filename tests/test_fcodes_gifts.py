@@ -42,7 +42,7 @@ async def test_take_back_and_gift_window(manual: Manual) -> None:
     app, client, clock = manual.app, manual.client, manual.clock
     operator, employee = await make_account(app, "operator"), await make_account(app, "employee")
     friend, other = await make_account(app), await make_account(app)
-    # Open past the gift window on both clocks (the purchase script still reads the system clock).
+    # Open past the gift window.
     drop = await create_drop(client, operator, stock=5, ends_at=iso(now() + timedelta(days=5)))
     first, second = (c["code"] for c in await claim(client, employee))
     assert (await client.post(f"/api/fcodes/{first}/gift", json={"email": friend.email},
