@@ -10,6 +10,11 @@ ARGS   ?=
 TYPED  := $(wildcard core accounts codes sale app loadtest)
 
 FUZZ_EXAMPLES ?= 30
+# pytest-xdist workers: each is a test run of its own (own Valkey, SQLite file or PostgreSQL database,
+# key prefix). Many tests wait on I/O, so one more worker than the 2 cores; TEST_WORKERS=0 runs in
+# one process (needed for pytest -s to show what tests print).
+TEST_WORKERS ?= 3
+XDIST  = -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: run test test-fast screenshots lint typecheck fuzz loadtest bench venv install
 
@@ -17,11 +22,13 @@ run: install
 	$(BIN)/flashsale serve --host $(HOST) --port $(PORT) --workers $(WORKERS) $(ARGS)
 
 test: install
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(ARGS)
 
 # The inner loop: everything but the tests that start server processes or a browser (CI runs all).
+# pytest's last line gives the seconds of the run; the line after it, the whole command's.
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+	@start=$$(date +%s); $(BIN)/python -m pytest $(XDIST) -m "not slow" $(ARGS); status=$$?; \
+	  echo "make test-fast: $$(( $$(date +%s) - start )) s in all"; exit $$status
 
 # Pages in English and Chinese at 390 and 1440 px into var/screenshots/ (with the axe-core and overflow checks).
 screenshots: install

@@ -8,10 +8,13 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 from fastapi import FastAPI
 
 from sale.batching import PurchaseRequest
 from tests.support import create_drop, make_account, make_accounts, runtime_of, services_of
+
+pytestmark = pytest.mark.cluster  # a batch's keys, Idempotency-Keys included, in the drop's slot
 
 
 def request(drop_id: int, user_id: int, *, idem: str | None = None, address: str = "", version: int = 0,
