@@ -10,11 +10,12 @@ ARGS   ?=
 TYPED  := $(wildcard core accounts codes sale app loadtest)
 
 FUZZ_EXAMPLES ?= 30
-# pytest-xdist workers: each is a test run of its own (own Valkey, SQLite file or PostgreSQL database,
+# pytest-xdist workers, tests dealt one by one (tests/conftest.py keeps a module with a shared server
+# together): each worker is a test run of its own (own Valkey, SQLite file or PostgreSQL database,
 # key prefix). Many tests wait on I/O, so one more worker than the 2 cores; TEST_WORKERS=0 runs in
 # one process (needed for pytest -s to show what tests print).
 TEST_WORKERS ?= 3
-XDIST  = -n $(TEST_WORKERS) --dist loadfile
+XDIST  = -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: run test test-fast screenshots lint typecheck fuzz loadtest bench venv install
 

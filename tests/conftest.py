@@ -136,7 +136,14 @@ async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Browser tests start a server and Chromium: slow, like the server-process tests marked by hand."""
+    """Browser tests start a server and Chromium: slow, like the server-process tests marked by hand.
+    Under xdist (--dist loadgroup) tests go to workers one by one, except a module whose tests share a
+    module- or package-scoped fixture (a server, a browser, a faulty service): it stays on one worker,
+    so that fixture starts once."""
     for item in items:
         if item.path.parent.name == "e2e":
             item.add_marker(pytest.mark.slow)
+        info = getattr(item, "_fixtureinfo", None)
+        definitions = info.name2fixturedefs.values() if info is not None else []
+        if any(d.scope in ("module", "package", "class") for defs in definitions for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
