@@ -135,15 +135,40 @@ async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+DURATIONS = "flashsale/durations"  # seconds per test of earlier runs, in .pytest_cache
+_measured: dict[str, float] = {}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Browser tests start a server and Chromium: slow, like the server-process tests marked by hand.
     Under xdist (--dist loadgroup) tests go to workers one by one, except a module whose tests share a
     module- or package-scoped fixture (a server, a browser, a faulty service): it stays on one worker,
-    so that fixture starts once."""
+    so that fixture starts once. Workers are dealt the longest work first (by earlier runs' times), so a
+    long test does not start last and keep one worker busy after the others are done."""
+    groups: dict[str, str] = {}
     for item in items:
         if item.path.parent.name == "e2e":
             item.add_marker(pytest.mark.slow)
         info = getattr(item, "_fixtureinfo", None)
         definitions = info.name2fixturedefs.values() if info is not None else []
+        groups[item.nodeid] = item.nodeid
         if any(d.scope in ("module", "package", "class") for defs in definitions for d in defs):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+            groups[item.nodeid] = item.nodeid.split("::", 1)[0]
+            item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
+    known: dict[str, float] = config.cache.get(DURATIONS, {}) if config.cache is not None else {}
+    if known and "PYTEST_XDIST_WORKER" in os.environ:  # every worker reads the same file: same order
+        weight: dict[str, float] = {}
+        for item in items:
+            weight[groups[item.nodeid]] = weight.get(groups[item.nodeid], 0.0) + known.get(item.nodeid, 0.0)
+        items.sort(key=lambda item: -weight[groups[item.nodeid]])
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _measured[report.nodeid] = _measured.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller (or a run without xdist) keeps each test's seconds for the next run's order."""
+    config = session.config
+    if config.cache is not None and _measured and not hasattr(config, "workerinput"):
+        config.cache.set(DURATIONS, {**config.cache.get(DURATIONS, {}), **_measured})
