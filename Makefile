@@ -10,6 +10,12 @@ ARGS   ?=
 TYPED  := $(wildcard core accounts codes sale app loadtest)
 
 FUZZ_EXAMPLES ?= 30
+# pytest-xdist workers, tests dealt one by one (tests/conftest.py keeps a module with a shared server
+# together): each worker is a test run of its own (own Valkey, SQLite file or PostgreSQL database,
+# key prefix). Many tests wait on I/O, so one more worker than the 2 cores; TEST_WORKERS=0 runs in
+# one process (needed for pytest -s to show what tests print).
+TEST_WORKERS ?= 3
+XDIST  = -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: help run test test-fast screenshots lint typecheck fuzz loadtest bench venv install
 
@@ -22,12 +28,14 @@ help: ## this list
 run: install ## serve the store (flashsale serve; HOST, PORT, WORKERS, ARGS)
 	$(BIN)/flashsale serve --host $(HOST) --port $(PORT) --workers $(WORKERS) $(ARGS)
 
-test: install ## the whole suite (pytest; ARGS passes options through)
-	$(BIN)/python -m pytest $(ARGS)
+test: install ## the whole suite (pytest on TEST_WORKERS workers; ARGS passes options through)
+	$(BIN)/python -m pytest $(XDIST) $(ARGS)
 
 # The inner loop: everything but the tests that start server processes or a browser (CI runs all).
-test-fast: install ## the suite without the tests marked slow (server processes, the browser)
-	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+# pytest's last line gives the seconds of the run; the line after it, the whole command's.
+test-fast: install ## the suite without the tests marked slow (server processes, the browser); prints its seconds
+	@start=$$(date +%s); $(BIN)/python -m pytest $(XDIST) -m "not slow" $(ARGS); status=$$?; \
+	  echo "make test-fast: $$(( $$(date +%s) - start )) s in all"; exit $$status
 
 # With the axe-core and overflow checks.
 screenshots: install ## pages in English and Chinese at 390 and 1440 px into var/screenshots/

@@ -1,9 +1,13 @@
 """Real servers for every test: the embedded Valkey and SQLite by default; with
 FLASHSALE_TEST_SERVICES=1, the machine's PostgreSQL and Redis (a test run fails, never skips, when
-they do not answer). Each run gets its own database and Redis key prefix and removes them after."""
+they do not answer). Each run gets its own database and Redis key prefix and removes them after; under
+pytest-xdist each worker is a run of its own (its own embedded Valkey, SQLite file, PostgreSQL database
+and prefix). On a single Redis every command is also checked for Cluster slot discipline
+(tests/support/slots.py), which is why CI's cluster pass runs only the tests marked `cluster`."""
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,10 +21,12 @@ from app.main import create_app
 from core.embedded_redis import EmbeddedRedis
 from core.migrate import upgrade
 from core.settings import Settings
-from tests.support import PG_URL, REDIS_URL, SERVICES, delete_prefix
+from tests.support import PG_URL, REDIS_URL, SERVICES, delete_prefix, sync_redis
 from tests.support.clock import manual, manual_settings  # noqa: F401  (fixtures: an app on a ManualClock)
+from tests.support.slots import KeyTable, slot_checked
 
-RUN_ID = uuid.uuid4().hex[:10]
+# Unique per process, so per xdist worker too; the worker's name (gw0, gw1...) makes leftovers readable.
+RUN_ID = uuid.uuid4().hex[:10] + os.environ.get("PYTEST_XDIST_WORKER", "")
 
 
 def pytest_report_header() -> str:
@@ -39,6 +45,34 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), persist=False)
     yield server.start()
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def slot_violations(redis_url: str) -> Iterator[list[str] | None]:
+    """Cross-slot commands seen since the last test's check (None on a Cluster: the server refuses them)."""
+    client = sync_redis(redis_url)
+    on_cluster = isinstance(client, redis.RedisCluster)
+    client.close()
+    if on_cluster:
+        yield None
+        return
+    seen: list[str] = []
+    with slot_checked(KeyTable.from_server(redis_url), seen.append):
+        yield seen
+
+
+@pytest.fixture(autouse=True)
+def _cluster_slot_discipline(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails a test during which the process sent a command naming keys of two slots (tests that use
+    no Redis skip the check rather than start one)."""
+    if "redis_url" not in request.fixturenames:
+        yield
+        return
+    seen: list[str] | None = request.getfixturevalue("slot_violations")
+    yield
+    if seen:
+        found, seen[:] = list(seen), []
+        pytest.fail("commands a Redis Cluster refuses (CROSSSLOT), keys of several slots:\n" + "\n".join(found[:20]))
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +113,9 @@ def make_settings(database_url: str, redis_url: str, var_dir: Path, **overrides:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+def settings(database_url: str, redis_url: str, slot_violations: list[str] | None,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    # slot_violations: the check is in place before the app sends its first command.
     settings = make_settings(database_url, redis_url, tmp_path_factory.mktemp("var"))
     upgrade(settings)
     yield settings
@@ -100,8 +136,40 @@ async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Browser tests start a server and Chromium: slow, like the server-process tests marked by hand."""
+DURATIONS = "flashsale/durations"  # seconds per test of earlier runs, in .pytest_cache
+_measured: dict[str, float] = {}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests start a server and Chromium: slow, like the server-process tests marked by hand.
+    Under xdist (--dist loadgroup) tests go to workers one by one, except a module whose tests share a
+    module- or package-scoped fixture (a server, a browser, a faulty service): it stays on one worker,
+    so that fixture starts once. Workers are dealt the longest work first (by earlier runs' times), so a
+    long test does not start last and keep one worker busy after the others are done."""
+    groups: dict[str, str] = {}
     for item in items:
         if item.path.parent.name == "e2e":
             item.add_marker(pytest.mark.slow)
+        info = getattr(item, "_fixtureinfo", None)
+        definitions = info.name2fixturedefs.values() if info is not None else []
+        groups[item.nodeid] = item.nodeid
+        if any(d.scope in ("module", "package", "class") for defs in definitions for d in defs):
+            groups[item.nodeid] = item.nodeid.split("::", 1)[0]
+            item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
+    known: dict[str, float] = config.cache.get(DURATIONS, {}) if config.cache is not None else {}
+    if known and "PYTEST_XDIST_WORKER" in os.environ:  # every worker reads the same file: same order
+        weight: dict[str, float] = {}
+        for item in items:
+            weight[groups[item.nodeid]] = weight.get(groups[item.nodeid], 0.0) + known.get(item.nodeid, 0.0)
+        items.sort(key=lambda item: -weight[groups[item.nodeid]])
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _measured[report.nodeid] = _measured.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller (or a run without xdist) keeps each test's seconds for the next run's order."""
+    config = session.config
+    if config.cache is not None and _measured and not hasattr(config, "workerinput"):
+        config.cache.set(DURATIONS, {**config.cache.get(DURATIONS, {}), **_measured})

@@ -30,6 +30,8 @@ from core.settings import Settings
 from sale.models import Order
 from tests.support import create_drop, eventually, is_problem, make_account, make_accounts, runtime_of, services_of
 
+pytestmark = pytest.mark.cluster  # a Cluster primary killed: its own 3+3 cluster
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "redis-cluster"
 

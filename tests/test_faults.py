@@ -33,6 +33,8 @@ from tests.support import (
 from tests.support.clock import Manual
 from tests.support.faults import Faulty, Tally, buy_and_pay, faulty_service, report, settled, sql_state
 
+pytestmark = pytest.mark.cluster  # its Redis cuts need a Redis of their own when the session's is a Cluster
+
 OUTAGE_SECONDS = float(os.environ.get("FLASHSALE_TEST_OUTAGE_SECONDS", "4"))
 
 

@@ -23,6 +23,8 @@ from tests.support import SERVICES, Account, create_drop, eventually, make_accou
 from tests.support.faults import Tally, buy_and_pay, faulty_service, report, settled, sql_state
 from tests.support.server import start_server, stop_process, wait_healthy
 
+pytestmark = pytest.mark.cluster  # its services clean up per primary (delete_prefix)
+
 
 class OwnRedis:
     """A Redis of the test's own, append-only like production's, to stop and start mid-sale: the

@@ -124,6 +124,7 @@ async def test_a_stale_confirm_gives_its_unit_back(app: FastAPI, client: httpx.A
     assert (await my_codes(client, employee))[code]["order_id"] == fast_order.json()["id"]
 
 
+@pytest.mark.cluster  # FLUSHALL reaches every primary
 async def test_lost_redis_state_is_rebuilt_from_sql(app: FastAPI, client: httpx.AsyncClient) -> None:
     operator, employee = await make_account(app, "operator"), await make_account(app, "employee")
     buyer, other = await make_account(app), await make_account(app)

@@ -9,6 +9,8 @@ from redis.exceptions import NoScriptError, ResponseError
 from core.redis import LuaScript, connect_redis
 from core.settings import Settings
 
+pytestmark = pytest.mark.cluster  # scripts loaded on every primary, NOSCRIPT after a flush of every node
+
 
 def fresh_script(body: str) -> LuaScript:
     """A script the server has never seen (its SHA is unique), so the first EVALSHA answers NOSCRIPT."""

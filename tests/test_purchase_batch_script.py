@@ -19,6 +19,8 @@ from sale.inventory import PurchaseLimits
 from sale.purchase_script import PURCHASE_FIELDS, Purchase, PurchaseReply, PurchaseRequest
 from tests.support import create_drop, make_account, make_accounts, runtime_of, services_of
 
+pytestmark = pytest.mark.cluster  # a batch's keys, Idempotency-Keys included, in the drop's slot
+
 
 def request(drop_id: int, user_id: int, *, idem: str | None = None, address: str = "",
             quantity: int = 1, address_cap: int = 100) -> Purchase:

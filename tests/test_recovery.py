@@ -25,6 +25,7 @@ async def sql_orders(app: FastAPI, drop_id: int) -> list[Order]:
         return list((await session.execute(select(Order).where(Order.drop_id == drop_id))).scalars().all())
 
 
+@pytest.mark.cluster  # FLUSHALL reaches every primary
 async def test_redis_flushed_under_live_drop_rebuilds_from_sql(app: FastAPI, client: httpx.AsyncClient) -> None:
     operator = await make_account(app, "operator")
     buyers = await make_accounts(app, 30)

@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from app.main import create_app
@@ -19,6 +20,8 @@ from sale.share.referral import token_hash
 from tests.conftest import make_settings
 from tests.support import Account, create_drop, delete_prefix, make_account, runtime_of, services_of
 from tests.support.share import BROWSER_UA, browser, paid_order, path_of, share_of, token_of
+
+pytestmark = pytest.mark.cluster  # cleans a second app's keys on every primary (delete_prefix)
 
 CRAWLERS = (
     "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",

@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,10 @@ def _pg_admin(sql: str) -> None:
             await conn.execute(sql)
         finally:
             await conn.close()
-    asyncio.run(run())
+    # In a thread of its own: once Playwright's sync API is alive (package scope), this thread's loop counts
+    # as running and asyncio.run() refuses; under xdist a worker may start this server after the browser.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
 
 
 def _wait_healthy(process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
