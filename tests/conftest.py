@@ -156,7 +156,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if any(d.scope in ("module", "package", "class") for defs in definitions for d in defs):
             groups[item.nodeid] = item.nodeid.split("::", 1)[0]
             item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
-    known: dict[str, float] = config.cache.get(DURATIONS, {}) if config.cache is not None else {}
+    cache = getattr(config, "cache", None)  # None with -p no:cacheprovider
+    known: dict[str, float] = cache.get(DURATIONS, {}) if cache is not None else {}
     if known and "PYTEST_XDIST_WORKER" in os.environ:  # every worker reads the same file: same order
         weight: dict[str, float] = {}
         for item in items:
@@ -171,5 +172,6 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """The controller (or a run without xdist) keeps each test's seconds for the next run's order."""
     config = session.config
-    if config.cache is not None and _measured and not hasattr(config, "workerinput"):
-        config.cache.set(DURATIONS, {**config.cache.get(DURATIONS, {}), **_measured})
+    cache = getattr(config, "cache", None)
+    if cache is not None and _measured and not hasattr(config, "workerinput"):
+        cache.set(DURATIONS, {**cache.get(DURATIONS, {}), **_measured})

@@ -17,7 +17,7 @@ import pytest
 from core.net import free_port
 from tests.support.server import stop_process
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]  # HAProxy alone; the cluster pass has haproxy installed
 ROOT = Path(__file__).resolve().parent.parent
 
 

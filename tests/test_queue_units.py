@@ -31,6 +31,9 @@ from tests.support import (
 from tests.support.fcodes import client_at, fresh_address
 from tests.support.queue import join, keys, ticket
 
+# Its own app's clean-up reads every primary (delete_prefix); the waiting room's scripts on a Cluster too.
+pytestmark = pytest.mark.cluster
+
 ADDRESS_LIMIT_TEXT = "too many unpaid orders from your network: pay or cancel first"
 
 
