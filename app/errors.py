@@ -110,7 +110,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(status, code, detail, headers=headers)
 
     async def on_backend_down(request: Request, exc: Exception) -> Response:
-        log.warning("back end unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        log.warning("back end unavailable on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__,
+                    str(exc)[:200])
         return domain_problem(ServiceUnavailable(retry_after=BACKEND_RETRY_AFTER_SECONDS))
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:

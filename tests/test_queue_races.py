@@ -6,25 +6,27 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 from fastapi import FastAPI
 
 from tests.support import eventually, make_account, make_accounts, runtime_of
+from tests.support.clock import Manual
 from tests.support.queue import join, keys, room, sleep_until, spearman, ticket
 
 
-async def test_pre_queue_is_shuffled_uniformly_and_late_joiners_queue_behind(
-        app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_pre_queue_is_shuffled_uniformly_and_late_joiners_queue_behind(manual: Manual) -> None:
+    """On a ManualClock: the pre-queue closes when the test says so, however long 200 joins take."""
+    app, client, clock = manual.app, manual.client, manual.clock
     operator = await make_account(app, "operator")
     early, late = await make_accounts(app, 200), await make_accounts(app, 20)
     drop = await room(client, operator, 4, admit_per_second=1, stock=10_000)
     for buyer in early:  # one after another: join order is well defined
         assert (await join(app, drop["id"], buyer)).status_code == 200
     starts = datetime.fromisoformat(drop["starts_at"])
-    assert datetime.now().astimezone() < starts, "joining took too long for this test's timing"
-    await sleep_until(starts, 0.1)
+    assert clock.now() < starts
+    clock.set(starts + timedelta(seconds=0.1))
     for buyer in late:
         assert (await join(app, drop["id"], buyer)).status_code == 200
 
@@ -48,6 +50,7 @@ async def test_pre_queue_is_shuffled_uniformly_and_late_joiners_queue_behind(
     assert changed.status_code == 200
 
     async def all_in() -> bool:
+        clock.advance(0.2)
         await asyncio.gather(*(ticket(client, drop["id"], b) for b in early[:50]))  # pollers drive the meter
         return int(await redis.zcard(k.admitted)) >= 219
 
@@ -57,7 +60,10 @@ async def test_pre_queue_is_shuffled_uniformly_and_late_joiners_queue_behind(
     assert times == sorted(times)  # nobody admitted before someone placed ahead
 
 
-async def test_exactly_admit_per_second_under_a_thousand_pollers(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_exactly_admit_per_second_under_a_thousand_pollers(manual: Manual) -> None:
+    """1,000 pollers race the meter while a ManualClock moves 4.5 s in 50 ms steps: the rate is per
+    second of the service's clock, however fast or loaded this machine is."""
+    app, client, clock = manual.app, manual.client, manual.clock
     operator = await make_account(app, "operator")
     crowd = await make_accounts(app, 1000)
     rate = 25
@@ -65,19 +71,27 @@ async def test_exactly_admit_per_second_under_a_thousand_pollers(app: FastAPI, c
     joined = await asyncio.gather(*(join(app, drop["id"], b) for b in crowd))
     assert {j.status_code for j in joined} == {200}
     starts = datetime.fromisoformat(drop["starts_at"])
-    assert datetime.now().astimezone() < starts, "joining took longer than the lead: raise it"
-    await sleep_until(starts)
-    stop = time.monotonic() + 4.5
+    clock.set(starts)
+    running = True
+
+    async def ticker() -> None:
+        nonlocal running
+        for _ in range(90):
+            await asyncio.sleep(0.02)
+            clock.advance(0.05)
+        running = False
 
     async def poller(buyer_index: int) -> Counter[int]:
         seen: Counter[int] = Counter()
-        while time.monotonic() < stop:
+        while running:
             response = await client.get(f"/api/drops/{drop['id']}/queue", headers=crowd[buyer_index].headers)
             seen[response.status_code] += 1
             await asyncio.sleep(0.05)
         return seen
 
+    tick = asyncio.create_task(ticker())
     answers = sum((await asyncio.gather(*(poller(i) for i in range(1000)))), Counter())
+    await tick
     assert set(answers) == {200} and answers[200] >= 1000, answers
     k = keys(app, drop["id"])
     window_ms = runtime_of(app).settings.queue_admission_seconds * 1000

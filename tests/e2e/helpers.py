@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -130,12 +131,18 @@ def shoot(page: Any, name: str) -> None:
     page.evaluate("() => { var r = window.__e2eResizes; r[r.length - 1][1] = performance.now(); }")
 
 
+def arrived_at(page: Any, path: str) -> None:
+    """Waits until the page has left /login for `path` (a glob like "**/fcodes" would match the login
+    page's own "?next=/fcodes" at once, before the sign-in answered)."""
+    page.wait_for_url(lambda url: urlsplit(url).path == urlsplit(path).path)
+
+
 def sign_in(page: Any, email: str, password: str = PASSWORD, next_path: str = "/") -> None:
     page.goto(f"/login?next={next_path}")
     page.fill("#login-email", email)
     page.fill("#login-password", password)
     page.click("#login-form button[type=submit]")
-    page.wait_for_url(f"**{next_path}")
+    arrived_at(page, next_path)
 
 
 def register(page: Any, email: str, next_path: str = "/") -> None:
@@ -143,7 +150,7 @@ def register(page: Any, email: str, next_path: str = "/") -> None:
     page.fill("#reg-email", email)
     page.fill("#reg-password", PASSWORD)
     page.click("#register-form button[type=submit]")
-    page.wait_for_url(f"**{next_path}")
+    arrived_at(page, next_path)
 
 
 def token_of(page: Any) -> str:
