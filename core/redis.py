@@ -67,10 +67,20 @@ class GatedRedisCluster(RedisCluster):
         if _INSIDE_GATE.get():  # a pipeline retrying a redirected command: it holds a place already
             return await super().execute_command(*args, **kwargs)
         async with self.gate:
-            return await super().execute_command(*args, **kwargs)
+            try:
+                return await super().execute_command(*args, **kwargs)
+            except AttributeError as exc:
+                raise _lost(exc) from exc
 
     def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
         return GatedClusterPipeline(self, transaction)  # type: ignore[abstract]  # as redis-py's own
+
+
+def _lost(exc: AttributeError) -> RedisConnectionError:
+    """redis-py 8's cluster client (commands and pipelines alike) writes to a connection that a
+    failover closed meanwhile ("'NoneType' object has no attribute 'writelines'"): a lost connection,
+    so the request's 503, never a 500."""
+    return RedisConnectionError(f"connection lost during a cluster change: {exc}")
 
 
 class GatedClusterPipeline(ClusterPipeline):
@@ -82,9 +92,7 @@ class GatedClusterPipeline(ClusterPipeline):
             try:
                 return await super().execute(raise_on_error, allow_redirections)
             except AttributeError as exc:
-                # redis-py 8's cluster pipeline writes to a connection that a failover closed meanwhile
-                # ("'NoneType' object has no attribute 'writelines'"): a lost connection, so a 503.
-                raise RedisConnectionError(f"connection lost during a cluster change: {exc}") from exc
+                raise _lost(exc) from exc
             finally:
                 _INSIDE_GATE.reset(token)
 
