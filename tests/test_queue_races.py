@@ -86,7 +86,7 @@ async def test_exactly_admit_per_second_under_a_thousand_pollers(manual: Manual)
         while running:
             response = await client.get(f"/api/drops/{drop['id']}/queue", headers=crowd[buyer_index].headers)
             seen[response.status_code] += 1
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)  # ~100 polls per clock step still; a loaded CI worker keeps up
         return seen
 
     tick = asyncio.create_task(ticker())
