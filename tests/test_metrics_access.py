@@ -74,7 +74,10 @@ async def test_what_clients_send_does_not_grow_it(app: FastAPI, client: httpx.As
     before = (await client.get("/metrics")).text
     await noise(1_300)
     after = (await client.get("/metrics")).text
-    assert series(after) == series(before)
+    # The noise answers 4xx only; a 200 series is someone else's (this worker's other apps share the
+    # process-wide registry, and a task of an earlier test may still be finishing a request).
+    assert {s for s in series(after) if 'status="200"' not in s} == {s for s in series(before)
+                                                                     if 'status="200"' not in s}
     assert len(after) < len(before) * 1.02, (len(before), len(after))  # only the counts' digits changed
     assert not any(method in after for method in ODD_METHODS)
     assert 'method="other"' in after and 'route="unmatched"' in after
