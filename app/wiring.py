@@ -80,7 +80,7 @@ async def build_services(runtime: Runtime) -> Services:
                           PurchaseLimits(settings.purchase_rate_per_second),
                           payment_lease_ms=int(settings.payment_lease_seconds * 1000),
                           wait_replicas=settings.redis_wait_replicas, wait_timeout_ms=settings.redis_wait_timeout_ms)
-    catalog = DropCatalog(runtime.redis, runtime.keys, runtime.sessions, runtime.clock)
+    catalog = DropCatalog(runtime.redis, runtime.keys, runtime.sessions, runtime.clock, sale_scripts.catalog_sync)
     loader = DropLoader(runtime.sessions, runtime.redis, runtime.keys, inventory, catalog)
     lookup = OrderLookup(inventory, runtime.sessions)
     queue = make_queue(runtime, loader)

@@ -9,6 +9,7 @@ catalog lacks (long ended, or unknown) costs one SQL read, remembered until the 
 from __future__ import annotations
 
 import asyncio
+import enum
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock, as_utc, ms
 from core.keys import Keys
-from core.redis import RedisClient
+from core.redis import LuaScript, RedisClient, ScriptArg
 from sale.models import Drop
 from sale.repository import DropRepository
 
@@ -44,10 +45,20 @@ def drop_from_json(raw: bytes) -> Drop:
     return Drop(**values)
 
 
+class Unchecked(enum.Enum):
+    """`sync` without a version to check: write whatever the catalog holds now."""
+
+    UNCHECKED = "unchecked"
+
+
+UNCHECKED = Unchecked.UNCHECKED
+
+
 class DropCatalog:
     def __init__(self, redis: RedisClient, keys: Keys, sessions: async_sessionmaker[AsyncSession],
-                 clock: Clock) -> None:
+                 clock: Clock, sync_script: LuaScript) -> None:
         self.redis = redis
+        self.sync_script = sync_script  # catalog_sync.lua
         self.keys = keys
         self.sessions = sessions
         self.clock = clock
@@ -94,14 +105,12 @@ class DropCatalog:
         """The catalog's version now: read it before reading SQL, hand it to `sync`."""
         return await self._version_now()
 
-    async def sync(self, drops: Sequence[Drop], seen: bytes | None = None) -> bool:
+    async def sync(self, drops: Sequence[Drop], seen: bytes | Unchecked | None = UNCHECKED) -> bool:
         """Makes the catalog hold exactly these drops (SQL's, not long ended); True when it changed.
 
         With `seen` (the version read before the drops were read from SQL), nothing is written when
         an operator's change came in meanwhile: that change was committed after the SQL read, so these
         drops would undo it (a new drop gone, a picture lost). The next check syncs instead."""
-        if seen is not None and await self._version_now() != seen:
-            return False
         wanted = {str(d.id): drop_record_json(d) for d in drops if d.id is not None}
         held = await self._held()
         have = {key.decode(): value for key, value in held.items()}
@@ -109,13 +118,16 @@ class DropCatalog:
         gone = [key for key in have if key not in wanted]
         if not changed and not gone and await self.redis.exists(self.keys.drop_catalog_version):
             return False
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if changed:
-                pipe.hset(self.keys.drop_catalog, mapping=changed)  # type: ignore[arg-type]
-            if gone:
-                pipe.hdel(self.keys.drop_catalog, *gone)
-            pipe.incr(self.keys.drop_catalog_version)
-            await pipe.execute()
+        if isinstance(seen, Unchecked):
+            args: list[ScriptArg] = [0, b"", len(changed)]
+        else:  # None: the catalog had no version then
+            args = [1, seen or b"", len(changed)]
+        for key, value in changed.items():
+            args += [key, value]
+        args += gone
+        # Checked and written in one step: a put landing between a check and a write would be undone.
+        if not await self.sync_script(self.redis, (self.keys.drop_catalog, self.keys.drop_catalog_version), args):
+            return False
         self._checked = 0.0
         return True
 

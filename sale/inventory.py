@@ -25,7 +25,8 @@ PAYMENT_LEASE_MS = 60_000
 
 @dataclass(frozen=True, slots=True)
 class SaleScripts:
-    """The drop's Lua scripts (sale/lua), registered once and handed to the inventory."""
+    """The sale's Lua scripts (sale/lua), registered once and handed to the inventory (the drop's
+    scripts), the failover rebuild (unlock) and the catalog (catalog_sync)."""
 
     purchase: LuaScript
     pay_hold: LuaScript
@@ -33,11 +34,13 @@ class SaleScripts:
     release: LuaScript
     load: LuaScript
     unlock: LuaScript
+    catalog_sync: LuaScript
 
 
 def register_scripts(scripts: ScriptRegistry) -> SaleScripts:
     return SaleScripts(*(scripts.add("sale.lua", f"{name}.lua")
-                         for name in ("purchase", "pay_hold", "pay_settle", "release", "load", "unlock")))
+                         for name in ("purchase", "pay_hold", "pay_settle", "release", "load", "unlock",
+                                      "catalog_sync")))
 
 
 def drop_json(drop: Drop) -> bytes:

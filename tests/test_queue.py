@@ -171,7 +171,8 @@ async def test_operator_changes_the_rate_during_the_sale(app: FastAPI, client: h
     assert int(await runtime_of(app).redis.hget(keys(app, drop["id"]).inv, "admit_per_second")) == 9
     # Another worker reads the catalog from Redis: it shows the new rate and the room's fields too.
     runtime = runtime_of(app)
-    elsewhere = await DropCatalog(runtime.redis, runtime.keys, runtime.sessions, runtime.clock).get(drop["id"])
+    elsewhere = await DropCatalog(runtime.redis, runtime.keys, runtime.sessions, runtime.clock,
+                                  services_of(app).catalog.sync_script).get(drop["id"])
     assert elsewhere is not None and (elsewhere.admit_per_second, elsewhere.waiting_room) == (9, True)
 
 
