@@ -16,6 +16,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@lru_cache(maxsize=65_536)  # on every purchase and limit; parsing with ipaddress costs ~15 us
 def address_block(client: str) -> str:
     """The part of a client address a visitor cannot change for free: an IPv4 address, or an IPv6
     address's /64 (one subscriber's block: every address in it is theirs to use)."""

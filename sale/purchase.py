@@ -30,6 +30,7 @@ from sale.share.referral import ReferralSigner
 
 # After a "sold out, nothing left", this process answers sold_out itself for a moment (no Redis call).
 SOLD_OUT_FLAG_SECONDS = 0.5
+TAG_CACHE_SIZE = 65_536
 
 
 class AddressTags:
@@ -38,10 +39,17 @@ class AddressTags:
 
     def __init__(self, secret: bytes) -> None:
         self._key = hashlib.sha256(b"flashsale/sale/client-address\x00" + secret).digest()
+        self._tags: dict[str, str] = {}  # a buyer's retries and its neighbours come from one address
 
     def tag(self, client: str) -> str:
-        mac = hmac.new(self._key, address_block(client).encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(mac[:12]).decode()
+        tag = self._tags.get(client)
+        if tag is None:
+            mac = hmac.new(self._key, address_block(client).encode(), hashlib.sha256).digest()
+            tag = base64.urlsafe_b64encode(mac[:12]).decode()
+            if len(self._tags) >= TAG_CACHE_SIZE:
+                self._tags.clear()
+            self._tags[client] = tag
+        return tag
 
 
 class PurchaseService:
