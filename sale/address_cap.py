@@ -24,14 +24,14 @@ class AddressCap:
 
 
 class AddressCaps:
-    """The cap of each drop, from the catalog's copy of it (no SQL once the drop is in the catalog)."""
+    """The cap of each drop, from the catalog's copy of it (never SQL: it runs on every purchase)."""
 
     def __init__(self, policy: AddressCap, catalog: DropCatalog) -> None:
         self.policy = policy
         self.catalog = catalog
 
     async def of(self, drop_id: int) -> int:
-        drop = await self.catalog.get(drop_id)
-        if drop is None:  # unknown: the script answers "missing" and the loader drop_not_found
+        drop = await self.catalog.listed(drop_id)
+        if drop is None:  # unknown or long ended: the script answers "missing" or not_open
             return self.policy.floor_buyers
         return self.policy.units(drop.stock, drop.per_user_limit)

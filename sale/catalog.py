@@ -89,6 +89,12 @@ class DropCatalog:
             self._others[drop_id] = found
         return self._others[drop_id]
 
+    async def listed(self, drop_id: int) -> Drop | None:
+        """The drop if the catalog lists it (not long ended), without the SQL read `get` makes for
+        one it lacks: for the purchase path, where an unknown drop id must not cost SQL."""
+        await self._fresh()
+        return self._drops.get(drop_id)
+
     async def put(self, drop: Drop) -> None:
         """A drop created or changed by an operator: every worker's copy goes stale at once."""
         assert drop.id is not None
