@@ -41,12 +41,13 @@ def test_python_and_lua_name_the_same_purchase_fields() -> None:
     assert len(purchase.args()) == len(PURCHASE_FIELDS)
 
 
-async def test_one_batch_with_repeated_buyers_addresses_and_keys(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_one_batch_with_repeated_buyers_addresses_and_keys(app: FastAPI, client: httpx.AsyncClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     operator = await make_account(app, "operator")
     drop = await create_drop(client, operator, stock=5, per_user_limit=1)
     drop_id = drop["id"]
     inventory = services_of(app).purchases.inventory
-    inventory.limits = PurchaseLimits(1000)
+    monkeypatch.setattr(inventory, "limits", PurchaseLimits(1000))  # the session app's: restored after
     loader = services_of(app).purchases.loader
     await loader.load_by_id(drop_id)
     a, b, c, d, e = (account.id for account in await make_accounts(app, 5))
@@ -85,21 +86,23 @@ async def test_one_batch_with_repeated_buyers_addresses_and_keys(app: FastAPI, c
     assert [sorted(fields[b"i"].split(b" ")) for _, fields in entries][-1] == sorted(orders)
 
 
-async def test_a_rate_window_within_one_batch(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_a_rate_window_within_one_batch(app: FastAPI, client: httpx.AsyncClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     operator = await make_account(app, "operator")
     drop = await create_drop(client, operator, stock=10, per_user_limit=5)
     drop_id = drop["id"]
     services = services_of(app)
     await services.purchases.loader.load_by_id(drop_id)
     inventory = services.purchases.inventory
-    inventory.limits = PurchaseLimits(3)
+    monkeypatch.setattr(inventory, "limits", PurchaseLimits(3))  # the session app's: restored after
     (buyer,) = await make_accounts(app, 1)
     replies = await inventory._purchase_batch(drop_id, [request(drop_id, buyer.id) for _ in range(4)])
     # Three purchases a second per buyer: the fourth in the same second is refused.
     assert outcomes(replies) == ["ok", "ok", "ok", "rate_limited"]
 
 
-async def test_a_purchase_that_fails_midway_leaves_complete_sales(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_a_purchase_that_fails_midway_leaves_complete_sales(app: FastAPI, client: httpx.AsyncClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """A poisoned third purchase (a quantity Lua cannot compare) makes the script raise: the two sales
     before it are complete (order, deadline, Idempotency-Key, units, counters, stream entry), the ones
     after it never happened, and a retry of a sold key answers its order."""
@@ -109,7 +112,7 @@ async def test_a_purchase_that_fails_midway_leaves_complete_sales(app: FastAPI, 
     services = services_of(app)
     await services.purchases.loader.load_by_id(drop_id)
     inventory = services.purchases.inventory
-    inventory.limits = PurchaseLimits(1000)
+    monkeypatch.setattr(inventory, "limits", PurchaseLimits(1000))  # the session app's: restored after
     buyers = await make_accounts(app, 4)
     batch = [request(drop_id, b.id, idem=f"key-{b.id}", address="addrP") for b in buyers]
 
