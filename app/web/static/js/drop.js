@@ -191,6 +191,17 @@
     if (code !== "rate_limited") poller.now(500);
   }
 
+  /* A second submit of the same purchase within a double-click's reach (the first may already have
+     answered: a fast server replies between the two clicks) reuses the key, so it is the same order. */
+  var lastIntent = { body: "", key: "", at: 0 };
+  function intentKey(body) {
+    var text = JSON.stringify(body), now = Date.now();
+    if (text !== lastIntent.body || now - lastIntent.at > 1500) lastIntent.key = FS.newKey();
+    lastIntent.body = text;
+    lastIntent.at = now;
+    return lastIntent.key;
+  }
+
   n.form.addEventListener("submit", function (ev) {
     ev.preventDefault();
     if (state.inFlight || n.buy.disabled) return;
@@ -203,7 +214,7 @@
     n.form.setAttribute("aria-busy", "true");
     renderButton();
     ui.say(n.msg, FS.t("buy.reserving"), "info");
-    attempt(body, FS.newKey(), 0)
+    attempt(body, intentKey(body), 0)
       .then(succeeded, function (err) { failed(err, body.quantity); })
       .then(function () {
         state.inFlight = false;
