@@ -18,6 +18,8 @@ from app.metrics import MetricsMiddleware, RenderedMetrics, metrics_endpoint
 from app.problems import complete
 from app.public_url import PublicRedirectsMiddleware
 from app.routes.accounts import router as auth_router
+from app.routes.admin import router as admin_router
+from app.routes.controls import router as controls_router
 from app.routes.fcodes import router as fcodes_router
 from app.routes.health import router as health_router
 from app.routes.images import router as images_router
@@ -115,6 +117,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     app.include_router(queue_router)
     app.include_router(images_router)
     app.include_router(fcodes_router)
+    app.include_router(controls_router)
+    app.include_router(admin_router)
     app.include_router(share_router)
     app.include_router(web_router)
     mount_static(app)

@@ -6,7 +6,11 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from accounts.service import AccountService
+from audit.schemas import Actor
+from audit.service import AuditLog
 from codes.crypto import CodeCrypto
 from codes.gate import Gate
 from codes.service import Allotment, FcodeService
@@ -18,6 +22,12 @@ from core.ratelimit import FailureLimiter
 from core.redis import LuaScript
 from core.runtime import Runtime
 from sale.address_cap import AddressCap, AddressCaps
+from sale.admin.controls import DropControls
+from sale.admin.export import OrderExport
+from sale.admin.lifecycle import DropLifecycle
+from sale.admin.orders import AdminOrders
+from sale.admin.state import DropState
+from sale.admin.state import register_scripts as register_control_scripts
 from sale.catalog import DropCatalog
 from sale.drops import DropAdmin
 from sale.failover import FailoverRebuild
@@ -65,6 +75,27 @@ class Services:
     share: ShareLinks
     share_page: SharePage
     share_cards: ShareCards
+    controls: DropControls
+    lifecycle: DropLifecycle
+    admin_orders: AdminOrders
+    export: OrderExport
+    audit: AuditLog
+
+
+class RefundsNotWired:
+    """sale.admin.seams.RefundRequester until the payments work's bulk refund replaces it (the lead's
+    `POST /api/admin/drops/{id}/refunds`): cancelling with `refund_paid` only logs that it was asked."""
+
+    async def refund_paid_orders(self, drop_id: int, actor: Actor) -> None:
+        log.warning("drop %s cancelled with refund_paid by operator %s: bulk refunds are not wired yet",
+                    drop_id, actor.user_id)
+
+
+class NoOutbox:
+    """sale.admin.seams.NoticeOutbox until the outbox exists: the message is on the pages only."""
+
+    async def notice_posted(self, session: AsyncSession, drop_id: int, text: str) -> None:
+        return None
 
 
 async def build_services(runtime: Runtime) -> Services:
@@ -73,6 +104,7 @@ async def build_services(runtime: Runtime) -> Services:
     code_scripts = register_code_scripts(runtime.scripts)
     register_queue_scripts(runtime.scripts)
     count_view = runtime.scripts.add("sale.share", "share_view.lua")
+    control_scripts = register_control_scripts(runtime.scripts)
     await runtime.scripts.load_all(runtime.redis)
     settings = runtime.settings
 
@@ -114,10 +146,15 @@ async def build_services(runtime: Runtime) -> Services:
         log.exception("F-code record catch-up at start-up failed; the stats call retries it")
     accounts = AccountService(settings, runtime.sessions, runtime.redis, runtime.keys, runtime.tokens,
                               runtime.versions, runtime.passwords)
+    state = DropState(runtime.redis, runtime.keys, runtime.clock, control_scripts, failover)
+    controls = DropControls(runtime.sessions, runtime.clock, drops, state, NoOutbox())
+    lifecycle = DropLifecycle(runtime.sessions, runtime.clock, settings, drops, state, gate, RefundsNotWired())
     return Services(runtime=runtime, accounts=accounts, inventory=inventory, catalog=catalog, loader=loader,
                     queue=queue, drops=drops, purchases=purchases, orders=orders, gate=gate, fcodes=fcodes,
                     code_sync=code_sync, share=share, share_page=share_page,
-                    share_cards=share_cards)
+                    share_cards=share_cards, controls=controls, lifecycle=lifecycle,
+                    admin_orders=AdminOrders(runtime.sessions), export=OrderExport(runtime.sessions, drops),
+                    audit=AuditLog(runtime.sessions))
 
 
 def make_share(runtime: Runtime, drops: DropAdmin, lookup: OrderLookup, signer: ReferralSigner,

@@ -52,7 +52,17 @@ def drop_json(drop: Drop) -> bytes:
         "pay_window_ms": drop.pay_window_seconds * 1000, "waiting_room": int(drop.waiting_room),
         "queue_opens_at": ms(drop.starts_at) - drop.prequeue_minutes * 60_000,
         "admit_per_second": drop.admit_per_second, "challenge": int(drop.challenge),
+        "paused": int(drop.paused), "notice": drop.notice or "",
     })
+
+
+@dataclass(frozen=True, slots=True)
+class LiveDrop:
+    """What a drop's Redis state says now beyond the catalog: units left and the operator's controls."""
+
+    remaining: int
+    paused: bool = False
+    notice: str = ""
 
 
 class DropFenced(ServiceUnavailable):
@@ -199,6 +209,15 @@ class Inventory:
             for drop_id in drop_ids:
                 pipe.hget(self.keys.drop(drop_id).inv, "remaining")
             return [int(value) if value is not None else None for value in await pipe.execute()]
+
+    async def live(self, drop_ids: list[int]) -> list[LiveDrop | None]:
+        """Units left, paused and notice per drop (one round trip); None where Redis holds no state."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for drop_id in drop_ids:
+                pipe.hmget(self.keys.drop(drop_id).inv, "remaining", "paused", "notice")
+            found = await pipe.execute()
+        return [None if remaining is None else LiveDrop(int(remaining), paused == b"1", (notice or b"").decode())
+                for remaining, paused, notice in found]
 
     async def stats(self, drop_id: int) -> tuple[dict[bytes, bytes], dict[bytes, bytes], int]:
         """The drop's counters, refusals by code, and how many orders it has (successful attempts)."""

@@ -9,6 +9,8 @@ from sqlmodel import Field, SQLModel
 
 from core.clock import utcnow
 
+NOTICE_MAX_LENGTH = 500  # an operator's message shown on the drop and waiting room pages
+
 
 class OrderStatus(StrEnum):
     reserved = "reserved"
@@ -56,6 +58,11 @@ class Drop(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     # The product picture's stored variants (sale/images/store.py), null until one is uploaded.
     image: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
+    # Operator controls (sale/admin/): the record of what the drop's Redis state holds live; the loader
+    # restores them when Redis is rebuilt. A cancelled drop ended at cancelled_at.
+    paused: bool = Field(default=False, sa_column=_flag())
+    notice: str | None = Field(default=None, max_length=NOTICE_MAX_LENGTH)
+    cancelled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class Order(SQLModel, table=True):
@@ -63,6 +70,7 @@ class Order(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_orders_user_created", "user_id", "created_at"),  # a buyer's orders, newest first
         sa.Index("ix_orders_ref_token", "ref_token"),  # referred orders of a share link
+        sa.Index("ix_orders_drop_created", "drop_id", "created_at"),  # a drop's orders in time (admin, CSV)
     )
 
     id: str = Field(primary_key=True, max_length=64)

@@ -37,14 +37,6 @@ class DropCreate(BaseModel):
     challenge: bool | None = None  # default: on when waiting_room is
 
 
-class DropPatch(BaseModel):
-    """What an operator may change while a drop runs."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    admit_per_second: int = Field(ge=1, le=100_000)
-
-
 class DropImageOut(BaseModel):
     """One stored size of the product picture, as same-origin paths (for srcset)."""
 
@@ -75,6 +67,8 @@ class DropOut(BaseModel):
     challenge: bool
     image_url: str | None = None
     images: list[DropImageOut] = []
+    paused: bool = False  # an operator paused it: purchases and admissions are refused (403 drop_paused)
+    notice: str | None = None  # the operator's message to everyone in the drop (plain text)
 
 
 class QueueCounts(BaseModel):

@@ -15,7 +15,7 @@ CONTRACT_CODES = {"validation_error", "unauthorized", "forbidden", "not_found", 
                   "email_taken", "bad_credentials", "drop_not_found", "not_open", "sold_out", "limit_reached",
                   "fcode_invalid", "idempotency_key_reused", "order_not_found", "payment_declined",
                   "order_expired", "unsupported_image", "payload_too_large", "queue_not_open",
-                  "challenge_failed", "not_in_queue", "not_admitted", "address_limit"}
+                  "challenge_failed", "not_in_queue", "not_admitted", "address_limit", "drop_paused", "stock_conflict"}
 
 
 def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile
 
-from app.deps import DropsDep, OperatorUser
+from app.deps import DropsDep, OperatorActor
 from app.problems import problems
 from app.routes.sale import DropId
 from sale.images.exceptions import ImageTooLarge
@@ -19,8 +19,8 @@ router = APIRouter(prefix="/api", tags=["drops"])
             responses=problems("unauthorized", "forbidden", "drop_not_found", "payload_too_large",
                                "unsupported_image", "validation_error"))
 async def upload_drop_image(drop_id: DropId, file: Annotated[UploadFile, File(description="PNG, JPEG or WebP")],
-                            _: OperatorUser, drops: DropsDep) -> DropOut:
+                            actor: OperatorActor, drops: DropsDep) -> DropOut:
     data = await file.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         raise ImageTooLarge(f"Pictures are limited to {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
-    return await drops.upload_image(drop_id, data)
+    return await drops.upload_image(drop_id, data, actor)

@@ -8,7 +8,7 @@ KEYS[5] refunds_due sorted set: order id -> ms its refund became due (orders who
 
 ARGV[1] the drop as JSON: id, sku, currency, price_cents, stock, priority_starts_at, starts_at,
         ends_at (ms), per_user_limit, pay_window_ms, waiting_room (0/1), queue_opens_at (ms),
-        admit_per_second, challenge (0/1)
+        admit_per_second, challenge (0/1), paused (0/1), notice (the operator's controls, sale/admin/)
 ARGV[2] "init" (only when the drop has no state yet) or "merge" (repair what is there)
 ARGV[3..] orders from the database, as JSON of the same shape as the orders hash
 
@@ -73,6 +73,7 @@ redis.call('HSET', inv, 'id', drop.id, 'sku', drop.sku, 'currency', drop.currenc
   'starts_at', drop.starts_at, 'ends_at', drop.ends_at, 'per_user_limit', drop.per_user_limit,
   'pay_window_ms', drop.pay_window_ms, 'waiting_room', drop.waiting_room, 'queue_opens_at', drop.queue_opens_at,
   'admit_per_second', drop.admit_per_second, 'challenge', drop.challenge, 'order_head', head,
+  'paused', drop.paused or 0, 'notice', drop.notice or '',
   'remaining', remaining, 'reserved', totals.reserved,
   'run_id', string.match(redis.call('INFO', 'server'), 'run_id:(%x+)'),
   'paid', totals.paid, 'expired', totals.expired, 'cancelled', totals.cancelled)
