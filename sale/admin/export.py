@@ -8,14 +8,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from babel.numbers import get_currency_precision
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.clock import as_utc
 from sale.admin.repository import AdminRepository
 from sale.drops import DropAdmin
 from sale.exceptions import DropNotFound
@@ -42,7 +41,14 @@ def _text(value: str | None) -> str:
 
 
 def _time(value: datetime | None) -> str:
-    return as_utc(value).isoformat(timespec="milliseconds") if value is not None else ""
+    """UTC to the millisecond, "Z" suffixed (SQLite hands back naive UTC, asyncpg aware UTC)."""
+    if value is None:
+        return ""
+    if value.tzinfo is not None:
+        if value.utcoffset():
+            value = value.astimezone(UTC)
+        return value.isoformat(timespec="milliseconds")[:-6] + "Z"
+    return value.isoformat(timespec="milliseconds") + "Z"
 
 
 def _amount(cents: int, currency: str, digits: dict[str, int]) -> str:
@@ -82,8 +88,9 @@ class OrderExport:
                 yield out.getvalue().encode()
 
     def _cells(self, row: sa.Row[Any], digits: dict[str, int]) -> list[str | int]:
-        m = row._mapping
-        return [_text(m["id"]), m["status"], m["quantity"], m["amount_cents"],
-                _amount(m["amount_cents"], m["currency"], digits), m["currency"], _time(m["created_at"]),
-                _time(m["pay_by"]), _time(m["paid_at"]), _time(m["ended_at"]), m["refund_status"] or "",
-                _time(m["refunded_at"]), _text(m["email"]), *self.shipping(row)]
+        # The columns of AdminRepository's ORDER_COLUMNS, then the buyer's email (by position: fast).
+        (order_id, _, _, _, quantity, cents, currency, status, created, pay_by, paid, ended, refund, refunded,
+         email) = row[:15]
+        return [_text(order_id), status, quantity, cents, _amount(cents, currency, digits), currency, _time(created),
+                _time(pay_by), _time(paid), _time(ended), refund or "", _time(refunded), _text(email),
+                *self.shipping(row)]

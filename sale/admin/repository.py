@@ -13,6 +13,7 @@ from sqlmodel import col
 from accounts.models import User
 from sale.models import Drop, Order
 
+# In this order in every row read (the export indexes them: see sale/admin/export.py).
 ORDER_COLUMNS = (Order.id, Order.drop_id, Order.user_id, Order.sku, Order.quantity, Order.amount_cents,
                  Order.currency, Order.status, Order.created_at, Order.pay_by, Order.paid_at, Order.ended_at,
                  Order.refund_status, Order.refunded_at)
@@ -56,6 +57,8 @@ class AdminRepository:
         """Every order of the drop, oldest first, `chunk` rows at a time from a server-side cursor
         (PostgreSQL; SQLite steps its cursor): memory stays flat whatever the drop's size."""
         query = self._orders().where(col(Order.drop_id) == drop_id).order_by(col(Order.created_at), col(Order.id))
-        result = await self.session.stream(query.execution_options(yield_per=chunk))
+        # On the connection, not the ORM session: plain rows, without the ORM's per-row loading.
+        connection = await self.session.connection()
+        result = await connection.stream(query.execution_options(yield_per=chunk))
         async for rows in result.partitions(chunk):
             yield rows
