@@ -9,7 +9,7 @@ import csv
 import io
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from babel.numbers import get_currency_precision
@@ -90,7 +90,7 @@ class OrderExport:
     def _cells(self, row: sa.Row[Any], digits: dict[str, int]) -> list[str | int]:
         # The columns of AdminRepository's ORDER_COLUMNS, then the buyer's email (by position: fast).
         (order_id, _, _, _, quantity, cents, currency, status, created, pay_by, paid, ended, refund, refunded,
-         email) = row[:15]
+         email) = cast(tuple[Any, ...], row)[:15]
         return [_text(order_id), status, quantity, cents, _amount(cents, currency, digits), currency, _time(created),
                 _time(pay_by), _time(paid), _time(ended), refund or "", _time(refunded), _text(email),
                 *self.shipping(row)]
