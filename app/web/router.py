@@ -117,6 +117,11 @@ async def ops_page(request: Request) -> Response:
     return _page(request, "ops.html", page="ops", title="ops.title")
 
 
+@router.get("/ops/audit", include_in_schema=False)
+async def audit_page(request: Request) -> Response:
+    return _page(request, "ops_audit.html", page="ops", title="audit.title")
+
+
 @router.get("/clock", include_in_schema=False)
 async def clock() -> Response:
     """The server's time in milliseconds, for the pages' countdowns and the buy button's opening second.
