@@ -187,12 +187,6 @@ class Inventory:
         await self.redis.sadd(self.keys.active_drops, str(drop.id))
         return [int(x) for x in result[1:]]
 
-    async def set_admit_per_second(self, drop_id: int, admit_per_second: int) -> None:
-        """The waiting room's meter uses a changed rate from its next step (if the drop is loaded)."""
-        inv = self.keys.drop(drop_id).inv
-        if await self.redis.hexists(inv, "remaining"):
-            await self.redis.hset(inv, "admit_per_second", admit_per_second)
-
     async def order(self, drop_id: int, order_id: str) -> LiveOrder | None:
         raw = await self.redis.hget(self.keys.drop(drop_id).orders, order_id)
         return LiveOrder.decode(raw) if raw else None
@@ -202,13 +196,6 @@ class Inventory:
             for drop_id in drop_ids:
                 pipe.hgetall(self.keys.drop(drop_id).inv)
             return list(await pipe.execute())
-
-    async def remaining(self, drop_ids: list[int]) -> list[int | None]:
-        """Units left per drop; None where Redis holds no state for the drop."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for drop_id in drop_ids:
-                pipe.hget(self.keys.drop(drop_id).inv, "remaining")
-            return [int(value) if value is not None else None for value in await pipe.execute()]
 
     async def live(self, drop_ids: list[int]) -> list[LiveDrop | None]:
         """Units left, paused and notice per drop (one round trip); None where Redis holds no state."""

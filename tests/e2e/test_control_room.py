@@ -3,6 +3,7 @@ pause (confirmed with a second click) stops the buyer's page at once, a message 
 stock and edits change the drop, orders list and export, the audit page lists what was done."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
@@ -59,7 +60,7 @@ def test_operator_pauses_messages_and_resumes_a_live_drop(server: Server, browse
     expect(ops.locator("#o-rows tr")).to_have_count(1)
     with ops.expect_download() as download:
         ops.click("#o-csv")
-    content = open(download.value.path(), "rb").read()
+    content = Path(download.value.path()).read_bytes()
     assert content.startswith(b"\xef\xbb\xbf") and b"order_id" in content
     shoot(ops, "control-room")
 
