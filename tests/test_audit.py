@@ -82,6 +82,7 @@ async def test_each_operator_action_writes_one_entry(app: FastAPI, client: httpx
     assert by_action["user.role"]["after"] == {"role": "employee"}
     assert by_action["drop.clone"]["after"]["cloned_from"] == drop["id"]
     assert by_action["fcode.revoke"]["after"]["status"] == "revoked"
+    assert (await client.get("/api/drops")).status_code == 200  # loads the clone now (see test_controls)
     # Reading the log changes nothing, and nothing in the API writes to it.
     for method in ("POST", "PUT", "PATCH", "DELETE"):
         assert (await client.request(method, "/api/admin/audit", headers=h)).status_code == 405
