@@ -26,8 +26,10 @@ class AdminRepository:
     async def lock_drop(self, drop_id: int) -> Drop | None:
         """The drop's row, locked until the transaction ends: a write first, so that PostgreSQL holds
         the row lock and SQLite the database's write lock before anything is read (a read first would
-        let two changes read the same values and the second undo the first)."""
-        statement = sa.update(Drop).where(col(Drop.id) == drop_id).values(id=col(Drop.id))
+        let two changes read the same values and the second undo the first). The write names a column
+        outside every key: PostgreSQL then takes FOR NO KEY UPDATE, which the order sink's inserts (a
+        foreign key to the drop) do not wait for."""
+        statement = sa.update(Drop).where(col(Drop.id) == drop_id).values(paused=col(Drop.paused))
         result = await self.session.execute(statement.execution_options(synchronize_session=False))
         if not getattr(result, "rowcount", 0):
             return None
