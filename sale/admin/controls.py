@@ -15,9 +15,11 @@ the audit entry must exist exactly when the change does:
 4. Commit; the answer goes out after it. Every node acts on the change from the Redis step on (the
    scripts read it), so from the moment of the answer at the latest.
 5. A commit that fails after the Redis step (the database went away just then): the Redis step is
-   undone (the same script with the record's values from before) and the error answered (503), so
-   Redis never keeps a change the record lacks. Should the undo fail too (Redis gone as well), it is
-   logged: the loader's merge after a failover and `flashsale reconcile --fix` set Redis from the record.
+   undone (the same script with the record's values from before: it sets values, so running it again
+   is harmless) and the error answered (503), so Redis never keeps a change the record lacks. The same
+   undo follows a Redis call that failed without an answer (a timeout: it may have run). Should the
+   undo fail too (Redis gone), it is logged: the loader's merge after a failover, the next change of
+   the drop (it sets every control field) and `flashsale reconcile --fix` set Redis from the record.
 6. After the commit the catalog (listings, drop pages of every worker) gets the new record.
 """
 from __future__ import annotations
@@ -34,7 +36,7 @@ from core.clock import Clock, as_utc
 from sale.admin.repository import AdminRepository
 from sale.admin.schemas import MAX_STOCK, DropPatchIn
 from sale.admin.seams import NoticeOutbox
-from sale.admin.state import DropState, LiveSettings, live_settings
+from sale.admin.state import SCRIPT_REFUSALS, DropState, LiveSettings, live_settings
 from sale.drops import DropAdmin, drop_snapshot
 from sale.exceptions import BadDrop, DropNotFound, StockConflict
 from sale.models import Drop
@@ -144,10 +146,12 @@ class DropControls:
                 if also is not None:
                     await also(session, drop)
                 await session.flush()
+                undo = before_settings if stock_changed else LiveSettings(before_settings.fields)
                 await self.state.apply(drop_id, live_settings(drop, with_stock=stock_changed))  # step 3
-                undo = before_settings if stock_changed else live_settings_without_stock(before_settings)
+        except SCRIPT_REFUSALS:
+            raise  # answered by the script: nothing changed in Redis, and the transaction rolled back
         except BaseException:
-            if undo is not None:  # step 5: the commit failed after the Redis step
+            if undo is not None:  # step 5 (or a Redis call whose answer was lost: it may have run)
                 await self._undo(drop_id, undo)
             raise
         await self.drops.changed(drop)  # step 6
@@ -160,10 +164,6 @@ class DropControls:
         except Exception:
             log.exception("drop %s: the change was not committed and undoing its Redis step failed: Redis "
                           "differs from the record until `flashsale reconcile --drop %s --fix`", drop_id, drop_id)
-
-
-def live_settings_without_stock(settings: LiveSettings) -> LiveSettings:
-    return LiveSettings(settings.fields, None)
 
 
 def _paused(value: bool) -> Edit:

@@ -21,7 +21,7 @@ from sale.admin.controls import differences
 from sale.admin.repository import AdminRepository
 from sale.admin.schemas import CancelIn, CancelOut, CloneIn
 from sale.admin.seams import RefundRequester
-from sale.admin.state import DropState, LiveSettings, live_settings
+from sale.admin.state import SCRIPT_REFUSALS, DropState, LiveSettings, live_settings
 from sale.drops import DropAdmin, drop_out, drop_snapshot, recorded
 from sale.exceptions import BadDrop, DropNotFound
 from sale.models import Drop
@@ -105,8 +105,10 @@ class DropLifecycle:
                 await AuditRepository(session).record(actor, Change(
                     "drop.cancel", "drop", str(drop_id), old, {**new, "refund_paid": body.refund_paid}), now)
                 await session.flush()
-                await self.state.apply(drop_id, live_settings(drop))
                 undo = before_settings
+                await self.state.apply(drop_id, live_settings(drop))
+        except SCRIPT_REFUSALS:
+            raise  # answered by the script: nothing changed in Redis, and the transaction rolled back
         except BaseException:
             if undo is not None:
                 try:

@@ -53,6 +53,10 @@ class NotLoaded(ServiceUnavailable):
         super().__init__(detail="The drop's live state is being rebuilt; retry shortly.", retry_after=1)
 
 
+# What `DropState.apply` raises for an answer of the script that changed nothing.
+SCRIPT_REFUSALS = (StockConflict, NotLoaded, DropFenced)
+
+
 class DropState:
     def __init__(self, redis: RedisClient, keys: Keys, clock: Clock, scripts: ControlScripts,
                  failover: FailoverRebuild) -> None:
