@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from app.cli_payments import payments_cli
 from core.settings import Settings, private_dir
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="flashsale: limited-stock product drops.")
@@ -21,6 +22,7 @@ cli.add_typer(user_cli, name="user")
 cli.add_typer(drops_cli, name="drops")
 fcodes_cli = typer.Typer(no_args_is_help=True, help="F-codes.")
 cli.add_typer(fcodes_cli, name="fcodes")
+cli.add_typer(payments_cli, name="payments")
 
 
 LOADTEST_HINT = ("flashsale loadtest needs the rehearsal tools: pip install 'flashsale[loadtest]' "

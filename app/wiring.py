@@ -67,6 +67,7 @@ class Services:
     orders: OrderService
     payments: PaymentService
     refunds: Refunds
+    lookup: OrderLookup
     gate: Gate
     fcodes: FcodeService
     code_sync: CodeSync
@@ -129,7 +130,7 @@ async def build_services(runtime: Runtime) -> Services:
                               runtime.versions, runtime.passwords)
     return Services(runtime=runtime, accounts=accounts, inventory=inventory, catalog=catalog, loader=loader,
                     queue=queue, drops=drops, purchases=purchases, orders=orders, payments=payments,
-                    refunds=refunds, gate=gate, fcodes=fcodes,
+                    refunds=refunds, lookup=lookup, gate=gate, fcodes=fcodes,
                     code_sync=code_sync, share=share, share_page=share_page,
                     share_cards=share_cards)
 

@@ -201,6 +201,10 @@ class PaymentService:
             await self.refunds.second_charge(order, intent)
         return state
 
+    async def apply(self, order_id: str, kind: str, intent: str) -> str:
+        """A notice's effect without the notice (reconcile's mend): as if the provider had just said so."""
+        return await self._apply(drop_of(order_id), order_id, kind, intent)
+
     async def _paid(self, order: LiveOrder) -> None:
         await self.share.hold_until_recorded(order)
         if order.fcode:
