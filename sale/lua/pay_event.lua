@@ -29,6 +29,8 @@ local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return {'not_found'} end
 local order = cjson.decode(raw)
 local kind, now = ARGV[2], tonumber(ARGV[3])
+-- The process stopped between the provider's answer and pay_record.lua: the notice names the intent.
+if order.pay_intent == '' and order.pay_status == 'pending' then order.pay_intent = ARGV[4] end
 if (order.pay_intent or '') ~= ARGV[4] then
   if kind == 'succeeded' and order.payment_ref ~= ARGV[4] then return {'stale', raw} end
   return {'unchanged', raw}
