@@ -42,12 +42,15 @@ class PaymentReconciler:
             for order in ours:
                 live = await self.lookup.find(order.id) or order
                 found.extend(_compare(name, live, by_intent.pop(order.pay_intent, None)))
+            # Payments the provider holds whose order the record does not show with them yet (the
+            # order stream behind, or a crash before the intent was recorded): compared with the live order.
             for payment in by_intent.values():
-                if payment.status == "succeeded":
-                    live_order = await self.lookup.find(payment.order_id) if payment.order_id else None
-                    if live_order is None or live_order.pay_intent != payment.intent:
-                        found.append(Difference(name, payment.intent, payment.order_id,
-                                                "succeeded at the provider, unknown to the orders", ""))
+                live_order = await self.lookup.find(payment.order_id) if payment.order_id else None
+                if live_order is not None and live_order.pay_intent in ("", payment.intent):
+                    found.extend(_compare(name, live_order, payment))
+                elif payment.status == "succeeded":
+                    found.append(Difference(name, payment.intent, payment.order_id,
+                                            "succeeded at the provider, unknown to the orders", ""))
         return found
 
     async def _remote(self, provider: AsyncProvider, ours: list[LiveOrder], since: datetime) -> list[RemotePayment]:

@@ -123,7 +123,7 @@ class StripeProvider:
         kind = EVENT_KINDS.get(event.type)
         if kind is None:
             return None
-        obj = event.data.object
+        obj: dict[str, Any] = event.data.object.to_dict()
         intent = obj.get("payment_intent") if kind == "refunded" else obj.get("id")
         metadata = obj.get("metadata") or {}
         return Notice(event_id=event.id, kind=kind, intent=str(intent or ""),
@@ -133,7 +133,8 @@ class StripeProvider:
         return b'{"received":true}', "application/json"
 
 
-def _remote(intent: Any) -> RemotePayment:
+def _remote(found: Any) -> RemotePayment:
+    intent: dict[str, Any] = found.to_dict()
     metadata = intent.get("metadata") or {}
     status: RemoteStatus = _STATUS.get(str(intent.get("status")), "unknown")
     created = intent.get("created")
