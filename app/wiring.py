@@ -32,6 +32,7 @@ from sale.orders import OrderService
 from sale.payment import make_provider
 from sale.payments.alipay_provider import AlipayProvider
 from sale.payments.provider import AsyncProvider
+from sale.payments.records import NoticeRecords
 from sale.payments.refunds import Refunds
 from sale.payments.service import PaymentService
 from sale.payments.stripe_provider import StripeProvider
@@ -200,6 +201,7 @@ def background_loops(services: Services) -> Background:
                              services.queue, services.refunds))
     # The sink writes each paid order's share link and F-code redemption with the order, off the request.
     sink = OrderSink(runtime.redis, runtime.keys, runtime.sessions, runtime.database_writes,
-                     runtime.settings.sink_claim_idle_ms, recorders=[services.share, services.gate])
+                     runtime.settings.sink_claim_idle_ms, recorders=[services.share, services.gate],
+                     notices=NoticeRecords())
     return Background(sink, asyncio.create_task(sink.run(), name="order-sink"),
                       asyncio.create_task(sweeper.run(), name="sweeper"))

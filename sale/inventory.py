@@ -179,12 +179,14 @@ class Inventory:
                                         (order_id, provider, attempt, intent, client))
         return _state(drop_id, result)
 
-    async def payment_event(self, drop_id: int, order_id: str, kind: str, intent: str,
-                            share_token: str = "") -> tuple[str, LiveOrder | None]:
-        """pay_event.lua: a provider's verified notice (succeeded, failed, canceled) applied once."""
+    async def payment_event(self, drop_id: int, order_id: str, kind: str, intent: str, share_token: str = "",
+                            notice: tuple[str, str] = ("", "")) -> tuple[str, LiveOrder | None]:
+        """pay_event.lua: a provider's verified notice (succeeded, failed, canceled) applied, and with
+        `notice` (provider, event id) recorded, once."""
         k = self.keys.drop(drop_id)
-        result = await self._pay_event(self.redis, (k.inv, k.orders, k.deadlines, k.stream, k.users, k.refunds_due),
-                                       (order_id, kind, self.clock.now_ms(), intent, share_token))
+        result = await self._pay_event(
+            self.redis, (k.inv, k.orders, k.deadlines, k.stream, k.users, k.refunds_due, k.notices),
+            (order_id, kind, self.clock.now_ms(), intent, share_token, *notice))
         return _state(drop_id, result)
 
     async def refund_paid(self, drop_id: int, order_id: str, reference: str) -> tuple[str, LiveOrder | None]:

@@ -11,7 +11,9 @@ from datetime import timedelta
 from typing import Any
 
 import stripe
+from sqlalchemy import select
 
+from sale.payments.models import PaymentEvent
 from sale.payments.reconcile import PaymentReconciler
 from tests.support import create_drop, eventually, is_problem, make_account, make_accounts, purchase, services_of, stats
 from tests.support.payments import Paying
@@ -59,6 +61,17 @@ async def test_stripe_pays_when_its_signed_webhook_arrives(paying: Paying) -> No
     assert "client_secret" not in seen["payment"]  # nothing left to complete
     st = await stats(p.client, operator.headers, order["drop_id"])
     assert (st["paid"], st["reserved"]) == (1, 0)
+
+    # The notice is recorded once, in SQL too (written by the order sink, off the webhook's answer).
+    async def recorded() -> list[Any]:
+        async with services_of(p.app).runtime.sessions() as session:
+            found = await session.execute(select(PaymentEvent).where(PaymentEvent.intent == payment["intent_id"]))
+            return list(found.scalars().all())
+
+    async def one_row() -> bool:
+        return [(e.kind, e.outcome, e.order_id) for e in await recorded()] == [("succeeded", "paid", order["id"])]
+
+    await eventually(one_row)
 
 
 async def test_a_declined_card_leaves_the_order_reserved_with_a_failed_payment(paying: Paying) -> None:
@@ -171,6 +184,8 @@ async def test_two_hundred_orders_paid_with_duplicated_and_shuffled_events_are_p
     assert len({live[i].share for i in order_ids}) == 200  # one share token each: paid once
     st = await stats(p.client, operator.headers, drop["id"])
     assert (st["remaining"], st["reserved"], st["paid"]) == (0, 0, 200)
+    figures = (await p.http.post(f"{p.endpoints.stripe_api_base}/_fake/deliveries/drain")).json()["stats"]
+    assert figures["duplicated"] > 0 and figures["reordered"] > 0 and figures["failed"] == 0, figures
 
 
 async def test_the_deadline_closes_the_payment_before_it_releases_the_unit(paying: Paying) -> None:

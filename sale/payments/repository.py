@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -12,28 +12,31 @@ from sqlmodel import col, select
 from core.clock import utcnow
 from sale.models import Order
 from sale.payments.models import PaymentEvent, RefundJob
-from sale.payments.provider import Notice
+
+
+class NoticeRow(TypedDict):
+    provider: str
+    event_id: str
+    kind: str
+    intent: str
+    order_id: str | None
+    outcome: str
+    received_at: datetime
 
 
 class PaymentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def record_notice(self, provider: str, notice: Notice) -> int | None:
-        """The notice's row, inserted once: its id, or None when this provider's event id was seen before."""
+    async def record_notices(self, rows: list[NoticeRow]) -> None:
+        """The notices' rows, each inserted once (by provider and event id): redelivered ones are skipped."""
+        if not rows:
+            return
         dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
         insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
         table: sa.Table = PaymentEvent.__table__  # type: ignore[attr-defined]
-        statement = insert(table).values(
-            provider=provider, event_id=notice.event_id, kind=notice.kind, intent=notice.intent,
-            order_id=notice.order_id, outcome="received", received_at=utcnow(),
-        ).on_conflict_do_nothing(index_elements=["provider", "event_id"]).returning(table.c.id)
-        row = (await self.session.execute(statement)).first()
-        return int(row[0]) if row is not None else None
-
-    async def set_outcome(self, event_row: int, outcome: str) -> None:
-        await self.session.execute(sa.update(PaymentEvent).where(col(PaymentEvent.id) == event_row)
-                                   .values(outcome=outcome[:24]))
+        statement = insert(table).on_conflict_do_nothing(index_elements=["provider", "event_id"])
+        await self.session.execute(statement, list(rows))
 
     async def add_job(self, job: RefundJob) -> RefundJob:
         self.session.add(job)

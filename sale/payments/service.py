@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from codes.gate import Gate
 from core.db import DATABASE_DOWN
 from core.errors import NotFound
+from core.metrics import PAYMENT_NOTICES
 from core.tokens import Claims
 from sale.catalog import DropCatalog
 from sale.exceptions import (
@@ -30,10 +31,11 @@ from sale.loader import DropLoader
 from sale.lookup import drop_of
 from sale.payments.provider import AsyncProvider, Notice, PaymentRequest, ProviderError
 from sale.payments.refunds import Refunds
-from sale.payments.repository import PaymentRepository
 from sale.share.links import ShareLinks
 
 log = logging.getLogger("flashsale.payments")
+NOTICE_OUTCOMES = frozenset({"paid", "refund_due", "failed", "canceled", "stale", "unchanged", "seen", "ignored",
+                             "unknown_order", "refunded", "was_paid"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +150,9 @@ class PaymentService:
 
     # ---- the provider's notices ----
     async def notice(self, provider_name: str, body: bytes, signature: str | None) -> Acknowledgement:
-        """Verifies the notice with the provider's library, records it once in SQL and applies it to the
-        order; answers only once both are done (an error before that makes the provider retry)."""
+        """Verifies the notice with the provider's library and applies it to the order in one Redis step
+        that also records it (once per event id: see pay_event.lua; the sink writes its SQL row). The
+        provider is answered only after that step: an error before it makes the provider retry."""
         provider = self.providers.get(provider_name)
         if provider is None:
             raise NotFound("This store takes no payments through that provider")
@@ -157,12 +160,8 @@ class PaymentService:
         notice = provider.verify(body, signature)
         if notice is None:
             return ack  # a kind of event the service does not act on
-        async with self.sessions() as session, session.begin():
-            row = await PaymentRepository(session).record_notice(provider.name, notice)
-            if row is None:
-                return ack  # seen before: answered, nothing changes
-            outcome = await self._apply_notice(provider, notice)
-            await PaymentRepository(session).set_outcome(row, outcome)
+        outcome = await self._apply_notice(provider, notice)
+        PAYMENT_NOTICES.labels(provider.name, outcome if outcome in NOTICE_OUTCOMES else "other").inc()
         return ack
 
     async def _apply_notice(self, provider: AsyncProvider, notice: Notice) -> str:
@@ -177,20 +176,22 @@ class PaymentService:
             log.info("%s notice %s names no order of ours: ignored", provider.name, notice.event_id)
             return "ignored"
         try:
-            return await self._apply(drop_id, notice.order_id, notice.kind, notice.intent)
+            return await self._apply(drop_id, notice.order_id, notice.kind, notice.intent,
+                                     (provider.name, notice.event_id))
         except (DropNotFound, OrderNotFound):
             log.warning("%s notice %s for unknown order %s: ignored", provider.name, notice.event_id,
                         notice.order_id)
             return "unknown_order"
 
-    async def _apply(self, drop_id: int, order_id: str, kind: str, intent: str) -> str:
+    async def _apply(self, drop_id: int, order_id: str, kind: str, intent: str,
+                     notice: tuple[str, str] = ("", "")) -> str:
         minted = self.share.mint_token() if kind == "succeeded" else ""
 
         async def missing(result: tuple[str, LiveOrder | None]) -> bool:
             return result[0] == "not_found" and await self.inventory.order(drop_id, order_id) is None
 
         state, order = await self.loader.retry_missing(
-            drop_id, lambda: self.inventory.payment_event(drop_id, order_id, kind, intent, minted), missing)
+            drop_id, lambda: self.inventory.payment_event(drop_id, order_id, kind, intent, minted, notice), missing)
         if state == "not_found" or order is None:
             raise OrderNotFound()
         if state == "paid" and order.share == minted:
