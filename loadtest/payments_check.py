@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import stripe
@@ -100,11 +101,16 @@ async def _orders(settings: Settings, drop_id: int) -> list[OrderRecord]:
     return [OrderRecord(str(i), str(s), p) for i, s, p in rows]
 
 
-async def provider_checks(provider: str, endpoints: FakeEndpoints, settings: Settings | None, drop_id: int,
-                          max_notice_p99_ms: float) -> list[Check]:
+async def drain_notices(provider: str, endpoints: FakeEndpoints) -> dict[str, Any]:
+    """Waits (up to a minute) until the stand-in delivered every notice; its delivery figures."""
     base = endpoints.stripe_api_base if provider == "stripe" else endpoints.alipay_base
     async with httpx.AsyncClient(timeout=120) as http:
-        drained = (await http.post(f"{base}/_fake/deliveries/drain", params={"timeout": "60"})).json()
+        drained: dict[str, Any] = (await http.post(f"{base}/_fake/deliveries/drain", params={"timeout": "60"})).json()
+    return drained
+
+
+async def provider_checks(provider: str, endpoints: FakeEndpoints, settings: Settings | None, drop_id: int,
+                          max_notice_p99_ms: float, drained: dict[str, Any]) -> list[Check]:
     figures = drained["stats"]
     remote = await (_stripe(endpoints, drop_id) if provider == "stripe" else _alipay(endpoints, drop_id))
     checks = [Check(f"{provider}: every notice delivered", bool(drained.get("drained")) and figures["failed"] == 0,

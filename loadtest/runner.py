@@ -25,7 +25,7 @@ from loadtest.fairness import RoundPlan, fairness
 from loadtest.fairness_report import as_json as fairness_json
 from loadtest.fairness_report import render as render_fairness
 from loadtest.monitor import CpuMeter, StatsWatch, render_costs, start_profiles, tree
-from loadtest.payments_check import provider_base, provider_checks, stand_ins
+from loadtest.payments_check import drain_notices, provider_base, provider_checks, stand_ins
 from loadtest.plan import PLAN_ENV, Account, Plan, buyer_users_for, buyers_needed
 from loadtest.provision import DropSpec, Say, create_drop, epoch, login, register_accounts, seed_accounts
 from loadtest.report import figures, latency_check, rate_check, read_locust_stats, render, write_summary
@@ -235,10 +235,12 @@ async def _rehearse(o: Options, say: Say, target: Target, server: LocalServer | 
             return 2
         tally = Tally.from_dict(json.loads(tally_path.read_text()))
         locust_rows = read_locust_stats(report_dir / "locust_stats.csv")
+        drained = await drain_notices(o.provider, fakes.endpoints) if fakes and fakes.endpoints else None
         stats, checks = await verify(client, token, drop_id, stock=o.stock, per_user_limit=o.per_user_limit,
                                      tally=tally, settings=db_settings, sink_wait=o.sink_wait)
-        if fakes is not None and fakes.endpoints is not None:
-            checks += await provider_checks(o.provider, fakes.endpoints, db_settings, drop_id, o.max_notice_p99_ms)
+        if fakes is not None and fakes.endpoints is not None and drained is not None:
+            checks += await provider_checks(o.provider, fakes.endpoints, db_settings, drop_id, o.max_notice_p99_ms,
+                                            drained)
     result = figures(tally, locust_rows, stats, starts_at=starts_at, purchase_end=starts_at + o.duration,
                      target=o.units_per_second)
     result.cpu = meter.share()
