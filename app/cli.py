@@ -90,6 +90,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
     """Run the service (uvicorn with uvloop and httptools)."""
     import uvicorn
 
+    from app.dev_payments import start_dev_payments
     from app.server import BODY_TIMEOUT_ENV, HEAD_TIMEOUT_ENV, server_options
     from core.embedded_redis import EmbeddedRedis
     from core.migrate import upgrade
@@ -104,6 +105,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
         embedded = EmbeddedRedis(settings.var_dir / "redis")
         os.environ["FLASHSALE_REDIS_URL"] = embedded.start()
         typer.echo(f"embedded Redis on {embedded.url} (data in {embedded.data_dir})")
+    payments = start_dev_payments(settings, base_url, typer.echo)
     try:
         if settings.is_sqlite:
             upgrade(settings)
@@ -123,6 +125,8 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
         uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
                     log_level=settings.log_level, **server_options(settings.http_keep_alive_seconds))
     finally:
+        if payments is not None:
+            payments.stop()
         if embedded is not None:
             embedded.stop()
 
