@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shlex
+import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -174,6 +175,10 @@ class FakePayments:
         self.stop()
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve_until_interrupted(keys: DevKeys, *, host: str, stripe_port: int, alipay_port: int,
                             stripe_webhook_url: str | None, echo: Callable[[str], None]) -> None:
     """`flashsale dev payments`: both fakes until Ctrl-C, after printing the settings a service needs."""
@@ -186,6 +191,8 @@ def serve_until_interrupted(keys: DevKeys, *, host: str, stripe_port: int, alipa
     for line in endpoints.shell_lines():
         echo(line)
     echo("Ctrl-C stops them.")
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop ends them cleanly too
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
