@@ -166,6 +166,18 @@ def test_refund_once_then_stripes_charge_already_refunded(payment_fakes: Payment
         client.v1.refunds.create(params={"payment_intent": unpaid.id})
 
 
+def test_the_latest_charge_expands(payment_fakes: PaymentFakes) -> None:
+    client = payment_fakes.stripe_client()
+    paid = client.v1.payment_intents.create(params=order(confirm=True, payment_method="pm_card_visa"))
+    client.v1.refunds.create(params={"payment_intent": paid.id})
+    seen = client.v1.payment_intents.retrieve(paid.id, params={"expand": ["latest_charge"]})
+    assert isinstance(seen.latest_charge, stripe.Charge) and seen.latest_charge.refunded is True
+    listed = client.v1.payment_intents.list(params={"limit": 1, "expand": ["data.latest_charge"]})
+    assert isinstance(listed.data[0].latest_charge, stripe.Charge)
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.payment_intents.retrieve(paid.id, params={"expand": ["customer"]})
+
+
 def test_webhooks_are_signed_so_that_construct_event_accepts_them(payment_fakes: PaymentFakes) -> None:
     client, secret = payment_fakes.stripe_client(), payment_fakes.keys.stripe_webhook_secret
     with receiver(lambda _n: (200, b"")) as sink, payment_fakes.stripe_webhooks_to(sink.url + "/hook"):
