@@ -112,7 +112,7 @@ class FakeStripe:
                     "Stripe-Signature": self.signature_header(body)}
 
         self.deliverer.submit(Notice(url=url, body=body, headers=headers, label=event.id,
-                                     accepted=lambda response: 200 <= response.status_code < 300))
+                                     accepted=lambda status, _body: 200 <= status < 300))
 
     # -- the request pipeline ---------------------------------------------------------------------
     def _key(self, request: Request, publishable_ok: bool) -> tuple[str, bool]:
