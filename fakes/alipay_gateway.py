@@ -171,7 +171,7 @@ class FakeAlipay:
         self.deliverer.submit(Notice(
             url=trade.notify_url, body=body, label=f"notify {params['notify_id']}",
             headers=lambda: {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
-            accepted=lambda response: response.status_code == 200 and response.text.strip() == "success"))
+            accepted=lambda status, body: status == 200 and body.strip() == b"success"))
 
     def _return_url(self, trade: Trade) -> str | None:
         """Where the browser goes after paying: return_url with the signed synchronous parameters."""

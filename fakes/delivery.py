@@ -17,8 +17,11 @@ from typing import TypedDict
 
 import httpx
 
+from fakes.http_post import PostClient, PostError
+
 log = logging.getLogger("fakes.delivery")
 LATENCIES_KEPT = 200_000  # the newest answers' latencies the percentiles are computed over
+CONNECTIONS = 32  # deliveries in flight at once, each on a kept-alive connection (more only costs CPU)
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ class Notice:
     url: str
     body: bytes
     headers: Callable[[], dict[str, str]]
-    accepted: Callable[[httpx.Response], bool]
+    accepted: Callable[[int, bytes], bool]  # from the answer's status and body
     label: str
 
 
@@ -107,7 +110,8 @@ def percentile(ordered: list[float], share: float) -> float | None:
 
 class Deliverer:
     """Delivers notices from the event loop it is used in. `transports` routes some origins to
-    in-process apps (`{"http://testserver": httpx.ASGITransport(app)}`), the rest go over HTTP."""
+    in-process apps through httpx (`{"http://testserver": httpx.ASGITransport(app)}`); the rest go over
+    HTTP with the fakes' own small client (fakes/http_post.py)."""
 
     def __init__(self, chaos: Chaos | None = None, *,
                  transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
@@ -117,7 +121,9 @@ class Deliverer:
         self._transports = dict(transports or {})
         self._rng = rng or random.Random()  # chaos, not secrecy
         self._client: httpx.AsyncClient | None = None
+        self._poster = PostClient(CONNECTIONS)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(CONNECTIONS)
         self._counts = dict.fromkeys(("notices", "sent", "delivered", "retried", "failed", "duplicated",
                                       "reordered"), 0)
         self._latencies: deque[float] = deque(maxlen=LATENCIES_KEPT)
@@ -141,12 +147,15 @@ class Deliverer:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    def _http(self) -> httpx.AsyncClient:
+    async def _post(self, notice: Notice) -> tuple[int, bytes]:
+        headers = notice.headers()
+        if not any(notice.url.startswith(origin) for origin in self._transports):
+            answer = await self._poster.post(notice.url, notice.body, headers)
+            return answer.status, answer.body
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                mounts=dict(self._transports), follow_redirects=False,
-                limits=httpx.Limits(max_connections=256, max_keepalive_connections=128))
-        return self._client
+            self._client = httpx.AsyncClient(mounts=dict(self._transports), follow_redirects=False)
+        response = await self._client.post(notice.url, content=notice.body, headers=headers)
+        return response.status_code, response.content
 
     async def _deliver(self, notice: Notice, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -155,19 +164,20 @@ class Deliverer:
                 self._counts["retried"] += 1
                 wait = min(self.chaos.retry_max_seconds, self.chaos.retry_base_seconds * 2 ** (attempt - 2))
                 await asyncio.sleep(wait * self._rng.uniform(0.5, 1.0))
-            self._counts["sent"] += 1
-            started = time.perf_counter()
             try:
-                response = await self._http().post(notice.url, content=notice.body, headers=notice.headers(),
-                                                   timeout=self.chaos.timeout_seconds)
-            except httpx.HTTPError as exc:
+                async with self._slots:  # the latency counts from here: the receiver's time, not the queue's
+                    self._counts["sent"] += 1
+                    started = time.perf_counter()
+                    async with asyncio.timeout(self.chaos.timeout_seconds):
+                        status, body = await self._post(notice)
+            except (PostError, httpx.HTTPError, TimeoutError) as exc:
                 log.info("delivery of %s to %s failed (attempt %d): %r", notice.label, notice.url, attempt, exc)
                 continue
             self._latencies.append((time.perf_counter() - started) * 1000)
-            if notice.accepted(response):
+            if notice.accepted(status, body):
                 self._counts["delivered"] += 1
                 return
-            log.info("delivery of %s refused with %d (attempt %d)", notice.label, response.status_code, attempt)
+            log.info("delivery of %s refused with %d (attempt %d)", notice.label, status, attempt)
         self._counts["failed"] += 1
         log.warning("gave up delivering %s to %s after %d attempts", notice.label, notice.url, self.chaos.max_attempts)
 
@@ -205,6 +215,7 @@ class Deliverer:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self._poster.aclose()
         if self._client is not None:
             await self._client.aclose()
             self._client = None

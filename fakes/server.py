@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shlex
+import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from fakes.keys import DevKeys
 from fakes.stripe_api import FakeStripe
 
 DEFAULT_STRIPE_PORT, DEFAULT_ALIPAY_PORT = 12111, 12112
+KEEP_ALIVE_SECONDS = 75
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,10 @@ class FakePayments:
     async def _start_servers(self, seconds: float = 15.0) -> FakeEndpoints:
         ports = []
         for app, port in ((self.stripe.app, self._ports[0]), (self.alipay.app, self._ports[1])):
+            # Idle connections stay open longer than clients keep them (httpx: 5 s), so that a client never
+            # reuses one the server is closing at that moment.
             config = uvicorn.Config(app, host=self.host, port=port, log_level=self.log_level, lifespan="off",
-                                    access_log=False)
+                                    access_log=False, timeout_keep_alive=KEEP_ALIVE_SECONDS)
             server = _EmbeddedServer(config)
             task = asyncio.get_running_loop().create_task(server.serve())
             self._servers.append((server, task))
@@ -174,11 +179,16 @@ class FakePayments:
         self.stop()
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve_until_interrupted(keys: DevKeys, *, host: str, stripe_port: int, alipay_port: int,
                             stripe_webhook_url: str | None, echo: Callable[[str], None]) -> None:
     """`flashsale dev payments`: both fakes until Ctrl-C, after printing the settings a service needs."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per delivery
     fakes = FakePayments(keys, host=host, stripe_port=stripe_port, alipay_port=alipay_port,
-                         stripe_webhook_url=stripe_webhook_url, log_level="info")
+                         stripe_webhook_url=stripe_webhook_url)
     endpoints = fakes.start()
     echo(f"fake Stripe API on {endpoints.stripe_api_base} (webhooks to {stripe_webhook_url or 'nowhere yet'})")
     echo(f"fake Alipay gateway on {endpoints.alipay_gateway}")
@@ -186,6 +196,8 @@ def serve_until_interrupted(keys: DevKeys, *, host: str, stripe_port: int, alipa
     for line in endpoints.shell_lines():
         echo(line)
     echo("Ctrl-C stops them.")
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop ends them cleanly too
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

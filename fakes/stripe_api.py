@@ -28,7 +28,7 @@ from fakes.control import delivery_routes, json_object
 from fakes.delivery import Deliverer, Notice
 from fakes.stripe_forms import Listable, Params, invalid, page
 from fakes.stripe_ledger import Ledger, NewIntent, StripeFault, no_such
-from fakes.stripe_objects import Event, Json, Origin, new_id
+from fakes.stripe_objects import Event, Intent, Json, Origin, new_id
 
 API_VERSION = "2026-10-28.endive"  # the version the pinned library sends; events carry the one last seen
 WEBHOOK_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled",
@@ -103,7 +103,7 @@ class FakeStripe:
 
     def _publish(self, event: Event) -> None:
         url = self.webhook_url
-        if url is None or event.type not in self.enabled_events:
+        if url is None or not {event.type, "*"} & self.enabled_events:
             return
         body = json.dumps(event.to_json(), indent=2).encode()
 
@@ -112,7 +112,7 @@ class FakeStripe:
                     "Stripe-Signature": self.signature_header(body)}
 
         self.deliverer.submit(Notice(url=url, body=body, headers=headers, label=event.id,
-                                     accepted=lambda response: 200 <= response.status_code < 300))
+                                     accepted=lambda status, _body: 200 <= status < 300))
 
     # -- the request pipeline ---------------------------------------------------------------------
     def _key(self, request: Request, publishable_ok: bool) -> tuple[str, bool]:
@@ -198,28 +198,47 @@ class FakeStripe:
         new = NewIntent(amount=amount, currency=currency.lower(), metadata=p.metadata(),
                         description=p.text("description"), automatic_payment_methods=methods.get("enabled") == "true",
                         payment_method=p.text("payment_method"), confirm=bool(p.boolean("confirm")))
-        return self.ledger.create_intent(new, call.origin).to_json()
+        return self._intent_json(self.ledger.create_intent(new, call.origin), p)
 
     def _retrieve(self, call: Call) -> Json:
         intent = self.ledger.intent(call.path["id"])
         if call.publishable:
             self._check_secret(call, intent.client_secret)
-        return intent.to_json()
+        return self._intent_json(intent, call.params)
 
     def _list_intents(self, call: Call) -> Json:
         call.params.reject_unknown(LISTING | {"customer"})
+        charges = "data.latest_charge" in self._expand(call.params, "data.latest_charge")
         return page(list(reversed(self.ledger.intents.values())), call.params, "/v1/payment_intents",
-                    "payment_intent")
+                    "payment_intent", lambda intent: self._intent_json(intent, call.params, charges))
+
+    @staticmethod
+    def _expand(params: Params, allowed: str) -> set[str]:
+        wanted = {v for v in params.mapping("expand").values() if isinstance(v, str)}
+        for name in wanted - {allowed}:
+            raise invalid("expand", f"This property cannot be expanded ({name}).")
+        return wanted
+
+    def _intent_json(self, intent: Intent, params: Params, in_list: bool | None = None) -> Json:
+        """The intent, its latest charge as an object when asked (`expand[]=latest_charge`, in a list
+        `expand[]=data.latest_charge`)."""
+        body = intent.to_json()
+        wanted = in_list if in_list is not None else "latest_charge" in self._expand(params, "latest_charge")
+        if wanted and intent.latest_charge:
+            body["latest_charge"] = self.ledger.charges[intent.latest_charge].to_json()
+        return body
 
     def _confirm(self, call: Call) -> Json:
         call.params.reject_unknown(CONFIRM)
         intent = self.ledger.intent(call.path["id"])
         self._check_secret(call, intent.client_secret)
-        return self.ledger.confirm(intent.id, call.params.text("payment_method"), call.origin).to_json()
+        return self._intent_json(self.ledger.confirm(intent.id, call.params.text("payment_method"), call.origin),
+                                 call.params)
 
     def _cancel(self, call: Call) -> Json:
         call.params.reject_unknown(frozenset({"cancellation_reason", "expand"}))
-        return self.ledger.cancel(call.path["id"], call.params.text("cancellation_reason"), call.origin).to_json()
+        return self._intent_json(self.ledger.cancel(call.path["id"], call.params.text("cancellation_reason"),
+                                                    call.origin), call.params)
 
     # -- refunds, charges, events -----------------------------------------------------------------
     def _refund(self, call: Call) -> Json:

@@ -4,8 +4,8 @@ unknown or malformed parameters; and its list pages (limit, starting_after, endi
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Protocol, TypeAlias
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeAlias, TypeVar
 
 from fakes.stripe_ledger import StripeFault, missing, no_such
 from fakes.stripe_objects import Json
@@ -138,7 +138,10 @@ class Listable(Protocol):
     def to_json(self) -> Json: ...
 
 
-def page(items: Sequence[Listable], params: Params, url: str, kind: str) -> Json:
+L = TypeVar("L", bound=Listable)
+
+
+def page(items: Sequence[L], params: Params, url: str, kind: str, render: Callable[[L], Json] | None = None) -> Json:
     """One page of a list, newest first, as Stripe pages it (limit, starting_after, ending_before)."""
     low, high = params.created_filter()
     chosen = [item for item in items if (low is None or item.created >= low) and (high is None or item.created <= high)]
@@ -160,5 +163,5 @@ def page(items: Sequence[Listable], params: Params, url: str, kind: str) -> Json
     else:
         end = min(limit, len(chosen))
         has_more = end < len(chosen)
-    return {"object": "list", "data": [item.to_json() for item in chosen[start:end]], "has_more": has_more,
-            "url": url}
+    shown = [render(item) if render else item.to_json() for item in chosen[start:end]]
+    return {"object": "list", "data": shown, "has_more": has_more, "url": url}
