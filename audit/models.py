@@ -9,7 +9,7 @@ from sqlmodel import Field, SQLModel
 
 class AuditEntry(SQLModel, table=True):
     """Append-only: nothing in the service updates or deletes a row, and on PostgreSQL (and SQLite) a
-    trigger refuses UPDATE and DELETE (the migration 0009)."""
+    trigger refuses UPDATE and DELETE (the migration 0010)."""
 
     __tablename__ = "audit"
 

@@ -18,3 +18,6 @@ UNREPLICATED = Counter("flashsale_purchases_unreplicated_total",
                        registry=REGISTRY)
 FAILOVER_REBUILDS = Counter("flashsale_drop_rebuilds_total",
                             "Drops merged back from SQL after Redis failed over or restarted", registry=REGISTRY)
+# Providers' signed notices by what applying them did (bounded: the providers and outcomes are fixed sets).
+PAYMENT_NOTICES = Counter("flashsale_payment_notices_total", "Payment providers' notices by outcome",
+                          ["provider", "outcome"], registry=REGISTRY)

@@ -3,8 +3,9 @@
 Cancelling follows the steps of sale/admin/controls.py for the change itself (the record's ends_at and
 cancelled_at with the audit entry, the Redis state's ends_at inside that transaction, undone should
 the commit fail); from the commit on nobody buys or joins the queue. The reservations are given back
-after the commit, a batch per script call (drop_cancel.lua): should the process stop midway, the rest
-expire at their pay-by as usual, and cancelling again (idempotent) gives them back at once."""
+after the commit, a batch per script call (drop_cancel.lua), those with an open provider payment after
+it was closed there: should the process stop midway, the rest expire at their pay-by as usual, and
+cancelling again (idempotent) gives them back at once."""
 from __future__ import annotations
 
 import logging
@@ -20,7 +21,7 @@ from core.settings import Settings
 from sale.admin.controls import differences
 from sale.admin.repository import AdminRepository
 from sale.admin.schemas import CancelIn, CancelOut, CloneIn
-from sale.admin.seams import RefundRequester
+from sale.admin.seams import PaymentCloser, RefundRequester
 from sale.admin.state import SCRIPT_REFUSALS, DropState, LiveSettings, live_settings
 from sale.drops import DropAdmin, drop_out, drop_snapshot, recorded
 from sale.exceptions import BadDrop, DropNotFound
@@ -46,13 +47,15 @@ def clone_of(source: Drop, starts: datetime) -> Drop:
 
 class DropLifecycle:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, settings: Settings,
-                 drops: DropAdmin, state: DropState, gate: Gate, refunds: RefundRequester) -> None:
+                 drops: DropAdmin, state: DropState, gate: Gate, payments: PaymentCloser,
+                 refunds: RefundRequester) -> None:
         self.sessions = sessions
         self.clock = clock
         self.settings = settings  # the weekly schedule (a clone's default time) and the base URL
         self.drops = drops
         self.state = state
         self.gate = gate
+        self.payments = payments
         self.refunds = refunds
 
     async def clone(self, drop_id: int, body: CloneIn, actor: Actor) -> DropOut:
@@ -120,12 +123,22 @@ class DropLifecycle:
         return drop
 
     async def _release(self, drop_id: int) -> int:
-        """Gives back every unpaid reservation (units to stock, orders cancelled, F-codes available)."""
-        released, left = 0, 1
-        while left > 0:
-            left, orders = await self.state.cancel_batch(drop_id)
-            released += len(orders)
-            for order in orders:
-                if order.fcode:
-                    await self.gate.order_released(order.fcode, order.id)
+        """Gives back every unpaid reservation (units to stock, orders cancelled, F-codes available).
+        One whose provider payment is open is closed there first, then given back by a second pass
+        (a payment that succeeded meanwhile pays its order; one the provider could not close now stays
+        reserved until its pay-by, when the sweeper closes and expires it as usual)."""
+        released = 0
+        for second_pass in (False, True):
+            skip, kept, more = 0, [], True
+            while more:
+                more, done, keep = await self.state.cancel_batch(drop_id, skip)
+                released += len(done)
+                skip += len(keep)
+                kept += keep
+                for order in done:
+                    if order.fcode:
+                        await self.gate.order_released(order.fcode, order.id)
+            if not kept or second_pass:
+                break
+            await self.payments.close_due(kept)
         return released

@@ -73,7 +73,7 @@ class CancelOut(BaseModel):
     refunds_requested: bool
 
 
-OrderStatusFilter = Literal["reserved", "paid", "expired", "cancelled"]
+OrderStatusFilter = Literal["reserved", "paid", "expired", "cancelled", "refunded"]
 
 
 class AdminOrderOut(BaseModel):

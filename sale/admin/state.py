@@ -83,15 +83,18 @@ class DropState:
             raise StockConflict(f"Only {int(reply[1])} units are left to take away")
         return int(reply[1])
 
-    async def cancel_batch(self, drop_id: int, batch: int = CANCEL_BATCH) -> tuple[int, list[LiveOrder]]:
-        """Ends the drop now in Redis and cancels up to `batch` unpaid orders: (orders still unpaid
-        after this call, the orders it cancelled)."""
+    async def cancel_batch(self, drop_id: int, skip: int,
+                           batch: int = CANCEL_BATCH) -> tuple[bool, list[LiveOrder], list[LiveOrder]]:
+        """Ends the drop now in Redis and looks at up to `batch` unpaid orders after the `skip` kept at
+        the front: (more to look at, the orders cancelled, the orders kept: their provider payment is
+        open and must be closed first)."""
         k = self.keys.drop(drop_id)
         with self.failover.rebuilds_when_fenced(drop_id):
             reply = await self.scripts.cancel(self.redis, (k.inv, k.users, k.orders, k.deadlines, k.stream),
-                                              (self.clock.now_ms(), batch))
+                                              (self.clock.now_ms(), batch, skip))
             if reply and reply[0] == b"fenced":
                 raise DropFenced(drop_id)
         if reply and reply[0] == b"missing":
             raise NotLoaded()
-        return int(reply[0]), [LiveOrder.decode(raw) for raw in reply[1:]]
+        more, count, orders = int(reply[0]), int(reply[1]), [LiveOrder.decode(raw) for raw in reply[2:]]
+        return more == 1, orders[:count], orders[count:]

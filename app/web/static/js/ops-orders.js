@@ -8,7 +8,7 @@
   var form = $("orders-form"), dropSelect = $("o-drop"), statusSelect = $("o-status");
   var rows = $("o-rows"), more = $("o-more"), out = $("o-msg");
   var STATUS_LABEL = { reserved: FS.t("order.reserved"), paid: FS.t("order.paid"), expired: FS.t("order.expired"),
-    cancelled: FS.t("order.cancelled") };
+    cancelled: FS.t("order.cancelled"), refunded: FS.t("order.refunded") };
   var next = null, filters = null;
 
   document.addEventListener("fs:drops", function (ev) {

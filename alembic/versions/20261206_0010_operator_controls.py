@@ -1,9 +1,9 @@
 """operator controls: paused, notice and cancelled_at on drops; the orders' (drop, time) index; the
 append-only audit log (a trigger refuses UPDATE and DELETE)
 
-Revision ID: 0009
-Revises: 0008
-Create Date: 2026-12-05
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-06
 """
 from collections.abc import Sequence
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0009"
-down_revision: str | None = "0008"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
