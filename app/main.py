@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.bootstrap import running
 from app.docs import install_docs
 from app.errors import install_error_handlers, problem_response
+from app.live_metrics import live_metrics
 from app.metrics import MetricsMiddleware, RenderedMetrics, metrics_endpoint
 from app.problems import complete
 from app.public_url import PublicRedirectsMiddleware
@@ -98,6 +99,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
         async with running(settings, background=settings.run_background, clock=clock) as services:
             app.state.runtime = services.runtime
             app.state.services = services
+            # The outbox, once it exists, is handed here: live_metrics(services.runtime, services.outbox).
+            app.state.rendered_metrics = RenderedMetrics(live_metrics(services.runtime))
             settle_heap()
             yield
 
