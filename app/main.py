@@ -27,6 +27,7 @@ from app.routes.queue import router as queue_router
 from app.routes.sale import hot_routes
 from app.routes.sale import router as sale_router
 from app.routes.share import router as share_router
+from app.tracing import traced
 from app.web import mount_static
 from app.web import router as web_router
 from app.web.media import mount_media
@@ -101,8 +102,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
             app.state.services = services
             # The outbox, once it exists, is handed here: live_metrics(services.runtime, services.outbox).
             app.state.rendered_metrics = RenderedMetrics(live_metrics(services.runtime))
-            settle_heap()
-            yield
+            async with traced(app, services.runtime):  # only with FLASHSALE_OTEL_ENDPOINT set
+                settle_heap()
+                yield
 
     app = FastAPI(title="flashsale", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Limited-stock product drops. Contract: shared/API.md.")

@@ -181,7 +181,8 @@ async def test_payment_outcomes_have_fixed_labels(client: httpx.AsyncClient, app
     monkeypatch.setattr(runtime_of(app).settings, "metrics_max_age_seconds", 0)
     before = (await client.get("/metrics")).text
     # Every pair exists from the start, at 0 or more: rates and ratios have series before a payment.
-    pairs = {(dict(labels)["provider"], dict(labels)["outcome"]) for labels in samples(before, "flashsale_payments_total")}
+    pairs = {(dict(labels)["provider"], dict(labels)["outcome"])
+             for labels in samples(before, "flashsale_payments_total")}
     assert {(p, o) for p in PAYMENT_PROVIDERS for o in PAYMENT_OUTCOMES} <= pairs
     count_payment("stripe", "failed")
     count_payment("a-provider-added-later", "succeeded")
