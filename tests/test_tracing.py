@@ -108,7 +108,7 @@ async def test_a_request_sends_its_spans_with_redis_and_sql_beside_it(settings: 
     statements = [attrs.get("db.statement") or attrs.get("db.query.text") or ""
                   for _, _, attrs in receiver.spans if attrs.get("db.system") == "redis"]
     commands = [line for statement in statements for line in statement.splitlines()]  # a pipeline: one a line
-    shown = [c for c in commands if not all(word == "?" or word.isalpha() and word.isupper() for word in c.split())]
+    shown = [c for c in commands if not all(word == "?" or (word.isalpha() and word.isupper()) for word in c.split())]
     assert commands and not shown, shown  # "XINFO GROUPS ?": the command's words, then only "?"
 
 
