@@ -157,6 +157,14 @@ class Settings(BaseSettings):
         networks(value)  # a typo here would silently trust nobody (or the wrong peers)
         return value
 
+    @field_validator("otel_endpoint")
+    @classmethod
+    def _otel_endpoint(cls, value: str) -> str:
+        # Without a scheme the exporter would only fail at its first export, in a thread's log.
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("otel_endpoint must be an http:// or https:// URL (an OTLP/HTTP collector)")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:

@@ -19,6 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from pydantic import ValidationError
 
 from app.main import create_app
 from app.tracing import traces_url
@@ -75,10 +76,12 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
-def test_the_endpoint_names_the_traces_url() -> None:
+def test_the_endpoint_names_the_traces_url(settings: Settings) -> None:
     assert traces_url("http://collector:4318") == "http://collector:4318/v1/traces"
     assert traces_url("http://collector:4318/") == "http://collector:4318/v1/traces"
     assert traces_url("https://c.example/v1/traces") == "https://c.example/v1/traces"
+    with pytest.raises(ValidationError, match="otel_endpoint"):
+        Settings(**{**settings.model_dump(), "otel_endpoint": "collector:4318"})
 
 
 async def test_a_request_sends_its_spans_with_redis_and_sql_beside_it(settings: Settings,
