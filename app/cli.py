@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from app.cli_payments import payments_cli
 from core.settings import Settings, private_dir
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="flashsale: limited-stock product drops.")
@@ -21,6 +22,9 @@ cli.add_typer(user_cli, name="user")
 cli.add_typer(drops_cli, name="drops")
 fcodes_cli = typer.Typer(no_args_is_help=True, help="F-codes.")
 cli.add_typer(fcodes_cli, name="fcodes")
+cli.add_typer(payments_cli, name="payments")
+dev_cli = typer.Typer(no_args_is_help=True, help="Local development tools.")
+cli.add_typer(dev_cli, name="dev")
 
 
 LOADTEST_HINT = ("flashsale loadtest needs the rehearsal tools: pip install 'flashsale[loadtest]' "
@@ -88,6 +92,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
     """Run the service (uvicorn with uvloop and httptools)."""
     import uvicorn
 
+    from app.dev_payments import start_dev_payments
     from app.server import BODY_TIMEOUT_ENV, HEAD_TIMEOUT_ENV, server_options
     from core.embedded_redis import EmbeddedRedis
     from core.migrate import upgrade
@@ -102,6 +107,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
         embedded = EmbeddedRedis(settings.var_dir / "redis")
         os.environ["FLASHSALE_REDIS_URL"] = embedded.start()
         typer.echo(f"embedded Redis on {embedded.url} (data in {embedded.data_dir})")
+    payments = start_dev_payments(settings, base_url, typer.echo)
     try:
         if settings.is_sqlite:
             upgrade(settings)
@@ -121,6 +127,8 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
         uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
                     log_level=settings.log_level, **server_options(settings.http_keep_alive_seconds))
     finally:
+        if payments is not None:
+            payments.stop()
         if embedded is not None:
             embedded.stop()
 
@@ -268,6 +276,27 @@ def fcodes_issue(
             return 0
 
     raise typer.Exit(asyncio.run(main()))
+
+
+@dev_cli.command("payments")
+def dev_payments(
+        host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+        stripe_port: Annotated[int, typer.Option(min=0, max=65535, help="The fake Stripe API's port.")] = 12111,
+        alipay_port: Annotated[int, typer.Option(min=0, max=65535, help="The fake Alipay gateway's port.")] = 12112,
+        webhook_url: Annotated[str, typer.Option(help="Where the fake Stripe posts its events.")] =
+        "http://127.0.0.1:8000/api/payments/stripe/webhook") -> None:
+    """Run a fake Stripe API and a fake Alipay gateway (keys under VAR_DIR/payments); prints the settings."""
+    from fakes.keys import dev_keys
+    from fakes.server import serve_until_interrupted
+
+    settings = Settings()
+    if settings.env == "production":
+        typer.echo("flashsale dev payments is for development: FLASHSALE_ENV is production", err=True)
+        raise typer.Exit(2)
+    _logging(settings)
+    keys = dev_keys(private_dir(settings.var_dir) / "payments")
+    serve_until_interrupted(keys, host=host, stripe_port=stripe_port, alipay_port=alipay_port,
+                            stripe_webhook_url=webhook_url or None, echo=typer.echo)
 
 
 def main() -> None:

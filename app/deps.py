@@ -23,6 +23,8 @@ from core.settings import Settings
 from core.tokens import Claims
 from sale.drops import DropAdmin
 from sale.orders import OrderService
+from sale.payments.refunds import Refunds
+from sale.payments.service import PaymentService
 from sale.queue.service import QueueService
 from sale.share.cards import ShareCards
 from sale.share.links import ShareLinks
@@ -75,6 +77,14 @@ async def get_accounts(request: Request) -> AccountService:
     return services_of(request).accounts
 
 
+async def get_payments(request: Request) -> PaymentService:
+    return services_of(request).payments
+
+
+async def get_refunds(request: Request) -> Refunds:
+    return services_of(request).refunds
+
+
 DropsDep = Annotated[DropAdmin, Depends(get_drops)]
 OrdersDep = Annotated[OrderService, Depends(get_orders)]
 QueueDep = Annotated[QueueService, Depends(get_queue)]
@@ -83,6 +93,8 @@ ShareDep = Annotated[ShareLinks, Depends(get_share)]
 SharePageDep = Annotated[SharePage, Depends(get_share_page)]
 ShareCardsDep = Annotated[ShareCards, Depends(get_share_cards)]
 AccountsDep = Annotated[AccountService, Depends(get_accounts)]
+PaymentsDep = Annotated[PaymentService, Depends(get_payments)]
+RefundsDep = Annotated[Refunds, Depends(get_refunds)]
 
 
 async def get_settings(runtime: RuntimeDep) -> Settings:

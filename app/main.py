@@ -22,6 +22,7 @@ from app.routes.accounts import router as auth_router
 from app.routes.fcodes import router as fcodes_router
 from app.routes.health import router as health_router
 from app.routes.images import router as images_router
+from app.routes.payments import router as payments_router
 from app.routes.purchase import purchase_route
 from app.routes.queue import router as queue_router
 from app.routes.sale import hot_routes
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     app.include_router(images_router)
     app.include_router(fcodes_router)
     app.include_router(share_router)
+    app.include_router(payments_router)
     app.include_router(web_router)
     mount_static(app)
     mount_media(app, settings)

@@ -17,6 +17,7 @@ from core.loops import cancel_all
 from core.ratelimit import FailureLimiter
 from core.redis import LuaScript
 from core.runtime import Runtime
+from core.settings import Settings
 from sale.address_cap import AddressCap, AddressCaps
 from sale.catalog import DropCatalog
 from sale.drops import DropAdmin
@@ -29,6 +30,12 @@ from sale.loader import DropLoader
 from sale.lookup import OrderLookup
 from sale.orders import OrderService
 from sale.payment import make_provider
+from sale.payments.alipay_provider import AlipayProvider
+from sale.payments.provider import AsyncProvider
+from sale.payments.records import NoticeRecords
+from sale.payments.refunds import Refunds
+from sale.payments.service import PaymentService
+from sale.payments.stripe_provider import StripeProvider
 from sale.purchase import AddressTags, PurchaseService
 from sale.queue.challenge import Challenges, Difficulty
 from sale.queue.gate import QueueGate, QueueLimits
@@ -59,6 +66,9 @@ class Services:
     drops: DropAdmin
     purchases: PurchaseService
     orders: OrderService
+    payments: PaymentService
+    refunds: Refunds
+    lookup: OrderLookup
     gate: Gate
     fcodes: FcodeService
     code_sync: CodeSync
@@ -106,8 +116,13 @@ async def build_services(runtime: Runtime) -> Services:
                                settings.failover_settle_seconds)
     purchases = PurchaseService(inventory, loader, gate, referrals,
                                 AddressTags(settings.app_secret), address_caps, runtime.versions, failover)
-    orders = OrderService(inventory, lookup, loader, gate, share, make_provider(settings.payment_provider),
-                          runtime.versions, runtime.clock, failover)
+    test_provider = make_provider(settings.payment_provider)
+    providers = payment_providers(settings)
+    refunds = Refunds(providers, test_provider, inventory, loader, runtime.sessions, runtime.redis, runtime.keys,
+                      runtime.clock)
+    payments = PaymentService(providers, inventory, loader, catalog, runtime.sessions, share, gate, refunds)
+    orders = OrderService(inventory, lookup, loader, gate, share, test_provider, runtime.versions, failover,
+                          payments)
     try:
         await code_sync.drain()  # F-code changes a stopped worker had not written to SQL yet
     except Exception:
@@ -115,9 +130,24 @@ async def build_services(runtime: Runtime) -> Services:
     accounts = AccountService(settings, runtime.sessions, runtime.redis, runtime.keys, runtime.tokens,
                               runtime.versions, runtime.passwords)
     return Services(runtime=runtime, accounts=accounts, inventory=inventory, catalog=catalog, loader=loader,
-                    queue=queue, drops=drops, purchases=purchases, orders=orders, gate=gate, fcodes=fcodes,
+                    queue=queue, drops=drops, purchases=purchases, orders=orders, payments=payments,
+                    refunds=refunds, lookup=lookup, gate=gate, fcodes=fcodes,
                     code_sync=code_sync, share=share, share_page=share_page,
                     share_cards=share_cards)
+
+
+def payment_providers(settings: Settings) -> dict[str, AsyncProvider]:
+    """The asynchronous providers with settings; the others are off and not offered."""
+    providers: dict[str, AsyncProvider] = {}
+    if settings.stripe_secret_key:
+        providers["stripe"] = StripeProvider(settings.stripe_secret_key, settings.stripe_webhook_secret,
+                                             settings.stripe_api_base)
+    if settings.alipay_app_id:
+        private_key, public_key = settings.alipay_keys
+        providers["alipay"] = AlipayProvider(settings.alipay_app_id, private_key, public_key, settings.alipay_gateway,
+                                             notify_url=f"{settings.base_url}/api/payments/alipay/notify",
+                                             return_url=f"{settings.base_url}/orders")
+    return providers
 
 
 def make_share(runtime: Runtime, drops: DropAdmin, lookup: OrderLookup, signer: ReferralSigner,
@@ -168,9 +198,10 @@ def background_loops(services: Services) -> Background:
     sweeper = Sweeper(runtime.redis, runtime.keys, runtime.sessions, runtime.clock,
                       runtime.settings.sweep_interval_seconds,
                       Upkept(services.loader, services.orders, services.purchases, services.code_sync, services.catalog,
-                             services.queue))
+                             services.queue, services.refunds))
     # The sink writes each paid order's share link and F-code redemption with the order, off the request.
     sink = OrderSink(runtime.redis, runtime.keys, runtime.sessions, runtime.database_writes,
-                     runtime.settings.sink_claim_idle_ms, recorders=[services.share, services.gate])
+                     runtime.settings.sink_claim_idle_ms, recorders=[services.share, services.gate],
+                     notices=NoticeRecords())
     return Background(sink, asyncio.create_task(sink.run(), name="order-sink"),
                       asyncio.create_task(sweeper.run(), name="sweeper"))

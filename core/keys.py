@@ -31,10 +31,12 @@ class DropKeys:
     join_rate_prefix: str   # + epoch second -> joins in that second (string with TTL)
     solution_prefix: str    # + challenge signature -> used (string with TTL: single use)
     rebuild: str      # string with TTL: one app process is merging SQL back in after a failover
+    refund_job: str   # string with TTL: the one app process working through the drop's bulk refund
+    notices: str      # hash: provider:event id -> outcome (payment notices applied once; TTL 5 days)
 
     def all_keys(self) -> list[str]:
         return [self.inv, self.users, self.orders, self.deadlines, self.stream, self.rejected,
-                self.refunds_due, self.queue, self.line, self.seen, self.admitted, self.tickets]
+                self.refunds_due, self.queue, self.line, self.seen, self.admitted, self.tickets, self.notices]
 
 
 class Keys:
@@ -50,7 +52,7 @@ class Keys:
                 inv=f"{tag}:inv", users=f"{tag}:users", orders=f"{tag}:orders",
                 deadlines=f"{tag}:deadlines", stream=f"{tag}:stream", rejected=f"{tag}:rejected",
                 idem_prefix=f"{tag}:idem:", refunds_due=f"{tag}:refunds-due",
-                rebuild=f"{tag}:rebuild",
+                rebuild=f"{tag}:rebuild", refund_job=f"{tag}:refund-job", notices=f"{tag}:notices",
                 queue=f"{tag}:q", line=f"{tag}:q:line", seen=f"{tag}:q:seen", admitted=f"{tag}:q:admitted",
                 tickets=f"{tag}:q:tickets", join_addr_prefix=f"{tag}:q:addr:", join_user_prefix=f"{tag}:q:user:",
                 join_rate_prefix=f"{tag}:q:joins:", solution_prefix=f"{tag}:q:used:",

@@ -24,6 +24,9 @@ UNREPLICATED = Counter("flashsale_purchases_unreplicated_total",
                        registry=REGISTRY)
 FAILOVER_REBUILDS = Counter("flashsale_drop_rebuilds_total",
                             "Drops merged back from SQL after Redis failed over or restarted", registry=REGISTRY)
+# Providers' signed notices by what applying them did (bounded: the providers and outcomes are fixed sets).
+PAYMENT_NOTICES = Counter("flashsale_payment_notices_total", "Payment providers' notices by outcome",
+                          ["provider", "outcome"], registry=REGISTRY)
 
 # Payment outcomes by provider: both labels from fixed sets (a provider outside PAYMENT_PROVIDERS is
 # counted as "other"), every pair created at 0 so that rates and ratios exist before the first payment.

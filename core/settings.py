@@ -56,6 +56,10 @@ def dev_secret(path: Path) -> str:
     return value
 
 
+def _pem(value: str) -> str:
+    return value if value.lstrip().startswith("-----BEGIN") or not value else Path(value).read_text(encoding="ascii")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLASHSALE_", extra="ignore")
 
@@ -122,6 +126,18 @@ class Settings(BaseSettings):
     failover_settle_seconds: float = 1.0
     log_level: str = "info"
     payment_provider: str = "test"
+    # Stripe (off while the secret key is empty): the API base may name a stand-in (flashsale dev payments).
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_publishable_key: str = ""
+    stripe_api_base: str = ""
+    # Alipay (off while the app id is empty). Keys: PEM text, or the path of a PEM file.
+    alipay_app_id: str = ""
+    alipay_app_private_key: str = ""
+    alipay_public_key: str = ""
+    alipay_gateway: str = ""
+    # On the embedded defaults the service starts the local payment stand-ins (fakes/) and offers them.
+    dev_payments: bool = True
     # The waiting room (drops with waiting_room on)
     queue_admission_seconds: int = 120   # how long an admitted buyer may purchase
     # A waiting ticket not polled for this long is skipped (expired). Above a minute: browsers poll a
@@ -172,6 +188,16 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _providers(self) -> Settings:
+        if self.stripe_secret_key and not self.stripe_webhook_secret:
+            raise ValueError("FLASHSALE_STRIPE_SECRET_KEY needs FLASHSALE_STRIPE_WEBHOOK_SECRET: "
+                             "events could not be verified")
+        if self.alipay_app_id and not (self.alipay_app_private_key and self.alipay_public_key):
+            raise ValueError("FLASHSALE_ALIPAY_APP_ID needs FLASHSALE_ALIPAY_APP_PRIVATE_KEY and "
+                             "FLASHSALE_ALIPAY_PUBLIC_KEY")
+        return self
+
+    @model_validator(mode="after")
     def _secrets(self) -> Settings:
         if self.env == "production":
             if len(self.jwt_secret) < 32:
@@ -203,6 +229,11 @@ class Settings(BaseSettings):
             if url.startswith(plain):
                 return driver + url[len(plain):]
         return url
+
+    @property
+    def alipay_keys(self) -> tuple[str, str]:
+        """The app's private key and Alipay's public key, as PEM text (a setting may name a file)."""
+        return _pem(self.alipay_app_private_key), _pem(self.alipay_public_key)
 
     @property
     def media_root(self) -> Path:

@@ -48,6 +48,11 @@ def loadtest(
                                            "report adds them up (a fair draw's noise shrinks).")] = 1,
     admit_per_second: Annotated[int, Opt(min=0, help="The waiting room's rate in the --bots runs (0: the stock "
                                                      "over 15 s, slower than people react).")] = 0,
+    provider: Annotated[str, Opt(help="test | stripe | alipay: stripe and alipay pay through their local "
+                                      "stand-ins, whose signed notices arrive 0-5 s late, 5% twice, 2% out of "
+                                      "order (own server only).")] = "test",
+    max_notice_p99_ms: Annotated[float, Opt(min=0, help="--provider: fail above this p99 of the service's "
+                                                        "answers to the provider's notices.")] = 50.0,
 ) -> None:
     """Rehearse a drop with Locust: provision, rush, verify the invariants, report; non-zero on a failure."""
     from loadtest.runner import Options, UsageError, run
@@ -63,7 +68,7 @@ def loadtest(
                       processes=processes, server_workers=server_workers, accounts=accounts,
                       report_dir=report_dir, tolerance=tolerance, max_p99_ms=max_p99_ms,
                       database_url=database_url, profile=profile, bots=bots, admit_per_second=admit_per_second,
-                      rounds=rounds)
+                      rounds=rounds, provider=provider, max_notice_p99_ms=max_notice_p99_ms)
     try:
         code = run(options, typer.echo)
     except UsageError as exc:

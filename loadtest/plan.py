@@ -42,6 +42,11 @@ class Plan:
     retry_ratio: float = 0.02   # double clicks: the same Idempotency-Key sent twice
     partitions: int = 1         # Locust worker processes sharing the accounts
     tally_path: str = ""
+    # "test" pays in the request; "stripe" / "alipay" begin a payment and complete it at the provider's
+    # stand-in (Stripe.js's confirm, or the wallet's pay), whose signed notice pays the order later.
+    provider: str = "test"
+    provider_base: str = ""            # the stand-in's origin
+    stripe_publishable_key: str = ""
     buyers: list[Account] = field(default_factory=list)
     employees: list[Account] = field(default_factory=list)
 

@@ -20,10 +20,12 @@ import httpx
 
 from core.net import free_port
 from core.settings import Settings
+from fakes.server import FakePayments
 from loadtest.fairness import RoundPlan, fairness
 from loadtest.fairness_report import as_json as fairness_json
 from loadtest.fairness_report import render as render_fairness
 from loadtest.monitor import CpuMeter, StatsWatch, render_costs, start_profiles, tree
+from loadtest.payments_check import drain_notices, provider_base, provider_checks, stand_ins
 from loadtest.plan import PLAN_ENV, Account, Plan, buyer_users_for, buyers_needed
 from loadtest.provision import DropSpec, Say, create_drop, epoch, login, register_accounts, seed_accounts
 from loadtest.report import figures, latency_check, rate_check, read_locust_stats, render, write_summary
@@ -87,6 +89,8 @@ class Options:
     bots: int = 0                   # > 0: bots against humans, without and with the waiting room
     admit_per_second: int = 50
     rounds: int = 1                 # --bots: pairs of drops (without, with the room) with the same crowd
+    provider: str = "test"          # stripe | alipay: pay through the local stand-ins (fakes/)
+    max_notice_p99_ms: float = 50.0
 
 
 def run(options: Options, say: Say = print) -> int:
@@ -100,13 +104,25 @@ async def _run(o: Options, say: Say) -> int:
     with tempfile.TemporaryDirectory(prefix="flashsale-loadtest-") as tmp:
         work = Path(tmp)
         server: LocalServer | None = None
+        fakes: FakePayments | None = None
         try:
+            if o.provider not in ("test", "stripe", "alipay"):
+                raise UsageError("--provider is test, stripe or alipay")
+            if o.provider != "test" and o.host is not None:
+                raise UsageError("--provider stripe|alipay pays through local stand-ins: the server started here")
+            env = dict(CHEAP_CHALLENGES if o.bots else {})
+            if o.provider != "test":
+                fakes = stand_ins(work)
+                endpoints = await asyncio.to_thread(fakes.start)
+                env.update(endpoints.service_env())
+                say(f"payment stand-ins: Stripe {endpoints.stripe_api_base}, Alipay {endpoints.alipay_gateway}")
             if o.host is None:
-                server = LocalServer(work / "server", workers=o.server_workers,
-                                     env=CHEAP_CHALLENGES if o.bots else None)
+                server = LocalServer(work / "server", workers=o.server_workers, env=env or None)
                 say(f"starting flashsale serve --workers {o.server_workers} on the embedded defaults "
                     f"in {server.workdir}")
                 host = await asyncio.to_thread(server.start)
+                if fakes is not None:
+                    fakes.stripe.webhook_url = f"{host}/api/payments/stripe/webhook"
                 email, password = f"lt-{run_id}-operator@example.com", secrets.token_urlsafe(18)
                 await asyncio.to_thread(server.create_user, email, password, "operator")
                 db_settings: Settings | None = server.settings
@@ -119,10 +135,12 @@ async def _run(o: Options, say: Say) -> int:
             target = Target(run_id, host, (email, password), db_settings, work, report_dir)
             if o.bots:
                 return await _fairness(o, say, target)
-            return await _rehearse(o, say, target, server)
+            return await _rehearse(o, say, target, server, fakes)
         finally:
             if server is not None:
                 await asyncio.to_thread(server.stop)
+            if fakes is not None:
+                await asyncio.to_thread(fakes.stop)
 
 
 def external_settings(database_url: str | None) -> Settings | None:
@@ -178,7 +196,8 @@ def locust_command(plan: Plan, host: str, run_seconds: int, report_dir: Path, pr
     return [*command, *users]
 
 
-async def _rehearse(o: Options, say: Say, target: Target, server: LocalServer | None) -> int:
+async def _rehearse(o: Options, say: Say, target: Target, server: LocalServer | None,
+                    fakes: FakePayments | None = None) -> int:
     run_id, host, db_settings, work, report_dir = (target.run_id, target.host, target.db_settings, target.work,
                                                    target.report_dir)
     limits = httpx.Limits(max_connections=32)
@@ -198,7 +217,9 @@ async def _rehearse(o: Options, say: Say, target: Target, server: LocalServer | 
                     buyer_users=buyer_users_for(o.units_per_second), browser_users=o.browsers,
                     fcode_users=min(o.fcode_holders, 10), friend_users=o.friends, cancel_ratio=o.cancel_ratio,
                     leave_ratio=o.leave_ratio, partitions=max(1, o.processes), tally_path=str(tally_path),
-                    buyers=buyers, employees=employees)
+                    buyers=buyers, employees=employees, provider=o.provider,
+                    provider_base=provider_base(o.provider, fakes),
+                    stripe_publishable_key=fakes.keys.stripe_publishable_key if fakes else "")
         plan_path = work / "plan.json"
         plan.dump(plan_path)
         run_seconds = max(1, math.ceil(starts_at + o.duration - time.time()))
@@ -214,8 +235,12 @@ async def _rehearse(o: Options, say: Say, target: Target, server: LocalServer | 
             return 2
         tally = Tally.from_dict(json.loads(tally_path.read_text()))
         locust_rows = read_locust_stats(report_dir / "locust_stats.csv")
+        drained = await drain_notices(o.provider, fakes.endpoints) if fakes and fakes.endpoints else None
         stats, checks = await verify(client, token, drop_id, stock=o.stock, per_user_limit=o.per_user_limit,
                                      tally=tally, settings=db_settings, sink_wait=o.sink_wait)
+        if fakes is not None and fakes.endpoints is not None and drained is not None:
+            checks += await provider_checks(o.provider, fakes.endpoints, db_settings, drop_id, o.max_notice_p99_ms,
+                                            drained)
     result = figures(tally, locust_rows, stats, starts_at=starts_at, purchase_end=starts_at + o.duration,
                      target=o.units_per_second)
     result.cpu = meter.share()

@@ -42,6 +42,7 @@ class Tally:
     attempts: Counter[str] = field(default_factory=Counter)         # tick -> rush purchase attempts
     unit_latency: Counter[str] = field(default_factory=Counter)     # ms bucket -> purchases that took a unit
     paid_orders: list[str] = field(default_factory=list)
+    confirmed_orders: list[str] = field(default_factory=list)   # completed at the provider (async payments)
     share_links: int = 0
     idempotency_mismatches: int = 0
 
@@ -58,7 +59,8 @@ class Tally:
     def as_dict(self) -> dict[str, Any]:
         return {"answers": dict(self.answers), "units": dict(self.units), "attempts": dict(self.attempts),
                 "unit_latency": dict(self.unit_latency), "paid_orders": list(self.paid_orders),
-                "share_links": self.share_links, "idempotency_mismatches": self.idempotency_mismatches}
+                "confirmed_orders": list(self.confirmed_orders), "share_links": self.share_links,
+                "idempotency_mismatches": self.idempotency_mismatches}
 
     def merge(self, data: dict[str, Any]) -> None:
         self.answers.update(data.get("answers", {}))
@@ -66,6 +68,7 @@ class Tally:
         self.attempts.update(data.get("attempts", {}))
         self.unit_latency.update(data.get("unit_latency", {}))
         self.paid_orders.extend(data.get("paid_orders", []))
+        self.confirmed_orders.extend(data.get("confirmed_orders", []))
         self.share_links += int(data.get("share_links", 0))
         self.idempotency_mismatches += int(data.get("idempotency_mismatches", 0))
 

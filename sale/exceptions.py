@@ -105,6 +105,8 @@ _REFUSALS: dict[str, Callable[[], DomainError]] = {
     "cancelled": OrderCancelled,
     "busy": PaymentInProgress,
     "was_paying": PaymentInProgress,
+    "refunded": lambda: OrderRefunded(),
+    "was_refunded": lambda: OrderRefunded(),
 }
 
 
@@ -118,3 +120,34 @@ def client_code(outcome: str) -> str:
     """The contract's machine code a client saw for a script's refusal (for the drop's stats)."""
     error = refusal(outcome)
     return error.code if error is not None else outcome
+
+
+class OrderRefunded(DomainError):
+    status, code, title = 409, "order_refunded", "This order was refunded"
+
+
+class ProviderUnavailable(DomainError):
+    """The payment provider did not answer in time or failed: nothing was charged twice (every call
+    carries an idempotency key); the buyer retries."""
+
+    status, code, title = 503, "payment_provider_unavailable", "The payment provider is not answering"
+
+    def __init__(self, detail: str | None = None, retry_after: int = 3) -> None:
+        super().__init__(detail or "The payment provider is not answering; try again in a moment.",
+                         headers={"Retry-After": str(retry_after)})
+
+
+class ProviderNotOffered(DomainError):
+    status, code, title = 422, "payment_method_unavailable", "This payment method is not offered for this order"
+
+
+class BadSignature(DomainError):
+    status, code, title = 400, "bad_signature", "The notice's signature is missing, wrong or stale"
+
+
+class NotRefundable(DomainError):
+    status, code, title = 409, "order_not_refundable", "Only a paid order can be refunded"
+
+
+class AddressRequired(DomainError):
+    status, code, title = 422, "address_required", "This drop ships: choose an address to pay"

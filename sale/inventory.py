@@ -21,6 +21,7 @@ log = logging.getLogger("flashsale.inventory")
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 PAYMENT_LEASE_MS = 60_000
+CLOSE_RETRY_MS = 5_000  # an order whose payment is being closed at its provider is looked at again after this
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +36,16 @@ class SaleScripts:
     load: LuaScript
     unlock: LuaScript
     catalog_sync: LuaScript
+    pay_begin: LuaScript
+    pay_record: LuaScript
+    pay_event: LuaScript
+    refund: LuaScript
 
 
 def register_scripts(scripts: ScriptRegistry) -> SaleScripts:
     return SaleScripts(*(scripts.add("sale.lua", f"{name}.lua")
                          for name in ("purchase", "pay_hold", "pay_settle", "release", "load", "unlock",
-                                      "catalog_sync")))
+                                      "catalog_sync", "pay_begin", "pay_record", "pay_event", "refund")))
 
 
 def drop_json(drop: Drop) -> bytes:
@@ -87,6 +92,10 @@ class Inventory:
         self._settle = scripts.pay_settle
         self._release = scripts.release
         self._load = scripts.load
+        self._pay_begin = scripts.pay_begin
+        self._pay_record = scripts.pay_record
+        self._pay_event = scripts.pay_event
+        self._refund = scripts.refund
         self._batcher: PurchaseBatcher[Purchase, PurchaseReply] = PurchaseBatcher(self._purchase_batch)
 
     async def purchase(self, purchase: Purchase) -> PurchaseReply:
@@ -153,18 +162,58 @@ class Inventory:
         found = await self.redis.hmget(k.orders, ids)
         return [LiveOrder.decode(raw) for raw in found if raw]
 
-    async def cancel(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, LiveOrder | None]:
+    async def begin_payment(self, drop_id: int, order_id: str, user_id: int, provider: str,
+                            *, replace: bool = False) -> tuple[str, LiveOrder | None]:
+        """pay_begin.lua: an asynchronous provider's payment begun (or found) on a reserved order."""
         k = self.keys.drop(drop_id)
-        result = await self._release(self.redis, _release_keys(k),
-                                     ("cancel", self.clock.now_ms(), order_id, str(user_id)))
+        result = await self._pay_begin(self.redis, (k.inv, k.orders),
+                                       (order_id, str(user_id), self.clock.now_ms(), provider,
+                                        "replace" if replace else ""))
         return _state(drop_id, result)
 
-    async def expire_due(self, drop_id: int, batch: int = 500) -> list[LiveOrder]:
+    async def record_payment(self, drop_id: int, order_id: str, provider: str, attempt: int, intent: str,
+                             client: str) -> tuple[str, LiveOrder | None]:
+        """pay_record.lua: the provider's intent and what the front end completes it with."""
         k = self.keys.drop(drop_id)
-        result = await self._release(self.redis, _release_keys(k), ("expire", self.clock.now_ms(), batch))
+        result = await self._pay_record(self.redis, (k.orders, k.stream),
+                                        (order_id, provider, attempt, intent, client))
+        return _state(drop_id, result)
+
+    async def payment_event(self, drop_id: int, order_id: str, kind: str, intent: str, share_token: str = "",
+                            notice: tuple[str, str] = ("", "")) -> tuple[str, LiveOrder | None]:
+        """pay_event.lua: a provider's verified notice (succeeded, failed, canceled) applied, and with
+        `notice` (provider, event id) recorded, once."""
+        k = self.keys.drop(drop_id)
+        result = await self._pay_event(
+            self.redis, (k.inv, k.orders, k.deadlines, k.stream, k.users, k.refunds_due, k.notices),
+            (order_id, kind, self.clock.now_ms(), intent, share_token, *notice))
+        return _state(drop_id, result)
+
+    async def refund_paid(self, drop_id: int, order_id: str, reference: str) -> tuple[str, LiveOrder | None]:
+        """refund.lua: a paid order refunded at its provider; units back to stock while the drop is open."""
+        k = self.keys.drop(drop_id)
+        result = await self._refund(self.redis, (k.inv, k.users, k.orders, k.stream),
+                                    (order_id, self.clock.now_ms(), reference))
+        return _state(drop_id, result)
+
+    async def cancel(self, drop_id: int, order_id: str, user_id: int,
+                     *, payment_closed: bool = False) -> tuple[str, LiveOrder | None]:
+        k = self.keys.drop(drop_id)
+        result = await self._release(self.redis, _release_keys(k),
+                                     ("cancel", self.clock.now_ms(), order_id, str(user_id),
+                                      "closed" if payment_closed else ""))
+        return _state(drop_id, result)
+
+    async def expire_due(self, drop_id: int, batch: int = 500) -> tuple[list[LiveOrder], list[LiveOrder]]:
+        """Orders past their deadline: those expired now (units back), and those whose provider payment
+        must be closed first (looked at again in CLOSE_RETRY_MS)."""
+        k = self.keys.drop(drop_id)
+        result = await self._release(self.redis, _release_keys(k),
+                                     ("expire", self.clock.now_ms(), batch, CLOSE_RETRY_MS))
         if result and result[0] == b"fenced":
             raise DropFenced(drop_id)
-        return [LiveOrder.decode(raw) for raw in result]
+        expired, closing = result
+        return [LiveOrder.decode(raw) for raw in expired], [LiveOrder.decode(raw) for raw in closing]
 
     async def load(self, drop: Drop, orders: list[bytes], *, merge: bool) -> list[int] | None:
         """Builds (init) or repairs (merge) the drop's state; None when init found it present."""

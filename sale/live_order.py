@@ -31,7 +31,7 @@ class LiveOrder:
     quantity: int
     amount_cents: int
     currency: str
-    status: str                     # reserved, paying, paid, expired, cancelled
+    status: str                     # reserved, paying, paid, expired, cancelled, refunded
     created_ms: int
     pay_by_ms: int
     paid_ms: int | None = None
@@ -44,6 +44,19 @@ class LiveOrder:
     refund: str = ""                # "", "pending" or "refunded" (a late charge)
     refunded_ms: int | None = None
     refund_ref: str = ""
+    # An asynchronous provider's payment: provider, its state (pending, failed, succeeded, canceled,
+    # refunded), the intent (PaymentIntent id, out_trade_no), what the front end completes it with.
+    pay_provider: str = ""
+    pay_status: str = ""
+    pay_intent: str = ""
+    pay_client: str = ""
+    pay_attempt: int = 0
+
+    @property
+    def payment_open(self) -> bool:
+        """A provider payment that might still succeed: the order's units must not go back before the
+        provider closed it."""
+        return bool(self.pay_provider) and self.pay_status in ("pending", "failed")
 
     @classmethod
     def decode(cls, raw: bytes | str) -> LiveOrder:
@@ -55,7 +68,10 @@ class LiveOrder:
             status=d["status"], created_ms=int(d["created_ms"]), pay_by_ms=int(d["pay_by_ms"]),
             paid_ms=_ms(d.get("paid_ms")), ended_ms=_ms(d.get("ended_ms")), payment_ref=d.get("payment_ref") or "",
             fcode=d.get("fcode") or "", ref=d.get("ref") or "", addr=d.get("addr") or "", share=d.get("share") or "",
-            refund=d.get("refund") or "", refunded_ms=_ms(d.get("refunded_ms")), refund_ref=d.get("refund_ref") or "")
+            refund=d.get("refund") or "", refunded_ms=_ms(d.get("refunded_ms")), refund_ref=d.get("refund_ref") or "",
+            pay_provider=d.get("pay_provider") or "", pay_status=d.get("pay_status") or "",
+            pay_intent=d.get("pay_intent") or "", pay_client=d.get("pay_client") or "",
+            pay_attempt=int(d.get("pay_attempt") or 0))
 
     @classmethod
     def from_row(cls, order: Order) -> LiveOrder:
@@ -66,7 +82,10 @@ class LiveOrder:
             created_ms=_to_ms(order.created_at) or 0, pay_by_ms=_to_ms(order.pay_by) or 0,
             paid_ms=_to_ms(order.paid_at), ended_ms=_to_ms(order.ended_at), payment_ref=order.payment_ref or "",
             fcode=order.fcode_hash or "", ref=order.ref_token or "", refund=order.refund_status or "",
-            refunded_ms=_to_ms(order.refunded_at), refund_ref=order.refund_ref or "")
+            refunded_ms=_to_ms(order.refunded_at), refund_ref=order.refund_ref or "",
+            pay_provider=order.payment_provider or "", pay_status=order.payment_status or "",
+            pay_intent=order.payment_intent or "", pay_client=order.payment_client or "",
+            pay_attempt=order.payment_attempt or 0)
 
     def lua_json(self) -> bytes:
         """The JSON the Lua scripts keep (load.lua merges these from the record). Unset times are
@@ -84,7 +103,26 @@ class LiveOrder:
             d["share"] = self.share
         if self.refund:
             d.update(refund=self.refund, refunded_ms=self.refunded_ms or False, refund_ref=self.refund_ref)
+        if self.pay_provider:
+            d.update(pay_provider=self.pay_provider, pay_status=self.pay_status, pay_intent=self.pay_intent,
+                     pay_client=self.pay_client, pay_attempt=self.pay_attempt)
         return orjson.dumps(d)
+
+    def payment(self) -> dict[str, str] | None:
+        """The contract's `payment`: what the buyer's front end needs to complete a provider's payment
+        (only while it can still be completed)."""
+        if not self.pay_provider:
+            return None
+        shown: dict[str, str] = {"provider": self.pay_provider,
+                                 "status": "failed" if self.pay_status == "canceled" else self.pay_status}
+        completable = self.pay_status in ("pending", "failed") and self.status in ("reserved", "paying")
+        if self.pay_provider == "stripe":
+            shown["intent_id"] = self.pay_intent
+            if completable:
+                shown["client_secret"] = self.pay_client
+        elif completable:
+            shown["redirect_url"] = self.pay_client
+        return shown
 
     def api_bytes(self, share_url: str | None = None) -> bytes:
         """The contract's order (API.md), as JSON bytes."""
@@ -93,4 +131,5 @@ class LiveOrder:
             "amount_cents": self.amount_cents, "currency": self.currency, "status": shown_status(self.status),
             "created_at": iso_ms(self.created_ms), "pay_by": iso_ms(self.pay_by_ms), "paid_at": iso_ms(self.paid_ms),
             "share_url": share_url, "refund_status": self.refund or None, "refunded_at": iso_ms(self.refunded_ms),
+            "payment": self.payment(),
         })

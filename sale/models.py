@@ -15,6 +15,7 @@ class OrderStatus(StrEnum):
     paid = "paid"
     expired = "expired"
     cancelled = "cancelled"
+    refunded = "refunded"
 
 
 def shown_status(live_status: str) -> str:
@@ -85,3 +86,11 @@ class Order(SQLModel, table=True):
     refund_status: str | None = Field(default=None, max_length=16)
     refunded_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     refund_ref: str | None = Field(default=None, max_length=128)
+    # An asynchronous provider's payment (stripe, alipay): its state as the provider last told us, the
+    # intent (Stripe's PaymentIntent id, Alipay's out_trade_no) and what the buyer's front end needs to
+    # complete it (Stripe's client_secret, Alipay's signed redirect URL).
+    payment_provider: str | None = Field(default=None, max_length=16)
+    payment_status: str | None = Field(default=None, max_length=16)
+    payment_intent: str | None = Field(default=None, max_length=128, index=True)
+    payment_client: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
+    payment_attempt: int | None = Field(default=None)  # 1, 2...: the provider's key is the order id, then id-2...

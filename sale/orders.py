@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codes.gate import Gate
-from core.clock import Clock
 from core.db import DATABASE_DOWN
 from core.token_versions import TokenVersions
 from core.tokens import Claims
@@ -26,27 +25,27 @@ from sale.live_order import LiveOrder
 from sale.loader import DropLoader
 from sale.lookup import OrderLookup, drop_of
 from sale.payment import PaymentProvider
+from sale.payments.service import PaymentService
 from sale.repository import OrderRepository
 from sale.share.links import ShareLinks
 
 log = logging.getLogger("flashsale.orders")
-# A refund due this long ago was not made by its request (which refunds at once): the sweeper does it.
-REFUND_RETRY_AFTER_MS = 30_000
 
 
 class OrderService:
     def __init__(self, inventory: Inventory, lookup: OrderLookup, loader: DropLoader, gate: Gate,
-                 share: ShareLinks, provider: PaymentProvider, versions: TokenVersions, clock: Clock,
-                 failover: FailoverRebuild) -> None:
+                 share: ShareLinks, provider: PaymentProvider, versions: TokenVersions, failover: FailoverRebuild,
+                 payments: PaymentService) -> None:
         self.inventory = inventory
         self.failover = failover
         self.versions = versions
-        self.clock = clock
         self.lookup = lookup
         self.loader = loader
         self.gate = gate
         self.share = share
         self.provider = provider
+        self.payments = payments
+        self.refunds = payments.refunds
 
     async def _render(self, session: AsyncSession, order: LiveOrder) -> bytes:
         return order.api_bytes(await self._share_url(session, order))
@@ -78,8 +77,13 @@ class OrderService:
         return b"[" + b",".join(parts) + b"]"
 
     async def pay(self, claims: Claims, order_id: str, token: str,
-                  check_token: Callable[[], Awaitable[object]]) -> bytes:
+                  check_token: Callable[[], Awaitable[object]], provider: str = "test") -> bytes:
+        """The test provider charges in the request; the others begin a payment the provider's notice
+        completes (sale/payments)."""
         with self.failover.rebuilds_when_fenced(drop_of(order_id)):
+            if provider != "test":
+                await self.versions.check_recent(claims.user_id, claims.ver)
+                return self._paid_answer(await self.payments.start(claims, order_id, provider, check_token))
             return await self._pay(claims, order_id, token, check_token)
 
     async def _hold(self, claims: Claims, drop_id: int, order_id: str,
@@ -100,7 +104,7 @@ class OrderService:
         except DropNotFound:
             raise OrderNotFound() from None
         if state == "due":
-            await self.expire_due(drop_id)
+            await self.expire_due(drop_id, close=False)
             raise OrderExpired()
         error = refusal(state)
         if error is not None:
@@ -137,10 +141,7 @@ class OrderService:
             raise PaymentDeclined(charge.reason or None)
         if state == "refund_due":
             assert settled is not None
-            try:
-                await self._refund(drop_id, settled)
-            except Exception:
-                log.exception("refund of order %s failed; the sweeper retries it", order_id)
+            if not await self.refunds.late_charge(settled):
                 raise OrderExpired("The time to pay ran out while the payment was processed: the charge "
                                    "will be refunded shortly") from None
             raise OrderExpired("The time to pay ran out while the payment was processed: the charge was "
@@ -157,31 +158,6 @@ class OrderService:
     def _paid_answer(self, order: LiveOrder) -> bytes:
         return order.api_bytes(self.share.url(order.share) if order.share else None)
 
-    async def _refund(self, drop_id: int, order: LiveOrder) -> None:
-        """A charge that outlived its payment lease, for an order whose unit went back: refunded
-        through the provider, and the order records it (streamed to SQL like any change)."""
-        order_id = order.id
-        log.warning("order %s was charged after its payment lease ended: refunding", order_id)
-        reference = await self.provider.refund(order_id=order_id, charge_reference=order.payment_ref,
-                                               amount_cents=order.amount_cents, currency=order.currency)
-        await self.inventory.record_refund(drop_id, order_id, reference)
-
-    async def retry_refunds(self, drop_id: int) -> int:
-        """Late charges whose refund did not happen in the request (the provider failed, or the
-        process stopped in between), retried by the sweeper; the provider's refund is idempotent per
-        charge, so a retry racing the request refunds once."""
-        due = await self.inventory.refunds_due(drop_id, self.clock.now_ms() - REFUND_RETRY_AFTER_MS)
-        refunded = 0
-        for order in due:
-            if order.refund != "pending":
-                continue
-            try:
-                await self._refund(drop_id, order)
-                refunded += 1
-            except Exception:
-                log.exception("refund of order %s failed; retried at the next sweep", order.id)
-        return refunded
-
     async def cancel(self, session: AsyncSession, claims: Claims, order_id: str) -> bytes:
         with self.failover.rebuilds_when_fenced(drop_of(order_id)):
             return await self._cancel(session, claims, order_id)
@@ -197,6 +173,10 @@ class OrderService:
                 drop_id, lambda: self.inventory.cancel(drop_id, order_id, claims.user_id), missing)
         except DropNotFound:
             raise OrderNotFound() from None
+        if state == "close_first":  # a provider's payment is open: closed there before the units go back
+            assert order is not None
+            await self.payments.close_for_cancel(order)
+            state, order = await self.inventory.cancel(drop_id, order_id, claims.user_id, payment_closed=True)
         if state in ("cancelled", "expired"):
             assert order is not None
             await self._released(order)
@@ -209,9 +189,13 @@ class OrderService:
         if order.fcode:
             await self.gate.order_released(order.fcode, order.id)
 
-    async def expire_due(self, drop_id: int) -> int:
+    async def expire_due(self, drop_id: int, *, close: bool = True) -> int:
+        """Orders past their pay-by: expired (units back), or, with a provider payment open, closed at
+        the provider first (`close`: the sweeper; a request leaves them to it)."""
         with self.failover.rebuilds_when_fenced(drop_id):
-            expired = await self.inventory.expire_due(drop_id)
+            expired, closing = await self.inventory.expire_due(drop_id)
         for order in expired:
             await self._released(order)
+        if closing and close:
+            await self.payments.close_due(closing)
         return len(expired)

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from sale.live_order import LiveOrder
 from sale.models import Drop, Order, shown_status
 
-_RANK = {"reserved": 0, "paying": 0, "paid": 1, "expired": 1, "cancelled": 1}
+_RANK = {"reserved": 0, "paying": 0, "paid": 1, "expired": 1, "cancelled": 1, "refunded": 2}
 _REFUND_RANK = {None: 0, "pending": 1, "refunded": 2}
 
 
@@ -44,6 +44,11 @@ class OrderRow(TypedDict):
     refund_status: str | None
     refunded_at: datetime | None
     refund_ref: str | None
+    payment_provider: str | None
+    payment_status: str | None
+    payment_intent: str | None
+    payment_client: str | None
+    payment_attempt: int | None
 
 
 def order_row(order: LiveOrder) -> OrderRow:
@@ -54,7 +59,9 @@ def order_row(order: LiveOrder) -> OrderRow:
         created_at=_dt(order.created_ms), pay_by=_dt(order.pay_by_ms), paid_at=_dt(order.paid_ms),
         ended_at=_dt(order.ended_ms), payment_ref=order.payment_ref or None, fcode_hash=order.fcode or None,
         ref_token=order.ref or None, refund_status=order.refund or None, refunded_at=_dt(order.refunded_ms),
-        refund_ref=order.refund_ref or None,
+        refund_ref=order.refund_ref or None, payment_provider=order.pay_provider or None,
+        payment_status=order.pay_status or None, payment_intent=order.pay_intent or None,
+        payment_client=order.pay_client or None, payment_attempt=order.pay_attempt or None,
     )
 
 
@@ -69,11 +76,14 @@ def _upsert_statement(dialect: str) -> Any:
         stmt = insert(table)
         statement = _UPSERTS[dialect] = stmt.on_conflict_do_update(
             index_elements=["id"],
-            set_={name: stmt.excluded[name] for name in ("status", "paid_at", "ended_at", "payment_ref",
-                                                          "refund_status", "refunded_at", "refund_ref")},
-            # A reserved order takes its final state; a finished one changes only to record the
-            # refund of a late charge ("pending", then "refunded"), never backwards.
+            set_={name: stmt.excluded[name] for name in (
+                "status", "paid_at", "ended_at", "payment_ref", "refund_status", "refunded_at", "refund_ref",
+                "payment_provider", "payment_status", "payment_intent", "payment_client", "payment_attempt")},
+            # A reserved order takes its final state; a finished one changes only to record a refund
+            # (of a late charge: "pending", then "refunded"; of a paid order: status "refunded"), never
+            # backwards.
             where=sa.or_(table.c.status == "reserved",
+                         sa.and_(stmt.excluded.status == "refunded", table.c.status != "refunded"),
                          sa.and_(stmt.excluded.refund_status.is_not(None),
                                  sa.func.coalesce(table.c.refund_status, "") != "refunded")),
         )

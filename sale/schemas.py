@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from core.types import ProductName, Sku
 
@@ -110,9 +110,37 @@ class PurchaseIn(BaseModel):
 
 
 class PayIn(BaseModel):
+    """The test provider's token, or a provider whose payment completes outside the request."""
+
     model_config = ConfigDict(extra="forbid")
 
-    payment_token: str = Field(min_length=1, max_length=256)
+    payment_token: str | None = Field(default=None, min_length=1, max_length=256)
+    provider: Literal["test", "stripe", "alipay"] | None = None
+    address_id: int | None = Field(default=None, ge=1, le=2**53)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> PayIn:
+        if (self.provider in (None, "test")) and self.payment_token is None:
+            raise ValueError("payment_token is required for the test provider (or name another provider)")
+        if self.provider not in (None, "test") and self.payment_token is not None:
+            raise ValueError("payment_token is only for the test provider")
+        return self
+
+    @property
+    def provider_name(self) -> str:
+        return self.provider or "test"
+
+
+class PaymentOut(BaseModel):
+    provider: Literal["stripe", "alipay"]
+    status: Literal["pending", "succeeded", "failed", "refunded"]
+    intent_id: str | None = None
+    client_secret: str | None = None
+    redirect_url: str | None = None
+
+
+class RefundJobOut(BaseModel):
+    orders: int
 
 
 class OrderOut(BaseModel):
@@ -122,7 +150,7 @@ class OrderOut(BaseModel):
     quantity: int
     amount_cents: int
     currency: str
-    status: Literal["reserved", "paid", "expired", "cancelled"]
+    status: Literal["reserved", "paid", "expired", "cancelled", "refunded"]
     created_at: datetime
     pay_by: datetime
     paid_at: datetime | None
@@ -130,3 +158,4 @@ class OrderOut(BaseModel):
     # Beyond the contract: a charge that arrived after the order expired or was cancelled is refunded.
     refund_status: Literal["pending", "refunded"] | None = None
     refunded_at: datetime | None = None
+    payment: PaymentOut | None = None

@@ -46,6 +46,13 @@ class PaidRecorder(Protocol):
     async def record_paid(self, session: AsyncSession, orders: Sequence[LiveOrder]) -> None: ...
 
 
+class NoticeRecorder(Protocol):
+    """What the sink calls, inside its transaction, with the payment notices a batch carries (entries
+    {"n": JSON} that pay_event.lua wrote): at least once each, so it must be idempotent."""
+
+    async def record_notices(self, session: AsyncSession, notices: Sequence[bytes]) -> None: ...
+
+
 async def ensure_group(redis: RedisClient, keys: Keys, drop_id: int) -> None:
     """The drop's order stream and its consumer group exist (idempotent)."""
     try:
@@ -58,13 +65,14 @@ async def ensure_group(redis: RedisClient, keys: Keys, drop_id: int) -> None:
 class OrderSink:
     def __init__(self, redis: RedisClient, keys: Keys, sessions: async_sessionmaker[AsyncSession],
                  database_writes: WriteHealth, claim_idle_ms: int, recorders: Sequence[PaidRecorder] = (),
-                 consumer: str | None = None) -> None:
+                 consumer: str | None = None, notices: NoticeRecorder | None = None) -> None:
         self.redis = redis
         self.keys = keys
         self.sessions = sessions
         self.database_writes = database_writes  # what /healthz reports of the sink's writes
         self.claim_idle_ms = claim_idle_ms
         self.recorders = list(recorders)
+        self.notices = notices
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self._last_claim = 0.0
         # Entries delivered to this consumer but not acknowledged (a failed write: the database was
@@ -205,11 +213,14 @@ class OrderSink:
             found = await self.redis.hmget(self.keys.drop(drop_id).orders, order_ids)
             events.extend(LiveOrder.decode(raw) for raw in found if raw)
         paid = [event for event in events if event.status == "paid"]
+        notices = [fields[b"n"] for _, fields in entries if fields and b"n" in fields]
         try:
             async with self.sessions() as session, session.begin():
                 count = await OrderRepository(session).upsert_events(events)
                 for recorder in self.recorders if paid else ():
                     await recorder.record_paid(session, paid)  # the share link row, the F-code's redemption
+                if notices and self.notices is not None:
+                    await self.notices.record_notices(session, notices)  # payment_events rows
         except DATABASE_DOWN:
             self.database_writes.failed()
             raise

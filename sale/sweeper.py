@@ -18,6 +18,7 @@ from core.redis import RedisClient
 from sale.catalog import DropCatalog
 from sale.loader import DropLoader
 from sale.orders import OrderService
+from sale.payments.refunds import Refunds
 from sale.purchase import PurchaseService
 from sale.queue.service import QueueService
 from sale.repository import DropRepository, OrderRepository
@@ -37,6 +38,7 @@ class Upkept:
     code_sync: CodeSync
     catalog: DropCatalog
     queue: QueueService
+    refunds: Refunds
 
 
 class Sweeper:
@@ -53,6 +55,7 @@ class Sweeper:
         self.purchases = upkept.purchases
         self.code_sync = upkept.code_sync
         self.queue = upkept.queue
+        self.refunds = upkept.refunds
         self._last_check = 0.0
 
     async def run(self) -> None:
@@ -64,6 +67,7 @@ class Sweeper:
             try:
                 await self.check_drops()
                 await self.code_sync.drain()  # F-code changes a crashed worker left unwritten to SQL
+                await self.refunds.work_jobs()  # operators' bulk refunds, a batch at a time
             except DATABASE_DOWN as exc:
                 # Expiry goes on from Redis alone: reservations must come back on time in an outage.
                 log.warning("drop check skipped, the database is unreachable (%s)", type(exc).__name__)
@@ -71,7 +75,7 @@ class Sweeper:
         expired = 0
         for member in members:
             expired += await self.orders.expire_due(int(member))
-            await self.orders.retry_refunds(int(member))
+            await self.refunds.retry_late(int(member))
             await self.queue.advance(int(member))  # waiting rooms admit even while nobody polls
         if expired:
             EXPIRED.inc(expired)

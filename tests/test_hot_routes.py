@@ -30,7 +30,8 @@ def test_hot_routes_are_matched_first_and_documented(app: FastAPI) -> None:
     assert {p["name"] for p in document["paths"]["/api/drops/{drop_id}"]["get"]["parameters"]} == {"drop_id"}
     pay = document["paths"]["/api/orders/{order_id}/pay"]["post"]
     assert {p["name"] for p in pay["parameters"]} == {"order_id"}
-    assert set(pay["requestBody"]["content"]["application/json"]["schema"]["properties"]) == {"payment_token"}
+    fields = set(pay["requestBody"]["content"]["application/json"]["schema"]["properties"])
+    assert fields == {"payment_token", "provider", "address_id"}
 
 
 async def test_pay_answers_bad_input_with_problems(app: FastAPI, client: httpx.AsyncClient) -> None:

@@ -15,7 +15,8 @@ CONTRACT_CODES = {"validation_error", "unauthorized", "forbidden", "not_found", 
                   "email_taken", "bad_credentials", "drop_not_found", "not_open", "sold_out", "limit_reached",
                   "fcode_invalid", "idempotency_key_reused", "order_not_found", "payment_declined",
                   "order_expired", "unsupported_image", "payload_too_large", "queue_not_open",
-                  "challenge_failed", "not_in_queue", "not_admitted", "address_limit"}
+                  "challenge_failed", "not_in_queue", "not_admitted", "address_limit", "bad_signature",
+                  "address_required"}
 
 
 def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -85,4 +86,6 @@ async def test_framework_errors_carry_contract_codes(client: httpx.AsyncClient) 
 README_CODES = {"order_cancelled", "order_not_cancellable", "payment_in_progress", "order_not_paid",
                 "share_link_not_found", "fcode_malformed", "fcode_not_found", "fcode_not_available",
                 "fcode_redeemed", "recipient_not_found", "gift_to_self", "method_not_allowed",
-                "service_unavailable", "unsupported_media_type", "user_not_found", "no_waiting_room"}
+                "service_unavailable", "unsupported_media_type", "user_not_found", "no_waiting_room",
+                "order_refunded", "order_not_refundable", "payment_method_unavailable",
+                "payment_provider_unavailable"}

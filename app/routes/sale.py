@@ -115,7 +115,8 @@ async def pay_order(request: Request) -> Response:
     except RequestValidationError:
         await check_token()  # a revoked token is a 401 whatever its body
         raise
-    order = await services.orders.pay(claims, request.path_params["order_id"], body.payment_token, check_token)
+    order = await services.orders.pay(claims, request.path_params["order_id"], body.payment_token or "",
+                                      check_token, body.provider_name)
     return Response(order, media_type=JSON)
 
 
@@ -128,7 +129,8 @@ def hot_routes() -> list[APIRoute]:
         PlainRoute("/api/orders/{order_id}/pay", pay_order, methods=["POST"], response_model=OrderOut,
                    tags=["orders"],
                    responses=problems("unauthorized", "order_not_found", "order_expired", "order_cancelled",
-                                      "payment_in_progress", "payment_declined", "validation_error"),
+                                      "payment_in_progress", "payment_declined", "validation_error",
+                                      "payment_provider_unavailable", "order_refunded"),
                    openapi_extra={"parameters": [path_parameter("order_id")],
                                   "requestBody": json_body_schema(PayIn)}),
     ]

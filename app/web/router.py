@@ -70,6 +70,15 @@ router = APIRouter()
 router.include_router(language_router)
 
 
+# Stripe's Payment Element: its script, frames and API, allowed on the orders page only and only when
+# Stripe is configured (https://docs.stripe.com/security/guide#content-security-policy).
+STRIPE_CSP = (
+    "default-src 'self'; img-src 'self' data: https://*.stripe.com; style-src 'self'; "
+    "script-src 'self' https://js.stripe.com; frame-src https://js.stripe.com https://hooks.stripe.com; "
+    "connect-src 'self' https://api.stripe.com; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
 def _page(request: Request, name: str, *, page: str, title: str, status_code: int = 200,
           **context: Any) -> Response:
     """`title` is a catalogue key; the page speaks the language the request negotiates."""
@@ -77,6 +86,8 @@ def _page(request: Request, name: str, *, page: str, title: str, status_code: in
     context.update(page=page, title=title, noindex=page in ("ops", "fcodes", "orders", "login"),
                    **page_language(lang, request.url.path, request.url.query))
     headers = {**PAGE_HEADERS, "Content-Language": i18n.TAGS[lang], "Vary": "Accept-Language, Cookie"}
+    if page == "orders" and request.app.state.runtime.settings.stripe_secret_key:
+        headers["Content-Security-Policy"] = STRIPE_CSP
     return templates.TemplateResponse(request, name, context, status_code=status_code, headers=headers)
 
 

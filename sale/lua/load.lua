@@ -13,7 +13,7 @@ ARGV[2] "init" (only when the drop has no state yet) or "merge" (repair what is 
 ARGV[3..] orders from the database, as JSON of the same shape as the orders hash
 
 Orders are the union of Redis and the database; for an order both know, a finished state
-(paid, expired, cancelled) wins over a reserved one. Counters, per-buyer totals and deadlines are
+(paid, expired, cancelled) wins over a reserved one, and a refund wins over what it refunded. Counters, per-buyer totals and deadlines are
 recomputed from that union, so remaining + reserved + paid == stock again. Rejections and
 sold_out_at are kept; attempts are not stored (readers take orders + refusals).
 The state is stamped with the serving process's run_id ("run_id" in inv): purchase.lua refuses
@@ -40,13 +40,14 @@ for i = 3, #ARGV do
     merged[o.id] = o
     added = added + 1
     redis.call('HSET', orders, o.id, ARGV[i])
-  elseif (have.status == 'reserved' or have.status == 'paying') and o.status ~= 'reserved' then
+  elseif ((have.status == 'reserved' or have.status == 'paying') and o.status ~= 'reserved')
+      or (o.status == 'refunded' and have.status ~= 'refunded') then
     merged[o.id] = o
     redis.call('HSET', orders, o.id, ARGV[i])
   end
 end
 
-local totals = {reserved = 0, paid = 0, expired = 0, cancelled = 0}
+local totals = {reserved = 0, paid = 0, expired = 0, cancelled = 0, refunded = 0}
 local held, by_addr = {}, {}
 redis.call('DEL', users, deadlines)
 for id, o in pairs(merged) do
@@ -75,6 +76,6 @@ redis.call('HSET', inv, 'id', drop.id, 'sku', drop.sku, 'currency', drop.currenc
   'admit_per_second', drop.admit_per_second, 'challenge', drop.challenge, 'order_head', head,
   'remaining', remaining, 'reserved', totals.reserved,
   'run_id', string.match(redis.call('INFO', 'server'), 'run_id:(%x+)'),
-  'paid', totals.paid, 'expired', totals.expired, 'cancelled', totals.cancelled)
+  'paid', totals.paid, 'expired', totals.expired, 'cancelled', totals.cancelled, 'refunded', totals.refunded)
 redis.call('HDEL', inv, 'attempts')  -- counted by older versions; now derived
 return {'loaded', remaining, totals.reserved, totals.paid, added}

@@ -11,7 +11,7 @@ Returns {"fenced"} (nothing done) when the drop's state was stamped by another s
 purchase.lua does; else {state, order JSON} with state one of
   "held"       the order is now "paying" until the lease ends (then the sweeper sets it back)
   "paid"       already paid: nothing more to charge
-  "busy"       another payment of this order is running
+  "busy"       another payment of this order is running (or a provider's payment is open)
   "due"        reserved but past its pay-by: the caller expires it
   "expired" | "cancelled"
 or {"not_found"} when the order is unknown or not this buyer's.
@@ -23,6 +23,10 @@ if not raw then return {'not_found'} end
 local order = cjson.decode(raw)
 if tostring(order.user_id) ~= ARGV[2] then return {'not_found'} end
 if order.status ~= 'reserved' then return {order.status == 'paying' and 'busy' or order.status, raw} end
+-- A provider's payment that may still succeed: charging here too could take the money twice.
+if order.pay_provider and (order.pay_status == 'pending' or order.pay_status == 'failed') then
+  return {'busy', raw}
+end
 local now = tonumber(ARGV[3])
 if now >= order.pay_by_ms then return {'due', raw} end
 order.status = 'paying'

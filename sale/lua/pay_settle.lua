@@ -20,7 +20,7 @@ Returns {"fenced"} (nothing done) when the drop's state was stamped by another s
   "reserved"    declined: the order waits again until its own pay-by
   "refund_due"  the charge succeeded after the payment lease ran out and the order expired or was
                 cancelled meanwhile (its unit went back): the caller refunds it; streamed
-  "refunded"    the refund of such a charge is recorded; streamed
+  "refunded"    the refund of such a charge is recorded (the order's status is now "refunded"); streamed
   otherwise the unchanged state of an order that was not "paying" ({"not_found"} when unknown).
 ]]
 -- Fenced like purchase.lua: state stamped by another server process changes nothing until merged.
@@ -36,6 +36,9 @@ if ARGV[2] == 'refunded' then
   order.refund = 'refunded'
   order.refunded_ms = now
   order.refund_ref = ARGV[4]
+  -- The buyer sees the truth: money taken after the unit went back, and given back.
+  order.status = 'refunded'
+  if order.pay_provider and order.pay_provider ~= '' then order.pay_status = 'refunded' end
   raw = cjson.encode(order)
   redis.call('ZREM', KEYS[6], ARGV[1])
   redis.call('HSET', KEYS[2], ARGV[1], raw)

@@ -7,13 +7,19 @@ KEYS[4] deadlines  sorted set: order id -> pay-by (or payment lease end) ms
 KEYS[5] stream     stream of order events for the SQL sink ({"i", order id}: it reads the JSON in orders)
 
 ARGV[1] "cancel" or "expire"   ARGV[2] now (ms)
-cancel: ARGV[3] order id, ARGV[4] buyer's user id
-expire: ARGV[3] batch size (orders whose deadline passed, oldest first)
+cancel: ARGV[3] order id, ARGV[4] buyer's user id, ARGV[5] "closed" when the caller has closed the
+        order's open provider payment (else such an order answers "close_first")
+expire: ARGV[3] batch size (orders whose deadline passed, oldest first), ARGV[4] ms until a payment
+        being closed is looked at again
 
 A "paying" order whose lease ran out goes back to "reserved" (or expires when past its pay-by).
+Close before release: an order past its pay-by whose provider payment is open (pay_status "pending"
+or "failed": it might still succeed) keeps its units; it is returned as "to close" and looked at
+again after ARGV[4] ms, until the provider's answer (pay_event.lua) made it paid or canceled.
 Returns {"fenced"} (nothing done, both modes) when the drop's state was stamped by another server
-process (run_id, see purchase.lua). Otherwise it returns for cancel: {state, order JSON} with state "cancelled" or "expired" (this call returned the
-units), "not_found", or "was_" + the status of an order that was not reserved; expire: the list of order JSONs that expired in this call.
+process (run_id, see purchase.lua). Otherwise it returns for cancel: {state, order JSON} with state
+"cancelled" or "expired" (this call returned the units), "close_first", "not_found", or "was_" + the
+status of an order that was not reserved; expire: {expired order JSONs, to-close order JSONs}.
 ]]
 -- Fenced like purchase.lua: state stamped by another server process changes nothing until merged.
 local run_id = redis.call('HGET', KEYS[1], 'run_id')
@@ -39,17 +45,27 @@ local function give_back(id, order, status)
   return raw
 end
 
+local function payment_open(order)
+  return order.pay_provider and order.pay_provider ~= '' and
+    (order.pay_status == 'pending' or order.pay_status == 'failed')
+end
+
 if ARGV[1] == 'cancel' then
   local raw = redis.call('HGET', orders, ARGV[3])
   if not raw then return {'not_found'} end
   local order = cjson.decode(raw)
   if tostring(order.user_id) ~= ARGV[4] then return {'not_found'} end
   if order.status ~= 'reserved' then return {'was_' .. order.status, raw} end
+  if payment_open(order) then
+    if ARGV[5] ~= 'closed' then return {'close_first', raw} end
+    order.pay_status = 'canceled'
+  end
   if now >= order.pay_by_ms then return {'expired', give_back(ARGV[3], order, 'expired')} end
   return {'cancelled', give_back(ARGV[3], order, 'cancelled')}
 end
 
-local expired = {}
+local expired, closing = {}, {}
+local close_retry = tonumber(ARGV[4] or '5000')
 local due = redis.call('ZRANGE', deadlines, '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(due) do
   local raw = redis.call('HGET', orders, id)
@@ -61,6 +77,9 @@ for _, id in ipairs(due) do
       order.status = 'reserved'
       redis.call('HSET', orders, id, cjson.encode(order))
       redis.call('ZADD', deadlines, order.pay_by_ms, id)
+    elseif (order.status == 'reserved' or order.status == 'paying') and payment_open(order) then
+      redis.call('ZADD', deadlines, now + close_retry, id)
+      closing[#closing + 1] = raw
     elseif order.status == 'reserved' or order.status == 'paying' then
       expired[#expired + 1] = give_back(id, order, 'expired')
     else
@@ -68,4 +87,4 @@ for _, id in ipairs(due) do
     end
   end
 end
-return expired
+return {expired, closing}

@@ -1,4 +1,5 @@
-/* flashsale "My orders": pay (fake test card), cancel, a countdown to pay_by, share paid orders. */
+/* flashsale "My orders": pay (the test card, Alipay's redirect, Stripe's Payment Element), cancel, a
+   countdown to pay_by, the payment's state live, share paid orders. */
 (function () {
   "use strict";
   var FS = window.FS, ui = FS.ui, el = ui.el;
@@ -9,8 +10,27 @@
   var rows = {}; /* order id -> {order, item, msg, timer, pay} */
   var dropNames = {}; /* drop id -> Promise<name|null> */
   var STATUS_LABEL = { reserved: FS.t("order.reserved"), paid: FS.t("order.paid"), expired: FS.t("order.expired"),
-    cancelled: FS.t("order.cancelled") };
+    cancelled: FS.t("order.cancelled"), refunded: FS.t("order.refunded") };
   var poller;
+  /* The payment methods the store offers; the test card alone if the list cannot be read. */
+  var methods = FS.api.get("/api/payments/providers").then(function (p) {
+    return p && Array.isArray(p.providers) ? p : { providers: ["test"] };
+  }, function () { return { providers: ["test"] }; });
+  var stripeLoaded = null;
+
+  function loadStripe(key) {
+    if (!stripeLoaded) {
+      stripeLoaded = new Promise(function (resolve, reject) {
+        var script = el("script", { src: "https://js.stripe.com/v3/" });
+        script.onload = function () { resolve(window.Stripe(key)); };
+        script.onerror = function () { stripeLoaded = null; reject(new Error("stripe.js")); };
+        document.head.appendChild(script);
+      });
+    }
+    return stripeLoaded;
+  }
+
+  function pending(order) { return order.payment && order.payment.status === "pending"; }
 
   function safeId(id) { return String(id).replace(/[^A-Za-z0-9_-]/g, "_"); }
 
@@ -43,8 +63,8 @@
     var button = el("button", { class: "button primary fixed", type: "submit",
       text: FS.t("order.pay", { amount: ui.fmtMoney(order.amount_cents, order.currency) }) });
     var cancel = el("button", { class: "button fixed", type: "button", text: FS.t("order.cancel") });
-    var form = el("form", { class: "pay-form", novalidate: true }, [
-      el("fieldset", {}, [
+    var others = el("div", { class: "actions pay-methods" });
+    var testCard = el("fieldset", { hidden: true }, [
         el("legend", { text: FS.t("order.test_card") }),
         el("div", { class: "check" }, [
           el("input", { type: "radio", name: "card-" + sid, id: "card-ok-" + sid, value: "test_ok", checked: true }),
@@ -52,9 +72,38 @@
         el("div", { class: "check" }, [
           el("input", { type: "radio", name: "card-" + sid, id: "card-decline-" + sid, value: "test_decline" }),
           el("label", { for: "card-decline-" + sid, text: FS.t("order.card_decline") })])
-      ]),
-      el("div", { class: "actions" }, [button, cancel])
+      ]);
+    var stripeBox = el("div", { class: "stripe-element", hidden: true });
+    var form = el("form", { class: "pay-form", novalidate: true }, [
+      testCard, stripeBox, others, el("div", { class: "actions" }, [button, cancel])
     ]);
+    button.hidden = true;
+    if (pending(order)) others.appendChild(el("p", { class: "hint", text: FS.t("order.payment_pending") }));
+    methods.then(function (offered) {
+      var list = offered.providers;
+      if (list.indexOf("test") >= 0) { testCard.hidden = false; button.hidden = false; }
+      if (list.indexOf("alipay") >= 0) others.appendChild(providerButton(order, row, "alipay", FS.t("order.pay_alipay")));
+      if (list.indexOf("stripe") >= 0 && offered.stripe_publishable_key) {
+        others.appendChild(providerButton(order, row, "stripe", FS.t("order.pay_stripe"), function (paying) {
+          return loadStripe(offered.stripe_publishable_key).then(function (stripe) {
+            var elements = stripe.elements({ clientSecret: paying.payment.client_secret });
+            stripeBox.hidden = false;
+            elements.create("payment").mount(stripeBox);
+            var confirm = el("button", { class: "button primary fixed", type: "button", text: FS.t("order.confirm_payment") });
+            stripeBox.appendChild(confirm);
+            confirm.addEventListener("click", function () {
+              confirm.disabled = true;
+              stripe.confirmPayment({ elements: elements, confirmParams: {
+                return_url: window.location.origin + "/orders#order-" + encodeURIComponent(String(order.id)) } })
+                .then(function (result) {
+                  confirm.disabled = false;
+                  if (result && result.error) ui.say(row.msg, result.error.message || FS.t("order.payment_failed"), "error");
+                });
+            });
+          });
+        }));
+      }
+    });
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       if (button.disabled) return;
@@ -77,6 +126,29 @@
     });
     row.pay = [button, cancel];
     return form;
+  }
+
+  /* Alipay: the signed redirect to the wallet; Stripe: the Payment Element in the page. The order
+     turns paid when the provider's notice arrives: the list polls every few seconds meanwhile. */
+  function providerButton(order, row, provider, label, complete) {
+    var button = el("button", { class: "button fixed", type: "button", text: label });
+    button.addEventListener("click", function () {
+      if (button.disabled) return;
+      button.disabled = true;
+      ui.say(row.msg, FS.t("order.opening_payment"), "info");
+      FS.api.post("/api/orders/" + FS.seg(order.id) + "/pay", { provider: provider }).then(function (paying) {
+        if (paying.status === "paid") { replace(paying); return null; }
+        if (provider === "alipay" && paying.payment && paying.payment.redirect_url) {
+          window.location.assign(paying.payment.redirect_url);
+          return null;
+        }
+        return complete ? complete(paying).then(function () { ui.say(row.msg, "", ""); }) : null;
+      }).catch(function (err) {
+        button.disabled = false;
+        ui.say(row.msg, FS.messageFor(err), "error");
+      });
+    });
+    return button;
   }
 
   function act(row, buttons, pending, promise, doneText) {
@@ -135,6 +207,8 @@
       body = shareBlock(order, row);
     } else if (order.status === "expired") {
       body = el("p", { text: FS.t("order.expired_text") });
+    } else if (order.status === "refunded") {
+      body = el("p", { text: FS.t("order.refunded_text") });
     }
     var units = order.quantity + " × " + order.sku;
     row.item = el("li", { class: "card order-card", id: "order-" + safeId(order.id) }, [
@@ -164,7 +238,9 @@
     orders.forEach(function (order, index) {
       var key = String(order.id), row = rows[key];
       seen[key] = true;
-      if (row && (row.order.status !== order.status || row.order.share_url !== order.share_url)) {
+      var payState = function (o) { return o.payment ? o.payment.status : ""; };
+      if (row && (row.order.status !== order.status || row.order.share_url !== order.share_url ||
+                  payState(row.order) !== payState(order))) {
         var fresh = buildRow(order);
         list.replaceChild(fresh.item, row.item);
         row = rows[key] = fresh;
@@ -218,6 +294,7 @@
   }
 
   poller = ui.poll(load, function () {
+    if (orders.some(pending)) return 3000; /* the provider's notice is on its way */
     return orders.some(function (o) { return o.status === "reserved"; }) ? 15000 : 60000;
   });
   ui.onTick(function (now) { Object.keys(rows).forEach(function (k) { tickRow(rows[k], now); }); });
