@@ -13,6 +13,7 @@ from typing import Any
 import stripe
 from sqlalchemy import select
 
+from core.metrics import REGISTRY
 from sale.payments.models import PaymentEvent
 from sale.payments.reconcile import PaymentReconciler
 from tests.support import create_drop, eventually, is_problem, make_account, make_accounts, purchase, services_of, stats
@@ -33,6 +34,8 @@ async def _order(p: Paying, buyer: Any, order_id: str) -> dict[str, Any]:
 
 async def test_stripe_pays_when_its_signed_webhook_arrives(paying: Paying) -> None:
     p = paying
+    succeeded = ("flashsale_payments_total", {"provider": "stripe", "outcome": "succeeded"})
+    before = REGISTRY.get_sample_value(*succeeded) or 0.0
     operator, buyer, order = await _reserved(p, currency="EUR")
     started = await p.client.post(f"/api/orders/{order['id']}/pay", json={"provider": "stripe"}, headers=buyer.headers)
     assert started.status_code == 200, started.text
@@ -72,6 +75,7 @@ async def test_stripe_pays_when_its_signed_webhook_arrives(paying: Paying) -> No
         return [(e.kind, e.outcome, e.order_id) for e in await recorded()] == [("succeeded", "paid", order["id"])]
 
     await eventually(one_row)
+    assert REGISTRY.get_sample_value(*succeeded) == before + 1  # the on-call's payment outcomes
 
 
 async def test_a_declined_card_leaves_the_order_reserved_with_a_failed_payment(paying: Paying) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
 from core.keys import Keys
+from core.metrics import count_payment
 from core.redis import RedisClient
 from sale.exceptions import DropNotFound, NotRefundable, OrderNotFound, ProviderUnavailable, refusal
 from sale.inventory import Inventory
@@ -42,6 +43,15 @@ class Refunds:
         self.clock = clock
 
     async def _refund_at_provider(self, order: LiveOrder, intent: str, key: str) -> str:
+        try:
+            reference = await self._refund_with(order, intent, key)
+        except Exception:
+            count_payment(order.pay_provider or "test", "refund_failed")
+            raise
+        count_payment(order.pay_provider or "test", "refunded")
+        return reference
+
+    async def _refund_with(self, order: LiveOrder, intent: str, key: str) -> str:
         if not order.pay_provider:
             return await self.test_provider.refund(order_id=order.id, charge_reference=intent or order.payment_ref,
                                                    amount_cents=order.amount_cents, currency=order.currency)
