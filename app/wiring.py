@@ -100,7 +100,7 @@ class BulkRefundOnCancel:
         self.refunds = refunds
 
     async def refund_paid_orders(self, drop_id: int, actor: Actor) -> None:
-        await self.refunds.request_bulk(drop_id, actor.user_id or 0)
+        await self.refunds.request_bulk(drop_id, actor)
 
 
 class NoOutbox:

@@ -295,6 +295,10 @@ async def test_operator_refund_and_bulk_refund_each_order_once(paying: Paying) -
     assert len(refunds) == 5 and len({r.payment_intent for r in refunds}) == 5
     st = await stats(p.client, operator.headers, drop["id"])
     assert (st["remaining"], st["paid"]) == (6, 0)  # the drop is open: refunded units are back on sale
+    # The audit log: the single refund once (the repeat refunded nothing), the bulk request once.
+    entries = (await p.client.get("/api/admin/audit", headers=operator.headers)).json()["items"]
+    mine = [(e["action"], e["target_id"]) for e in entries if e["target_id"] in (ids[0], str(drop["id"]))]
+    assert mine.count(("order.refund", ids[0])) == 1 and mine.count(("drop.refund_paid", str(drop["id"]))) == 1
 
 
 async def test_reconcile_finds_and_mends_a_payment_whose_notice_never_came(paying: Paying) -> None:
