@@ -32,6 +32,7 @@ from sale.orders import OrderService
 from sale.payments.refunds import Refunds
 from sale.payments.service import PaymentService
 from sale.queue.service import QueueService
+from sale.report.service import DropReports
 from sale.share.cards import ShareCards
 from sale.share.links import ShareLinks
 from sale.share.page import SharePage
@@ -187,6 +188,10 @@ async def get_export(request: Request) -> OrderExport:
     return services_of(request).export
 
 
+async def get_reports(request: Request) -> DropReports:
+    return services_of(request).reports
+
+
 async def get_audit(request: Request) -> AuditLog:
     return services_of(request).audit
 
@@ -195,4 +200,5 @@ ControlsDep = Annotated[DropControls, Depends(get_controls)]
 LifecycleDep = Annotated[DropLifecycle, Depends(get_lifecycle)]
 AdminOrdersDep = Annotated[AdminOrders, Depends(get_admin_orders)]
 ExportDep = Annotated[OrderExport, Depends(get_export)]
+ReportsDep = Annotated[DropReports, Depends(get_reports)]
 AuditDep = Annotated[AuditLog, Depends(get_audit)]

@@ -51,6 +51,7 @@ from sale.queue.challenge import Challenges, Difficulty
 from sale.queue.gate import QueueGate, QueueLimits
 from sale.queue.gate import register_scripts as register_queue_scripts
 from sale.queue.service import QueueService
+from sale.report.service import DropReports
 from sale.share.card import CardStore
 from sale.share.cards import ShareCards
 from sale.share.credit import ReferralCredit
@@ -90,6 +91,7 @@ class Services:
     admin_orders: AdminOrders
     export: OrderExport
     audit: AuditLog
+    reports: DropReports
 
 
 class BulkRefundOnCancel:
@@ -173,7 +175,7 @@ async def build_services(runtime: Runtime) -> Services:
                     code_sync=code_sync, share=share, share_page=share_page,
                     share_cards=share_cards, controls=controls, lifecycle=lifecycle,
                     admin_orders=AdminOrders(runtime.sessions), export=OrderExport(runtime.sessions, drops),
-                    audit=AuditLog(runtime.sessions))
+                    audit=AuditLog(runtime.sessions), reports=DropReports(runtime.sessions, drops))
 
 
 def payment_providers(settings: Settings) -> dict[str, AsyncProvider]:

@@ -217,7 +217,8 @@ class DropAdmin:
                         attempts=orders + sum(counts.values()), rejected=dict(counts),
                         sold_out_at=datetime.fromtimestamp(int(sold_out_ms) / 1000, UTC) if sold_out_ms else None,
                         phase=phase_of(drop, num("remaining"), self.clock.now()),
-                        queue=await self.queue.counts(drop_id) if drop.waiting_room else None)
+                        queue=await self.queue.counts(drop_id) if drop.waiting_room else None,
+                        refunded=num("refunded"), revenue_cents=num("paid") * drop.price_cents)
 
     async def open_events(self, drop_id: int) -> AsyncIterator[bytes]:
         """The dashboard's event stream of a drop; raises drop_not_found before it starts."""

@@ -91,6 +91,8 @@ class StatsOut(BaseModel):
     sold_out_at: datetime | None
     phase: Phase
     queue: QueueCounts | None = None
+    refunded: int = 0          # units refunded (while the drop was open their units went back on sale)
+    revenue_cents: int = 0     # paid minus refunded
 
 
 class PurchaseIn(BaseModel):
