@@ -32,7 +32,7 @@
           el("span", { class: "meta", text: FS.t("ops.col_starts") + " " + ui.fmtDateTime(ui.parseTime(d.starts_at)) })]),
         el("td", {}, phaseBadge(d)),
         el("td", { class: "num", text: ui.fmtNumber(d.remaining) + " / " + ui.fmtNumber(d.stock) }),
-        el("td", {}, [control, " ", el("a", { href: "/ops/report/" + FS.seg(d.id), text: FS.t("ops.report_link"),
+        el("td", {}, [control, " ", el("a", { class: "button", href: "/ops/report/" + FS.seg(d.id), text: FS.t("ops.report_link"),
           "aria-label": FS.t("ops.report_link") + " #" + d.id })])
       ]));
     });
