@@ -21,6 +21,7 @@ from app.routes.accounts import router as auth_router
 from app.routes.fcodes import router as fcodes_router
 from app.routes.health import router as health_router
 from app.routes.images import router as images_router
+from app.routes.messages import router as messages_router
 from app.routes.payments import router as payments_router
 from app.routes.purchase import purchase_route
 from app.routes.queue import router as queue_router
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     app.include_router(fcodes_router)
     app.include_router(share_router)
     app.include_router(payments_router)
+    app.include_router(messages_router)
     app.include_router(web_router)
     mount_static(app)
     mount_media(app, settings)

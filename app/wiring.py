@@ -18,6 +18,10 @@ from core.ratelimit import FailureLimiter
 from core.redis import LuaScript
 from core.runtime import Runtime
 from core.settings import Settings
+from messages.channels import EmailTransport, UnsubscribeLinks
+from messages.mail import SmtpMailer, SmtpTarget
+from messages.sender import OutboxSender, Transport
+from messages.service import MessageService, ReminderCounts
 from sale.address_cap import AddressCap, AddressCaps
 from sale.catalog import DropCatalog
 from sale.drops import DropAdmin
@@ -41,6 +45,7 @@ from sale.queue.challenge import Challenges, Difficulty
 from sale.queue.gate import QueueGate, QueueLimits
 from sale.queue.gate import register_scripts as register_queue_scripts
 from sale.queue.service import QueueService
+from sale.reminders import DropOpenings, PaidMessages
 from sale.share.card import CardStore
 from sale.share.cards import ShareCards
 from sale.share.credit import ReferralCredit
@@ -75,6 +80,9 @@ class Services:
     share: ShareLinks
     share_page: SharePage
     share_cards: ShareCards
+    messages: MessageService
+    reminder_counts: ReminderCounts
+    transports: dict[str, Transport]
 
 
 async def build_services(runtime: Runtime) -> Services:
@@ -95,7 +103,9 @@ async def build_services(runtime: Runtime) -> Services:
     lookup = OrderLookup(inventory, runtime.sessions)
     queue = make_queue(runtime, loader)
     images = DropImageService(runtime.sessions, MediaStore(settings.media_root))
-    drops = DropAdmin(runtime.sessions, runtime.clock, settings, inventory, loader, catalog, queue, images)
+    reminder_counts = ReminderCounts(runtime.redis, runtime.keys)
+    drops = DropAdmin(runtime.sessions, runtime.clock, settings, inventory, loader, catalog, queue, images,
+                      reminder_counts)
 
     crypto = CodeCrypto(settings.app_secret)
     code_state = CodeState(runtime.redis, runtime.keys, code_scripts, runtime.clock)
@@ -129,11 +139,31 @@ async def build_services(runtime: Runtime) -> Services:
         log.exception("F-code record catch-up at start-up failed; the stats call retries it")
     accounts = AccountService(settings, runtime.sessions, runtime.redis, runtime.keys, runtime.tokens,
                               runtime.versions, runtime.passwords)
+    unsubscribe = UnsubscribeLinks(settings.app_secret, settings.base_url)
+
+    async def drop_check(drop_id: int) -> None:
+        await drops.get_drop(drop_id)  # drop_not_found when there is none
+
+    messages = MessageService(runtime.sessions, runtime.clock, reminder_counts, drop_check, unsubscribe,
+                              settings.base_url)
     return Services(runtime=runtime, accounts=accounts, inventory=inventory, catalog=catalog, loader=loader,
                     queue=queue, drops=drops, purchases=purchases, orders=orders, payments=payments,
                     refunds=refunds, lookup=lookup, gate=gate, fcodes=fcodes,
                     code_sync=code_sync, share=share, share_page=share_page,
-                    share_cards=share_cards)
+                    share_cards=share_cards, messages=messages, reminder_counts=reminder_counts,
+                    transports=message_transports(runtime, unsubscribe))
+
+
+def message_transports(runtime: Runtime, unsubscribe: UnsubscribeLinks) -> dict[str, Transport]:
+    """The channels this service can send by: email when an SMTP server is configured (or started
+    locally on the embedded defaults)."""
+    settings = runtime.settings
+    transports: dict[str, Transport] = {}
+    if settings.smtp_url:
+        domain = settings.mail_from.rpartition("@")[2] or "flashsale.invalid"
+        mailer = SmtpMailer(SmtpTarget.parse(settings.smtp_url), settings.mail_from, settings.mail_from_name, domain)
+        transports["email"] = EmailTransport(mailer, settings.base_url, unsubscribe, runtime.clock)
+    return transports
 
 
 def payment_providers(settings: Settings) -> dict[str, AsyncProvider]:
@@ -185,10 +215,12 @@ class Background:
     sink: OrderSink
     sink_task: asyncio.Task[None]
     sweeper_task: asyncio.Task[None]
+    message_tasks: list[asyncio.Task[None]]
 
     async def stop(self, drain_seconds: float) -> None:
-        """Graceful stop: the sweeper at once; the sink after its batch and what is left in the streams."""
-        await cancel_all([self.sweeper_task])
+        """Graceful stop: the sweeper and the messages at once (a send cut short is sent again: its
+        lease ends); the sink after its batch and what is left in the streams."""
+        await cancel_all([self.sweeper_task, *self.message_tasks])
         await self.sink.stop(self.sink_task, drain_seconds)
         await cancel_all([self.sink_task])
 
@@ -201,7 +233,13 @@ def background_loops(services: Services) -> Background:
                              services.queue, services.refunds))
     # The sink writes each paid order's share link and F-code redemption with the order, off the request.
     sink = OrderSink(runtime.redis, runtime.keys, runtime.sessions, runtime.database_writes,
-                     runtime.settings.sink_claim_idle_ms, recorders=[services.share, services.gate],
+                     runtime.settings.sink_claim_idle_ms,
+                     recorders=[services.share, services.gate, PaidMessages(runtime.clock)],
                      notices=NoticeRecords())
+    openings = DropOpenings(runtime.sessions, services.catalog, runtime.clock, services.reminder_counts)
+    message_tasks = [asyncio.create_task(openings.run(), name="drop-openings")]
+    if runtime.settings.send_messages:
+        sender = OutboxSender(runtime.sessions, runtime.clock, services.transports)
+        message_tasks.append(asyncio.create_task(sender.run(), name="outbox-sender"))
     return Background(sink, asyncio.create_task(sink.run(), name="order-sink"),
-                      asyncio.create_task(sweeper.run(), name="sweeper"))
+                      asyncio.create_task(sweeper.run(), name="sweeper"), message_tasks)

@@ -119,3 +119,8 @@ class Keys:
     def share_seen(self, token_hash: str, visitor: str) -> str:
         """Exists while a visitor's view of a share link counts already (one per hour)."""
         return f"{self.prefix}:{{share:{token_hash}}}:seen:{visitor}"
+
+    @property
+    def reminder_counts(self) -> str:
+        """Hash: drop id -> accounts that set a reminder (a drop's `reservations`); SQL's count rewrites it."""
+        return f"{self.prefix}:reminders:counts"

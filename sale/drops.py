@@ -4,9 +4,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -39,7 +39,7 @@ def phase_of(drop: Drop, remaining: int, now: datetime) -> Phase:
     return "priority" if now < as_utc(drop.starts_at) else "open"
 
 
-def drop_fields(drop: Drop, remaining: int, now: datetime, base_url: str) -> dict[str, Any]:
+def drop_fields(drop: Drop, remaining: int, now: datetime, base_url: str, reservations: int = 0) -> dict[str, Any]:
     """A drop as the contract shows it (what DropOut validates), cheap enough for every poll."""
     assert drop.id is not None
     starts, priority = as_utc(drop.starts_at), as_utc(drop.priority_starts_at)
@@ -49,11 +49,22 @@ def drop_fields(drop: Drop, remaining: int, now: datetime, base_url: str) -> dic
             "per_user_limit": drop.per_user_limit, "pay_window_seconds": drop.pay_window_seconds,
             "remaining": remaining, "phase": phase_of(drop, remaining, now), "waiting_room": drop.waiting_room,
             "prequeue_minutes": drop.prequeue_minutes, "admit_per_second": drop.admit_per_second,
-            "challenge": drop.challenge, **image_fields(drop.image, base_url)}
+            "challenge": drop.challenge, "reservations": reservations, **image_fields(drop.image, base_url)}
 
 
-def drop_out(drop: Drop, remaining: int, now: datetime, base_url: str = "") -> DropOut:
-    return DropOut(**drop_fields(drop, remaining, now, base_url))
+def drop_out(drop: Drop, remaining: int, now: datetime, base_url: str = "", reservations: int = 0) -> DropOut:
+    return DropOut(**drop_fields(drop, remaining, now, base_url, reservations))
+
+
+class ReservationCounts(Protocol):
+    """How many accounts asked to be reminded of each drop (messages/), read with the listings."""
+
+    async def counts(self, drop_ids: Sequence[int]) -> list[int]: ...
+
+
+class NoReservations:
+    async def counts(self, drop_ids: Sequence[int]) -> list[int]:
+        return [0] * len(drop_ids)
 
 
 def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
@@ -76,8 +87,9 @@ def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
 class DropAdmin:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, settings: Settings,
                  inventory: Inventory, loader: DropLoader, catalog: DropCatalog, queue: QueueService,
-                 images: DropImageService) -> None:
+                 images: DropImageService, reservations: ReservationCounts | None = None) -> None:
         self.sessions = sessions
+        self.reservations = reservations or NoReservations()
         self.clock = clock
         self.settings = settings  # the weekly schedule (new drops) and the base URL (image links)
         self.images = images
@@ -117,9 +129,11 @@ class DropAdmin:
         round trip), whatever the database is doing."""
         now = self.clock.now()
         drops = await self.catalog.current()
-        counters = await self.inventory.remaining([d.id for d in drops if d.id is not None])
+        ids = [d.id for d in drops if d.id is not None]
+        counters = await self.inventory.remaining(ids)
+        reservations = await self.reservations.counts(ids)
         fields = []
-        for drop, remaining in zip(drops, counters, strict=True):
+        for drop, remaining, reserved in zip(drops, counters, reservations, strict=True):
             if remaining is None:  # Redis does not hold the drop yet: built from SQL, once
                 try:
                     remaining = await self.loader.load(drop)
@@ -127,13 +141,14 @@ class DropAdmin:
                     # The others still list: this one's page answers 503 until the database is back.
                     log.warning("drop %s left out of the listing: its state needs the database", drop.id)
                     continue
-            fields.append(drop_fields(drop, remaining, now, self.settings.base_url))
+            fields.append(drop_fields(drop, remaining, now, self.settings.base_url, reserved))
         return orjson.dumps(fields, option=orjson.OPT_UTC_Z)
 
     async def drop_json(self, drop_id: int) -> bytes:
         drop = await self._drop(drop_id)
         remaining = (await self._remaining([drop]))[0]
-        return orjson.dumps(drop_fields(drop, remaining, self.clock.now(), self.settings.base_url),
+        reserved = (await self.reservations.counts([drop_id]))[0]
+        return orjson.dumps(drop_fields(drop, remaining, self.clock.now(), self.settings.base_url, reserved),
                             option=orjson.OPT_UTC_Z)
 
     async def changed(self, drop: Drop) -> None:
@@ -158,7 +173,8 @@ class DropAdmin:
 
     async def get_drop(self, drop_id: int) -> DropOut:
         drop = await self._drop(drop_id)
-        return drop_out(drop, (await self._remaining([drop]))[0], self.clock.now(), self.settings.base_url)
+        return drop_out(drop, (await self._remaining([drop]))[0], self.clock.now(), self.settings.base_url,
+                        (await self.reservations.counts([drop_id]))[0])
 
     async def stats(self, drop_id: int) -> StatsOut:
         drop = await self._drop(drop_id)

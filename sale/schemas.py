@@ -75,6 +75,7 @@ class DropOut(BaseModel):
     challenge: bool
     image_url: str | None = None
     images: list[DropImageOut] = []
+    reservations: int = 0  # accounts that asked to be reminded (issue 22)
 
 
 class QueueCounts(BaseModel):

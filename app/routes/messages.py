@@ -1,0 +1,74 @@
+"""Reminders and messages (issue 22). Thin: dependencies in, one service call, result out."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import HTMLResponse
+
+from app.deps import CurrentUser, OperatorUser, services_of
+from app.problems import problems
+from app.web.language import language_of
+from messages.schemas import DeadLettersOut, MessageOut, ReminderIn, ReminderOut
+from messages.service import MessageService
+
+router = APIRouter(tags=["messages"])
+
+
+async def get_messages(request: Request) -> MessageService:
+    return services_of(request).messages
+
+
+MessagesDep = Annotated[MessageService, Depends(get_messages)]
+Language = Annotated[str, Depends(language_of)]
+
+
+@router.put("/api/drops/{drop_id}/reminder", response_model=ReminderOut,
+            responses=problems("unauthorized", "drop_not_found"))
+async def put_reminder(drop_id: int, body: ReminderIn, claims: CurrentUser, messages: MessagesDep,
+                       language: Language) -> ReminderOut:
+    return await messages.put_reminder(claims.user_id, drop_id, body.channels, language)
+
+
+@router.delete("/api/drops/{drop_id}/reminder", status_code=204, responses=problems("unauthorized"))
+async def delete_reminder(drop_id: int, claims: CurrentUser, messages: MessagesDep) -> Response:
+    await messages.delete_reminder(claims.user_id, drop_id)
+    return Response(status_code=204)
+
+
+@router.get("/api/me/messages", response_model=list[MessageOut], responses=problems("unauthorized"))
+async def my_messages(claims: CurrentUser, messages: MessagesDep, language: Language) -> list[MessageOut]:
+    return await messages.messages(claims.user_id, language)
+
+
+@router.get("/api/admin/messages/dead", response_model=DeadLettersOut,
+            responses=problems("unauthorized", "forbidden"))
+async def dead_letters(_: OperatorUser, messages: MessagesDep,
+                       cursor: Annotated[str | None, Query(max_length=20)] = None) -> DeadLettersOut:
+    return await messages.dead_letters(cursor)
+
+
+@router.post("/api/admin/messages/dead/{delivery_id}/retry", status_code=204,
+             responses=problems("unauthorized", "forbidden", "message_not_found"))
+async def retry_dead_letter(delivery_id: int, _: OperatorUser, messages: MessagesDep) -> Response:
+    await messages.retry(delivery_id)
+    return Response(status_code=204)
+
+
+UNSUBSCRIBE_PAGE = ('<!doctype html><html lang="en"><meta charset="utf-8"><title>Unsubscribe</title>'
+                    '<form method="post"><p>Stop the store\'s emails to this account?</p>'
+                    '<button type="submit">Unsubscribe</button></form></html>')
+
+
+@router.get("/unsubscribe", response_class=HTMLResponse, include_in_schema=False)
+async def unsubscribe_page(t: Annotated[str, Query(max_length=64)]) -> HTMLResponse:
+    """A page with one button: mail scanners that follow links must not unsubscribe anyone."""
+    return HTMLResponse(UNSUBSCRIBE_PAGE, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
+@router.post("/unsubscribe", response_class=HTMLResponse, include_in_schema=False,
+             responses=problems("bad_unsubscribe_link"))
+async def unsubscribe(t: Annotated[str, Query(max_length=64)], messages: MessagesDep) -> HTMLResponse:
+    """The page's button, and RFC 8058's one-click POST from mail clients."""
+    await messages.unsubscribe(t)
+    return HTMLResponse('<!doctype html><html lang="en"><meta charset="utf-8"><p>Unsubscribed.</p></html>')

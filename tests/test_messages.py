@@ -1,0 +1,217 @@
+"""Reminders and messages (issue 22): the outbox written with its cause, sent once by email, retried,
+dead letters for operators; reminder counts; drop-open at the right moment; payment received."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from messages.channels import EmailTransport, UnsubscribeLinks
+from messages.mail import Letter, SmtpMailer, SmtpTarget, build
+from messages.models import Delivery, Message
+from messages.outbox import Draft, write
+from messages.repository import Claimed
+from messages.sender import OutboxSender, Transport
+from messages.texts import Words
+from tests.support import (Account, buy, create_drop, eventually, iso, make_account, make_accounts, now, pay,
+                           runtime_of, services_of)
+from tests.support.clock import Manual
+from tests.support.mail import MailServer, mail_server  # noqa: F401  (fixture)
+
+
+@pytest.fixture
+def mailbox(app: FastAPI, mail_server: MailServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[MailServer]:
+    """The session app's email channel pointed at a local SMTP server for this test."""
+    runtime = runtime_of(app)
+    settings = runtime.settings
+    mailer = SmtpMailer(SmtpTarget.parse(mail_server.url), settings.mail_from, settings.mail_from_name, "test")
+    transport = EmailTransport(mailer, settings.base_url, UnsubscribeLinks(settings.app_secret, settings.base_url),
+                               runtime.clock)
+    monkeypatch.setitem(services_of(app).transports, "email", transport)
+    yield mail_server
+
+
+async def my_messages(client: httpx.AsyncClient, who: Account) -> list[dict[str, object]]:
+    response = await client.get("/api/me/messages", headers=who.headers)
+    assert response.status_code == 200, response.text
+    found: list[dict[str, object]] = response.json()
+    return found
+
+
+async def test_reminder_set_changed_cancelled_and_counted(app: FastAPI, client: httpx.AsyncClient) -> None:
+    operator = await make_account(app, "operator")
+    buyers = await make_accounts(app, 3)
+    drop = await create_drop(client, operator, starts_at=iso(now() + timedelta(hours=1)),
+                             ends_at=iso(now() + timedelta(hours=2)))
+    url = f"/api/drops/{drop['id']}/reminder"
+    first = await client.put(url, json={"channels": ["email"]}, headers=buyers[0].headers)
+    assert first.status_code == 200, first.text
+    assert first.json()["drop_id"] == drop["id"] and first.json()["channels"] == ["email"]
+    again = await client.put(url, json={"channels": ["email", "push"]}, headers=buyers[0].headers)
+    assert again.json()["channels"] == ["email", "push"]
+    assert again.json()["created_at"] == first.json()["created_at"]
+    await asyncio.gather(*(client.put(url, json={"channels": ["email"]}, headers=b.headers) for b in buyers[1:]))
+    shown = (await client.get(f"/api/drops/{drop['id']}")).json()
+    assert shown["reservations"] == 3
+    listed = {d["id"]: d for d in (await client.get("/api/drops")).json()}
+    assert listed[drop["id"]]["reservations"] == 3
+    assert (await client.delete(url, headers=buyers[2].headers)).status_code == 204
+    assert (await client.delete(url, headers=buyers[2].headers)).status_code == 204  # idempotent
+    assert (await client.get(f"/api/drops/{drop['id']}")).json()["reservations"] == 2
+    missing = await client.put("/api/drops/999999999/reminder", json={"channels": ["email"]},
+                               headers=buyers[0].headers)
+    assert missing.status_code == 404 and missing.json()["code"] == "drop_not_found"
+    assert (await client.put(url, json={"channels": ["sms"]}, headers=buyers[0].headers)).status_code == 422
+    assert (await client.put(url, json={"channels": ["email"]})).status_code == 401
+
+
+async def test_drop_open_reaches_each_reminded_account_once(app: FastAPI, client: httpx.AsyncClient,
+                                                            mailbox: MailServer) -> None:
+    operator = await make_account(app, "operator")
+    buyers = await make_accounts(app, 5)
+    drop = await create_drop(client, operator, name="Mi MIX 2", starts_at=iso(now() + timedelta(seconds=2)),
+                             ends_at=iso(now() + timedelta(hours=1)))
+    url = f"/api/drops/{drop['id']}/reminder"
+    for buyer in buyers[:4]:
+        assert (await client.put(url, json={"channels": ["email"]}, headers=buyer.headers)).status_code == 200
+    # One of them in Chinese: the message follows the language used when setting it.
+    assert (await client.put(url, json={"channels": ["email"]},
+                             headers={**buyers[3].headers, "Accept-Language": "zh-CN"})).status_code == 200
+
+    async def all_told() -> bool:
+        return all(mailbox.handler.to(b.email) for b in buyers[:4])
+
+    await eventually(all_told, timeout=15)
+    await asyncio.sleep(1.0)  # more steps of the scheduler and the sender: still one each
+    for buyer in buyers[:4]:
+        mails = mailbox.handler.to(buyer.email)
+        assert len(mails) == 1
+        assert mails[0]["List-Unsubscribe"]
+        body = mails[0].get_body(("plain",))
+        assert body is not None and f"/drops/{drop['id']}" in body.get_content()
+    assert "现已开售" in str(mailbox.handler.to(buyers[3].email)[0]["Subject"])
+    assert not mailbox.handler.to(buyers[4].email)
+    messages = await my_messages(client, buyers[0])
+    opened = [m for m in messages if m["drop_id"] == drop["id"]]
+    assert len(opened) == 1 and opened[0]["kind"] == "drop_open" and opened[0]["channels"] == {"email": "sent"}
+    assert "Mi MIX 2" in str(opened[0]["text"])
+
+
+async def test_payment_received_is_written_with_the_paid_order(app: FastAPI, client: httpx.AsyncClient,
+                                                               mailbox: MailServer) -> None:
+    operator = await make_account(app, "operator")
+    buyer = await make_account(app)
+    drop = await create_drop(client, operator, name="Redmi")
+    order = await buy(client, buyer, drop["id"])
+    await pay(client, buyer, order["id"])
+
+    async def received() -> bool:
+        return bool(mailbox.handler.to(buyer.email))
+
+    await eventually(received, timeout=15)
+    mail = mailbox.handler.to(buyer.email)[0]
+    assert order["id"] in str(mail["Subject"])
+    found = [m for m in await my_messages(client, buyer) if m["kind"] == "payment_received"]
+    assert len(found) == 1 and found[0]["order_id"] == order["id"]
+
+
+class Failing:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def deliver(self, item: Claimed) -> None:
+        self.calls += 1
+        raise ConnectionRefusedError("nobody listens")
+
+
+class Counting:
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    async def deliver(self, item: Claimed) -> None:
+        await asyncio.sleep(0.01)
+        self.sent.append(item.delivery_id)
+
+
+async def _drafts(app: FastAPI, kind_key: str, count: int) -> tuple[list[Account], list[int]]:
+    runtime = runtime_of(app)
+    users = await make_accounts(app, count)
+    drafts = [Draft(user_id=u.id, kind="operator_message", key=f"{kind_key}:{u.id}", channels=("email",),
+                    params={"text": "hello", "drop_name": "x"}) for u in users]
+    async with runtime.sessions.begin() as session:
+        assert await write(session, drafts, runtime.clock.now()) == count
+    async with runtime.sessions.begin() as session:  # written again: nothing new
+        assert await write(session, drafts, runtime.clock.now()) == 0
+    async with runtime.sessions() as session:
+        ids = list((await session.execute(select(Delivery.id).join(Message, Message.id == Delivery.message_id)
+                                          .where(Message.key.in_([d.key for d in drafts])))).scalars())
+    return users, ids
+
+
+async def test_retries_with_backoff_then_a_dead_letter_operators_see(manual: Manual) -> None:
+    mapp = manual.app
+    runtime = runtime_of(mapp)
+    users, ids = await _drafts(mapp, f"dead-{manual.clock.now().timestamp()}", 1)
+    failing = Failing()
+    sender = OutboxSender(runtime.sessions, manual.clock, {"email": failing})
+    for attempt in range(1, 9):
+        before = failing.calls
+        while failing.calls == before:  # due now, or after the backoff the clock is moved past
+            await sender.step()
+            manual.clock.advance(3600)
+        async with runtime.sessions() as session:
+            delivery = await session.get(Delivery, ids[0])
+            assert delivery is not None and delivery.attempts == attempt
+    assert delivery.status == "failed" and "nobody listens" in (delivery.last_error or "")
+    operator = await make_account(mapp, "operator")
+    dead = await manual.client.get("/api/admin/messages/dead", headers=operator.headers)
+    assert dead.status_code == 200
+    assert any(d["delivery_id"] == ids[0] and "nobody listens" in d["last_error"] for d in dead.json()["items"])
+    assert (await manual.client.get("/api/admin/messages/dead", headers=users[0].headers)).status_code == 403
+    retried = await manual.client.post(f"/api/admin/messages/dead/{ids[0]}/retry", headers=operator.headers)
+    assert retried.status_code == 204
+    counting = Counting()
+    await OutboxSender(runtime.sessions, manual.clock, {"email": counting}).step()
+    assert ids[0] in counting.sent
+
+
+async def test_two_senders_never_send_one_delivery_twice(app: FastAPI) -> None:
+    runtime = runtime_of(app)
+    _, ids = await _drafts(app, f"race-{now().timestamp()}", 300)
+    counting = Counting()
+    transports: dict[str, Transport] = {"email": counting}
+    senders = [OutboxSender(runtime.sessions, runtime.clock, transports) for _ in range(3)]
+    for _ in range(5):
+        await asyncio.gather(*(s.step() for s in senders))
+    mine = [i for i in counting.sent if i in set(ids)]
+    assert sorted(mine) == sorted(ids)  # every one, none twice
+    async with runtime.sessions() as session:
+        sent = (await session.execute(select(func.count()).select_from(Delivery).where(
+            Delivery.id.in_(ids), Delivery.status == "sent"))).scalar_one()
+    assert sent == len(ids)
+
+
+def test_names_cannot_add_headers() -> None:
+    letter = Letter(to="buyer@example.com", to_name="Eve\r\nBcc: victim@example.com",
+                    words=Words("Hi\nBcc: x@example.com", "body"), language="en", link="http://s/drops/1",
+                    unsubscribe="http://s/unsubscribe?t=1.x", message_key="k:1", sent_at=now())
+    message = build(letter, "store@example.com", "Store\nX-Evil: 1", "example.com")
+    raw = message.as_bytes()
+    assert b"\nBcc:" not in raw and b"\nX-Evil:" not in raw
+    assert message.get_body(("html",)) is not None and message.get_body(("plain",)) is not None
+
+
+async def test_unsubscribe_link_turns_email_off(app: FastAPI, client: httpx.AsyncClient) -> None:
+    buyer = await make_account(app)
+    settings = runtime_of(app).settings
+    token = UnsubscribeLinks(settings.app_secret, settings.base_url).token(buyer.id)
+    page = await client.get(f"/unsubscribe?t={token}")
+    assert page.status_code == 200 and "<form" in page.text
+    assert (await client.post(f"/unsubscribe?t={token}")).status_code == 200
+    forged = await client.post(f"/unsubscribe?t={buyer.id}.{'0' * 32}")
+    assert forged.status_code == 400 and forged.json()["code"] == "bad_unsubscribe_link"
