@@ -3,14 +3,18 @@ dead letters for operators; reminder counts; drop-open at the right moment; paym
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from app.dev_mail import start_dev_mail
+from core.settings import Settings
 from messages.channels import EmailTransport, UnsubscribeLinks
 from messages.mail import Letter, SmtpMailer, SmtpTarget, build
 from messages.models import Delivery, Message
@@ -18,15 +22,27 @@ from messages.outbox import Draft, write
 from messages.repository import Claimed
 from messages.sender import OutboxSender, Transport
 from messages.texts import Words
-from tests.support import (Account, buy, create_drop, eventually, iso, make_account, make_accounts, now, pay,
-                           runtime_of, services_of)
+from tests.support import (
+    Account,
+    buy,
+    create_drop,
+    eventually,
+    iso,
+    make_account,
+    make_accounts,
+    now,
+    pay,
+    runtime_of,
+    services_of,
+)
 from tests.support.clock import Manual
-from tests.support.mail import MailServer, mail_server  # noqa: F401  (fixture)
+from tests.support.mail import MailServer
 
 
 @pytest.fixture
-def mailbox(app: FastAPI, mail_server: MailServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[MailServer]:
+def mailbox(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[MailServer]:
     """The session app's email channel pointed at a local SMTP server for this test."""
+    mail_server = MailServer().start()
     runtime = runtime_of(app)
     settings = runtime.settings
     mailer = SmtpMailer(SmtpTarget.parse(mail_server.url), settings.mail_from, settings.mail_from_name, "test")
@@ -34,6 +50,7 @@ def mailbox(app: FastAPI, mail_server: MailServer, monkeypatch: pytest.MonkeyPat
                                runtime.clock)
     monkeypatch.setitem(services_of(app).transports, "email", transport)
     yield mail_server
+    mail_server.stop()
 
 
 async def my_messages(client: httpx.AsyncClient, who: Account) -> list[dict[str, object]]:
@@ -215,3 +232,31 @@ async def test_unsubscribe_link_turns_email_off(app: FastAPI, client: httpx.Asyn
     assert (await client.post(f"/unsubscribe?t={token}")).status_code == 200
     forged = await client.post(f"/unsubscribe?t={buyer.id}.{'0' * 32}")
     assert forged.status_code == 400 and forged.json()["code"] == "bad_unsubscribe_link"
+
+
+async def test_local_mailbox_and_dev_mail_page(app: FastAPI, client: httpx.AsyncClient, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (await client.get("/dev/mail")).status_code == 404  # no local mailbox here
+    monkeypatch.delenv("FLASHSALE_SMTP_URL", raising=False)
+    monkeypatch.delenv("FLASHSALE_DEV_MAILBOX", raising=False)
+    embedded = Settings(var_dir=tmp_path, jwt_secret="x" * 40, secret_key="y" * 40, database_url="", redis_url="")
+    controller = start_dev_mail(embedded, lambda _: None)
+    assert controller is not None
+    try:
+        target = SmtpTarget.parse(os.environ["FLASHSALE_SMTP_URL"])
+        mailer = SmtpMailer(target, "store@example.com", "Store", "example.com")
+        await mailer.send(Letter(to="a@example.com", to_name="<b>Ann</b>", words=Words("Hello <i>", "Body <script>"),
+                                 language="en", link="http://s/", unsubscribe="http://s/unsubscribe?t=1.x",
+                                 message_key="k:2", sent_at=now()))
+        await mailer.close()
+        maildir = Path(os.environ["FLASHSALE_DEV_MAILBOX"])
+        monkeypatch.setattr(runtime_of(app).settings, "dev_mailbox", maildir)
+        page = await client.get("/dev/mail")
+        assert page.status_code == 200
+        assert "Hello &lt;i&gt;" in page.text and "<script>" not in page.text and "a@example.com" in page.text
+        monkeypatch.setattr(runtime_of(app).settings, "env", "production")
+        assert (await client.get("/dev/mail")).status_code == 404
+    finally:
+        controller.stop()
+    production = Settings(var_dir=tmp_path, env="production", jwt_secret="x" * 40, secret_key="y" * 40)
+    assert start_dev_mail(production, lambda _: None) is None

@@ -1,14 +1,17 @@
 """Reminders and messages (issue 22). Thin: dependencies in, one service call, result out."""
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
-from app.deps import CurrentUser, OperatorUser, services_of
+from app.deps import CurrentUser, OperatorUser, SettingsDep, services_of
+from app.dev_mail import render_mailbox
 from app.problems import problems
 from app.web.language import language_of
+from core.errors import NotFound
 from messages.schemas import DeadLettersOut, MessageOut, ReminderIn, ReminderOut
 from messages.service import MessageService
 
@@ -72,3 +75,12 @@ async def unsubscribe(t: Annotated[str, Query(max_length=64)], messages: Message
     """The page's button, and RFC 8058's one-click POST from mail clients."""
     await messages.unsubscribe(t)
     return HTMLResponse('<!doctype html><html lang="en"><meta charset="utf-8"><p>Unsubscribed.</p></html>')
+
+
+@router.get("/dev/mail", response_class=HTMLResponse, include_in_schema=False)
+async def dev_mail(settings: SettingsDep) -> HTMLResponse:
+    """The local mailbox of the embedded defaults; 404 in production and wherever there is none."""
+    if settings.env == "production" or settings.dev_mailbox is None or not settings.dev_mailbox.is_dir():
+        raise NotFound()
+    page = await asyncio.to_thread(render_mailbox, settings.dev_mailbox)
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})

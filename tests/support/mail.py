@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import email
 import email.policy
-from collections.abc import Iterator
 from email.message import EmailMessage
 from typing import Any
 
-import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 
@@ -18,7 +16,7 @@ class Collecting:
     def __init__(self) -> None:
         self.received: list[EmailMessage] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         self.received.append(email.message_from_bytes(raw, policy=email.policy.default))  # type: ignore[arg-type]
         return "250 OK"
@@ -44,9 +42,3 @@ class MailServer:
     def stop(self) -> None:
         self.controller.stop()
 
-
-@pytest.fixture
-def mail_server() -> Iterator[MailServer]:
-    server = MailServer().start()
-    yield server
-    server.stop()
