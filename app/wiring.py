@@ -46,6 +46,7 @@ from sale.queue.gate import QueueGate, QueueLimits
 from sale.queue.gate import register_scripts as register_queue_scripts
 from sale.queue.service import QueueService
 from sale.reminders import DropOpenings, PaidMessages
+from sale.reserved import ReservationWindow
 from sale.share.card import CardStore
 from sale.share.cards import ShareCards
 from sale.share.credit import ReferralCredit
@@ -101,7 +102,8 @@ async def build_services(runtime: Runtime) -> Services:
     catalog = DropCatalog(runtime.redis, runtime.keys, runtime.sessions, runtime.clock, sale_scripts.catalog_sync)
     loader = DropLoader(runtime.sessions, runtime.redis, runtime.keys, inventory, catalog)
     lookup = OrderLookup(inventory, runtime.sessions)
-    queue = make_queue(runtime, loader)
+    reserved = ReservationWindow(runtime.redis, runtime.keys, runtime.sessions, catalog, runtime.clock)
+    queue = make_queue(runtime, loader, reserved)
     images = DropImageService(runtime.sessions, MediaStore(settings.media_root))
     reminder_counts = ReminderCounts(runtime.redis, runtime.keys)
     drops = DropAdmin(runtime.sessions, runtime.clock, settings, inventory, loader, catalog, queue, images,
@@ -125,7 +127,7 @@ async def build_services(runtime: Runtime) -> Services:
     failover = FailoverRebuild(runtime.sessions, runtime.redis, runtime.keys, loader, sale_scripts.unlock,
                                settings.failover_settle_seconds)
     purchases = PurchaseService(inventory, loader, gate, referrals,
-                                AddressTags(settings.app_secret), address_caps, runtime.versions, failover)
+                                AddressTags(settings.app_secret), address_caps, runtime.versions, failover, reserved)
     test_provider = make_provider(settings.payment_provider)
     providers = payment_providers(settings)
     refunds = Refunds(providers, test_provider, inventory, loader, runtime.sessions, runtime.redis, runtime.keys,
@@ -140,11 +142,7 @@ async def build_services(runtime: Runtime) -> Services:
     accounts = AccountService(settings, runtime.sessions, runtime.redis, runtime.keys, runtime.tokens,
                               runtime.versions, runtime.passwords)
     unsubscribe = UnsubscribeLinks(settings.app_secret, settings.base_url)
-
-    async def drop_check(drop_id: int) -> None:
-        await drops.get_drop(drop_id)  # drop_not_found when there is none
-
-    messages = MessageService(runtime.sessions, runtime.clock, reminder_counts, drop_check, unsubscribe,
+    messages = MessageService(runtime.sessions, runtime.clock, reminder_counts, reserved, unsubscribe,
                               settings.base_url)
     return Services(runtime=runtime, accounts=accounts, inventory=inventory, catalog=catalog, loader=loader,
                     queue=queue, drops=drops, purchases=purchases, orders=orders, payments=payments,
@@ -193,7 +191,7 @@ def make_share(runtime: Runtime, drops: DropAdmin, lookup: OrderLookup, signer: 
     return links, SharePage(facts, views, credit, cards, drops, runtime.sessions, runtime.clock), cards
 
 
-def make_queue(runtime: Runtime, loader: DropLoader) -> QueueService:
+def make_queue(runtime: Runtime, loader: DropLoader, reserved: ReservationWindow) -> QueueService:
     """The waiting room: its limits and challenge difficulty from the settings."""
     s = runtime.settings
     limits = QueueLimits(admission_ms=s.queue_admission_seconds * 1000, stale_ms=s.queue_stale_seconds * 1000,
@@ -205,7 +203,7 @@ def make_queue(runtime: Runtime, loader: DropLoader) -> QueueService:
                             Difficulty(s.queue_challenge_min_number, s.queue_challenge_number_per_join,
                                        s.queue_challenge_max_number))
     gate = QueueGate(runtime.redis, runtime.keys, runtime.scripts, limits, runtime.clock)
-    return QueueService(gate, challenges, loader)
+    return QueueService(gate, challenges, loader, reserved)
 
 
 @dataclass

@@ -124,3 +124,8 @@ class Keys:
     def reminder_counts(self) -> str:
         """Hash: drop id -> accounts that set a reminder (a drop's `reservations`); SQL's count rewrites it."""
         return f"{self.prefix}:reminders:counts"
+
+    def reserved(self, drop_id: int) -> str:
+        """Set: user ids that set a reminder before the drop's starts_at, and "-" (the set was loaded);
+        its reservation-only window admits only them (sale/reserved.py)."""
+        return f"{self.prefix}:{{drop:{drop_id}}}:reserved"

@@ -22,10 +22,13 @@ MESSAGES_SHOWN = 100
 DEAD_LETTERS_PAGE = 100
 
 
-class DropCheck(Protocol):
-    """Raises the sale's drop_not_found for a drop that does not exist (the sale sits above this floor)."""
+class DropHook(Protocol):
+    """The sale's side of a reminder set (present) or cancelled: raises the sale's drop_not_found when
+    setting one on a drop that does not exist (the sale sits above this floor)."""
 
-    async def __call__(self, drop_id: int) -> None: ...
+    async def check(self, drop_id: int) -> None: ...
+
+    async def reminded(self, drop_id: int, user_id: int, present: bool) -> None: ...
 
 
 class ReminderCounts:
@@ -52,23 +55,24 @@ class ReminderCounts:
 
 class MessageService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, counts: ReminderCounts,
-                 drop_check: DropCheck, unsubscribe: UnsubscribeLinks, base_url: str) -> None:
+                 drops: DropHook, unsubscribe: UnsubscribeLinks, base_url: str) -> None:
         self.sessions = sessions
         self.clock = clock
         self.counts = counts
-        self.drop_check = drop_check
+        self.drops = drops
         self.unsubscribe_links = unsubscribe
         self.base_url = base_url
 
     async def put_reminder(self, user_id: int, drop_id: int, channels: Sequence[ChannelName],
                            language: str) -> ReminderOut:
-        await self.drop_check(drop_id)
+        await self.drops.check(drop_id)
         async with self.sessions.begin() as session:
             reminder, new = await ReminderRepository(session).put(user_id, drop_id, "email" in channels,
                                                                   "push" in channels, self.clock.now())
             await RecipientRepository(session).set_language(user_id, supported(language) or "en")
         if new:
             await self.counts.change(drop_id, 1)
+        await self.drops.reminded(drop_id, user_id, True)
         chosen: list[ChannelName] = [c for c in ("email", "push") if getattr(reminder, c)]
         return ReminderOut(drop_id=drop_id, channels=chosen, created_at=reminder.created_at)
 
@@ -77,6 +81,7 @@ class MessageService:
             gone = await ReminderRepository(session).delete(user_id, drop_id)
         if gone:
             await self.counts.change(drop_id, -1)
+            await self.drops.reminded(drop_id, user_id, False)
 
     async def messages(self, user_id: int, language: str) -> list[MessageOut]:
         async with self.sessions() as session:

@@ -49,7 +49,8 @@ def drop_fields(drop: Drop, remaining: int, now: datetime, base_url: str, reserv
             "per_user_limit": drop.per_user_limit, "pay_window_seconds": drop.pay_window_seconds,
             "remaining": remaining, "phase": phase_of(drop, remaining, now), "waiting_room": drop.waiting_room,
             "prequeue_minutes": drop.prequeue_minutes, "admit_per_second": drop.admit_per_second,
-            "challenge": drop.challenge, "reservations": reservations, **image_fields(drop.image, base_url)}
+            "challenge": drop.challenge, "reservations": reservations,
+            "reservation_only_minutes": drop.reservation_only_minutes, **image_fields(drop.image, base_url)}
 
 
 def drop_out(drop: Drop, remaining: int, now: datetime, base_url: str = "", reservations: int = 0) -> DropOut:
@@ -81,7 +82,8 @@ def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
                 per_user_limit=body.per_user_limit, pay_window_seconds=body.pay_window_seconds,
                 waiting_room=body.waiting_room, prequeue_minutes=body.prequeue_minutes,
                 admit_per_second=body.admit_per_second,
-                challenge=body.waiting_room if body.challenge is None else body.challenge)
+                challenge=body.waiting_room if body.challenge is None else body.challenge,
+                reservation_only_minutes=body.reservation_only_minutes)
 
 
 class DropAdmin:

@@ -35,6 +35,7 @@ class DropCreate(BaseModel):
     prequeue_minutes: int = Field(default=15, ge=0, le=24 * 60)
     admit_per_second: int = Field(default=DEFAULT_ADMIT_PER_SECOND, ge=1, le=100_000)
     challenge: bool | None = None  # default: on when waiting_room is
+    reservation_only_minutes: int = Field(default=0, ge=0, le=24 * 60)
 
 
 class DropPatch(BaseModel):
@@ -76,6 +77,7 @@ class DropOut(BaseModel):
     image_url: str | None = None
     images: list[DropImageOut] = []
     reservations: int = 0  # accounts that asked to be reminded (issue 22)
+    reservation_only_minutes: int = 0
 
 
 class QueueCounts(BaseModel):

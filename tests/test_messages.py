@@ -36,6 +36,7 @@ from tests.support import (
     services_of,
 )
 from tests.support.clock import Manual
+from tests.support.fcodes import claim
 from tests.support.mail import MailServer
 
 
@@ -260,3 +261,38 @@ async def test_local_mailbox_and_dev_mail_page(app: FastAPI, client: httpx.Async
         controller.stop()
     production = Settings(var_dir=tmp_path, env="production", jwt_secret="x" * 40, secret_key="y" * 40)
     assert start_dev_mail(production, lambda _: None) is None
+
+
+async def test_a_gifted_fcode_tells_its_recipient(app: FastAPI, client: httpx.AsyncClient) -> None:
+    employee, friend = await make_account(app, "employee"), await make_account(app)
+    code = (await claim(client, employee))[0]["code"]
+    gifted = await client.post(f"/api/fcodes/{code}/gift", json={"email": friend.email}, headers=employee.headers)
+    assert gifted.status_code == 200, gifted.text
+    told = [m for m in await my_messages(client, friend) if m["kind"] == "fcode_given"]
+    assert len(told) == 1 and code[-4:] in str(told[0]["text"])
+    assert set(told[0]["channels"]) <= {"email", "push"}
+    assert code not in str(told[0]["text"])  # the whole code stays out of the outbox's rows
+
+
+async def test_reservation_only_window(manual: Manual) -> None:
+    client, clock = manual.client, manual.clock
+    operator = await make_account(manual.app, "operator")
+    planned, late, walk_in = await make_accounts(manual.app, 3)
+    starts = clock.now() + timedelta(minutes=5)
+    drop = await create_drop(client, operator, stock=10, starts_at=iso(starts),
+                             ends_at=iso(starts + timedelta(hours=1)), reservation_only_minutes=10)
+    assert drop["reservation_only_minutes"] == 10
+    url = f"/api/drops/{drop['id']}/reminder"
+    assert (await client.put(url, json={"channels": ["email"]}, headers=planned.headers)).status_code == 200
+    clock.set(starts + timedelta(seconds=1))
+    assert (await client.put(url, json={"channels": ["email"]}, headers=late.headers)).status_code == 200
+    buy_url = f"/api/drops/{drop['id']}/purchase"
+    assert (await client.post(buy_url, json={"quantity": 1}, headers=planned.headers)).status_code == 201
+    for who in (late, walk_in):
+        refused = await client.post(buy_url, json={"quantity": 1}, headers=who.headers)
+        assert refused.status_code == 403 and refused.json()["code"] == "reservation_required"
+    await runtime_of(manual.app).redis.delete(runtime_of(manual.app).keys.reserved(drop["id"]))  # lost: from SQL
+    refused = await client.post(buy_url, json={"quantity": 1}, headers=late.headers)
+    assert refused.status_code == 403 and refused.json()["code"] == "reservation_required"
+    clock.set(starts + timedelta(minutes=10, seconds=1))
+    assert (await client.post(buy_url, json={"quantity": 1}, headers=walk_in.headers)).status_code == 201

@@ -21,6 +21,8 @@ def _ts(name: str, nullable: bool = False) -> sa.Column:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("drops") as batch:
+        batch.add_column(sa.Column("reservation_only_minutes", sa.Integer(), nullable=False, server_default="0"))
     op.create_table(
         "messages",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -85,3 +87,5 @@ def downgrade() -> None:
     op.drop_table("reminders")
     op.drop_table("message_deliveries")
     op.drop_table("messages")
+    with op.batch_alter_table("drops") as batch:
+        batch.drop_column("reservation_only_minutes")

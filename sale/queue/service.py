@@ -13,6 +13,7 @@ from sale.queue.challenge import Challenges
 from sale.queue.exceptions import ChallengeFailed, NotInQueue, NoWaitingRoom, QueueNotOpen
 from sale.queue.gate import QueueGate, QueueState
 from sale.queue.schemas import TicketOut
+from sale.reserved import ReservationWindow
 from sale.schemas import QueueCounts
 
 JOIN_REFUSALS = {"queue_not_open": QueueNotOpen, "challenge_failed": ChallengeFailed, "sold_out": SoldOut}
@@ -33,8 +34,10 @@ def ticket_out(state: QueueState) -> TicketOut:
 
 
 class QueueService:
-    def __init__(self, gate: QueueGate, challenges: Challenges, loader: DropLoader) -> None:
+    def __init__(self, gate: QueueGate, challenges: Challenges, loader: DropLoader,
+                 reserved: ReservationWindow) -> None:
         self.gate = gate
+        self.reserved = reserved  # the reservation-only window (issue 22)
         self.challenges = challenges
         self.loader = loader
 
@@ -53,6 +56,7 @@ class QueueService:
         return self.challenges.create(drop_id, user_id, await self.gate.joins_last_second(drop_id))
 
     async def join(self, drop_id: int, user_id: int, address: str, payload: str | None) -> TicketOut:
+        await self.reserved.admit(drop_id, user_id, joining=True)
         solution = self.challenges.verify(payload, drop_id, user_id) if payload else None
 
         async def missing(outcome: str) -> bool:
