@@ -6,6 +6,8 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from py_vapid import Vapid02
+
 from accounts.service import AccountService
 from codes.crypto import CodeCrypto
 from codes.gate import Gate
@@ -20,6 +22,7 @@ from core.runtime import Runtime
 from core.settings import Settings
 from messages.channels import EmailTransport, UnsubscribeLinks
 from messages.mail import SmtpMailer, SmtpTarget
+from messages.push import PushTransport, load_vapid, public_key
 from messages.sender import OutboxSender, Transport
 from messages.service import MessageService, ReminderCounts
 from sale.address_cap import AddressCap, AddressCaps
@@ -142,25 +145,29 @@ async def build_services(runtime: Runtime) -> Services:
     accounts = AccountService(settings, runtime.sessions, runtime.redis, runtime.keys, runtime.tokens,
                               runtime.versions, runtime.passwords)
     unsubscribe = UnsubscribeLinks(settings.app_secret, settings.base_url)
+    vapid = load_vapid(settings.vapid_private_key, settings.var_dir if settings.env == "development" else None)
     messages = MessageService(runtime.sessions, runtime.clock, reminder_counts, reserved, unsubscribe,
-                              settings.base_url)
+                              settings.base_url, public_key(vapid) if vapid else None, settings.env == "development")
     return Services(runtime=runtime, accounts=accounts, inventory=inventory, catalog=catalog, loader=loader,
                     queue=queue, drops=drops, purchases=purchases, orders=orders, payments=payments,
                     refunds=refunds, lookup=lookup, gate=gate, fcodes=fcodes,
                     code_sync=code_sync, share=share, share_page=share_page,
                     share_cards=share_cards, messages=messages, reminder_counts=reminder_counts,
-                    transports=message_transports(runtime, unsubscribe))
+                    transports=message_transports(runtime, unsubscribe, vapid))
 
 
-def message_transports(runtime: Runtime, unsubscribe: UnsubscribeLinks) -> dict[str, Transport]:
+def message_transports(runtime: Runtime, unsubscribe: UnsubscribeLinks, vapid: Vapid02 | None) -> dict[str, Transport]:
     """The channels this service can send by: email when an SMTP server is configured (or started
-    locally on the embedded defaults)."""
+    locally on the embedded defaults), web push with a VAPID key."""
     settings = runtime.settings
     transports: dict[str, Transport] = {}
     if settings.smtp_url:
         domain = settings.mail_from.rpartition("@")[2] or "flashsale.invalid"
         mailer = SmtpMailer(SmtpTarget.parse(settings.smtp_url), settings.mail_from, settings.mail_from_name, domain)
         transports["email"] = EmailTransport(mailer, settings.base_url, unsubscribe, runtime.clock)
+    if vapid is not None:
+        transports["push"] = PushTransport(runtime.sessions, vapid, settings.vapid_subject, settings.base_url,
+                                           settings.env == "development")
     return transports
 
 

@@ -24,6 +24,10 @@ class PermanentFailure(Exception):
     """The server refused the message for good (5xx): retrying would not help."""
 
 
+class NothingToSend(Exception):
+    """The channel has nowhere to send this (no push subscription left): skipped, not failed."""
+
+
 @dataclass(frozen=True, slots=True)
 class Letter:
     to: str

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
 from core.loops import forever
-from messages.mail import PermanentFailure
+from messages.mail import NothingToSend, PermanentFailure
 from messages.repository import Claimed, OutboxRepository
 
 log = logging.getLogger("flashsale.messages")
@@ -82,6 +82,8 @@ class OutboxSender:
             return Outcome("skipped", "unsubscribed")
         try:
             await self.transports[item.channel].deliver(item)
+        except NothingToSend as exc:
+            return Outcome("skipped", str(exc)[:500])
         except PermanentFailure as exc:
             return Outcome("failed", str(exc)[:500])
         except Exception as exc:

@@ -13,9 +13,18 @@ from core.i18n import supported
 from core.keys import Keys
 from core.redis import RedisClient
 from messages.channels import UnsubscribeLinks, link_of
-from messages.exceptions import BadUnsubscribeLink, MessageNotFound
-from messages.repository import OutboxRepository, RecipientRepository, ReminderRepository
-from messages.schemas import ChannelName, DeadLetterOut, DeadLettersOut, MessageOut, ReminderOut
+from messages.exceptions import BadUnsubscribeLink, MessageNotFound, PushUnavailable
+from messages.push import check_endpoint
+from messages.repository import OutboxRepository, PushRepository, RecipientRepository, ReminderRepository
+from messages.schemas import (
+    ChannelName,
+    DeadLetterOut,
+    DeadLettersOut,
+    MessageOut,
+    PushKeyOut,
+    PushSubscriptionIn,
+    ReminderOut,
+)
 from messages.texts import render
 
 MESSAGES_SHOWN = 100
@@ -55,7 +64,10 @@ class ReminderCounts:
 
 class MessageService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, counts: ReminderCounts,
-                 drops: DropHook, unsubscribe: UnsubscribeLinks, base_url: str) -> None:
+                 drops: DropHook, unsubscribe: UnsubscribeLinks, base_url: str, vapid_public_key: str | None,
+                 development: bool) -> None:
+        self.vapid_public_key = vapid_public_key
+        self.development = development  # push endpoints on loopback are allowed (local push services)
         self.sessions = sessions
         self.clock = clock
         self.counts = counts
@@ -75,6 +87,20 @@ class MessageService:
         await self.drops.reminded(drop_id, user_id, True)
         chosen: list[ChannelName] = [c for c in ("email", "push") if getattr(reminder, c)]
         return ReminderOut(drop_id=drop_id, channels=chosen, created_at=reminder.created_at)
+
+    def push_key(self) -> PushKeyOut:
+        if self.vapid_public_key is None:
+            raise PushUnavailable()
+        return PushKeyOut(vapid_public_key=self.vapid_public_key)
+
+    async def subscribe(self, user_id: int, body: PushSubscriptionIn, language: str) -> None:
+        if self.vapid_public_key is None:
+            raise PushUnavailable()
+        await check_endpoint(body.endpoint, development=self.development)
+        async with self.sessions.begin() as session:
+            await PushRepository(session).put(user_id, body.endpoint, body.keys.p256dh, body.keys.auth,
+                                              self.clock.now())
+            await RecipientRepository(session).set_language(user_id, supported(language) or "en")
 
     async def delete_reminder(self, user_id: int, drop_id: int) -> None:
         async with self.sessions.begin() as session:

@@ -12,7 +12,7 @@ from app.dev_mail import render_mailbox
 from app.problems import problems
 from app.web.language import language_of
 from core.errors import NotFound
-from messages.schemas import DeadLettersOut, MessageOut, ReminderIn, ReminderOut
+from messages.schemas import DeadLettersOut, MessageOut, PushKeyOut, PushSubscriptionIn, ReminderIn, ReminderOut
 from messages.service import MessageService
 
 router = APIRouter(tags=["messages"])
@@ -37,6 +37,18 @@ async def put_reminder(drop_id: int, body: ReminderIn, claims: CurrentUser, mess
 async def delete_reminder(drop_id: int, claims: CurrentUser, messages: MessagesDep) -> Response:
     await messages.delete_reminder(claims.user_id, drop_id)
     return Response(status_code=204)
+
+
+@router.get("/api/push/key", response_model=PushKeyOut, responses=problems("push_unavailable"))
+async def push_key(messages: MessagesDep) -> PushKeyOut:
+    return messages.push_key()
+
+
+@router.put("/api/me/push", responses=problems("unauthorized", "push_endpoint_refused", "push_unavailable"))
+async def subscribe_push(body: PushSubscriptionIn, claims: CurrentUser, messages: MessagesDep,
+                         language: Language) -> dict[str, bool]:
+    await messages.subscribe(claims.user_id, body, language)
+    return {"subscribed": True}
 
 
 @router.get("/api/me/messages", response_model=list[MessageOut], responses=problems("unauthorized"))
