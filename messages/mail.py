@@ -4,12 +4,13 @@ sent with aiosmtplib over a few kept-open connections to FLASHSALE_SMTP_URL."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import html
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.header import Header
+from email.utils import format_datetime, formataddr
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
@@ -46,28 +47,47 @@ def _clean(text: str) -> str:
     return "".join(ch for ch in text if ch.isprintable())[:80]
 
 
-def build(letter: Letter, sender: str, sender_name: str, domain: str) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = Address(display_name=_clean(sender_name), addr_spec=sender)
-    message["To"] = Address(display_name=_clean(letter.to_name or ""), addr_spec=letter.to)
-    message["Subject"] = _clean(letter.words.subject)
-    message["Date"] = format_datetime(letter.sent_at)
-    message["Message-ID"] = make_msgid(idstring=letter.message_key.replace(":", "."), domain=domain)
-    message["Content-Language"] = letter.language
-    message["List-Unsubscribe"] = f"<{letter.unsubscribe}>"
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+def _header(value: str) -> str:
+    """An unstructured header's value: as is when plain ASCII, else RFC 2047 encoded words (folded)."""
+    return value if value.isascii() else Header(value, "utf-8").encode()
+
+
+def _part(content_type: str, text: str) -> bytes:
+    body = base64.encodebytes(text.encode())  # lines of 76, CRLF-safe whatever the text holds
+    return (f"Content-Type: {content_type}; charset=\"utf-8\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            .encode() + body.replace(b"\n", b"\r\n"))
+
+
+def build(letter: Letter, sender: str, sender_name: str, domain: str) -> bytes:
+    """The message's bytes: headers from email.utils and email.header (names and subjects encoded,
+    control characters dropped first, so nothing a buyer types can start a header line), a plain text
+    and an HTML part in base64. Assembled here rather than by EmailMessage: its header registry costs
+    about 6 ms a message, which capped the sender at some 150 messages a second."""
     stop = footer(letter.language, letter.unsubscribe)
-    message.set_content(f"{letter.words.body}\n\n--\n{stop}\n")
-    body = html.escape(letter.words.body)
+    text = f"{letter.words.body}\n\n--\n{stop}\n"
     link = html.escape(letter.link, quote=True)
     unsubscribe = html.escape(letter.unsubscribe, quote=True)
     stop_html = html.escape(footer(letter.language, "")).rstrip(": \uff1a")
-    message.add_alternative(
-        f'<!doctype html><html lang="{html.escape(letter.language)}"><body>'
-        f"<p>{body}</p><p><a href=\"{link}\">{link}</a></p>"
-        f'<hr><p style="font-size:small"><a href="{unsubscribe}">{stop_html}</a></p></body></html>',
-        subtype="html")
-    return message
+    page = (f'<!doctype html><html lang="{html.escape(letter.language)}"><body>'
+            f"<p>{html.escape(letter.words.body)}</p><p><a href=\"{link}\">{link}</a></p>"
+            f'<hr><p style="font-size:small"><a href="{unsubscribe}">{stop_html}</a></p></body></html>')
+    boundary = "=_" + secrets.token_hex(12)
+    headers = [
+        ("From", formataddr((_clean(sender_name), sender), charset="utf-8")),
+        ("To", formataddr((_clean(letter.to_name or ""), letter.to), charset="utf-8")),
+        ("Subject", _header(_clean(letter.words.subject))),
+        ("Date", format_datetime(letter.sent_at)),
+        ("Message-ID", f"<{letter.message_key.replace(':', '.')}@{domain}>"),
+        ("Content-Language", letter.language),
+        ("List-Unsubscribe", f"<{letter.unsubscribe}>"),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        ("MIME-Version", "1.0"),
+        ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+    ]
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode()
+    sep = f"--{boundary}\r\n".encode()
+    return (head + b"\r\n" + sep + _part("text/plain", text) + sep + _part("text/html", page)
+            + f"--{boundary}--\r\n".encode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +139,7 @@ class SmtpMailer:
         try:
             if not client.is_connected:
                 await client.connect()
-            await client.send_message(message)
+            await client.sendmail(self.sender, [letter.to], message)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise PermanentFailure(f"recipient refused: {exc.recipients[0].code}") from exc
         except aiosmtplib.SMTPResponseException as exc:

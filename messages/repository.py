@@ -77,6 +77,16 @@ class OutboxRepository:
         await self.session.execute(update(Delivery).where(col(Delivery.id) == delivery_id,
                                                           col(Delivery.attempts) == attempts).values(**values))
 
+    async def settle_sent(self, delivery_ids: Sequence[int], lease_until: datetime, now: datetime) -> None:
+        """Many sent at once: only rows still under this claim's lease (a lease another sender took
+        over after it ran out is not marked by the first)."""
+        for first in range(0, len(delivery_ids), 500):
+            await self.session.execute(
+                update(Delivery).where(col(Delivery.id).in_(list(delivery_ids[first:first + 500])),
+                                       col(Delivery.lease_until) == lease_until)
+                .values(status="sent", sent_at=now, lease_until=None, last_error=None)
+                .execution_options(synchronize_session=False))
+
     async def backlog(self) -> int:
         return int((await self.session.execute(
             select(func.count()).select_from(Delivery).where(col(Delivery.status) == "pending"))).scalar_one())

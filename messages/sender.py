@@ -65,16 +65,22 @@ class OutboxSender:
         """One batch: claimed in one transaction, sent concurrently, settled in another."""
         if not self.transports:
             return 0
+        claimed_at = self.clock.now()
         async with self.sessions.begin() as session:
-            claimed = await OutboxRepository(session).claim(self.clock.now(), LEASE, list(self.transports), BATCH)
+            claimed = await OutboxRepository(session).claim(claimed_at, LEASE, list(self.transports), BATCH)
         if not claimed:
             return 0
         outcomes = await asyncio.gather(*(self._send(item) for item in claimed))
         now = self.clock.now()
         async with self.sessions.begin() as session:
             repo = OutboxRepository(session)
+            sent = [item.delivery_id for item, outcome in zip(claimed, outcomes, strict=True)
+                    if outcome.status == "sent"]
+            await repo.settle_sent(sent, claimed_at + LEASE, now)
             for item, outcome in zip(claimed, outcomes, strict=True):
-                await repo.settle(item.delivery_id, item.attempts, outcome.status, now, outcome.error, outcome.due)
+                if outcome.status != "sent":
+                    await repo.settle(item.delivery_id, item.attempts, outcome.status, now, outcome.error,
+                                      outcome.due)
         return len(claimed)
 
     async def _send(self, item: Claimed) -> Outcome:

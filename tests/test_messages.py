@@ -3,6 +3,8 @@ dead letters for operators; reminder counts; drop-open at the right moment; paym
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import os
 from collections.abc import Iterator
 from datetime import timedelta
@@ -216,12 +218,16 @@ async def test_two_senders_never_send_one_delivery_twice(app: FastAPI) -> None:
 
 def test_names_cannot_add_headers() -> None:
     letter = Letter(to="buyer@example.com", to_name="Eve\r\nBcc: victim@example.com",
-                    words=Words("Hi\nBcc: x@example.com", "body"), language="en", link="http://s/drops/1",
-                    unsubscribe="http://s/unsubscribe?t=1.x", message_key="k:1", sent_at=now())
-    message = build(letter, "store@example.com", "Store\nX-Evil: 1", "example.com")
-    raw = message.as_bytes()
-    assert b"\nBcc:" not in raw and b"\nX-Evil:" not in raw
-    assert message.get_body(("html",)) is not None and message.get_body(("plain",)) is not None
+                    words=Words("Hi\nBcc: x@example.com 你好", "body\r\n.\r\nMAIL FROM"), language="zh",
+                    link="http://s/drops/1", unsubscribe="http://s/unsubscribe?t=1.x", message_key="k:1",
+                    sent_at=now())
+    raw = build(letter, "store@example.com", "Store\nX-Evil: 1", "example.com")
+    assert b"\nBcc:" not in raw and b"\nX-Evil:" not in raw and b"\r\n.\r\n" not in raw
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["Bcc"] is None and message["X-Evil"] is None
+    assert "你好" in str(message["Subject"]) and message["To"].addresses[0].addr_spec == "buyer@example.com"
+    plain, page = message.get_body(("plain",)), message.get_body(("html",))
+    assert plain is not None and "MAIL FROM" in plain.get_content() and page is not None
 
 
 async def test_unsubscribe_link_turns_email_off(app: FastAPI, client: httpx.AsyncClient) -> None:
