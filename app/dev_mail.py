@@ -39,7 +39,7 @@ class RawMaildir:
     def from_cli(cls, parser: object, *args: str) -> RawMaildir:  # `python -m aiosmtpd -c ...RawMaildir DIR`
         return cls(Path(args[0]))
 
-    async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
         name = f"{time.time_ns()}.{os.getpid()}_{next(self._count)}.local"
         temporary = self.path / "tmp" / name
         temporary.write_bytes(envelope.original_content or b"")

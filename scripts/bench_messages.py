@@ -49,7 +49,7 @@ class NoCounts:
         return None
 
 
-async def run(settings: Settings, reminders: int, send: int, var: Path) -> None:
+async def run(settings: Settings, reminders: int, send: int, var: Path, port: int) -> None:
     engine = make_engine(settings)
     sessions = make_sessionmaker(engine)
     now = SYSTEM_CLOCK.now()
@@ -96,12 +96,7 @@ async def run(settings: Settings, reminders: int, send: int, var: Path) -> None:
             Message.drop_id == drop.id).order_by(Delivery.id).limit(send).scalar_subquery()
         await session.execute(update(Delivery).where(Delivery.id.not_in(keep), Delivery.status == "pending")
                               .values(due_at=now + timedelta(days=1)))
-    port = free_port()
     maildir = var / "mail"
-    # In a process of its own, as `flashsale serve` runs it beside its workers.
-    smtp = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c",
-                             "app.dev_mail.RawMaildir", str(maildir)])
-    await asyncio.sleep(1.5)
     mailer = SmtpMailer(SmtpTarget.parse(f"smtp://127.0.0.1:{port}"), "store@example.com", "Store", "example.com")
     transport = EmailTransport(mailer, "http://127.0.0.1:8000", UnsubscribeLinks(b"k", "http://127.0.0.1:8000"),
                                SYSTEM_CLOCK)
@@ -114,8 +109,6 @@ async def run(settings: Settings, reminders: int, send: int, var: Path) -> None:
         sent += step
     seconds = time.perf_counter() - started
     await mailer.close()
-    smtp.terminate()
-    smtp.wait()
     delivered = sum(1 for _ in (maildir / "new").iterdir())
     print(f"{sent:,} emails sent in {seconds:.1f} s: {sent / seconds:,.0f} messages/s "
           f"({delivered:,} in the local Maildir)")
@@ -133,7 +126,16 @@ def main() -> None:
         settings = Settings(var_dir=var, database_url=args.database_url, jwt_secret="b" * 40, secret_key="b" * 40,
                             log_level="warning")
         upgrade(settings)
-        asyncio.run(run(settings, args.reminders, args.send, var))
+        port = free_port()
+        # The local mailbox in a process of its own, as `flashsale serve` runs it apart from its workers.
+        smtp = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",  # noqa: S603
+                                 "-c", "app.dev_mail.RawMaildir", str(var / "mail")])
+        try:
+            time.sleep(1.5)
+            asyncio.run(run(settings, args.reminders, args.send, var, port))
+        finally:
+            smtp.terminate()
+            smtp.wait()
 
 
 if __name__ == "__main__":
