@@ -21,3 +21,6 @@ FAILOVER_REBUILDS = Counter("flashsale_drop_rebuilds_total",
 # Providers' signed notices by what applying them did (bounded: the providers and outcomes are fixed sets).
 PAYMENT_NOTICES = Counter("flashsale_payment_notices_total", "Payment providers' notices by outcome",
                           ["provider", "outcome"], registry=REGISTRY)
+# The outbox's sends by channel and what came of them (bounded: email/push x sent/pending/failed/skipped).
+MESSAGES = Counter("flashsale_messages_total", "Outbox deliveries by channel and outcome", ["channel", "outcome"],
+                   registry=REGISTRY)

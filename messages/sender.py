@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
 from core.loops import forever
+from core.metrics import MESSAGES
 from messages.mail import NothingToSend, PermanentFailure
 from messages.repository import Claimed, OutboxRepository
 
@@ -71,6 +72,8 @@ class OutboxSender:
         if not claimed:
             return 0
         outcomes = await asyncio.gather(*(self._send(item) for item in claimed))
+        for item, outcome in zip(claimed, outcomes, strict=True):
+            MESSAGES.labels(item.channel, outcome.status).inc()
         now = self.clock.now()
         async with self.sessions.begin() as session:
             repo = OutboxRepository(session)

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from app.deps import CurrentUser, OperatorUser, SettingsDep, services_of
 from app.dev_mail import render_mailbox
@@ -87,6 +88,16 @@ async def unsubscribe(t: Annotated[str, Query(max_length=64)], messages: Message
     """The page's button, and RFC 8058's one-click POST from mail clients."""
     await messages.unsubscribe(t)
     return HTMLResponse('<!doctype html><html lang="en"><meta charset="utf-8"><p>Unsubscribed.</p></html>')
+
+
+SERVICE_WORKER = Path(__file__).resolve().parent.parent / "web" / "static" / "js" / "sw.js"
+
+
+@router.get("/sw.js", include_in_schema=False)
+async def service_worker() -> FileResponse:
+    """The storefront's service worker, at the root so its scope is the whole site."""
+    return FileResponse(SERVICE_WORKER, media_type="text/javascript",
+                        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})
 
 
 @router.get("/dev/mail", response_class=HTMLResponse, include_in_schema=False)
