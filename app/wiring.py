@@ -241,7 +241,8 @@ def background_loops(services: Services) -> Background:
                      runtime.settings.sink_claim_idle_ms,
                      recorders=[services.share, services.gate, PaidMessages(runtime.clock)],
                      notices=NoticeRecords())
-    openings = DropOpenings(runtime.sessions, services.catalog, runtime.clock, services.reminder_counts)
+    openings = DropOpenings(runtime.sessions, services.catalog, runtime.clock, services.reminder_counts,
+                            services.queue)
     message_tasks = [asyncio.create_task(openings.run(), name="drop-openings")]
     if runtime.settings.send_messages:
         sender = OutboxSender(runtime.sessions, runtime.clock, services.transports)

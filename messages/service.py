@@ -37,7 +37,7 @@ class DropHook(Protocol):
 
     async def check(self, drop_id: int) -> None: ...
 
-    async def reminded(self, drop_id: int, user_id: int, present: bool) -> None: ...
+    async def reminded(self, drop_id: int, user_id: int, present: bool, channel: bool) -> None: ...
 
 
 class ReminderCounts:
@@ -84,8 +84,8 @@ class MessageService:
             await RecipientRepository(session).set_language(user_id, supported(language) or "en")
         if new:
             await self.counts.change(drop_id, 1)
-        await self.drops.reminded(drop_id, user_id, True)
         chosen: list[ChannelName] = [c for c in ("email", "push") if getattr(reminder, c)]
+        await self.drops.reminded(drop_id, user_id, True, bool(chosen))
         return ReminderOut(drop_id=drop_id, channels=chosen, created_at=reminder.created_at)
 
     def push_key(self) -> PushKeyOut:
@@ -107,7 +107,7 @@ class MessageService:
             gone = await ReminderRepository(session).delete(user_id, drop_id)
         if gone:
             await self.counts.change(drop_id, -1)
-            await self.drops.reminded(drop_id, user_id, False)
+            await self.drops.reminded(drop_id, user_id, False, False)
 
     async def messages(self, user_id: int, language: str) -> list[MessageOut]:
         async with self.sessions() as session:

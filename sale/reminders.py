@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from codes.models import CodeStatus, FCode
-from core.clock import Clock, as_utc
+from core.clock import Clock, as_utc, ms
 from core.db import DATABASE_DOWN
 from core.loops import forever
 from messages.models import Reminder
@@ -26,9 +26,11 @@ from messages.service import ReminderCounts
 from sale.catalog import DropCatalog
 from sale.live_order import LiveOrder
 from sale.models import Drop
+from sale.queue.service import QueueService
 
 log = logging.getLogger("flashsale.reminders")
 COUNTS_EVERY_SECONDS = 5.0
+TOLD_ADMISSION = timedelta(minutes=5)  # an admission told by message lasts at least this from the message
 
 
 def fcode_holders(drop: Drop, now: datetime) -> ColumnElement[bool]:
@@ -41,7 +43,8 @@ def fcode_holders(drop: Drop, now: datetime) -> ColumnElement[bool]:
 
 class DropOpenings:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], catalog: DropCatalog, clock: Clock,
-                 counts: ReminderCounts, interval_seconds: float = 0.25) -> None:
+                 counts: ReminderCounts, queue: QueueService | None = None, interval_seconds: float = 0.25) -> None:
+        self.queue = queue
         self.sessions = sessions
         self.catalog = catalog
         self.clock = clock
@@ -64,6 +67,8 @@ class DropOpenings:
                 written += await self._open(drop, "priority", fcode_holders(drop, now), now)
             if now >= starts and (drop.id, "open") not in self._done:
                 written += await self._open(drop, "open", None, now)
+            if drop.waiting_room and now >= starts and self.queue is not None:
+                written += await self._tell_admitted(drop, self.queue)
         if time.monotonic() - self._last_counts > COUNTS_EVERY_SECONDS:
             self._last_counts = time.monotonic()
             try:
@@ -84,6 +89,28 @@ class DropOpenings:
         self._done.add((drop.id, phase))
         if written:
             log.info("drop %s %s: %d reminders written to the outbox", drop.id, phase, written)
+        return written
+
+
+    async def _tell_admitted(self, drop: Drop, queue: QueueService) -> int:
+        """"Your turn": the admissions of tickets with a channel, into the outbox (keyed by drop, account
+        and admission), then each admission stretched to 5 minutes from now at least, so the holder
+        has that long from the message."""
+        assert drop.id is not None
+        entries = await queue.admissions_to_tell(drop.id)
+        if not entries:
+            return 0
+        now = self.clock.now()
+        until = [(entry_id, user_id, max(until_ms, ms(now + TOLD_ADMISSION))) for entry_id, user_id, until_ms
+                 in entries]
+        drafts = [Draft(user_id=user_id, kind="admitted", key=f"admitted:{drop.id}:{user_id}:{entry_id.decode()}",
+                        drop_id=drop.id, params={"drop_name": drop.name,
+                                                 "until": datetime.fromtimestamp(until_ms / 1000, UTC)
+                                                 .strftime("%H:%M UTC")})
+                  for entry_id, user_id, until_ms in until]
+        async with self.sessions.begin() as session:
+            written = await write(session, drafts, now)
+        await queue.told(drop.id, until)
         return written
 
 

@@ -65,12 +65,23 @@ class ReservationWindow:
             await pipe.execute()
         return users
 
+    async def has_channel(self, drop_id: int, user_id: int) -> bool:
+        """Whether the account set a reminder with a channel on the drop (its waiting-room ticket is
+        then told at admission instead of expiring for missing polls)."""
+        return bool(await self.redis.sismember(self.keys.queue_channels(drop_id), str(user_id)))
+
     async def check(self, drop_id: int) -> None:
         if await self.catalog.get(drop_id) is None:
             raise DropNotFound()
 
-    async def reminded(self, drop_id: int, user_id: int, present: bool) -> None:
-        """A reminder set or cancelled: before the start it changes who may buy in the window."""
+    async def reminded(self, drop_id: int, user_id: int, present: bool, channel: bool) -> None:
+        """A reminder set (with a channel) or cancelled: the waiting room tells the holder at admission;
+        before the start it changes who may buy in the reservation-only window."""
+        channels = self.keys.queue_channels(drop_id)
+        if channel:
+            await self.redis.sadd(channels, str(user_id))
+        else:
+            await self.redis.srem(channels, str(user_id))
         drop = await self.catalog.get(drop_id)
         if drop is None:
             return

@@ -7,7 +7,7 @@ import email
 import email.policy
 import os
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -40,6 +40,8 @@ from tests.support import (
 from tests.support.clock import Manual
 from tests.support.fcodes import claim
 from tests.support.mail import MailServer
+from tests.support.queue import join
+from tests.support.queue import ticket as queue_ticket
 
 
 @pytest.fixture
@@ -302,3 +304,29 @@ async def test_reservation_only_window(manual: Manual) -> None:
     assert refused.status_code == 403 and refused.json()["code"] == "reservation_required"
     clock.set(starts + timedelta(minutes=10, seconds=1))
     assert (await client.post(buy_url, json={"quantity": 1}, headers=walk_in.headers)).status_code == 201
+
+
+async def test_a_ticket_with_a_channel_waits_without_polls_and_is_told(manual: Manual) -> None:
+    client, clock = manual.client, manual.clock
+    operator = await make_account(manual.app, "operator")
+    told, silent = await make_accounts(manual.app, 2)
+    starts = clock.now() + timedelta(minutes=15)
+    drop = await create_drop(client, operator, starts_at=iso(starts), ends_at=iso(starts + timedelta(hours=1)),
+                             waiting_room=True, challenge=False, stock=10, prequeue_minutes=20)
+    assert (await client.put(f"/api/drops/{drop['id']}/reminder", json={"channels": ["email"]},
+                             headers=told.headers)).status_code == 200
+    for who in (told, silent):
+        joined = await join(manual.app, drop["id"], who)
+        assert joined.status_code in (200, 201), joined.text
+    clock.set(starts + timedelta(minutes=10))  # nobody polls for 25 minutes, 10 of them after the start
+
+    async def told_in_messages() -> bool:
+        return any(m["kind"] == "admitted" for m in await my_messages(client, told))
+
+    await eventually(told_in_messages, timeout=10)
+    mine = await queue_ticket(client, drop["id"], told)
+    assert mine["status"] == "admitted"
+    until = datetime.fromisoformat(mine["admitted_until"].replace("Z", "+00:00"))
+    assert until >= clock.now() + timedelta(minutes=5) - timedelta(seconds=2)
+    assert (await queue_ticket(client, drop["id"], silent))["status"] == "expired"
+    assert not any(m["kind"] == "admitted" for m in await my_messages(client, silent))

@@ -70,7 +70,15 @@ class QueueService:
             raise RateLimited(60, "Too many joins from this account or address; try again later")
         if outcome in JOIN_REFUSALS:
             raise JOIN_REFUSALS[outcome]()
+        if await self.reserved.has_channel(drop_id, user_id):
+            await self.gate.keep(drop_id, user_id)  # told at admission: no polls needed (issue 22)
         return await self.ticket(drop_id, user_id)
+
+    async def admissions_to_tell(self, drop_id: int) -> list[tuple[bytes, int, int]]:
+        return await self.gate.admissions_to_tell(drop_id)
+
+    async def told(self, drop_id: int, entries: list[tuple[bytes, int, int]]) -> None:
+        await self.gate.told(drop_id, entries)
 
     async def ticket(self, drop_id: int, user_id: int) -> TicketOut:
         state = await self._state(drop_id, user_id)
