@@ -1,7 +1,7 @@
 """Prometheus counters the domains count into; app/metrics.py serves them and times requests."""
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 REQUESTS = Counter("flashsale_http_requests_total", "HTTP requests", ["method", "route", "status"],
@@ -24,3 +24,6 @@ PAYMENT_NOTICES = Counter("flashsale_payment_notices_total", "Payment providers'
 # The outbox's sends by channel and what came of them (bounded: email/push x sent/pending/failed/skipped).
 MESSAGES = Counter("flashsale_messages_total", "Outbox deliveries by channel and outcome", ["channel", "outcome"],
                    registry=REGISTRY)
+# Deliveries waiting in the outbox (pending, due or not), as the senders last counted (every 5 s).
+OUTBOX_BACKLOG = Gauge("flashsale_outbox_backlog", "Outbox deliveries not yet sent", registry=REGISTRY,
+                       multiprocess_mode="max")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
 from core.loops import forever
-from core.metrics import MESSAGES
+from core.metrics import MESSAGES, OUTBOX_BACKLOG
 from messages.mail import NothingToSend, PermanentFailure
 from messages.repository import Claimed, OutboxRepository
 
@@ -23,6 +24,7 @@ log = logging.getLogger("flashsale.messages")
 BATCH = 200
 LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 8
+BACKLOG_EVERY_SECONDS = 5.0
 FIRST_RETRY_SECONDS = 5.0
 LAST_RETRY_SECONDS = 3600.0
 
@@ -52,11 +54,16 @@ class OutboxSender:
         self.clock = clock
         self.transports = transports  # shared: a channel configured later (tests) is used at once
         self.interval_seconds = interval_seconds
+        self._counted = 0.0
 
     async def run(self) -> None:
         await forever(self._step_until_empty, log, pause=self.interval_seconds)
 
     async def _step_until_empty(self) -> int:
+        if time.monotonic() - self._counted > BACKLOG_EVERY_SECONDS:
+            self._counted = time.monotonic()
+            async with self.sessions() as session:
+                OUTBOX_BACKLOG.set(await OutboxRepository(session).backlog())
         total = 0
         while (sent := await self.step()) == BATCH:
             total += sent

@@ -330,3 +330,11 @@ async def test_a_ticket_with_a_channel_waits_without_polls_and_is_told(manual: M
     assert until >= clock.now() + timedelta(minutes=5) - timedelta(seconds=2)
     assert (await queue_ticket(client, drop["id"], silent))["status"] == "expired"
     assert not any(m["kind"] == "admitted" for m in await my_messages(client, silent))
+
+
+async def test_metrics_show_the_outbox(app: FastAPI, client: httpx.AsyncClient) -> None:
+    async def shown() -> bool:
+        text = (await client.get("/metrics")).text
+        return "flashsale_outbox_backlog" in text and "flashsale_messages_total" in text
+
+    await eventually(shown, timeout=10)
