@@ -77,9 +77,18 @@ class FcodeService:
         return out
 
     async def list_for(self, claims: Claims) -> list[FcodeOut]:
+        """The caller's own codes, then those another employee gave the caller (with `given_by`)."""
         async with self.sessions() as session:
-            rows = await FcodeRepository(session).for_owner(claims.user_id)
-        return await self._render(rows)
+            repo = FcodeRepository(session)
+            rows, given = await repo.for_owner(claims.user_id), await repo.given_to(claims.user_id)
+            givers = await repo.emails({row.owner_id for row in given})
+        mine = await self._render(rows)
+        if not given:
+            return mine
+        received = [out.model_copy(update={"given_by": givers.get(row.owner_id)})
+                    for row, out in zip(given, await self._render(given), strict=True)
+                    if out.gifted_to is not None and out.status == CodeStatus.available]
+        return mine + received
 
     # -- minting ---------------------------------------------------------------------------------
     def _month(self, month: str | None) -> str:

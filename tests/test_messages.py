@@ -338,3 +338,25 @@ async def test_metrics_show_the_outbox(app: FastAPI, client: httpx.AsyncClient) 
         return "flashsale_outbox_backlog" in text and "flashsale_messages_total" in text
 
     await eventually(shown, timeout=10)
+
+
+async def test_a_given_fcode_shows_in_the_recipients_list(app: FastAPI, client: httpx.AsyncClient) -> None:
+    giver, friend = await make_account(app, "employee"), await make_account(app, "employee")
+    code = (await claim(client, giver))[0]["code"]
+    assert (await client.post(f"/api/fcodes/{code}/gift", json={"email": friend.email},
+                              headers=giver.headers)).status_code == 200
+
+    async def listed() -> bool:
+        codes = (await client.get("/api/fcodes", headers=friend.headers)).json()
+        return any(c["code"] == code and c["given_by"] == giver.email for c in codes)
+
+    await eventually(listed, timeout=10)
+    mine = {c["code"]: c for c in (await client.get("/api/fcodes", headers=giver.headers)).json()}
+    assert mine[code]["given_by"] is None and mine[code]["gifted_to"] == friend.email
+    assert (await client.delete(f"/api/fcodes/{code}/gift", headers=giver.headers)).status_code == 200
+
+    async def gone() -> bool:
+        codes = (await client.get("/api/fcodes", headers=friend.headers)).json()
+        return all(c["code"] != code for c in codes)
+
+    await eventually(gone, timeout=10)
