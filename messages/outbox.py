@@ -60,13 +60,15 @@ async def write(session: AsyncSession, drafts: Sequence[Draft], now: datetime) -
 
 
 async def write_drop_open(session: AsyncSession, drop_id: int, params: Mapping[str, str | int], now: datetime,
-                          among: ColumnElement[bool] | None = None) -> int:
+                          set_before: datetime, among: ColumnElement[bool] | None = None) -> int:
     """The drop-open message of every reminder of the drop not told yet (only those whose user_id
-    `among` selects, e.g. F-code holders at the priority window), in two INSERT ... SELECT statements:
+    `among` selects, e.g. F-code holders at the priority window) set before `set_before` (the moment
+    it opens: a reminder set on an open drop is told nothing), in INSERT ... SELECT statements:
     a hundred thousand reminders are a moment's work for the database, not a loop here."""
     key = literal(f"drop_open:{drop_id}:") + cast(Reminder.user_id, String)
     told = exists().where(col(Message.key) == key)
-    chosen = and_(col(Reminder.drop_id) == drop_id, ~told, among if among is not None else true())
+    chosen = and_(col(Reminder.drop_id) == drop_id, col(Reminder.created_at) < set_before, ~told,
+                  among if among is not None else true())
     at = literal(now, type_=DateTime(timezone=True))
     source = select(col(Reminder.user_id), literal("drop_open"), key, literal(drop_id),
                     literal(orjson.dumps(dict(params)).decode()), at).where(chosen)

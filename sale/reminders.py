@@ -64,9 +64,9 @@ class DropOpenings:
             assert drop.id is not None
             starts, priority = as_utc(drop.starts_at), as_utc(drop.priority_starts_at)
             if priority < starts and now >= priority and (drop.id, "priority") not in self._done:
-                written += await self._open(drop, "priority", fcode_holders(drop, now), now)
+                written += await self._open(drop, "priority", priority, fcode_holders(drop, now), now)
             if now >= starts and (drop.id, "open") not in self._done:
-                written += await self._open(drop, "open", None, now)
+                written += await self._open(drop, "open", starts, None, now)
             if drop.waiting_room and now >= starts and self.queue is not None:
                 written += await self._tell_admitted(drop, self.queue)
         if time.monotonic() - self._last_counts > COUNTS_EVERY_SECONDS:
@@ -79,11 +79,12 @@ class DropOpenings:
                 log.warning("reminder counts not refreshed: the database is unreachable")
         return written
 
-    async def _open(self, drop: Drop, phase: str, among: ColumnElement[bool] | None, now: datetime) -> int:
+    async def _open(self, drop: Drop, phase: str, moment: datetime, among: ColumnElement[bool] | None,
+                    now: datetime) -> int:
         assert drop.id is not None
         try:
             async with self.sessions.begin() as session:
-                written = await write_drop_open(session, drop.id, {"drop_name": drop.name}, now, among)
+                written = await write_drop_open(session, drop.id, {"drop_name": drop.name}, now, moment, among)
         except IntegrityError:
             return 0  # another worker wrote them at the same moment: the next step finds nothing left
         self._done.add((drop.id, phase))

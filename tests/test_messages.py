@@ -360,3 +360,36 @@ async def test_a_given_fcode_shows_in_the_recipients_list(app: FastAPI, client: 
         return all(c["code"] != code for c in codes)
 
     await eventually(gone, timeout=10)
+
+
+async def test_fcode_holders_are_told_at_the_priority_window_others_at_the_start(manual: Manual) -> None:
+    client, clock = manual.client, manual.clock
+    operator = await make_account(manual.app, "operator")
+    holder, buyer = await make_account(manual.app, "employee"), await make_account(manual.app)
+    await claim(client, holder)
+    starts = clock.now() + timedelta(minutes=30)
+    drop = await create_drop(client, operator, starts_at=iso(starts), ends_at=iso(starts + timedelta(hours=1)),
+                             priority_minutes=10)
+    for who in (holder, buyer):
+        assert (await client.put(f"/api/drops/{drop['id']}/reminder", json={"channels": ["email"]},
+                                 headers=who.headers)).status_code == 200
+
+    async def opened(who: Account) -> int:
+        return sum(m["kind"] == "drop_open" and m["drop_id"] == drop["id"] for m in await my_messages(client, who))
+
+    clock.set(starts - timedelta(minutes=10) + timedelta(seconds=1))
+
+    async def holder_told() -> bool:
+        return await opened(holder) == 1
+
+    await eventually(holder_told, timeout=10)
+    await asyncio.sleep(0.5)
+    assert await opened(buyer) == 0
+    clock.set(starts + timedelta(seconds=1))
+
+    async def buyer_told() -> bool:
+        return await opened(buyer) == 1
+
+    await eventually(buyer_told, timeout=10)
+    await asyncio.sleep(0.5)
+    assert await opened(holder) == 1  # once
