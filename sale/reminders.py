@@ -20,7 +20,7 @@ from core.clock import Clock, as_utc, ms
 from core.db import DATABASE_DOWN
 from core.loops import forever
 from messages.models import Reminder
-from messages.outbox import Draft, write, write_drop_open
+from messages.outbox import DROP_OPEN_CHUNK, Draft, write, write_drop_open
 from messages.repository import ReminderRepository
 from messages.service import ReminderCounts
 from sale.catalog import DropCatalog
@@ -82,11 +82,16 @@ class DropOpenings:
     async def _open(self, drop: Drop, phase: str, moment: datetime, among: ColumnElement[bool] | None,
                     now: datetime) -> int:
         assert drop.id is not None
+        written = 0
         try:
-            async with self.sessions.begin() as session:
-                written = await write_drop_open(session, drop.id, {"drop_name": drop.name}, now, moment, among)
+            while True:  # a chunk per transaction (DROP_OPEN_CHUNK), each committed before the next
+                async with self.sessions.begin() as session:
+                    chunk = await write_drop_open(session, drop.id, {"drop_name": drop.name}, now, moment, among)
+                written += chunk
+                if chunk < DROP_OPEN_CHUNK:
+                    break
         except IntegrityError:
-            return 0  # another worker wrote them at the same moment: the next step finds nothing left
+            return written  # another worker wrote them at the same moment: the next step finds what is left
         self._done.add((drop.id, phase))
         if written:
             log.info("drop %s %s: %d reminders written to the outbox", drop.id, phase, written)

@@ -20,7 +20,7 @@ from core.settings import Settings
 from messages.channels import EmailTransport, UnsubscribeLinks
 from messages.mail import Letter, SmtpMailer, SmtpTarget, build
 from messages.models import Delivery, Message
-from messages.outbox import Draft, write
+from messages.outbox import Draft, write, write_drop_open
 from messages.repository import Claimed
 from messages.sender import OutboxSender, Transport
 from messages.texts import Words
@@ -392,3 +392,24 @@ async def test_fcode_holders_are_told_at_the_priority_window_others_at_the_start
     await eventually(buyer_told, timeout=10)
     await asyncio.sleep(0.5)
     assert await opened(holder) == 1  # once
+
+
+async def test_drop_open_is_written_in_chunks_each_once(app: FastAPI, client: httpx.AsyncClient) -> None:
+    runtime = runtime_of(app)
+    operator = await make_account(app, "operator")
+    buyers = await make_accounts(app, 5)
+    drop = await create_drop(client, operator, starts_at=iso(now() + timedelta(hours=1)),
+                             ends_at=iso(now() + timedelta(hours=2)))
+    for who in buyers:
+        assert (await client.put(f"/api/drops/{drop['id']}/reminder", json={"channels": ["email"]},
+                                 headers=who.headers)).status_code == 200
+    at, written = now(), []
+    for _ in range(4):
+        async with runtime.sessions.begin() as session:
+            written.append(await write_drop_open(session, drop["id"], {"drop_name": "x"}, at,
+                                                 at + timedelta(seconds=1), limit=2))
+    assert written == [2, 2, 1, 0]
+    async with runtime.sessions() as session:
+        deliveries = (await session.execute(select(func.count()).select_from(Delivery).join(
+            Message, Message.id == Delivery.message_id).where(Message.drop_id == drop["id"]))).scalar_one()
+    assert deliveries == 5
