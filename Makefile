@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 WORKERS ?= 1
 ARGS   ?=
-TYPED  := $(wildcard core audit accounts codes sale app loadtest fakes)
+TYPED  := $(wildcard core audit accounts messages codes sale app loadtest fakes)
 
 FUZZ_EXAMPLES ?= 30
 # pytest-xdist workers, tests dealt one by one (tests/conftest.py keeps a module with a shared server

@@ -92,6 +92,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
     """Run the service (uvicorn with uvloop and httptools)."""
     import uvicorn
 
+    from app.dev_mail import start_dev_mail
     from app.dev_payments import start_dev_payments
     from app.server import BODY_TIMEOUT_ENV, HEAD_TIMEOUT_ENV, server_options
     from core.embedded_redis import EmbeddedRedis
@@ -108,6 +109,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
         os.environ["FLASHSALE_REDIS_URL"] = embedded.start()
         typer.echo(f"embedded Redis on {embedded.url} (data in {embedded.data_dir})")
     payments = start_dev_payments(settings, base_url, typer.echo)
+    mail = start_dev_mail(settings, typer.echo)
     try:
         if settings.is_sqlite:
             upgrade(settings)
@@ -129,6 +131,8 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
     finally:
         if payments is not None:
             payments.stop()
+        if mail is not None:
+            mail.stop()
         if embedded is not None:
             embedded.stop()
 

@@ -24,6 +24,7 @@ from app.routes.controls import router as controls_router
 from app.routes.fcodes import router as fcodes_router
 from app.routes.health import router as health_router
 from app.routes.images import router as images_router
+from app.routes.messages import router as messages_router
 from app.routes.payments import router as payments_router
 from app.routes.purchase import purchase_route
 from app.routes.queue import router as queue_router
@@ -103,8 +104,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
         async with running(settings, background=settings.run_background, clock=clock) as services:
             app.state.runtime = services.runtime
             app.state.services = services
-            # The outbox, once it exists, is handed here: live_metrics(services.runtime, services.outbox).
-            app.state.rendered_metrics = RenderedMetrics(live_metrics(services.runtime))
+            app.state.rendered_metrics = RenderedMetrics(live_metrics(services.runtime, services.messages))
             async with traced(app, services.runtime):  # only with FLASHSALE_OTEL_ENDPOINT set
                 settle_heap()
                 yield
@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     app.include_router(admin_router)
     app.include_router(share_router)
     app.include_router(payments_router)
+    app.include_router(messages_router)
     app.include_router(web_router)
     mount_static(app)
     mount_media(app, settings)

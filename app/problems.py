@@ -11,6 +11,7 @@ from typing import Any
 import accounts.exceptions
 import codes.exceptions
 import core.token_versions
+import messages.exceptions
 import sale.exceptions
 import sale.images.exceptions
 import sale.queue.exceptions
@@ -25,7 +26,7 @@ GENERIC_CODES: dict[str, int] = {
     "method_not_allowed": 405, "payload_too_large": 413, "unsupported_media_type": 415,
     "rate_limited": 429, "internal_error": 500, "service_unavailable": 503,
 }
-_DOMAIN_MODULES = (accounts.exceptions, codes.exceptions, core.token_versions, sale.exceptions,
+_DOMAIN_MODULES = (accounts.exceptions, codes.exceptions, core.token_versions, messages.exceptions, sale.exceptions,
                    sale.images.exceptions, sale.queue.exceptions, sale.share.exceptions)
 
 

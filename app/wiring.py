@@ -6,6 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from py_vapid import Vapid02
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.service import AccountService
@@ -22,6 +23,11 @@ from core.ratelimit import FailureLimiter
 from core.redis import LuaScript
 from core.runtime import Runtime
 from core.settings import Settings
+from messages.channels import EmailTransport, UnsubscribeLinks
+from messages.mail import SmtpMailer, SmtpTarget
+from messages.push import PushTransport, load_vapid, public_key
+from messages.sender import OutboxSender, Transport
+from messages.service import MessageService, ReminderCounts
 from sale.address_cap import AddressCap, AddressCaps
 from sale.admin.controls import DropControls
 from sale.admin.export import OrderExport
@@ -51,7 +57,9 @@ from sale.queue.challenge import Challenges, Difficulty
 from sale.queue.gate import QueueGate, QueueLimits
 from sale.queue.gate import register_scripts as register_queue_scripts
 from sale.queue.service import QueueService
+from sale.reminders import DropOpenings, PaidMessages
 from sale.report.service import DropReports
+from sale.reserved import ReservationWindow
 from sale.share.card import CardStore
 from sale.share.cards import ShareCards
 from sale.share.credit import ReferralCredit
@@ -92,6 +100,9 @@ class Services:
     export: OrderExport
     audit: AuditLog
     reports: DropReports
+    messages: MessageService
+    reminder_counts: ReminderCounts
+    transports: dict[str, Transport]
 
 
 class BulkRefundOnCancel:
@@ -129,9 +140,12 @@ async def build_services(runtime: Runtime) -> Services:
     catalog = DropCatalog(runtime.redis, runtime.keys, runtime.sessions, runtime.clock, sale_scripts.catalog_sync)
     loader = DropLoader(runtime.sessions, runtime.redis, runtime.keys, inventory, catalog)
     lookup = OrderLookup(inventory, runtime.sessions)
-    queue = make_queue(runtime, loader)
+    reserved = ReservationWindow(runtime.redis, runtime.keys, runtime.sessions, catalog, runtime.clock)
+    queue = make_queue(runtime, loader, reserved)
     images = DropImageService(runtime.sessions, MediaStore(settings.media_root))
-    drops = DropAdmin(runtime.sessions, runtime.clock, settings, inventory, loader, catalog, queue, images)
+    reminder_counts = ReminderCounts(runtime.redis, runtime.keys)
+    drops = DropAdmin(runtime.sessions, runtime.clock, settings, inventory, loader, catalog, queue, images,
+                      reminder_counts)
 
     crypto = CodeCrypto(settings.app_secret)
     code_state = CodeState(runtime.redis, runtime.keys, code_scripts, runtime.clock)
@@ -151,7 +165,7 @@ async def build_services(runtime: Runtime) -> Services:
     failover = FailoverRebuild(runtime.sessions, runtime.redis, runtime.keys, loader, sale_scripts.unlock,
                                settings.failover_settle_seconds)
     purchases = PurchaseService(inventory, loader, gate, referrals,
-                                AddressTags(settings.app_secret), address_caps, runtime.versions, failover)
+                                AddressTags(settings.app_secret), address_caps, runtime.versions, failover, reserved)
     test_provider = make_provider(settings.payment_provider)
     providers = payment_providers(settings)
     refunds = Refunds(providers, test_provider, inventory, loader, runtime.sessions, runtime.redis, runtime.keys,
@@ -169,13 +183,34 @@ async def build_services(runtime: Runtime) -> Services:
     controls = DropControls(runtime.sessions, runtime.clock, drops, state, NoOutbox())
     lifecycle = DropLifecycle(runtime.sessions, runtime.clock, settings, drops, state, gate, payments,
                               BulkRefundOnCancel(refunds))
+    unsubscribe = UnsubscribeLinks(settings.app_secret, settings.base_url)
+    vapid = load_vapid(settings.vapid_private_key, settings.var_dir if settings.env == "development" else None)
+    messages = MessageService(runtime.sessions, runtime.clock, reminder_counts, reserved, unsubscribe,
+                              settings.base_url, public_key(vapid) if vapid else None, settings.env == "development")
     return Services(runtime=runtime, accounts=accounts, inventory=inventory, catalog=catalog, loader=loader,
                     queue=queue, drops=drops, purchases=purchases, orders=orders, payments=payments,
                     refunds=refunds, lookup=lookup, gate=gate, fcodes=fcodes,
                     code_sync=code_sync, share=share, share_page=share_page,
                     share_cards=share_cards, controls=controls, lifecycle=lifecycle,
                     admin_orders=AdminOrders(runtime.sessions), export=OrderExport(runtime.sessions, drops),
-                    audit=AuditLog(runtime.sessions), reports=DropReports(runtime.sessions, drops))
+                    audit=AuditLog(runtime.sessions), reports=DropReports(runtime.sessions, drops),
+                    messages=messages, reminder_counts=reminder_counts,
+                    transports=message_transports(runtime, unsubscribe, vapid))
+
+
+def message_transports(runtime: Runtime, unsubscribe: UnsubscribeLinks, vapid: Vapid02 | None) -> dict[str, Transport]:
+    """The channels this service can send by: email when an SMTP server is configured (or started
+    locally on the embedded defaults), web push with a VAPID key."""
+    settings = runtime.settings
+    transports: dict[str, Transport] = {}
+    if settings.smtp_url:
+        domain = settings.mail_from.rpartition("@")[2] or "flashsale.invalid"
+        mailer = SmtpMailer(SmtpTarget.parse(settings.smtp_url), settings.mail_from, settings.mail_from_name, domain)
+        transports["email"] = EmailTransport(mailer, settings.base_url, unsubscribe, runtime.clock)
+    if vapid is not None:
+        transports["push"] = PushTransport(runtime.sessions, vapid, settings.vapid_subject, settings.base_url,
+                                           settings.env == "development")
+    return transports
 
 
 def payment_providers(settings: Settings) -> dict[str, AsyncProvider]:
@@ -205,7 +240,7 @@ def make_share(runtime: Runtime, drops: DropAdmin, lookup: OrderLookup, signer: 
     return links, SharePage(facts, views, credit, cards, drops, runtime.sessions, runtime.clock), cards
 
 
-def make_queue(runtime: Runtime, loader: DropLoader) -> QueueService:
+def make_queue(runtime: Runtime, loader: DropLoader, reserved: ReservationWindow) -> QueueService:
     """The waiting room: its limits and challenge difficulty from the settings."""
     s = runtime.settings
     limits = QueueLimits(admission_ms=s.queue_admission_seconds * 1000, stale_ms=s.queue_stale_seconds * 1000,
@@ -217,7 +252,7 @@ def make_queue(runtime: Runtime, loader: DropLoader) -> QueueService:
                             Difficulty(s.queue_challenge_min_number, s.queue_challenge_number_per_join,
                                        s.queue_challenge_max_number))
     gate = QueueGate(runtime.redis, runtime.keys, runtime.scripts, limits, runtime.clock)
-    return QueueService(gate, challenges, loader)
+    return QueueService(gate, challenges, loader, reserved)
 
 
 @dataclass
@@ -227,10 +262,12 @@ class Background:
     sink: OrderSink
     sink_task: asyncio.Task[None]
     sweeper_task: asyncio.Task[None]
+    message_tasks: list[asyncio.Task[None]]
 
     async def stop(self, drain_seconds: float) -> None:
-        """Graceful stop: the sweeper at once; the sink after its batch and what is left in the streams."""
-        await cancel_all([self.sweeper_task])
+        """Graceful stop: the sweeper and the messages at once (a send cut short is sent again: its
+        lease ends); the sink after its batch and what is left in the streams."""
+        await cancel_all([self.sweeper_task, *self.message_tasks])
         await self.sink.stop(self.sink_task, drain_seconds)
         await cancel_all([self.sink_task])
 
@@ -243,7 +280,14 @@ def background_loops(services: Services) -> Background:
                              services.queue, services.refunds))
     # The sink writes each paid order's share link and F-code redemption with the order, off the request.
     sink = OrderSink(runtime.redis, runtime.keys, runtime.sessions, runtime.database_writes,
-                     runtime.settings.sink_claim_idle_ms, recorders=[services.share, services.gate],
+                     runtime.settings.sink_claim_idle_ms,
+                     recorders=[services.share, services.gate, PaidMessages(runtime.clock)],
                      notices=NoticeRecords())
+    openings = DropOpenings(runtime.sessions, services.catalog, runtime.clock, services.reminder_counts,
+                            services.queue)
+    message_tasks = [asyncio.create_task(openings.run(), name="drop-openings")]
+    if runtime.settings.send_messages:
+        sender = OutboxSender(runtime.sessions, runtime.clock, services.transports)
+        message_tasks.append(asyncio.create_task(sender.run(), name="outbox-sender"))
     return Background(sink, asyncio.create_task(sink.run(), name="order-sink"),
-                      asyncio.create_task(sweeper.run(), name="sweeper"))
+                      asyncio.create_task(sweeper.run(), name="sweeper"), message_tasks)

@@ -20,6 +20,12 @@ class FcodeRepository:
         result = await self.session.execute(select(FCode).where(FCode.code_hash == code_hash))
         return result.scalars().first()
 
+    async def given_to(self, user_id: int) -> list[FCode]:
+        """Codes another employee gave this account (the gift's end is checked with the live state)."""
+        result = await self.session.execute(select(FCode).where(FCode.gifted_to_id == user_id)
+                                            .order_by(col(FCode.month).desc(), col(FCode.id)))
+        return list(result.scalars().all())
+
     async def for_owner(self, owner_id: int, month: str | None = None) -> list[FCode]:
         query = select(FCode).where(FCode.owner_id == owner_id)
         if month is not None:

@@ -19,6 +19,7 @@ class FcodeOut(BaseModel):
     sku: str | None = Field(description="The only SKU the code buys; null: any SKU")
     order_id: str | None
     gifted_to: str | None = Field(description="Email of the account the code is given to, if any")
+    given_by: str | None = Field(default=None, description="For a code given to the caller: the giver's email")
 
 
 class ClaimOut(BaseModel):

@@ -33,6 +33,7 @@ from codes.state import CodeState, LiveCode
 from codes.sync import CodeSync
 from core.clock import Clock
 from core.tokens import Claims
+from messages.outbox import Draft, write
 
 MINT_BATCH_ROWS = 1000
 
@@ -78,9 +79,18 @@ class FcodeService:
         return out
 
     async def list_for(self, claims: Claims) -> list[FcodeOut]:
+        """The caller's own codes, then those another employee gave the caller (with `given_by`)."""
         async with self.sessions() as session:
-            rows = await FcodeRepository(session).for_owner(claims.user_id)
-        return await self._render(rows)
+            repo = FcodeRepository(session)
+            rows, given = await repo.for_owner(claims.user_id), await repo.given_to(claims.user_id)
+            givers = await repo.emails({row.owner_id for row in given})
+        mine = await self._render(rows)
+        if not given:
+            return mine
+        received = [out.model_copy(update={"given_by": givers.get(row.owner_id)})
+                    for row, out in zip(given, await self._render(given), strict=True)
+                    if out.gifted_to is not None and out.status == CodeStatus.available]
+        return mine + received
 
     # -- minting ---------------------------------------------------------------------------------
     def _month(self, month: str | None) -> str:
@@ -178,10 +188,24 @@ class FcodeService:
         if recipient.id == claims.user_id:
             raise GiftToSelf()
         until = self.clock.now() + timedelta(hours=self.rules.gift_hours)
-        result = await self._manage(row, "gift", recipient.id, int(until.timestamp() * 1000))
+        until_ms = int(until.timestamp() * 1000)
+        result = await self._manage(row, "gift", recipient.id, until_ms)
         if result[0] != b"ok":
             raise FcodeNotAvailable("Only an available code can be given")
+        await self._tell_recipient(claims.user_id, recipient.id, row, until_ms)
         return (await self._render([row]))[0]
+
+    async def _tell_recipient(self, giver_id: int, recipient_id: int, row: FCode, until_ms: int) -> None:
+        """"An F-code given to you": one message per gift (keyed by code, recipient and the gift's end).
+        The code itself stays out of the outbox's plain rows (F-codes are kept encrypted): the message
+        names its last group, the recipient's F-code page shows it whole."""
+        shown = display(self.crypto.decrypt(row.code_enc))
+        async with self.sessions.begin() as session:
+            giver = await UserRepository(session).by_id(giver_id)
+            name = (giver.display_name or giver.email.split("@")[0]) if giver is not None else ""
+            await write(session, [Draft(user_id=recipient_id, kind="fcode_given",
+                                        key=f"fcode_given:{row.id}:{recipient_id}:{until_ms}",
+                                        params={"given_by": name, "code": "…" + shown[-4:]})], self.clock.now())
 
     async def ungift(self, claims: Claims, code_text: str) -> FcodeOut:
         row = await self._row(code_text, claims.user_id)

@@ -119,3 +119,23 @@ class Keys:
     def share_seen(self, token_hash: str, visitor: str) -> str:
         """Exists while a visitor's view of a share link counts already (one per hour)."""
         return f"{self.prefix}:{{share:{token_hash}}}:seen:{visitor}"
+
+    @property
+    def reminder_counts(self) -> str:
+        """Hash: drop id -> accounts that set a reminder (a drop's `reservations`); SQL's count rewrites it."""
+        return f"{self.prefix}:reminders:counts"
+
+    def reserved(self, drop_id: int) -> str:
+        """Set: user ids that set a reminder before the drop's starts_at, and "-" (the set was loaded);
+        its reservation-only window admits only them (sale/reserved.py)."""
+        return f"{self.prefix}:{{drop:{drop_id}}}:reserved"
+
+    def queue_told(self, drop_id: int) -> str:
+        """Stream: admissions of waiting-room tickets that have a channel ({"u": user, "until": ms}), for
+        the scheduler to tell them (sale/reminders.py); deleted once the message is in the outbox."""
+        return f"{self.prefix}:{{drop:{drop_id}}}:q:told"
+
+    def queue_channels(self, drop_id: int) -> str:
+        """Set: user ids with a reminder channel on the drop: their waiting-room tickets are told at
+        admission instead of expiring for missing polls (lost with Redis: those tickets poll again)."""
+        return f"{self.prefix}:{{drop:{drop_id}}}:q:channels"

@@ -68,3 +68,6 @@ class NoOutbox:
 
 
 NO_OUTBOX: OutboxBacklog = NoOutbox()
+# The outbox's sends by channel and what came of them (bounded: email/push x sent/pending/failed/skipped).
+MESSAGES = Counter("flashsale_messages_total", "Outbox deliveries by channel and outcome", ["channel", "outcome"],
+                   registry=REGISTRY)

@@ -158,6 +158,17 @@ class Settings(BaseSettings):
     # An OTLP/HTTP collector (e.g. http://collector:4318): traces are sent to <it>/v1/traces. Empty: no tracing.
     otel_endpoint: str = ""
     media_dir: Path | None = None  # product pictures; default <var_dir>/media
+    # Messages (issue 22). Email goes to this SMTP server (smtp://user:pass@host:port, smtps://...,
+    # ?starttls=1); on the embedded defaults `flashsale serve` starts a local one (read at /dev/mail).
+    smtp_url: str = ""
+    mail_from: str = "store@flashsale.invalid"
+    mail_from_name: str = "flashsale"
+    dev_mailbox: Path | None = None  # the local mailbox's Maildir (set by `flashsale serve`), for /dev/mail
+    dev_mail: bool = True  # FLASHSALE_DEV_MAIL=false: no local SMTP server on the embedded defaults
+    send_messages: bool = True  # the outbox's sender runs beside the sweeper in each worker
+    # Web push: the VAPID key pair (a PEM file path or the raw key); generated under var/ in development.
+    vapid_private_key: str = ""
+    vapid_subject: str = "mailto:store@flashsale.invalid"
     demo: bool = True  # seed a demo store on the embedded defaults with an empty database
 
     @field_validator("drop_weekday")

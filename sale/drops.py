@@ -4,9 +4,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -41,7 +41,7 @@ def phase_of(drop: Drop, remaining: int, now: datetime) -> Phase:
     return "priority" if now < as_utc(drop.starts_at) else "open"
 
 
-def drop_fields(drop: Drop, live: LiveDrop, now: datetime, base_url: str) -> dict[str, Any]:
+def drop_fields(drop: Drop, live: LiveDrop, now: datetime, base_url: str, reservations: int = 0) -> dict[str, Any]:
     """A drop as the contract shows it (what DropOut validates), cheap enough for every poll: the
     catalog's record with Redis's live units and controls (paused, notice: every node at once)."""
     assert drop.id is not None
@@ -54,11 +54,12 @@ def drop_fields(drop: Drop, live: LiveDrop, now: datetime, base_url: str) -> dic
             "remaining": remaining, "phase": phase_of(drop, remaining, now), "waiting_room": drop.waiting_room,
             "prequeue_minutes": drop.prequeue_minutes, "admit_per_second": drop.admit_per_second,
             "challenge": drop.challenge, "paused": live.paused, "notice": live.notice or None,
+            "reservations": reservations, "reservation_only_minutes": drop.reservation_only_minutes,
             **image_fields(drop.image, base_url)}
 
 
-def drop_out(drop: Drop, live: LiveDrop, now: datetime, base_url: str = "") -> DropOut:
-    return DropOut(**drop_fields(drop, live, now, base_url))
+def drop_out(drop: Drop, live: LiveDrop, now: datetime, base_url: str = "", reservations: int = 0) -> DropOut:
+    return DropOut(**drop_fields(drop, live, now, base_url, reservations))
 
 
 def recorded(drop: Drop) -> LiveDrop:
@@ -88,6 +89,17 @@ def drop_snapshot(drop: Drop) -> Snapshot:
             "cancelled_at": _iso(drop.cancelled_at), "image": picture_name(drop.image)}
 
 
+class ReservationCounts(Protocol):
+    """How many accounts asked to be reminded of each drop (messages/), read with the listings."""
+
+    async def counts(self, drop_ids: Sequence[int]) -> list[int]: ...
+
+
+class NoReservations:
+    async def counts(self, drop_ids: Sequence[int]) -> list[int]:
+        return [0] * len(drop_ids)
+
+
 def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
     starts = body.starts_at.astimezone(UTC) if body.starts_at else next_weekly_slot(
         now, settings.weekday_index, settings.drop_time, settings.zone)
@@ -102,14 +114,16 @@ def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
                 per_user_limit=body.per_user_limit, pay_window_seconds=body.pay_window_seconds,
                 waiting_room=body.waiting_room, prequeue_minutes=body.prequeue_minutes,
                 admit_per_second=body.admit_per_second,
-                challenge=body.waiting_room if body.challenge is None else body.challenge)
+                challenge=body.waiting_room if body.challenge is None else body.challenge,
+                reservation_only_minutes=body.reservation_only_minutes)
 
 
 class DropAdmin:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, settings: Settings,
                  inventory: Inventory, loader: DropLoader, catalog: DropCatalog, queue: QueueService,
-                 images: DropImageService) -> None:
+                 images: DropImageService, reservations: ReservationCounts | None = None) -> None:
         self.sessions = sessions
+        self.reservations = reservations or NoReservations()
         self.clock = clock
         self.settings = settings  # the weekly schedule (new drops) and the base URL (image links)
         self.images = images
@@ -140,17 +154,20 @@ class DropAdmin:
         return out
 
     async def out(self, drop: Drop) -> DropOut:
-        """The drop as the API answers it, with its live state."""
-        return drop_out(drop, (await self.live([drop]))[0], self.clock.now(), self.settings.base_url)
+        """The drop as the API answers it, with its live state and how many asked to be reminded."""
+        reserved = (await self.reservations.counts([drop.id]))[0] if drop.id is not None else 0
+        return drop_out(drop, (await self.live([drop]))[0], self.clock.now(), self.settings.base_url, reserved)
 
     async def list_drops(self) -> bytes:
         """The drops not yet ended as JSON, from the catalog and the live counters: Redis only (one
         round trip), whatever the database is doing."""
         now = self.clock.now()
         drops = await self.catalog.current()
-        found = await self.inventory.live([d.id for d in drops if d.id is not None])
+        ids = [d.id for d in drops if d.id is not None]
+        found = await self.inventory.live(ids)
+        reservations = await self.reservations.counts(ids)
         fields = []
-        for drop, live in zip(drops, found, strict=True):
+        for drop, live, reserved in zip(drops, found, reservations, strict=True):
             if live is None:  # Redis does not hold the drop yet: built from SQL, once
                 try:
                     live = (await self.live([drop]))[0]
@@ -158,13 +175,15 @@ class DropAdmin:
                     # The others still list: this one's page answers 503 until the database is back.
                     log.warning("drop %s left out of the listing: its state needs the database", drop.id)
                     continue
-            fields.append(drop_fields(drop, live, now, self.settings.base_url))
+            fields.append(drop_fields(drop, live, now, self.settings.base_url, reserved))
         return orjson.dumps(fields, option=orjson.OPT_UTC_Z)
 
     async def drop_json(self, drop_id: int) -> bytes:
         drop = await self._drop(drop_id)
         live = (await self.live([drop]))[0]
-        return orjson.dumps(drop_fields(drop, live, self.clock.now(), self.settings.base_url), option=orjson.OPT_UTC_Z)
+        reserved = (await self.reservations.counts([drop_id]))[0]
+        return orjson.dumps(drop_fields(drop, live, self.clock.now(), self.settings.base_url, reserved),
+                            option=orjson.OPT_UTC_Z)
 
     async def changed(self, drop: Drop) -> None:
         """An operator changed the drop (in the request's transaction; should the commit fail, the

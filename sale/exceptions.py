@@ -162,3 +162,7 @@ class NotRefundable(DomainError):
 
 class AddressRequired(DomainError):
     status, code, title = 422, "address_required", "This drop ships: choose an address to pay"
+
+
+class ReservationRequired(DomainError):
+    status, code, title = 403, "reservation_required", "Only accounts that set a reminder before the start may buy now"

@@ -56,6 +56,10 @@ class Drop(SQLModel, table=True):
     admit_per_second: int = Field(default=50, sa_column=sa.Column(sa.Integer(), nullable=False,
                                                                    server_default="50"))
     challenge: bool = Field(default=False, sa_column=_flag())
+    # For this many minutes from starts_at only accounts that set a reminder before starts_at may buy
+    # or join the queue (issue 22).
+    reservation_only_minutes: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False,
+                                                                          server_default="0"))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     # The product picture's stored variants (sale/images/store.py), null until one is uploaded.
     image: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))

@@ -26,6 +26,7 @@ from sale.inventory import Inventory
 from sale.live_order import LiveOrder
 from sale.loader import DropLoader
 from sale.purchase_script import Purchase, PurchaseReply, PurchaseRequest
+from sale.reserved import ReservationWindow
 from sale.share.referral import ReferralSigner
 
 # After a "sold out, nothing left", this process answers sold_out itself for a moment (no Redis call).
@@ -55,8 +56,9 @@ class AddressTags:
 class PurchaseService:
     def __init__(self, inventory: Inventory, loader: DropLoader, gate: Gate,
                  referrals: ReferralSigner, addresses: AddressTags, address_caps: AddressCaps,
-                 versions: TokenVersions, failover: FailoverRebuild) -> None:
+                 versions: TokenVersions, failover: FailoverRebuild, reserved: ReservationWindow) -> None:
         self.failover = failover
+        self.reserved = reserved  # the reservation-only window (issue 22)
         self.inventory = inventory
         self.loader = loader
         self.gate = gate
@@ -78,6 +80,7 @@ class PurchaseService:
             self._count("sold_out")
             raise SoldOut()
         await self.versions.check_recent(request.user_id, request.token_version)
+        await self.reserved.admit(drop_id, request.user_id)
         lease: Lease | None = None
         if request.fcode:
             lease = await self.gate.lease(request.fcode, request.user_id, await self.loader.sku_of(drop_id),

@@ -35,6 +35,7 @@ class DropCreate(BaseModel):
     prequeue_minutes: int = Field(default=15, ge=0, le=24 * 60)
     admit_per_second: int = Field(default=DEFAULT_ADMIT_PER_SECOND, ge=1, le=100_000)
     challenge: bool | None = None  # default: on when waiting_room is
+    reservation_only_minutes: int = Field(default=0, ge=0, le=24 * 60)
 
 
 class DropImageOut(BaseModel):
@@ -69,6 +70,8 @@ class DropOut(BaseModel):
     images: list[DropImageOut] = []
     paused: bool = False  # an operator paused it: purchases and admissions are refused (403 drop_paused)
     notice: str | None = None  # the operator's message to everyone in the drop (plain text)
+    reservations: int = 0  # accounts that asked to be reminded (issue 22)
+    reservation_only_minutes: int = 0
 
 
 class QueueCounts(BaseModel):

@@ -16,7 +16,7 @@ CONTRACT_CODES = {"validation_error", "unauthorized", "forbidden", "not_found", 
                   "fcode_invalid", "idempotency_key_reused", "order_not_found", "payment_declined",
                   "order_expired", "unsupported_image", "payload_too_large", "queue_not_open",
                   "challenge_failed", "not_in_queue", "not_admitted", "address_limit", "bad_signature",
-                  "address_required", "drop_paused", "stock_conflict"}
+                  "address_required", "drop_paused", "stock_conflict", "reservation_required"}
 
 
 def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -88,4 +88,5 @@ README_CODES = {"order_cancelled", "order_not_cancellable", "payment_in_progress
                 "fcode_redeemed", "recipient_not_found", "gift_to_self", "method_not_allowed",
                 "service_unavailable", "unsupported_media_type", "user_not_found", "no_waiting_room",
                 "order_refunded", "order_not_refundable", "payment_method_unavailable",
-                "payment_provider_unavailable"}
+                "payment_provider_unavailable", "push_endpoint_refused", "push_unavailable", "bad_unsubscribe_link",
+                "message_not_found"}

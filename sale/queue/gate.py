@@ -11,6 +11,7 @@ from core.redis import RedisClient, ScriptRegistry
 SCRIPTS = ("queue_join.lua", "queue_poll.lua")
 PLACE_BITS = 52  # places drawn below 2^52; later arrivals get 2^52 + n (exact in a double score)
 STEP_BATCH = 500
+CHANNEL_MARK_MS = 2**52  # a `seen` score no poll reaches: the ticket of a holder with a channel never goes stale
 
 
 def register_scripts(scripts: ScriptRegistry) -> None:
@@ -78,7 +79,7 @@ class QueueGate:
         k = self.keys.drop(drop_id)
         lim = self.limits
         result = await self._poll(
-            self.redis, (k.inv, k.queue, k.line, k.seen, k.admitted, k.tickets),
+            self.redis, (k.inv, k.queue, k.line, k.seen, k.admitted, k.tickets, self.keys.queue_told(drop_id)),
             (self.clock.now_ms(), "" if user_id is None else user_id, lim.admission_ms, lim.stale_ms, STEP_BATCH))
         if len(result) == 1:
             return str(result[0].decode())
@@ -86,6 +87,28 @@ class QueueGate:
         return QueueState(status.decode(), None if position < 0 else int(position), None if until < 0 else int(until),
                           max(0, int(free)), int(rate), int(waiting), int(starts), int(admitted), int(done),
                           int(expired), paused == 1, notice.decode())
+
+    async def keep(self, drop_id: int, user_id: int) -> None:
+        """The ticket has a channel: it keeps its place without polls (its `seen` mark in the future)."""
+        await self.redis.zadd(self.keys.drop(drop_id).seen, {str(user_id): CHANNEL_MARK_MS}, xx=True)
+
+    async def admissions_to_tell(self, drop_id: int, count: int = 500) -> list[tuple[bytes, int, int]]:
+        """Admissions of tickets with a channel not told yet: (entry id, user id, admitted_until ms)."""
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = await self.redis.xrange(  # type: ignore[assignment]
+            self.keys.queue_told(drop_id), count=count)
+        return [(entry_id, int(fields[b"u"]), int(fields[b"until"])) for entry_id, fields in entries or []]
+
+    async def told(self, drop_id: int, entries: list[tuple[bytes, int, int]]) -> None:
+        """The messages are in the outbox: each admission lasts until its `until` at least, and the
+        entries go."""
+        if not entries:
+            return
+        k = self.keys.drop(drop_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for _, user_id, until in entries:
+                pipe.zadd(k.admitted, {str(user_id): until}, xx=True, gt=True)
+            pipe.xdel(self.keys.queue_told(drop_id), *(entry_id for entry_id, _, _ in entries))
+            await pipe.execute()
 
     async def joins_last_second(self, drop_id: int) -> int:
         """Joins in the last whole second (the challenge's difficulty follows it)."""

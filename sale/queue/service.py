@@ -13,6 +13,7 @@ from sale.queue.challenge import Challenges
 from sale.queue.exceptions import ChallengeFailed, NotInQueue, NoWaitingRoom, QueueNotOpen
 from sale.queue.gate import QueueGate, QueueState
 from sale.queue.schemas import TicketOut
+from sale.reserved import ReservationWindow
 from sale.schemas import QueueCounts
 
 JOIN_REFUSALS = {"queue_not_open": QueueNotOpen, "challenge_failed": ChallengeFailed, "sold_out": SoldOut}
@@ -33,8 +34,10 @@ def ticket_out(state: QueueState) -> TicketOut:
 
 
 class QueueService:
-    def __init__(self, gate: QueueGate, challenges: Challenges, loader: DropLoader) -> None:
+    def __init__(self, gate: QueueGate, challenges: Challenges, loader: DropLoader,
+                 reserved: ReservationWindow) -> None:
         self.gate = gate
+        self.reserved = reserved  # the reservation-only window (issue 22)
         self.challenges = challenges
         self.loader = loader
 
@@ -53,6 +56,7 @@ class QueueService:
         return self.challenges.create(drop_id, user_id, await self.gate.joins_last_second(drop_id))
 
     async def join(self, drop_id: int, user_id: int, address: str, payload: str | None) -> TicketOut:
+        await self.reserved.admit(drop_id, user_id, joining=True)
         solution = self.challenges.verify(payload, drop_id, user_id) if payload else None
 
         async def missing(outcome: str) -> bool:
@@ -66,7 +70,15 @@ class QueueService:
             raise RateLimited(60, "Too many joins from this account or address; try again later")
         if outcome in JOIN_REFUSALS:
             raise JOIN_REFUSALS[outcome]()
+        if await self.reserved.has_channel(drop_id, user_id):
+            await self.gate.keep(drop_id, user_id)  # told at admission: no polls needed (issue 22)
         return await self.ticket(drop_id, user_id)
+
+    async def admissions_to_tell(self, drop_id: int) -> list[tuple[bytes, int, int]]:
+        return await self.gate.admissions_to_tell(drop_id)
+
+    async def told(self, drop_id: int, entries: list[tuple[bytes, int, int]]) -> None:
+        await self.gate.told(drop_id, entries)
 
     async def ticket(self, drop_id: int, user_id: int) -> TicketOut:
         state = await self._state(drop_id, user_id)

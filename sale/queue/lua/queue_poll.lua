@@ -7,6 +7,8 @@ KEYS[3] line      sorted set: waiting user id -> place
 KEYS[4] seen      sorted set: waiting user id -> last poll (ms)
 KEYS[5] admitted  sorted set: user id -> admitted_until (ms)
 KEYS[6] tickets   hash: user id -> w(aiting), a(dmitted), d(one), x (expired)
+KEYS[7] told      stream: admissions of tickets with a channel ({u, until}), for the scheduler to tell
+                  (a ticket has a channel when its `seen` score lies in the future: it never goes stale)
 
 ARGV[1] now (ms)     ARGV[2] user id ("" for the counts only)     ARGV[3] admission window (ms)
 ARGV[4] stale after (ms): a waiting ticket not polled for this long leaves the line as expired
@@ -34,7 +36,8 @@ Returns {"missing"} (drop not loaded) | {"off"} (no waiting room) |
   (position is -1 before starts_at: places are drawn then); free: units left that no admitted buyer
   holds after this step (a waiting ticket placed beyond them waits for units to come back).
 ]]
-local inv, queue, line, seen, admitted, tickets = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local inv, queue, line, seen, admitted, tickets, told = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6],
+  KEYS[7]
 local now, uid = tonumber(ARGV[1]), ARGV[2]
 local BURST_SECONDS = 5  -- a step after a long pause (a stalled server) pays at most this much back
 local window, stale, batch = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -47,7 +50,7 @@ local starts, remaining, rate = tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
 local paused = f[5] == '1'
 
 local mine = uid ~= '' and redis.call('HGET', tickets, uid) or false
-if mine == 'w' then redis.call('ZADD', seen, 'XX', now, uid) end
+if mine == 'w' then redis.call('ZADD', seen, 'XX', 'GT', now, uid) end  -- GT: a channel's mark stays
 
 local function expire(who)
   redis.call('HSET', tickets, who, 'x')
@@ -107,7 +110,14 @@ if now >= starts then
         local due = last_before + (taken - budget_before) * 1000 / rate
         if due < last_before then due = last_before end
         if due > now then due = now end
-        redis.call('ZADD', admitted, due + window, who)
+        local admitted_until = due + window
+        if last_seen > now then
+          -- A holder told by message: the admission runs from now (the scheduler then stretches it to
+          -- 5 minutes from the message), not from when the meter owed it.
+          admitted_until = math.max(admitted_until, now + window)
+          redis.call('XADD', told, '*', 'u', who, 'until', tostring(admitted_until))
+        end
+        redis.call('ZADD', admitted, admitted_until, who)
         redis.call('HSET', tickets, who, 'a')
         budget = budget - 1
       end

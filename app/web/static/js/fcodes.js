@@ -79,7 +79,10 @@
     copy.addEventListener("click", function () { ui.copyText(fcode.code, copy); });
     var gifted = typeof fcode.gifted_to === "string" && fcode.gifted_to ? fcode.gifted_to : null;
     var extra = [];
-    if (gifted) {
+    var givenBy = typeof fcode.given_by === "string" && fcode.given_by ? fcode.given_by : null;
+    if (givenBy) {
+      extra.push(el("p", { text: FS.t("fcode.given_by", { email: givenBy }) }));  /* a friend's gift to me */
+    } else if (gifted) {
       extra.push(el("p", { text: FS.t("fcode.given_to", { email: gifted }) }));
       if (fcode.status === "available") extra.push(takeBack(fcode, say));
     } else if (fcode.status === "available") {

@@ -39,7 +39,8 @@
         el("span", { class: "sku", text: FS.t("drop.sku", { sku: drop.sku }) })]),
       row.countdown,
       el("div", { class: "stock" }, [row.meter, row.remaining]),
-      el("p", { class: "when", text: FS.t("drop.opens_at", { time: ui.fmtDateTime(ui.parseTime(drop.starts_at)) }) })
+      el("p", { class: "when", text: FS.t("drop.opens_at", { time: ui.fmtDateTime(ui.parseTime(drop.starts_at)) }) }),
+      row.reminded = el("p", { class: "reminded" })
     ]);
     return row;
   }
@@ -60,6 +61,7 @@
     row.countdown.textContent = ui.countdownText(drop, phase, now);
     row.meter.value = Math.max(0, drop.remaining);
     row.remaining.textContent = stockText(drop);
+    row.reminded.textContent = drop.reservations ? FS.t("remind.count", { count: ui.fmtNumber(drop.reservations) }) : "";
   }
 
   function render() {

@@ -1,0 +1,105 @@
+"""The outbox's sender, one per worker beside the sweeper: claims due deliveries with a lease (so two
+workers never send one at once, and a dead worker's claim passes on when the lease ends), sends them,
+and settles each: sent, due again later (backoff), or failed for good (a dead letter operators see
+with its last error). A send is marked only after it happened: a crash between the two sends that one
+message again, never loses it (email carries the same Message-ID both times)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.clock import Clock
+from core.loops import forever
+from core.metrics import MESSAGES
+from messages.mail import NothingToSend, PermanentFailure
+from messages.repository import Claimed, OutboxRepository
+
+log = logging.getLogger("flashsale.messages")
+BATCH = 200
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 8
+FIRST_RETRY_SECONDS = 5.0
+LAST_RETRY_SECONDS = 3600.0
+
+
+class Transport(Protocol):
+    """Sends one claimed delivery by its channel; PermanentFailure for a refusal retrying cannot mend,
+    any other exception to try again later."""
+
+    async def deliver(self, item: Claimed) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: str
+    error: str | None = None
+    due: datetime | None = None
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(LAST_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** max(0, attempts - 1)))
+
+
+class OutboxSender:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock,
+                 transports: dict[str, Transport], interval_seconds: float = 0.2) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.transports = transports  # shared: a channel configured later (tests) is used at once
+        self.interval_seconds = interval_seconds
+
+    async def run(self) -> None:
+        await forever(self._step_until_empty, log, pause=self.interval_seconds)
+
+    async def _step_until_empty(self) -> int:
+        total = 0
+        while (sent := await self.step()) == BATCH:
+            total += sent
+        return total + sent
+
+    async def step(self) -> int:
+        """One batch: claimed in one transaction, sent concurrently, settled in another."""
+        if not self.transports:
+            return 0
+        claimed_at = self.clock.now()
+        async with self.sessions.begin() as session:
+            claimed = await OutboxRepository(session).claim(claimed_at, LEASE, list(self.transports), BATCH)
+        if not claimed:
+            return 0
+        outcomes = await asyncio.gather(*(self._send(item) for item in claimed))
+        for item, outcome in zip(claimed, outcomes, strict=True):
+            MESSAGES.labels(item.channel, outcome.status).inc()
+        now = self.clock.now()
+        async with self.sessions.begin() as session:
+            repo = OutboxRepository(session)
+            sent = [item.delivery_id for item, outcome in zip(claimed, outcomes, strict=True)
+                    if outcome.status == "sent"]
+            await repo.settle_sent(sent, claimed_at + LEASE, now)
+            for item, outcome in zip(claimed, outcomes, strict=True):
+                if outcome.status != "sent":
+                    await repo.settle(item.delivery_id, item.attempts, outcome.status, now, outcome.error,
+                                      outcome.due)
+        return len(claimed)
+
+    async def _send(self, item: Claimed) -> Outcome:
+        if item.channel == "email" and item.email_off:
+            return Outcome("skipped", "unsubscribed")
+        try:
+            await self.transports[item.channel].deliver(item)
+        except NothingToSend as exc:
+            return Outcome("skipped", str(exc)[:500])
+        except PermanentFailure as exc:
+            return Outcome("failed", str(exc)[:500])
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            if item.attempts >= MAX_ATTEMPTS:
+                log.warning("message %s by %s failed %d times: dead letter", item.message_id, item.channel,
+                            item.attempts)
+                return Outcome("failed", error)
+            return Outcome("pending", error, self.clock.now() + backoff(item.attempts))
+        return Outcome("sent")
