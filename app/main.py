@@ -18,6 +18,7 @@ from app.metrics import MetricsMiddleware, RenderedMetrics, metrics_endpoint
 from app.problems import complete
 from app.public_url import PublicRedirectsMiddleware
 from app.routes.accounts import router as auth_router
+from app.routes.addresses import router as addresses_router
 from app.routes.fcodes import router as fcodes_router
 from app.routes.health import router as health_router
 from app.routes.images import router as images_router
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     app.include_router(fcodes_router)
     app.include_router(share_router)
     app.include_router(payments_router)
+    app.include_router(addresses_router)
     app.include_router(web_router)
     mount_static(app)
     mount_media(app, settings)

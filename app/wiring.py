@@ -6,6 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from accounts.addresses.service import AddressBook
 from accounts.service import AccountService
 from codes.crypto import CodeCrypto
 from codes.gate import Gate
@@ -59,6 +60,7 @@ log = logging.getLogger("flashsale.wiring")
 class Services:
     runtime: Runtime
     accounts: AccountService
+    addresses: AddressBook
     inventory: Inventory
     catalog: DropCatalog
     loader: DropLoader
@@ -120,7 +122,9 @@ async def build_services(runtime: Runtime) -> Services:
     providers = payment_providers(settings)
     refunds = Refunds(providers, test_provider, inventory, loader, runtime.sessions, runtime.redis, runtime.keys,
                       runtime.clock)
-    payments = PaymentService(providers, inventory, loader, catalog, runtime.sessions, share, gate, refunds)
+    addresses = AddressBook(runtime.sessions)
+    payments = PaymentService(providers, inventory, loader, catalog, runtime.sessions, share, gate, refunds,
+                              addresses)
     orders = OrderService(inventory, lookup, loader, gate, share, test_provider, runtime.versions, failover,
                           payments)
     try:
@@ -129,7 +133,8 @@ async def build_services(runtime: Runtime) -> Services:
         log.exception("F-code record catch-up at start-up failed; the stats call retries it")
     accounts = AccountService(settings, runtime.sessions, runtime.redis, runtime.keys, runtime.tokens,
                               runtime.versions, runtime.passwords)
-    return Services(runtime=runtime, accounts=accounts, inventory=inventory, catalog=catalog, loader=loader,
+    return Services(runtime=runtime, accounts=accounts, addresses=addresses, inventory=inventory, catalog=catalog,
+                    loader=loader,
                     queue=queue, drops=drops, purchases=purchases, orders=orders, payments=payments,
                     refunds=refunds, lookup=lookup, gate=gate, fcodes=fcodes,
                     code_sync=code_sync, share=share, share_page=share_page,

@@ -49,7 +49,8 @@ def drop_fields(drop: Drop, remaining: int, now: datetime, base_url: str) -> dic
             "per_user_limit": drop.per_user_limit, "pay_window_seconds": drop.pay_window_seconds,
             "remaining": remaining, "phase": phase_of(drop, remaining, now), "waiting_room": drop.waiting_room,
             "prequeue_minutes": drop.prequeue_minutes, "admit_per_second": drop.admit_per_second,
-            "challenge": drop.challenge, **image_fields(drop.image, base_url)}
+            "challenge": drop.challenge, "shipping_required": drop.shipping_required,
+            **image_fields(drop.image, base_url)}
 
 
 def drop_out(drop: Drop, remaining: int, now: datetime, base_url: str = "") -> DropOut:
@@ -70,7 +71,8 @@ def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
                 per_user_limit=body.per_user_limit, pay_window_seconds=body.pay_window_seconds,
                 waiting_room=body.waiting_room, prequeue_minutes=body.prequeue_minutes,
                 admit_per_second=body.admit_per_second,
-                challenge=body.waiting_room if body.challenge is None else body.challenge)
+                challenge=body.waiting_room if body.challenge is None else body.challenge,
+                shipping_required=body.shipping_required)
 
 
 class DropAdmin:

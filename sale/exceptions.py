@@ -104,6 +104,7 @@ _REFUSALS: dict[str, Callable[[], DomainError]] = {
     "was_expired": OrderExpired,
     "cancelled": OrderCancelled,
     "busy": PaymentInProgress,
+    "address_required": lambda: AddressRequired(),
     "was_paying": PaymentInProgress,
     "refunded": lambda: OrderRefunded(),
     "was_refunded": lambda: OrderRefunded(),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from accounts.addresses.schemas import Shipping
 from core.clock import Clock, ms
 from core.errors import ServiceUnavailable
 from core.keys import DropKeys, Keys
@@ -57,6 +58,7 @@ def drop_json(drop: Drop) -> bytes:
         "pay_window_ms": drop.pay_window_seconds * 1000, "waiting_room": int(drop.waiting_room),
         "queue_opens_at": ms(drop.starts_at) - drop.prequeue_minutes * 60_000,
         "admit_per_second": drop.admit_per_second, "challenge": int(drop.challenge),
+        "shipping_required": int(drop.shipping_required),
     })
 
 
@@ -132,10 +134,13 @@ class Inventory:
                 pipe.hincrby(self.keys.drop(drop_id).rejected, "sold_out", count)
             await pipe.execute()
 
-    async def hold_payment(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, LiveOrder | None]:
+    async def hold_payment(self, drop_id: int, order_id: str, user_id: int,
+                           shipping: Shipping | None = None) -> tuple[str, LiveOrder | None]:
+        """pay_hold.lua: the order held for the test provider's charge, with the address it ships to."""
         k = self.keys.drop(drop_id)
         result = await self._hold(self.redis, (k.inv, k.orders, k.deadlines),
-                                  (order_id, str(user_id), self.clock.now_ms(), self.payment_lease_ms))
+                                  (order_id, str(user_id), self.clock.now_ms(), self.payment_lease_ms,
+                                   _ship_arg(shipping)))
         return _state(drop_id, result)
 
     async def settle_payment(self, drop_id: int, order_id: str, paid: bool, reference: str,
@@ -163,12 +168,12 @@ class Inventory:
         return [LiveOrder.decode(raw) for raw in found if raw]
 
     async def begin_payment(self, drop_id: int, order_id: str, user_id: int, provider: str,
-                            *, replace: bool = False) -> tuple[str, LiveOrder | None]:
+                            *, replace: bool = False, shipping: Shipping | None = None) -> tuple[str, LiveOrder | None]:
         """pay_begin.lua: an asynchronous provider's payment begun (or found) on a reserved order."""
         k = self.keys.drop(drop_id)
         result = await self._pay_begin(self.redis, (k.inv, k.orders),
                                        (order_id, str(user_id), self.clock.now_ms(), provider,
-                                        "replace" if replace else ""))
+                                        "replace" if replace else "", _ship_arg(shipping)))
         return _state(drop_id, result)
 
     async def record_payment(self, drop_id: int, order_id: str, provider: str, attempt: int, intent: str,
@@ -262,6 +267,10 @@ class Inventory:
     async def all_orders(self, drop_id: int) -> dict[str, LiveOrder]:
         raw: dict[bytes, bytes] = await self.redis.hgetall(self.keys.drop(drop_id).orders)  # type: ignore[assignment]
         return {key.decode(): LiveOrder.decode(value) for key, value in raw.items()}
+
+
+def _ship_arg(shipping: Shipping | None) -> bytes:
+    return orjson.dumps(shipping.as_dict()) if shipping is not None else b""
 
 
 def _release_keys(k: DropKeys) -> tuple[str, ...]:

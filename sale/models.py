@@ -57,6 +57,8 @@ class Drop(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     # The product picture's stored variants (sale/images/store.py), null until one is uploaded.
     image: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
+    # Paying needs a shipping address (422 address_required without one).
+    shipping_required: bool = Field(default=False, sa_column=_flag())
 
 
 class Order(SQLModel, table=True):
@@ -64,6 +66,7 @@ class Order(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_orders_user_created", "user_id", "created_at"),  # a buyer's orders, newest first
         sa.Index("ix_orders_ref_token", "ref_token"),  # referred orders of a share link
+        sa.Index("ix_orders_number", "number", unique=True),  # the buyer's order number, decided in Redis
     )
 
     id: str = Field(primary_key=True, max_length=64)
@@ -94,3 +97,9 @@ class Order(SQLModel, table=True):
     payment_intent: str | None = Field(default=None, max_length=128, index=True)
     payment_client: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
     payment_attempt: int | None = Field(default=None)  # 1, 2...: the provider's key is the order id, then id-2...
+    # The short order number purchase.lua gives ("<drop id>-<sequence>", e.g. "12-00042"; null for
+    # orders made before numbers), the variant's sku (null without variants), and the copy of the
+    # address the order ships to, recorded when it is paid (personal data).
+    number: str | None = Field(default=None, max_length=32)
+    variant: str | None = Field(default=None, max_length=64)
+    shipping: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))

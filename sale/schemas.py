@@ -35,6 +35,7 @@ class DropCreate(BaseModel):
     prequeue_minutes: int = Field(default=15, ge=0, le=24 * 60)
     admit_per_second: int = Field(default=DEFAULT_ADMIT_PER_SECOND, ge=1, le=100_000)
     challenge: bool | None = None  # default: on when waiting_room is
+    shipping_required: bool = False  # paying needs an address (422 address_required without one)
 
 
 class DropPatch(BaseModel):
@@ -75,6 +76,7 @@ class DropOut(BaseModel):
     challenge: bool
     image_url: str | None = None
     images: list[DropImageOut] = []
+    shipping_required: bool = False
 
 
 class QueueCounts(BaseModel):
@@ -116,7 +118,7 @@ class PayIn(BaseModel):
 
     payment_token: str | None = Field(default=None, min_length=1, max_length=256)
     provider: Literal["test", "stripe", "alipay"] | None = None
-    address_id: int | None = Field(default=None, ge=1, le=2**53)
+    address_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
 
     @model_validator(mode="after")
     def _one_way(self) -> PayIn:

@@ -13,7 +13,8 @@ failure midway (a bad argument, a key of the wrong type) leaves a prefix of comp
 Idempotency-Key names a written order, every written order is in the stream with its deadline, and
 remaining + reserved + paid still equals the stock.
 
-KEYS[1] inv        hash of the drop: counters, phase times (ms), limits, price
+KEYS[1] inv        hash of the drop: counters, phase times (ms), limits, price; "order_seq", the
+                   last order number given (each sale takes the next: "<drop id>-<seq, 5+ digits>")
 KEYS[2] users      hash: user id -> units held (reserved + paid); "r:" .. user id -> "second:count",
                    the buyer's purchases in the current second (rate limit); "a:" .. client address
                    tag -> reserved-but-unpaid units it holds in this drop (one read, one write a sale)
@@ -75,7 +76,7 @@ for i, name in ipairs(FIELDS) do AT[name] = i - 1 end
 local count = (#ARGV - 4) / PER
 
 local f = redis.call('HMGET', inv, 'priority_starts_at', 'starts_at', 'ends_at', 'remaining',
-  'per_user_limit', 'pay_window_ms', 'price_cents', 'order_head', 'run_id', 'waiting_room')
+  'per_user_limit', 'pay_window_ms', 'price_cents', 'order_head', 'run_id', 'waiting_room', 'id', 'order_seq')
 if not f[4] or not f[8] then
   local replies = {}
   for n = 1, count do replies[n] = {'missing'} end
@@ -86,6 +87,8 @@ local remaining = tonumber(f[4])
 local opens, starts, ends = tonumber(f[1]), tonumber(f[2]), tonumber(f[3])
 local limit, pay_window, price, head = tonumber(f[5]), tonumber(f[6]), tonumber(f[7]), f[8]
 local waiting_room = f[10] == '1'
+-- Order numbers: the drop's sequence, counted here and written once at the end with the counters.
+local drop_id, seq = tonumber(f[11]) or 0, tonumber(f[12] or '0')
 local second = math.floor(now / 1000)
 local taken, sold, refused, admissions_used = 0, {}, {}, 0
 -- The batch's new orders and their deadlines: written with one HSET and one ZADD at the end (under
@@ -160,7 +163,9 @@ local function purchase(n)
   -- encoded once by load.lua. Everything that can raise is above this line: the writes below
   -- complete the sale together.
   local pay_by = now + pay_window
-  local order = '{"id":"' .. order_id .. '",' .. head .. ',"user_id":' .. uid .. ',"quantity":' .. qty
+  seq = seq + 1
+  local order = '{"id":"' .. order_id .. '","number":"' .. string.format('%d-%05d', drop_id, seq) .. '",'
+    .. head .. ',"user_id":' .. uid .. ',"quantity":' .. qty
     .. ',"amount_cents":' .. string.format('%d', qty * price) .. ',"status":"reserved","created_ms":'
     .. string.format('%d', now) .. ',"pay_by_ms":' .. string.format('%d', pay_by)
     .. ',"paid_ms":false,"fcode":' .. ARGV[a + AT.fcode] .. ',"ref":' .. ARGV[a + AT.ref] .. ',"addr":"' .. addr .. '"}'
@@ -207,6 +212,7 @@ if taken > 0 then
   redis.call('HSET', orders, unpack(order_args))
   redis.call('ZADD', deadlines, unpack(deadline_args))
   remaining = redis.call('HINCRBY', inv, 'remaining', -taken)
+  redis.call('HSET', inv, 'order_seq', seq)
   redis.call('HINCRBY', inv, 'reserved', taken)
   if remaining == 0 then redis.call('HSETNX', inv, 'sold_out_at', now) end
   redis.call('XADD', stream, '*', 'i', table.concat(sold, ' '))
