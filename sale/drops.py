@@ -50,6 +50,7 @@ def drop_fields(drop: Drop, remaining: int, now: datetime, base_url: str) -> dic
             "remaining": remaining, "phase": phase_of(drop, remaining, now), "waiting_room": drop.waiting_room,
             "prequeue_minutes": drop.prequeue_minutes, "admit_per_second": drop.admit_per_second,
             "challenge": drop.challenge, "shipping_required": drop.shipping_required,
+            "description": drop.description, "specs": drop.specs or [],
             **image_fields(drop.image, base_url)}
 
 
@@ -72,7 +73,8 @@ def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
                 waiting_room=body.waiting_room, prequeue_minutes=body.prequeue_minutes,
                 admit_per_second=body.admit_per_second,
                 challenge=body.waiting_room if body.challenge is None else body.challenge,
-                shipping_required=body.shipping_required)
+                shipping_required=body.shipping_required, description=body.description or None,
+                specs=[spec.model_dump() for spec in body.specs] or None)
 
 
 class DropAdmin:

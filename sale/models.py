@@ -59,6 +59,10 @@ class Drop(SQLModel, table=True):
     image: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
     # Paying needs a shipping address (422 address_required without one).
     shipping_required: bool = Field(default=False, sa_column=_flag())
+    # The product's content: plain text (paragraphs split by blank lines; rendered as text, never
+    # HTML) and a list of {"name", "value"} rows.
+    description: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
+    specs: list[dict[str, str]] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
 
 
 class Order(SQLModel, table=True):

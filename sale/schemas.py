@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from core.types import ProductName, Sku
+from core.types import ProductName, Sku, paragraphs, plain_text
 
 DEFAULT_ADMIT_PER_SECOND = 50
 Phase = Literal["upcoming", "priority", "open", "sold_out", "ended"]
@@ -16,6 +16,20 @@ def _upper(value: str) -> str:
 
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$"), AfterValidator(_upper)]
+
+
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000), AfterValidator(paragraphs)]
+SpecText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+                     AfterValidator(plain_text)]
+
+
+class Spec(BaseModel):
+    """One row of a product's specifications ("Storage": "256 GB")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: SpecText
+    value: SpecText
 
 
 class DropCreate(BaseModel):
@@ -36,6 +50,8 @@ class DropCreate(BaseModel):
     admit_per_second: int = Field(default=DEFAULT_ADMIT_PER_SECOND, ge=1, le=100_000)
     challenge: bool | None = None  # default: on when waiting_room is
     shipping_required: bool = False  # paying needs an address (422 address_required without one)
+    description: Description | None = None
+    specs: list[Spec] = Field(default=[], max_length=40)
 
 
 class DropPatch(BaseModel):
@@ -77,6 +93,8 @@ class DropOut(BaseModel):
     image_url: str | None = None
     images: list[DropImageOut] = []
     shipping_required: bool = False
+    description: str | None = None
+    specs: list[Spec] = []
 
 
 class QueueCounts(BaseModel):

@@ -1,4 +1,5 @@
-"""checkout: order numbers, variants and shipping on orders, shipping addresses, shipping_required drops
+"""checkout and content: order numbers, variants and shipping on orders, shipping addresses, shipping_required drops,
+a product's description and specs
 
 Revision ID: 0010
 Revises: 0009
@@ -24,6 +25,8 @@ def upgrade() -> None:
         batch.create_index("ix_orders_number", ["number"], unique=True)
     with op.batch_alter_table("drops") as batch:
         batch.add_column(sa.Column("shipping_required", sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch.add_column(sa.Column("description", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("specs", sa.JSON(), nullable=True))
     op.create_table(
         "addresses",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -45,6 +48,8 @@ def downgrade() -> None:
     op.drop_index("ix_addresses_user_id", table_name="addresses")
     op.drop_table("addresses")
     with op.batch_alter_table("drops") as batch:
+        batch.drop_column("specs")
+        batch.drop_column("description")
         batch.drop_column("shipping_required")
     with op.batch_alter_table("orders") as batch:
         batch.drop_index("ix_orders_number")

@@ -12,7 +12,8 @@
     article: $("drop"), media: $("drop-media"), spoken: $("drop-countdown-sr"), form: $("buy-form"), qtyField: $("qty-field"), qty: $("qty"), fcodeBox: $("fcode-box"),
     fcode: $("fcode"), buy: $("buy"), msg: $("buy-msg"),
     factPriority: $("fact-priority"), factStarts: $("fact-starts"), factEnds: $("fact-ends"),
-    factLimit: $("fact-limit"), factPay: $("fact-pay")
+    factLimit: $("fact-limit"), factPay: $("fact-pay"),
+    about: $("drop-about"), description: $("drop-description"), specs: $("drop-specs"), specsTitle: $("drop-specs-title")
   };
   var state = { drop: null, phase: null, notFound: false, inFlight: false, cooldownUntil: 0, openedBox: false,
     imageUrl: undefined };
@@ -95,8 +96,28 @@
     var limit = Math.max(1, d.per_user_limit | 0);
     n.qtyField.hidden = limit <= 1;
     n.qty.max = String(limit);
+    renderAbout(d);
     if (d.waiting_room) FS.queue.start(d, dropPath, function () { renderButton(); });
     renderClock(FS.clock.now());
+  }
+
+  /* The operator's text as text: paragraphs split by blank lines, lines kept (CSS pre-line), never HTML. */
+  function renderAbout(d) {
+    var text = d.description || "", specs = d.specs || [];
+    var key = text + "\u0000" + JSON.stringify(specs);
+    if (state.about === key) return;
+    state.about = key;
+    ui.clear(n.description);
+    text.split(/\n\s*\n/).forEach(function (para) {
+      if (para.trim()) n.description.appendChild(el("p", { text: para.trim() }));
+    });
+    ui.clear(n.specs);
+    specs.forEach(function (row) {
+      n.specs.appendChild(el("dt", { text: row.name }));
+      n.specs.appendChild(el("dd", { text: row.value }));
+    });
+    n.specs.hidden = n.specsTitle.hidden = specs.length === 0;
+    n.about.hidden = !text.trim() && specs.length === 0;
   }
 
   function load() {

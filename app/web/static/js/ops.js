@@ -214,9 +214,21 @@
   }
 
   var createForm = $("create-form"), createMsg = $("create-msg");
+  /* "Name: value" a line (a full-width colon too); null when a line has no value. */
+  function specsOf(text) {
+    var rows = [];
+    var ok = text.split(/\r?\n/).every(function (line) {
+      if (!line.trim()) return true;
+      var at = line.search(/[:：]/);
+      if (at < 1 || !line.slice(at + 1).trim()) return false;
+      rows.push({ name: line.slice(0, at).trim(), value: line.slice(at + 1).trim() });
+      return true;
+    });
+    return ok && rows.length <= 40 ? rows : null;
+  }
   createForm.addEventListener("submit", function (ev) {
     ev.preventDefault();
-    Array.prototype.forEach.call(createForm.querySelectorAll("input"), function (i) { i.removeAttribute("aria-invalid"); });
+    Array.prototype.forEach.call(createForm.querySelectorAll("input, textarea"), function (i) { i.removeAttribute("aria-invalid"); });
     var currency = $("c-currency").value.trim().toUpperCase();
     var body = {
       sku: $("c-sku").value.trim(), name: $("c-name").value.trim(), currency: currency,
@@ -224,6 +236,17 @@
       priority_minutes: intOf("c-priority"), per_user_limit: intOf("c-limit"),
       pay_window_seconds: intOf("c-pay"), starts_at: isoOf("c-starts"), ends_at: isoOf("c-ends")
     };
+    var description = $("c-description").value.trim();
+    if (description) body.description = description;
+    var specs = specsOf($("c-specs").value);
+    if (specs === null) {
+      $("c-specs").setAttribute("aria-invalid", "true");
+      $("c-specs").focus();
+      ui.say(createMsg, FS.t("ops.check_fields"), "error");
+      return;
+    }
+    if (specs.length) body.specs = specs;
+    body.shipping_required = $("c-shipping").checked;
     if ($("c-waiting").checked) {
       body.waiting_room = true;
       body.challenge = $("c-challenge").checked;
