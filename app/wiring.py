@@ -61,6 +61,7 @@ class Services:
     runtime: Runtime
     accounts: AccountService
     addresses: AddressBook
+    images: DropImageService
     inventory: Inventory
     catalog: DropCatalog
     loader: DropLoader
@@ -96,7 +97,8 @@ async def build_services(runtime: Runtime) -> Services:
     loader = DropLoader(runtime.sessions, runtime.redis, runtime.keys, inventory, catalog)
     lookup = OrderLookup(inventory, runtime.sessions)
     queue = make_queue(runtime, loader)
-    images = DropImageService(runtime.sessions, MediaStore(settings.media_root))
+    media = MediaStore(runtime.sessions, settings.media_root)
+    images = DropImageService(runtime.sessions, media)
     drops = DropAdmin(runtime.sessions, runtime.clock, settings, inventory, loader, catalog, queue, images)
 
     crypto = CodeCrypto(settings.app_secret)
@@ -111,7 +113,7 @@ async def build_services(runtime: Runtime) -> Services:
     fcodes = FcodeService(runtime.sessions, runtime.clock, allotment, crypto, code_state, code_sync, gate)
 
     referrals = ReferralSigner(settings.app_secret)
-    share, share_page, share_cards = make_share(runtime, drops, lookup, referrals, count_view)
+    share, share_page, share_cards = make_share(runtime, drops, lookup, referrals, count_view, media)
     address_caps = AddressCaps(AddressCap(settings.max_unpaid_per_address, settings.max_unpaid_per_address_share),
                                catalog)
     failover = FailoverRebuild(runtime.sessions, runtime.redis, runtime.keys, loader, sale_scripts.unlock,
@@ -133,8 +135,8 @@ async def build_services(runtime: Runtime) -> Services:
         log.exception("F-code record catch-up at start-up failed; the stats call retries it")
     accounts = AccountService(settings, runtime.sessions, runtime.redis, runtime.keys, runtime.tokens,
                               runtime.versions, runtime.passwords)
-    return Services(runtime=runtime, accounts=accounts, addresses=addresses, inventory=inventory, catalog=catalog,
-                    loader=loader,
+    return Services(runtime=runtime, accounts=accounts, addresses=addresses, images=images, inventory=inventory,
+                    catalog=catalog, loader=loader,
                     queue=queue, drops=drops, purchases=purchases, orders=orders, payments=payments,
                     refunds=refunds, lookup=lookup, gate=gate, fcodes=fcodes,
                     code_sync=code_sync, share=share, share_page=share_page,
@@ -156,12 +158,12 @@ def payment_providers(settings: Settings) -> dict[str, AsyncProvider]:
 
 
 def make_share(runtime: Runtime, drops: DropAdmin, lookup: OrderLookup, signer: ReferralSigner,
-               count_view: LuaScript) -> tuple[ShareLinks, SharePage, ShareCards]:
+               count_view: LuaScript, media: MediaStore) -> tuple[ShareLinks, SharePage, ShareCards]:
     """Share links by job: facts (row or Redis), views, referral credit, cards; the buyer's API and the page."""
     settings = runtime.settings
     facts = ShareFacts(runtime.sessions, runtime.redis, runtime.keys, drops, runtime.clock)
     site = ShareSite(settings.base_url, settings.store_name, settings.zone)
-    cards = ShareCards(site, CardStore(settings.var_dir / "cards", MediaStore(settings.media_root).drops), facts)
+    cards = ShareCards(site, CardStore(settings.var_dir / "cards", media), facts)
     views = ShareViews(runtime.redis, runtime.keys, count_view, signer)
     credit = ReferralCredit(signer)
     links = ShareLinks(site, lookup, facts, views, credit, cards, runtime.clock)

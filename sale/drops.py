@@ -51,7 +51,7 @@ def drop_fields(drop: Drop, remaining: int, now: datetime, base_url: str) -> dic
             "prequeue_minutes": drop.prequeue_minutes, "admit_per_second": drop.admit_per_second,
             "challenge": drop.challenge, "shipping_required": drop.shipping_required,
             "description": drop.description, "specs": drop.specs or [],
-            **image_fields(drop.image, base_url)}
+            **image_fields(drop.image, base_url, drop.pictures)}
 
 
 def drop_out(drop: Drop, remaining: int, now: datetime, base_url: str = "") -> DropOut:
@@ -148,6 +148,16 @@ class DropAdmin:
     async def upload_image(self, drop_id: int, data: bytes) -> DropOut:
         """A new product picture: stored and committed, then every worker's listings show it."""
         await self.changed(await self.images.upload(drop_id, data))
+        return await self.get_drop(drop_id)
+
+    async def add_image(self, drop_id: int, data: bytes) -> DropOut:
+        """A picture added to the end of the gallery."""
+        await self.changed(await self.images.add(drop_id, data))
+        return await self.get_drop(drop_id)
+
+    async def remove_image(self, drop_id: int, index: int) -> DropOut:
+        """The gallery without the picture at `index` (its files stay: other drops may show them)."""
+        await self.changed(await self.images.remove(drop_id, index))
         return await self.get_drop(drop_id)
 
     async def drop_record(self, drop_id: int) -> Drop | None:

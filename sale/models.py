@@ -57,6 +57,8 @@ class Drop(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     # The product picture's stored variants (sale/images/store.py), null until one is uploaded.
     image: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
+    # Every product picture in order (the gallery), each as `image` is; `image` is the first one.
+    pictures: list[dict[str, Any]] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
     # Paying needs a shipping address (422 address_required without one).
     shipping_required: bool = Field(default=False, sa_column=_flag())
     # The product's content: plain text (paragraphs split by blank lines; rendered as text, never
@@ -107,3 +109,15 @@ class Order(SQLModel, table=True):
     number: str | None = Field(default=None, max_length=32)
     variant: str | None = Field(default=None, max_length=64)
     shipping: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
+
+
+class MediaFile(SQLModel, table=True):
+    """A stored picture file, named by its content's hash: every node serves it (no node's disk), and
+    identical uploads are one row."""
+
+    __tablename__ = "media_files"
+
+    name: str = Field(primary_key=True, max_length=48)
+    content_type: str = Field(max_length=16)
+    data: bytes = Field(sa_column=sa.Column(sa.LargeBinary(), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())

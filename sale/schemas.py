@@ -63,12 +63,21 @@ class DropPatch(BaseModel):
 
 
 class DropImageOut(BaseModel):
-    """One stored size of the product picture, as same-origin paths (for srcset)."""
+    """One stored size of a product picture, as same-origin paths (for srcset)."""
 
     width: int
     height: int
     webp: str
     jpeg: str
+
+
+class DropPictureOut(BaseModel):
+    """One product picture of the gallery: its main size's absolute URL, its own size, every stored size."""
+
+    url: str
+    width: int
+    height: int
+    sizes: list[DropImageOut]
 
 
 class DropOut(BaseModel):
@@ -91,7 +100,7 @@ class DropOut(BaseModel):
     admit_per_second: int
     challenge: bool
     image_url: str | None = None
-    images: list[DropImageOut] = []
+    images: list[DropPictureOut] = []
     shipping_required: bool = False
     description: str | None = None
     specs: list[Spec] = []

@@ -88,4 +88,5 @@ README_CODES = {"order_cancelled", "order_not_cancellable", "payment_in_progress
                 "fcode_redeemed", "recipient_not_found", "gift_to_self", "method_not_allowed",
                 "service_unavailable", "unsupported_media_type", "user_not_found", "no_waiting_room",
                 "order_refunded", "order_not_refundable", "payment_method_unavailable",
-                "payment_provider_unavailable", "address_not_found", "too_many_addresses"}
+                "payment_provider_unavailable", "address_not_found", "too_many_addresses",
+                "too_many_pictures", "picture_not_found"}

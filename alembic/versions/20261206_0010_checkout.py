@@ -1,5 +1,5 @@
 """checkout and content: order numbers, variants and shipping on orders, shipping addresses, shipping_required drops,
-a product's description and specs
+a product's description, specs and pictures (stored in the database, content-addressed)
 
 Revision ID: 0010
 Revises: 0009
@@ -27,6 +27,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("shipping_required", sa.Boolean(), nullable=False, server_default=sa.false()))
         batch.add_column(sa.Column("description", sa.Text(), nullable=True))
         batch.add_column(sa.Column("specs", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("pictures", sa.JSON(), nullable=True))
     op.create_table(
         "addresses",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -42,12 +43,21 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_addresses_user_id", "addresses", ["user_id"])
+    op.create_table(
+        "media_files",
+        sa.Column("name", sa.String(48), primary_key=True),
+        sa.Column("content_type", sa.String(16), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("media_files")
     op.drop_index("ix_addresses_user_id", table_name="addresses")
     op.drop_table("addresses")
     with op.batch_alter_table("drops") as batch:
+        batch.drop_column("pictures")
         batch.drop_column("specs")
         batch.drop_column("description")
         batch.drop_column("shipping_required")

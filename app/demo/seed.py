@@ -25,7 +25,7 @@ from core.i18n import translator
 from core.settings import Settings
 from sale.drops import new_drop
 from sale.images.processing import process
-from sale.images.store import MediaStore
+from sale.images.store import MediaStore, StoredFile, stored_files
 from sale.models import Drop
 from sale.schedule import next_weekly_slot
 from sale.schemas import DropCreate
@@ -87,11 +87,12 @@ async def _is_empty(session: AsyncSession) -> bool:
     return users == 0 and drops == 0
 
 
-def _stored_picture(store: MediaStore, name: str) -> dict[str, Any]:
-    return store.save(process(png(name)))
+def _stored_picture(name: str) -> tuple[dict[str, Any], list[StoredFile]]:
+    return stored_files(process(png(name)))
 
 
-async def _seed(session: AsyncSession, settings: Settings, pictures: dict[str, dict[str, Any]],
+async def _seed(session: AsyncSession, settings: Settings,
+                pictures: dict[str, tuple[dict[str, Any], list[StoredFile]]],
                 now: datetime) -> DemoStore:
     session.add(StoreFlag(name=FLAG, set_at=now))
     await session.flush()  # first write: takes the database's write lock, or fails if already seeded
@@ -105,7 +106,9 @@ async def _seed(session: AsyncSession, settings: Settings, pictures: dict[str, d
     drops = []
     for body, picture in _drops(settings, now):
         drop = new_drop(body, settings, now)
-        drop.image = pictures[picture]
+        image, files = pictures[picture]
+        await MediaStore(None, settings.media_root).put(session, files)
+        drop.image, drop.pictures = image, [image]
         session.add(drop)
         await session.flush()
         assert drop.id is not None
@@ -123,8 +126,7 @@ async def seed_demo(settings: Settings) -> DemoStore | None:
                 return None
         # Drawn and stored before the transaction (deterministic bytes, content-hash names: harmless
         # to repeat), so the database is locked only for the inserts.
-        store = MediaStore(settings.media_root)
-        pictures = {name: await asyncio.to_thread(_stored_picture, store, name) for name in ("phone", "band", "buds")}
+        pictures = {name: await asyncio.to_thread(_stored_picture, name) for name in ("phone", "band", "buds")}
         try:
             async with sessions() as session, session.begin():
                 return await _seed(session, settings, pictures, datetime.now(UTC))

@@ -76,9 +76,10 @@
     var d = state.drop;
     var priority = ui.parseTime(d.priority_starts_at), starts = ui.parseTime(d.starts_at);
     document.title = d.name + " · flashsale";
-    if (state.imageUrl !== d.image_url) {
-      state.imageUrl = d.image_url;
-      ui.clear(n.media).appendChild(ui.picture(d, PICTURE_SIZES, true));
+    var pictures = (d.images || []).map(function (p) { return p.url; }).join(" ");
+    if (state.imageUrl !== pictures) {
+      state.imageUrl = pictures;
+      ui.clear(n.media).appendChild(ui.gallery(d, PICTURE_SIZES));
     }
     n.article.setAttribute("aria-busy", "false");
     n.name.textContent = d.name;
