@@ -24,7 +24,7 @@ from sale.models import Drop
 from sale.queue.service import QueueService
 from sale.repository import DropRepository
 from sale.schedule import next_weekly_slot
-from sale.schemas import DropCreate, DropOut, DropPatch, Phase, StatsOut
+from sale.schemas import DropCreate, DropOut, DropPatch, Phase, StatsOut, VariantStats
 
 log = logging.getLogger("flashsale.drops")
 
@@ -39,7 +39,14 @@ def phase_of(drop: Drop, remaining: int, now: datetime) -> Phase:
     return "priority" if now < as_utc(drop.starts_at) else "open"
 
 
-def drop_fields(drop: Drop, remaining: int, now: datetime, base_url: str) -> dict[str, Any]:
+def variant_fields(drop: Drop, left: dict[str, int] | None) -> list[dict[str, Any]]:
+    """The drop's variants with their units left (their stock while Redis has not counted them)."""
+    return [{"sku": v["sku"], "name": v["name"], "stock": v["stock"], "price_cents": v["price_cents"],
+             "remaining": (left or {}).get(v["sku"], v["stock"])} for v in drop.variants or ()]
+
+
+def drop_fields(drop: Drop, remaining: int, now: datetime, base_url: str,
+                left: dict[str, int] | None = None) -> dict[str, Any]:
     """A drop as the contract shows it (what DropOut validates), cheap enough for every poll."""
     assert drop.id is not None
     starts, priority = as_utc(drop.starts_at), as_utc(drop.priority_starts_at)
@@ -50,12 +57,13 @@ def drop_fields(drop: Drop, remaining: int, now: datetime, base_url: str) -> dic
             "remaining": remaining, "phase": phase_of(drop, remaining, now), "waiting_room": drop.waiting_room,
             "prequeue_minutes": drop.prequeue_minutes, "admit_per_second": drop.admit_per_second,
             "challenge": drop.challenge, "shipping_required": drop.shipping_required,
-            "description": drop.description, "specs": drop.specs or [],
+            "description": drop.description, "specs": drop.specs or [], "variants": variant_fields(drop, left),
             **image_fields(drop.image, base_url, drop.pictures)}
 
 
-def drop_out(drop: Drop, remaining: int, now: datetime, base_url: str = "") -> DropOut:
-    return DropOut(**drop_fields(drop, remaining, now, base_url))
+def drop_out(drop: Drop, remaining: int, now: datetime, base_url: str = "",
+             left: dict[str, int] | None = None) -> DropOut:
+    return DropOut(**drop_fields(drop, remaining, now, base_url, left))
 
 
 def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
@@ -74,7 +82,10 @@ def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
                 admit_per_second=body.admit_per_second,
                 challenge=body.waiting_room if body.challenge is None else body.challenge,
                 shipping_required=body.shipping_required, description=body.description or None,
-                specs=[spec.model_dump() for spec in body.specs] or None)
+                specs=[spec.model_dump() for spec in body.specs] or None,
+                variants=[{"sku": v.sku, "name": v.name, "stock": v.stock,
+                           "price_cents": body.price_cents if v.price_cents is None else v.price_cents}
+                          for v in body.variants] or None)
 
 
 class DropAdmin:
@@ -132,12 +143,19 @@ class DropAdmin:
                     log.warning("drop %s left out of the listing: its state needs the database", drop.id)
                     continue
             fields.append(drop_fields(drop, remaining, now, self.settings.base_url))
+        if any(d.variants for d in drops):
+            left = await self.inventory.variants_left(drops)
+            by_id = {d.id: d for d in drops}
+            for shown in fields:
+                if shown["id"] in left:
+                    shown["variants"] = variant_fields(by_id[shown["id"]], left[shown["id"]])
         return orjson.dumps(fields, option=orjson.OPT_UTC_Z)
 
     async def drop_json(self, drop_id: int) -> bytes:
         drop = await self._drop(drop_id)
         remaining = (await self._remaining([drop]))[0]
-        return orjson.dumps(drop_fields(drop, remaining, self.clock.now(), self.settings.base_url),
+        left = (await self.inventory.variants_left([drop])).get(drop_id) if drop.variants else None
+        return orjson.dumps(drop_fields(drop, remaining, self.clock.now(), self.settings.base_url, left),
                             option=orjson.OPT_UTC_Z)
 
     async def changed(self, drop: Drop) -> None:
@@ -172,7 +190,9 @@ class DropAdmin:
 
     async def get_drop(self, drop_id: int) -> DropOut:
         drop = await self._drop(drop_id)
-        return drop_out(drop, (await self._remaining([drop]))[0], self.clock.now(), self.settings.base_url)
+        remaining = (await self._remaining([drop]))[0]
+        left = (await self.inventory.variants_left([drop])).get(drop_id) if drop.variants else None
+        return drop_out(drop, remaining, self.clock.now(), self.settings.base_url, left)
 
     async def stats(self, drop_id: int) -> StatsOut:
         drop = await self._drop(drop_id)
@@ -196,7 +216,20 @@ class DropAdmin:
                         attempts=orders + sum(counts.values()), rejected=dict(counts),
                         sold_out_at=datetime.fromtimestamp(int(sold_out_ms) / 1000, UTC) if sold_out_ms else None,
                         phase=phase_of(drop, num("remaining"), self.clock.now()),
-                        queue=await self.queue.counts(drop_id) if drop.waiting_room else None)
+                        queue=await self.queue.counts(drop_id) if drop.waiting_room else None,
+                        variants=await self._variant_stats(drop, inv) if drop.variants else None)
+
+    async def _variant_stats(self, drop: Drop, inv: dict[bytes, bytes]) -> dict[str, VariantStats]:
+        """Per variant: units left from the drop's counters, the rest summed over its orders in Redis."""
+        assert drop.id is not None
+        units: dict[str, Counter[str]] = {str(v["sku"]): Counter() for v in drop.variants or ()}
+        for order in (await self.inventory.all_orders(drop.id)).values():
+            if order.variant in units:
+                units[order.variant]["reserved" if order.status == "paying" else order.status] += order.quantity
+        return {str(v["sku"]): VariantStats(
+            stock=int(v["stock"]), remaining=int(inv.get(f"v:{v['sku']}".encode(), v["stock"])),
+            reserved=units[v["sku"]]["reserved"], paid=units[v["sku"]]["paid"], expired=units[v["sku"]]["expired"],
+            cancelled=units[v["sku"]]["cancelled"], refunded=units[v["sku"]]["refunded"]) for v in drop.variants or ()}
 
     async def open_events(self, drop_id: int) -> AsyncIterator[bytes]:
         """The dashboard's event stream of a drop; raises drop_not_found before it starts."""

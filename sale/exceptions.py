@@ -105,6 +105,8 @@ _REFUSALS: dict[str, Callable[[], DomainError]] = {
     "cancelled": OrderCancelled,
     "busy": PaymentInProgress,
     "address_required": lambda: AddressRequired(),
+    "variant_required": lambda: VariantRequired(),
+    "variant_not_found": lambda: VariantNotFound(),
     "was_paying": PaymentInProgress,
     "refunded": lambda: OrderRefunded(),
     "was_refunded": lambda: OrderRefunded(),
@@ -152,3 +154,11 @@ class NotRefundable(DomainError):
 
 class AddressRequired(DomainError):
     status, code, title = 422, "address_required", "This drop ships: choose an address to pay"
+
+
+class VariantRequired(DomainError):
+    status, code, title = 422, "variant_required", "Choose a variant of this product"
+
+
+class VariantNotFound(DomainError):
+    status, code, title = 404, "variant_not_found", "This drop has no such variant"

@@ -59,6 +59,8 @@ def drop_json(drop: Drop) -> bytes:
         "queue_opens_at": ms(drop.starts_at) - drop.prequeue_minutes * 60_000,
         "admit_per_second": drop.admit_per_second, "challenge": int(drop.challenge),
         "shipping_required": int(drop.shipping_required),
+        "variants": [{"sku": v["sku"], "stock": v["stock"], "price_cents": v["price_cents"]}
+                     for v in drop.variants or ()],
     })
 
 
@@ -253,6 +255,18 @@ class Inventory:
             for drop_id in drop_ids:
                 pipe.hget(self.keys.drop(drop_id).inv, "remaining")
             return [int(value) if value is not None else None for value in await pipe.execute()]
+
+    async def variants_left(self, drops: list[Drop]) -> dict[int, dict[str, int]]:
+        """Each variant's units left, for the drops that have variants (one round trip)."""
+        wanted = [(d.id, [str(v["sku"]) for v in d.variants]) for d in drops if d.variants and d.id is not None]
+        if not wanted:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for drop_id, skus in wanted:
+                pipe.hmget(self.keys.drop(drop_id).inv, [f"v:{sku}" for sku in skus])
+            replies = await pipe.execute()
+        return {drop_id: {sku: int(left) for sku, left in zip(skus, reply, strict=True) if left is not None}
+                for (drop_id, skus), reply in zip(wanted, replies, strict=True)}
 
     async def stats(self, drop_id: int) -> tuple[dict[bytes, bytes], dict[bytes, bytes], int]:
         """The drop's counters, refusals by code, and how many orders it has (successful attempts)."""

@@ -65,6 +65,8 @@ class Drop(SQLModel, table=True):
     # HTML) and a list of {"name", "value"} rows.
     description: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
     specs: list[dict[str, str]] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
+    # Variants, each with its own stock ({"sku", "name", "stock", "price_cents"}); `stock` is their sum.
+    variants: list[dict[str, Any]] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
 
 
 class Order(SQLModel, table=True):

@@ -32,6 +32,25 @@ class Spec(BaseModel):
     value: SpecText
 
 
+class VariantIn(BaseModel):
+    """One variant of the product (a colour, a storage size) with its own stock."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Sku
+    name: ProductName
+    stock: int = Field(ge=1, le=10_000_000)
+    price_cents: int | None = Field(default=None, ge=0, le=10**10)  # default: the drop's
+
+
+class VariantOut(BaseModel):
+    sku: str
+    name: str
+    stock: int
+    price_cents: int
+    remaining: int
+
+
 class DropCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -39,7 +58,7 @@ class DropCreate(BaseModel):
     name: ProductName
     price_cents: int = Field(ge=0, le=10**10)
     currency: Currency
-    stock: int = Field(ge=1, le=10_000_000)
+    stock: int = Field(ge=1, le=10_000_000)  # with variants: their sum (may be left out)
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
     priority_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60)
@@ -52,6 +71,27 @@ class DropCreate(BaseModel):
     shipping_required: bool = False  # paying needs an address (422 address_required without one)
     description: Description | None = None
     specs: list[Spec] = Field(default=[], max_length=40)
+    variants: list[VariantIn] = Field(default=[], max_length=20)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stock_of_variants(cls, data: object) -> object:
+        """With variants the drop's stock is their sum: filled in when left out, refused when it differs."""
+        if isinstance(data, dict) and isinstance(data.get("variants"), list) and data["variants"]:
+            stocks = [v.get("stock") for v in data["variants"] if isinstance(v, dict)]
+            if all(type(s) is int for s in stocks):
+                total = sum(stocks)  # type: ignore[arg-type]
+                if data.get("stock") is None:
+                    data = {**data, "stock": total}
+                elif data.get("stock") != total:
+                    raise ValueError(f"stock must be the sum of the variants' stock ({total})")
+        return data
+
+    @model_validator(mode="after")
+    def _distinct_variants(self) -> DropCreate:
+        if len({v.sku for v in self.variants}) != len(self.variants):
+            raise ValueError("variant skus must be distinct")
+        return self
 
 
 class DropPatch(BaseModel):
@@ -104,6 +144,7 @@ class DropOut(BaseModel):
     shipping_required: bool = False
     description: str | None = None
     specs: list[Spec] = []
+    variants: list[VariantOut] = []
 
 
 class QueueCounts(BaseModel):
@@ -111,6 +152,16 @@ class QueueCounts(BaseModel):
     admitted: int
     done: int
     expired: int
+
+
+class VariantStats(BaseModel):
+    stock: int
+    remaining: int
+    reserved: int
+    paid: int
+    expired: int
+    cancelled: int
+    refunded: int
 
 
 class StatsOut(BaseModel):
@@ -126,6 +177,7 @@ class StatsOut(BaseModel):
     sold_out_at: datetime | None
     phase: Phase
     queue: QueueCounts | None = None
+    variants: dict[str, VariantStats] | None = None
 
 
 class PurchaseIn(BaseModel):
@@ -136,6 +188,7 @@ class PurchaseIn(BaseModel):
     quantity: int = Field(default=1, ge=1, le=1_000_000)
     fcode: str | None = Field(default=None, max_length=64)
     ref: str | None = Field(default=None, max_length=128)
+    variant: str | None = Field(default=None, max_length=64, description="the variant's sku (drops with variants)")
 
 
 class PayIn(BaseModel):

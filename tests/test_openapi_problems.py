@@ -16,7 +16,7 @@ CONTRACT_CODES = {"validation_error", "unauthorized", "forbidden", "not_found", 
                   "fcode_invalid", "idempotency_key_reused", "order_not_found", "payment_declined",
                   "order_expired", "unsupported_image", "payload_too_large", "queue_not_open",
                   "challenge_failed", "not_in_queue", "not_admitted", "address_limit", "bad_signature",
-                  "address_required"}
+                  "address_required", "variant_required", "variant_not_found"}
 
 
 def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -62,7 +62,8 @@ async def test_every_operation_documents_its_problem_answers(client: httpx.Async
     join = by_operation[("/api/drops/{drop_id}/queue", "post")]
     assert set(codes_of(join["403"])) == {"queue_not_open", "challenge_failed"}
     assert set(codes_of(join["404"])) == {"drop_not_found", "no_waiting_room"}
-    assert codes_of(purchase["401"]) == ["unauthorized"] and codes_of(purchase["404"]) == ["drop_not_found"]
+    assert codes_of(purchase["401"]) == ["unauthorized"]
+    assert set(codes_of(purchase["404"])) == {"drop_not_found", "variant_not_found"}
     assert "order_not_found" in codes_of(by_operation[("/api/orders/{order_id}/pay", "post")]["404"])
     assert codes_of(by_operation[("/api/auth/token", "post")]["401"]) == ["bad_credentials"]
     assert "rate_limited" in codes_of(by_operation[("/api/auth/register", "post")]["429"])

@@ -28,6 +28,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("description", sa.Text(), nullable=True))
         batch.add_column(sa.Column("specs", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("pictures", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("variants", sa.JSON(), nullable=True))
     op.create_table(
         "addresses",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -57,6 +58,7 @@ def downgrade() -> None:
     op.drop_index("ix_addresses_user_id", table_name="addresses")
     op.drop_table("addresses")
     with op.batch_alter_table("drops") as batch:
+        batch.drop_column("variants")
         batch.drop_column("pictures")
         batch.drop_column("specs")
         batch.drop_column("description")

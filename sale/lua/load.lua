@@ -8,7 +8,8 @@ KEYS[5] refunds_due sorted set: order id -> ms its refund became due (orders who
 
 ARGV[1] the drop as JSON: id, sku, currency, price_cents, stock, priority_starts_at, starts_at,
         ends_at (ms), per_user_limit, pay_window_ms, waiting_room (0/1), queue_opens_at (ms),
-        admit_per_second, challenge (0/1), shipping_required (0/1: pay_hold and pay_begin refuse
+        admit_per_second, challenge (0/1), variants ([{sku, stock, price_cents}]: each one's units left
+        "v:" .. sku, its price "vp:" .. sku, their count "variants"), shipping_required (0/1: pay_hold and pay_begin refuse
         an order without an address)
 ARGV[2] "init" (only when the drop has no state yet) or "merge" (repair what is there)
 ARGV[3..] orders from the database, as JSON of the same shape as the orders hash
@@ -52,7 +53,7 @@ end
 
 local totals = {reserved = 0, paid = 0, expired = 0, cancelled = 0, refunded = 0}
 local seq = tonumber(redis.call('HGET', inv, 'order_seq') or '0')
-local held, by_addr = {}, {}
+local held, by_addr, variant_held = {}, {}, {}
 redis.call('DEL', users, deadlines)
 for id, o in pairs(merged) do
   local state = o.status == 'paying' and 'reserved' or o.status
@@ -62,6 +63,7 @@ for id, o in pairs(merged) do
   if state == 'reserved' or state == 'paid' then
     local uid = tostring(o.user_id)
     held[uid] = (held[uid] or 0) + o.quantity
+    if o.variant then variant_held[o.variant] = (variant_held[o.variant] or 0) + o.quantity end
   end
   if o.refund == 'pending' and redis.call('ZSCORE', refunds_due, id) == false then
     redis.call('ZADD', refunds_due, 0, id)  -- a late charge not refunded yet: the sweeper retries it
@@ -84,5 +86,10 @@ redis.call('HSET', inv, 'id', drop.id, 'sku', drop.sku, 'currency', drop.currenc
   'remaining', remaining, 'reserved', totals.reserved, 'order_seq', seq,
   'run_id', string.match(redis.call('INFO', 'server'), 'run_id:(%x+)'),
   'paid', totals.paid, 'expired', totals.expired, 'cancelled', totals.cancelled, 'refunded', totals.refunded)
+local variants = drop.variants or {}
+for _, v in ipairs(variants) do
+  redis.call('HSET', inv, 'v:' .. v.sku, v.stock - (variant_held[v.sku] or 0), 'vp:' .. v.sku, v.price_cents)
+end
+redis.call('HSET', inv, 'variants', #variants)
 redis.call('HDEL', inv, 'attempts')  -- counted by older versions; now derived
 return {'loaded', remaining, totals.reserved, totals.paid, added}
