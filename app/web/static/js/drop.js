@@ -13,6 +13,7 @@
     fcode: $("fcode"), buy: $("buy"), msg: $("buy-msg"),
     factPriority: $("fact-priority"), factStarts: $("fact-starts"), factEnds: $("fact-ends"),
     factLimit: $("fact-limit"), factPay: $("fact-pay"),
+    variantField: $("variant-field"), variantChoices: $("variant-choices"),
     about: $("drop-about"), description: $("drop-description"), specs: $("drop-specs"), specsTitle: $("drop-specs-title")
   };
   var state = { drop: null, phase: null, notFound: false, inFlight: false, cooldownUntil: 0, openedBox: false,
@@ -27,6 +28,46 @@
   function readRef() {
     var value = new URLSearchParams(window.location.search).get("ref");
     return value && /^[A-Za-z0-9_-]{1,128}$/.test(value) ? value : null;
+  }
+
+  function chosenVariant() {
+    var picked = n.variantChoices.querySelector("input[name=variant]:checked");
+    return picked ? picked.value : "";
+  }
+  function variantLeft(sku) {
+    var found = ((state.drop && state.drop.variants) || []).filter(function (v) { return v.sku === sku; })[0];
+    return found ? found.remaining : 0;
+  }
+
+  /* One radio per variant with its price and its own "sold out"; rebuilt only when the set changes. */
+  function renderVariants(d) {
+    var variants = d.variants || [];
+    n.variantField.hidden = variants.length === 0;
+    var key = variants.map(function (v) { return v.sku; }).join(" ");
+    if (state.variantKey !== key) {
+      state.variantKey = key;
+      var before = chosenVariant();
+      ui.clear(n.variantChoices);
+      variants.forEach(function (v, i) {
+        var id = "variant-" + i;
+        var input = el("input", { type: "radio", name: "variant", id: id, value: v.sku });
+        if (v.sku === before) input.checked = true;
+        input.addEventListener("change", function () { renderButton(); });
+        n.variantChoices.appendChild(el("label", { class: "variant", for: id }, [input,
+          el("span", { class: "variant-name", text: v.name }),
+          el("span", { class: "variant-price", text: ui.fmtMoney(v.price_cents, d.currency) }),
+          el("span", { class: "variant-left", "data-sku": v.sku })]));
+      });
+    }
+    variants.forEach(function (v) {
+      var input = n.variantChoices.querySelector("input[value='" + v.sku.replace(/[^A-Za-z0-9._-]/g, "") + "']");
+      var note = n.variantChoices.querySelector(".variant-left[data-sku='" + v.sku.replace(/[^A-Za-z0-9._-]/g, "") + "']");
+      if (!input || !note) return;
+      note.textContent = v.remaining > 0 ? FS.t("stock.left_short", { remaining: ui.fmtNumber(v.remaining) }) : FS.t("phase.sold_out");
+      input.disabled = v.remaining <= 0;
+      if (input.disabled && input.checked) input.checked = false;
+      input.parentNode.setAttribute("data-sold-out", v.remaining <= 0 ? "true" : "false");
+    });
   }
 
   function fcodeEntered() { return n.fcode.value.replace(/[\s-]/g, "") !== ""; }
@@ -44,6 +85,7 @@
     if (phase === "upcoming") return [FS.t("buy.opens_at", { time: ui.fmtTime(ui.parseTime(state.drop.starts_at)) }), true];
     if (phase === "priority" && !fcodeEntered()) return [FS.t("buy.fcode_only"), true];
     if (!FS.auth.signedIn()) return [FS.t("buy.sign_in"), false];
+    if ((state.drop.variants || []).length && !chosenVariant()) return [FS.t("buy.choose_variant"), true];
     if (state.drop.waiting_room && !fcodeEntered() && !FS.queue.admitted()) {
       var ticket = FS.queue.ticket();
       if (!ticket) return [FS.t("buy.queue_join_first"), true];
@@ -98,6 +140,7 @@
     n.qtyField.hidden = limit <= 1;
     n.qty.max = String(limit);
     renderAbout(d);
+    renderVariants(d);
     if (d.waiting_room) FS.queue.start(d, dropPath, function () { renderButton(); });
     renderClock(FS.clock.now());
   }
@@ -188,7 +231,11 @@
     var code = err instanceof FS.ApiError ? err.code : "network_error";
     var text = FS.messageFor(err);
     if (code === "sold_out") {
-      if (asked === 1 && state.drop) { state.drop.remaining = 0; state.drop.phase = "sold_out"; renderDrop(); }
+      if (asked === 1 && state.drop && (state.drop.variants || []).length) {
+        (state.drop.variants || []).forEach(function (v) { if (v.sku === chosenVariant()) v.remaining = 0; });
+        text = FS.t("buy.variant_sold_out");
+        renderDrop();
+      } else if (asked === 1 && state.drop) { state.drop.remaining = 0; state.drop.phase = "sold_out"; renderDrop(); }
       else if (asked > 1) text = FS.t("buy.not_enough", { count: asked });
     } else if (code === "limit_reached" || code === "address_limit") {
       /* address_limit: the network's unpaid units, not this buyer's; an admission is kept for a retry */
@@ -232,6 +279,8 @@
     var body = { quantity: code ? 1 : quantity() };
     if (code) body.fcode = code;
     if (ref) body.ref = ref;
+    var variant = chosenVariant();
+    if (variant) body.variant = variant;
     state.inFlight = true;
     n.form.setAttribute("aria-busy", "true");
     renderButton();
@@ -252,7 +301,14 @@
   });
   document.addEventListener("fs:auth", function () { renderButton(); });
 
-  if (!FS.auth.signedIn()) ui.say(n.msg, ui.signInPrompt("signin.ready"), "info");
-  poller = ui.poll(load, pollInterval);
+  /* "Sign in now to be ready" only before the open; once it is open, plainly "sign in to buy". */
+  var hinted = false;
+  function hintSignIn() {
+    if (hinted || FS.auth.signedIn() || !state.drop) return;
+    hinted = true;
+    var before = state.phase === "upcoming" || state.phase === "priority";
+    if (state.phase !== "ended" && state.phase !== "sold_out") ui.say(n.msg, ui.signInPrompt(before ? "signin.ready" : "signin.to_buy"), "info");
+  }
+  poller = ui.poll(function () { return load().then(hintSignIn); }, pollInterval);
   ui.onTick(renderClock);
 })();

@@ -17,6 +17,72 @@
     return p && Array.isArray(p.providers) ? p : { providers: ["test"] };
   }, function () { return { providers: ["test"] }; });
   var stripeLoaded = null;
+  /* The buyer's addresses, read once (and again after one is added). */
+  var addressBook = null;
+  function addresses(fresh) {
+    if (!addressBook || fresh) {
+      addressBook = FS.api.get("/api/me/addresses").then(function (a) { return Array.isArray(a) ? a : []; },
+        function () { return []; });
+    }
+    return addressBook;
+  }
+  function addressText(a) {
+    return [a.name, a.line1, a.line2, a.city, a.region, a.postal_code, a.country].filter(function (x) { return x; }).join(", ");
+  }
+
+  /* Pick one of the buyer's addresses, or add one (it becomes the pick). */
+  function addressBlock(order) {
+    var sid = safeId(order.id);
+    var select = el("select", { id: "address-" + sid, name: "address" });
+    var fields = [["name", 100, "name"], ["phone", 32, "tel"], ["country", 2, "country"], ["region", 100, "address-level1"],
+      ["city", 100, "address-level2"], ["line1", 200, "street-address"], ["postal_code", 20, "postal-code"]];
+    var inputs = {};
+    var adding = el("details", { class: "address-add" }, [el("summary", { text: FS.t("address.add") })]);
+    var addMsg = el("p", { class: "msg", role: "status", "aria-live": "polite" });
+    fields.forEach(function (f) {
+      var id = "addr-" + f[0] + "-" + sid;
+      inputs[f[0]] = el("input", { id: id, name: f[0], maxlength: String(f[1]), autocomplete: f[2],
+        required: f[0] !== "region" && f[0] !== "postal_code" ? true : null });
+      adding.appendChild(el("div", { class: "field" }, [el("label", { for: id, text: FS.t("address." + f[0]) }), inputs[f[0]]]));
+    });
+    var save = el("button", { class: "button", type: "button", text: FS.t("address.save") });
+    adding.appendChild(save);
+    adding.appendChild(addMsg);
+    function fill(list, pick) {
+      ui.clear(select);
+      select.appendChild(el("option", { value: "", text: list.length ? FS.t("address.choose") : FS.t("address.none") }));
+      list.forEach(function (a) {
+        var option = el("option", { value: String(a.id), text: addressText(a) });
+        if (String(a.id) === String(pick)) option.selected = true;
+        select.appendChild(option);
+      });
+      if (!pick && list.length === 1) select.value = String(list[0].id);
+    }
+    addresses().then(function (list) { fill(list, null); });
+    save.addEventListener("click", function () {
+      var body = {};
+      Object.keys(inputs).forEach(function (k) { var v = inputs[k].value.trim(); if (v) body[k] = v; });
+      save.disabled = true;
+      FS.api.post("/api/me/addresses", body).then(function (added) {
+        save.disabled = false;
+        adding.open = false;
+        ui.say(addMsg, "", "");
+        return addresses(true).then(function (list) { fill(list, added.id); });
+      }, function (err) {
+        save.disabled = false;
+        ui.say(addMsg, FS.messageFor(err), "error");
+      });
+    });
+    return { node: el("div", { class: "address-pick field" }, [
+      el("label", { for: "address-" + sid, text: FS.t("address.ship_to") }), select, adding]),
+      chosen: function () { return select.value ? parseInt(select.value, 10) : null; } };
+  }
+
+  function withAddress(body, picker) {
+    var id = picker.chosen();
+    if (id) body.address_id = id;
+    return body;
+  }
 
   function loadStripe(key) {
     if (!stripeLoaded) {
@@ -74,8 +140,10 @@
           el("label", { for: "card-decline-" + sid, text: FS.t("order.card_decline") })])
       ]);
     var stripeBox = el("div", { class: "stripe-element", hidden: true });
+    var picker = addressBlock(order);
+    row.picker = picker;
     var form = el("form", { class: "pay-form", novalidate: true }, [
-      testCard, stripeBox, others, el("div", { class: "actions" }, [button, cancel])
+      picker.node, testCard, stripeBox, others, el("div", { class: "actions" }, [button, cancel])
     ]);
     button.hidden = true;
     if (pending(order)) others.appendChild(el("p", { class: "hint", text: FS.t("order.payment_pending") }));
@@ -109,7 +177,7 @@
       if (button.disabled) return;
       var checked = form.querySelector("input[type=radio]:checked");
       act(row, [button, cancel], FS.t("order.paying"), FS.api.post("/api/orders/" + FS.seg(order.id) + "/pay",
-        { payment_token: checked ? checked.value : "test_ok" }), FS.t("order.paid_thanks"));
+        withAddress({ payment_token: checked ? checked.value : "test_ok" }, picker)), FS.t("order.paid_thanks"));
     });
     var armed = null;
     cancel.addEventListener("click", function () {
@@ -136,7 +204,8 @@
       if (button.disabled) return;
       button.disabled = true;
       ui.say(row.msg, FS.t("order.opening_payment"), "info");
-      FS.api.post("/api/orders/" + FS.seg(order.id) + "/pay", { provider: provider }).then(function (paying) {
+      FS.api.post("/api/orders/" + FS.seg(order.id) + "/pay", row.picker ? withAddress({ provider: provider }, row.picker)
+        : { provider: provider }).then(function (paying) {
         if (paying.status === "paid") { replace(paying); return null; }
         if (provider === "alipay" && paying.payment && paying.payment.redirect_url) {
           window.location.assign(paying.payment.redirect_url);
@@ -210,13 +279,15 @@
     } else if (order.status === "refunded") {
       body = el("p", { text: FS.t("order.refunded_text") });
     }
-    var units = order.quantity + " × " + order.sku;
+    var units = order.quantity + " × " + (order.variant || order.sku);
     row.item = el("li", { class: "card order-card", id: "order-" + safeId(order.id) }, [
       el("span", { class: "badge", "data-phase": order.status, text: STATUS_LABEL[order.status] || order.status }),
       title,
       el("p", { class: "meta", text: units + " · " + ui.fmtMoney(order.amount_cents, order.currency) +
         " · " + FS.t("order.ordered_at", { time: ui.fmtDateTime(ui.parseTime(order.created_at)) }) }),
+      order.number ? el("p", { class: "order-number", text: FS.t("order.number", { number: order.number }) }) : null,
       el("div", { class: "order-body" }, body),
+      order.shipping ? el("p", { class: "ships-to", text: FS.t("order.ships_to", { address: addressText(order.shipping) }) }) : null,
       row.msg
     ]);
     return row;
