@@ -34,8 +34,10 @@
   function addressBlock(order) {
     var sid = safeId(order.id);
     var select = el("select", { id: "address-" + sid, name: "address" });
-    var fields = [["name", 100, "name"], ["phone", 32, "tel"], ["country", 2, "country"], ["region", 100, "address-level1"],
-      ["city", 100, "address-level2"], ["line1", 200, "street-address"], ["postal_code", 20, "postal-code"]];
+    var fields = [["name", 100, "name", FS.t("address.name")], ["phone", 32, "tel", FS.t("address.phone")],
+      ["country", 2, "country", FS.t("address.country")], ["region", 100, "address-level1", FS.t("address.region")],
+      ["city", 100, "address-level2", FS.t("address.city")], ["line1", 200, "street-address", FS.t("address.line1")],
+      ["postal_code", 20, "postal-code", FS.t("address.postal_code")]];
     var inputs = {};
     var adding = el("details", { class: "address-add" }, [el("summary", { text: FS.t("address.add") })]);
     var addMsg = el("p", { class: "msg", role: "status", "aria-live": "polite" });
@@ -43,7 +45,7 @@
       var id = "addr-" + f[0] + "-" + sid;
       inputs[f[0]] = el("input", { id: id, name: f[0], maxlength: String(f[1]), autocomplete: f[2],
         required: f[0] !== "region" && f[0] !== "postal_code" ? true : null });
-      adding.appendChild(el("div", { class: "field" }, [el("label", { for: id, text: FS.t("address." + f[0]) }), inputs[f[0]]]));
+      adding.appendChild(el("div", { class: "field" }, [el("label", { for: id, text: f[3] }), inputs[f[0]]]));
     });
     var save = el("button", { class: "button", type: "button", text: FS.t("address.save") });
     adding.appendChild(save);
