@@ -6,10 +6,12 @@ import io
 import re
 from typing import Any
 
+import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
 from tests.e2e.helpers import Server, register, shoot, unique_email
+from tests.e2e.quality import axe_violations, check_widths
 
 
 def _png(colour: tuple[int, int, int]) -> bytes:
@@ -71,3 +73,33 @@ def test_choose_a_variant_buy_add_an_address_pay_and_see_the_number(server: Serv
     expect(paid.locator(".ships-to")).to_contain_text("1 Qinghe Middle St")
     expect(paid.locator(".order-number")).to_contain_text(f"{drop['id']}-00001")
     shoot(buyer, "orders-shipping")
+
+
+LOCALES = {"en": "en-US", "zh": "zh-CN", "ko": "ko-KR"}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh", "ko"])
+def test_drop_with_variants_and_checkout_pass_axe(server: Server, browse: Any, lang: str) -> None:
+    """No serious or critical axe-core violation on the drop page (gallery, variants, content) and the
+    checkout (address picker) in each language; no layout problem at phone and desktop widths."""
+    api, operator_token = server.api, server.operator[1]
+    drop = api.create_drop(operator_token, name="Mi Phone 15 Ultra", price_cents=599900, currency="CNY",
+                           stock=None, description="Leica optics.\n\n2K display.",
+                           specs=[{"name": "Chip", "value": "Snapdragon 8 Gen 3"}],
+                           variants=[{"sku": "MP15U-BLK-512", "name": "Black, 512 GB", "stock": 3},
+                                     {"sku": "MP15U-WHT-1T", "name": "White, 1 TB", "stock": 2}])
+    for colour in ((20, 20, 20), (30, 90, 200)):
+        api.call("POST", f"/api/admin/drops/{drop['id']}/images", operator_token, expect=201,
+                 files={"file": ("p.png", _png(colour), "image/png")})
+    page = browse(f"axe-{lang}", locale=LOCALES[lang], bypass_csp=True)
+    register(page, unique_email(f"axe-{lang}"), next_path=f"/drops/{drop['id']}")
+    expect(page.locator(".gallery .slide")).to_have_count(2)
+    expect(page.locator(".variant")).to_have_count(2)
+    assert axe_violations(page) == []
+    assert check_widths(page, f"drop-variants-{lang}") == []
+    page.locator(".variant input").first.check()
+    page.locator("#buy").click()
+    page.locator("#buy-msg a[href^='/orders']").click()
+    expect(page.locator(".order-card select")).to_have_count(1)
+    assert axe_violations(page) == []
+    assert check_widths(page, f"checkout-{lang}") == []
