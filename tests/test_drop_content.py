@@ -47,3 +47,19 @@ async def test_drop_page_renders_content_as_text(app: FastAPI, client: httpx.Asy
     assert page.status_code == 200 and 'id="drop-description"' in page.text and 'id="drop-specs"' in page.text
     script = (await client.get("/static/js/drop.js")).text
     assert "innerHTML" not in script and "renderAbout" in script
+
+
+def test_beijing_time_is_named_not_cst() -> None:
+    """China's zone abbreviation "CST" reads as US Central: share pages and cards name it."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from core.i18n import translator
+    from sale.share.wording import when
+
+    moment = datetime(2026, 12, 8, 4, 0, tzinfo=UTC)
+    shanghai = ZoneInfo("Asia/Shanghai")
+    assert when(moment, shanghai, translator("en")) == "Tue 8 Dec 2026, 12:00 Beijing time"
+    assert when(moment, shanghai, translator("zh")).startswith("北京时间 ")
+    assert "CST" not in when(moment, shanghai, translator("ko"))
+    assert when(moment, ZoneInfo("Europe/Berlin"), translator("en")).endswith("CET")
