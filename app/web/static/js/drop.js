@@ -13,6 +13,7 @@
     fcode: $("fcode"), buy: $("buy"), msg: $("buy-msg"),
     factPriority: $("fact-priority"), factStarts: $("fact-starts"), factEnds: $("fact-ends"),
     factLimit: $("fact-limit"), factPay: $("fact-pay"),
+    fcodePicks: $("fcode-picks"), fcodePickList: $("fcode-pick-list"),
     variantField: $("variant-field"), variantChoices: $("variant-choices"),
     about: $("drop-about"), description: $("drop-description"), specs: $("drop-specs"), specsTitle: $("drop-specs-title")
   };
@@ -68,6 +69,33 @@
       if (input.disabled && input.checked) input.checked = false;
       input.parentNode.setAttribute("data-sold-out", v.remaining <= 0 ? "true" : "false");
     });
+  }
+
+  /* An employee's unused codes for this drop, one tap each (typing one someone gave them still works). */
+  function offerCodes(d) {
+    if (state.codesOffered || !FS.auth.signedIn()) return;
+    state.codesOffered = true;
+    ui.me().then(function (account) {
+      if (!ui.hasRole(account, "employee")) return null;
+      return FS.api.get("/api/fcodes").then(function (codes) {
+        var now = FS.clock.now();
+        var usable = (codes || []).filter(function (c) {
+          return c.status === "available" && !c.gifted_to && (!c.sku || c.sku === d.sku) && ui.parseTime(c.expires_at) > now;
+        });
+        ui.clear(n.fcodePickList);
+        usable.forEach(function (c) {
+          var button = el("button", { type: "button", class: "button fcode-pick", text: c.code,
+            "aria-pressed": "false" });
+          button.addEventListener("click", function () {
+            n.fcode.value = c.code;
+            Array.prototype.forEach.call(n.fcodePickList.children, function (b) { b.setAttribute("aria-pressed", b === button ? "true" : "false"); });
+            n.fcode.dispatchEvent(new Event("input"));
+          });
+          n.fcodePickList.appendChild(button);
+        });
+        n.fcodePicks.hidden = usable.length === 0;
+      });
+    }).catch(function () { state.codesOffered = false; });
   }
 
   function fcodeEntered() { return n.fcode.value.replace(/[\s-]/g, "") !== ""; }
@@ -141,6 +169,7 @@
     n.qty.max = String(limit);
     renderAbout(d);
     renderVariants(d);
+    offerCodes(d);
     if (d.waiting_room) FS.queue.start(d, dropPath, function () { renderButton(); });
     renderClock(FS.clock.now());
   }
