@@ -102,13 +102,26 @@
 
   function safeId(id) { return String(id).replace(/[^A-Za-z0-9_-]/g, "_"); }
 
-  function dropName(dropId) {
+  function dropOf(dropId) {
     var key = String(dropId);
     if (!dropNames[key]) {
       dropNames[key] = FS.api.get("/api/drops/" + FS.seg(dropId))
-        .then(function (d) { return d && d.name ? d.name : null; }, function () { return null; });
+        .then(function (d) { return d && d.name ? d : null; }, function () { return null; });
     }
     return dropNames[key];
+  }
+  function dropName(dropId) { return dropOf(dropId).then(function (d) { return d ? d.name : null; }); }
+
+  /* The order's steps so far, with their times: reserved, then paid / expired / cancelled, refunded. */
+  function timeline(order) {
+    var steps = [[FS.t("order.step_reserved"), order.created_at]];
+    if (order.paid_at) steps.push([FS.t("order.paid"), order.paid_at]);
+    if (order.status === "expired") steps.push([FS.t("order.expired"), order.pay_by]);
+    if (order.status === "cancelled") steps.push([FS.t("order.cancelled"), null]);
+    if (order.status === "refunded" || order.refunded_at) steps.push([FS.t("order.refunded"), order.refunded_at]);
+    return el("ol", { class: "timeline", "aria-label": FS.t("order.timeline") }, steps.map(function (s) {
+      return el("li", {}, [el("span", { text: s[0] }), s[1] ? el("time", { datetime: s[1], text: ui.fmtDateTime(ui.parseTime(s[1])) }) : null]);
+    }));
   }
 
   /* The card image is served by this same service: use its path on this origin, so that the
@@ -269,7 +282,12 @@
   function buildRow(order) {
     var row = { order: order, msg: el("p", { class: "msg", role: "status", "aria-live": "polite" }) };
     var title = el("h2", { text: order.sku });
-    dropName(order.drop_id).then(function (name) { if (name) title.textContent = name; });
+    var thumb = el("div", { class: "order-thumb media", "aria-hidden": "true" });
+    dropOf(order.drop_id).then(function (d) {
+      if (!d) return;
+      title.textContent = d.name;
+      if (d.images && d.images.length) thumb.appendChild(ui.picture(d, "96px", false));
+    });
     var body = null;
     if (order.status === "reserved") {
       row.timer = el("p", { class: "countdown", role: "timer", "aria-atomic": "true" });
@@ -283,12 +301,14 @@
     }
     var units = order.quantity + " × " + (order.variant || order.sku);
     row.item = el("li", { class: "card order-card", id: "order-" + safeId(order.id) }, [
+      thumb,
       el("span", { class: "badge", "data-phase": order.status, text: STATUS_LABEL[order.status] || order.status }),
       title,
       el("p", { class: "meta", text: units + " · " + ui.fmtMoney(order.amount_cents, order.currency) +
         " · " + FS.t("order.ordered_at", { time: ui.fmtDateTime(ui.parseTime(order.created_at)) }) }),
       order.number ? el("p", { class: "order-number", text: FS.t("order.number", { number: order.number }) }) : null,
       el("div", { class: "order-body" }, body),
+      timeline(order),
       order.shipping ? el("p", { class: "ships-to", text: FS.t("order.ships_to", { address: addressText(order.shipping) }) }) : null,
       row.msg
     ]);
