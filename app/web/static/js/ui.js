@@ -161,7 +161,7 @@
     return el("picture", {}, [
       el("source", { type: "image/webp", srcset: set("webp"), sizes: sizes }),
       el("img", { src: main.jpeg, srcset: set("jpeg"), sizes: sizes, width: String(main.width),
-        height: String(main.height), alt: index ? FS.t("drop.picture_n", { name: drop.name, n: index + 1, count: pictures.length })
+        height: String(main.height), alt: index ? FS.t("drop.picture_n", { name: drop.name, n: index + 1, total: pictures.length })
           : FS.t("drop.picture_alt", { name: drop.name }),
         loading: eager ? "eager" : "lazy", decoding: "async", fetchpriority: eager ? "high" : null })
     ]);
@@ -178,7 +178,7 @@
     var track = el("ul", { class: "gallery-track", tabindex: "0", "aria-label": FS.t("drop.gallery", { name: drop.name }) }, slides);
     var thumbs = pictures.map(function (p, i) {
       var small = (p.sizes || [])[0] || {};
-      var button = el("button", { type: "button", class: "thumb", "aria-label": FS.t("drop.picture_n", { name: drop.name, n: i + 1, count: pictures.length }),
+      var button = el("button", { type: "button", class: "thumb", "aria-label": FS.t("drop.picture_n", { name: drop.name, n: i + 1, total: pictures.length }),
         "aria-current": i === 0 ? "true" : null }, [el("img", { src: small.jpeg, alt: "", width: "64", height: "48", loading: "lazy" })]);
       button.addEventListener("click", function () {
         track.scrollTo({ left: slides[i].offsetLeft - track.offsetLeft, behavior: "smooth" });
