@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 WORKERS ?= 1
 ARGS   ?=
-TYPED  := $(wildcard core accounts codes sale app loadtest fakes)
+TYPED  := $(wildcard core audit accounts codes sale app loadtest fakes)
 
 FUZZ_EXAMPLES ?= 30
 # pytest-xdist workers, tests dealt one by one (tests/conftest.py keeps a module with a shared server
@@ -17,7 +17,7 @@ FUZZ_EXAMPLES ?= 30
 TEST_WORKERS ?= 3
 XDIST  = -n $(TEST_WORKERS) --dist loadgroup
 
-.PHONY: help run test test-fast screenshots lint typecheck fuzz loadtest bench venv install
+.PHONY: help run test test-fast screenshots lint typecheck rules fuzz loadtest bench venv install
 
 .DEFAULT_GOAL := run
 
@@ -47,6 +47,19 @@ lint: install ## ruff and import-linter (the floors and the sale's layers)
 
 typecheck: install ## mypy --strict over the packages
 	$(BIN)/mypy --strict $(TYPED)
+
+# promtool from PATH, else into .venv/bin from Debian's prometheus package (scripts/install-promtool).
+PROMTOOL ?= $(shell command -v promtool 2>/dev/null || echo $(BIN)/promtool)
+RULE_TESTS := deploy/prometheus/alerts_test.yml deploy/prometheus/alerts_slow_burn_test.yml
+
+DASHBOARD := deploy/grafana/flashsale-live-drop.json
+
+rules: ## check and unit-test the alert rules in deploy/prometheus, parse the dashboard's queries (promtool)
+	@test -x $(PROMTOOL) || scripts/install-promtool $(BIN)
+	$(PROMTOOL) check rules deploy/prometheus/alerts.yml
+	$(PROMTOOL) test rules $(RULE_TESTS)
+	@mkdir -p var && scripts/dashboard-rules $(DASHBOARD) > var/dashboard-rules.yml
+	$(PROMTOOL) check rules var/dashboard-rules.yml
 
 # Schemathesis, every check, against a server it starts: without a token and with an operator's.
 fuzz: install ## Schemathesis against a server it starts (FUZZ_EXAMPLES per operation)

@@ -11,6 +11,9 @@ from accounts.models import Role, User
 from accounts.passwords import hash_password_async, needs_rehash, verify_password_async
 from accounts.repository import UserRepository
 from accounts.schemas import TokenOut, UserOut
+from audit.repository import AuditRepository
+from audit.schemas import Actor, Change
+from core.clock import utcnow
 from core.keys import Keys
 from core.ratelimit import Counters
 from core.redis import RedisClient
@@ -142,13 +145,20 @@ class AccountService:
         await session.flush()
         await self.versions.bump(user.id, user.token_version)
 
-    async def change_role(self, user_id: int, role: Role) -> User:
+    async def change_role(self, user_id: int, role: Role, actor: Actor) -> User:
         async with self.sessions.begin() as session:
             user = await get_user(session, user_id)
             if user.role != role.value:
+                await AuditRepository(session).record(actor, Change(
+                    "user.role", "user", str(user_id), before={"role": user.role}, after={"role": role.value}),
+                    utcnow())
                 user.role = role.value
                 await self._bump(session, user)  # the old role's tokens stop working at once
         return user
+
+    async def actor(self, claims: Claims, address: str) -> Actor:
+        """Who acts, for the audit log: the account and its email as they are now."""
+        return Actor(user_id=claims.user_id, email=(await self.user(claims.user_id)).email, address=address)
 
     async def change_password(self, claims: Claims, current: str, new: str, address: str) -> TokenOut:
         """Needs the current password (counted like a sign-in); ends every other token and answers a

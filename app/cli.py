@@ -241,7 +241,7 @@ def drops_schedule(sku: Annotated[str, typer.Option()], name: Annotated[str, typ
     from pydantic import TypeAdapter, ValidationError
 
     from core.types import ProductName, Sku
-    from sale.admin import WeeklyDrops, schedule_weekly
+    from sale.admin.weekly import WeeklyDrops, schedule_weekly
 
     try:  # the same rules as the API's (no control or bidirectional formatting characters)
         sku, name = TypeAdapter(Sku).validate_python(sku), TypeAdapter(ProductName).validate_python(name)
@@ -262,6 +262,7 @@ def fcodes_issue(
         sku: Annotated[str | None, typer.Option(help="Bind the new codes to one SKU.")] = None) -> None:
     """Mint the month's F-code allotment for every employee who does not have it yet (idempotent)."""
     from app.bootstrap import running
+    from audit.schemas import CONSOLE
     from core.errors import DomainError
     from core.migrate import upgrade
 
@@ -272,7 +273,7 @@ def fcodes_issue(
     async def main() -> int:
         async with running(settings, background=False) as services:
             try:
-                result = await services.fcodes.issue(month, sku)
+                result = await services.fcodes.issue(month, sku, actor=CONSOLE)
             except DomainError as exc:
                 typer.echo(f"{exc.code}: {exc.detail}", err=True)
                 return 1

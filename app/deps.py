@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.addresses.service import AddressBook
 from accounts.service import AccountService
 from app.wiring import Services
+from audit.schemas import Actor
+from audit.service import AuditLog
 from codes.service import FcodeService
 from core.db import session_scope
 from core.errors import Forbidden
@@ -22,11 +24,16 @@ from core.redis import RedisClient
 from core.runtime import Runtime
 from core.settings import Settings
 from core.tokens import Claims
+from sale.admin.controls import DropControls
+from sale.admin.export import OrderExport
+from sale.admin.lifecycle import DropLifecycle
+from sale.admin.orders import AdminOrders
 from sale.drops import DropAdmin
 from sale.orders import OrderService
 from sale.payments.refunds import Refunds
 from sale.payments.service import PaymentService
 from sale.queue.service import QueueService
+from sale.report.service import DropReports
 from sale.share.cards import ShareCards
 from sale.share.links import ShareLinks
 from sale.share.page import SharePage
@@ -160,3 +167,44 @@ def _require(*roles: str) -> object:
 
 OperatorUser = Annotated[Claims, _require("operator")]
 EmployeeUser = Annotated[Claims, _require("employee")]
+
+
+async def operator_actor(request: Request, claims: OperatorUser) -> Actor:
+    """An operator acting, as the audit log names them: account, email now, client address."""
+    return await services_of(request).accounts.actor(claims, client_address(request))
+
+
+# Every operator call that changes something takes this (the role check included): its audit entry's "who".
+OperatorActor = Annotated[Actor, Depends(operator_actor)]
+
+
+async def get_controls(request: Request) -> DropControls:
+    return services_of(request).controls
+
+
+async def get_lifecycle(request: Request) -> DropLifecycle:
+    return services_of(request).lifecycle
+
+
+async def get_admin_orders(request: Request) -> AdminOrders:
+    return services_of(request).admin_orders
+
+
+async def get_export(request: Request) -> OrderExport:
+    return services_of(request).export
+
+
+async def get_reports(request: Request) -> DropReports:
+    return services_of(request).reports
+
+
+async def get_audit(request: Request) -> AuditLog:
+    return services_of(request).audit
+
+
+ControlsDep = Annotated[DropControls, Depends(get_controls)]
+LifecycleDep = Annotated[DropLifecycle, Depends(get_lifecycle)]
+AdminOrdersDep = Annotated[AdminOrders, Depends(get_admin_orders)]
+ExportDep = Annotated[OrderExport, Depends(get_export)]
+ReportsDep = Annotated[DropReports, Depends(get_reports)]
+AuditDep = Annotated[AuditLog, Depends(get_audit)]

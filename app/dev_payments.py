@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from core.settings import Settings
 from fakes.keys import dev_keys
-from fakes.server import DEFAULT_ALIPAY_PORT, DEFAULT_STRIPE_PORT, FakePayments
+from fakes.server import FakePayments
 
 
 def start_dev_payments(settings: Settings, base_url: str, say: Callable[[str], object]) -> FakePayments | None:
@@ -17,15 +17,11 @@ def start_dev_payments(settings: Settings, base_url: str, say: Callable[[str], o
     wanted = settings.on_embedded_defaults and settings.dev_payments
     if not wanted or settings.alipay_app_id or settings.stripe_secret_key:
         return None
-    keys, webhook = dev_keys(settings.var_dir / "payments"), f"{base_url}/api/payments/stripe/webhook"
-    # The usual ports when free (an order's wallet URL then still opens after a restart), else any.
-    try:
-        fakes = FakePayments(keys, stripe_port=DEFAULT_STRIPE_PORT, alipay_port=DEFAULT_ALIPAY_PORT,
-                             stripe_webhook_url=webhook)
-        endpoints = fakes.start()
-    except RuntimeError:
-        fakes = FakePayments(keys, stripe_webhook_url=webhook)
-        endpoints = fakes.start()
+    # Free ports: several stores may run on one machine (and the stand-ins keep their trades in memory,
+    # so a wallet URL from before a restart names nothing anyway).
+    fakes = FakePayments(dev_keys(settings.var_dir / "payments"),
+                         stripe_webhook_url=f"{base_url}/api/payments/stripe/webhook")
+    endpoints = fakes.start()
     for name, value in endpoints.service_env().items():
         if name.startswith("FLASHSALE_ALIPAY_"):
             os.environ[name] = value

@@ -14,11 +14,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.bootstrap import running
 from app.docs import install_docs
 from app.errors import install_error_handlers, problem_response
+from app.live_metrics import live_metrics
 from app.metrics import MetricsMiddleware, RenderedMetrics, metrics_endpoint
 from app.problems import complete
 from app.public_url import PublicRedirectsMiddleware
 from app.routes.accounts import router as auth_router
 from app.routes.addresses import router as addresses_router
+from app.routes.admin import router as admin_router
+from app.routes.controls import router as controls_router
 from app.routes.fcodes import router as fcodes_router
 from app.routes.health import router as health_router
 from app.routes.images import router as images_router
@@ -28,6 +31,7 @@ from app.routes.queue import router as queue_router
 from app.routes.sale import hot_routes
 from app.routes.sale import router as sale_router
 from app.routes.share import router as share_router
+from app.tracing import traced
 from app.web import mount_static
 from app.web import router as web_router
 from app.web.media import mount_media
@@ -100,8 +104,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
         async with running(settings, background=settings.run_background, clock=clock) as services:
             app.state.runtime = services.runtime
             app.state.services = services
-            settle_heap()
-            yield
+            # The outbox, once it exists, is handed here: live_metrics(services.runtime, services.outbox).
+            app.state.rendered_metrics = RenderedMetrics(live_metrics(services.runtime))
+            async with traced(app, services.runtime):  # only with FLASHSALE_OTEL_ENDPOINT set
+                settle_heap()
+                yield
 
     app = FastAPI(title="flashsale", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Limited-stock product drops. Contract: shared/API.md.")
@@ -117,6 +124,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     app.include_router(queue_router)
     app.include_router(images_router)
     app.include_router(fcodes_router)
+    app.include_router(controls_router)
+    app.include_router(admin_router)
     app.include_router(share_router)
     app.include_router(payments_router)
     app.include_router(addresses_router)

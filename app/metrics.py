@@ -5,7 +5,8 @@ method outside the standard ones is `other`, a route is its template (a path no 
 `unmatched`). The text is rendered in a thread (on the event loop, a large registry held every
 request of the worker for as long as a scrape took), one render at a time, and reused for
 FLASHSALE_METRICS_MAX_AGE_SECONDS: scrapers in a loop cost at most one render a second, not a
-core. Only the addresses in FLASHSALE_METRICS_ALLOW
+core. Before each render the gauges read at scrape time are refreshed (app/live_metrics.py: awaited
+on the event loop, bounded by their probe's time). Only the addresses in FLASHSALE_METRICS_ALLOW
 or an operator's token may read it (it tells the sales volume); anyone else gets a 404.
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.deps import client_address
+from app.live_metrics import LiveMetrics
 from core.errors import DomainError
 from core.metrics import LATENCY, REGISTRY, REQUESTS
 from core.net import networks, within
@@ -84,29 +86,37 @@ async def _may_read(request: Request) -> bool:
 
 
 class RenderedMetrics:
-    """The last rendering and when it was made; concurrent scrapes wait for one render."""
+    """The last rendering and when it was made; concurrent scrapes wait for one render. `live`, set by
+    the lifespan, holds the gauges read at scrape time."""
 
-    def __init__(self) -> None:
+    def __init__(self, live: LiveMetrics | None = None) -> None:
         self.body = b""
         self.made = float("-inf")
         self.lock = asyncio.Lock()
+        self.live = live
 
     async def get(self, max_age: float) -> bytes:
         if time.monotonic() - self.made < max_age:
             return self.body
         async with self.lock:
             if time.monotonic() - self.made >= max_age:  # not rendered meanwhile by another scrape
-                self.body = await asyncio.to_thread(_render)
+                extra = None
+                if self.live is not None:
+                    await self.live.refresh()
+                    extra = self.live.registry
+                self.body = await asyncio.to_thread(_render, extra)
                 self.made = time.monotonic()
             return self.body
 
 
-def _render() -> bytes:
+def _render(live: CollectorRegistry | None = None) -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
-    return generate_latest(REGISTRY)
+    else:
+        registry = REGISTRY
+    # The live gauges come from shared state (Redis, the database): any worker's reading is everyone's.
+    return generate_latest(registry) + (generate_latest(live) if live is not None else b"")
 
 
 async def metrics_endpoint(request: Request) -> Response:

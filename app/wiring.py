@@ -6,8 +6,12 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from accounts.addresses.service import AddressBook
 from accounts.service import AccountService
+from audit.schemas import Actor
+from audit.service import AuditLog
 from codes.crypto import CodeCrypto
 from codes.gate import Gate
 from codes.service import Allotment, FcodeService
@@ -20,6 +24,12 @@ from core.redis import LuaScript
 from core.runtime import Runtime
 from core.settings import Settings
 from sale.address_cap import AddressCap, AddressCaps
+from sale.admin.controls import DropControls
+from sale.admin.export import OrderExport
+from sale.admin.lifecycle import DropLifecycle
+from sale.admin.orders import AdminOrders
+from sale.admin.state import DropState
+from sale.admin.state import register_scripts as register_control_scripts
 from sale.catalog import DropCatalog
 from sale.drops import DropAdmin
 from sale.failover import FailoverRebuild
@@ -42,6 +52,7 @@ from sale.queue.challenge import Challenges, Difficulty
 from sale.queue.gate import QueueGate, QueueLimits
 from sale.queue.gate import register_scripts as register_queue_scripts
 from sale.queue.service import QueueService
+from sale.report.service import DropReports
 from sale.share.card import CardStore
 from sale.share.cards import ShareCards
 from sale.share.credit import ReferralCredit
@@ -78,6 +89,30 @@ class Services:
     share: ShareLinks
     share_page: SharePage
     share_cards: ShareCards
+    controls: DropControls
+    lifecycle: DropLifecycle
+    admin_orders: AdminOrders
+    export: OrderExport
+    audit: AuditLog
+    reports: DropReports
+
+
+class BulkRefundOnCancel:
+    """sale.admin.seams.RefundRequester: cancelling a drop with `refund_paid` starts the payments work's
+    bulk refund of its paid orders (the job `POST /api/admin/drops/{id}/refunds` starts)."""
+
+    def __init__(self, refunds: Refunds) -> None:
+        self.refunds = refunds
+
+    async def refund_paid_orders(self, drop_id: int, actor: Actor) -> None:
+        await self.refunds.request_bulk(drop_id, actor)
+
+
+class NoOutbox:
+    """sale.admin.seams.NoticeOutbox until the outbox exists: the message is on the pages only."""
+
+    async def notice_posted(self, session: AsyncSession, drop_id: int, text: str) -> None:
+        return None
 
 
 async def build_services(runtime: Runtime) -> Services:
@@ -86,6 +121,7 @@ async def build_services(runtime: Runtime) -> Services:
     code_scripts = register_code_scripts(runtime.scripts)
     register_queue_scripts(runtime.scripts)
     count_view = runtime.scripts.add("sale.share", "share_view.lua")
+    control_scripts = register_control_scripts(runtime.scripts)
     await runtime.scripts.load_all(runtime.redis)
     settings = runtime.settings
 
@@ -135,12 +171,18 @@ async def build_services(runtime: Runtime) -> Services:
         log.exception("F-code record catch-up at start-up failed; the stats call retries it")
     accounts = AccountService(settings, runtime.sessions, runtime.redis, runtime.keys, runtime.tokens,
                               runtime.versions, runtime.passwords)
+    state = DropState(runtime.redis, runtime.keys, runtime.clock, control_scripts, failover)
+    controls = DropControls(runtime.sessions, runtime.clock, drops, state, NoOutbox())
+    lifecycle = DropLifecycle(runtime.sessions, runtime.clock, settings, drops, state, gate, payments,
+                              BulkRefundOnCancel(refunds))
     return Services(runtime=runtime, accounts=accounts, addresses=addresses, images=images, inventory=inventory,
                     catalog=catalog, loader=loader,
                     queue=queue, drops=drops, purchases=purchases, orders=orders, payments=payments,
                     refunds=refunds, lookup=lookup, gate=gate, fcodes=fcodes,
                     code_sync=code_sync, share=share, share_page=share_page,
-                    share_cards=share_cards)
+                    share_cards=share_cards, controls=controls, lifecycle=lifecycle,
+                    admin_orders=AdminOrders(runtime.sessions), export=OrderExport(runtime.sessions, drops),
+                    audit=AuditLog(runtime.sessions), reports=DropReports(runtime.sessions, drops))
 
 
 def payment_providers(settings: Settings) -> dict[str, AsyncProvider]:

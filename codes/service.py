@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.repository import UserRepository
+from audit.repository import AuditRepository
+from audit.schemas import Actor, Change
 from codes.crypto import CodeCrypto
 from codes.exceptions import (
     BadMonth,
@@ -107,8 +109,9 @@ class FcodeService:
                              "version": 0})
         return rows
 
-    async def _mint(self, month: str, owners: Sequence[int], sku: str | None) -> int:
-        """Mints the missing slots of these owners' allotment; idempotent, also when concurrent."""
+    async def _mint(self, month: str, owners: Sequence[int], sku: str | None, actor: Actor | None = None) -> int:
+        """Mints the missing slots of these owners' allotment; idempotent, also when concurrent. An
+        operator's issue (`actor`) writes its audit entry in each batch's transaction that minted any."""
         issued = 0
         # Rows per INSERT stay under the drivers' bound-parameter limits.
         step = max(1, MINT_BATCH_ROWS // max(1, self.rules.per_employee_month))
@@ -116,6 +119,10 @@ class FcodeService:
             candidates = self._candidates(month, owners[start:start + step], sku)
             async with self.sessions() as session, session.begin():
                 inserted = await FcodeRepository(session).insert_missing(candidates)
+                if actor is not None and inserted:
+                    await AuditRepository(session).record(actor, Change(
+                        "fcodes.issue", "fcodes", month, after={"month": month, "sku": sku, "issued": len(inserted)}),
+                        self.clock.now())
             # Committed first: Redis never holds a code the record lacks. A crash here only leaves
             # the codes to be loaded lazily on first use.
             await self.state.load([FCode(**c) for c in candidates if c["code_hash"] in inserted])
@@ -132,15 +139,16 @@ class FcodeService:
                 rows = await FcodeRepository(session).for_owner(claims.user_id, month)
         return ClaimOut(month=month, codes=await self._render(rows))
 
-    async def issue(self, month: str | None, sku: str | None = None,
-                    owner_ids: Sequence[int] | None = None) -> IssueOut:
-        """Mints the month's allotment for every employee short of it (or only for `owner_ids`)."""
+    async def issue(self, month: str | None, sku: str | None = None, owner_ids: Sequence[int] | None = None,
+                    actor: Actor | None = None) -> IssueOut:
+        """Mints the month's allotment for every employee short of it (or only for `owner_ids`); an
+        operator's or the console's issue (`actor`) is audited."""
         chosen = self._month(month)
         if owner_ids is None:
             async with self.sessions() as session:
                 owner_ids = await FcodeRepository(session).employees_short_of(
                     chosen, self.rules.per_employee_month)
-        return IssueOut(month=chosen, issued=await self._mint(chosen, owner_ids, sku))
+        return IssueOut(month=chosen, issued=await self._mint(chosen, owner_ids, sku, actor))
 
     # -- changing one code -----------------------------------------------------------------------
     async def _row(self, code_text: str, owner_id: int | None) -> FCode:
@@ -181,10 +189,17 @@ class FcodeService:
             raise FcodeNotAvailable("This code is in an order or used: it cannot be taken back")
         return (await self._render([row]))[0]
 
-    async def revoke(self, code_text: str) -> FcodeOut:
+    async def revoke(self, code_text: str, actor: Actor) -> FcodeOut:
+        """The code's live state is changed in Redis (its record follows through the sync): the audit
+        entry is written first, the Redis step runs inside its transaction (a refusal rolls it back),
+        then it commits."""
         row = await self._row(code_text, None)
-        if (await self._manage(row, "revoke"))[0] != b"ok":
-            raise FcodeRedeemed("A redeemed code cannot be revoked")
+        async with self.sessions.begin() as session:
+            await AuditRepository(session).record(actor, Change(
+                "fcode.revoke", "fcode", str(row.id), before={"status": row.status, "owner_id": row.owner_id},
+                after={"status": CodeStatus.revoked.value, "owner_id": row.owner_id}), self.clock.now())
+            if (await self._manage(row, "revoke"))[0] != b"ok":
+                raise FcodeRedeemed("A redeemed code cannot be revoked")
         return (await self._render([row]))[0]
 
     # -- operators' view -------------------------------------------------------------------------

@@ -157,6 +157,8 @@ class Settings(BaseSettings):
     # Who may read /metrics without an operator's token (addresses or networks, comma-separated).
     metrics_allow: str = "127.0.0.0/8,::1"
     metrics_max_age_seconds: float = 1.0  # a scrape may answer a rendering this old (0: always fresh)
+    # An OTLP/HTTP collector (e.g. http://collector:4318): traces are sent to <it>/v1/traces. Empty: no tracing.
+    otel_endpoint: str = ""
     media_dir: Path | None = None  # product pictures; default <var_dir>/media
     demo: bool = True  # seed a demo store on the embedded defaults with an empty database
 
@@ -171,6 +173,14 @@ class Settings(BaseSettings):
     @classmethod
     def _networks(cls, value: str) -> str:
         networks(value)  # a typo here would silently trust nobody (or the wrong peers)
+        return value
+
+    @field_validator("otel_endpoint")
+    @classmethod
+    def _otel_endpoint(cls, value: str) -> str:
+        # Without a scheme the exporter would only fail at its first export, in a thread's log.
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("otel_endpoint must be an http:// or https:// URL (an OTLP/HTTP collector)")
         return value
 
     @field_validator("timezone")

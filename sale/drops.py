@@ -11,29 +11,31 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from audit.repository import AuditRepository
+from audit.schemas import Actor, Change, JSONValue, Snapshot
 from core.clock import Clock, as_utc
 from core.db import DATABASE_DOWN
 from core.settings import Settings
 from sale.catalog import DropCatalog
 from sale.exceptions import BadDrop, DropNotFound, client_code
-from sale.images.service import DropImageService
+from sale.images.service import DropImageService, Gallery, ImageChanged
 from sale.images.store import image_fields
-from sale.inventory import Inventory
+from sale.inventory import Inventory, LiveDrop
 from sale.loader import DropLoader
 from sale.models import Drop
 from sale.queue.service import QueueService
 from sale.repository import DropRepository
 from sale.schedule import next_weekly_slot
-from sale.schemas import DropCreate, DropOut, DropPatch, Phase, StatsOut, VariantStats
+from sale.schemas import DropCreate, DropOut, Phase, StatsOut, VariantStats
 
 log = logging.getLogger("flashsale.drops")
 
 
 def phase_of(drop: Drop, remaining: int, now: datetime) -> Phase:
+    if now >= as_utc(drop.ends_at):  # first: a drop cancelled before it opened has ended too
+        return "ended"
     if now < as_utc(drop.priority_starts_at):
         return "upcoming"
-    if now >= as_utc(drop.ends_at):
-        return "ended"
     if remaining <= 0:
         return "sold_out"
     return "priority" if now < as_utc(drop.starts_at) else "open"
@@ -45,10 +47,12 @@ def variant_fields(drop: Drop, left: dict[str, int] | None) -> list[dict[str, An
              "remaining": (left or {}).get(v["sku"], v["stock"])} for v in drop.variants or ()]
 
 
-def drop_fields(drop: Drop, remaining: int, now: datetime, base_url: str,
+def drop_fields(drop: Drop, live: LiveDrop, now: datetime, base_url: str,
                 left: dict[str, int] | None = None) -> dict[str, Any]:
-    """A drop as the contract shows it (what DropOut validates), cheap enough for every poll."""
+    """A drop as the contract shows it (what DropOut validates), cheap enough for every poll: the
+    catalog's record with Redis's live units and controls (paused, notice: every node at once)."""
     assert drop.id is not None
+    remaining = live.remaining
     starts, priority = as_utc(drop.starts_at), as_utc(drop.priority_starts_at)
     return {"id": drop.id, "sku": drop.sku, "name": drop.name, "price_cents": drop.price_cents,
             "currency": drop.currency, "stock": drop.stock, "starts_at": starts, "ends_at": as_utc(drop.ends_at),
@@ -56,14 +60,50 @@ def drop_fields(drop: Drop, remaining: int, now: datetime, base_url: str,
             "per_user_limit": drop.per_user_limit, "pay_window_seconds": drop.pay_window_seconds,
             "remaining": remaining, "phase": phase_of(drop, remaining, now), "waiting_room": drop.waiting_room,
             "prequeue_minutes": drop.prequeue_minutes, "admit_per_second": drop.admit_per_second,
-            "challenge": drop.challenge, "shipping_required": drop.shipping_required,
-            "description": drop.description, "specs": drop.specs or [], "variants": variant_fields(drop, left),
+            "challenge": drop.challenge, "paused": live.paused, "notice": live.notice or None,
+            "shipping_required": drop.shipping_required, "description": drop.description,
+            "specs": drop.specs or [], "variants": variant_fields(drop, left),
             **image_fields(drop.image, base_url, drop.pictures)}
 
 
-def drop_out(drop: Drop, remaining: int, now: datetime, base_url: str = "",
+def drop_out(drop: Drop, live: LiveDrop, now: datetime, base_url: str = "",
              left: dict[str, int] | None = None) -> DropOut:
-    return DropOut(**drop_fields(drop, remaining, now, base_url, left))
+    return DropOut(**drop_fields(drop, live, now, base_url, left))
+
+
+def recorded(drop: Drop) -> LiveDrop:
+    """The live fields as the record has them (a drop Redis has not loaded yet: all its stock left)."""
+    return LiveDrop(drop.stock, drop.paused, drop.notice or "")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return as_utc(value).isoformat() if value is not None else None
+
+
+def picture_name(image: dict[str, Any] | None) -> str | None:
+    """The stored picture's largest JPEG (names are content hashes: a change shows as a new name)."""
+    variants = (image or {}).get("variants") or [{}]
+    name = variants[-1].get("jpeg")
+    return str(name) if name else None
+
+
+def picture_names(pictures: list[dict[str, Any]] | None) -> list[JSONValue]:
+    """The gallery as an audit entry keeps it: each picture's name, in order."""
+    return [picture_name(p) for p in pictures or ()]
+
+
+def drop_snapshot(drop: Drop) -> Snapshot:
+    """The drop's settings as an audit entry keeps them (before and after a change)."""
+    return {"sku": drop.sku, "name": drop.name, "price_cents": drop.price_cents, "currency": drop.currency,
+            "stock": drop.stock, "priority_starts_at": _iso(drop.priority_starts_at),
+            "starts_at": _iso(drop.starts_at), "ends_at": _iso(drop.ends_at), "per_user_limit": drop.per_user_limit,
+            "pay_window_seconds": drop.pay_window_seconds, "waiting_room": drop.waiting_room,
+            "prequeue_minutes": drop.prequeue_minutes, "admit_per_second": drop.admit_per_second,
+            "challenge": drop.challenge, "paused": drop.paused, "notice": drop.notice,
+            "cancelled_at": _iso(drop.cancelled_at), "image": picture_name(drop.image),
+            "pictures": picture_names(drop.pictures), "shipping_required": drop.shipping_required,
+            "description": drop.description, "specs": [dict(spec) for spec in drop.specs or ()],
+            "variants": [dict(v) for v in drop.variants or ()]}
 
 
 def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
@@ -101,48 +141,49 @@ class DropAdmin:
         self.catalog = catalog
         self.queue = queue
 
-    async def create_drop(self, body: DropCreate) -> DropOut:
+    async def create_drop(self, body: DropCreate, actor: Actor) -> DropOut:
         now = self.clock.now()
         async with self.sessions.begin() as session:
             drop = await DropRepository(session).add(new_drop(body, self.settings, now))
+            await AuditRepository(session).record(actor, Change("drop.create", "drop", str(drop.id),
+                                                                after=drop_snapshot(drop)), now)
         # Committed: listings in every worker show it now (Redis learns its stock on first use).
         await self.catalog.put(drop)
-        return drop_out(drop, drop.stock, now, self.settings.base_url)
+        return drop_out(drop, recorded(drop), now, self.settings.base_url)
 
-    async def update_drop(self, drop_id: int, body: DropPatch) -> DropOut:
-        """An operator's change during the sale: SQL first (it outlives Redis), then the live state."""
-        async with self.sessions.begin() as session:
-            drop = await DropRepository(session).get(drop_id)
-            if drop is None:
-                raise DropNotFound()
-            drop.admit_per_second = body.admit_per_second
-        await self.inventory.set_admit_per_second(drop_id, body.admit_per_second)
-        await self.changed(drop)  # listings and drop pages in every worker show the new rate
-        return drop_out(drop, (await self._remaining([drop]))[0], self.clock.now(), self.settings.base_url)
-
-    async def _remaining(self, drops: list[Drop]) -> list[int]:
-        counters = await self.inventory.remaining([d.id for d in drops if d.id is not None])
+    async def live(self, drops: list[Drop]) -> list[LiveDrop]:
+        """Each drop's live state, its Redis state built from SQL first where Redis lacks it."""
+        found = await self.inventory.live([d.id for d in drops if d.id is not None])
         out = []
-        for drop, remaining in zip(drops, counters, strict=True):
-            out.append(remaining if remaining is not None else await self.loader.load(drop))
+        for drop, live in zip(drops, found, strict=True):
+            if live is None:
+                await self.loader.load(drop)
+                live = (await self.inventory.live([drop.id or 0]))[0] or recorded(drop)
+            out.append(live)
         return out
+
+    async def out(self, drop: Drop) -> DropOut:
+        """The drop as the API answers it, with its live state (and its variants' units left)."""
+        live = (await self.live([drop]))[0]
+        left = (await self.inventory.variants_left([drop])).get(drop.id or 0) if drop.variants else None
+        return drop_out(drop, live, self.clock.now(), self.settings.base_url, left)
 
     async def list_drops(self) -> bytes:
         """The drops not yet ended as JSON, from the catalog and the live counters: Redis only (one
         round trip), whatever the database is doing."""
         now = self.clock.now()
         drops = await self.catalog.current()
-        counters = await self.inventory.remaining([d.id for d in drops if d.id is not None])
+        found = await self.inventory.live([d.id for d in drops if d.id is not None])
         fields = []
-        for drop, remaining in zip(drops, counters, strict=True):
-            if remaining is None:  # Redis does not hold the drop yet: built from SQL, once
+        for drop, live in zip(drops, found, strict=True):
+            if live is None:  # Redis does not hold the drop yet: built from SQL, once
                 try:
-                    remaining = await self.loader.load(drop)
+                    live = (await self.live([drop]))[0]
                 except DATABASE_DOWN:
                     # The others still list: this one's page answers 503 until the database is back.
                     log.warning("drop %s left out of the listing: its state needs the database", drop.id)
                     continue
-            fields.append(drop_fields(drop, remaining, now, self.settings.base_url))
+            fields.append(drop_fields(drop, live, now, self.settings.base_url))
         if any(d.variants for d in drops):
             left = await self.inventory.variants_left(drops)
             by_id = {d.id: d for d in drops}
@@ -153,9 +194,9 @@ class DropAdmin:
 
     async def drop_json(self, drop_id: int) -> bytes:
         drop = await self._drop(drop_id)
-        remaining = (await self._remaining([drop]))[0]
+        live = (await self.live([drop]))[0]
         left = (await self.inventory.variants_left([drop])).get(drop_id) if drop.variants else None
-        return orjson.dumps(drop_fields(drop, remaining, self.clock.now(), self.settings.base_url, left),
+        return orjson.dumps(drop_fields(drop, live, self.clock.now(), self.settings.base_url, left),
                             option=orjson.OPT_UTC_Z)
 
     async def changed(self, drop: Drop) -> None:
@@ -163,19 +204,36 @@ class DropAdmin:
         sweeper sets the catalog back to what SQL holds within seconds)."""
         await self.catalog.put(drop)
 
-    async def upload_image(self, drop_id: int, data: bytes) -> DropOut:
-        """A new product picture: stored and committed, then every worker's listings show it."""
-        await self.changed(await self.images.upload(drop_id, data))
+    def _image_audit(self, drop_id: int, actor: Actor, action: str) -> ImageChanged:
+        """The audit entry of a change to the drop's pictures (in the change's transaction): `drop.image`
+        names the first picture before and after, `drop.images` the whole gallery."""
+        async def audit(session: AsyncSession, before: Gallery, after: Gallery) -> None:
+            if action == "drop.image":
+                change = Change(action, "drop", str(drop_id), before={"image": picture_name(before[0] if before
+                                                                                         else None)},
+                                after={"image": picture_name(after[0] if after else None)})
+            else:
+                change = Change(action, "drop", str(drop_id), before={"pictures": picture_names(before)},
+                                after={"pictures": picture_names(after)})
+            await AuditRepository(session).record(actor, change, self.clock.now())
+
+        return audit
+
+    async def upload_image(self, drop_id: int, data: bytes, actor: Actor) -> DropOut:
+        """A new first product picture: stored and committed (with its audit entry), then every worker's
+        listings show it."""
+        await self.changed(await self.images.upload(drop_id, data, self._image_audit(drop_id, actor, "drop.image")))
         return await self.get_drop(drop_id)
 
-    async def add_image(self, drop_id: int, data: bytes) -> DropOut:
-        """A picture added to the end of the gallery."""
-        await self.changed(await self.images.add(drop_id, data))
+    async def add_image(self, drop_id: int, data: bytes, actor: Actor) -> DropOut:
+        """A picture added to the end of the gallery (audited)."""
+        await self.changed(await self.images.add(drop_id, data, self._image_audit(drop_id, actor, "drop.images")))
         return await self.get_drop(drop_id)
 
-    async def remove_image(self, drop_id: int, index: int) -> DropOut:
-        """The gallery without the picture at `index` (its files stay: other drops may show them)."""
-        await self.changed(await self.images.remove(drop_id, index))
+    async def remove_image(self, drop_id: int, index: int, actor: Actor) -> DropOut:
+        """The gallery without the picture at `index` (its files stay: other drops may show them; audited)."""
+        await self.changed(await self.images.remove(drop_id, index,
+                                                    self._image_audit(drop_id, actor, "drop.images")))
         return await self.get_drop(drop_id)
 
     async def drop_record(self, drop_id: int) -> Drop | None:
@@ -189,10 +247,7 @@ class DropAdmin:
         return drop
 
     async def get_drop(self, drop_id: int) -> DropOut:
-        drop = await self._drop(drop_id)
-        remaining = (await self._remaining([drop]))[0]
-        left = (await self.inventory.variants_left([drop])).get(drop_id) if drop.variants else None
-        return drop_out(drop, remaining, self.clock.now(), self.settings.base_url, left)
+        return await self.out(await self._drop(drop_id))
 
     async def stats(self, drop_id: int) -> StatsOut:
         drop = await self._drop(drop_id)
@@ -211,13 +266,19 @@ class DropAdmin:
 
         # Attempts are derived, not counted on the purchase path: each made an order or a refusal.
         sold_out_ms = inv.get(b"sold_out_at")
+        variants = await self._variant_stats(drop, inv) if drop.variants else None
+        prices = {str(v["sku"]): int(v["price_cents"]) for v in drop.variants or ()}
+        # Each variant at its own price; a drop without variants at the drop's.
+        revenue = (sum(stats.paid * prices[sku] for sku, stats in variants.items()) if variants
+                   else num("paid") * drop.price_cents)
         return StatsOut(drop_id=drop_id, stock=num("stock"), remaining=num("remaining"), reserved=num("reserved"),
                         paid=num("paid"), expired=num("expired"), cancelled=num("cancelled"),
                         attempts=orders + sum(counts.values()), rejected=dict(counts),
                         sold_out_at=datetime.fromtimestamp(int(sold_out_ms) / 1000, UTC) if sold_out_ms else None,
                         phase=phase_of(drop, num("remaining"), self.clock.now()),
                         queue=await self.queue.counts(drop_id) if drop.waiting_room else None,
-                        variants=await self._variant_stats(drop, inv) if drop.variants else None)
+                        refunded=num("refunded"), revenue_cents=revenue,
+                        variants=variants)
 
     async def _variant_stats(self, drop: Drop, inv: dict[bytes, bytes]) -> dict[str, VariantStats]:
         """Per variant: units left from the drop's counters, the rest summed over its orders in Redis."""

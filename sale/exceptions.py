@@ -73,6 +73,16 @@ class BadDrop(ValidationFailed):
     title = "Invalid drop"
 
 
+class DropPaused(DomainError):
+    status, code, title = 403, "drop_paused", "This drop is paused by the store for a moment"
+
+
+class StockConflict(DomainError):
+    """A stock change would take more units than are left (reserved and paid units stay sold)."""
+
+    status, code, title = 409, "stock_conflict", "Fewer units are left than this change takes away"
+
+
 def _over_limit() -> DomainError:
     return ValidationFailed("quantity is over this drop's per-buyer limit")
 
@@ -98,6 +108,7 @@ _REFUSALS: dict[str, Callable[[], DomainError]] = {
     "fcode_quantity": _fcode_quantity,
     "token_revoked": TokenRevoked,
     "address_limit": AddressLimit,
+    "drop_paused": DropPaused,
     "fcode_in_use": FcodeInvalid,
     "not_found": OrderNotFound,
     "expired": OrderExpired,

@@ -58,10 +58,20 @@ def drop_json(drop: Drop) -> bytes:
         "pay_window_ms": drop.pay_window_seconds * 1000, "waiting_room": int(drop.waiting_room),
         "queue_opens_at": ms(drop.starts_at) - drop.prequeue_minutes * 60_000,
         "admit_per_second": drop.admit_per_second, "challenge": int(drop.challenge),
+        "paused": int(drop.paused), "notice": drop.notice or "",
         "shipping_required": int(drop.shipping_required),
         "variants": [{"sku": v["sku"], "stock": v["stock"], "price_cents": v["price_cents"]}
                      for v in drop.variants or ()],
     })
+
+
+@dataclass(frozen=True, slots=True)
+class LiveDrop:
+    """What a drop's Redis state says now beyond the catalog: units left and the operator's controls."""
+
+    remaining: int
+    paused: bool = False
+    notice: str = ""
 
 
 class DropFenced(ServiceUnavailable):
@@ -233,12 +243,6 @@ class Inventory:
         await self.redis.sadd(self.keys.active_drops, str(drop.id))
         return [int(x) for x in result[1:]]
 
-    async def set_admit_per_second(self, drop_id: int, admit_per_second: int) -> None:
-        """The waiting room's meter uses a changed rate from its next step (if the drop is loaded)."""
-        inv = self.keys.drop(drop_id).inv
-        if await self.redis.hexists(inv, "remaining"):
-            await self.redis.hset(inv, "admit_per_second", admit_per_second)
-
     async def order(self, drop_id: int, order_id: str) -> LiveOrder | None:
         raw = await self.redis.hget(self.keys.drop(drop_id).orders, order_id)
         return LiveOrder.decode(raw) if raw else None
@@ -249,12 +253,14 @@ class Inventory:
                 pipe.hgetall(self.keys.drop(drop_id).inv)
             return list(await pipe.execute())
 
-    async def remaining(self, drop_ids: list[int]) -> list[int | None]:
-        """Units left per drop; None where Redis holds no state for the drop."""
+    async def live(self, drop_ids: list[int]) -> list[LiveDrop | None]:
+        """Units left, paused and notice per drop (one round trip); None where Redis holds no state."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for drop_id in drop_ids:
-                pipe.hget(self.keys.drop(drop_id).inv, "remaining")
-            return [int(value) if value is not None else None for value in await pipe.execute()]
+                pipe.hmget(self.keys.drop(drop_id).inv, "remaining", "paused", "notice")
+            found = await pipe.execute()
+        return [None if remaining is None else LiveDrop(int(remaining), paused == b"1", (notice or b"").decode())
+                for remaining, paused, notice in found]
 
     async def variants_left(self, drops: list[Drop]) -> dict[int, dict[str, int]]:
         """Each variant's units left, for the drops that have variants (one round trip)."""

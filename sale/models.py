@@ -9,6 +9,8 @@ from sqlmodel import Field, SQLModel
 
 from core.clock import utcnow
 
+NOTICE_MAX_LENGTH = 500  # an operator's message shown on the drop and waiting room pages
+
 
 class OrderStatus(StrEnum):
     reserved = "reserved"
@@ -67,6 +69,11 @@ class Drop(SQLModel, table=True):
     specs: list[dict[str, str]] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
     # Variants, each with its own stock ({"sku", "name", "stock", "price_cents"}); `stock` is their sum.
     variants: list[dict[str, Any]] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
+    # Operator controls (sale/admin/): the record of what the drop's Redis state holds live; the loader
+    # restores them when Redis is rebuilt. A cancelled drop ended at cancelled_at.
+    paused: bool = Field(default=False, sa_column=_flag())
+    notice: str | None = Field(default=None, max_length=NOTICE_MAX_LENGTH)
+    cancelled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class Order(SQLModel, table=True):
@@ -75,6 +82,7 @@ class Order(SQLModel, table=True):
         sa.Index("ix_orders_user_created", "user_id", "created_at"),  # a buyer's orders, newest first
         sa.Index("ix_orders_ref_token", "ref_token"),  # referred orders of a share link
         sa.Index("ix_orders_number", "number", unique=True),  # the buyer's order number, decided in Redis
+        sa.Index("ix_orders_drop_created", "drop_id", "created_at"),  # a drop's orders in time (admin, CSV)
     )
 
     id: str = Field(primary_key=True, max_length=64)

@@ -94,14 +94,6 @@ class DropCreate(BaseModel):
         return self
 
 
-class DropPatch(BaseModel):
-    """What an operator may change while a drop runs."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    admit_per_second: int = Field(ge=1, le=100_000)
-
-
 class DropImageOut(BaseModel):
     """One stored size of a product picture, as same-origin paths (for srcset)."""
 
@@ -141,6 +133,8 @@ class DropOut(BaseModel):
     challenge: bool
     image_url: str | None = None
     images: list[DropPictureOut] = []
+    paused: bool = False  # an operator paused it: purchases and admissions are refused (403 drop_paused)
+    notice: str | None = None  # the operator's message to everyone in the drop (plain text)
     shipping_required: bool = False
     description: str | None = None
     specs: list[Spec] = []
@@ -178,6 +172,8 @@ class StatsOut(BaseModel):
     phase: Phase
     queue: QueueCounts | None = None
     variants: dict[str, VariantStats] | None = None
+    refunded: int = 0          # units refunded (while the drop was open their units went back on sale)
+    revenue_cents: int = 0     # paid minus refunded
 
 
 class PurchaseIn(BaseModel):

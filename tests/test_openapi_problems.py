@@ -16,7 +16,7 @@ CONTRACT_CODES = {"validation_error", "unauthorized", "forbidden", "not_found", 
                   "fcode_invalid", "idempotency_key_reused", "order_not_found", "payment_declined",
                   "order_expired", "unsupported_image", "payload_too_large", "queue_not_open",
                   "challenge_failed", "not_in_queue", "not_admitted", "address_limit", "bad_signature",
-                  "address_required", "variant_required", "variant_not_found"}
+                  "address_required", "variant_required", "variant_not_found", "drop_paused", "stock_conflict"}
 
 
 def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:

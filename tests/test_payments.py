@@ -13,6 +13,7 @@ from typing import Any
 import stripe
 from sqlalchemy import select
 
+from core.metrics import REGISTRY
 from sale.payments.models import PaymentEvent
 from sale.payments.reconcile import PaymentReconciler
 from tests.support import create_drop, eventually, is_problem, make_account, make_accounts, purchase, services_of, stats
@@ -33,6 +34,8 @@ async def _order(p: Paying, buyer: Any, order_id: str) -> dict[str, Any]:
 
 async def test_stripe_pays_when_its_signed_webhook_arrives(paying: Paying) -> None:
     p = paying
+    succeeded = ("flashsale_payments_total", {"provider": "stripe", "outcome": "succeeded"})
+    before = REGISTRY.get_sample_value(*succeeded) or 0.0
     operator, buyer, order = await _reserved(p, currency="EUR")
     started = await p.client.post(f"/api/orders/{order['id']}/pay", json={"provider": "stripe"}, headers=buyer.headers)
     assert started.status_code == 200, started.text
@@ -72,6 +75,7 @@ async def test_stripe_pays_when_its_signed_webhook_arrives(paying: Paying) -> No
         return [(e.kind, e.outcome, e.order_id) for e in await recorded()] == [("succeeded", "paid", order["id"])]
 
     await eventually(one_row)
+    assert REGISTRY.get_sample_value(*succeeded) == before + 1  # the on-call's payment outcomes
 
 
 async def test_a_declined_card_leaves_the_order_reserved_with_a_failed_payment(paying: Paying) -> None:
@@ -291,6 +295,10 @@ async def test_operator_refund_and_bulk_refund_each_order_once(paying: Paying) -
     assert len(refunds) == 5 and len({r.payment_intent for r in refunds}) == 5
     st = await stats(p.client, operator.headers, drop["id"])
     assert (st["remaining"], st["paid"]) == (6, 0)  # the drop is open: refunded units are back on sale
+    # The audit log: the single refund once (the repeat refunded nothing), the bulk request once.
+    entries = (await p.client.get("/api/admin/audit", headers=operator.headers)).json()["items"]
+    mine = [(e["action"], e["target_id"]) for e in entries if e["target_id"] in (ids[0], str(drop["id"]))]
+    assert mine.count(("order.refund", ids[0])) == 1 and mine.count(("drop.refund_paid", str(drop["id"]))) == 1
 
 
 async def test_reconcile_finds_and_mends_a_payment_whose_notice_never_came(paying: Paying) -> None:

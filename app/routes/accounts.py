@@ -8,7 +8,7 @@ from starlette.responses import Response
 from accounts.exceptions import UserNotFound
 from accounts.schemas import PasswordChangeIn, RegisterIn, RoleChangeIn, TokenOut, UserOut
 from accounts.service import user_out
-from app.deps import AccountsDep, ClientAddress, CurrentUser, OperatorUser
+from app.deps import AccountsDep, ClientAddress, CurrentUser, OperatorActor
 from app.problems import problems
 from core.ids import parse_id
 
@@ -63,6 +63,6 @@ async def sign_out_everywhere(claims: CurrentUser, accounts: AccountsDep) -> Res
 
 @router.patch("/admin/users/{user_id}", response_model=UserOut,
               responses=problems("unauthorized", "forbidden", "user_not_found", "validation_error"))
-async def change_role(user_id: UserId, body: RoleChangeIn, _: OperatorUser, accounts: AccountsDep) -> UserOut:
+async def change_role(user_id: UserId, body: RoleChangeIn, actor: OperatorActor, accounts: AccountsDep) -> UserOut:
     """The account's tokens issued before the change stop working at once."""
-    return user_out(await accounts.change_role(user_id, body.role))
+    return user_out(await accounts.change_role(user_id, body.role, actor))

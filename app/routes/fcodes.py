@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body
 
-from app.deps import EmployeeUser, FcodesDep, OperatorUser
+from app.deps import EmployeeUser, FcodesDep, OperatorActor, OperatorUser
 from app.problems import problems
 from codes.schemas import ClaimOut, CodeStatsOut, FcodeOut, GiftIn, IssueIn, IssueOut
 
@@ -37,16 +37,16 @@ async def ungift(code: str, claims: EmployeeUser, codes: FcodesDep) -> FcodeOut:
 
 
 @router.post("/admin/fcodes/issue", response_model=IssueOut, responses=problems("unauthorized", "forbidden"))
-async def issue(_: OperatorUser, codes: FcodesDep,
+async def issue(actor: OperatorActor, codes: FcodesDep,
                 body: Annotated[IssueIn | None, Body()] = None) -> IssueOut:
     body = body or IssueIn()
-    return await codes.issue(body.month, body.sku)
+    return await codes.issue(body.month, body.sku, actor=actor)
 
 
 @router.post("/admin/fcodes/{code}/revoke", response_model=FcodeOut,
              responses=problems("unauthorized", "forbidden", "fcode_malformed", "fcode_not_found", "fcode_redeemed"))
-async def revoke(code: str, _: OperatorUser, codes: FcodesDep) -> FcodeOut:
-    return await codes.revoke(code)
+async def revoke(code: str, actor: OperatorActor, codes: FcodesDep) -> FcodeOut:
+    return await codes.revoke(code, actor)
 
 
 @router.get("/admin/fcodes/stats", response_model=CodeStatsOut, responses=problems("unauthorized", "forbidden"))

@@ -7,36 +7,18 @@ import asyncio
 
 import orjson
 from fastapi import APIRouter
-from sqlalchemy import text
 from starlette.responses import Response
 
 from app.deps import RuntimeDep
+from app.probes import database_up, redis_up
 
 router = APIRouter(tags=["operations"])
-PROBE_SECONDS = 2.0
 
 
 @router.get("/healthz", responses={503: {"description": "Redis or the database does not answer",
                                          "content": {"application/json": {}}}})
 async def healthz(runtime: RuntimeDep) -> Response:
-    async def database() -> bool:
-        async with runtime.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return True
-
-    async def redis() -> bool:
-        return bool(await runtime.redis.ping())
-
-    async def probe(check: asyncio.Task[bool]) -> bool:
-        try:
-            return await asyncio.wait_for(check, timeout=PROBE_SECONDS)
-        except Exception:
-            return False
-
-    db_ok, redis_ok = await asyncio.gather(probe(asyncio.ensure_future(database())),
-                                           probe(asyncio.ensure_future(redis())))
-    # A database that answers SELECT 1 but refuses the sink's writes (locked, read-only) is down too.
-    db_ok = db_ok and not runtime.database_writes.failing
+    db_ok, redis_ok = await asyncio.gather(database_up(runtime), redis_up(runtime))
     checks = {"database": "ok" if db_ok else "down", "redis": "ok" if redis_ok else "down"}
     if not redis_ok:
         return Response(orjson.dumps({"status": "unavailable", **checks}), status_code=503,

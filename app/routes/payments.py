@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from app.deps import OperatorUser, PaymentsDep, RefundsDep, SettingsDep
+from app.deps import OperatorActor, PaymentsDep, RefundsDep, SettingsDep
 from app.problems import problems
 from app.routes.plain import JSON
 from sale.exceptions import parse_drop_id
@@ -52,12 +52,12 @@ async def alipay_notify(request: Request, payments: PaymentsDep) -> Response:
 @router.post("/admin/orders/{order_id}/refund", response_model=OrderOut,
              responses=problems("unauthorized", "forbidden", "order_not_found", "order_not_refundable",
                                 "payment_provider_unavailable"))
-async def refund_order(order_id: str, _: OperatorUser, refunds: RefundsDep) -> Response:
-    return Response((await refunds.refund_order(order_id)).api_bytes(), media_type=JSON)
+async def refund_order(order_id: str, actor: OperatorActor, refunds: RefundsDep) -> Response:
+    return Response((await refunds.refund_order(order_id, actor)).api_bytes(), media_type=JSON)
 
 
 @router.post("/admin/drops/{drop_id}/refunds", status_code=202, response_model=RefundJobOut,
              responses=problems("unauthorized", "forbidden", "drop_not_found", "validation_error"))
-async def refund_drop(drop_id: str, claims: OperatorUser, refunds: RefundsDep,
+async def refund_drop(drop_id: str, actor: OperatorActor, refunds: RefundsDep,
                       body: Annotated[BulkRefundIn | None, Body()] = None) -> RefundJobOut:
-    return RefundJobOut(orders=await refunds.request_bulk(parse_drop_id(drop_id), claims.user_id))
+    return RefundJobOut(orders=await refunds.request_bulk(parse_drop_id(drop_id), actor))

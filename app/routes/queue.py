@@ -5,11 +5,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from app.deps import ClientAddress, CurrentUser, DropsDep, OperatorUser, QueueDep
+from app.deps import ClientAddress, CurrentUser, QueueDep
 from app.problems import problems
 from app.routes.sale import DropId
 from sale.queue.schemas import JoinIn, TicketOut
-from sale.schemas import DropOut, DropPatch
 
 router = APIRouter(prefix="/api", tags=["waiting room"])
 
@@ -33,10 +32,3 @@ async def join_queue(drop_id: DropId, claims: CurrentUser, address: ClientAddres
             responses=problems("unauthorized", "drop_not_found", "no_waiting_room", "not_in_queue"))
 async def queue_ticket(drop_id: DropId, claims: CurrentUser, queue: QueueDep) -> TicketOut:
     return await queue.ticket(drop_id, claims.user_id)
-
-
-@router.patch("/admin/drops/{drop_id}", response_model=DropOut, tags=["drops"],
-              responses=problems("unauthorized", "forbidden", "drop_not_found", "validation_error"))
-async def update_drop(drop_id: DropId, body: DropPatch, _: OperatorUser, drops: DropsDep) -> DropOut:
-    """Changes `admit_per_second` while the sale runs (the meter uses it from its next step)."""
-    return await drops.update_drop(drop_id, body)

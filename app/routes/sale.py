@@ -13,7 +13,16 @@ from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
-from app.deps import CurrentUser, DropsDep, OperatorUser, OrdersDep, RuntimeDep, SessionDep, services_of
+from app.deps import (
+    CurrentUser,
+    DropsDep,
+    OperatorActor,
+    OperatorUser,
+    OrdersDep,
+    RuntimeDep,
+    SessionDep,
+    services_of,
+)
 from app.problems import problems
 from app.routes.plain import JSON, PlainRoute, json_body, json_body_schema, path_parameter
 from core.errors import DomainError
@@ -34,8 +43,8 @@ DropId = Annotated[int, Depends(_drop_id)]
 
 @router.post("/admin/drops", status_code=201, response_model=DropOut,
              responses=problems("unauthorized", "forbidden", "validation_error", "service_unavailable"))
-async def create_drop(body: DropCreate, _: OperatorUser, drops: DropsDep) -> DropOut:
-    return await drops.create_drop(body)
+async def create_drop(body: DropCreate, actor: OperatorActor, drops: DropsDep) -> DropOut:
+    return await drops.create_drop(body, actor)
 
 
 @router.get("/admin/drops/{drop_id}/stats", response_model=StatsOut,

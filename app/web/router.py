@@ -129,6 +129,18 @@ async def ops_page(request: Request) -> Response:
                  store_currency=request.app.state.runtime.settings.currency)
 
 
+@router.get("/ops/audit", include_in_schema=False)
+async def audit_page(request: Request) -> Response:
+    return _page(request, "ops_audit.html", page="ops", title="audit.title")
+
+
+@router.get("/ops/report/{drop_id}", include_in_schema=False)
+async def report_page(request: Request, drop_id: str) -> Response:
+    if not _DROP_ID.fullmatch(drop_id):
+        return not_found_page(request)
+    return _page(request, "ops_report.html", page="ops", title="report.title", drop_id=drop_id)
+
+
 @router.get("/clock", include_in_schema=False)
 async def clock() -> Response:
     """The server's time in milliseconds, for the pages' countdowns and the buy button's opening second.

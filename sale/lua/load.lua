@@ -8,9 +8,10 @@ KEYS[5] refunds_due sorted set: order id -> ms its refund became due (orders who
 
 ARGV[1] the drop as JSON: id, sku, currency, price_cents, stock, priority_starts_at, starts_at,
         ends_at (ms), per_user_limit, pay_window_ms, waiting_room (0/1), queue_opens_at (ms),
-        admit_per_second, challenge (0/1), variants ([{sku, stock, price_cents}]: each one's units left
-        "v:" .. sku, its price "vp:" .. sku, their count "variants"), shipping_required (0/1: pay_hold and pay_begin refuse
-        an order without an address)
+        admit_per_second, challenge (0/1), paused (0/1), notice (the operator's controls, sale/admin/),
+        variants ([{sku, stock, price_cents}]: each one's units left "v:" .. sku, its price "vp:" .. sku,
+        their count "variants"), shipping_required (0/1: pay_hold and pay_begin refuse an order without
+        an address)
 ARGV[2] "init" (only when the drop has no state yet) or "merge" (repair what is there)
 ARGV[3..] orders from the database, as JSON of the same shape as the orders hash
 
@@ -82,7 +83,7 @@ redis.call('HSET', inv, 'id', drop.id, 'sku', drop.sku, 'currency', drop.currenc
   'starts_at', drop.starts_at, 'ends_at', drop.ends_at, 'per_user_limit', drop.per_user_limit,
   'pay_window_ms', drop.pay_window_ms, 'waiting_room', drop.waiting_room, 'queue_opens_at', drop.queue_opens_at,
   'admit_per_second', drop.admit_per_second, 'challenge', drop.challenge, 'order_head', head,
-  'shipping_required', drop.shipping_required or 0,
+  'paused', drop.paused or 0, 'notice', drop.notice or '', 'shipping_required', drop.shipping_required or 0,
   'remaining', remaining, 'reserved', totals.reserved, 'order_seq', seq,
   'run_id', string.match(redis.call('INFO', 'server'), 'run_id:(%x+)'),
   'paid', totals.paid, 'expired', totals.expired, 'cancelled', totals.cancelled, 'refunded', totals.refunded)

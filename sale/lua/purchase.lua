@@ -13,7 +13,8 @@ failure midway (a bad argument, a key of the wrong type) leaves a prefix of comp
 Idempotency-Key names a written order, every written order is in the stream with its deadline, and
 remaining + reserved + paid still equals the stock.
 
-KEYS[1] inv        hash of the drop: counters, phase times (ms), limits, price; "order_seq", the
+KEYS[1] inv        hash of the drop: counters, phase times (ms), limits, price; "paused" ("1" while an
+                   operator has paused the drop: every purchase is refused drop_paused); "order_seq", the
                    last order number given (each sale takes the next: "<drop id>-<seq, 5+ digits>");
                    with variants, "variants" (their count), "v:" .. sku -> the variant's units left
                    and "vp:" .. sku -> its price (the drop's remaining is their sum)
@@ -55,7 +56,7 @@ Otherwise one reply per purchase, in order:
   {"missing"}                 the drop is not loaded in Redis (rebuild from SQL, then retry)
   {code, remaining}           refused: not_open, sold_out, limit_reached, quantity_over_limit,
                               fcode_quantity, rate_limited, idempotency_key_reused,
-                              address_limit, fcode_in_use, variant_required, variant_not_found,
+                              address_limit, fcode_in_use, drop_paused, variant_required, variant_not_found,
                               not_admitted (waiting room on, no current admission, no F-code)
 A successful purchase through the waiting room marks the buyer's ticket done (status "d").
 A refusal never wastes an admission, nor holds its unit: an admitted buyer refused for any reason but
@@ -79,8 +80,8 @@ for i, name in ipairs(FIELDS) do AT[name] = i - 1 end
 local count = (#ARGV - 4) / PER
 
 local f = redis.call('HMGET', inv, 'priority_starts_at', 'starts_at', 'ends_at', 'remaining',
-  'per_user_limit', 'pay_window_ms', 'price_cents', 'order_head', 'run_id', 'waiting_room', 'id', 'order_seq',
-  'variants')
+  'per_user_limit', 'pay_window_ms', 'price_cents', 'order_head', 'run_id', 'waiting_room', 'paused', 'id',
+  'order_seq', 'variants')
 if not f[4] or not f[8] then
   local replies = {}
   for n = 1, count do replies[n] = {'missing'} end
@@ -91,11 +92,12 @@ local remaining = tonumber(f[4])
 local opens, starts, ends = tonumber(f[1]), tonumber(f[2]), tonumber(f[3])
 local limit, pay_window, price, head = tonumber(f[5]), tonumber(f[6]), tonumber(f[7]), f[8]
 local waiting_room = f[10] == '1'
+local paused = f[11] == '1'
 -- Order numbers: the drop's sequence, counted here and written once at the end with the counters.
-local drop_id, seq = tonumber(f[11]) or 0, tonumber(f[12] or '0')
+local drop_id, seq = tonumber(f[12]) or 0, tonumber(f[13] or '0')
 -- Variants: each one's units left and price, read once per batch when first asked for, counted here,
 -- written once at the end (the drop's limits count across variants: "held" is per buyer).
-local has_variants = tonumber(f[13] or '0') > 0
+local has_variants = tonumber(f[14] or '0') > 0
 local variant_left, variant_price, variant_taken = {}, {}, {}
 local second = math.floor(now / 1000)
 local taken, sold, refused, admissions_used = 0, {}, {}, 0
@@ -126,6 +128,8 @@ local function purchase(n)
   end
   -- The code is in this buyer's order already: a retry gets that order (above), nothing else a unit.
   if ARGV[a + AT.answer_only] == '1' then return refuse('fcode_in_use') end
+  -- Paused by an operator (sale/admin/): nothing is taken until it resumes.
+  if paused then return refuse('drop_paused') end
 
   if now < opens or now >= ends or (now < starts and not has_code) then return refuse('not_open') end
   local variant, unit_price = ARGV[a + AT.variant], price
@@ -217,7 +221,8 @@ local function purchase(n)
   return {'ok', order}
 end
 
-local KEEPS_UNIT = {ok = true, dup = true, rate_limited = true, not_admitted = true, sold_out = true}
+local KEEPS_UNIT = {ok = true, dup = true, rate_limited = true, not_admitted = true, sold_out = true,
+  drop_paused = true}
 local function pass_unit_on(uid)
   local until_ms = redis.call('ZSCORE', admitted, uid)
   if until_ms and tonumber(until_ms) > now and redis.call('HSETNX', queue, 'b:' .. uid, 1) == 1 then

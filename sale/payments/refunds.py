@@ -8,8 +8,11 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from audit.repository import AuditRepository
+from audit.schemas import Actor, Change
 from core.clock import Clock
 from core.keys import Keys
+from core.metrics import count_payment
 from core.redis import RedisClient
 from sale.exceptions import DropNotFound, NotRefundable, OrderNotFound, ProviderUnavailable, refusal
 from sale.inventory import Inventory
@@ -42,6 +45,15 @@ class Refunds:
         self.clock = clock
 
     async def _refund_at_provider(self, order: LiveOrder, intent: str, key: str) -> str:
+        try:
+            reference = await self._refund_with(order, intent, key)
+        except Exception:
+            count_payment(order.pay_provider or "test", "refund_failed")
+            raise
+        count_payment(order.pay_provider or "test", "refunded")
+        return reference
+
+    async def _refund_with(self, order: LiveOrder, intent: str, key: str) -> str:
         if not order.pay_provider:
             return await self.test_provider.refund(order_id=order.id, charge_reference=intent or order.payment_ref,
                                                    amount_cents=order.amount_cents, currency=order.currency)
@@ -100,15 +112,29 @@ class Refunds:
             raise OrderNotFound()
         return order
 
-    async def refund_order(self, order_id: str) -> LiveOrder:
-        """A paid order refunded at its provider, then recorded; refunding it again answers the same."""
+    async def refund_order(self, order_id: str, actor: Actor | None = None) -> LiveOrder:
+        """A paid order refunded at its provider, then recorded; refunding it again answers the same.
+        An operator's refund (`actor`) is audited once it took effect (the provider refunded, the order
+        records it): the change itself is at the provider and in Redis, the entry follows in SQL."""
+        refunded, now = await self._refund_order(order_id)
+        if actor is not None and now:
+            async with self.sessions() as session, session.begin():
+                await AuditRepository(session).record(
+                    actor, Change("order.refund", "order", order_id, {"status": "paid"},
+                                  {"status": refunded.status, "amount_cents": refunded.amount_cents,
+                                   "currency": refunded.currency, "provider": refunded.pay_provider or "test"}),
+                    self.clock.now())
+        return refunded
+
+    async def _refund_order(self, order_id: str) -> tuple[LiveOrder, bool]:
+        """The order, and whether this call refunded it."""
         drop_id = drop_of(order_id)
         try:
             order = await self._live(drop_id, order_id)
         except DropNotFound:
             raise OrderNotFound() from None
         if order.status == "refunded":
-            return order
+            return order, False
         if order.status != "paid":
             raise NotRefundable()
         reference = await self._refund_at_provider(order, order.pay_intent or order.payment_ref,
@@ -116,16 +142,21 @@ class Refunds:
         state, refunded = await self.inventory.refund_paid(drop_id, order_id, reference)
         if state not in ("refunded", "was_refunded") or refunded is None:
             raise refusal(state) or NotRefundable()
-        return refunded
+        return refunded, state == "refunded"
 
-    async def request_bulk(self, drop_id: int, operator_id: int) -> int:
-        """A background refund of every paid order of the drop: the job's row, then the sweeper's work."""
+    async def request_bulk(self, drop_id: int, actor: Actor) -> int:
+        """A background refund of every paid order of the drop: the job's row and its audit entry in one
+        transaction, then the sweeper's work."""
         await self.loader.load_by_id(drop_id)  # the drop's orders in Redis (rebuilt from SQL if lost)
         orders = await self.inventory.all_orders(drop_id)
         paid = sum(1 for order in orders.values() if order.status == "paid")
         async with self.sessions() as session, session.begin():
-            await PaymentRepository(session).add_job(RefundJob(drop_id=drop_id, requested_by=operator_id,
-                                                               orders=paid))
+            assert actor.user_id is not None, "a bulk refund is an operator's (an account), never the console's"
+            job = await PaymentRepository(session).add_job(RefundJob(drop_id=drop_id, requested_by=actor.user_id,
+                                                                     orders=paid))
+            await AuditRepository(session).record(actor, Change("drop.refund_paid", "drop", str(drop_id), None,
+                                                                {"refund_job": job.id, "orders": paid}),
+                                                  self.clock.now())
         return paid
 
     async def work_jobs(self, batch: int = 50) -> int:

@@ -15,7 +15,7 @@ from accounts.addresses.service import AddressBook
 from codes.gate import Gate
 from core.db import DATABASE_DOWN
 from core.errors import NotFound
-from core.metrics import PAYMENT_NOTICES
+from core.metrics import PAYMENT_NOTICES, count_payment
 from core.tokens import Claims
 from sale.catalog import DropCatalog
 from sale.exceptions import (
@@ -101,6 +101,7 @@ class PaymentService:
             started = await provider.start(request)
         except ProviderError as exc:
             log.warning("order %s: %s", order_id, exc)
+            count_payment(provider.name, "failed")
             raise ProviderUnavailable() from None
         state, recorded = await self.inventory.record_payment(drop_id, order_id, provider.name, request.attempt,
                                                               started.intent, started.client)
@@ -166,6 +167,8 @@ class PaymentService:
         if notice is None:
             return ack  # a kind of event the service does not act on
         outcome = await self._apply_notice(provider, notice)
+        if outcome in ("paid", "failed"):  # what the buyer's payment came to (once per notice)
+            count_payment(provider.name, "succeeded" if outcome == "paid" else "declined")
         PAYMENT_NOTICES.labels(provider.name, outcome if outcome in NOTICE_OUTCOMES else "other").inc()
         return ack
 

@@ -44,6 +44,8 @@ class QueueState:
     admitted: int
     done: int
     expired: int
+    paused: bool = False  # an operator paused the drop: nobody is admitted meanwhile
+    notice: str = ""      # the operator's message to everyone in the drop, "" for none
 
 
 class QueueGate:
@@ -80,10 +82,10 @@ class QueueGate:
             (self.clock.now_ms(), "" if user_id is None else user_id, lim.admission_ms, lim.stale_ms, STEP_BATCH))
         if len(result) == 1:
             return str(result[0].decode())
-        status, position, until, rate, waiting, starts, admitted, done, expired, free = result
+        status, position, until, rate, waiting, starts, admitted, done, expired, free, paused, notice = result
         return QueueState(status.decode(), None if position < 0 else int(position), None if until < 0 else int(until),
                           max(0, int(free)), int(rate), int(waiting), int(starts), int(admitted), int(done),
-                          int(expired))
+                          int(expired), paused == 1, notice.decode())
 
     async def joins_last_second(self, drop_id: int) -> int:
         """Joins in the last whole second (the challenge's difficulty follows it)."""

@@ -28,3 +28,6 @@ class TicketOut(BaseModel):
     starts_at: datetime
     waiting: int
     admit_per_second: int
+    # The operator's controls, so the waiting room shows them at its next poll (1-2 s)
+    paused: bool = False
+    notice: str | None = None

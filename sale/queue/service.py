@@ -29,7 +29,7 @@ def ticket_out(state: QueueState) -> TicketOut:
     return TicketOut(status=state.status, position=state.position if waiting else None,
                      eta_seconds=eta, waiting_for_units=for_units, admitted_until=iso_ms(state.admitted_until_ms),
                      starts_at=iso_ms(state.starts_at_ms), waiting=state.waiting,
-                     admit_per_second=state.admit_per_second)
+                     admit_per_second=state.admit_per_second, paused=state.paused, notice=state.notice or None)
 
 
 class QueueService:

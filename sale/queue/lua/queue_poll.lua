@@ -1,6 +1,6 @@
 --[[ queue_poll.lua: advance a waiting room's meter, then answer one buyer's ticket (or the counts).
 
-KEYS[1] inv       hash of the drop: waiting_room, starts_at, remaining, admit_per_second
+KEYS[1] inv       hash of the drop: waiting_room, starts_at, remaining, admit_per_second, paused, notice
 KEYS[2] queue     hash: budget, last_ms (the meter); done, expired (counts); "b:" .. user id -> 1 for an
                   admitted buyer a purchase refused (purchase.lua), and their count in "blocked"
 KEYS[3] line      sorted set: waiting user id -> place
@@ -24,8 +24,12 @@ refused (address_limit, limit_reached...: purchase.lua marks it "b:" .. id) keep
 admitted_until but is not counted against the units left, so the next in line is admitted at once.
 The mark goes when that buyer buys (purchase.lua) or its admission ends (here).
 
+While an operator has paused the drop ("paused" = "1" in inv) nobody is admitted and the budget does
+not grow (a resume starts at the metered pace); admissions already given keep running out.
+
 Returns {"missing"} (drop not loaded) | {"off"} (no waiting room) |
-  {status, position, admitted_until, admit_per_second, waiting, starts_at, admitted, done, expired, free}
+  {status, position, admitted_until, admit_per_second, waiting, starts_at, admitted, done, expired, free,
+   paused (0/1), notice (the operator's message, "" for none)}
   status: none, waiting, sold_out, admitted, done, expired; position and admitted_until -1 if none
   (position is -1 before starts_at: places are drawn then); free: units left that no admitted buyer
   holds after this step (a waiting ticket placed beyond them waits for units to come back).
@@ -35,10 +39,12 @@ local now, uid = tonumber(ARGV[1]), ARGV[2]
 local BURST_SECONDS = 5  -- a step after a long pause (a stalled server) pays at most this much back
 local window, stale, batch = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 
-local f = redis.call('HMGET', inv, 'waiting_room', 'starts_at', 'remaining', 'admit_per_second')
+local f = redis.call('HMGET', inv, 'waiting_room', 'starts_at', 'remaining', 'admit_per_second', 'paused',
+  'notice')
 if not f[1] then return {'missing'} end
 if f[1] ~= '1' then return {'off'} end
 local starts, remaining, rate = tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
+local paused = f[5] == '1'
 
 local mine = uid ~= '' and redis.call('HGET', tickets, uid) or false
 if mine == 'w' then redis.call('ZADD', seen, 'XX', now, uid) end
@@ -76,14 +82,14 @@ if now >= starts then
   if last < starts then last = starts end
   local budget_before, last_before = budget, last
   if now > last then
-    if remaining > 0 then budget = math.min(budget + (now - last) * rate / 1000, BURST_SECONDS * math.max(rate, 1)) end
+    if remaining > 0 and not paused then budget = math.min(budget + (now - last) * rate / 1000, BURST_SECONDS * math.max(rate, 1)) end
     redis.call('HSET', queue, 'last_ms', now)
   end
   -- Admissions never outnumber the units left: an admitted buyer is not sent to a sold-out race,
   -- and the shuffled order alone decides who buys. Unused admissions free their unit on expiry; a
   -- refused one at once (it keeps its admission, but no longer holds a unit against the line).
   local free = remaining - holding()
-  if free > 0 then
+  if free > 0 and not paused then
     local looked, taken = 0, 0
     while budget >= 1 and looked < batch and taken < free do
       local front = redis.call('ZPOPMIN', line)
@@ -129,4 +135,4 @@ if uid ~= '' then
 end
 local counts = redis.call('HMGET', queue, 'done', 'expired')
 return {status, position, until_ms, rate, redis.call('ZCARD', line), starts, redis.call('ZCARD', admitted),
-  tonumber(counts[1] or '0'), tonumber(counts[2] or '0'), remaining - holding()}
+  tonumber(counts[1] or '0'), tonumber(counts[2] or '0'), remaining - holding(), paused and 1 or 0, f[6] or ''}

@@ -12,7 +12,8 @@
     article: $("drop"), media: $("drop-media"), spoken: $("drop-countdown-sr"), form: $("buy-form"), qtyField: $("qty-field"), qty: $("qty"), fcodeBox: $("fcode-box"),
     fcode: $("fcode"), buy: $("buy"), msg: $("buy-msg"),
     factPriority: $("fact-priority"), factStarts: $("fact-starts"), factEnds: $("fact-ends"),
-    factLimit: $("fact-limit"), factPay: $("fact-pay"),
+    factLimit: $("fact-limit"), factPay: $("fact-pay"), notice: $("drop-notice"), noticeText: $("drop-notice-text"),
+    paused: $("drop-paused"),
     fcodePicks: $("fcode-picks"), fcodePickList: $("fcode-pick-list"),
     variantField: $("variant-field"), variantChoices: $("variant-choices"),
     about: $("drop-about"), description: $("drop-description"), specs: $("drop-specs"), specsTitle: $("drop-specs-title")
@@ -107,6 +108,7 @@
     var phase = state.phase;
     if (phase === "ended") return [FS.t("buy.ended"), true];
     if (phase === "sold_out") return [FS.t("phase.sold_out"), true];
+    if (state.drop.paused) return [FS.t("buy.paused"), true];
     if (Date.now() < state.cooldownUntil) {
       return [FS.t("buy.wait", { seconds: Math.ceil((state.cooldownUntil - Date.now()) / 1000) }), true];
     }
@@ -142,6 +144,15 @@
     renderButton(now);
   }
 
+  /* The operator's controls: a message to everyone (plain text, never HTML) and a pause. */
+  function renderControls() {
+    var d = state.drop;
+    var text = d && typeof d.notice === "string" ? d.notice : "";
+    if (n.noticeText.textContent !== text) n.noticeText.textContent = text;
+    n.notice.hidden = !text;
+    n.paused.hidden = !(d && d.paused) || state.phase === "ended";
+  }
+
   function renderDrop() {
     var d = state.drop;
     var priority = ui.parseTime(d.priority_starts_at), starts = ui.parseTime(d.starts_at);
@@ -170,8 +181,19 @@
     renderAbout(d);
     renderVariants(d);
     offerCodes(d);
-    if (d.waiting_room) FS.queue.start(d, dropPath, function () { renderButton(); });
+    if (d.waiting_room) {
+      FS.queue.start(d, dropPath, function (ticket) {
+        /* The ticket's poll (every 1-2 s) carries the controls too: shown before the drop's next poll. */
+        if (ticket && state.drop && typeof ticket.paused === "boolean") {
+          state.drop.paused = ticket.paused;
+          state.drop.notice = ticket.notice;
+          renderControls();
+        }
+        renderButton();
+      });
+    }
     renderClock(FS.clock.now());
+    renderControls();
   }
 
   /* The operator's text as text: paragraphs split by blank lines, lines kept (CSS pre-line), never HTML. */
@@ -222,6 +244,7 @@
   function pollInterval() {
     var phase = state.phase;
     if (state.notFound || phase === "ended") return 60000;
+    if (state.drop && state.drop.paused) return 2500; /* back on sale: the button comes back quickly */
     if (phase === "open" || phase === "priority" || phase === "sold_out") return 2500;
     if (state.drop && ui.parseTime(state.drop.starts_at) - FS.clock.now() < 60000) return 4000;
     return 15000;
@@ -275,6 +298,8 @@
       n.fcode.setAttribute("aria-invalid", "true");
       n.fcodeBox.open = true;
       n.fcode.focus();
+    } else if (code === "drop_paused") {
+      if (state.drop) { state.drop.paused = true; renderControls(); }
     } else if (code === "not_admitted") {
       FS.queue.refresh();
     } else if (code === "rate_limited") {

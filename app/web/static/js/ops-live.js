@@ -239,5 +239,11 @@
     ctx.stroke();
   }
 
-  FS.ops = { watch: watch, Series: Series, drawChart: drawChart };
+  /* A drop's phase as operators read it: the pause first (the phase goes on underneath it). */
+  function phaseText(d) {
+    var phase = FS.ui.PHASE_LABEL[d.phase] || d.phase;
+    return d.paused && d.phase !== "ended" ? FS.t("ops.paused") + " · " + phase : phase;
+  }
+
+  FS.ops = { watch: watch, Series: Series, drawChart: drawChart, phaseText: phaseText };
 })();

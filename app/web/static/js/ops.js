@@ -136,7 +136,7 @@
     while (select.options.length > 1) select.remove(1);
     drops.forEach(function (d) {
       select.appendChild(el("option", { value: String(d.id),
-        text: "#" + d.id + " " + d.name + " · " + (ui.PHASE_LABEL[d.phase] || d.phase) }));
+        text: "#" + d.id + " " + d.name + " · " + FS.ops.phaseText(d) }));
     });
     if (keep) select.value = String(keep);
   }
@@ -149,6 +149,8 @@
       fillSelect(pick, drops, selectId || pick.value);
       fillSelect(imageDrop, drops, imageDrop.value || selectId);
       showPicture(known[imageDrop.value]);
+      /* The control room's list, selects and orders filter (ops-controls.js, ops-orders.js) */
+      document.dispatchEvent(new CustomEvent("fs:drops", { detail: drops }));
     }, function (err) { ui.say($("ops-msg"), FS.messageFor(err), "error"); });
   }
 
@@ -317,6 +319,8 @@
       ui.say(out, FS.messageFor(err), "error");
     });
   });
+
+  FS.ops.loadDrops = loadDrops;
 
   /* ---------- start ---------- */
   ui.me().then(function (account) {

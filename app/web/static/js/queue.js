@@ -54,6 +54,7 @@
       }
       /* waiting_for_units: the turn waits for units to come back, not for the pace: no time to show */
       say(FS.t(t.status === "sold_out" ? "queue.sold_out" : t.waiting_for_units ? "queue.waiting_for_units" : "queue.in_line"));
+      if (t.paused) say(FS.t("queue.paused")); /* an operator paused the drop: nobody is let in meanwhile */
     } else if (t.status === "admitted") {
       say(FS.t("queue.admitted", { time: ui.fmtTime(ui.parseTime(t.admitted_until)) }));
     } else if (t.status === "done") {
@@ -70,10 +71,11 @@
   }
 
   function take(ticket) {
-    var before = q.ticket ? q.ticket.status : null;
+    var before = q.ticket;
     q.ticket = ticket;
     render();
-    if (before !== ticket.status) changed();
+    /* The status moved, or the operator paused, resumed or posted a message (shown by the drop page). */
+    if (!before || before.status !== ticket.status || before.paused !== ticket.paused || before.notice !== ticket.notice) changed();
     schedule();
   }
 
@@ -134,7 +136,8 @@
   });
 
   FS.queue = {
-    /* Starts the room for a drop with waiting_room on; onChange(ticket) fires when the status moves. */
+    /* Starts the room for a drop with waiting_room on; onChange(ticket) fires when the status moves
+     * (or the ticket's paused / notice change). */
     start: function (drop, path, onChange) {
       var first = q.drop === null;
       q.drop = drop;

@@ -4,9 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from audit.repository import AuditRepository
+from audit.schemas import CONSOLE, Change
 from core.db import make_engine, make_sessionmaker
 from core.settings import Settings
-from sale.drops import new_drop
+from sale.drops import drop_snapshot, new_drop
 from sale.models import Drop
 from sale.repository import DropRepository
 from sale.schedule import weekly_slots
@@ -41,7 +43,10 @@ async def schedule_weekly(settings: Settings, plan: WeeklyDrops) -> list[Drop]:
                                   stock=plan.stock, starts_at=starts,
                                   ends_at=starts + timedelta(minutes=plan.duration_minutes),
                                   priority_minutes=plan.priority_minutes, per_user_limit=plan.per_user_limit)
-                created.append(await repo.add(new_drop(body, settings, now)))
+                drop = await repo.add(new_drop(body, settings, now))
+                await AuditRepository(session).record(CONSOLE, Change("drop.create", "drop", str(drop.id),
+                                                                      after=drop_snapshot(drop)), now)
+                created.append(drop)
             return created
     finally:
         await engine.dispose()
