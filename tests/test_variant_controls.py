@@ -1,12 +1,15 @@
 """Operator controls on product content (the merge of issue 21 with the controls): live stock of a drop
 with variants names the variant, the description is editable, a clone keeps the product's content, and
-a cancel or a refund gives units back to their own variant."""
+a cancel or a refund gives units back to their own variant; gallery changes are audited."""
 from __future__ import annotations
 
 import httpx
 from fastapi import FastAPI
 
 from tests.support import buy, create_drop, is_problem, make_account, pay, stats
+from tests.test_audit import entries
+from tests.test_drop_gallery import add
+from tests.test_drop_images import picture
 from tests.test_variants import variant_drop
 
 SPECS = [{"name": "Weight", "value": "180 g"}]
@@ -75,3 +78,20 @@ async def test_cancel_and_refund_give_units_back_to_their_variant(app: FastAPI, 
     assert answer.json()["released"] == 1
     st = await stats(client, operator.headers, drop["id"])
     assert st["variants"]["phone-blue-1t"]["remaining"] == 2 and st["variants"]["phone-blue-1t"]["cancelled"] == 1
+
+
+async def test_gallery_changes_are_audited(app: FastAPI, client: httpx.AsyncClient) -> None:
+    operator = await make_account(app, "operator")
+    drop = await create_drop(client, operator)
+    for size in ((400, 300), (500, 300)):
+        response = await add(client, drop["id"], operator.headers, picture("PNG", size))
+        assert response.status_code == 201, response.text
+    answer = await client.delete(f"/api/admin/drops/{drop['id']}/images/0", headers=operator.headers)
+    assert answer.status_code == 200, answer.text
+    log = [e for e in await entries(client, operator.headers, operator.id)
+           if e["target_id"] == str(drop["id"]) and e["action"] == "drop.images"]
+    assert len(log) == 3  # newest first: the removal, then the two additions
+    removed, second, first = log
+    assert first["before"] == {"pictures": []} and len(first["after"]["pictures"]) == 1
+    assert len(second["after"]["pictures"]) == 2 and second["before"] == first["after"]
+    assert removed["before"] == second["after"] and removed["after"] == {"pictures": second["after"]["pictures"][1:]}
