@@ -13,7 +13,8 @@ from core.settings import Settings
 
 # Every module that declares tables: autogenerate compares the database with what these put in
 # SQLModel.metadata (tests/test_migrations.py runs it in a fresh interpreter, so a table missing here fails).
-MODEL_MODULES = ("audit.models", "accounts.models", "messages.models", "codes.models", "sale.models",
+MODEL_MODULES = ("audit.models", "accounts.models", "accounts.addresses.models", "messages.models",
+                 "codes.models", "sale.models",
                  "sale.share.models", "sale.payments.models", "app.demo.models")
 for _module in MODEL_MODULES:
     importlib.import_module(_module)

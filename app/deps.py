@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.addresses.service import AddressBook
 from accounts.service import AccountService
 from app.wiring import Services
 from audit.schemas import Actor
@@ -84,6 +85,10 @@ async def get_accounts(request: Request) -> AccountService:
     return services_of(request).accounts
 
 
+async def get_addresses(request: Request) -> AddressBook:
+    return services_of(request).addresses
+
+
 async def get_payments(request: Request) -> PaymentService:
     return services_of(request).payments
 
@@ -100,6 +105,7 @@ ShareDep = Annotated[ShareLinks, Depends(get_share)]
 SharePageDep = Annotated[SharePage, Depends(get_share_page)]
 ShareCardsDep = Annotated[ShareCards, Depends(get_share_cards)]
 AccountsDep = Annotated[AccountService, Depends(get_accounts)]
+AddressesDep = Annotated[AddressBook, Depends(get_addresses)]
 PaymentsDep = Annotated[PaymentService, Depends(get_payments)]
 RefundsDep = Annotated[Refunds, Depends(get_refunds)]
 

@@ -19,6 +19,7 @@ from app.metrics import MetricsMiddleware, RenderedMetrics, metrics_endpoint
 from app.problems import complete
 from app.public_url import PublicRedirectsMiddleware
 from app.routes.accounts import router as auth_router
+from app.routes.addresses import router as addresses_router
 from app.routes.admin import router as admin_router
 from app.routes.controls import router as controls_router
 from app.routes.fcodes import router as fcodes_router
@@ -128,9 +129,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     app.include_router(share_router)
     app.include_router(payments_router)
     app.include_router(messages_router)
+    app.include_router(addresses_router)
     app.include_router(web_router)
     mount_static(app)
-    mount_media(app, settings)
+    mount_media(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(PublicRedirectsMiddleware)
     app.add_middleware(MetricsMiddleware)

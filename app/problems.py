@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
 
+import accounts.addresses.exceptions
 import accounts.exceptions
 import codes.exceptions
 import core.token_versions
@@ -26,8 +27,9 @@ GENERIC_CODES: dict[str, int] = {
     "method_not_allowed": 405, "payload_too_large": 413, "unsupported_media_type": 415,
     "rate_limited": 429, "internal_error": 500, "service_unavailable": 503,
 }
-_DOMAIN_MODULES = (accounts.exceptions, codes.exceptions, core.token_versions, messages.exceptions, sale.exceptions,
-                   sale.images.exceptions, sale.queue.exceptions, sale.share.exceptions)
+_DOMAIN_MODULES = (accounts.exceptions, accounts.addresses.exceptions, codes.exceptions, core.token_versions,
+                   messages.exceptions, sale.exceptions, sale.images.exceptions, sale.queue.exceptions,
+                   sale.share.exceptions)
 
 
 def _subclasses(cls: type[DomainError]) -> Iterator[type[DomainError]]:

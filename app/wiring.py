@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from py_vapid import Vapid02
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.addresses.service import AddressBook
 from accounts.service import AccountService
 from audit.schemas import Actor
 from audit.service import AuditLog
@@ -78,6 +79,8 @@ log = logging.getLogger("flashsale.wiring")
 class Services:
     runtime: Runtime
     accounts: AccountService
+    addresses: AddressBook
+    images: DropImageService
     inventory: Inventory
     catalog: DropCatalog
     loader: DropLoader
@@ -142,7 +145,8 @@ async def build_services(runtime: Runtime) -> Services:
     lookup = OrderLookup(inventory, runtime.sessions)
     reserved = ReservationWindow(runtime.redis, runtime.keys, runtime.sessions, catalog, runtime.clock)
     queue = make_queue(runtime, loader, reserved)
-    images = DropImageService(runtime.sessions, MediaStore(settings.media_root))
+    media = MediaStore(runtime.sessions, settings.media_root)
+    images = DropImageService(runtime.sessions, media)
     reminder_counts = ReminderCounts(runtime.redis, runtime.keys)
     drops = DropAdmin(runtime.sessions, runtime.clock, settings, inventory, loader, catalog, queue, images,
                       reminder_counts)
@@ -159,7 +163,7 @@ async def build_services(runtime: Runtime) -> Services:
     fcodes = FcodeService(runtime.sessions, runtime.clock, allotment, crypto, code_state, code_sync, gate)
 
     referrals = ReferralSigner(settings.app_secret)
-    share, share_page, share_cards = make_share(runtime, drops, lookup, referrals, count_view)
+    share, share_page, share_cards = make_share(runtime, drops, lookup, referrals, count_view, media)
     address_caps = AddressCaps(AddressCap(settings.max_unpaid_per_address, settings.max_unpaid_per_address_share),
                                catalog)
     failover = FailoverRebuild(runtime.sessions, runtime.redis, runtime.keys, loader, sale_scripts.unlock,
@@ -170,7 +174,9 @@ async def build_services(runtime: Runtime) -> Services:
     providers = payment_providers(settings)
     refunds = Refunds(providers, test_provider, inventory, loader, runtime.sessions, runtime.redis, runtime.keys,
                       runtime.clock)
-    payments = PaymentService(providers, inventory, loader, catalog, runtime.sessions, share, gate, refunds)
+    addresses = AddressBook(runtime.sessions)
+    payments = PaymentService(providers, inventory, loader, catalog, runtime.sessions, share, gate, refunds,
+                              addresses)
     orders = OrderService(inventory, lookup, loader, gate, share, test_provider, runtime.versions, failover,
                           payments)
     try:
@@ -187,7 +193,8 @@ async def build_services(runtime: Runtime) -> Services:
     vapid = load_vapid(settings.vapid_private_key, settings.var_dir if settings.env == "development" else None)
     messages = MessageService(runtime.sessions, runtime.clock, reminder_counts, reserved, unsubscribe,
                               settings.base_url, public_key(vapid) if vapid else None, settings.env == "development")
-    return Services(runtime=runtime, accounts=accounts, inventory=inventory, catalog=catalog, loader=loader,
+    return Services(runtime=runtime, accounts=accounts, addresses=addresses, images=images, inventory=inventory,
+                    catalog=catalog, loader=loader,
                     queue=queue, drops=drops, purchases=purchases, orders=orders, payments=payments,
                     refunds=refunds, lookup=lookup, gate=gate, fcodes=fcodes,
                     code_sync=code_sync, share=share, share_page=share_page,
@@ -228,12 +235,12 @@ def payment_providers(settings: Settings) -> dict[str, AsyncProvider]:
 
 
 def make_share(runtime: Runtime, drops: DropAdmin, lookup: OrderLookup, signer: ReferralSigner,
-               count_view: LuaScript) -> tuple[ShareLinks, SharePage, ShareCards]:
+               count_view: LuaScript, media: MediaStore) -> tuple[ShareLinks, SharePage, ShareCards]:
     """Share links by job: facts (row or Redis), views, referral credit, cards; the buyer's API and the page."""
     settings = runtime.settings
     facts = ShareFacts(runtime.sessions, runtime.redis, runtime.keys, drops, runtime.clock)
     site = ShareSite(settings.base_url, settings.store_name, settings.zone)
-    cards = ShareCards(site, CardStore(settings.var_dir / "cards", MediaStore(settings.media_root).drops), facts)
+    cards = ShareCards(site, CardStore(settings.var_dir / "cards", media), facts)
     views = ShareViews(runtime.redis, runtime.keys, count_view, signer)
     credit = ReferralCredit(signer)
     links = ShareLinks(site, lookup, facts, views, credit, cards, runtime.clock)

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     drop_weekday: str = "tuesday"
     drop_time: time = time(12, 0)
     store_name: str = "flashsale"
+    # The store's currency: what the operator's create form starts with (whatever the page's language).
+    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
     secret_key: str = ""  # HMAC/Fernet key material; like jwt_secret, made and kept in development
     login_max_failures: int = 10  # per account and client address pair: then that pair is locked
     login_window_seconds: int = 600

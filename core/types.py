@@ -22,6 +22,15 @@ def plain_text(value: str) -> str:
     return value
 
 
+def paragraphs(value: str) -> str:
+    """Plain text with line breaks (a description): newlines kept (CRLF as LF), every other control or
+    invisible format character refused, as in names."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    for line in value.split("\n"):
+        plain_text(line.replace("\t", " "))
+    return value
+
+
 # A product's stock-keeping unit: what drops sell and F-codes may be bound to.
 Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
                                        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"), AfterValidator(plain_text)]

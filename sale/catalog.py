@@ -29,7 +29,7 @@ KEEP_AFTER_END = timedelta(hours=1)
 MAX_OTHERS = 10_000  # drops outside the catalog remembered per version (ended ones, unknown ids)
 FIELDS = ("id", "sku", "name", "price_cents", "currency", "stock", "per_user_limit", "pay_window_seconds", "image",
           "waiting_room", "prequeue_minutes", "admit_per_second", "challenge", "paused", "notice",
-          "reservation_only_minutes")
+          "reservation_only_minutes", "shipping_required", "pictures", "variants", "description", "specs")
 TIMES = ("priority_starts_at", "starts_at", "ends_at", "created_at")
 
 

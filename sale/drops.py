@@ -12,13 +12,13 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audit.repository import AuditRepository
-from audit.schemas import Actor, Change, Snapshot
+from audit.schemas import Actor, Change, JSONValue, Snapshot
 from core.clock import Clock, as_utc
 from core.db import DATABASE_DOWN
 from core.settings import Settings
 from sale.catalog import DropCatalog
 from sale.exceptions import BadDrop, DropNotFound, client_code
-from sale.images.service import DropImageService
+from sale.images.service import DropImageService, Gallery, ImageChanged
 from sale.images.store import image_fields
 from sale.inventory import Inventory, LiveDrop
 from sale.loader import DropLoader
@@ -26,7 +26,7 @@ from sale.models import Drop
 from sale.queue.service import QueueService
 from sale.repository import DropRepository
 from sale.schedule import next_weekly_slot
-from sale.schemas import DropCreate, DropOut, Phase, StatsOut
+from sale.schemas import DropCreate, DropOut, Phase, StatsOut, VariantStats
 
 log = logging.getLogger("flashsale.drops")
 
@@ -41,7 +41,14 @@ def phase_of(drop: Drop, remaining: int, now: datetime) -> Phase:
     return "priority" if now < as_utc(drop.starts_at) else "open"
 
 
-def drop_fields(drop: Drop, live: LiveDrop, now: datetime, base_url: str, reservations: int = 0) -> dict[str, Any]:
+def variant_fields(drop: Drop, left: dict[str, int] | None) -> list[dict[str, Any]]:
+    """The drop's variants with their units left (their stock while Redis has not counted them)."""
+    return [{"sku": v["sku"], "name": v["name"], "stock": v["stock"], "price_cents": v["price_cents"],
+             "remaining": (left or {}).get(v["sku"], v["stock"])} for v in drop.variants or ()]
+
+
+def drop_fields(drop: Drop, live: LiveDrop, now: datetime, base_url: str,
+                left: dict[str, int] | None = None, reservations: int = 0) -> dict[str, Any]:
     """A drop as the contract shows it (what DropOut validates), cheap enough for every poll: the
     catalog's record with Redis's live units and controls (paused, notice: every node at once)."""
     assert drop.id is not None
@@ -55,11 +62,14 @@ def drop_fields(drop: Drop, live: LiveDrop, now: datetime, base_url: str, reserv
             "prequeue_minutes": drop.prequeue_minutes, "admit_per_second": drop.admit_per_second,
             "challenge": drop.challenge, "paused": live.paused, "notice": live.notice or None,
             "reservations": reservations, "reservation_only_minutes": drop.reservation_only_minutes,
-            **image_fields(drop.image, base_url)}
+            "shipping_required": drop.shipping_required, "description": drop.description,
+            "specs": drop.specs or [], "variants": variant_fields(drop, left),
+            **image_fields(drop.image, base_url, drop.pictures)}
 
 
-def drop_out(drop: Drop, live: LiveDrop, now: datetime, base_url: str = "", reservations: int = 0) -> DropOut:
-    return DropOut(**drop_fields(drop, live, now, base_url, reservations))
+def drop_out(drop: Drop, live: LiveDrop, now: datetime, base_url: str = "",
+             left: dict[str, int] | None = None, reservations: int = 0) -> DropOut:
+    return DropOut(**drop_fields(drop, live, now, base_url, left, reservations))
 
 
 def recorded(drop: Drop) -> LiveDrop:
@@ -78,6 +88,11 @@ def picture_name(image: dict[str, Any] | None) -> str | None:
     return str(name) if name else None
 
 
+def picture_names(pictures: list[dict[str, Any]] | None) -> list[JSONValue]:
+    """The gallery as an audit entry keeps it: each picture's name, in order."""
+    return [picture_name(p) for p in pictures or ()]
+
+
 def drop_snapshot(drop: Drop) -> Snapshot:
     """The drop's settings as an audit entry keeps them (before and after a change)."""
     return {"sku": drop.sku, "name": drop.name, "price_cents": drop.price_cents, "currency": drop.currency,
@@ -86,7 +101,10 @@ def drop_snapshot(drop: Drop) -> Snapshot:
             "pay_window_seconds": drop.pay_window_seconds, "waiting_room": drop.waiting_room,
             "prequeue_minutes": drop.prequeue_minutes, "admit_per_second": drop.admit_per_second,
             "challenge": drop.challenge, "paused": drop.paused, "notice": drop.notice,
-            "cancelled_at": _iso(drop.cancelled_at), "image": picture_name(drop.image)}
+            "cancelled_at": _iso(drop.cancelled_at), "image": picture_name(drop.image),
+            "pictures": picture_names(drop.pictures), "shipping_required": drop.shipping_required,
+            "description": drop.description, "specs": [dict(spec) for spec in drop.specs or ()],
+            "variants": [dict(v) for v in drop.variants or ()]}
 
 
 class ReservationCounts(Protocol):
@@ -115,7 +133,12 @@ def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
                 waiting_room=body.waiting_room, prequeue_minutes=body.prequeue_minutes,
                 admit_per_second=body.admit_per_second,
                 challenge=body.waiting_room if body.challenge is None else body.challenge,
-                reservation_only_minutes=body.reservation_only_minutes)
+                reservation_only_minutes=body.reservation_only_minutes,
+                shipping_required=body.shipping_required, description=body.description or None,
+                specs=[spec.model_dump() for spec in body.specs] or None,
+                variants=[{"sku": v.sku, "name": v.name, "stock": v.stock,
+                           "price_cents": body.price_cents if v.price_cents is None else v.price_cents}
+                          for v in body.variants] or None)
 
 
 class DropAdmin:
@@ -154,9 +177,12 @@ class DropAdmin:
         return out
 
     async def out(self, drop: Drop) -> DropOut:
-        """The drop as the API answers it, with its live state and how many asked to be reminded."""
+        """The drop as the API answers it, with its live state, its variants' units left and how many
+        asked to be reminded."""
+        live = (await self.live([drop]))[0]
+        left = (await self.inventory.variants_left([drop])).get(drop.id or 0) if drop.variants else None
         reserved = (await self.reservations.counts([drop.id]))[0] if drop.id is not None else 0
-        return drop_out(drop, (await self.live([drop]))[0], self.clock.now(), self.settings.base_url, reserved)
+        return drop_out(drop, live, self.clock.now(), self.settings.base_url, left, reserved)
 
     async def list_drops(self) -> bytes:
         """The drops not yet ended as JSON, from the catalog and the live counters: Redis only (one
@@ -175,14 +201,21 @@ class DropAdmin:
                     # The others still list: this one's page answers 503 until the database is back.
                     log.warning("drop %s left out of the listing: its state needs the database", drop.id)
                     continue
-            fields.append(drop_fields(drop, live, now, self.settings.base_url, reserved))
+            fields.append(drop_fields(drop, live, now, self.settings.base_url, reservations=reserved))
+        if any(d.variants for d in drops):
+            left = await self.inventory.variants_left(drops)
+            by_id = {d.id: d for d in drops}
+            for shown in fields:
+                if shown["id"] in left:
+                    shown["variants"] = variant_fields(by_id[shown["id"]], left[shown["id"]])
         return orjson.dumps(fields, option=orjson.OPT_UTC_Z)
 
     async def drop_json(self, drop_id: int) -> bytes:
         drop = await self._drop(drop_id)
         live = (await self.live([drop]))[0]
         reserved = (await self.reservations.counts([drop_id]))[0]
-        return orjson.dumps(drop_fields(drop, live, self.clock.now(), self.settings.base_url, reserved),
+        left = (await self.inventory.variants_left([drop])).get(drop_id) if drop.variants else None
+        return orjson.dumps(drop_fields(drop, live, self.clock.now(), self.settings.base_url, left, reserved),
                             option=orjson.OPT_UTC_Z)
 
     async def changed(self, drop: Drop) -> None:
@@ -190,15 +223,36 @@ class DropAdmin:
         sweeper sets the catalog back to what SQL holds within seconds)."""
         await self.catalog.put(drop)
 
-    async def upload_image(self, drop_id: int, data: bytes, actor: Actor) -> DropOut:
-        """A new product picture: stored and committed (with its audit entry), then every worker's
-        listings show it."""
-        async def audit(session: AsyncSession, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
-            await AuditRepository(session).record(actor, Change(
-                "drop.image", "drop", str(drop_id), before={"image": picture_name(before)},
-                after={"image": picture_name(after)}), self.clock.now())
+    def _image_audit(self, drop_id: int, actor: Actor, action: str) -> ImageChanged:
+        """The audit entry of a change to the drop's pictures (in the change's transaction): `drop.image`
+        names the first picture before and after, `drop.images` the whole gallery."""
+        async def audit(session: AsyncSession, before: Gallery, after: Gallery) -> None:
+            if action == "drop.image":
+                change = Change(action, "drop", str(drop_id), before={"image": picture_name(before[0] if before
+                                                                                         else None)},
+                                after={"image": picture_name(after[0] if after else None)})
+            else:
+                change = Change(action, "drop", str(drop_id), before={"pictures": picture_names(before)},
+                                after={"pictures": picture_names(after)})
+            await AuditRepository(session).record(actor, change, self.clock.now())
 
-        await self.changed(await self.images.upload(drop_id, data, audit))
+        return audit
+
+    async def upload_image(self, drop_id: int, data: bytes, actor: Actor) -> DropOut:
+        """A new first product picture: stored and committed (with its audit entry), then every worker's
+        listings show it."""
+        await self.changed(await self.images.upload(drop_id, data, self._image_audit(drop_id, actor, "drop.image")))
+        return await self.get_drop(drop_id)
+
+    async def add_image(self, drop_id: int, data: bytes, actor: Actor) -> DropOut:
+        """A picture added to the end of the gallery (audited)."""
+        await self.changed(await self.images.add(drop_id, data, self._image_audit(drop_id, actor, "drop.images")))
+        return await self.get_drop(drop_id)
+
+    async def remove_image(self, drop_id: int, index: int, actor: Actor) -> DropOut:
+        """The gallery without the picture at `index` (its files stay: other drops may show them; audited)."""
+        await self.changed(await self.images.remove(drop_id, index,
+                                                    self._image_audit(drop_id, actor, "drop.images")))
         return await self.get_drop(drop_id)
 
     async def drop_record(self, drop_id: int) -> Drop | None:
@@ -231,13 +285,31 @@ class DropAdmin:
 
         # Attempts are derived, not counted on the purchase path: each made an order or a refusal.
         sold_out_ms = inv.get(b"sold_out_at")
+        variants = await self._variant_stats(drop, inv) if drop.variants else None
+        prices = {str(v["sku"]): int(v["price_cents"]) for v in drop.variants or ()}
+        # Each variant at its own price; a drop without variants at the drop's.
+        revenue = (sum(stats.paid * prices[sku] for sku, stats in variants.items()) if variants
+                   else num("paid") * drop.price_cents)
         return StatsOut(drop_id=drop_id, stock=num("stock"), remaining=num("remaining"), reserved=num("reserved"),
                         paid=num("paid"), expired=num("expired"), cancelled=num("cancelled"),
                         attempts=orders + sum(counts.values()), rejected=dict(counts),
                         sold_out_at=datetime.fromtimestamp(int(sold_out_ms) / 1000, UTC) if sold_out_ms else None,
                         phase=phase_of(drop, num("remaining"), self.clock.now()),
                         queue=await self.queue.counts(drop_id) if drop.waiting_room else None,
-                        refunded=num("refunded"), revenue_cents=num("paid") * drop.price_cents)
+                        refunded=num("refunded"), revenue_cents=revenue,
+                        variants=variants)
+
+    async def _variant_stats(self, drop: Drop, inv: dict[bytes, bytes]) -> dict[str, VariantStats]:
+        """Per variant: units left from the drop's counters, the rest summed over its orders in Redis."""
+        assert drop.id is not None
+        units: dict[str, Counter[str]] = {str(v["sku"]): Counter() for v in drop.variants or ()}
+        for order in (await self.inventory.all_orders(drop.id)).values():
+            if order.variant in units:
+                units[order.variant]["reserved" if order.status == "paying" else order.status] += order.quantity
+        return {str(v["sku"]): VariantStats(
+            stock=int(v["stock"]), remaining=int(inv.get(f"v:{v['sku']}".encode(), v["stock"])),
+            reserved=units[v["sku"]]["reserved"], paid=units[v["sku"]]["paid"], expired=units[v["sku"]]["expired"],
+            cancelled=units[v["sku"]]["cancelled"], refunded=units[v["sku"]]["refunded"]) for v in drop.variants or ()}
 
     async def open_events(self, drop_id: int) -> AsyncIterator[bytes]:
         """The dashboard's event stream of a drop; raises drop_not_found before it starts."""

@@ -115,6 +115,9 @@ _REFUSALS: dict[str, Callable[[], DomainError]] = {
     "was_expired": OrderExpired,
     "cancelled": OrderCancelled,
     "busy": PaymentInProgress,
+    "address_required": lambda: AddressRequired(),
+    "variant_required": lambda: VariantRequired(),
+    "variant_not_found": lambda: VariantNotFound(),
     "was_paying": PaymentInProgress,
     "refunded": lambda: OrderRefunded(),
     "was_refunded": lambda: OrderRefunded(),
@@ -166,3 +169,11 @@ class AddressRequired(DomainError):
 
 class ReservationRequired(DomainError):
     status, code, title = 403, "reservation_required", "Only accounts that set a reminder before the start may buy now"
+
+
+class VariantRequired(DomainError):
+    status, code, title = 422, "variant_required", "Choose a variant of this product"
+
+
+class VariantNotFound(DomainError):
+    status, code, title = 404, "variant_not_found", "This drop has no such variant"

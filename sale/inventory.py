@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from accounts.addresses.schemas import Shipping
 from core.clock import Clock, ms
 from core.errors import ServiceUnavailable
 from core.keys import DropKeys, Keys
@@ -58,6 +59,9 @@ def drop_json(drop: Drop) -> bytes:
         "queue_opens_at": ms(drop.starts_at) - drop.prequeue_minutes * 60_000,
         "admit_per_second": drop.admit_per_second, "challenge": int(drop.challenge),
         "paused": int(drop.paused), "notice": drop.notice or "",
+        "shipping_required": int(drop.shipping_required),
+        "variants": [{"sku": v["sku"], "stock": v["stock"], "price_cents": v["price_cents"]}
+                     for v in drop.variants or ()],
     })
 
 
@@ -142,10 +146,13 @@ class Inventory:
                 pipe.hincrby(self.keys.drop(drop_id).rejected, "sold_out", count)
             await pipe.execute()
 
-    async def hold_payment(self, drop_id: int, order_id: str, user_id: int) -> tuple[str, LiveOrder | None]:
+    async def hold_payment(self, drop_id: int, order_id: str, user_id: int,
+                           shipping: Shipping | None = None) -> tuple[str, LiveOrder | None]:
+        """pay_hold.lua: the order held for the test provider's charge, with the address it ships to."""
         k = self.keys.drop(drop_id)
         result = await self._hold(self.redis, (k.inv, k.orders, k.deadlines),
-                                  (order_id, str(user_id), self.clock.now_ms(), self.payment_lease_ms))
+                                  (order_id, str(user_id), self.clock.now_ms(), self.payment_lease_ms,
+                                   _ship_arg(shipping)))
         return _state(drop_id, result)
 
     async def settle_payment(self, drop_id: int, order_id: str, paid: bool, reference: str,
@@ -173,12 +180,12 @@ class Inventory:
         return [LiveOrder.decode(raw) for raw in found if raw]
 
     async def begin_payment(self, drop_id: int, order_id: str, user_id: int, provider: str,
-                            *, replace: bool = False) -> tuple[str, LiveOrder | None]:
+                            *, replace: bool = False, shipping: Shipping | None = None) -> tuple[str, LiveOrder | None]:
         """pay_begin.lua: an asynchronous provider's payment begun (or found) on a reserved order."""
         k = self.keys.drop(drop_id)
         result = await self._pay_begin(self.redis, (k.inv, k.orders),
                                        (order_id, str(user_id), self.clock.now_ms(), provider,
-                                        "replace" if replace else ""))
+                                        "replace" if replace else "", _ship_arg(shipping)))
         return _state(drop_id, result)
 
     async def record_payment(self, drop_id: int, order_id: str, provider: str, attempt: int, intent: str,
@@ -255,6 +262,18 @@ class Inventory:
         return [None if remaining is None else LiveDrop(int(remaining), paused == b"1", (notice or b"").decode())
                 for remaining, paused, notice in found]
 
+    async def variants_left(self, drops: list[Drop]) -> dict[int, dict[str, int]]:
+        """Each variant's units left, for the drops that have variants (one round trip)."""
+        wanted = [(d.id, [str(v["sku"]) for v in d.variants]) for d in drops if d.variants and d.id is not None]
+        if not wanted:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for drop_id, skus in wanted:
+                pipe.hmget(self.keys.drop(drop_id).inv, [f"v:{sku}" for sku in skus])
+            replies = await pipe.execute()
+        return {drop_id: {sku: int(left) for sku, left in zip(skus, reply, strict=True) if left is not None}
+                for (drop_id, skus), reply in zip(wanted, replies, strict=True)}
+
     async def stats(self, drop_id: int) -> tuple[dict[bytes, bytes], dict[bytes, bytes], int]:
         """The drop's counters, refusals by code, and how many orders it has (successful attempts)."""
         k = self.keys.drop(drop_id)
@@ -268,6 +287,10 @@ class Inventory:
     async def all_orders(self, drop_id: int) -> dict[str, LiveOrder]:
         raw: dict[bytes, bytes] = await self.redis.hgetall(self.keys.drop(drop_id).orders)  # type: ignore[assignment]
         return {key.decode(): LiveOrder.decode(value) for key, value in raw.items()}
+
+
+def _ship_arg(shipping: Shipping | None) -> bytes:
+    return orjson.dumps(shipping.as_dict()) if shipping is not None else b""
 
 
 def _release_keys(k: DropKeys) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from accounts.addresses.schemas import Shipping
 from core.clock import iso_ms
 from sale.models import Order, shown_status
 
@@ -51,6 +52,9 @@ class LiveOrder:
     pay_intent: str = ""
     pay_client: str = ""
     pay_attempt: int = 0
+    number: str = ""                # the short order number purchase.lua gave, "" for older orders
+    variant: str = ""               # the variant's sku, "" without variants
+    ship: Shipping | None = None    # the address it ships to, recorded by the payment (personal data)
 
     @property
     def payment_open(self) -> bool:
@@ -71,7 +75,8 @@ class LiveOrder:
             refund=d.get("refund") or "", refunded_ms=_ms(d.get("refunded_ms")), refund_ref=d.get("refund_ref") or "",
             pay_provider=d.get("pay_provider") or "", pay_status=d.get("pay_status") or "",
             pay_intent=d.get("pay_intent") or "", pay_client=d.get("pay_client") or "",
-            pay_attempt=int(d.get("pay_attempt") or 0))
+            pay_attempt=int(d.get("pay_attempt") or 0), number=d.get("number") or "", variant=d.get("variant") or "",
+            ship=Shipping.from_dict(d["ship"]) if isinstance(d.get("ship"), dict) else None)
 
     @classmethod
     def from_row(cls, order: Order) -> LiveOrder:
@@ -85,7 +90,8 @@ class LiveOrder:
             refunded_ms=_to_ms(order.refunded_at), refund_ref=order.refund_ref or "",
             pay_provider=order.payment_provider or "", pay_status=order.payment_status or "",
             pay_intent=order.payment_intent or "", pay_client=order.payment_client or "",
-            pay_attempt=order.payment_attempt or 0)
+            pay_attempt=order.payment_attempt or 0, number=order.number or "", variant=order.variant or "",
+            ship=Shipping.from_dict(order.shipping) if isinstance(order.shipping, dict) else None)
 
     def lua_json(self) -> bytes:
         """The JSON the Lua scripts keep (load.lua merges these from the record). Unset times are
@@ -99,6 +105,12 @@ class LiveOrder:
         }
         if self.addr:
             d["addr"] = self.addr
+        if self.number:
+            d["number"] = self.number
+        if self.variant:
+            d["variant"] = self.variant
+        if self.ship is not None:
+            d["ship"] = self.ship.as_dict()
         if self.share:
             d["share"] = self.share
         if self.refund:
@@ -131,5 +143,6 @@ class LiveOrder:
             "amount_cents": self.amount_cents, "currency": self.currency, "status": shown_status(self.status),
             "created_at": iso_ms(self.created_ms), "pay_by": iso_ms(self.pay_by_ms), "paid_at": iso_ms(self.paid_ms),
             "share_url": share_url, "refund_status": self.refund or None, "refunded_at": iso_ms(self.refunded_ms),
-            "payment": self.payment(),
+            "payment": self.payment(), "number": self.number or None, "variant": self.variant or None,
+            "shipping": self.ship.as_dict() if self.ship is not None else None,
         })

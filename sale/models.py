@@ -63,6 +63,16 @@ class Drop(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     # The product picture's stored variants (sale/images/store.py), null until one is uploaded.
     image: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
+    # Every product picture in order (the gallery), each as `image` is; `image` is the first one.
+    pictures: list[dict[str, Any]] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
+    # Paying needs a shipping address (422 address_required without one).
+    shipping_required: bool = Field(default=False, sa_column=_flag())
+    # The product's content: plain text (paragraphs split by blank lines; rendered as text, never
+    # HTML) and a list of {"name", "value"} rows.
+    description: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
+    specs: list[dict[str, str]] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
+    # Variants, each with its own stock ({"sku", "name", "stock", "price_cents"}); `stock` is their sum.
+    variants: list[dict[str, Any]] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
     # Operator controls (sale/admin/): the record of what the drop's Redis state holds live; the loader
     # restores them when Redis is rebuilt. A cancelled drop ended at cancelled_at.
     paused: bool = Field(default=False, sa_column=_flag())
@@ -75,6 +85,7 @@ class Order(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_orders_user_created", "user_id", "created_at"),  # a buyer's orders, newest first
         sa.Index("ix_orders_ref_token", "ref_token"),  # referred orders of a share link
+        sa.Index("ix_orders_number", "number", unique=True),  # the buyer's order number, decided in Redis
         sa.Index("ix_orders_drop_created", "drop_id", "created_at"),  # a drop's orders in time (admin, CSV)
     )
 
@@ -106,3 +117,21 @@ class Order(SQLModel, table=True):
     payment_intent: str | None = Field(default=None, max_length=128, index=True)
     payment_client: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
     payment_attempt: int | None = Field(default=None)  # 1, 2...: the provider's key is the order id, then id-2...
+    # The short order number purchase.lua gives ("<drop id>-<sequence>", e.g. "12-00042"; null for
+    # orders made before numbers), the variant's sku (null without variants), and the copy of the
+    # address the order ships to, recorded when it is paid (personal data).
+    number: str | None = Field(default=None, max_length=32)
+    variant: str | None = Field(default=None, max_length=64)
+    shipping: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
+
+
+class MediaFile(SQLModel, table=True):
+    """A stored picture file, named by its content's hash: every node serves it (no node's disk), and
+    identical uploads are one row."""
+
+    __tablename__ = "media_files"
+
+    name: str = Field(primary_key=True, max_length=48)
+    content_type: str = Field(max_length=16)
+    data: bytes = Field(sa_column=sa.Column(sa.LargeBinary(), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())

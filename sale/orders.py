@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.addresses.schemas import Shipping
 from codes.gate import Gate
 from core.db import DATABASE_DOWN
 from core.metrics import count_payment
@@ -78,17 +79,24 @@ class OrderService:
         return b"[" + b",".join(parts) + b"]"
 
     async def pay(self, claims: Claims, order_id: str, token: str,
-                  check_token: Callable[[], Awaitable[object]], provider: str = "test") -> bytes:
+                  check_token: Callable[[], Awaitable[object]], provider: str = "test",
+                  address_id: int | None = None) -> bytes:
         """The test provider charges in the request; the others begin a payment the provider's notice
-        completes (sale/payments)."""
+        completes (sale/payments). With `address_id`, the buyer's address is read (one SQL read, before
+        any Redis step; the purchase itself never waits on SQL) and recorded on the order as `shipping`."""
+        shipping: Shipping | None = None
+        if address_id is not None:
+            await self.versions.check_recent(claims.user_id, claims.ver)
+            shipping = await self.payments.addresses.shipping(claims.user_id, address_id)
         with self.failover.rebuilds_when_fenced(drop_of(order_id)):
             if provider != "test":
                 await self.versions.check_recent(claims.user_id, claims.ver)
-                return self._paid_answer(await self.payments.start(claims, order_id, provider, check_token))
-            return await self._pay(claims, order_id, token, check_token)
+                return self._paid_answer(await self.payments.start(claims, order_id, provider, check_token,
+                                                                   shipping))
+            return await self._pay(claims, order_id, token, check_token, shipping)
 
-    async def _hold(self, claims: Claims, drop_id: int, order_id: str,
-                    check_token: Callable[[], Awaitable[object]]) -> tuple[str, LiveOrder]:
+    async def _hold(self, claims: Claims, drop_id: int, order_id: str, check_token: Callable[[], Awaitable[object]],
+                    shipping: Shipping | None) -> tuple[str, LiveOrder]:
         """The order held for the charge ("held"), or paid before ("paid"); anything else raises."""
         checked = False
 
@@ -101,7 +109,7 @@ class OrderService:
 
         try:
             state, order = await self.loader.retry_missing(
-                drop_id, lambda: self.inventory.hold_payment(drop_id, order_id, claims.user_id), missing)
+                drop_id, lambda: self.inventory.hold_payment(drop_id, order_id, claims.user_id, shipping), missing)
         except DropNotFound:
             raise OrderNotFound() from None
         if state == "due":
@@ -113,8 +121,8 @@ class OrderService:
         assert order is not None
         return state, order
 
-    async def _pay(self, claims: Claims, order_id: str, token: str,
-                   check_token: Callable[[], Awaitable[object]]) -> bytes:
+    async def _pay(self, claims: Claims, order_id: str, token: str, check_token: Callable[[], Awaitable[object]],
+                   shipping: Shipping | None = None) -> bytes:
         """Hold, charge, settle: Redis and the provider only. The paid state, the share link and an
         F-code's redemption reach SQL through the order stream (the sink), never in this request.
 
@@ -124,7 +132,7 @@ class OrderService:
         makes, so a revoked token's answer is its 401 whatever the order's state."""
         drop_id = drop_of(order_id)
         await self.versions.check_recent(claims.user_id, claims.ver)
-        state, order = await self._hold(claims, drop_id, order_id, check_token)
+        state, order = await self._hold(claims, drop_id, order_id, check_token, shipping)
         if state == "paid":
             # Paid already: nothing more is charged. The URL is the one minted with the payment (a
             # replaced or revoked link shows in GET /api/orders/{id}).

@@ -15,7 +15,7 @@ import orjson
 from core.redis import ScriptArg
 
 PURCHASE_FIELDS = ("user_id", "quantity", "order_id", "body_hash", "has_fcode", "fcode", "ref", "has_idem",
-                   "address", "answer_only")
+                   "address", "answer_only", "variant")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,7 @@ class PurchaseRequest:
     ref_cookie: str | None = None      # the browser's signed referral cookie
     idempotency_key: str | None = None
     client: str = ""                   # the client's address
+    variant: str = ""                  # the variant's sku (checked against Sku's pattern), "" for none
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +48,8 @@ class Purchase:
 
     @property
     def body_hash(self) -> str:
-        """What a repeated Idempotency-Key must match: the same quantity and F-code."""
-        return f"{self.request.quantity}:{self.fcode_hash}"
+        """What a repeated Idempotency-Key must match: the same quantity, F-code and variant."""
+        return f"{self.request.quantity}:{self.fcode_hash}:{self.request.variant}"
 
     def args(self) -> tuple[ScriptArg, ...]:
         """This purchase's ARGV fields, in PURCHASE_FIELDS' order."""
@@ -57,7 +58,7 @@ class Purchase:
             "body_hash": self.body_hash, "has_fcode": 1 if self.fcode_hash else 0,
             "fcode": orjson.dumps(self.fcode_hash), "ref": orjson.dumps(self.referral),
             "has_idem": 0 if self.request.idempotency_key is None else 1, "address": self.address,
-            "answer_only": 1 if self.answer_only else 0,
+            "answer_only": 1 if self.answer_only else 0, "variant": self.request.variant,
         }
         return tuple(values[name] for name in PURCHASE_FIELDS)
 

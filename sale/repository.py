@@ -49,6 +49,9 @@ class OrderRow(TypedDict):
     payment_intent: str | None
     payment_client: str | None
     payment_attempt: int | None
+    number: str | None
+    variant: str | None
+    shipping: dict[str, str | None] | None
 
 
 def order_row(order: LiveOrder) -> OrderRow:
@@ -62,6 +65,8 @@ def order_row(order: LiveOrder) -> OrderRow:
         refund_ref=order.refund_ref or None, payment_provider=order.pay_provider or None,
         payment_status=order.pay_status or None, payment_intent=order.pay_intent or None,
         payment_client=order.pay_client or None, payment_attempt=order.pay_attempt or None,
+        number=order.number or None, variant=order.variant or None,
+        shipping=order.ship.as_dict() if order.ship is not None else None,
     )
 
 
@@ -76,7 +81,8 @@ def _upsert_statement(dialect: str) -> Any:
         stmt = insert(table)
         statement = _UPSERTS[dialect] = stmt.on_conflict_do_update(
             index_elements=["id"],
-            set_={name: stmt.excluded[name] for name in (
+            set_={"shipping": sa.func.coalesce(stmt.excluded.shipping, table.c.shipping)} | {
+                name: stmt.excluded[name] for name in (
                 "status", "paid_at", "ended_at", "payment_ref", "refund_status", "refunded_at", "refund_ref",
                 "payment_provider", "payment_status", "payment_intent", "payment_client", "payment_attempt")},
             # A reserved order takes its final state; a finished one changes only to record a refund

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from core.types import ProductName, Sku
+from core.types import ProductName, Sku, paragraphs, plain_text
 
 DEFAULT_ADMIT_PER_SECOND = 50
 Phase = Literal["upcoming", "priority", "open", "sold_out", "ended"]
@@ -18,6 +18,39 @@ def _upper(value: str) -> str:
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$"), AfterValidator(_upper)]
 
 
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000), AfterValidator(paragraphs)]
+SpecText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+                     AfterValidator(plain_text)]
+
+
+class Spec(BaseModel):
+    """One row of a product's specifications ("Storage": "256 GB")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: SpecText
+    value: SpecText
+
+
+class VariantIn(BaseModel):
+    """One variant of the product (a colour, a storage size) with its own stock."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Sku
+    name: ProductName
+    stock: int = Field(ge=1, le=10_000_000)
+    price_cents: int | None = Field(default=None, ge=0, le=10**10)  # default: the drop's
+
+
+class VariantOut(BaseModel):
+    sku: str
+    name: str
+    stock: int
+    price_cents: int
+    remaining: int
+
+
 class DropCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -25,7 +58,7 @@ class DropCreate(BaseModel):
     name: ProductName
     price_cents: int = Field(ge=0, le=10**10)
     currency: Currency
-    stock: int = Field(ge=1, le=10_000_000)
+    stock: int = Field(ge=1, le=10_000_000)  # with variants: their sum (may be left out)
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
     priority_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60)
@@ -36,15 +69,48 @@ class DropCreate(BaseModel):
     admit_per_second: int = Field(default=DEFAULT_ADMIT_PER_SECOND, ge=1, le=100_000)
     challenge: bool | None = None  # default: on when waiting_room is
     reservation_only_minutes: int = Field(default=0, ge=0, le=24 * 60)
+    shipping_required: bool = False  # paying needs an address (422 address_required without one)
+    description: Description | None = None
+    specs: list[Spec] = Field(default=[], max_length=40)
+    variants: list[VariantIn] = Field(default=[], max_length=20)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stock_of_variants(cls, data: object) -> object:
+        """With variants the drop's stock is their sum: filled in when left out, refused when it differs."""
+        if isinstance(data, dict) and isinstance(data.get("variants"), list) and data["variants"]:
+            stocks = [v.get("stock") for v in data["variants"] if isinstance(v, dict)]
+            if all(type(s) is int for s in stocks):
+                total = sum(stocks)  # type: ignore[arg-type]
+                if data.get("stock") is None:
+                    data = {**data, "stock": total}
+                elif data.get("stock") != total:
+                    raise ValueError(f"stock must be the sum of the variants' stock ({total})")
+        return data
+
+    @model_validator(mode="after")
+    def _distinct_variants(self) -> DropCreate:
+        if len({v.sku for v in self.variants}) != len(self.variants):
+            raise ValueError("variant skus must be distinct")
+        return self
 
 
 class DropImageOut(BaseModel):
-    """One stored size of the product picture, as same-origin paths (for srcset)."""
+    """One stored size of a product picture, as same-origin paths (for srcset)."""
 
     width: int
     height: int
     webp: str
     jpeg: str
+
+
+class DropPictureOut(BaseModel):
+    """One product picture of the gallery: its main size's absolute URL, its own size, every stored size."""
+
+    url: str
+    width: int
+    height: int
+    sizes: list[DropImageOut]
 
 
 class DropOut(BaseModel):
@@ -67,11 +133,15 @@ class DropOut(BaseModel):
     admit_per_second: int
     challenge: bool
     image_url: str | None = None
-    images: list[DropImageOut] = []
+    images: list[DropPictureOut] = []
     paused: bool = False  # an operator paused it: purchases and admissions are refused (403 drop_paused)
     notice: str | None = None  # the operator's message to everyone in the drop (plain text)
     reservations: int = 0  # accounts that asked to be reminded (issue 22)
     reservation_only_minutes: int = 0
+    shipping_required: bool = False
+    description: str | None = None
+    specs: list[Spec] = []
+    variants: list[VariantOut] = []
 
 
 class QueueCounts(BaseModel):
@@ -79,6 +149,16 @@ class QueueCounts(BaseModel):
     admitted: int
     done: int
     expired: int
+
+
+class VariantStats(BaseModel):
+    stock: int
+    remaining: int
+    reserved: int
+    paid: int
+    expired: int
+    cancelled: int
+    refunded: int
 
 
 class StatsOut(BaseModel):
@@ -94,6 +174,7 @@ class StatsOut(BaseModel):
     sold_out_at: datetime | None
     phase: Phase
     queue: QueueCounts | None = None
+    variants: dict[str, VariantStats] | None = None
     refunded: int = 0          # units refunded (while the drop was open their units went back on sale)
     revenue_cents: int = 0     # paid minus refunded
 
@@ -106,6 +187,7 @@ class PurchaseIn(BaseModel):
     quantity: int = Field(default=1, ge=1, le=1_000_000)
     fcode: str | None = Field(default=None, max_length=64)
     ref: str | None = Field(default=None, max_length=128)
+    variant: str | None = Field(default=None, max_length=64, description="the variant's sku (drops with variants)")
 
 
 class PayIn(BaseModel):
@@ -115,7 +197,7 @@ class PayIn(BaseModel):
 
     payment_token: str | None = Field(default=None, min_length=1, max_length=256)
     provider: Literal["test", "stripe", "alipay"] | None = None
-    address_id: int | None = Field(default=None, ge=1, le=2**53)
+    address_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
 
     @model_validator(mode="after")
     def _one_way(self) -> PayIn:

@@ -186,10 +186,10 @@ async def test_patch_edits_validated_and_shown(app: FastAPI, client: httpx.Async
                              ends_at=iso(start + timedelta(hours=1)))
     url = f"/api/admin/drops/{drop['id']}"
     bad: list[dict[str, Any]] = [
-        {}, {"name": None}, {"name": ""}, {"description": "x"}, {"per_user_limit": 0}, {"admit_per_second": 0},
+        {}, {"name": None}, {"name": ""}, {"description": "a\u202eb"}, {"per_user_limit": 0}, {"admit_per_second": 0},
         {"ends_at": iso(start - timedelta(minutes=1))}, {"ends_at": iso(now() - timedelta(minutes=1))},
         {"starts_at": iso(start + timedelta(hours=2))}, {"ends_at": "soon"}, {"stock_delta": 10**9},
-        {"stock_delta": 1.5}, {"name": "a\u202eb"},
+        {"stock_delta": 1.5}, {"name": "a\u202eb"}, {"variant": "A"}, {"stock_delta": 1, "variant": "A"},
     ]
     for body in bad:
         assert is_problem(await client.patch(url, json=body, headers=operator.headers), 422), body

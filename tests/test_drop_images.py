@@ -11,8 +11,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from PIL import Image
+from sqlalchemy import select
 
 from sale.images.processing import MAX_UPLOAD_BYTES
+from sale.models import MediaFile
 from tests.support import create_drop, is_problem, make_account, runtime_of
 
 
@@ -41,9 +43,10 @@ def png_bomb(side: int = 20_000) -> bytes:
             + chunk(b"IEND", b""))
 
 
-def stored(app: FastAPI) -> set[str]:
-    root: Path = runtime_of(app).settings.media_root
-    return {p.name for p in root.rglob("*") if p.is_file()}
+async def stored(app: FastAPI) -> set[str]:
+    """Every stored picture file (in the database: every node serves them)."""
+    async with runtime_of(app).sessions() as session:
+        return set((await session.execute(select(MediaFile.name))).scalars().all())
 
 
 async def upload(client: httpx.AsyncClient, drop_id: int, headers: dict[str, str], data: bytes,
@@ -63,11 +66,13 @@ async def test_upload_stores_variants_and_serves_them_for_good(app: FastAPI, cli
                             content_type="application/octet-stream")
     assert response.status_code == 200, response.text
     body = response.json()
-    assert [(v["width"], v["height"]) for v in body["images"]] == [(400, 300), (800, 600), (1200, 900)]
-    assert body["image_url"] == "http://testserver" + body["images"][1]["jpeg"]
+    [shown] = body["images"]
+    assert (shown["width"], shown["height"]) == (1600, 1200)
+    assert [(v["width"], v["height"]) for v in shown["sizes"]] == [(400, 300), (800, 600), (1200, 900)]
+    assert body["image_url"] == shown["url"] == "http://testserver" + shown["sizes"][1]["jpeg"]
     again = (await client.get(f"/api/drops/{drop['id']}")).json()
     assert again["image_url"] == body["image_url"] and again["images"] == body["images"]
-    for variant in body["images"]:
+    for variant in shown["sizes"]:
         for kind, mime in (("webp", "image/webp"), ("jpeg", "image/jpeg")):
             served = await client.get(variant[kind])
             assert served.status_code == 200
@@ -82,6 +87,8 @@ async def test_upload_stores_variants_and_serves_them_for_good(app: FastAPI, cli
             # Content-hash names: the file name is the digest of what it holds.
             import hashlib
             assert Path(variant[kind]).stem == hashlib.sha256(served.content).hexdigest()[:32]
+            assert (await client.get(variant[kind], headers={"If-None-Match": served.headers["etag"]})
+                    ).status_code == 304
 
 
 async def test_small_picture_is_never_enlarged(app: FastAPI, client: httpx.AsyncClient) -> None:
@@ -89,13 +96,13 @@ async def test_small_picture_is_never_enlarged(app: FastAPI, client: httpx.Async
     drop = await create_drop(client, operator)
     response = await upload(client, drop["id"], operator.headers, picture("PNG", (300, 200)))
     assert response.status_code == 200, response.text
-    assert [(v["width"], v["height"]) for v in response.json()["images"]] == [(300, 200)]
+    assert [(v["width"], v["height"]) for v in response.json()["images"][0]["sizes"]] == [(300, 200)]
 
 
 async def test_refused_files_store_nothing(app: FastAPI, client: httpx.AsyncClient) -> None:
     operator = await make_account(app, "operator")
     drop = await create_drop(client, operator)
-    before = stored(app)
+    before = await stored(app)
     text = b"name,price\nMi Phone,1999\n" * 50
     cases = [
         (await upload(client, drop["id"], operator.headers, text, name="phone.png"), 415, "unsupported_image"),
@@ -112,7 +119,7 @@ async def test_refused_files_store_nothing(app: FastAPI, client: httpx.AsyncClie
     ]
     for response, status, code in cases:
         assert is_problem(response, status, code), (response.status_code, response.text[:300])
-    assert stored(app) == before
+    assert await stored(app) == before
     assert (await client.get(f"/api/drops/{drop['id']}")).json()["image_url"] is None
 
 

@@ -25,7 +25,8 @@ from core.migrate import ROOT, alembic_config, downgrade, upgrade
 from core.settings import Settings
 from tests.support import PG_URL, SERVICES
 
-MODEL_MODULES = ("audit.models", "accounts.models", "sale.models", "codes.models", "sale.share.models",
+MODEL_MODULES = ("audit.models", "accounts.models", "accounts.addresses.models", "sale.models", "codes.models",
+                 "sale.share.models",
                  "app.demo.models")
 
 # Differences between the models and the migrations that exist today, reported to their owners.

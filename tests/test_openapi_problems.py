@@ -16,7 +16,8 @@ CONTRACT_CODES = {"validation_error", "unauthorized", "forbidden", "not_found", 
                   "fcode_invalid", "idempotency_key_reused", "order_not_found", "payment_declined",
                   "order_expired", "unsupported_image", "payload_too_large", "queue_not_open",
                   "challenge_failed", "not_in_queue", "not_admitted", "address_limit", "bad_signature",
-                  "address_required", "drop_paused", "stock_conflict", "reservation_required"}
+                  "address_required", "variant_required", "variant_not_found", "drop_paused", "stock_conflict",
+                  "reservation_required"}
 
 
 def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -62,7 +63,8 @@ async def test_every_operation_documents_its_problem_answers(client: httpx.Async
     join = by_operation[("/api/drops/{drop_id}/queue", "post")]
     assert set(codes_of(join["403"])) == {"queue_not_open", "challenge_failed"}
     assert set(codes_of(join["404"])) == {"drop_not_found", "no_waiting_room"}
-    assert codes_of(purchase["401"]) == ["unauthorized"] and codes_of(purchase["404"]) == ["drop_not_found"]
+    assert codes_of(purchase["401"]) == ["unauthorized"]
+    assert set(codes_of(purchase["404"])) == {"drop_not_found", "variant_not_found"}
     assert "order_not_found" in codes_of(by_operation[("/api/orders/{order_id}/pay", "post")]["404"])
     assert codes_of(by_operation[("/api/auth/token", "post")]["401"]) == ["bad_credentials"]
     assert "rate_limited" in codes_of(by_operation[("/api/auth/register", "post")]["429"])
@@ -89,4 +91,5 @@ README_CODES = {"order_cancelled", "order_not_cancellable", "payment_in_progress
                 "service_unavailable", "unsupported_media_type", "user_not_found", "no_waiting_room",
                 "order_refunded", "order_not_refundable", "payment_method_unavailable",
                 "payment_provider_unavailable", "push_endpoint_refused", "push_unavailable", "bad_unsubscribe_link",
-                "message_not_found"}
+                "message_not_found", "address_not_found", "too_many_addresses", "too_many_pictures",
+                "picture_not_found"}

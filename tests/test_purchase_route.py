@@ -20,7 +20,7 @@ def test_one_route_serves_and_documents_the_purchase(app: FastAPI) -> None:
     assert operation["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("/OrderOut")
     assert {p["name"] for p in operation["parameters"]} == {"drop_id", "Idempotency-Key"}
     assert set(operation["requestBody"]["content"]["application/json"]["schema"]["properties"]) == {
-        "quantity", "fcode", "ref"}
+        "quantity", "fcode", "ref", "variant"}
 
 
 async def test_the_route_parses_the_request_before_the_sale_sees_it(app: FastAPI,

@@ -25,14 +25,14 @@ from core.i18n import translator
 from core.settings import Settings
 from sale.drops import new_drop
 from sale.images.processing import process
-from sale.images.store import MediaStore
+from sale.images.store import MediaStore, StoredFile, stored_files
 from sale.models import Drop
 from sale.schedule import next_weekly_slot
-from sale.schemas import DropCreate
+from sale.schemas import DropCreate, Spec
 
 FLAG = "demo_seeded"
 OPENS_IN = timedelta(minutes=4)  # "a drop opening within five minutes"
-LASTS = timedelta(days=14)
+LASTS = timedelta(hours=12)  # a flash sale ends within hours
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,18 +66,40 @@ def should_seed(settings: Settings) -> bool:
     return settings.demo and settings.on_embedded_defaults
 
 
+PHONE_TEXT = ("A Leica quad camera with a 1-inch main sensor, a 6.73-inch 2K display and a titanium frame.\n\n"
+              "Each buyer may reserve two; pay within 30 minutes to keep them.")
+PHONE_SPECS = [{"name": "Chip", "value": "Snapdragon 8 Gen 3"},
+               {"name": "Display", "value": "6.73-inch 2K AMOLED, 120 Hz"},
+               {"name": "Battery", "value": "5,000 mAh, 90 W wired"},
+               {"name": "Camera", "value": "50 MP x 4, Leica optics"}]
+BAND_TEXT = "A bright AMOLED band with GPS built in.\n\nThe sale opens behind a waiting room: join the line early."
+BUDS_TEXT = "Hi-fi wireless earbuds with adaptive noise cancelling.\n\nEmployees with an F-code buy 30 minutes early."
+
+
 def _drops(settings: Settings, now: datetime) -> list[tuple[DropCreate, str]]:
     next_day = next_weekly_slot(now + OPENS_IN + timedelta(minutes=1), settings.weekday_index,
                                 settings.drop_time, settings.zone)
     return [
-        (DropCreate(sku="DEMO-PHONE-15U", name="Mi Phone 15 Ultra", price_cents=599900, currency="CNY",
-                    stock=300, starts_at=now - timedelta(minutes=1), ends_at=now + LASTS, per_user_limit=2),
+        (DropCreate.model_validate({
+            "sku": "DEMO-PHONE-15U", "name": "Mi Phone 15 Ultra", "price_cents": 599900, "currency": "CNY",
+            "starts_at": now - timedelta(minutes=1), "ends_at": now + LASTS, "per_user_limit": 2,
+            "shipping_required": True, "description": PHONE_TEXT, "specs": PHONE_SPECS, "variants": [
+                {"sku": "DEMO-15U-BLK-512", "name": "Black, 16 GB + 512 GB", "stock": 120},
+                {"sku": "DEMO-15U-WHT-512", "name": "White, 16 GB + 512 GB", "stock": 100},
+                {"sku": "DEMO-15U-TI-1T", "name": "Titanium, 16 GB + 1 TB", "stock": 80, "price_cents": 699900}]}),
          "phone"),
         (DropCreate(sku="DEMO-BAND-9P", name="Mi Smart Band 9 Pro", price_cents=39900, currency="CNY",
                     stock=120, starts_at=now + OPENS_IN, ends_at=now + LASTS, waiting_room=True,
-                    admit_per_second=5), "band"),  # behind a waiting room: its pre-queue is open already
+                    admit_per_second=5, shipping_required=True, description=BAND_TEXT,
+                    specs=[Spec(name="Display", value="1.74-inch AMOLED, 60 Hz"),
+                           Spec(name="Battery", value="Up to 21 days"),
+                           Spec(name="Water resistance", value="5 ATM")]),
+         "band"),  # behind a waiting room: its pre-queue is open already
         (DropCreate(sku="DEMO-BUDS-5P", name="Mi Buds 5 Pro", price_cents=109900, currency="CNY", stock=200,
-                    starts_at=next_day, ends_at=next_day + timedelta(hours=1), priority_minutes=30), "buds"),
+                    starts_at=next_day, ends_at=next_day + timedelta(hours=1), priority_minutes=30,
+                    shipping_required=True, description=BUDS_TEXT,
+                    specs=[Spec(name="Noise cancelling", value="Adaptive, up to 55 dB"),
+                           Spec(name="Battery", value="10 h (38 h with the case)")]), "buds"),
     ]
 
 
@@ -87,11 +109,12 @@ async def _is_empty(session: AsyncSession) -> bool:
     return users == 0 and drops == 0
 
 
-def _stored_picture(store: MediaStore, name: str) -> dict[str, Any]:
-    return store.save(process(png(name)))
+def _stored_picture(name: str) -> tuple[dict[str, Any], list[StoredFile]]:
+    return stored_files(process(png(name)))
 
 
-async def _seed(session: AsyncSession, settings: Settings, pictures: dict[str, dict[str, Any]],
+async def _seed(session: AsyncSession, settings: Settings,
+                pictures: dict[str, tuple[dict[str, Any], list[StoredFile]]],
                 now: datetime) -> DemoStore:
     session.add(StoreFlag(name=FLAG, set_at=now))
     await session.flush()  # first write: takes the database's write lock, or fails if already seeded
@@ -105,7 +128,9 @@ async def _seed(session: AsyncSession, settings: Settings, pictures: dict[str, d
     drops = []
     for body, picture in _drops(settings, now):
         drop = new_drop(body, settings, now)
-        drop.image = pictures[picture]
+        image, files = pictures[picture]
+        await MediaStore(None, settings.media_root).put(session, files)
+        drop.image, drop.pictures = image, [image]
         session.add(drop)
         await session.flush()
         assert drop.id is not None
@@ -123,8 +148,7 @@ async def seed_demo(settings: Settings) -> DemoStore | None:
                 return None
         # Drawn and stored before the transaction (deterministic bytes, content-hash names: harmless
         # to repeat), so the database is locked only for the inserts.
-        store = MediaStore(settings.media_root)
-        pictures = {name: await asyncio.to_thread(_stored_picture, store, name) for name in ("phone", "band", "buds")}
+        pictures = {name: await asyncio.to_thread(_stored_picture, name) for name in ("phone", "band", "buds")}
         try:
             async with sessions() as session, session.begin():
                 return await _seed(session, settings, pictures, datetime.now(UTC))

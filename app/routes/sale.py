@@ -125,7 +125,7 @@ async def pay_order(request: Request) -> Response:
         await check_token()  # a revoked token is a 401 whatever its body
         raise
     order = await services.orders.pay(claims, request.path_params["order_id"], body.payment_token or "",
-                                      check_token, body.provider_name)
+                                      check_token, body.provider_name, body.address_id)
     return Response(order, media_type=JSON)
 
 
@@ -139,7 +139,8 @@ def hot_routes() -> list[APIRoute]:
                    tags=["orders"],
                    responses=problems("unauthorized", "order_not_found", "order_expired", "order_cancelled",
                                       "payment_in_progress", "payment_declined", "validation_error",
-                                      "payment_provider_unavailable", "order_refunded"),
+                                      "payment_provider_unavailable", "order_refunded",
+                                      "address_required", "address_not_found"),
                    openapi_extra={"parameters": [path_parameter("order_id")],
                                   "requestBody": json_body_schema(PayIn)}),
     ]

@@ -1,27 +1,27 @@
-"""Serves the media directory (product pictures) at /media: content-hash names, cached for good."""
+"""Serves stored product pictures at /media/drops/{name}: from the database (every node has them, see
+sale/images/store.py), content-hash names, cached for good."""
 from __future__ import annotations
 
-from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
+from fastapi import FastAPI, Request
 from starlette.responses import Response
-from starlette.types import Scope
 
-from core.settings import Settings
-from sale.images.store import MEDIA_PATH
+from sale.images.store import DROPS, MEDIA_PATH
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-class _MediaFiles(StaticFiles):
-    async def get_response(self, path: str, scope: Scope) -> Response:
-        response = await super().get_response(path, scope)
-        if response.status_code in (200, 304):
-            response.headers["Cache-Control"] = IMMUTABLE  # a file's name is its content's hash
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        return response
+async def media_file(request: Request) -> Response:
+    name = request.path_params["name"]
+    headers = {"X-Content-Type-Options": "nosniff"}
+    stored = await request.app.state.services.images.store.read(name)
+    if stored is None:
+        return Response(b"Not Found", status_code=404, media_type="text/plain", headers=headers)
+    etag = f'"{name.split(".")[0]}"'
+    headers.update({"Cache-Control": IMMUTABLE, "ETag": etag})
+    if etag in {tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")}:
+        return Response(status_code=304, headers=headers)
+    return Response(stored.data, media_type=stored.content_type, headers=headers)
 
 
-def mount_media(app: FastAPI, settings: Settings) -> None:
-    root = settings.media_root
-    root.mkdir(parents=True, exist_ok=True)
-    app.mount(MEDIA_PATH, _MediaFiles(directory=root, check_dir=False), name="media")
+def mount_media(app: FastAPI) -> None:
+    app.add_route(f"{MEDIA_PATH}/{DROPS}/{{name}}", media_file, methods=["GET", "HEAD"], include_in_schema=False)

@@ -125,7 +125,8 @@ async def fcodes_page(request: Request) -> Response:
 
 @router.get("/ops", include_in_schema=False)
 async def ops_page(request: Request) -> Response:
-    return _page(request, "ops.html", page="ops", title="ops.title")
+    return _page(request, "ops.html", page="ops", title="ops.title",
+                 store_currency=request.app.state.runtime.settings.currency)
 
 
 @router.get("/ops/audit", include_in_schema=False)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -63,6 +64,8 @@ def apply_patch(drop: Drop, body: DropPatchIn, now: datetime) -> bool:
         drop.per_user_limit = body.per_user_limit
     if body.admit_per_second is not None:
         drop.admit_per_second = body.admit_per_second
+    if body.description is not None:
+        drop.description = body.description or None
     starts, priority = as_utc(drop.starts_at), as_utc(drop.priority_starts_at)
     if body.starts_at is not None or body.priority_minutes is not None:
         if now >= priority:
@@ -77,6 +80,13 @@ def apply_patch(drop: Drop, body: DropPatchIn, now: datetime) -> bool:
     if body.ends_at is not None and ends <= now:
         raise BadDrop("ends_at is in the past")
     drop.ends_at = ends
+    return apply_stock(drop, body)
+
+
+def apply_stock(drop: Drop, body: DropPatchIn) -> bool:
+    """The PATCH's stock_delta on the record (a variant's on a drop with variants); True when it changed."""
+    if body.variant is not None and not drop.variants:
+        raise BadDrop("variant: this drop has no variants")
     if not body.stock_delta:
         return False
     stock = drop.stock + body.stock_delta
@@ -84,8 +94,27 @@ def apply_patch(drop: Drop, body: DropPatchIn, now: datetime) -> bool:
         raise StockConflict(f"The drop has {drop.stock} units in all")
     if stock > MAX_STOCK:
         raise BadDrop(f"stock would pass {MAX_STOCK}")
+    if drop.variants:
+        drop.variants = variants_with_stock(drop.variants, body.variant, body.stock_delta)
     drop.stock = stock
     return True
+
+
+def variants_with_stock(variants: list[dict[str, Any]], sku: str | None, delta: int) -> list[dict[str, Any]]:
+    """The variants with `sku`'s stock moved by `delta` (a new list: the JSON column sees the change);
+    the drop's stock is their sum, so a drop with variants changes stock through one of them."""
+    if sku is None:
+        raise BadDrop("variant: this drop has variants; stock_delta names the one it changes")
+    if sku not in {str(v["sku"]) for v in variants}:
+        raise BadDrop(f"variant: the drop has no variant {sku}")
+    out = []
+    for v in variants:
+        if v["sku"] == sku:
+            if int(v["stock"]) + delta < 0:
+                raise StockConflict(f"The variant has {v['stock']} units in all")
+            v = {**v, "stock": int(v["stock"]) + delta}
+        out.append(dict(v))
+    return out
 
 
 class DropControls:
@@ -104,7 +133,8 @@ class DropControls:
         return await self._change(drop_id, actor, "drop.resume", _paused(False))
 
     async def patch(self, drop_id: int, body: DropPatchIn, actor: Actor) -> DropOut:
-        return await self._change(drop_id, actor, "drop.update", lambda drop, now: apply_patch(drop, body, now))
+        return await self._change(drop_id, actor, "drop.update", lambda drop, now: apply_patch(drop, body, now),
+                                  variant=body.variant)
 
     async def message(self, drop_id: int, text: str, actor: Actor) -> DropOut:
         """Shown at once on the drop's page and waiting room (the drop's `notice`); "" removes it. The
@@ -120,8 +150,8 @@ class DropControls:
         return await self._change(drop_id, actor, "drop.message", edit, send)
 
     async def _change(self, drop_id: int, actor: Actor, action: str, edit: Edit,
-                      also: AlsoInTransaction | None = None) -> DropOut:
-        """The steps of the module's docstring, for one change."""
+                      also: AlsoInTransaction | None = None, variant: str | None = None) -> DropOut:
+        """The steps of the module's docstring, for one change (`variant`: the one whose stock changes)."""
         listed = await self.drops.drop_record(drop_id)
         if listed is None:
             raise DropNotFound()
@@ -137,7 +167,8 @@ class DropControls:
                     raise DropNotFound()
                 if now >= as_utc(drop.ends_at):
                     raise BadDrop("This drop has ended: it can no longer be changed")
-                before_settings, before = live_settings(drop, with_stock=True), drop_snapshot(drop)
+                before_settings = live_settings(drop, with_stock=True, variant=variant)
+                before = drop_snapshot(drop)
                 stock_changed = edit(drop, now)
                 session.add(drop)
                 old, new = differences(before, drop_snapshot(drop))
@@ -147,7 +178,8 @@ class DropControls:
                     await also(session, drop)
                 await session.flush()
                 undo = before_settings if stock_changed else LiveSettings(before_settings.fields)
-                await self.state.apply(drop_id, live_settings(drop, with_stock=stock_changed))  # step 3
+                await self.state.apply(drop_id, live_settings(  # step 3
+                    drop, with_stock=stock_changed, variant=variant if stock_changed else None))
         except SCRIPT_REFUSALS:
             raise  # answered by the script: nothing changed in Redis, and the transaction rolled back
         except BaseException:

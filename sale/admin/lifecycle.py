@@ -34,15 +34,19 @@ log = logging.getLogger("flashsale.controls")
 
 
 def clone_of(source: Drop, starts: datetime) -> Drop:
-    """The same product, picture and settings at a new time (the same length, early access and
-    pre-queue); not paused, no message."""
+    """The same product (pictures, description, specs, variants with their full stock), shipping and
+    settings at a new time (the same length, early access and pre-queue); not paused, no message."""
     length = as_utc(source.ends_at) - as_utc(source.starts_at)
     early = as_utc(source.starts_at) - as_utc(source.priority_starts_at)
     return Drop(sku=source.sku, name=source.name, price_cents=source.price_cents, currency=source.currency,
                 stock=source.stock, starts_at=starts, ends_at=starts + length, priority_starts_at=starts - early,
                 per_user_limit=source.per_user_limit, pay_window_seconds=source.pay_window_seconds,
                 waiting_room=source.waiting_room, prequeue_minutes=source.prequeue_minutes,
-                admit_per_second=source.admit_per_second, challenge=source.challenge, image=source.image)
+                admit_per_second=source.admit_per_second, challenge=source.challenge, image=source.image,
+                pictures=[dict(p) for p in source.pictures] if source.pictures else None,
+                shipping_required=source.shipping_required, description=source.description,
+                specs=[dict(spec) for spec in source.specs] if source.specs else None,
+                variants=[dict(v) for v in source.variants] if source.variants else None)
 
 
 class DropLifecycle:

@@ -6,22 +6,24 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from core.types import ProductName, plain_text
+from core.types import ProductName, Sku, plain_text
 from sale.models import NOTICE_MAX_LENGTH
-from sale.schemas import DropOut
+from sale.schemas import Description, DropOut
 
 MAX_STOCK = 10_000_000
 
 
 class DropPatchIn(BaseModel):
-    """What an operator may change on a drop not yet ended (a field left out, or null, stays). The
-    product content issue adds `description` (there is no such column yet)."""
+    """What an operator may change on a drop not yet ended (a field left out, or null, stays). On a drop
+    with variants `stock_delta` names the variant it changes (`variant`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     stock_delta: int | None = Field(default=None, ge=-MAX_STOCK, le=MAX_STOCK,
                                     description="units added (negative: removed) live; 409 stock_conflict "
                                                 "when fewer than that are left")
+    variant: Sku | None = Field(default=None, description="the variant whose stock `stock_delta` changes (required "
+                                                          "on a drop with variants, refused on one without)")
     name: ProductName | None = None
     starts_at: AwareDatetime | None = Field(default=None, description="only before the drop opens")
     priority_minutes: int | None = Field(default=None, ge=0, le=7 * 24 * 60,
@@ -29,11 +31,14 @@ class DropPatchIn(BaseModel):
     ends_at: AwareDatetime | None = None
     per_user_limit: int | None = Field(default=None, ge=1, le=1000)
     admit_per_second: int | None = Field(default=None, ge=1, le=100_000)
+    description: Description | None = Field(default=None, description="plain text; \"\" removes it")
 
     @model_validator(mode="after")
     def _something(self) -> DropPatchIn:
         if all(getattr(self, name) is None for name in type(self).model_fields):
             raise ValueError("nothing to change")
+        if self.variant is not None and not self.stock_delta:
+            raise ValueError("variant names the variant whose stock stock_delta changes: stock_delta is missing")
         return self
 
 

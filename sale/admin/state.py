@@ -30,20 +30,22 @@ def register_scripts(scripts: ScriptRegistry) -> ControlScripts:
 @dataclass(frozen=True, slots=True)
 class LiveSettings:
     """The fields of a drop's Redis state an operator changes, as the record has them; the stock only
-    when it is to be set (its change is checked against the units left)."""
+    when it is to be set (its change is checked against the units left), and on a drop with variants the
+    variant that change applies to (its units left move by the same difference)."""
 
     fields: tuple[tuple[str, ScriptArg], ...]
     stock: int | None = None
+    variant: str | None = None
 
 
-def live_settings(drop: Drop, *, with_stock: bool = False) -> LiveSettings:
+def live_settings(drop: Drop, *, with_stock: bool = False, variant: str | None = None) -> LiveSettings:
     starts = ms(drop.starts_at)
     return LiveSettings((
         ("priority_starts_at", ms(drop.priority_starts_at)), ("starts_at", starts), ("ends_at", ms(drop.ends_at)),
         ("queue_opens_at", starts - drop.prequeue_minutes * 60_000), ("per_user_limit", drop.per_user_limit),
         ("admit_per_second", drop.admit_per_second), ("paused", 1 if drop.paused else 0),
         ("notice", drop.notice or ""),
-    ), drop.stock if with_stock else None)
+    ), drop.stock if with_stock else None, variant if with_stock else None)
 
 
 class NotLoaded(ServiceUnavailable):
@@ -69,7 +71,8 @@ class DropState:
     async def apply(self, drop_id: int, settings: LiveSettings) -> int:
         """Sets the fields (and the stock) in one step; returns the units left. Raises StockConflict
         when the stock would take more than is left, NotLoaded or DropFenced (nothing changed then)."""
-        args: list[ScriptArg] = [self.clock.now_ms(), "" if settings.stock is None else settings.stock]
+        args: list[ScriptArg] = [self.clock.now_ms(), "" if settings.stock is None else settings.stock,
+                                 settings.variant or ""]
         for name, value in settings.fields:
             args += [name, value]
         with self.failover.rebuilds_when_fenced(drop_id):

@@ -1,44 +1,95 @@
-"""Stored variants on disk (shared by a host's workers), under content-hash names that never change."""
+"""Stored picture files: in the database under content-hash names (every node serves them, identical
+uploads are one row), read through a small in-process cache; files an older version wrote to a node's
+disk are still served from there."""
 from __future__ import annotations
 
-import os
-import secrets
+import asyncio
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sale.images.processing import Processed
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-MEDIA_PATH = "/media"  # where the web app serves the media directory
+from sale.images.processing import Processed
+from sale.images.repository import MediaRepository
+
+MEDIA_PATH = "/media"  # where the web app serves the pictures
 DROPS = "drops"
+MAX_PICTURES = 8
+_NAME = re.compile(r"[0-9a-f]{32}\.(webp|jpg)")
+CONTENT_TYPES = {"webp": "image/webp", "jpg": "image/jpeg"}
+CACHE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    name: str
+    content_type: str
+    data: bytes
+
+
+def stored_files(processed: Processed) -> tuple[dict[str, Any], list[StoredFile]]:
+    """What the drop keeps of a picture (file names, sizes, source format) and the files to store."""
+    files, variants = [], []
+    for variant in processed.variants:
+        webp, jpeg = variant.name("webp"), variant.name("jpeg")
+        files += [StoredFile(webp, CONTENT_TYPES["webp"], variant.webp), StoredFile(jpeg, CONTENT_TYPES["jpg"],
+                                                                                   variant.jpeg)]
+        variants.append({"width": variant.width, "height": variant.height, "webp": webp, "jpeg": jpeg})
+    return ({"format": processed.source_format, "width": processed.width, "height": processed.height,
+             "variants": variants}, files)
+
+
+def valid_name(name: str) -> bool:
+    return _NAME.fullmatch(name) is not None
 
 
 class MediaStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession] | None, root: Path,
+                 cache_bytes: int = CACHE_BYTES) -> None:
+        self.sessions = sessions
         self.root = root
-        self.drops = root / DROPS
+        self.drops = root / DROPS  # files of older versions (read only)
+        self.cache_bytes = cache_bytes
+        self._cache: OrderedDict[str, StoredFile] = OrderedDict()
+        self._cached = 0
 
-    def path(self, name: str) -> Path:
-        return self.drops / name
+    async def put(self, session: AsyncSession, files: list[StoredFile]) -> None:
+        """Stores the files in the caller's transaction (a name present already is the same bytes)."""
+        await MediaRepository(session).insert_missing([(f.name, f.content_type, f.data) for f in files])
 
-    def _write(self, name: str, data: bytes) -> None:
-        path = self.path(name)
-        if path.exists():
-            return  # same name, same bytes
-        partial = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
-        partial.write_bytes(data)
-        os.replace(partial, path)  # atomic: a reader sees the whole file or none
+    async def read(self, name: str) -> StoredFile | None:
+        """A stored file by name (the cache, then the database, then an older version's disk)."""
+        if not valid_name(name):
+            return None
+        found = self._cache.get(name)
+        if found is not None:
+            self._cache.move_to_end(name)
+            return found
+        if self.sessions is not None:
+            async with self.sessions() as session:
+                row = await MediaRepository(session).get(name)
+            if row is not None:
+                found = StoredFile(name, row[0], row[1])
+        if found is None:
+            path = self.drops / name
+            data = await asyncio.to_thread(_read_file, path)
+            if data is None:
+                return None
+            found = StoredFile(name, CONTENT_TYPES[name.rsplit(".", 1)[1]], data)
+        self._remember(found)
+        return found
 
-    def save(self, processed: Processed) -> dict[str, Any]:
-        """Writes every variant; returns what the drop row keeps (file names, sizes, source format)."""
-        self.drops.mkdir(parents=True, exist_ok=True)
-        variants = []
-        for variant in processed.variants:
-            webp, jpeg = variant.name("webp"), variant.name("jpeg")
-            self._write(webp, variant.webp)
-            self._write(jpeg, variant.jpeg)
-            variants.append({"width": variant.width, "height": variant.height, "webp": webp, "jpeg": jpeg})
-        return {"format": processed.source_format, "width": processed.width, "height": processed.height,
-                "variants": variants}
+    def _remember(self, stored: StoredFile) -> None:
+        if len(stored.data) > self.cache_bytes // 8:
+            return
+        self._cache[stored.name] = stored
+        self._cached += len(stored.data)
+        while self._cached > self.cache_bytes:
+            _, old = self._cache.popitem(last=False)
+            self._cached -= len(old.data)
 
     @staticmethod
     def card_picture(image: dict[str, Any] | None, max_width: int = 800) -> str | None:
@@ -49,19 +100,37 @@ class MediaStore:
         return str(fitting[-1]["jpeg"])
 
 
+def _read_file(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
 def variant_url(name: str) -> str:
     """Same-origin path of a stored file."""
     return f"{MEDIA_PATH}/{DROPS}/{name}"
 
 
-def image_fields(image: dict[str, Any] | None, base_url: str) -> dict[str, Any]:
-    """The drop's `image_url` (absolute, the 800 px JPEG or the closest below) and `images` (every variant)."""
-    if not image or not image.get("variants"):
-        return {"image_url": None, "images": []}
+def _sizes(image: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"width": v["width"], "height": v["height"], "webp": variant_url(v["webp"]), "jpeg": variant_url(v["jpeg"])}
+            for v in image["variants"]]
+
+
+def _main(image: dict[str, Any]) -> dict[str, Any]:
     variants = image["variants"]
-    main = ([v for v in variants if v["width"] <= 800] or variants)[-1]
+    return dict(([v for v in variants if v["width"] <= 800] or variants)[-1])
+
+
+def image_fields(image: dict[str, Any] | None, base_url: str,
+                 pictures: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The drop's `image_url` (absolute, the first picture's 800 px JPEG or the closest below), `images`
+    (every picture in order: its main size's absolute URL and every size, same-origin paths, for srcset)."""
+    gallery = [p for p in (pictures or ([image] if image else [])) if p and p.get("variants")]
+    if not gallery:
+        return {"image_url": None, "images": []}
     return {
-        "image_url": base_url + variant_url(main["jpeg"]),
-        "images": [{"width": v["width"], "height": v["height"], "webp": variant_url(v["webp"]),
-                    "jpeg": variant_url(v["jpeg"])} for v in variants],
+        "image_url": base_url + variant_url(_main(gallery[0])["jpeg"]),
+        "images": [{"url": base_url + variant_url(_main(p)["jpeg"]), "width": p["width"], "height": p["height"],
+                    "sizes": _sizes(p)} for p in gallery],
     }

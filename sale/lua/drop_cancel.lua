@@ -1,7 +1,7 @@
 --[[ drop_cancel.lua: end a drop now and give its reservations back (an operator's cancel,
 sale/admin/lifecycle.py), a batch per call.
 
-KEYS[1] inv        hash of the drop (counters, ends_at)
+KEYS[1] inv        hash of the drop (counters, ends_at; "v:" .. variant sku -> the variant's units left)
 KEYS[2] users      hash: user id -> units held; "a:" .. client address tag -> reserved-but-unpaid units
 KEYS[3] orders     hash: order id -> order JSON
 KEYS[4] deadlines  sorted set: order id -> pay-by (or payment lease end) ms
@@ -49,6 +49,7 @@ for _, id in ipairs(due) do
     redis.call('HSET', orders, id, raw)
     redis.call('ZREM', deadlines, id)
     redis.call('HINCRBY', inv, 'remaining', order.quantity)
+    if order.variant then redis.call('HINCRBY', inv, 'v:' .. order.variant, order.quantity) end
     redis.call('HINCRBY', inv, 'reserved', -order.quantity)
     redis.call('HINCRBY', inv, 'cancelled', order.quantity)
     redis.call('HINCRBY', users, tostring(order.user_id), -order.quantity)

@@ -14,7 +14,10 @@ Idempotency-Key names a written order, every written order is in the stream with
 remaining + reserved + paid still equals the stock.
 
 KEYS[1] inv        hash of the drop: counters, phase times (ms), limits, price; "paused" ("1" while an
-                   operator has paused the drop: every purchase is refused drop_paused)
+                   operator has paused the drop: every purchase is refused drop_paused); "order_seq", the
+                   last order number given (each sale takes the next: "<drop id>-<seq, 5+ digits>");
+                   with variants, "variants" (their count), "v:" .. sku -> the variant's units left
+                   and "vp:" .. sku -> its price (the drop's remaining is their sum)
 KEYS[2] users      hash: user id -> units held (reserved + paid); "r:" .. user id -> "second:count",
                    the buyer's purchases in the current second (rate limit); "a:" .. client address
                    tag -> reserved-but-unpaid units it holds in this drop (one read, one write a sale)
@@ -39,6 +42,7 @@ same list as sale/purchase_script.py's PURCHASE_FIELDS; a test asserts they agre
   has_idem      1 if the request carried an Idempotency-Key
   address       client address tag (base64url, "" for none)
   answer_only   1 to answer only a known Idempotency-Key (the buyer's own order holds the F-code)
+  variant       the variant's sku ("" for none; the route lets only SKU-shaped names through)
 
 Token versions are not checked here: the service checks the token against the account-wide versions
 (core/token_versions.py) before it sends the purchase.
@@ -52,7 +56,7 @@ Otherwise one reply per purchase, in order:
   {"missing"}                 the drop is not loaded in Redis (rebuild from SQL, then retry)
   {code, remaining}           refused: not_open, sold_out, limit_reached, quantity_over_limit,
                               fcode_quantity, rate_limited, idempotency_key_reused,
-                              address_limit, fcode_in_use, drop_paused,
+                              address_limit, fcode_in_use, drop_paused, variant_required, variant_not_found,
                               not_admitted (waiting room on, no current admission, no F-code)
 A successful purchase through the waiting room marks the buyer's ticket done (status "d").
 A refusal never wastes an admission, nor holds its unit: an admitted buyer refused for any reason but
@@ -66,7 +70,7 @@ the buyers hash), plus the Idempotency-Key's GET and SET and the admission's com
 drop's HMGET, the orders' HSET, the deadlines' ZADD, two HINCRBY, XADD and the fence's INFO.
 ]]
 local FIELDS = {'user_id', 'quantity', 'order_id', 'body_hash', 'has_fcode', 'fcode', 'ref', 'has_idem',
-  'address', 'answer_only'}
+  'address', 'answer_only', 'variant'}
 local inv, users, orders, deadlines, stream, rejected = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local admitted, tickets, queue = KEYS[7], KEYS[8], KEYS[9]
 local now, rate_limit, idem_ttl, addr_cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -76,7 +80,8 @@ for i, name in ipairs(FIELDS) do AT[name] = i - 1 end
 local count = (#ARGV - 4) / PER
 
 local f = redis.call('HMGET', inv, 'priority_starts_at', 'starts_at', 'ends_at', 'remaining',
-  'per_user_limit', 'pay_window_ms', 'price_cents', 'order_head', 'run_id', 'waiting_room', 'paused')
+  'per_user_limit', 'pay_window_ms', 'price_cents', 'order_head', 'run_id', 'waiting_room', 'paused', 'id',
+  'order_seq', 'variants')
 if not f[4] or not f[8] then
   local replies = {}
   for n = 1, count do replies[n] = {'missing'} end
@@ -88,6 +93,12 @@ local opens, starts, ends = tonumber(f[1]), tonumber(f[2]), tonumber(f[3])
 local limit, pay_window, price, head = tonumber(f[5]), tonumber(f[6]), tonumber(f[7]), f[8]
 local waiting_room = f[10] == '1'
 local paused = f[11] == '1'
+-- Order numbers: the drop's sequence, counted here and written once at the end with the counters.
+local drop_id, seq = tonumber(f[12]) or 0, tonumber(f[13] or '0')
+-- Variants: each one's units left and price, read once per batch when first asked for, counted here,
+-- written once at the end (the drop's limits count across variants: "held" is per buyer).
+local has_variants = tonumber(f[14] or '0') > 0
+local variant_left, variant_price, variant_taken = {}, {}, {}
 local second = math.floor(now / 1000)
 local taken, sold, refused, admissions_used = 0, {}, {}, 0
 -- The batch's new orders and their deadlines: written with one HSET and one ZADD at the end (under
@@ -121,9 +132,21 @@ local function purchase(n)
   if paused then return refuse('drop_paused') end
 
   if now < opens or now >= ends or (now < starts and not has_code) then return refuse('not_open') end
+  local variant, unit_price = ARGV[a + AT.variant], price
+  if has_variants then
+    if variant == '' then return refuse('variant_required') end
+    if variant_left[variant] == nil then
+      local v = redis.call('HMGET', inv, 'v:' .. variant, 'vp:' .. variant)
+      if not v[1] then return refuse('variant_not_found') end
+      variant_left[variant], variant_price[variant] = tonumber(v[1]), tonumber(v[2] or price)
+    end
+    unit_price = variant_price[variant]
+  elseif variant ~= '' then
+    return refuse('variant_not_found')
+  end
   if qty > limit then return refuse('quantity_over_limit') end
   if has_code and qty ~= 1 then return refuse('fcode_quantity') end
-  if remaining < qty then return refuse('sold_out') end
+  if remaining < qty or (has_variants and variant_left[variant] < qty) then return refuse('sold_out') end
 
   local mine = redis.call('HMGET', users, uid, 'r:' .. uid, 'a:' .. addr)
   local attempts = 1
@@ -164,10 +187,13 @@ local function purchase(n)
   -- encoded once by load.lua. Everything that can raise is above this line: the writes below
   -- complete the sale together.
   local pay_by = now + pay_window
-  local order = '{"id":"' .. order_id .. '",' .. head .. ',"user_id":' .. uid .. ',"quantity":' .. qty
-    .. ',"amount_cents":' .. string.format('%d', qty * price) .. ',"status":"reserved","created_ms":'
+  seq = seq + 1
+  local order = '{"id":"' .. order_id .. '","number":"' .. string.format('%d-%05d', drop_id, seq) .. '",'
+    .. head .. ',"user_id":' .. uid .. ',"quantity":' .. qty
+    .. ',"amount_cents":' .. string.format('%d', qty * unit_price) .. ',"status":"reserved","created_ms":'
     .. string.format('%d', now) .. ',"pay_by_ms":' .. string.format('%d', pay_by)
-    .. ',"paid_ms":false,"fcode":' .. ARGV[a + AT.fcode] .. ',"ref":' .. ARGV[a + AT.ref] .. ',"addr":"' .. addr .. '"}'
+    .. ',"paid_ms":false,"fcode":' .. ARGV[a + AT.fcode] .. ',"ref":' .. ARGV[a + AT.ref] .. ',"addr":"' .. addr .. '"'
+    .. (has_variants and (',"variant":"' .. variant .. '"') or '') .. '}'
   if addr ~= '' then
     redis.call('HSET', users, uid, held + qty, 'r:' .. uid, second .. ':' .. attempts, 'a:' .. addr, units + qty)
   else
@@ -187,6 +213,10 @@ local function purchase(n)
   end
   remaining = remaining - qty
   taken = taken + qty
+  if has_variants then
+    variant_left[variant] = variant_left[variant] - qty
+    variant_taken[variant] = (variant_taken[variant] or 0) + qty
+  end
   sold[#sold + 1] = order_id
   return {'ok', order}
 end
@@ -212,6 +242,8 @@ if taken > 0 then
   redis.call('HSET', orders, unpack(order_args))
   redis.call('ZADD', deadlines, unpack(deadline_args))
   remaining = redis.call('HINCRBY', inv, 'remaining', -taken)
+  redis.call('HSET', inv, 'order_seq', seq)
+  for variant, units in pairs(variant_taken) do redis.call('HINCRBY', inv, 'v:' .. variant, -units) end
   redis.call('HINCRBY', inv, 'reserved', taken)
   if remaining == 0 then redis.call('HSETNX', inv, 'sold_out_at', now) end
   redis.call('XADD', stream, '*', 'i', table.concat(sold, ' '))

@@ -31,6 +31,9 @@ redis.call('HINCRBY', KEYS[1], 'paid', -order.quantity)
 redis.call('HINCRBY', KEYS[1], 'refunded', order.quantity)
 redis.call('HINCRBY', KEYS[2], tostring(order.user_id), -order.quantity)
 local ends = tonumber(redis.call('HGET', KEYS[1], 'ends_at') or '0')
-if now < ends then redis.call('HINCRBY', KEYS[1], 'remaining', order.quantity) end
+if now < ends then
+  redis.call('HINCRBY', KEYS[1], 'remaining', order.quantity)
+  if order.variant then redis.call('HINCRBY', KEYS[1], 'v:' .. order.variant, order.quantity) end
+end
 redis.call('XADD', KEYS[4], '*', 'i', ARGV[1])
 return {'refunded', raw}

@@ -1,6 +1,6 @@
 --[[ release.lua: return reserved units to stock, for a buyer's cancel or for expiry.
 
-KEYS[1] inv        hash of the drop (counters)
+KEYS[1] inv        hash of the drop (counters; "v:" .. variant sku -> the variant's units left)
 KEYS[2] users      hash: user id -> units held; "a:" .. client address tag -> its reserved-but-unpaid units
 KEYS[3] orders     hash: order id -> order JSON
 KEYS[4] deadlines  sorted set: order id -> pay-by (or payment lease end) ms
@@ -34,6 +34,7 @@ local function give_back(id, order, status)
   redis.call('HSET', orders, id, raw)
   redis.call('ZREM', deadlines, id)
   redis.call('HINCRBY', inv, 'remaining', order.quantity)
+  if order.variant then redis.call('HINCRBY', inv, 'v:' .. order.variant, order.quantity) end
   redis.call('HINCRBY', inv, 'reserved', -order.quantity)
   redis.call('HINCRBY', inv, status, order.quantity)
   redis.call('HINCRBY', users, tostring(order.user_id), -order.quantity)

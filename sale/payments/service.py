@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from accounts.addresses.schemas import Shipping
+from accounts.addresses.service import AddressBook
 from codes.gate import Gate
 from core.db import DATABASE_DOWN
 from core.errors import NotFound
@@ -47,7 +49,8 @@ class Acknowledgement:
 class PaymentService:
     def __init__(self, providers: Mapping[str, AsyncProvider], inventory: Inventory, loader: DropLoader,
                  catalog: DropCatalog, sessions: async_sessionmaker[AsyncSession], share: ShareLinks, gate: Gate,
-                 refunds: Refunds) -> None:
+                 refunds: Refunds, addresses: AddressBook) -> None:
+        self.addresses = addresses  # the address an order ships to, read when the buyer pays
         self.providers = dict(providers)
         self.inventory = inventory
         self.loader = loader
@@ -68,17 +71,18 @@ class PaymentService:
 
     # ---- the buyer starts a payment ----
     async def start(self, claims: Claims, order_id: str, provider_name: str,
-                    check_token: Callable[[], Awaitable[object]]) -> LiveOrder:
+                    check_token: Callable[[], Awaitable[object]], shipping: Shipping | None = None) -> LiveOrder:
         """The order with its pending payment: created at the provider once (its idempotency key is the
         order id, then order id-2... after a switch), answered again on every call."""
         provider = self.provider(provider_name)
         drop_id = drop_of(order_id)
-        state, order = await self._begin(drop_id, order_id, claims.user_id, provider.name, check_token)
+        state, order = await self._begin(drop_id, order_id, claims.user_id, provider.name, check_token,
+                                         shipping=shipping)
         if state == "switch":
             assert order is not None
             await self._close_open(order)
             state, order = await self._begin(drop_id, order_id, claims.user_id, provider.name, check_token,
-                                             replace=True)
+                                             replace=True, shipping=shipping)
         if state == "paid":
             assert order is not None
             return order
@@ -107,7 +111,7 @@ class PaymentService:
 
     async def _begin(self, drop_id: int, order_id: str, user_id: int, provider: str,
                      check_token: Callable[[], Awaitable[object]], *,
-                     replace: bool = False) -> tuple[str, LiveOrder | None]:
+                     replace: bool = False, shipping: Shipping | None = None) -> tuple[str, LiveOrder | None]:
         checked = False
 
         async def missing(begun: tuple[str, LiveOrder | None]) -> bool:
@@ -119,7 +123,8 @@ class PaymentService:
 
         try:
             state, order = await self.loader.retry_missing(
-                drop_id, lambda: self.inventory.begin_payment(drop_id, order_id, user_id, provider, replace=replace),
+                drop_id, lambda: self.inventory.begin_payment(drop_id, order_id, user_id, provider, replace=replace,
+                                                 shipping=shipping),
                 missing)
         except DropNotFound:
             raise OrderNotFound() from None

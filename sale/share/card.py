@@ -22,6 +22,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
+from sale.images.store import MediaStore
 from sale.share.wording import card_lead, speed_of
 
 WIDTH, HEIGHT = 1200, 630
@@ -179,10 +180,10 @@ def _base(bolt: bool = True) -> Image.Image:
     return card
 
 
-def _picture(card: Image.Image, path: Path) -> None:
+def _picture(card: Image.Image, data: bytes) -> None:
     """The product picture filling a rounded box on the right, centred (products sit in the middle)."""
     x0, y0, x1, y1 = PICTURE_BOX
-    with Image.open(path) as source:
+    with Image.open(io.BytesIO(data)) as source:
         photo = ImageOps.fit(source.convert("RGB"), (x1 - x0, y1 - y0), Image.Resampling.LANCZOS)
     shadow = Image.new("L", card.size, 0)
     ImageDraw.Draw(shadow).rounded_rectangle((x0 + 8, y0 + 14, x1 + 8, y1 + 14), radius=28, fill=140)
@@ -192,7 +193,7 @@ def _picture(card: Image.Image, path: Path) -> None:
     card.paste(photo, (x0, y0), mask)
 
 
-def render_card(text: CardText, picture: Path | None = None) -> bytes:
+def render_card(text: CardText, picture: bytes | None = None) -> bytes:
     """The card as PNG bytes. CPU-bound (some tens of ms): call it in a thread from async code."""
     card = _base(picture is None).copy()
     text_width = TEXT_WIDTH
@@ -239,9 +240,9 @@ class CardStore:
     """Rendered cards on disk (shared by a host's workers), one file per token and wording: rendered once,
     then read back. Dropped when the link is revoked or its wording changes."""
 
-    def __init__(self, root: Path, pictures: Path | None = None) -> None:
+    def __init__(self, root: Path, pictures: MediaStore | None = None) -> None:
         self.root = root
-        self.pictures = pictures  # where `CardText.picture` names a file
+        self.pictures = pictures  # where `CardText.picture` names a stored file
         # One render per card at a time in this process: a fresh link posted to a group chat is
         # fetched by several unfurlers at once.
         self._rendering: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -252,12 +253,14 @@ class CardStore:
     def _path(self, token_hash: str, text: CardText) -> Path:
         return self._dir(token_hash) / f"{token_hash}-{text.digest()}.png"
 
-    def _read_or_render(self, token_hash: str, text: CardText) -> bytes:
-        path = self._path(token_hash, text)
+    def _read(self, token_hash: str, text: CardText) -> bytes | None:
         with contextlib.suppress(FileNotFoundError):
-            return path.read_bytes()
-        picture = self.pictures / text.picture if self.pictures is not None and text.picture else None
-        png = render_card(text, picture if picture is not None and picture.is_file() else None)
+            return self._path(token_hash, text).read_bytes()
+        return None
+
+    def _render(self, token_hash: str, text: CardText, picture: bytes | None) -> bytes:
+        path = self._path(token_hash, text)
+        png = render_card(text, picture)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
         partial.write_bytes(png)
@@ -270,7 +273,11 @@ class CardStore:
         if lock is None:
             lock = self._rendering[key] = asyncio.Lock()
         async with lock:
-            return await asyncio.to_thread(self._read_or_render, token_hash, text)
+            png = await asyncio.to_thread(self._read, token_hash, text)
+            if png is not None:
+                return png
+            stored = await self.pictures.read(text.picture) if self.pictures is not None and text.picture else None
+            return await asyncio.to_thread(self._render, token_hash, text, stored.data if stored else None)
 
     def forget(self, token_hash: str) -> None:
         for path in self._dir(token_hash).glob(f"{token_hash}-*.png"):

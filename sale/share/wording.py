@@ -40,9 +40,17 @@ def speed_of(seconds: float, tr: Translator = ENGLISH) -> Speed:
 
 
 def when(moment: datetime, zone: tzinfo, tr: Translator = ENGLISH) -> str:
-    """"Tue 24 Nov 2026, 12:00 CST": in the store's time zone, the way the drop was announced."""
+    """"Tue 24 Nov 2026, 12:00 Beijing time" ("北京时间"): in the store's time zone, the way the drop was
+    announced. China's zone is named (its abbreviation "CST" reads as US Central); others by abbreviation."""
     local = moment.astimezone(zone)
-    return f"{tr.datetime(moment, zone)} {local.tzname() or ''}".rstrip()
+    named = tr("time.zone.beijing") if str(zone) in _CHINA else ""
+    if named and tr.lang == "zh":
+        return f"{named} {tr.datetime(moment, zone)}"  # 北京时间 2026年12月8日 周二 12:00
+    return f"{tr.datetime(moment, zone)} {named or local.tzname() or ''}".rstrip()
+
+
+# China's zone: its abbreviation "CST" misleads, so it is named ("time.zone.beijing").
+_CHINA = frozenset({"Asia/Shanghai", "Asia/Chongqing", "Asia/Harbin", "PRC"})
 
 
 def title(product: str, speed: Speed, buyer: str | None, tr: Translator = ENGLISH) -> str:

@@ -72,3 +72,14 @@ def test_employee_claims_codes_and_a_friend_buys_with_one_in_early_access(server
     expect(used.get_by_role("link", name=str(orders[0]["id"]))).to_be_visible()
     other = employee.locator("#fcode-list > li", has_not=employee.locator("code.fcode", has_text=code))
     expect(other.locator(".badge")).to_have_text("Available")
+
+    # The employee's own unused code is offered on the drop page: one tap, then buy.
+    other_code = other.locator("code.fcode").inner_text()
+    employee.goto(f"/drops/{drop['id']}")
+    picks = employee.locator("#fcode-pick-list button")
+    expect(picks).to_have_text([other_code])
+    picks.first.click()
+    expect(employee.locator("#fcode")).to_have_value(other_code)
+    expect(employee.locator("#buy")).to_be_enabled()
+    employee.locator("#buy").click()
+    expect(employee.locator("#buy-msg")).to_contain_text("Reserved 1 unit")

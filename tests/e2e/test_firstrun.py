@@ -113,7 +113,7 @@ def test_printed_passwords_are_nowhere_on_disk(first_run: FirstRun) -> None:
             data = path.read_bytes()
             assert not any(p in data for p in passwords), f"a printed password is in {path}"
     drops = httpx.get(f"{first_run.base_url}/api/drops").json()
-    assert [len(d["images"]) for d in drops] == [3, 3, 3] and all(d["image_url"] for d in drops)
+    assert [len(d["images"][0]["sizes"]) for d in drops] == [3, 3, 3] and all(d["image_url"] for d in drops)
 
 
 def test_a_second_start_prints_no_accounts(first_run: FirstRun, tmp_path: Path) -> None:

@@ -134,10 +134,14 @@ def test_upload_on_the_dashboard_shows_on_the_pages(server: Server, browse: Any,
 
     shopper = browse("shopper", viewport=PHONE)
     shopper.goto(f"/drops/{target['id']}")
-    image = shopper.locator("#drop-media picture img")
+    # Each upload after the first joined the gallery: three pictures, the first shown, its box 4:3.
+    expect(shopper.locator("#drop-media .slide")).to_have_count(3)
+    image = shopper.locator("#drop-media picture img").first
     expect(image).to_be_visible()
+    expect(shopper.locator("#drop-media .slide img").nth(1)).to_have_attribute(
+        "alt", "Mi Buds 5 Pro, picture 2 of 3")
     shopper.wait_for_function("() => document.querySelector('#drop-media img').naturalWidth > 0")
-    box = shopper.locator("#drop-media").bounding_box()
+    box = shopper.locator("#drop-media .slide").first.bounding_box()
     assert box is not None and abs(box["width"] / box["height"] - 4 / 3) < 0.02
 
 

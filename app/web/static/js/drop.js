@@ -13,7 +13,10 @@
     fcode: $("fcode"), buy: $("buy"), msg: $("buy-msg"),
     factPriority: $("fact-priority"), factStarts: $("fact-starts"), factEnds: $("fact-ends"),
     factLimit: $("fact-limit"), factPay: $("fact-pay"), notice: $("drop-notice"), noticeText: $("drop-notice-text"),
-    paused: $("drop-paused")
+    paused: $("drop-paused"),
+    fcodePicks: $("fcode-picks"), fcodePickList: $("fcode-pick-list"),
+    variantField: $("variant-field"), variantChoices: $("variant-choices"),
+    about: $("drop-about"), description: $("drop-description"), specs: $("drop-specs"), specsTitle: $("drop-specs-title")
   };
   var state = { drop: null, phase: null, notFound: false, inFlight: false, cooldownUntil: 0, openedBox: false,
     imageUrl: undefined };
@@ -27,6 +30,73 @@
   function readRef() {
     var value = new URLSearchParams(window.location.search).get("ref");
     return value && /^[A-Za-z0-9_-]{1,128}$/.test(value) ? value : null;
+  }
+
+  function chosenVariant() {
+    var picked = n.variantChoices.querySelector("input[name=variant]:checked");
+    return picked ? picked.value : "";
+  }
+  function variantLeft(sku) {
+    var found = ((state.drop && state.drop.variants) || []).filter(function (v) { return v.sku === sku; })[0];
+    return found ? found.remaining : 0;
+  }
+
+  /* One radio per variant with its price and its own "sold out"; rebuilt only when the set changes. */
+  function renderVariants(d) {
+    var variants = d.variants || [];
+    n.variantField.hidden = variants.length === 0;
+    var key = variants.map(function (v) { return v.sku; }).join(" ");
+    if (state.variantKey !== key) {
+      state.variantKey = key;
+      var before = chosenVariant();
+      ui.clear(n.variantChoices);
+      variants.forEach(function (v, i) {
+        var id = "variant-" + i;
+        var input = el("input", { type: "radio", name: "variant", id: id, value: v.sku });
+        if (v.sku === before) input.checked = true;
+        input.addEventListener("change", function () { renderButton(); });
+        n.variantChoices.appendChild(el("label", { class: "variant", for: id }, [input,
+          el("span", { class: "variant-name", text: v.name }),
+          el("span", { class: "variant-price", text: ui.fmtMoney(v.price_cents, d.currency) }),
+          el("span", { class: "variant-left", "data-sku": v.sku })]));
+      });
+    }
+    variants.forEach(function (v) {
+      var input = n.variantChoices.querySelector("input[value='" + v.sku.replace(/[^A-Za-z0-9._-]/g, "") + "']");
+      var note = n.variantChoices.querySelector(".variant-left[data-sku='" + v.sku.replace(/[^A-Za-z0-9._-]/g, "") + "']");
+      if (!input || !note) return;
+      note.textContent = v.remaining > 0 ? FS.t("stock.left_short", { remaining: ui.fmtNumber(v.remaining) }) : FS.t("phase.sold_out");
+      input.disabled = v.remaining <= 0;
+      if (input.disabled && input.checked) input.checked = false;
+      input.parentNode.setAttribute("data-sold-out", v.remaining <= 0 ? "true" : "false");
+    });
+  }
+
+  /* An employee's unused codes for this drop, one tap each (typing one someone gave them still works). */
+  function offerCodes(d) {
+    if (state.codesOffered || !FS.auth.signedIn()) return;
+    state.codesOffered = true;
+    ui.me().then(function (account) {
+      if (!ui.hasRole(account, "employee")) return null;
+      return FS.api.get("/api/fcodes").then(function (codes) {
+        var now = FS.clock.now();
+        var usable = (codes || []).filter(function (c) {
+          return c.status === "available" && !c.gifted_to && (!c.sku || c.sku === d.sku) && ui.parseTime(c.expires_at) > now;
+        });
+        ui.clear(n.fcodePickList);
+        usable.forEach(function (c) {
+          var button = el("button", { type: "button", class: "button fcode-pick", text: c.code,
+            "aria-pressed": "false" });
+          button.addEventListener("click", function () {
+            n.fcode.value = c.code;
+            Array.prototype.forEach.call(n.fcodePickList.children, function (b) { b.setAttribute("aria-pressed", b === button ? "true" : "false"); });
+            n.fcode.dispatchEvent(new Event("input"));
+          });
+          n.fcodePickList.appendChild(button);
+        });
+        n.fcodePicks.hidden = usable.length === 0;
+      });
+    }).catch(function () { state.codesOffered = false; });
   }
 
   function fcodeEntered() { return n.fcode.value.replace(/[\s-]/g, "") !== ""; }
@@ -45,6 +115,7 @@
     if (phase === "upcoming") return [FS.t("buy.opens_at", { time: ui.fmtTime(ui.parseTime(state.drop.starts_at)) }), true];
     if (phase === "priority" && !fcodeEntered()) return [FS.t("buy.fcode_only"), true];
     if (!FS.auth.signedIn()) return [FS.t("buy.sign_in"), false];
+    if ((state.drop.variants || []).length && !chosenVariant()) return [FS.t("buy.choose_variant"), true];
     if (state.drop.waiting_room && !fcodeEntered() && !FS.queue.admitted()) {
       var ticket = FS.queue.ticket();
       if (!ticket) return [FS.t("buy.queue_join_first"), true];
@@ -86,9 +157,10 @@
     var d = state.drop;
     var priority = ui.parseTime(d.priority_starts_at), starts = ui.parseTime(d.starts_at);
     document.title = d.name + " · flashsale";
-    if (state.imageUrl !== d.image_url) {
-      state.imageUrl = d.image_url;
-      ui.clear(n.media).appendChild(ui.picture(d, PICTURE_SIZES, true));
+    var pictures = (d.images || []).map(function (p) { return p.url; }).join(" ");
+    if (state.imageUrl !== pictures) {
+      state.imageUrl = pictures;
+      ui.clear(n.media).appendChild(ui.gallery(d, PICTURE_SIZES));
     }
     n.article.setAttribute("aria-busy", "false");
     n.name.textContent = d.name;
@@ -106,6 +178,9 @@
     var limit = Math.max(1, d.per_user_limit | 0);
     n.qtyField.hidden = limit <= 1;
     n.qty.max = String(limit);
+    renderAbout(d);
+    renderVariants(d);
+    offerCodes(d);
     if (d.waiting_room) {
       FS.queue.start(d, dropPath, function (ticket) {
         /* The ticket's poll (every 1-2 s) carries the controls too: shown before the drop's next poll. */
@@ -119,6 +194,25 @@
     }
     renderClock(FS.clock.now());
     renderControls();
+  }
+
+  /* The operator's text as text: paragraphs split by blank lines, lines kept (CSS pre-line), never HTML. */
+  function renderAbout(d) {
+    var text = d.description || "", specs = d.specs || [];
+    var key = text + "\u0000" + JSON.stringify(specs);
+    if (state.about === key) return;
+    state.about = key;
+    ui.clear(n.description);
+    text.split(/\n\s*\n/).forEach(function (para) {
+      if (para.trim()) n.description.appendChild(el("p", { text: para.trim() }));
+    });
+    ui.clear(n.specs);
+    specs.forEach(function (row) {
+      n.specs.appendChild(el("dt", { text: row.name }));
+      n.specs.appendChild(el("dd", { text: row.value }));
+    });
+    n.specs.hidden = n.specsTitle.hidden = specs.length === 0;
+    n.about.hidden = !text.trim() && specs.length === 0;
   }
 
   function load() {
@@ -189,7 +283,11 @@
     var code = err instanceof FS.ApiError ? err.code : "network_error";
     var text = FS.messageFor(err);
     if (code === "sold_out") {
-      if (asked === 1 && state.drop) { state.drop.remaining = 0; state.drop.phase = "sold_out"; renderDrop(); }
+      if (asked === 1 && state.drop && (state.drop.variants || []).length) {
+        (state.drop.variants || []).forEach(function (v) { if (v.sku === chosenVariant()) v.remaining = 0; });
+        text = FS.t("buy.variant_sold_out");
+        renderDrop();
+      } else if (asked === 1 && state.drop) { state.drop.remaining = 0; state.drop.phase = "sold_out"; renderDrop(); }
       else if (asked > 1) text = FS.t("buy.not_enough", { count: asked });
     } else if (code === "limit_reached" || code === "address_limit") {
       /* address_limit: the network's unpaid units, not this buyer's; an admission is kept for a retry */
@@ -235,6 +333,8 @@
     var body = { quantity: code ? 1 : quantity() };
     if (code) body.fcode = code;
     if (ref) body.ref = ref;
+    var variant = chosenVariant();
+    if (variant) body.variant = variant;
     state.inFlight = true;
     n.form.setAttribute("aria-busy", "true");
     renderButton();
@@ -255,7 +355,14 @@
   });
   document.addEventListener("fs:auth", function () { renderButton(); });
 
-  if (!FS.auth.signedIn()) ui.say(n.msg, ui.signInPrompt("signin.ready"), "info");
-  poller = ui.poll(load, pollInterval);
+  /* "Sign in now to be ready" only before the open; once it is open, plainly "sign in to buy". */
+  var hinted = false;
+  function hintSignIn() {
+    if (hinted || FS.auth.signedIn() || !state.drop) return;
+    hinted = true;
+    var before = state.phase === "upcoming" || state.phase === "priority";
+    if (state.phase !== "ended" && state.phase !== "sold_out") ui.say(n.msg, ui.signInPrompt(before ? "signin.ready" : "signin.to_buy"), "info");
+  }
+  poller = ui.poll(function () { return load().then(hintSignIn); }, pollInterval);
   ui.onTick(renderClock);
 })();

@@ -72,6 +72,20 @@
     $("ctl-resume").disabled = $("ctl-resume").disabled || !drop.paused;
     $("ctl-notice").hidden = !drop.notice;
     $("ctl-notice").textContent = drop.notice ? FS.t("ops.ctl_notice", { text: drop.notice }) : "";
+    showVariants(drop);
+  }
+
+  /* A drop with variants changes stock through one of them: the stock form names it. */
+  function showVariants(drop) {
+    var field = $("stock-variant-field"), select = $("stock-variant"), keep = select.value;
+    var variants = (drop && drop.variants) || [];
+    ui.clear(select);
+    variants.forEach(function (v) {
+      select.appendChild(el("option", { value: v.sku, text: v.name + " (" + v.sku + ") · "
+        + ui.fmtNumber(v.remaining) + " / " + ui.fmtNumber(v.stock) }));
+    });
+    if (variants.some(function (v) { return v.sku === keep; })) select.value = keep;
+    field.hidden = variants.length === 0;
   }
 
   function choose(id) {
@@ -145,7 +159,9 @@
       return;
     }
     if (!stockGate.pass()) return;
-    FS.api.request("PATCH", base(), { json: { stock_delta: delta } }).then(function (drop) {
+    var body = { stock_delta: delta };
+    if (current.variants && current.variants.length) body.variant = $("stock-variant").value;
+    FS.api.request("PATCH", base(), { json: body }).then(function (drop) {
       stockInput.value = "";
       changed(drop, FS.t("ops.stock_now", { stock: ui.fmtNumber(drop.stock), remaining: ui.fmtNumber(drop.remaining) }));
     }, fail);

@@ -175,7 +175,10 @@
     for (var i = 0; i < SPANS.length - 1; i++) if (age <= SPANS[i].ms) return SPANS[i];
     return SPANS[SPANS.length - 1];
   }
-  function ago(ms) { return ms >= 60000 ? "-" + ms / 60000 + "m" : "-" + ms / 1000 + "s"; }
+  /* Axis labels in the page's language ("-30 s", "-30 秒", "-30초"; "now", "现在", "지금"). */
+  function ago(ms) {
+    return ms >= 60000 ? FS.t("ops.axis_minutes_ago", { n: ms / 60000 }) : FS.t("ops.axis_seconds_ago", { n: ms / 1000 });
+  }
 
   function tick(v) {
     if (v >= 10000) return Math.round(v / 1000) + "k";
@@ -217,7 +220,7 @@
     ctx.textAlign = "center"; ctx.textBaseline = "top";
     for (var back = 0; back <= span.ms; back += span.every) {
       ctx.textAlign = back === 0 ? "right" : back === span.ms ? "left" : "center"; /* the ends stay inside */
-      ctx.fillText(back === 0 ? "now" : ago(back), pad.l + pw * (1 - back / span.ms), pad.t + ph + 5);
+      ctx.fillText(back === 0 ? FS.t("ops.axis_now") : ago(back), pad.l + pw * (1 - back / span.ms), pad.t + ph + 5);
     }
     var bw = Math.max(1, pw / (span.ms / 1000) - 1);
     var shown = samples.filter(function (s) { return s.t >= now - span.ms; });

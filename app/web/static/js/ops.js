@@ -44,12 +44,27 @@
     renderQueue(s.queue);
 
     var body = $("rejections");
+    var REJECT_LABEL = {
+    not_open: FS.t("reject.not_open"),
+    sold_out: FS.t("reject.sold_out"),
+    limit_reached: FS.t("reject.limit_reached"),
+    rate_limited: FS.t("reject.rate_limited"),
+    not_admitted: FS.t("reject.not_admitted"),
+    fcode_invalid: FS.t("reject.fcode_invalid"),
+    address_limit: FS.t("reject.address_limit"),
+    variant_required: FS.t("reject.variant_required"),
+    variant_not_found: FS.t("reject.variant_not_found"),
+    idempotency_key_reused: FS.t("reject.idempotency_key_reused"),
+    validation_error: FS.t("reject.validation_error"),
+    drop_paused: FS.t("reject.drop_paused")
+    };
     ui.clear(body);
     var rejected = s.rejected && typeof s.rejected === "object" ? s.rejected : {};
     var codes = Object.keys(rejected).sort(function (a, b) { return (rejected[b] | 0) - (rejected[a] | 0); });
     if (!codes.length) body.appendChild(el("tr", {}, el("td", { colspan: "2", text: FS.t("common.none") })));
     codes.forEach(function (code) {
-      body.appendChild(el("tr", {}, [el("td", {}, el("code", { text: code })),
+      body.appendChild(el("tr", {}, [el("td", {}, [REJECT_LABEL[code] ? REJECT_LABEL[code] + " " : "",
+        el("code", { text: code })]),
         el("td", { class: "num", text: num(rejected[code]) })]));
     });
     draw();
@@ -172,7 +187,11 @@
     var submit = imageForm.querySelector("button[type=submit]");
     submit.disabled = true;
     ui.say(imageMsg, FS.t("ops.image_uploading"), "info");
-    FS.api.put("/api/admin/drops/" + FS.seg(imageDrop.value) + "/image", data).then(function (drop) {
+    /* The first picture is set; any further one joins the gallery (up to 8). */
+    var shown = known[String(imageDrop.value)];
+    var adding = shown && shown.images && shown.images.length > 0;
+    var path = "/api/admin/drops/" + FS.seg(imageDrop.value) + (adding ? "/images" : "/image");
+    (adding ? FS.api.request("POST", path, { body: data }) : FS.api.put(path, data)).then(function (drop) {
       submit.disabled = false;
       known[String(drop.id)] = drop;
       showPicture(drop);
@@ -216,9 +235,21 @@
   }
 
   var createForm = $("create-form"), createMsg = $("create-msg");
+  /* "Name: value" a line (a full-width colon too); null when a line has no value. */
+  function specsOf(text) {
+    var rows = [];
+    var ok = text.split(/\r?\n/).every(function (line) {
+      if (!line.trim()) return true;
+      var at = line.search(/[:：]/);
+      if (at < 1 || !line.slice(at + 1).trim()) return false;
+      rows.push({ name: line.slice(0, at).trim(), value: line.slice(at + 1).trim() });
+      return true;
+    });
+    return ok && rows.length <= 40 ? rows : null;
+  }
   createForm.addEventListener("submit", function (ev) {
     ev.preventDefault();
-    Array.prototype.forEach.call(createForm.querySelectorAll("input"), function (i) { i.removeAttribute("aria-invalid"); });
+    Array.prototype.forEach.call(createForm.querySelectorAll("input, textarea"), function (i) { i.removeAttribute("aria-invalid"); });
     var currency = $("c-currency").value.trim().toUpperCase();
     var body = {
       sku: $("c-sku").value.trim(), name: $("c-name").value.trim(), currency: currency,
@@ -226,6 +257,17 @@
       priority_minutes: intOf("c-priority"), per_user_limit: intOf("c-limit"),
       pay_window_seconds: intOf("c-pay"), starts_at: isoOf("c-starts"), ends_at: isoOf("c-ends")
     };
+    var description = $("c-description").value.trim();
+    if (description) body.description = description;
+    var specs = specsOf($("c-specs").value);
+    if (specs === null) {
+      $("c-specs").setAttribute("aria-invalid", "true");
+      $("c-specs").focus();
+      ui.say(createMsg, FS.t("ops.check_fields"), "error");
+      return;
+    }
+    if (specs.length) body.specs = specs;
+    body.shipping_required = $("c-shipping").checked;
     if ($("c-waiting").checked) {
       body.waiting_room = true;
       body.challenge = $("c-challenge").checked;
@@ -293,4 +335,9 @@
     if (pick.value !== initial) pickId.value = initial;
     startWatching(initial);
   });
+  /* The pickers' phases stay live: the list is read again every 30 s (the choices are kept). */
+  window.setInterval(function () {
+    if (document.hidden || !FS.auth.signedIn()) return;
+    loadDrops().catch(function () { /* the next round tries again */ });
+  }, 30000);
 })();

@@ -17,6 +17,74 @@
     return p && Array.isArray(p.providers) ? p : { providers: ["test"] };
   }, function () { return { providers: ["test"] }; });
   var stripeLoaded = null;
+  /* The buyer's addresses, read once (and again after one is added). */
+  var addressBook = null;
+  function addresses(fresh) {
+    if (!addressBook || fresh) {
+      addressBook = FS.api.get("/api/me/addresses").then(function (a) { return Array.isArray(a) ? a : []; },
+        function () { return []; });
+    }
+    return addressBook;
+  }
+  function addressText(a) {
+    return [a.name, a.line1, a.line2, a.city, a.region, a.postal_code, a.country].filter(function (x) { return x; }).join(", ");
+  }
+
+  /* Pick one of the buyer's addresses, or add one (it becomes the pick). */
+  function addressBlock(order) {
+    var sid = safeId(order.id);
+    var select = el("select", { id: "address-" + sid, name: "address" });
+    var fields = [["name", 100, "name", FS.t("address.name")], ["phone", 32, "tel", FS.t("address.phone")],
+      ["country", 2, "country", FS.t("address.country")], ["region", 100, "address-level1", FS.t("address.region")],
+      ["city", 100, "address-level2", FS.t("address.city")], ["line1", 200, "street-address", FS.t("address.line1")],
+      ["postal_code", 20, "postal-code", FS.t("address.postal_code")]];
+    var inputs = {};
+    var adding = el("details", { class: "address-add" }, [el("summary", { text: FS.t("address.add") })]);
+    var addMsg = el("p", { class: "msg", role: "status", "aria-live": "polite" });
+    fields.forEach(function (f) {
+      var id = "addr-" + f[0] + "-" + sid;
+      inputs[f[0]] = el("input", { id: id, name: f[0], maxlength: String(f[1]), autocomplete: f[2],
+        required: f[0] !== "region" && f[0] !== "postal_code" ? true : null });
+      adding.appendChild(el("div", { class: "field" }, [el("label", { for: id, text: f[3] }), inputs[f[0]]]));
+    });
+    var save = el("button", { class: "button", type: "button", text: FS.t("address.save") });
+    adding.appendChild(save);
+    adding.appendChild(addMsg);
+    function fill(list, pick) {
+      ui.clear(select);
+      select.appendChild(el("option", { value: "", text: list.length ? FS.t("address.choose") : FS.t("address.none") }));
+      list.forEach(function (a) {
+        var option = el("option", { value: String(a.id), text: addressText(a) });
+        if (String(a.id) === String(pick)) option.selected = true;
+        select.appendChild(option);
+      });
+      if (!pick && list.length === 1) select.value = String(list[0].id);
+    }
+    addresses().then(function (list) { fill(list, null); });
+    save.addEventListener("click", function () {
+      var body = {};
+      Object.keys(inputs).forEach(function (k) { var v = inputs[k].value.trim(); if (v) body[k] = v; });
+      save.disabled = true;
+      FS.api.post("/api/me/addresses", body).then(function (added) {
+        save.disabled = false;
+        adding.open = false;
+        ui.say(addMsg, "", "");
+        return addresses(true).then(function (list) { fill(list, added.id); });
+      }, function (err) {
+        save.disabled = false;
+        ui.say(addMsg, FS.messageFor(err), "error");
+      });
+    });
+    return { node: el("div", { class: "address-pick field" }, [
+      el("label", { for: "address-" + sid, text: FS.t("address.ship_to") }), select, adding]),
+      chosen: function () { return select.value ? parseInt(select.value, 10) : null; } };
+  }
+
+  function withAddress(body, picker) {
+    var id = picker.chosen();
+    if (id) body.address_id = id;
+    return body;
+  }
 
   function loadStripe(key) {
     if (!stripeLoaded) {
@@ -34,13 +102,26 @@
 
   function safeId(id) { return String(id).replace(/[^A-Za-z0-9_-]/g, "_"); }
 
-  function dropName(dropId) {
+  function dropOf(dropId) {
     var key = String(dropId);
     if (!dropNames[key]) {
       dropNames[key] = FS.api.get("/api/drops/" + FS.seg(dropId))
-        .then(function (d) { return d && d.name ? d.name : null; }, function () { return null; });
+        .then(function (d) { return d && d.name ? d : null; }, function () { return null; });
     }
     return dropNames[key];
+  }
+  function dropName(dropId) { return dropOf(dropId).then(function (d) { return d ? d.name : null; }); }
+
+  /* The order's steps so far, with their times: reserved, then paid / expired / cancelled, refunded. */
+  function timeline(order) {
+    var steps = [[FS.t("order.step_reserved"), order.created_at]];
+    if (order.paid_at) steps.push([FS.t("order.paid"), order.paid_at]);
+    if (order.status === "expired") steps.push([FS.t("order.expired"), order.pay_by]);
+    if (order.status === "cancelled") steps.push([FS.t("order.cancelled"), null]);
+    if (order.status === "refunded" || order.refunded_at) steps.push([FS.t("order.refunded"), order.refunded_at]);
+    return el("ol", { class: "timeline", "aria-label": FS.t("order.timeline") }, steps.map(function (s) {
+      return el("li", {}, [el("span", { text: s[0] }), s[1] ? el("time", { datetime: s[1], text: ui.fmtDateTime(ui.parseTime(s[1])) }) : null]);
+    }));
   }
 
   /* The card image is served by this same service: use its path on this origin, so that the
@@ -74,8 +155,10 @@
           el("label", { for: "card-decline-" + sid, text: FS.t("order.card_decline") })])
       ]);
     var stripeBox = el("div", { class: "stripe-element", hidden: true });
+    var picker = addressBlock(order);
+    row.picker = picker;
     var form = el("form", { class: "pay-form", novalidate: true }, [
-      testCard, stripeBox, others, el("div", { class: "actions" }, [button, cancel])
+      picker.node, testCard, stripeBox, others, el("div", { class: "actions" }, [button, cancel])
     ]);
     button.hidden = true;
     if (pending(order)) others.appendChild(el("p", { class: "hint", text: FS.t("order.payment_pending") }));
@@ -109,7 +192,7 @@
       if (button.disabled) return;
       var checked = form.querySelector("input[type=radio]:checked");
       act(row, [button, cancel], FS.t("order.paying"), FS.api.post("/api/orders/" + FS.seg(order.id) + "/pay",
-        { payment_token: checked ? checked.value : "test_ok" }), FS.t("order.paid_thanks"));
+        withAddress({ payment_token: checked ? checked.value : "test_ok" }, picker)), FS.t("order.paid_thanks"));
     });
     var armed = null;
     cancel.addEventListener("click", function () {
@@ -136,7 +219,8 @@
       if (button.disabled) return;
       button.disabled = true;
       ui.say(row.msg, FS.t("order.opening_payment"), "info");
-      FS.api.post("/api/orders/" + FS.seg(order.id) + "/pay", { provider: provider }).then(function (paying) {
+      FS.api.post("/api/orders/" + FS.seg(order.id) + "/pay", row.picker ? withAddress({ provider: provider }, row.picker)
+        : { provider: provider }).then(function (paying) {
         if (paying.status === "paid") { replace(paying); return null; }
         if (provider === "alipay" && paying.payment && paying.payment.redirect_url) {
           window.location.assign(paying.payment.redirect_url);
@@ -198,7 +282,12 @@
   function buildRow(order) {
     var row = { order: order, msg: el("p", { class: "msg", role: "status", "aria-live": "polite" }) };
     var title = el("h2", { text: order.sku });
-    dropName(order.drop_id).then(function (name) { if (name) title.textContent = name; });
+    var thumb = el("div", { class: "order-thumb media", "aria-hidden": "true" });
+    dropOf(order.drop_id).then(function (d) {
+      if (!d) return;
+      title.textContent = d.name;
+      if (d.images && d.images.length) thumb.appendChild(ui.picture(d, "96px", false));
+    });
     var body = null;
     if (order.status === "reserved") {
       row.timer = el("p", { class: "countdown", role: "timer", "aria-atomic": "true" });
@@ -210,13 +299,17 @@
     } else if (order.status === "refunded") {
       body = el("p", { text: FS.t("order.refunded_text") });
     }
-    var units = order.quantity + " × " + order.sku;
+    var units = order.quantity + " × " + (order.variant || order.sku);
     row.item = el("li", { class: "card order-card", id: "order-" + safeId(order.id) }, [
+      thumb,
       el("span", { class: "badge", "data-phase": order.status, text: STATUS_LABEL[order.status] || order.status }),
       title,
       el("p", { class: "meta", text: units + " · " + ui.fmtMoney(order.amount_cents, order.currency) +
         " · " + FS.t("order.ordered_at", { time: ui.fmtDateTime(ui.parseTime(order.created_at)) }) }),
+      order.number ? el("p", { class: "order-number", text: FS.t("order.number", { number: order.number }) }) : null,
       el("div", { class: "order-body" }, body),
+      timeline(order),
+      order.shipping ? el("p", { class: "ships-to", text: FS.t("order.ships_to", { address: addressText(order.shipping) }) }) : null,
       row.msg
     ]);
     return row;

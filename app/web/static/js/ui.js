@@ -151,17 +151,45 @@
 
   /* The product picture: WebP and JPEG variants with srcset/sizes, in a box whose aspect ratio is
    * fixed before the image arrives (no layout shift). Lazy unless it is at the top of the page. */
-  function picture(drop, sizes, eager) {
-    var images = Array.isArray(drop.images) ? drop.images : [];
+  function picture(drop, sizes, eager, index) {
+    var pictures = Array.isArray(drop.images) ? drop.images : [];
+    var shown = pictures[index || 0];
+    var images = shown && Array.isArray(shown.sizes) ? shown.sizes : [];
     if (!images.length) return el("div", { class: "media-empty", "aria-hidden": "true" });
     var main = images.filter(function (v) { return v.width <= 800; }).pop() || images[0];
     function set(kind) { return images.map(function (v) { return v[kind] + " " + v.width + "w"; }).join(", "); }
     return el("picture", {}, [
       el("source", { type: "image/webp", srcset: set("webp"), sizes: sizes }),
       el("img", { src: main.jpeg, srcset: set("jpeg"), sizes: sizes, width: String(main.width),
-        height: String(main.height), alt: FS.t("drop.picture_alt", { name: drop.name }),
+        height: String(main.height), alt: index ? FS.t("drop.picture_n", { name: drop.name, n: index + 1, total: pictures.length })
+          : FS.t("drop.picture_alt", { name: drop.name }),
         loading: eager ? "eager" : "lazy", decoding: "async", fetchpriority: eager ? "high" : null })
     ]);
+  }
+
+  /* Every picture of the drop: a row that swipes on phones (scroll snap, no script needed) and
+   * thumbnails that show one on desktop. One picture: just the picture. */
+  function gallery(drop, sizes) {
+    var pictures = Array.isArray(drop.images) ? drop.images : [];
+    if (pictures.length <= 1) return el("div", { class: "media" }, [picture(drop, sizes, true)]);
+    var slides = pictures.map(function (_, i) {
+      return el("li", { class: "slide media" }, [picture(drop, sizes, i === 0, i)]);
+    });
+    var track = el("ul", { class: "gallery-track", tabindex: "0", "aria-label": FS.t("drop.gallery", { name: drop.name }) }, slides);
+    var thumbs = pictures.map(function (p, i) {
+      var small = (p.sizes || [])[0] || {};
+      var button = el("button", { type: "button", class: "thumb", "aria-label": FS.t("drop.picture_n", { name: drop.name, n: i + 1, total: pictures.length }),
+        "aria-current": i === 0 ? "true" : null }, [el("img", { src: small.jpeg, alt: "", width: "64", height: "48", loading: "lazy" })]);
+      button.addEventListener("click", function () {
+        track.scrollTo({ left: slides[i].offsetLeft - track.offsetLeft, behavior: "smooth" });
+      });
+      return button;
+    });
+    track.addEventListener("scroll", function () {
+      var at = Math.round(track.scrollLeft / Math.max(1, track.clientWidth));
+      thumbs.forEach(function (t, i) { if (i === at) t.setAttribute("aria-current", "true"); else t.removeAttribute("aria-current"); });
+    }, { passive: true });
+    return el("div", { class: "gallery" }, [track, el("div", { class: "thumbs" }, thumbs)]);
   }
 
   /* ---------- shared ticker: fires just after each server-clock second ---------- */
@@ -291,7 +319,7 @@
     el: el, append: append, clear: clear, say: say,
     parseTime: parseTime, fmtDateTime: fmtDateTime, fmtTime: fmtTime, fmtCountdown: fmtCountdown,
     fmtDuration: fmtDuration, fmtMoney: fmtMoney, currencyDigits: currencyDigits, fmtNumber: fmtNumber,
-    spokenCountdown: spokenCountdown, announcer: announcer, picture: picture,
+    spokenCountdown: spokenCountdown, announcer: announcer, picture: picture, gallery: gallery,
     PHASE_LABEL: PHASE_LABEL, livePhase: livePhase, laterPhase: laterPhase, countdownText: countdownText,
     onTick: onTick, poll: poll, copyText: copyText,
     me: me, hasRole: hasRole, loginHref: loginHref, signInPrompt: signInPrompt
