@@ -103,12 +103,17 @@ class OrderSink:
         while time.monotonic() < deadline:
             try:
                 step = await self.step(block_ms=0)
-            except Exception:
-                log.exception("order sink drain failed; what is left is written at the next start")
-                break
+            except Exception as exc:
+                # A busy database (SQLite's one writer, another worker draining too) is waited for until
+                # the deadline; what is still left then is written at the next start.
+                log.warning("order sink drain step failed (%s); retrying until the deadline", type(exc).__name__)
+                await asyncio.sleep(0.2)
+                continue
             written += step
             if not step and not self._backlog:
                 break
+        if self._backlog:
+            log.error("order sink drain ran out of time; what is left is written at the next start")
         log.info("order sink drained: %d order events written at shutdown", written)
         return written
 
