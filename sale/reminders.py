@@ -132,8 +132,8 @@ class PaidMessages:
         names: dict[int, str] = {drop_id or 0: name for drop_id, name in rows}
         drafts = [Draft(user_id=o.user_id, kind="payment_received", key=f"payment_received:{o.id}",
                         drop_id=o.drop_id, order_id=o.id,
-                        params={"order_number": o.id, "drop_name": names.get(o.drop_id, o.sku), "sku": o.sku,
-                                "quantity": o.quantity})
+                        params={"order_number": o.number or o.id, "drop_name": names.get(o.drop_id, o.sku),
+                                "sku": o.sku, "quantity": o.quantity})
                   for o in orders if o.status == "paid"]
         await write(session, drafts, self.clock.now())
 
