@@ -137,7 +137,7 @@ async def test_payment_received_is_written_with_the_paid_order(app: FastAPI, cli
 
     await eventually(received, timeout=15)
     mail = mailbox.handler.to(buyer.email)[0]
-    assert order["id"] in str(mail["Subject"])
+    assert order["number"] and order["number"] in str(mail["Subject"])  # the number the buyer sees
     found = [m for m in await my_messages(client, buyer) if m["kind"] == "payment_received"]
     assert len(found) == 1 and found[0]["order_id"] == order["id"]
 
