@@ -59,7 +59,7 @@ async def test_sigkill_between_write_and_send_sends_once_after_restart(app: Fast
         await eventually(sent, timeout=20)
         await asyncio.sleep(2.0)  # more sender steps: still once
         assert len(mail.handler.to(buyer.email)) == 1
-        assert order["id"] in str(mail.handler.to(buyer.email)[0]["Subject"])
+        assert order["number"] in str(mail.handler.to(buyer.email)[0]["Subject"])
     finally:
         stop_process(first)
         if second is not None:
