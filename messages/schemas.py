@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from core.clock import as_utc
 
 ChannelName = Literal["email", "push"]
 DeliveryState = Literal["pending", "sent", "failed"]
+# SQLite hands back naive datetimes (UTC here): answers always carry the offset.
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 def _email_only() -> list[ChannelName]:
@@ -22,7 +26,7 @@ class ReminderIn(BaseModel):
 class ReminderOut(BaseModel):
     drop_id: int
     channels: list[ChannelName]
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class MessageOut(BaseModel):
@@ -31,7 +35,7 @@ class MessageOut(BaseModel):
     drop_id: int | None
     order_id: str | None
     text: str
-    created_at: datetime
+    created_at: UtcDatetime
     channels: dict[str, DeliveryState]
 
 
@@ -43,7 +47,7 @@ class DeadLetterOut(BaseModel):
     channel: str
     attempts: int
     last_error: str | None
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class DeadLettersOut(BaseModel):

@@ -11,8 +11,11 @@ from fastapi.responses import FileResponse, HTMLResponse
 from app.deps import CurrentUser, OperatorUser, SettingsDep, services_of
 from app.dev_mail import render_mailbox
 from app.problems import problems
+from app.routes.sale import DropId
 from app.web.language import language_of
 from core.errors import NotFound
+from core.ids import parse_id
+from messages.exceptions import MessageNotFound
 from messages.schemas import DeadLettersOut, MessageOut, PushKeyOut, PushSubscriptionIn, ReminderIn, ReminderOut
 from messages.service import MessageService
 
@@ -24,18 +27,29 @@ async def get_messages(request: Request) -> MessageService:
 
 
 MessagesDep = Annotated[MessageService, Depends(get_messages)]
+
+
+async def _delivery_id(delivery_id: str) -> int:  # async: a plain def would run in the thread pool
+    parsed = parse_id(delivery_id)
+    if parsed is None:
+        raise MessageNotFound("No dead letter with this id")
+    return parsed
+
+
+DeliveryId = Annotated[int, Depends(_delivery_id)]
 Language = Annotated[str, Depends(language_of)]
 
 
 @router.put("/api/drops/{drop_id}/reminder", response_model=ReminderOut,
             responses=problems("unauthorized", "drop_not_found"))
-async def put_reminder(drop_id: int, body: ReminderIn, claims: CurrentUser, messages: MessagesDep,
+async def put_reminder(drop_id: DropId, body: ReminderIn, claims: CurrentUser, messages: MessagesDep,
                        language: Language) -> ReminderOut:
     return await messages.put_reminder(claims.user_id, drop_id, body.channels, language)
 
 
-@router.delete("/api/drops/{drop_id}/reminder", status_code=204, responses=problems("unauthorized"))
-async def delete_reminder(drop_id: int, claims: CurrentUser, messages: MessagesDep) -> Response:
+@router.delete("/api/drops/{drop_id}/reminder", status_code=204,
+               responses=problems("unauthorized", "drop_not_found"))
+async def delete_reminder(drop_id: DropId, claims: CurrentUser, messages: MessagesDep) -> Response:
     await messages.delete_reminder(claims.user_id, drop_id)
     return Response(status_code=204)
 
@@ -66,7 +80,7 @@ async def dead_letters(_: OperatorUser, messages: MessagesDep,
 
 @router.post("/api/admin/messages/dead/{delivery_id}/retry", status_code=204,
              responses=problems("unauthorized", "forbidden", "message_not_found"))
-async def retry_dead_letter(delivery_id: int, _: OperatorUser, messages: MessagesDep) -> Response:
+async def retry_dead_letter(delivery_id: DeliveryId, _: OperatorUser, messages: MessagesDep) -> Response:
     await messages.retry(delivery_id)
     return Response(status_code=204)
 
