@@ -45,10 +45,11 @@ def loadtest(ctx: typer.Context) -> None:
 def _logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Personal data (shipping addresses) and secrets travel as SQL parameters: a driver's debug log
-    # (aiosqlite prints every statement with its parameters) stays quiet even at debug.
-    for driver in ("aiosqlite", "asyncpg", "sqlalchemy.engine"):
-        logging.getLogger(driver).setLevel(max(logging.INFO, logging.getLogger().level))
+    # Personal data (emails, shipping addresses) and secrets travel as SQL parameters: the drivers'
+    # logs and SQLAlchemy's engine log (at INFO it prints every statement with its parameters) stay
+    # at WARNING whatever the level; so does the local mailbox's per-connection chatter.
+    for noisy in ("aiosqlite", "asyncpg", "sqlalchemy.engine", "sqlalchemy.pool", "mail.log"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def _exit_on_sigterm(_signum: int, _frame: object) -> None:

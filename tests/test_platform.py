@@ -170,5 +170,10 @@ def test_readme_run_command_serves_and_stops_cleanly(tmp_path: Path) -> None:
             raise
         log.close()
     assert code == 0, (tmp_path / "serve.log").read_text()
+    # The first run seeds the demo's accounts: the log names no SQL, no parameters, no password hash.
+    everything = (tmp_path / "serve.log").read_text()
+    assert "Demo store seeded" in everything
+    for leak in ("INSERT INTO", "SELECT ", "$argon2", "sqlalchemy.engine", "mail.log"):
+        assert leak not in everything, f"{leak!r} in the log of `flashsale serve`"
     with pytest.raises(redis.ConnectionError):  # the embedded server stopped with it
         redis.Redis.from_url(embedded.group(1), socket_connect_timeout=1).ping()
