@@ -77,8 +77,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Reinstalled only when the project's dependencies (or their pins) change.
+# uv (from PyPI, into the venv) fetches and unpacks in parallel: about 10 s on a clean machine where
+# pip took 70; the same pins (constraints.txt), the same editable install.
 $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,loadtest]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.9,<1"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[dev,loadtest]"
 	touch $@
 
 install: $(STAMP) ## the project with its dev and loadtest extras into .venv (again when the pins change)

@@ -152,6 +152,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.path.parent.name == "e2e":
             item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.browser)
+        # CI's services pass leaves out the tests marked `neutral`: one that reaches a back end is not.
+        if item.get_closest_marker("neutral") and {"database_url", "redis_url"} & set(getattr(item, "fixturenames", ())):
+            raise pytest.UsageError(f"{item.nodeid} is marked neutral but uses the pass's database or Redis")
         info = getattr(item, "_fixtureinfo", None)
         definitions = info.name2fixturedefs.values() if info is not None else []
         groups[item.nodeid] = item.nodeid

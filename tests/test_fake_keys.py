@@ -15,6 +15,9 @@ import pytest
 from fakes.keys import dev_keys, public_pem
 from fakes.server import FakeEndpoints
 
+# The providers' stand-ins alone: neither back end of the pass is reached.
+pytestmark = pytest.mark.neutral
+
 PRINT_KEYS = ("import sys; from pathlib import Path; from fakes.keys import dev_keys; "
               "k = dev_keys(Path(sys.argv[1])); print(k.stripe_secret_key, k.stripe_webhook_secret, "
               "k.app_private_pem.replace(chr(10), ''), k.gateway_private_pem.replace(chr(10), ''))")

@@ -135,6 +135,7 @@ def test_production_cli_refuses_the_default_secret(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.neutral  # a fresh directory, the embedded defaults: the same in every pass
 def test_readme_run_command_serves_and_stops_cleanly(tmp_path: Path) -> None:
     """What `make run` ends in: `flashsale serve` on the embedded defaults, in a fresh directory."""
     port = free_port()

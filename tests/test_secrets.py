@@ -38,6 +38,7 @@ def test_explicit_secrets_win_and_are_not_written(tmp_path: Path) -> None:
     assert not (tmp_path / "secrets").exists()
 
 
+@pytest.mark.neutral  # `flashsale` processes on a fresh directory: the same in every pass
 def test_workers_starting_together_agree_on_one_secret(tmp_path: Path) -> None:
     code = ("import sys; from core.settings import Settings; "
             "print(Settings(env='development', var_dir=sys.argv[1]).jwt_secret)")
@@ -67,6 +68,7 @@ def test_env_is_development_or_production_and_nothing_else(tmp_path: Path, value
         Settings(env=value, var_dir=tmp_path, jwt_secret="j" * 40, secret_key="s" * 40)  # type: ignore[arg-type]
 
 
+@pytest.mark.neutral  # refused before it connects to anything
 def test_a_misspelt_env_refuses_to_start_with_a_clear_message(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "FLASHSALE_ENV": "Production", "FLASHSALE_VAR_DIR": str(tmp_path)}
     done = subprocess.run([sys.executable, "-m", "app.cli", "migrate"], env=env, capture_output=True, text=True,

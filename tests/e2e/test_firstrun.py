@@ -24,6 +24,9 @@ from playwright.sync_api import expect
 from core.net import free_port
 from tests.e2e.conftest import _wait_healthy
 
+# `flashsale serve` in a fresh directory: the embedded defaults, whatever the pass.
+pytestmark = pytest.mark.neutral
+
 ACCOUNT = re.compile(r"^\s+(shopper|employee|operator)\s+(\S+@\S+)\s+(\S+)\s*$", re.M)
 
 
