@@ -32,7 +32,7 @@ def start_server(settings: Settings, port: int, var_dir: Path, *, workers: int =
 
 async def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
     async with httpx.AsyncClient() as c:
-        for _ in range(300):
+        for _ in range(900):  # 90 s: a start on a loaded 2-core machine (three workers' servers at once)
             assert proc.poll() is None, "server exited"
             try:
                 if (await c.get(url + "/healthz")).status_code == 200:

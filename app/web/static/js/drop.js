@@ -219,6 +219,8 @@
     return FS.api.get(dropPath).then(function (drop) {
       state.drop = drop;
       renderDrop();
+      /* The reminder section (remind.js) shows in the same frame as the drop, never after it. */
+      document.dispatchEvent(new CustomEvent("fs:drop", { detail: drop }));
     }, function (err) {
       if (err instanceof FS.ApiError && (err.code === "drop_not_found" || err.status === 404)) {
         notFound();

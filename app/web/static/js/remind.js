@@ -60,5 +60,7 @@
     done.catch(function (err) { ui.say(msg, FS.messageFor(err), "error"); })
       .then(refresh).then(function () { button.disabled = false; });
   });
-  refresh();
+  /* Shown with the drop's own render (drop.js), not after a request of its own: appearing later, it
+   * moved what was already on the screen (a layout shift). */
+  document.addEventListener("fs:drop", function (ev) { show(ev.detail); });
 })();
