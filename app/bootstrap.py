@@ -38,6 +38,7 @@ async def running(settings: Settings, *, background: bool, clock: Clock = SYSTEM
                       passwords=BoundedWork(settings.password_hash_concurrency, settings.password_hash_queue),
                       clock=clock)
     loops: Background | None = None
+    services: Services | None = None
     try:
         services = await build_services(runtime)
         if background:
@@ -48,6 +49,9 @@ async def running(settings: Settings, *, background: bool, clock: Clock = SYSTEM
             # In-flight requests have finished (uvicorn stops them first): what they streamed is
             # written to SQL before the worker goes.
             await loops.stop(settings.shutdown_drain_seconds)
+        if services is not None:
+            for provider in services.payments.providers.values():
+                await provider.aclose()
         await runtime.redis.aclose()
         await engine.dispose()
         if embedded is not None:

@@ -60,6 +60,9 @@ class AlipayProvider:
     def offers(self, currency: str) -> bool:
         return currency.upper() == "CNY"
 
+    async def aclose(self) -> None:
+        """The SDK opens a connection per call (urllib, in a thread): nothing stays open."""
+
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:
             result: dict[str, Any] = await asyncio.wait_for(

@@ -97,3 +97,7 @@ class AsyncProvider(Protocol):
     def acknowledge(self) -> tuple[bytes, str]:
         """The body and media type that tell the provider a notice was recorded."""
         ...
+
+    async def aclose(self) -> None:
+        """Closes the provider's connections (the worker is stopping)."""
+        ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import orjson
 import stripe
 
@@ -40,13 +41,18 @@ class StripeProvider:
     name = "stripe"
 
     def __init__(self, secret_key: str, webhook_secret: str, api_base: str = "") -> None:
-        http = stripe.HTTPXClient(timeout=PROVIDER_TIMEOUT_SECONDS)
+        # The library's aiohttp client: a third of the CPU of its httpx one per call (0.9 ms, not 2.7,
+        # creating an intent against the local stand-in), on the worker that answers buyers.
+        self._http = stripe.AIOHTTPClient(timeout=aiohttp.ClientTimeout(total=PROVIDER_TIMEOUT_SECONDS))
         self._client = stripe.StripeClient(secret_key, base_addresses={"api": api_base} if api_base else None,
-                                           http_client=http, max_network_retries=1)
+                                           http_client=self._http, max_network_retries=1)
         self._webhook_secret = webhook_secret
 
     def offers(self, currency: str) -> bool:
         return True
+
+    async def aclose(self) -> None:
+        await self._http.close_async()  # type: ignore[no-untyped-call]
 
     async def start(self, payment: PaymentRequest) -> Started:
         try:
