@@ -1,7 +1,8 @@
 """How long the CSV export of one drop's orders takes, and what it costs the server in memory.
 
 Seeds a fresh database with one drop of N orders (N buyers, some with Chinese email addresses; each
-order with a number and a variant, the paid ones with a shipping address), starts `flashsale serve` (one worker, so its PID is the process that streams), downloads
+order with a number and a variant, the paid ones with a shipping address), starts `flashsale serve`
+(one worker, so its PID is the process that streams), downloads
 `GET /api/admin/drops/{id}/orders.csv` as an operator and prints: rows, bytes, seconds (first byte and
 whole), and the server's resident memory (VmRSS) after start-up and its peak (VmHWM) after the export.
 
