@@ -80,7 +80,8 @@ def test_create_form_posts_versions_with_their_own_stock(server: Server, browse:
     expect(ops.locator("#c-variants")).to_have_attribute("aria-invalid", "true")
     expect(ops.locator("#create-msg")).not_to_contain_text("Created drop #")
     # Stock left empty: the versions' sum; a full-width bar and a version's own price read too.
-    ops.fill("#c-variants", f"{sku}-BLK | Black, 256 GB | 3\n\n{sku}-TI｜Titanium, 1 TB｜2｜5999.50")
+    bar = "\uff5c"  # FULLWIDTH VERTICAL LINE, as a Chinese keyboard types it
+    ops.fill("#c-variants", f"{sku}-BLK | Black, 256 GB | 3\n\n{sku}-TI{bar}Titanium, 1 TB{bar}2{bar}5999.50")
     ops.get_by_role("button", name="Create drop").click()
     expect(ops.locator("#create-msg")).to_contain_text("Created drop #")
     drop = next(d for d in server.api.http.get("/api/drops").json() if d["sku"] == sku)
