@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from py_vapid import Vapid02
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.addresses.copy import AddressCopy
 from accounts.addresses.service import AddressBook
 from accounts.service import AccountService
 from audit.schemas import Actor
@@ -174,7 +175,7 @@ async def build_services(runtime: Runtime) -> Services:
     providers = payment_providers(settings)
     refunds = Refunds(providers, test_provider, inventory, loader, runtime.sessions, runtime.redis, runtime.keys,
                       runtime.clock)
-    addresses = AddressBook(runtime.sessions)
+    addresses = AddressBook(runtime.sessions, AddressCopy(runtime.redis, runtime.keys))
     payments = PaymentService(providers, inventory, loader, catalog, runtime.sessions, share, gate, refunds,
                               addresses)
     orders = OrderService(inventory, lookup, loader, gate, share, test_provider, runtime.versions, failover,
@@ -183,6 +184,10 @@ async def build_services(runtime: Runtime) -> Services:
         await code_sync.drain()  # F-code changes a stopped worker had not written to SQL yet
     except Exception:
         log.exception("F-code record catch-up at start-up failed; the stats call retries it")
+    try:
+        await addresses.backfill()  # a new or flushed Redis: the addresses payments read, copied from SQL
+    except Exception:
+        log.exception("Copying the address books into Redis at start-up failed; payments read SQL for them")
     accounts = AccountService(settings, runtime.sessions, runtime.redis, runtime.keys, runtime.tokens,
                               runtime.versions, runtime.passwords)
     state = DropState(runtime.redis, runtime.keys, runtime.clock, control_scripts, failover)

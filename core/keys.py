@@ -97,6 +97,16 @@ class Keys:
         """Exists once `token_versions` was built from the record; gone means Redis lost it."""
         return f"{self.prefix}:{{tokver}}:ready"
 
+    def address_book(self, user_id: int) -> str:
+        """Hash: address id -> the address as an order keeps it (JSON), "" once deleted: the copy a
+        payment reads, so paying never waits on SQL (accounts/addresses/copy.py)."""
+        return f"{self.prefix}:{{addr:{user_id}}}:book"
+
+    @property
+    def address_books_copied(self) -> str:
+        """Exists once every address in SQL was copied into the books (gone with a flushed Redis)."""
+        return f"{self.prefix}:addresses:copied"
+
     def fcode(self, code_hash: str) -> str:
         return f"{self.prefix}:{{fcode:{code_hash}}}:state"
 

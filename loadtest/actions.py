@@ -53,6 +53,7 @@ class Shared:
     buyers = AccountPool([], wrap=True)
     employees = AccountPool([], wrap=False)
     share_tokens: deque[str] = deque(maxlen=10_000)
+    sold_out_variants: set[str] = set()  # variants this process saw sold out: the page shows them so
     settling = Group()  # buyers paying, cancelling or walking away, each on their own time
 
 
@@ -248,14 +249,34 @@ def share_token(url: Any) -> str | None:
     return path[3:] if path.startswith("/s/") and len(path) > 3 else None
 
 
+def choose_variant() -> str | None:
+    """On a drop with variants, the one a buyer picks: any still shown on sale, else any at all (units
+    that come back go to whoever asks first)."""
+    if not PLAN.variants:
+        return None
+    on_sale = [sku for sku in PLAN.variants if sku not in Shared.sold_out_variants]
+    return random.choice(on_sale or PLAN.variants)
+
+
 def buy(client: FastHttpSession, buyer: Account, body: PurchaseBody, name: str) -> OrderJson | None:
-    """One purchase with a fresh Idempotency-Key; the order when it took a unit."""
+    """One purchase with a fresh Idempotency-Key (of a variant the buyer chose, on a drop with
+    variants); the order when it took a unit."""
     key = uuid.uuid4().hex
     at = time.time()
     if name == PURCHASE:
         TALLY.attempt(at)
+    variant = choose_variant()
+    if variant is not None:
+        body = {**body, "variant": variant}
+
+    def of_variant(_: int, taken: Any) -> str | None:
+        ok = variant is None or (isinstance(taken, dict) and taken.get("variant") == variant)
+        return None if ok else "the order is not of the variant chosen"
+
     status, order, elapsed_ms = call(client, "POST", f"{DROP_PATH}/purchase", name, buyer, body,
-                                     {"Idempotency-Key": key})
+                                     {"Idempotency-Key": key}, check=of_variant)
+    if variant is not None and status == 409 and isinstance(order, dict) and order.get("code") == "sold_out":
+        Shared.sold_out_variants.add(variant)
     if status != 201 or not is_order(order):
         return None
     TALLY.unit(at, elapsed_ms)

@@ -51,6 +51,9 @@ def loadtest(
     provider: Annotated[str, Opt(help="test | stripe | alipay: stripe and alipay pay through their local "
                                       "stand-ins, whose signed notices arrive 0-5 s late, 5% twice, 2% out of "
                                       "order (own server only).")] = "test",
+    variants: Annotated[int, Opt(min=0, max=20, help="Variants of the drop, the stock split across them; each buyer "
+                                                   "chooses one still on sale (0: a drop without "
+                                                   "variants).")] = 0,
     max_notice_p99_ms: Annotated[float, Opt(min=0, help="--provider: fail above this p99 of the service's "
                                                         "answers to the provider's notices.")] = 50.0,
 ) -> None:
@@ -68,7 +71,8 @@ def loadtest(
                       processes=processes, server_workers=server_workers, accounts=accounts,
                       report_dir=report_dir, tolerance=tolerance, max_p99_ms=max_p99_ms,
                       database_url=database_url, profile=profile, bots=bots, admit_per_second=admit_per_second,
-                      rounds=rounds, provider=provider, max_notice_p99_ms=max_notice_p99_ms)
+                      rounds=rounds, provider=provider, max_notice_p99_ms=max_notice_p99_ms,
+                      variants=variants)
     try:
         code = run(options, typer.echo)
     except UsageError as exc:

@@ -89,10 +89,13 @@ class CpuMeter:
 
 
 class StatsWatch:
-    """Polls the operator's stats: `remaining + reserved + paid == stock` must hold at every sample."""
+    """Polls the operator's stats: `remaining + reserved + paid == stock` must hold at every sample, for
+    the drop and for each of its variants (`variants`: sku -> stock)."""
 
-    def __init__(self, client: httpx.AsyncClient, token: str, drop_id: int, stock: int) -> None:
+    def __init__(self, client: httpx.AsyncClient, token: str, drop_id: int, stock: int,
+                 variants: dict[str, int] | None = None) -> None:
         self.client, self.token, self.drop_id, self.stock = client, token, drop_id, stock
+        self.variants = variants or {}
         self.samples = 0
         self.violations: list[dict[str, Any]] = []
         self.errors = 0
@@ -105,13 +108,19 @@ class StatsWatch:
                 self.errors += 1
             else:
                 self.samples += 1
-                total = int(stats["remaining"]) + int(stats["reserved"]) + int(stats["paid"])
-                if total != self.stock or int(stats["remaining"]) < 0:
+                if not self._conserved(stats):
                     self.violations.append(stats)
             await asyncio.sleep(interval)
 
+    def _conserved(self, stats: dict[str, Any]) -> bool:
+        shown = stats.get("variants") or {}
+        counters = [(stats, self.stock), *((shown.get(sku), stock) for sku, stock in self.variants.items())]
+        return all(c is not None and int(c["remaining"]) + int(c["reserved"]) + int(c["paid"]) == stock
+                   and int(c["remaining"]) >= 0 for c, stock in counters)
+
     def check(self) -> Check:
-        detail = f"{self.samples} samples during the run, {len(self.violations)} off"
+        per = f" (the drop and each of {len(self.variants)} variants)" if self.variants else ""
+        detail = f"{self.samples} samples{per} during the run, {len(self.violations)} off"
         if self.violations:
             detail += f"; first: {self.violations[0]}"
         if self.errors:

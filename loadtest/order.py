@@ -24,11 +24,13 @@ class OrderJson(TypedDict):
 
 
 class PurchaseBody(TypedDict):
-    """What a purchase sends: one unit, perhaps with an F-code or a friend's share token."""
+    """What a purchase sends: one unit, perhaps with an F-code or a friend's share token, of the
+    variant the buyer chose on a drop with variants."""
 
     quantity: int
     fcode: NotRequired[str]
     ref: NotRequired[str]
+    variant: NotRequired[str]
 
 
 def is_order(data: Any) -> TypeGuard[OrderJson]:

@@ -47,6 +47,7 @@ class Plan:
     provider: str = "test"
     provider_base: str = ""            # the stand-in's origin
     stripe_publishable_key: str = ""
+    variants: list[str] = field(default_factory=list)  # the drop's variant skus (empty: none)
     buyers: list[Account] = field(default_factory=list)
     employees: list[Account] = field(default_factory=list)
 
@@ -79,6 +80,25 @@ class Plan:
             raise SystemExit(f"{PLAN_ENV} is not set: run the rehearsal with `flashsale loadtest`, "
                              "which provisions the drop and accounts and writes the plan")
         return cls.load(path)
+
+
+def split_stock(stock: int, variants: int) -> list[int]:
+    """The drop's stock across its variants, as evenly as it goes (the first ones take the remainder)."""
+    base, extra = divmod(stock, variants)
+    return [base + (1 if i < extra else 0) for i in range(variants)]
+
+
+def variant_stocks(run_id: str, stock: int, count: int) -> dict[str, int]:
+    """`--variants`: each variant's sku -> its stock (none without)."""
+    return {f"lt-{run_id}-v{i + 1}": n for i, n in enumerate(split_stock(stock, count))} if count else {}
+
+
+def variant_fields(stocks: dict[str, int]) -> dict[str, Any]:
+    """The drop's `variants` field for the admin API (nothing without variants)."""
+    if not stocks:
+        return {}
+    return {"variants": [{"sku": sku, "name": f"Variant {i + 1}", "stock": n}
+                         for i, (sku, n) in enumerate(stocks.items())]}
 
 
 def buyer_users_for(units_per_second: float) -> int:

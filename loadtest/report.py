@@ -70,6 +70,7 @@ class Figures:
     all_answers: dict[str, int]
     stats: dict[str, Any]
     cpu: CpuShare | None = None
+    latency_by_request: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> percentile -> ms
     checks: list[Check] = field(default_factory=list)
 
     @property
@@ -97,7 +98,8 @@ def figures(tally: Tally, locust: dict[str, LocustRow], stats: dict[str, Any], *
         purchase_requests=sum(locust[n].requests for n in PURCHASES if n in locust),
         requests=total.requests if total else 0, requests_per_s=total.requests_per_s if total else 0.0,
         locust_failures=total.failures if total else 0, purchase_answers=tally.by_code(PURCHASES),
-        all_answers=tally.by_code(), stats=stats)
+        all_answers=tally.by_code(), stats=stats,
+        latency_by_request={name: row.percentiles_ms for name, row in sorted(locust.items()) if name != "Aggregated"})
 
 
 def rate_check(result: Figures, tolerance: float) -> Check:
@@ -135,6 +137,9 @@ def render(result: Figures, drop_id: int, report_dir: Path) -> str:
                                                          for p, v in result.unit_purchase_ms.items()),
         f"  requests        {result.requests} ({result.requests_per_s:.1f}/s), "
         f"Locust failures {result.locust_failures}",
+        "  latency by request (Locust):",
+        *(f"    {name}: " + "  ".join(f"p{p.rstrip('%')} {_ms(v)}" for p, v in ms.items())
+          for name, ms in result.latency_by_request.items()),
         "  purchase answers: " + ", ".join(f"{code}: {n}" for code, n in result.purchase_answers.items()),
         "  all answers:      " + ", ".join(f"{code}: {n}" for code, n in result.all_answers.items()),
         f"  stats: remaining {s.get('remaining')}, reserved {s.get('reserved')}, paid {s.get('paid')}, "

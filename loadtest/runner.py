@@ -26,7 +26,7 @@ from loadtest.fairness_report import as_json as fairness_json
 from loadtest.fairness_report import render as render_fairness
 from loadtest.monitor import CpuMeter, StatsWatch, render_costs, start_profiles, tree
 from loadtest.payments_check import drain_notices, provider_base, provider_checks, stand_ins
-from loadtest.plan import PLAN_ENV, Account, Plan, buyer_users_for, buyers_needed
+from loadtest.plan import PLAN_ENV, Account, Plan, buyer_users_for, buyers_needed, variant_fields, variant_stocks
 from loadtest.provision import DropSpec, Say, create_drop, epoch, login, register_accounts, seed_accounts
 from loadtest.report import figures, latency_check, rate_check, read_locust_stats, render, write_summary
 from loadtest.server import LocalServer
@@ -91,6 +91,7 @@ class Options:
     rounds: int = 1                 # --bots: pairs of drops (without, with the room) with the same crowd
     provider: str = "test"          # stripe | alipay: pay through the local stand-ins (fakes/)
     max_notice_p99_ms: float = 50.0
+    variants: int = 0               # > 0: the drop sells that many variants, the stock split across them
 
 
 def run(options: Options, say: Say = print) -> int:
@@ -110,6 +111,8 @@ async def _run(o: Options, say: Say) -> int:
                 raise UsageError("--provider is test, stripe or alipay")
             if o.provider != "test" and o.host is not None:
                 raise UsageError("--provider stripe|alipay pays through local stand-ins: the server started here")
+            if o.stock < o.variants:
+                raise UsageError("--variants needs at least one unit of --stock per variant")
             env = dict(CHEAP_CHALLENGES if o.bots else {})
             if o.provider != "test":
                 fakes = stand_ins(work)
@@ -206,9 +209,11 @@ async def _rehearse(o: Options, say: Say, target: Target, server: LocalServer | 
         mode, buyers, employees = await _accounts(o, say, client, token, run_id, db_settings)
         priority = o.priority_minutes if o.fcode_holders else 0
         opens = time.time() + o.lead + priority * 60
+        stocks = variant_stocks(run_id, o.stock, o.variants)
         drop = await create_drop(client, token, DropSpec(run_id=run_id, stock=o.stock, per_user_limit=o.per_user_limit,
                                                          starts_at=opens, priority_minutes=priority,
-                                                         pay_window_seconds=o.pay_window, duration=o.duration))
+                                                         pay_window_seconds=o.pay_window, duration=o.duration,
+                                                         extra=variant_fields(stocks)))
         drop_id, starts_at = int(drop["id"]), epoch(drop["starts_at"])
         tally_path = work / "tally.json"
         plan = Plan(host=host, drop_id=drop_id, stock=o.stock, per_user_limit=o.per_user_limit,
@@ -219,14 +224,16 @@ async def _rehearse(o: Options, say: Say, target: Target, server: LocalServer | 
                     leave_ratio=o.leave_ratio, partitions=max(1, o.processes), tally_path=str(tally_path),
                     buyers=buyers, employees=employees, provider=o.provider,
                     provider_base=provider_base(o.provider, fakes),
-                    stripe_publishable_key=fakes.keys.stripe_publishable_key if fakes else "")
+                    stripe_publishable_key=fakes.keys.stripe_publishable_key if fakes else "",
+                    variants=list(stocks))
         plan_path = work / "plan.json"
         plan.dump(plan_path)
         run_seconds = max(1, math.ceil(starts_at + o.duration - time.time()))
         spread = f" in {o.processes} processes" if o.processes > 1 else ""
-        say(f"drop {drop_id}: {o.stock} units, opens in {starts_at - time.time():.1f} s; Locust: "
+        split = f" in {len(stocks)} variants {list(stocks.values())}" if stocks else ""
+        say(f"drop {drop_id}: {o.stock} units{split}, opens in {starts_at - time.time():.1f} s; Locust: "
             f"{plan.user_counts()} for {run_seconds} s{spread}")
-        watch = StatsWatch(client, token, drop_id, o.stock)
+        watch = StatsWatch(client, token, drop_id, o.stock, stocks)
         locust_exit, meter, profiles = await _run_locust(o, plan, plan_path, host, run_seconds, report_dir,
                                                          server, watch)
         if not tally_path.exists():
@@ -237,7 +244,7 @@ async def _rehearse(o: Options, say: Say, target: Target, server: LocalServer | 
         locust_rows = read_locust_stats(report_dir / "locust_stats.csv")
         drained = await drain_notices(o.provider, fakes.endpoints) if fakes and fakes.endpoints else None
         stats, checks = await verify(client, token, drop_id, stock=o.stock, per_user_limit=o.per_user_limit,
-                                     tally=tally, settings=db_settings, sink_wait=o.sink_wait)
+                                     tally=tally, settings=db_settings, sink_wait=o.sink_wait, variants=stocks)
         if fakes is not None and fakes.endpoints is not None and drained is not None:
             checks += await provider_checks(o.provider, fakes.endpoints, db_settings, drop_id, o.max_notice_p99_ms,
                                             drained)

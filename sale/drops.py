@@ -21,6 +21,7 @@ from sale.exceptions import BadDrop, DropNotFound, client_code
 from sale.images.service import DropImageService, Gallery, ImageChanged
 from sale.images.store import image_fields
 from sale.inventory import Inventory, LiveDrop
+from sale.live_order import LiveOrder
 from sale.loader import DropLoader
 from sale.models import Drop
 from sale.queue.service import QueueService
@@ -271,11 +272,15 @@ class DropAdmin:
     async def stats(self, drop_id: int) -> StatsOut:
         drop = await self._drop(drop_id)
 
-        async def missing(found: tuple[dict[bytes, bytes], dict[bytes, bytes], int]) -> bool:
+        async def missing(found: tuple[dict[bytes, bytes], dict[bytes, bytes], int, dict[str, LiveOrder]]) -> bool:
             return b"remaining" not in found[0]
 
-        inv, rejected, orders = await self.loader.retry_missing(drop_id, lambda: self.inventory.stats(drop_id),
-                                                                missing)
+        async def read() -> tuple[dict[bytes, bytes], dict[bytes, bytes], int, dict[str, LiveOrder]]:
+            if drop.variants:  # every order, at the same moment as the counters
+                return await self.inventory.stats_with_orders(drop_id)
+            return (*await self.inventory.stats(drop_id), {})
+
+        inv, rejected, orders, live = await self.loader.retry_missing(drop_id, read, missing)
         counts: Counter[str] = Counter()
         for code, count in rejected.items():
             counts[client_code(code.decode())] += int(count)
@@ -285,7 +290,7 @@ class DropAdmin:
 
         # Attempts are derived, not counted on the purchase path: each made an order or a refusal.
         sold_out_ms = inv.get(b"sold_out_at")
-        variants = await self._variant_stats(drop, inv) if drop.variants else None
+        variants = self._variant_stats(drop, inv, live) if drop.variants else None
         prices = {str(v["sku"]): int(v["price_cents"]) for v in drop.variants or ()}
         # Each variant at its own price; a drop without variants at the drop's.
         revenue = (sum(stats.paid * prices[sku] for sku, stats in variants.items()) if variants
@@ -299,11 +304,12 @@ class DropAdmin:
                         refunded=num("refunded"), revenue_cents=revenue,
                         variants=variants)
 
-    async def _variant_stats(self, drop: Drop, inv: dict[bytes, bytes]) -> dict[str, VariantStats]:
-        """Per variant: units left from the drop's counters, the rest summed over its orders in Redis."""
-        assert drop.id is not None
+    def _variant_stats(self, drop: Drop, inv: dict[bytes, bytes], live: dict[str, LiveOrder]
+                       ) -> dict[str, VariantStats]:
+        """Per variant: units left from the drop's counters, the rest summed over its orders in Redis
+        (read in the same MULTI: remaining + reserved + paid == stock holds for each variant too)."""
         units: dict[str, Counter[str]] = {str(v["sku"]): Counter() for v in drop.variants or ()}
-        for order in (await self.inventory.all_orders(drop.id)).values():
+        for order in live.values():
             if order.variant in units:
                 units[order.variant]["reserved" if order.status == "paying" else order.status] += order.quantity
         return {str(v["sku"]): VariantStats(

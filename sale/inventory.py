@@ -284,6 +284,19 @@ class Inventory:
             inv, rejected, orders = await pipe.execute()
         return inv, rejected, int(orders)
 
+    async def stats_with_orders(self, drop_id: int) -> tuple[dict[bytes, bytes], dict[bytes, bytes], int,
+                                                             dict[str, LiveOrder]]:
+        """`stats` and every order, read at one moment (MULTI, one slot): a variant's counters, summed
+        over its orders, then agree with the units left the drop's hash keeps for it."""
+        k = self.keys.drop(drop_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(k.inv)
+            pipe.hgetall(k.rejected)
+            pipe.hgetall(k.orders)
+            inv, rejected, raw = await pipe.execute()
+        orders = {key.decode(): LiveOrder.decode(value) for key, value in raw.items()}
+        return inv, rejected, len(orders), orders
+
     async def all_orders(self, drop_id: int) -> dict[str, LiveOrder]:
         raw: dict[bytes, bytes] = await self.redis.hgetall(self.keys.drop(drop_id).orders)  # type: ignore[assignment]
         return {key.decode(): LiveOrder.decode(value) for key, value in raw.items()}

@@ -82,8 +82,9 @@ class OrderService:
                   check_token: Callable[[], Awaitable[object]], provider: str = "test",
                   address_id: int | None = None) -> bytes:
         """The test provider charges in the request; the others begin a payment the provider's notice
-        completes (sale/payments). With `address_id`, the buyer's address is read (one SQL read, before
-        any Redis step; the purchase itself never waits on SQL) and recorded on the order as `shipping`."""
+        completes (sale/payments). With `address_id`, the buyer's address is read from its Redis copy
+        (accounts/addresses/copy.py: SQL only when the copy lacks it) and recorded on the order as
+        `shipping`, which the sink writes to the order's row."""
         shipping: Shipping | None = None
         if address_id is not None:
             await self.versions.check_recent(claims.user_id, claims.ver)

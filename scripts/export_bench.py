@@ -1,7 +1,8 @@
 """How long the CSV export of one drop's orders takes, and what it costs the server in memory.
 
-Seeds a fresh database with one drop of N orders (N buyers, some with Chinese addresses), starts
-`flashsale serve` (one worker, so its PID is the process that streams), downloads
+Seeds a fresh database with one drop of N orders (N buyers, some with Chinese email addresses; each
+order with a number and a variant, the paid ones with a shipping address), starts `flashsale serve`
+(one worker, so its PID is the process that streams), downloads
 `GET /api/admin/drops/{id}/orders.csv` as an operator and prints: rows, bytes, seconds (first byte and
 whole), and the server's resident memory (VmRSS) after start-up and its peak (VmHWM) after the export.
 
@@ -102,7 +103,11 @@ async def seed(settings: Settings, count: int) -> tuple[int, int, int]:
                         "ended_at": created + timedelta(minutes=30) if status != "paid" else None,
                         "payment_ref": "ch_" + secrets.token_hex(8) if status == "paid" else None,
                         "fcode_hash": None, "ref_token": None, "refund_status": None, "refunded_at": None,
-                        "refund_ref": None})
+                        "refund_ref": None, "number": f"{drop_id}-{n + 1:05d}",
+                        "variant": ("mi-15-black", "mi-15-white")[n % 2],
+                        "shipping": ({"name": f"王小明{n}", "phone": "+86 138 0013 8000", "country": "CN",
+                                      "region": "北京市", "city": "北京", "line1": f"海淀区清河中街{n}号",
+                                      "line2": None, "postal_code": "100085"} if status == "paid" else None)})
                 await session.execute(insert(Order), orders)
         return drop_id, operator_id, empty_id
     finally:

@@ -78,6 +78,7 @@ async def test_orders_in_pages_with_filters(app: FastAPI, client: httpx.AsyncCli
     assert (first["buyer_email"], first["user_id"], first["status"], first["quantity"]) == (
         buyers[0].email, buyers[0].id, "paid", 1)
     assert first["paid_at"] is not None and first["amount_cents"] == 199900
+    assert first["number"] == orders[0]["number"] and first["variant"] is None and first["shipping"] is None
     everything = (await client.get("/api/admin/orders", params={"limit": 200}, headers=operator.headers)).json()
     assert {o["drop_id"] for o in everything["items"]} >= {drop["id"], other["id"]}
     none = await client.get("/api/admin/orders", params={"drop_id": 999_999}, headers=operator.headers)
@@ -106,8 +107,11 @@ async def test_csv_export_streams_every_order_excel_ready(app: FastAPI, client: 
         "paid", buyers[0].email, "JPY", "12800", "12800")
     assert mine["paid_at"].endswith("Z") and mine["created_at"].endswith("Z")
     assert by_id[orders[1]["id"]]["status"] == "cancelled" and by_id[orders[1]["id"]]["ended_at"]
-    assert list(rows[0]) == ["order_id", "status", "quantity", "amount_cents", "amount", "currency", "created_at",
-                             "pay_by", "paid_at", "ended_at", "refund_status", "refunded_at", "buyer_email"]
+    assert list(rows[0]) == ["order_id", "order_number", "variant", "status", "quantity", "amount_cents", "amount",
+                             "currency", "created_at", "pay_by", "paid_at", "ended_at", "refund_status", "refunded_at",
+                             "buyer_email", "ship_name", "ship_phone", "ship_country", "ship_region", "ship_city",
+                             "ship_line1", "ship_line2", "ship_postal_code"]
+    assert mine["order_number"] == orders[0]["number"] and mine["variant"] == "" and mine["ship_line1"] == ""
     assert is_problem(await client.get("/api/admin/drops/999999/orders.csv", headers=operator.headers), 404,
                       "drop_not_found")
     empty = await create_drop(client, operator)
@@ -127,3 +131,46 @@ async def test_csv_cells_never_run_as_formulas(app: FastAPI, client: httpx.Async
     text = (await client.get(f"/api/admin/drops/{drop['id']}/orders.csv", headers=operator.headers)).text
     row = next(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
     assert row["buyer_email"].startswith("'=HYPERLINK") and row["amount"] == "19.99"
+
+
+async def test_orders_and_csv_carry_the_number_variant_and_address(app: FastAPI, client: httpx.AsyncClient) -> None:
+    operator, buyer, other = await make_account(app, "operator"), await make_account(app), await make_account(app)
+    drop = await create_drop(client, operator, stock=5, price_cents=100, shipping_required=True,
+                             variants=[{"sku": "band-black", "name": "黑色", "stock": 3},
+                                       {"sku": "band-pink", "name": "粉色", "stock": 2}])
+    shipped = await buy(client, buyer, drop["id"], variant="band-pink")
+    waiting = await buy(client, other, drop["id"], variant="band-black")
+    address = await client.post("/api/me/addresses", headers=buyer.headers, json={
+        "name": "=王小明", "phone": "+86 138 0013 8000", "country": "CN", "region": "北京市", "city": "北京",
+        "line1": "海淀区清河中街68号", "postal_code": "100085"})
+    assert address.status_code == 201, address.text
+    paid = await client.post(f"/api/orders/{shipped['id']}/pay", headers=buyer.headers,
+                             json={"payment_token": "test_ok", "address_id": address.json()["id"]})
+    assert paid.status_code == 200, paid.text
+    await sunk(app, drop["id"], {"paid": 1, "reserved": 1})
+
+    async def shipping_landed() -> bool:
+        items = (await client.get("/api/admin/orders", params={"drop_id": drop["id"], "status": "paid"},
+                                  headers=operator.headers)).json()["items"]
+        return bool(items) and items[0]["shipping"] is not None
+
+    await eventually(shipping_landed)
+    items = {o["id"]: o for o in (await client.get("/api/admin/orders", params={"drop_id": drop["id"]},
+                                                   headers=operator.headers)).json()["items"]}
+    assert (items[shipped["id"]]["number"], items[shipped["id"]]["variant"]) == (shipped["number"], "band-pink")
+    assert items[shipped["id"]]["shipping"] == {"name": "=王小明", "phone": "+86 138 0013 8000", "country": "CN",
+                                                "region": "北京市", "city": "北京", "line1": "海淀区清河中街68号",
+                                                "line2": None, "postal_code": "100085"}
+    assert items[waiting["id"]]["variant"] == "band-black" and items[waiting["id"]]["shipping"] is None
+
+    text = (await client.get(f"/api/admin/drops/{drop['id']}/orders.csv", headers=operator.headers)).text
+    rows = {r["order_id"]: r for r in csv.DictReader(io.StringIO(text.lstrip("\ufeff")))}
+    row = rows[shipped["id"]]
+    assert (row["order_number"], row["variant"], row["status"]) == (shipped["number"], "band-pink", "paid")
+    # The address's cells, a spreadsheet formula never run (a name or a phone starting = or +).
+    assert (row["ship_name"], row["ship_phone"], row["ship_country"], row["ship_region"], row["ship_city"],
+            row["ship_line1"], row["ship_line2"], row["ship_postal_code"]) == (
+        "'=王小明", "'+86 138 0013 8000", "CN", "北京市", "北京", "海淀区清河中街68号", "", "100085")
+    unshipped = rows[waiting["id"]]
+    assert unshipped["variant"] == "band-black" and unshipped["order_number"] == waiting["number"]
+    assert all(unshipped[c] == "" for c in unshipped if c.startswith("ship_"))

@@ -14,6 +14,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from accounts.addresses.exceptions import AddressNotFound
+from accounts.addresses.schemas import Shipping
 from sale.models import Order
 from tests.support import (
     buy,
@@ -187,3 +189,36 @@ async def test_provider_payment_records_the_address(app: FastAPI, client: httpx.
     assert state == "begun" and begun is not None and begun.ship == shipping
     state, existing = await inventory.begin_payment(drop["id"], order["id"], buyer.id, "stripe")
     assert state == "existing" and existing is not None and existing.ship == shipping
+
+
+async def test_the_address_copy_a_payment_reads(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """The Redis copy of the address book: written with SQL, tombstoned on delete (not brought back by
+    a fill from an older read), refilled from SQL when Redis lost it (on a payment, a listing, or at
+    start-up once per Redis lifetime)."""
+    buyer = await make_account(app)
+    services, runtime = services_of(app), runtime_of(app)
+    book, copy = services.addresses, services.addresses.copy
+    key = runtime.keys.address_book(buyer.id)
+    kept = await add_address(client, buyer.headers)
+    gone = await add_address(client, buyer.headers, line1="Old street 1")
+    assert set(await runtime.redis.hkeys(key)) == {str(kept["id"]).encode(), str(gone["id"]).encode()}
+    stale = await book.shipping(buyer.id, gone["id"])
+    assert (await client.delete(f"/api/me/addresses/{gone['id']}", headers=buyer.headers)).status_code == 204
+    await copy.fill({buyer.id: [(gone["id"], stale)]})  # a fill from a read made before the delete
+    assert await copy.get(buyer.id, gone["id"]) is None
+    with pytest.raises(AddressNotFound):
+        await book.shipping(buyer.id, gone["id"])
+    # Redis lost the book: a payment's read goes to SQL once and copies what it read.
+    await runtime.redis.delete(key)
+    assert (await book.shipping(buyer.id, kept["id"])).line1 == ADDRESS["line1"]
+    assert await runtime.redis.hkeys(key) == [str(kept["id"]).encode()]
+    # Listing the book fills it too.
+    await runtime.redis.delete(key)
+    assert len((await client.get("/api/me/addresses", headers=buyer.headers)).json()) == 1
+    assert isinstance(await copy.get(buyer.id, kept["id"]), Shipping)
+    # A new (or flushed) Redis: the start-up copies every address, once.
+    await runtime.redis.delete(key)
+    await runtime.redis.delete(runtime.keys.address_books_copied)
+    assert await book.backfill() >= 1
+    assert isinstance(await copy.get(buyer.id, kept["id"]), Shipping)
+    assert await book.backfill() == 0

@@ -23,6 +23,7 @@ from core.settings import Settings
 from sale.models import Order
 from tests.support import create_drop, eventually, make_account, make_accounts, runtime_of
 from tests.support.server import stop_process
+from tests.test_drop_images import picture
 
 pytestmark = pytest.mark.cluster  # two nodes behind HAProxy on the session's Redis: a Cluster in CI's third pass
 
@@ -128,3 +129,32 @@ async def test_sale_through_two_nodes_behind_haproxy(app: FastAPI, client: httpx
     assert sum(r.quantity for r in rows) == 50
     held = Counter(r.user_id for r in rows)
     assert max(held.values()) <= 2 and len(held) >= 25
+
+
+@pytest.mark.slow
+async def test_a_picture_uploaded_through_one_node_is_served_by_the_other(
+        app: FastAPI, client: httpx.AsyncClient, balanced: tuple[str, list[str]]) -> None:
+    """The nodes share nothing but the database and Redis (each its own var dir): a picture uploaded
+    through one is served by the other and through the balancer, byte for byte, cached for good."""
+    lb_url, (first, second) = balanced
+    operator = await make_account(app, "operator")
+    drop = await create_drop(client, operator)
+    png = picture("PNG", (1200, 900))
+    async with httpx.AsyncClient(timeout=30) as http:
+        uploaded = await http.post(f"{first}/api/admin/drops/{drop['id']}/images", headers=operator.headers,
+                                   files={"file": ("p.png", png, "image/png")})
+        assert uploaded.status_code == 201, uploaded.text
+
+        async def second_shows_it() -> bool:  # its copy of the catalog follows within a moment
+            return bool((await http.get(f"{second}/api/drops/{drop['id']}")).json()["images"])
+
+        await eventually(second_shows_it, timeout=10)
+        shown = (await http.get(f"{second}/api/drops/{drop['id']}")).json()
+        assert [i["sizes"] for i in shown["images"]] == [i["sizes"] for i in uploaded.json()["images"]]
+        for size in shown["images"][0]["sizes"]:
+            for kind in ("jpeg", "webp"):
+                path = "/" + size[kind].split("://", 1)[-1].split("/", 1)[-1].lstrip("/")
+                answers = [await http.get(f"{base}{path}") for base in (first, second, lb_url)]
+                assert [a.status_code for a in answers] == [200, 200, 200], path
+                assert answers[0].content == answers[1].content == answers[2].content
+                assert answers[1].headers["cache-control"] == "public, max-age=31536000, immutable"

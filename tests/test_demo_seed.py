@@ -3,6 +3,7 @@ only on the embedded defaults outside production, each drop with a stored pictur
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from app.demo.seed import describe, seed_demo, should_seed
 from core.db import make_engine, make_sessionmaker
 from core.migrate import upgrade
 from core.settings import Settings
+from sale.drops import phase_of
 from sale.models import Drop, MediaFile
 from tests.support import PG_URL, SERVICES
 
@@ -81,11 +83,16 @@ async def test_racing_seeders_seed_once(fresh_settings: Settings) -> None:
     assert len({a.password for a in store.accounts}) == 3
     now = datetime.now(UTC)
     starts = [d.starts_at.replace(tzinfo=d.starts_at.tzinfo or UTC) for d in drops]
-    assert len(drops) == 3
+    assert len(drops) == 4
     assert starts[0] <= now  # open now
     assert now < starts[1] <= now + timedelta(minutes=5)  # opens within five minutes
     local = starts[2].astimezone(fresh_settings.zone)  # the next drop day at the drop time
     assert (local.weekday(), local.time()) == (fresh_settings.weekday_index, fresh_settings.drop_time)
+    # In early access right now: the F-code window open, the general sale later today.
+    early = drops[3]
+    assert phase_of(early, early.stock, now) == "priority"
+    assert early.priority_starts_at.replace(tzinfo=UTC) <= now < starts[3] <= now + timedelta(hours=3)
+    assert early.variants and len(early.variants) == 2 and early.shipping_required
     for drop in drops:
         assert drop.image and drop.image["variants"]
         assert drop.pictures == [drop.image]
@@ -94,9 +101,10 @@ async def test_racing_seeders_seed_once(fresh_settings: Settings) -> None:
     text = describe(store, "http://127.0.0.1:8000")
     assert "http://127.0.0.1:8000/login" in text and all(a.password in text for a in store.accounts)
     assert "Mi Phone 15 Ultra  CN¥5,999.00  opens" in text
+    assert re.search(r"Mi Pad 7 Pro  CN¥2,499.00  opens .* \(F-code early access from \d\d:\d\d UTC\)", text)
     # A second start: nothing more, nothing printed.
     assert await seed_demo(fresh_settings) is None
-    assert [len(x) for x in await _rows(fresh_settings)] == [3, 3]
+    assert [len(x) for x in await _rows(fresh_settings)] == [3, 4]
 
 
 async def test_a_store_with_data_is_never_seeded(fresh_settings: Settings) -> None:

@@ -2,10 +2,15 @@
 in the database under content-hash names (identical uploads are one row), served by any node."""
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import httpx
+import yaml
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from app.main import create_app
 from sale.images.store import MediaStore
 from sale.models import MediaFile
 from tests.support import create_drop, is_problem, make_account, runtime_of
@@ -70,3 +75,57 @@ async def test_pictures_live_in_the_database(app: FastAPI, client: httpx.AsyncCl
         assert stored is not None and stored.data == served.content and stored.content_type == "image/jpeg"
     assert await other_node.read("../../etc/passwd") is None
     assert (await client.get("/media/drops/0123456789abcdef0123456789abcdef.jpg")).status_code == 404
+
+
+async def test_a_picture_uploaded_through_one_node_loads_through_another(
+        app: FastAPI, client: httpx.AsyncClient, tmp_path: Path) -> None:
+    """Two app instances on one database and Redis, each with a var dir of its own (the second's empty,
+    its cache cold): what the operator uploads through the first, the second serves, byte for byte,
+    with the same immutable cache headers; neither wrote a picture to its own disk."""
+    operator = await make_account(app, "operator")
+    drop = await create_drop(client, operator)
+    uploaded = await add(client, drop["id"], operator.headers, picture("PNG", (1500, 1000)))
+    assert uploaded.status_code == 201, uploaded.text
+    first_var = runtime_of(app).settings.var_dir
+    other = create_app(runtime_of(app).settings.model_copy(update={"var_dir": tmp_path / "node2",
+                                                                   "run_background": False}))
+    async with other.router.lifespan_context(other), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=other), base_url="http://testserver") as node2:
+        shown = (await node2.get(f"/api/drops/{drop['id']}")).json()
+        assert shown["images"] == uploaded.json()["images"] and shown["image_url"] == uploaded.json()["image_url"]
+        page = await node2.get(f"/drops/{drop['id']}")
+        assert page.status_code == 200
+        urls = [size[kind] for size in shown["images"][0]["sizes"] for kind in ("jpeg", "webp")]
+        assert len(urls) >= 4  # the page draws the gallery from `images` (drop.js)
+        for url in urls:
+            there, here = await node2.get(url), await client.get(url)
+            assert there.status_code == 200 == here.status_code, url
+            assert there.content == here.content and len(there.content) > 1000
+            assert there.headers["content-type"] == here.headers["content-type"]
+            assert there.headers["cache-control"] == "public, max-age=31536000, immutable"
+            assert there.headers["etag"] == here.headers["etag"]
+            assert (await node2.get(url, headers={"If-None-Match": there.headers["etag"]})).status_code == 304
+    for var in (first_var, tmp_path / "node2"):  # no node keeps pictures on its own disk
+        assert not [p for p in (var / "media").rglob("*") if p.is_file()], var
+
+
+def test_compose_nodes_keep_nothing_on_their_own_disk() -> None:
+    """compose.yaml's two-node profile: the nodes share the database (where pictures live), their
+    secrets and VAPID key come from one environment, and their var dir is a tmpfs on a read-only file
+    system owned by the image's user (caches only): a picture on one node's disk could not survive."""
+    root = Path(__file__).resolve().parents[1]
+    services = yaml.safe_load((root / "compose.yaml").read_text())["services"]
+    dockerfile = (root / "Dockerfile").read_text()
+    uid = re.search(r"useradd .*--uid (\d+)", dockerfile)
+    var_dir = re.search(r"FLASHSALE_VAR_DIR=(\S+)", dockerfile)
+    assert uid and var_dir
+    nodes = [services["app1"], services["app2"]]
+    for node in nodes:
+        assert node["read_only"] is True and not node.get("volumes")
+        assert f"{var_dir.group(1)}:uid={uid.group(1)},gid={uid.group(1)},mode=0700" in node["tmpfs"]
+        env = node["environment"]
+        assert "FLASHSALE_MEDIA_DIR" not in env and "FLASHSALE_VAR_DIR" not in env
+        assert env["FLASHSALE_DATABASE_URL"].startswith("postgresql://")
+    shared = ("FLASHSALE_DATABASE_URL", "FLASHSALE_REDIS_URL", "FLASHSALE_JWT_SECRET", "FLASHSALE_SECRET_KEY",
+              "FLASHSALE_VAPID_PRIVATE_KEY", "FLASHSALE_PUBLIC_BASE_URL")
+    assert all(nodes[0]["environment"][k] == nodes[1]["environment"][k] for k in shared)

@@ -311,3 +311,42 @@ async def test_drop_polls_cost_no_sql_and_operator_changes_show_at_once(faulty: 
         assert created["id"] in [d["id"] for d in (await client.get("/api/drops")).json()]
     finally:
         event.remove(engine, "before_cursor_execute", count)
+
+
+async def test_paying_with_an_address_needs_no_database(faulty: Faulty) -> None:
+    """The address a payment names is read from its Redis copy: paying with it goes on while the
+    database is away (not one statement about addresses), and the order's row gets it once it's back."""
+    app, client = faulty.app, faulty.client
+    operator, buyer = await make_account(app, "operator"), await make_account(app)
+    drop = await create_drop(client, operator, stock=3, shipping_required=True)
+    address = await client.post("/api/me/addresses", headers=buyer.headers,
+                                json={"name": "Kim Minji", "phone": "+82 10 1234 5678", "country": "KR",
+                                      "city": "Seoul", "line1": "Teheran-ro 427", "postal_code": "06159"})
+    assert address.status_code == 201, address.text
+    order = (await client.post(f"/api/drops/{drop['id']}/purchase", json={"quantity": 1},
+                               headers=buyer.headers)).json()
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    engine = runtime_of(app).engine.sync_engine
+    faulty.database.cut()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        paid = await client.post(f"/api/orders/{order['id']}/pay", headers=buyer.headers,
+                                 json={"payment_token": "test_ok", "address_id": address.json()["id"]})
+        assert paid.status_code == 200, paid.text
+        assert paid.json()["status"] == "paid" and paid.json()["shipping"]["line1"] == "Teheran-ro 427"
+        assert not [s for s in statements if "addresses" in s], statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+        faulty.database.restore()
+
+    async def recorded() -> bool:
+        orders, _ = await sql_state(app, drop["id"])
+        row = next((o for o in orders if o.id == order["id"]), None)
+        return row is not None and row.status == "paid" and row.shipping is not None \
+            and row.shipping.get("line1") == "Teheran-ro 427"
+
+    await eventually(recorded, timeout=30, interval=0.25)

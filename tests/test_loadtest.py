@@ -12,7 +12,7 @@ import httpx
 from fastapi import FastAPI
 
 from core.settings import Settings
-from loadtest.plan import Account, Plan, buyer_users_for, buyers_needed
+from loadtest.plan import Account, Plan, buyer_users_for, buyers_needed, split_stock, variant_fields
 from loadtest.provision import register_accounts, seed_accounts
 from loadtest.report import LocustRow, figures
 from loadtest.tally import PURCHASE, PURCHASE_RETRY, Tally, is_expected
@@ -61,6 +61,43 @@ async def test_verify_passes_a_clean_sale_and_catches_forged_rows(app: FastAPI, 
     failed = {c.name for c in checks if c.ok is False}
     assert failed == {"no buyer above the limit", "every paid unit is an order row",
                       "never oversold (SQL)"}, checks
+
+
+async def test_verify_checks_each_variant_and_catches_a_row_moved_to_another(
+        app: FastAPI, client: httpx.AsyncClient, settings: Settings) -> None:
+    operator = await make_account(app, "operator")
+    buyers = await make_accounts(app, 12)
+    stocks = {"lt-v1": 4, "lt-v2": 3}
+    drop = await create_drop(client, operator, stock=7, price_cents=100, variants=variant_fields(stocks)["variants"])
+    won = []
+    for i, buyer in enumerate(buyers):
+        answer = await client.post(f"/api/drops/{drop['id']}/purchase", headers=buyer.headers,
+                                   json={"quantity": 1, "variant": "lt-v1" if i % 2 else "lt-v2"})
+        if answer.status_code == 201:
+            won.append((buyer, answer.json()))
+    assert len(won) == 7
+    tally = Tally()
+    for buyer, order in won[:5]:
+        paid = await client.post(f"/api/orders/{order['id']}/pay", json={"payment_token": "test_ok"},
+                                 headers=buyer.headers)
+        assert paid.status_code == 200
+        tally.paid_orders.append(order["id"])
+    stats, checks = await verify(client, operator.token, drop["id"], stock=7, per_user_limit=1, tally=tally,
+                                 settings=settings, sink_wait=10, variants=stocks)
+    assert {v: stats["variants"][v]["remaining"] for v in stocks} == {"lt-v1": 0, "lt-v2": 0}
+    assert [c for c in checks if c.ok is not True] == []
+    assert {c.name for c in checks} >= {"stock conserved per variant", "never oversold per variant",
+                                        "never oversold per variant (SQL)", "counts exact per variant (SQL = Redis)"}
+    # A row rewritten to the other variant: lt-v1 holds 5 rows of 4 in SQL, and SQL's counts differ from Redis'.
+    moved = next(order for _, order in won if order["variant"] == "lt-v2" and order["id"] in tally.paid_orders)
+    async with runtime_of(app).sessions() as session, session.begin():
+        row = await session.get(Order, moved["id"])
+        assert row is not None
+        row.variant = "lt-v1"
+    _, checks = await verify(client, operator.token, drop["id"], stock=7, per_user_limit=1, tally=tally,
+                             settings=settings, sink_wait=0.5, variants=stocks)
+    assert {c.name for c in checks if c.ok is False} == {"never oversold per variant (SQL)",
+                                                         "counts exact per variant (SQL = Redis)"}, checks
 
 
 async def test_verify_skips_sql_for_a_drop_the_database_does_not_hold(
@@ -140,6 +177,11 @@ def test_expected_answers_are_the_sales_refusals_only() -> None:
                                               (403, "not_open"), (429, "rate_limited")])
     assert not any(is_expected(s, c) for s, c in [(500, "internal_error"), (503, ""), (409, "order_expired"),
                                                   (403, "fcode_invalid"), (401, "unauthorized"), (0, "")])
+
+
+def test_stock_splits_across_variants() -> None:
+    assert split_stock(4000, 3) == [1334, 1333, 1333] and split_stock(3, 3) == [1, 1, 1]
+    assert variant_fields({}) == {}
 
 
 def test_plan_round_trips_and_paces_to_the_target(tmp_path: Path) -> None:

@@ -45,3 +45,29 @@ def test_short_rehearsal_sells_out_with_every_invariant_holding(tmp_path: Path, 
         assert (report / name).stat().st_size > 0, name
     assert "/api/drops/[id]/purchase" in (report / "locust_stats.csv").read_text()
     assert not list(report.glob("plan*.json"))  # the plan holds tokens: never in the report directory
+
+
+def test_short_rehearsal_with_variants_holds_every_invariant_per_variant(tmp_path: Path) -> None:
+    """`--variants 3`: the stock split across three variants, buyers choose one still on sale (a sold-out
+    variant's 409 sends them to the others), and the checks hold for each variant: stock conserved at
+    every sample and at the end, never oversold (Redis and SQL), SQL's counts equal to Redis'."""
+    report = tmp_path / "report"
+    command = [*flashsale_command(), "loadtest", "--stock", "150", "--variants", "3", "--units-per-second", "100",
+               "--duration", "4", "--browsers", "2", "--tolerance", "0", "--report-dir", str(report)]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "result: PASS" in done.stdout and "in 3 variants [50, 50, 50]" in done.stdout
+
+    summary = json.loads((report / "summary.json").read_text())
+    checks = {check["name"]: check["ok"] for check in summary["checks"]}
+    for name in ("stock conserved at every sample", "stock conserved per variant", "never oversold per variant",
+                 "never oversold per variant (SQL)", "counts exact per variant (SQL = Redis)",
+                 "every paid unit is an order row", "no unexpected answers"):
+        assert checks[name] is True, (name, summary["checks"])
+    variants = summary["stats"]["variants"]
+    assert len(variants) == 3 and all(v["stock"] == 50 and v["remaining"] == 0 for v in variants.values())
+    assert sum(v["paid"] for v in variants.values()) == summary["stats"]["paid"] > 0
+    assert summary["sold_out"] and summary["purchase_answers"].get("409 sold_out", 0) > 0
+    # Every buyer call's latency is reported, by request.
+    assert {"POST /api/drops/[id]/purchase", "/api/orders/[id]/pay"} <= set(summary["latency_by_request"])
+    assert summary["latency_by_request"]["/api/orders/[id]/pay"]["99%"] > 0

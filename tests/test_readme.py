@@ -88,3 +88,15 @@ def test_every_flashsale_command_in_the_readme_exists() -> None:
 def test_readme_links_the_contract() -> None:
     assert "../shared/API.md" in README
     assert "## Load testing and benchmarks" in README
+
+
+def test_the_first_run_sample_lists_every_demo_drop(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from app.demo.seed import demo_drops
+
+    sample = README[README.index("Demo store seeded"):README.index("Sign in at http://127.0.0.1:8000/login")]
+    listed = re.findall(r"drop #\d+  (.+?)  CN¥", sample)
+    seeded = [body.name for body, _ in demo_drops(Settings(var_dir=tmp_path), datetime.now(UTC))]
+    assert listed == seeded
+    assert "F-code early access from" in sample.splitlines()[-2]  # the one in early access on day one

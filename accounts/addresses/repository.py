@@ -21,6 +21,12 @@ class AddressRepository:
             select(Address).where(Address.user_id == user_id).order_by(col(Address.id)))
         return list(result.scalars().all())
 
+    async def page(self, after_id: int, limit: int) -> list[Address]:
+        """Every account's addresses in id order, `limit` from after `after_id` (the start-up copy)."""
+        result = await self.session.execute(
+            select(Address).where(col(Address.id) > after_id).order_by(col(Address.id)).limit(limit))
+        return list(result.scalars().all())
+
     async def count(self, user_id: int) -> int:
         result = await self.session.execute(select(func.count()).where(Address.user_id == user_id))
         return int(result.scalar_one())

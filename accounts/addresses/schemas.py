@@ -46,6 +46,19 @@ class AddressOut(BaseModel):
     line2: str | None
     postal_code: str | None
 
+class ShippingOut(BaseModel):
+    """The address an order ships to, as the operator's order list answers it."""
+
+    name: str
+    phone: str
+    country: str
+    region: str | None = None
+    city: str
+    line1: str
+    line2: str | None = None
+    postal_code: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Shipping:
     """The copy of an address an order ships to (recorded when it is paid)."""

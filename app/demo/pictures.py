@@ -85,7 +85,22 @@ def buds() -> Image.Image:
     return image
 
 
-PICTURES: dict[str, Callable[[], Image.Image]] = {"phone": phone, "band": band, "buds": buds}
+def pad() -> Image.Image:
+    image = _backdrop((226, 246, 236), (120, 200, 170))
+    body = (420, 300, 1980, 1500)
+    _shadow(image, body, 80)
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle(body, radius=80, fill=(46, 50, 58))
+    _screen(image, (470, 350, 1930, 1450), 50, (60, 200, 160), (30, 70, 150))
+    for x in range(620, 1800, 280):  # app tiles
+        for y in (560, 860):
+            draw.rounded_rectangle((x, y, x + 180, y + 180), radius=44, fill=(210, 250, 235), outline=(250, 255, 252),
+                                   width=4)
+    draw.rounded_rectangle((560, 1560, 1840, 1640), radius=40, fill=(70, 74, 84))  # the keyboard cover's edge
+    return image
+
+
+PICTURES: dict[str, Callable[[], Image.Image]] = {"phone": phone, "band": band, "buds": buds, "pad": pad}
 
 
 def png(name: str) -> bytes:

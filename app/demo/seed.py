@@ -1,4 +1,6 @@
-"""Seeds the demo store once: one account per role with random passwords, three pictured drops.
+"""Seeds the demo store once: one account per role with random passwords, four pictured drops (one on
+sale, one opening within minutes behind a waiting room, one in F-code early access right now, one on
+the next drop day).
 
 Runs in `flashsale serve` before the workers start. Seeding twice never happens: a `store_flags` row
 is inserted first in the same transaction as everything else, so of two racing processes one commits
@@ -33,6 +35,10 @@ from sale.schemas import DropCreate, Spec
 FLAG = "demo_seeded"
 OPENS_IN = timedelta(minutes=4)  # "a drop opening within five minutes"
 LASTS = timedelta(hours=12)  # a flash sale ends within hours
+# The drop in early access now: F-code holders (the demo employee claims codes) may buy from
+# EARLY_SINCE ago, everyone else from GENERAL_IN after the seed.
+EARLY_SINCE = timedelta(minutes=5)
+GENERAL_IN = timedelta(hours=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,7 @@ class DemoDrop:
     starts_at: datetime
     price_cents: int
     currency: str
+    priority_starts_at: datetime | None = None  # F-code early access before starts_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +81,12 @@ PHONE_SPECS = [{"name": "Chip", "value": "Snapdragon 8 Gen 3"},
                {"name": "Camera", "value": "50 MP x 4, Leica optics"}]
 BAND_TEXT = "A bright AMOLED band with GPS built in.\n\nThe sale opens behind a waiting room: join the line early."
 BUDS_TEXT = "Hi-fi wireless earbuds with adaptive noise cancelling.\n\nEmployees with an F-code buy 30 minutes early."
+PAD_TEXT = ("An 11.2-inch 3.2K display, a keyboard cover and a pen: a laptop's work in a tablet.\n\n"
+            "In early access now: employees buy with an F-code (claim this month's at /fcodes); everyone else "
+            "from the general sale.")
 
 
-def _drops(settings: Settings, now: datetime) -> list[tuple[DropCreate, str]]:
+def demo_drops(settings: Settings, now: datetime) -> list[tuple[DropCreate, str]]:
     next_day = next_weekly_slot(now + OPENS_IN + timedelta(minutes=1), settings.weekday_index,
                                 settings.drop_time, settings.zone)
     return [
@@ -100,6 +110,16 @@ def _drops(settings: Settings, now: datetime) -> list[tuple[DropCreate, str]]:
                     shipping_required=True, description=BUDS_TEXT,
                     specs=[Spec(name="Noise cancelling", value="Adaptive, up to 55 dB"),
                            Spec(name="Battery", value="10 h (38 h with the case)")]), "buds"),
+        (DropCreate.model_validate({
+            "sku": "DEMO-PAD-7P", "name": "Mi Pad 7 Pro", "price_cents": 249900, "currency": "CNY",
+            "starts_at": now + GENERAL_IN, "ends_at": now + LASTS, "per_user_limit": 1,
+            "priority_minutes": int((GENERAL_IN + EARLY_SINCE).total_seconds() // 60),
+            "shipping_required": True, "description": PAD_TEXT,
+            "specs": [{"name": "Display", "value": "11.2-inch 3.2K LCD, 144 Hz"},
+                      {"name": "Chip", "value": "Snapdragon 8s Gen 3"}, {"name": "Battery", "value": "8,850 mAh"}],
+            "variants": [{"sku": "DEMO-PAD-GRY-256", "name": "Grey, 8 GB + 256 GB", "stock": 60},
+                         {"sku": "DEMO-PAD-GRN-512", "name": "Green, 12 GB + 512 GB", "stock": 40,
+                          "price_cents": 289900}]}), "pad"),  # F-code early access open now
     ]
 
 
@@ -126,7 +146,7 @@ async def _seed(session: AsyncSession, settings: Settings,
         user = await create_user(session, f"{role.value}@example.com", password, role, f"Demo {role.value}")
         accounts.append(DemoAccount(role.value, user.email, password))
     drops = []
-    for body, picture in _drops(settings, now):
+    for body, picture in demo_drops(settings, now):
         drop = new_drop(body, settings, now)
         image, files = pictures[picture]
         await MediaStore(None, settings.media_root).put(session, files)
@@ -134,7 +154,8 @@ async def _seed(session: AsyncSession, settings: Settings,
         session.add(drop)
         await session.flush()
         assert drop.id is not None
-        drops.append(DemoDrop(drop.id, drop.name, drop.starts_at, drop.price_cents, drop.currency))
+        early = drop.priority_starts_at if drop.priority_starts_at < drop.starts_at else None
+        drops.append(DemoDrop(drop.id, drop.name, drop.starts_at, drop.price_cents, drop.currency, early))
     return DemoStore(tuple(accounts), tuple(drops))
 
 
@@ -148,7 +169,7 @@ async def seed_demo(settings: Settings) -> DemoStore | None:
                 return None
         # Drawn and stored before the transaction (deterministic bytes, content-hash names: harmless
         # to repeat), so the database is locked only for the inserts.
-        pictures = {name: await asyncio.to_thread(_stored_picture, name) for name in ("phone", "band", "buds")}
+        pictures = {name: await asyncio.to_thread(_stored_picture, name) for name in ("phone", "band", "buds", "pad")}
         try:
             async with sessions() as session, session.begin():
                 return await _seed(session, settings, pictures, datetime.now(UTC))
@@ -164,7 +185,9 @@ def describe(store: DemoStore, base_url: str) -> str:
     lines = ["", "Demo store seeded (first run on the embedded defaults; FLASHSALE_DEMO=false turns it off):"]
     for drop in store.drops:
         lines.append(f"  drop #{drop.id}  {drop.name}  {english.money(drop.price_cents, drop.currency)}  "
-                     f"opens {drop.starts_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
+                     f"opens {drop.starts_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+                     + (f" (F-code early access from {drop.priority_starts_at.astimezone(UTC):%H:%M} UTC)"
+                        if drop.priority_starts_at else ""))
     lines.append(f"Sign in at {base_url}/login with one of these accounts (passwords are shown only this once):")
     for account in store.accounts:
         lines.append(f"  {account.role:<9} {account.email:<22} {account.password}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -21,17 +21,19 @@ from sale.exceptions import DropNotFound
 
 BOM = "\ufeff".encode()
 CHUNK = 2000
-COLUMNS = ("order_id", "status", "quantity", "amount_cents", "amount", "currency", "created_at", "pay_by",
-           "paid_at", "ended_at", "refund_status", "refunded_at", "buyer_email")
-# The seam for shipping addresses (the checkout issue adds them to orders): their columns go here, and
-# `shipping_cells` returns a row's cells in the same order.
-SHIPPING_COLUMNS: tuple[str, ...] = ()
-ShippingCells = Callable[[Any], Sequence[str]]
+COLUMNS = ("order_id", "order_number", "variant", "status", "quantity", "amount_cents", "amount", "currency",
+           "created_at", "pay_by", "paid_at", "ended_at", "refund_status", "refunded_at", "buyer_email")
+# The address the order ships to (`orders.shipping`, empty cells without one): the operator's export is
+# the one place outside the buyer's own pages where addresses appear (API.md "Addresses and checkout").
+SHIPPING_FIELDS = ("name", "phone", "country", "region", "city", "line1", "line2", "postal_code")
+SHIPPING_COLUMNS = tuple(f"ship_{name}" for name in SHIPPING_FIELDS)
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
-def no_shipping(_: Any) -> Sequence[str]:
-    return ()
+def shipping_cells(shipping: object) -> list[str]:
+    if not isinstance(shipping, dict):
+        return [""] * len(SHIPPING_FIELDS)
+    return [_text(str(value)) if (value := shipping.get(name)) else "" for name in SHIPPING_FIELDS]
 
 
 def _text(value: str | None) -> str:
@@ -62,11 +64,9 @@ def _amount(cents: int, currency: str, digits: dict[str, int]) -> str:
 
 
 class OrderExport:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], drops: DropAdmin,
-                 shipping: ShippingCells = no_shipping) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], drops: DropAdmin) -> None:
         self.sessions = sessions
         self.drops = drops
-        self.shipping = shipping
 
     async def open_csv(self, drop_id: int) -> AsyncIterator[bytes]:
         """Raises drop_not_found before the stream starts; then the CSV's chunks."""
@@ -90,7 +90,7 @@ class OrderExport:
     def _cells(self, row: sa.Row[Any], digits: dict[str, int]) -> list[str | int]:
         # The columns of AdminRepository's ORDER_COLUMNS, then the buyer's email (by position: fast).
         (order_id, _, _, _, quantity, cents, currency, status, created, pay_by, paid, ended, refund, refunded,
-         email) = cast(tuple[Any, ...], row)[:15]
-        return [_text(order_id), status, quantity, cents, _amount(cents, currency, digits), currency, _time(created),
-                _time(pay_by), _time(paid), _time(ended), refund or "", _time(refunded), _text(email),
-                *self.shipping(row)]
+         number, variant, shipping, email) = cast(tuple[Any, ...], row)[:18]
+        return [_text(order_id), _text(number), _text(variant), status, quantity, cents,
+                _amount(cents, currency, digits), currency, _time(created), _time(pay_by), _time(paid), _time(ended),
+                refund or "", _time(refunded), _text(email), *shipping_cells(shipping)]

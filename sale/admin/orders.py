@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from accounts.addresses.schemas import Shipping, ShippingOut
 from core.clock import as_utc
 from core.cursors import BadCursor, decode_cursor, encode_cursor
 from sale.admin.repository import AdminRepository
@@ -27,7 +28,16 @@ def admin_order(row: sa.Row[Any]) -> AdminOrderOut:
                          sku=m["sku"], quantity=m["quantity"], amount_cents=m["amount_cents"],
                          currency=m["currency"], status=m["status"], created_at=as_utc(m["created_at"]),
                          pay_by=as_utc(m["pay_by"]), paid_at=_at(m["paid_at"]), ended_at=_at(m["ended_at"]),
-                         refund_status=m["refund_status"], refunded_at=_at(m["refunded_at"]))
+                         refund_status=m["refund_status"], refunded_at=_at(m["refunded_at"]),
+                         number=m["number"], variant=m["variant"], shipping=_shipping(m["shipping"]))
+
+
+def _shipping(value: object) -> ShippingOut | None:
+    if not isinstance(value, dict):
+        return None
+    s = Shipping.from_dict(value)
+    return ShippingOut(name=s.name, phone=s.phone, country=s.country, region=s.region, city=s.city, line1=s.line1,
+                       line2=s.line2, postal_code=s.postal_code)
 
 
 def _after(cursor: str) -> tuple[datetime, str]:

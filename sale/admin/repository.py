@@ -16,7 +16,7 @@ from sale.models import Drop, Order
 # In this order in every row read (the export indexes them: see sale/admin/export.py).
 ORDER_COLUMNS = (Order.id, Order.drop_id, Order.user_id, Order.sku, Order.quantity, Order.amount_cents,
                  Order.currency, Order.status, Order.created_at, Order.pay_by, Order.paid_at, Order.ended_at,
-                 Order.refund_status, Order.refunded_at)
+                 Order.refund_status, Order.refunded_at, Order.number, Order.variant, Order.shipping)
 
 
 class AdminRepository:

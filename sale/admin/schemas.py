@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from accounts.addresses.schemas import ShippingOut
 from core.types import ProductName, Sku, plain_text
 from sale.models import NOTICE_MAX_LENGTH
 from sale.schemas import Description, DropOut
@@ -97,6 +98,9 @@ class AdminOrderOut(BaseModel):
     ended_at: datetime | None
     refund_status: str | None
     refunded_at: datetime | None
+    number: str | None = None      # null for orders from before numbers
+    variant: str | None = None     # the variant's sku, null on a drop without variants
+    shipping: ShippingOut | None = None  # the address it ships to, once paid with one (personal data)
 
 
 class OrdersPage(BaseModel):

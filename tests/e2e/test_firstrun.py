@@ -1,5 +1,6 @@
 """A newcomer's first run: `flashsale serve` on the embedded defaults with an empty database seeds the demo
-store, prints the accounts once, and within a minute the storefront shows three pictured drops; the
+store, prints the accounts once, and within a minute the storefront shows four pictured drops (one in
+F-code early access right now); the
 printed operator account opens the dashboard. A second start seeds nothing more.
 
 This server always runs on the embedded defaults (SQLite + embedded Valkey), whatever the test back end:
@@ -73,20 +74,21 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstRun]:
         _stop(process)
 
 
-def test_first_run_shows_three_pictured_drops_and_the_operator_gets_in(first_run: FirstRun, browse: Any) -> None:
+def test_first_run_shows_four_pictured_drops_and_the_operator_gets_in(first_run: FirstRun, browse: Any) -> None:
     assert "Demo store seeded" in first_run.output, first_run.output[-3000:]
     assert set(first_run.accounts) == {"shopper", "employee", "operator"}
     assert f"{first_run.base_url}/login" in first_run.output
 
     page = browse("newcomer", base_url=first_run.base_url)
     page.goto("/")
-    expect(page.locator("#drop-list > li")).to_have_count(3)
+    expect(page.locator("#drop-list > li")).to_have_count(4)
     page.wait_for_function("() => Array.from(document.querySelectorAll('#drop-list picture img'))"
-                           ".filter(i => i.complete && i.naturalWidth > 0).length === 3")
+                           ".filter(i => i.complete && i.naturalWidth > 0).length === 4")
     elapsed = time.monotonic() - first_run.started
-    assert elapsed < 60, f"three pictured drops after {elapsed:.1f} s"
+    assert elapsed < 60, f"four pictured drops after {elapsed:.1f} s"
     badges = page.locator("#drop-list .badge").all_text_contents()
-    assert badges[0] == "On sale" and badges[1:] == ["Coming soon", "Coming soon"], badges
+    # By general-sale time: the phone, the band (minutes), the pad (F-code early access now), the buds.
+    assert badges == ["On sale", "Coming soon", "Early access", "Coming soon"], badges
     expect(page.locator("#drop-list li").nth(1).locator(".countdown")).to_contain_text("Opens in 0")
 
     email, password = first_run.accounts["operator"]
@@ -97,7 +99,7 @@ def test_first_run_shows_three_pictured_drops_and_the_operator_gets_in(first_run
     ops.click("#login-form button[type=submit]")
     expect(ops.locator("nav [data-min-role=operator]")).to_be_visible()
     expect(ops.locator("h1")).to_have_text("Operations")
-    expect(ops.locator("#pick option")).to_have_count(4)  # "Choose a drop…" and the three drops
+    expect(ops.locator("#pick option")).to_have_count(5)  # "Choose a drop…" and the four drops
     ops.select_option("#pick", index=1)
     expect(ops.locator("#live-conn")).to_have_text("Live")
     expect(ops.locator("#k-remaining")).to_have_text("300 / 300")
@@ -116,7 +118,7 @@ def test_printed_passwords_are_nowhere_on_disk(first_run: FirstRun) -> None:
             data = path.read_bytes()
             assert not any(p in data for p in passwords), f"a printed password is in {path}"
     drops = httpx.get(f"{first_run.base_url}/api/drops").json()
-    assert [len(d["images"][0]["sizes"]) for d in drops] == [3, 3, 3] and all(d["image_url"] for d in drops)
+    assert [len(d["images"][0]["sizes"]) for d in drops] == [3, 3, 3, 3] and all(d["image_url"] for d in drops)
 
 
 def test_a_second_start_prints_no_accounts(first_run: FirstRun, tmp_path: Path) -> None:
@@ -130,6 +132,6 @@ def test_a_second_start_prints_no_accounts(first_run: FirstRun, tmp_path: Path) 
     try:
         _wait_healthy(process, f"http://127.0.0.1:{port}", log)
         assert "Demo store seeded" not in log.read_text()
-        assert len(httpx.get(f"http://127.0.0.1:{port}/api/drops").json()) == 3
+        assert len(httpx.get(f"http://127.0.0.1:{port}/api/drops").json()) == 4
     finally:
         _stop(process)

@@ -62,3 +62,30 @@ def test_dashboard_follows_purchases_live(server: Server, browse: Any) -> None:
     assert ops.evaluate("() => window.__sameDocument") is True, "the dashboard reloaded"
     assert ops.locator("#live-conn").inner_text() == "Live"
     shoot(ops, "ops")
+
+
+def test_create_form_posts_versions_with_their_own_stock(server: Server, browse: Any) -> None:
+    ops = browse("operator")
+    sign_in(ops, server.operator[0], next_path="/ops")
+    now = datetime.now(UTC).replace(microsecond=0)
+    sku = f"VER-{uuid.uuid4().hex[:6].upper()}"
+    ops.fill("#c-sku", sku)
+    ops.fill("#c-name", "Mi Phone 15")
+    ops.fill("#c-price", "4999")
+    ops.fill("#c-starts", (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S"))
+    ops.fill("#c-ends", (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S"))
+    # A line without its stock is the operator's to fix, before anything is sent.
+    ops.fill("#c-variants", f"{sku}-BLK | Black, 256 GB\n")
+    ops.get_by_role("button", name="Create drop").click()
+    expect(ops.locator("#c-variants")).to_have_attribute("aria-invalid", "true")
+    expect(ops.locator("#create-msg")).not_to_contain_text("Created drop #")
+    # Stock left empty: the versions' sum; a full-width bar and a version's own price read too.
+    bar = "\uff5c"  # FULLWIDTH VERTICAL LINE, as a Chinese keyboard types it
+    ops.fill("#c-variants", f"{sku}-BLK | Black, 256 GB | 3\n\n{sku}-TI{bar}Titanium, 1 TB{bar}2{bar}5999.50")
+    ops.get_by_role("button", name="Create drop").click()
+    expect(ops.locator("#create-msg")).to_contain_text("Created drop #")
+    drop = next(d for d in server.api.http.get("/api/drops").json() if d["sku"] == sku)
+    assert drop["stock"] == 5 and drop["price_cents"] == 499900
+    assert [(v["sku"], v["name"], v["stock"], v["price_cents"]) for v in drop["variants"]] == [
+        (f"{sku}-BLK", "Black, 256 GB", 3, 499900), (f"{sku}-TI", "Titanium, 1 TB", 2, 599950)]
+    expect(ops.locator("#k-remaining")).to_have_text("5 / 5")

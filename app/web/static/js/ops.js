@@ -247,6 +247,24 @@
     });
     return ok && rows.length <= 40 ? rows : null;
   }
+  /* "SKU | name | stock | price" a line (a full-width bar too; the price optional, in major units);
+     null when a line is not one. */
+  function variantsOf(text, currency) {
+    var rows = [];
+    var ok = text.split(/\r?\n/).every(function (line) {
+      if (!line.trim()) return true;
+      var cells = line.split(/[|｜]/).map(function (c) { return c.trim(); });
+      if (cells.length < 3 || cells.length > 4 || !cells[0] || !cells[1] || !/^\d+$/.test(cells[2])) return false;
+      var variant = { sku: cells[0], name: cells[1], stock: parseInt(cells[2], 10) };
+      if (cells.length === 4 && cells[3]) {
+        variant.price_cents = toMinor(cells[3], currency);
+        if (variant.price_cents === null) return false;
+      }
+      rows.push(variant);
+      return true;
+    });
+    return ok && rows.length <= 20 ? rows : null;
+  }
   createForm.addEventListener("submit", function (ev) {
     ev.preventDefault();
     Array.prototype.forEach.call(createForm.querySelectorAll("input, textarea"), function (i) { i.removeAttribute("aria-invalid"); });
@@ -267,6 +285,18 @@
       return;
     }
     if (specs.length) body.specs = specs;
+    var variants = variantsOf($("c-variants").value, currency);
+    if (variants === null) {
+      $("c-variants").setAttribute("aria-invalid", "true");
+      $("c-variants").focus();
+      ui.say(createMsg, FS.t("ops.check_fields"), "error");
+      return;
+    }
+    if (variants.length) {
+      body.variants = variants;
+      /* The drop's stock is the versions' sum: filled in when left empty (a different number is refused). */
+      if (body.stock === null) body.stock = variants.reduce(function (sum, v) { return sum + v.stock; }, 0);
+    }
     body.shipping_required = $("c-shipping").checked;
     if ($("c-waiting").checked) {
       body.waiting_room = true;
@@ -277,7 +307,7 @@
     var names = { sku: "c-sku", name: "c-name", currency: "c-currency", price_cents: "c-price", stock: "c-stock",
       priority_minutes: "c-priority", per_user_limit: "c-limit", pay_window_seconds: "c-pay",
       starts_at: "c-starts", ends_at: "c-ends", waiting_room: "c-waiting", challenge: "c-challenge",
-      prequeue_minutes: "c-prequeue", admit_per_second: "c-admit" };
+      prequeue_minutes: "c-prequeue", admit_per_second: "c-admit", variants: "c-variants" };
     var bad = Object.keys(body).filter(function (key) {
       return body[key] === null || body[key] === "" || (key === "currency" && !/^[A-Z]{3}$/.test(currency));
     });
@@ -300,7 +330,8 @@
       submit.disabled = false;
       var errors = err instanceof FS.ApiError && Array.isArray(err.problem.errors) ? err.problem.errors : [];
       errors.forEach(function (e) {
-        var key = Array.isArray(e.loc) ? e.loc[e.loc.length - 1] : null;
+        /* A version's field ("variants", 0, "sku") marks the versions, not the drop's own field. */
+        var key = !Array.isArray(e.loc) ? null : e.loc.indexOf("variants") >= 0 ? "variants" : e.loc[e.loc.length - 1];
         if (key && names[key]) $(names[key]).setAttribute("aria-invalid", "true");
       });
       ui.say(createMsg, FS.messageFor(err), "error");
