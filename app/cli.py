@@ -99,6 +99,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
 
     from app.dev_mail import start_dev_mail
     from app.dev_payments import start_dev_payments
+    from app.messages_process import start_messages_process
     from app.server import BODY_TIMEOUT_ENV, HEAD_TIMEOUT_ENV, server_options
     from core.embedded_redis import EmbeddedRedis
     from core.migrate import upgrade
@@ -115,6 +116,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
         typer.echo(f"embedded Redis on {embedded.url} (data in {embedded.data_dir})")
     payments = start_dev_payments(settings, base_url, typer.echo)
     mail = start_dev_mail(settings, typer.echo)
+    messages = None
     try:
         if settings.is_sqlite:
             upgrade(settings)
@@ -131,9 +133,12 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
         # The workers read the head timeout from the environment (see app/server.py).
         os.environ[HEAD_TIMEOUT_ENV] = str(settings.http_header_timeout_seconds)
         os.environ[BODY_TIMEOUT_ENV] = str(settings.http_body_timeout_seconds)
+        messages = start_messages_process(Settings())  # after the environment above is complete
         uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
                     log_level=settings.log_level, **server_options(settings.http_keep_alive_seconds))
     finally:
+        if messages is not None:
+            messages.stop()
         if payments is not None:
             payments.stop()
         if mail is not None:
@@ -173,6 +178,20 @@ def worker() -> None:
             await asyncio.Event().wait()
 
     asyncio.run(main())
+
+
+@cli.command()
+def messages() -> None:
+    """Run the message loops (drop openings, the outbox's sender) without the web server; `flashsale
+    serve` starts one of these beside its workers."""
+    from app.messages_process import run_messages
+
+    settings = Settings()
+    _logging(settings)
+    if not settings.redis_url:
+        typer.echo("flashsale messages needs FLASHSALE_REDIS_URL (the Redis the web workers use)", err=True)
+        raise typer.Exit(2)
+    run_messages(settings)
 
 
 @cli.command()

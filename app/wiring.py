@@ -295,11 +295,18 @@ def background_loops(services: Services) -> Background:
                      runtime.settings.sink_claim_idle_ms,
                      recorders=[services.share, services.gate, PaidMessages(runtime.clock)],
                      notices=NoticeRecords())
-    openings = DropOpenings(runtime.sessions, services.catalog, runtime.clock, services.reminder_counts,
-                            services.queue)
-    message_tasks = [asyncio.create_task(openings.run(), name="drop-openings")]
-    if runtime.settings.send_messages:
-        sender = OutboxSender(runtime.sessions, runtime.clock, services.transports)
-        message_tasks.append(asyncio.create_task(sender.run(), name="outbox-sender"))
+    message_tasks = message_loops(services) if runtime.settings.message_loops else []
     return Background(sink, asyncio.create_task(sink.run(), name="order-sink"),
                       asyncio.create_task(sweeper.run(), name="sweeper"), message_tasks)
+
+
+def message_loops(services: Services) -> list[asyncio.Task[None]]:
+    """Drop openings and admissions into the outbox, and the outbox's sender (when sending is on)."""
+    runtime = services.runtime
+    openings = DropOpenings(runtime.sessions, services.catalog, runtime.clock, services.reminder_counts,
+                            services.queue)
+    tasks = [asyncio.create_task(openings.run(), name="drop-openings")]
+    if runtime.settings.send_messages:
+        sender = OutboxSender(runtime.sessions, runtime.clock, services.transports)
+        tasks.append(asyncio.create_task(sender.run(), name="outbox-sender"))
+    return tasks

@@ -167,7 +167,10 @@ class Settings(BaseSettings):
     mail_from_name: str = "flashsale"
     dev_mailbox: Path | None = None  # the local mailbox's Maildir (set by `flashsale serve`), for /dev/mail
     dev_mail: bool = True  # FLASHSALE_DEV_MAIL=false: no local SMTP server on the embedded defaults
-    send_messages: bool = True  # the outbox's sender runs beside the sweeper in each worker
+    send_messages: bool = True  # the outbox's sender runs (where the message loops run)
+    # The message loops (drop openings, admissions told, the outbox's sender) run in each web worker;
+    # `flashsale serve` sets this false for its workers and runs them in a process of its own.
+    message_loops: bool = True
     # Web push: the VAPID key pair (a PEM file path or the raw key); generated under var/ in development.
     vapid_private_key: str = ""
     vapid_subject: str = "mailto:store@flashsale.invalid"
