@@ -29,6 +29,7 @@ from app.routes.messages import router as messages_router
 from app.routes.payments import router as payments_router
 from app.routes.purchase import purchase_route
 from app.routes.queue import router as queue_router
+from app.routes.draws import router as draws_router
 from app.routes.sale import hot_routes
 from app.routes.sale import router as sale_router
 from app.routes.share import router as share_router
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     app.include_router(auth_router)
     app.include_router(sale_router)
     app.include_router(queue_router)
+    app.include_router(draws_router)
     app.include_router(images_router)
     app.include_router(fcodes_router)
     app.include_router(controls_router)

@@ -108,7 +108,7 @@ def make_settings(database_url: str, redis_url: str, var_dir: Path, **overrides:
         # Every test's requests come from one ASGI address: the per-address limits' own tests lower
         # these (tests/test_login_limits.py), the rest of the suite must not trip them.
         "register_per_address_per_hour": 1_000_000, "login_per_address_per_minute": 1_000_000,
-        "max_unpaid_per_address": 1_000_000,
+        "max_unpaid_per_address": 1_000_000, "draw_entries_per_address": 1_000_000,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
