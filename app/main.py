@@ -22,6 +22,7 @@ from app.routes.accounts import router as auth_router
 from app.routes.addresses import router as addresses_router
 from app.routes.admin import router as admin_router
 from app.routes.controls import router as controls_router
+from app.routes.draws import router as draws_router
 from app.routes.fcodes import router as fcodes_router
 from app.routes.health import router as health_router
 from app.routes.images import router as images_router
@@ -29,7 +30,6 @@ from app.routes.messages import router as messages_router
 from app.routes.payments import router as payments_router
 from app.routes.purchase import purchase_route
 from app.routes.queue import router as queue_router
-from app.routes.draws import router as draws_router
 from app.routes.sale import hot_routes
 from app.routes.sale import router as sale_router
 from app.routes.share import router as share_router

@@ -123,7 +123,8 @@ class Inventory:
         k = self.keys.drop(drop_id)
         idem = k.idem_prefix
         keys = (k.inv, k.users, k.orders, k.deadlines, k.stream, k.rejected, k.admitted, k.tickets,
-                k.queue, k.draw_results, k.draw_due, *(f"{idem}{p.request.user_id}:{p.request.idempotency_key or ''}" for p in purchases))
+                k.queue, k.draw_results, k.draw_due,
+                *(f"{idem}{p.request.user_id}:{p.request.idempotency_key or ''}" for p in purchases))
         # One drop per batch, so one per-address cap (the service's decision, see sale/address_cap.py).
         args: list[ScriptArg] = [self.clock.now_ms(), self.limits.rate_per_second, IDEMPOTENCY_TTL_SECONDS,
                                  purchases[0].address_cap]

@@ -2,14 +2,34 @@
 anyone recomputes from the public endpoints, purchases only by winners, lapses passing to backups."""
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
+from sqlmodel import col
 
-from tests.support import create_drop, eventually, is_problem, iso, make_account, make_accounts, pay, purchase
+from app.main import create_app
+from core.settings import Settings
+from messages.models import Message
+from sale.draw.models import DrawRank
+from sale.draw.runner import DrawRunner
+from tests.support import (
+    create_drop,
+    eventually,
+    is_problem,
+    iso,
+    make_account,
+    make_accounts,
+    pay,
+    purchase,
+    services_of,
+)
 from tests.support.clock import Manual
 from tests.support.draws import create_draw, drawn, enter_all, recompute
+from tests.support.fcodes import claim
 
 
 async def test_a_draw_is_created_with_its_window_and_bad_ones_are_refused(manual: Manual) -> None:
@@ -73,7 +93,6 @@ async def test_entering_withdrawing_and_the_window(manual: Manual) -> None:
 
 
 async def test_one_address_holds_a_capped_number_of_entries(manual: Manual, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.support import services_of
     monkeypatch.setattr(services_of(manual.app).draws, "entries_per_address", 2)
     operator = await make_account(manual.app, "operator")
     drop = await create_draw(manual, operator)
@@ -85,11 +104,14 @@ async def test_one_address_holds_a_capped_number_of_entries(manual: Manual, monk
     assert (await manual.client.put(f"/api/drops/{drop['id']}/entry", headers=crowd[2].headers)).status_code == 200
 
 
-async def public_ranks(manual: Manual, drop_id: int) -> tuple[dict[str, Any], dict[str, int], dict[str, tuple[int, str]]]:
+Published = dict[str, tuple[int, str]]
+
+
+async def public_ranks(manual: Manual, drop_id: int) -> tuple[dict[str, Any], dict[str, int], Published]:
     """The draw, ranks recomputed from the public endpoints only, and the published results."""
     client = manual.client
     draw = await drawn(client, drop_id)
-    assert __import__("hashlib").sha256(bytes.fromhex(draw["seed"])).hexdigest() == draw["commitment"]
+    assert hashlib.sha256(bytes.fromhex(draw["seed"])).hexdigest() == draw["commitment"]
     listing = await client.get(f"/api/drops/{drop_id}/draw/entries.txt")
     assert listing.status_code == 200 and listing.headers["content-type"].startswith("text/plain")
     ids = listing.text.split()
@@ -131,7 +153,7 @@ async def test_the_served_verifier_agrees(manual: Manual, monkeypatch: pytest.Mo
     script = await client.get(draw["verify_url"].removeprefix("http://testserver"))
     assert script.status_code == 200 and "import hashlib" in script.text
     namespace: dict[str, Any] = {"__name__": "verify_draw"}
-    exec(compile(script.text, "verify_draw.py", "exec"), namespace)  # noqa: S102 (our own served script)
+    exec(compile(script.text, "verify_draw.py", "exec"), namespace)
     pages = {}
     for tail in ("draw", "draw/entries.txt", "draw/results.txt"):
         pages[f"http://testserver/api/drops/{drop['id']}/{tail}"] = (await client.get(
@@ -209,3 +231,68 @@ async def test_an_unpaid_win_that_expires_passes_its_unit_to_a_backup(manual: Ma
 
     await eventually(turn)
     assert (await purchase(client, drop["id"], backup.headers)).status_code == 201
+
+
+async def test_an_fcode_buys_without_a_win_from_units_no_win_holds(manual: Manual) -> None:
+    client = manual.client
+    operator = await make_account(manual.app, "operator")
+    employee = await make_account(manual.app, "employee")
+    drop = await create_draw(manual, operator, stock=3, backups=0, priority_minutes=5)
+    codes = await claim(client, employee)
+    crowd = await make_accounts(manual.app, 5)
+    await enter_all(client, drop["id"], crowd)
+    # Before the draw an F-code takes a unit in the priority window: the draw shares out what is left.
+    first = await purchase(client, drop["id"], employee.headers, fcode=codes[0]["code"])
+    assert first.status_code == 201, first.text
+    await pay(client, employee, first.json()["id"])
+    manual.clock.advance(61)
+    draw = await drawn(client, drop["id"])
+    assert draw["winners"] == 2
+    # After the draw every unit left is a winner's: an F-code finds none.
+    assert is_problem(await purchase(client, drop["id"], employee.headers, fcode=codes[1]["code"]), 409, "sold_out")
+
+
+async def test_the_draw_is_made_once_with_workers_racing(manual: Manual) -> None:
+    client = manual.client
+    services = services_of(manual.app)
+    operator = await make_account(manual.app, "operator")
+    drop = await create_draw(manual, operator, stock=2, backups=2)
+    crowd = await make_accounts(manual.app, 20)
+    await enter_all(client, drop["id"], crowd)
+    record = await services.catalog.get(drop["id"])
+    assert record is not None
+    runtime = services.runtime
+    runners = [DrawRunner(runtime.sessions, services.draw_runner.gate, services.catalog, services.loader,
+                          runtime.clock) for _ in range(3)]
+    manual.clock.advance(61)  # the app's own runner races these three
+    made = await asyncio.gather(*(r.draw(record) for r in runners))
+    assert sum(made) <= 1
+    # Past the lock (held a moment longer than it may take), the SQL transaction still makes it once.
+    made = await asyncio.gather(*(r._draw_locked(record) for r in runners))
+    assert sum(made) == 0
+    draw = await drawn(client, drop["id"])
+    async with runtime.sessions() as session:
+        ranks = (await session.execute(select(func.count()).select_from(DrawRank).where(
+            col(DrawRank.drop_id) == drop["id"]))).scalar_one()
+        told = (await session.execute(select(func.count()).select_from(Message).where(
+            col(Message.drop_id) == drop["id"], col(Message.kind) == "draw_result"))).scalar_one()
+    assert ranks == told == draw["entries"] == 20
+    results = await runtime.redis.hgetall(runtime.keys.drop(drop["id"]).draw_results)
+    assert len(results) == 4
+
+
+async def test_a_draw_with_two_apps_racing_is_made_once(manual: Manual, manual_settings: Settings) -> None:
+    """A second app (another worker process: its own services, the same Redis and database) runs its
+    background loops beside the first; the draw is made once."""
+    operator = await make_account(manual.app, "operator")
+    drop = await create_draw(manual, operator, stock=1, backups=1)
+    await enter_all(manual.client, drop["id"], await make_accounts(manual.app, 8))
+    other = create_app(manual_settings, clock=manual.clock)
+    async with other.router.lifespan_context(other):
+        manual.clock.advance(61)
+        draw = await drawn(manual.client, drop["id"])
+        await asyncio.sleep(0.6)  # both loops have looked again
+    async with services_of(manual.app).runtime.sessions() as session:
+        ranks = (await session.execute(select(func.count()).select_from(DrawRank).where(
+            col(DrawRank.drop_id) == drop["id"]))).scalar_one()
+    assert ranks == draw["entries"] == 8

@@ -53,8 +53,8 @@ def main(argv: list[str]) -> int:
     published: dict[str, tuple[int, str]] = {}
     for line in fetch(f"{base}/api/drops/{drop_id}/draw/results.txt").decode().splitlines():
         if line.strip():
-            eid, rank, status = line.split()
-            published[eid] = (int(rank), status)
+            eid, shown_rank, shown_status = line.split()
+            published[eid] = (int(shown_rank), shown_status)
     mine = ranks(seed, entry_ids)
     winners, backups = int(draw.get("winners") or 0), int(draw.get("backups") or 0)
     bad = 0 if seed_ok else 1

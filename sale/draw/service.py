@@ -101,7 +101,7 @@ class DrawService:
         if status == "won" and result.buy_until_ms <= self.clock.now_ms():
             status = "lapsed"  # passed; the next lapse step passes it on
         until = _at(result.buy_until_ms) if status == "won" else None
-        return EntryOut(id=entry.entry_id, status=status, rank=result.rank,  # type: ignore[arg-type]
+        return EntryOut(id=entry.entry_id, status=status, rank=result.rank,
                         buy_until=until)
 
     async def _draw_row(self, drop_id: int, drawn: bool) -> Draw:
