@@ -28,6 +28,7 @@ from sale.admin.controls import DropControls
 from sale.admin.export import OrderExport
 from sale.admin.lifecycle import DropLifecycle
 from sale.admin.orders import AdminOrders
+from sale.draw.operator import DrawOperator
 from sale.draw.service import DrawService
 from sale.drops import DropAdmin
 from sale.orders import OrderService
@@ -64,6 +65,10 @@ async def get_queue(request: Request) -> QueueService:
 
 async def get_draws(request: Request) -> DrawService:
     return services_of(request).draws
+
+
+async def get_draw_operator(request: Request) -> DrawOperator:
+    return services_of(request).draw_operator
 
 
 async def get_orders(request: Request) -> OrderService:
@@ -106,6 +111,7 @@ DropsDep = Annotated[DropAdmin, Depends(get_drops)]
 OrdersDep = Annotated[OrderService, Depends(get_orders)]
 QueueDep = Annotated[QueueService, Depends(get_queue)]
 DrawsDep = Annotated[DrawService, Depends(get_draws)]
+DrawOperatorDep = Annotated[DrawOperator, Depends(get_draw_operator)]
 FcodesDep = Annotated[FcodeService, Depends(get_fcodes)]
 ShareDep = Annotated[ShareLinks, Depends(get_share)]
 SharePageDep = Annotated[SharePage, Depends(get_share_page)]

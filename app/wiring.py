@@ -39,6 +39,7 @@ from sale.admin.state import register_scripts as register_control_scripts
 from sale.catalog import DropCatalog
 from sale.draw.gate import DrawGate
 from sale.draw.gate import register_scripts as register_draw_scripts
+from sale.draw.operator import DrawOperator
 from sale.draw.recorder import EntryRecords
 from sale.draw.runner import DrawRunner
 from sale.draw.service import DrawService
@@ -113,6 +114,7 @@ class Services:
     transports: dict[str, Transport]
     draws: DrawService
     draw_runner: DrawRunner
+    draw_operator: DrawOperator
 
 
 class BulkRefundOnCancel:
@@ -215,7 +217,8 @@ async def build_services(runtime: Runtime) -> Services:
                     admin_orders=AdminOrders(runtime.sessions), export=OrderExport(runtime.sessions, drops),
                     audit=AuditLog(runtime.sessions), reports=DropReports(runtime.sessions, drops),
                     messages=messages, reminder_counts=reminder_counts,
-                    transports=message_transports(runtime, unsubscribe, vapid), draws=draws, draw_runner=draw_runner)
+                    transports=message_transports(runtime, unsubscribe, vapid), draws=draws, draw_runner=draw_runner,
+                    draw_operator=DrawOperator(runtime.sessions, draw_gate, catalog, runtime.clock))
 
 
 def message_transports(runtime: Runtime, unsubscribe: UnsubscribeLinks, vapid: Vapid02 | None) -> dict[str, Transport]:

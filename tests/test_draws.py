@@ -296,3 +296,42 @@ async def test_a_draw_with_two_apps_racing_is_made_once(manual: Manual, manual_s
         ranks = (await session.execute(select(func.count()).select_from(DrawRank).where(
             col(DrawRank.drop_id) == drop["id"]))).scalar_one()
     assert ranks == draw["entries"] == 8
+
+
+async def test_the_operator_sees_linked_entries_and_voids_them_before_the_draw(manual: Manual) -> None:
+    client = manual.client
+    operator = await make_account(manual.app, "operator")
+    drop = await create_draw(manual, operator, stock=2, backups=1)
+    crowd = await make_accounts(manual.app, 6)  # created at once, entering from one address: linked twice over
+    entries = await enter_all(client, drop["id"], crowd)
+    admin = f"/api/admin/drops/{drop['id']}/draw"
+    found: list[dict[str, Any]] = []
+
+    async def recorded() -> bool:  # the sink wrote the entries to SQL
+        answer = await client.get(f"{admin}/linked", headers=operator.headers)
+        found[:] = answer.json()
+        return len(found) == 6
+
+    await eventually(recorded)
+    assert all(set(e["reasons"]) == {"address", "burst"} for e in found)
+    shopper = crowd[0]
+    assert is_problem(await client.get(f"{admin}/linked", headers=shopper.headers), 403, "forbidden")
+    void = [entries[crowd[0].id], entries[crowd[1].id]]
+    assert is_problem(await client.post(f"{admin}/void", json={"entry_ids": void}, headers=shopper.headers), 403)
+    assert is_problem(await client.post(f"{admin}/void", json={"entry_ids": ["nope"]}, headers=operator.headers),
+                      404, "not_entered")
+    answer = await client.post(f"{admin}/void", json={"entry_ids": void, "reason": "one farm"},
+                               headers=operator.headers)
+    assert answer.status_code == 200 and sorted(answer.json()["voided"]) == sorted(void)
+    audit = (await client.get("/api/admin/audit", headers=operator.headers)).json()["items"]
+    voidings = [a for a in audit if a["action"] == "draw.void"]
+    assert sorted(a["target_id"] for a in voidings) == sorted(void)
+    assert all(a["actor_id"] == operator.id and a["after"]["reason"] == "one farm" for a in voidings)
+    mine = (await client.get(f"/api/drops/{drop['id']}/entry", headers=crowd[0].headers)).json()
+    assert mine["voided"] is True and mine["status"] == "lost"
+    manual.clock.advance(61)
+    draw, ranks, _ = await public_ranks(manual, drop["id"])
+    assert draw["voided"] == 2 and draw["entries"] == 4
+    assert not set(void) & set(ranks)
+    later = await client.post(f"{admin}/void", json={"entry_ids": [entries[crowd[2].id]]}, headers=operator.headers)
+    assert is_problem(later, 409, "draw_made")

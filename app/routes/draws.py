@@ -8,10 +8,10 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from starlette.responses import Response
 
-from app.deps import ClientAddress, CurrentUser, DrawsDep
+from app.deps import ClientAddress, CurrentUser, DrawOperatorDep, DrawsDep, OperatorActor, OperatorUser
 from app.problems import problems
 from app.routes.sale import DropId
-from sale.draw.schemas import DrawOut, EntryIn, EntryOut
+from sale.draw.schemas import DrawOut, EntryIn, EntryOut, LinkedEntry, VoidIn, VoidOut
 from sale.draw.service import VERIFY_PATH
 
 router = APIRouter(tags=["draws"])
@@ -71,3 +71,18 @@ async def verify_script() -> Response:
     source = resources.files("app.web").joinpath("verify_draw.py").read_bytes()
     return Response(source, media_type="text/x-python; charset=utf-8",
                     headers={"Content-Disposition": 'inline; filename="verify_draw.py"'})
+
+
+@router.get("/api/admin/drops/{drop_id}/draw/linked", response_model=list[LinkedEntry],
+            responses=problems("unauthorized", "forbidden", "drop_not_found", "not_a_draw"))
+async def linked_entries(drop_id: DropId, _: OperatorUser, operator: DrawOperatorDep) -> list[LinkedEntry]:
+    """Entries that look linked (one address tag, accounts created in a burst), for review before the draw."""
+    return await operator.linked(drop_id)
+
+
+@router.post("/api/admin/drops/{drop_id}/draw/void", response_model=VoidOut,
+             responses=problems("unauthorized", "forbidden", "drop_not_found", "not_a_draw", "not_entered",
+                                "draw_made", "validation_error"))
+async def void_entries(drop_id: DropId, body: VoidIn, actor: OperatorActor, operator: DrawOperatorDep) -> VoidOut:
+    """Voids entries before the draw (each one audited); the draw leaves them out and counts them."""
+    return await operator.void(drop_id, body.entry_ids, body.reason, actor)
