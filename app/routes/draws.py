@@ -2,29 +2,67 @@
 script that checks them. Thin: dependencies in, one service call, result out."""
 from __future__ import annotations
 
+import re
 from importlib import resources
 
-from fastapi import APIRouter
+import orjson
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
+from fastapi.routing import APIRoute
 from starlette.responses import Response
 
-from app.deps import ClientAddress, CurrentUser, DrawOperatorDep, DrawsDep, OperatorActor, OperatorUser
+from app.deps import CurrentUser, DrawOperatorDep, DrawsDep, OperatorActor, OperatorUser, client_key, services_of
 from app.problems import problems
+from app.routes.plain import JSON, PlainRoute, path_parameter
 from app.routes.sale import DropId
+from core.errors import ValidationFailed
 from sale.draw.schemas import DrawOut, EntryIn, EntryOut, LinkedEntry, VoidIn, VoidOut
 from sale.draw.service import VERIFY_PATH
+from sale.exceptions import parse_drop_id
 
 router = APIRouter(tags=["draws"])
 TEXT = "text/plain; charset=utf-8"
+_SKU = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
-@router.put("/api/drops/{drop_id}/entry", response_model=EntryOut,
-            responses=problems("unauthorized", "drop_not_found", "not_a_draw", "entries_closed",
-                               "entry_address_limit", "validation_error"))
-async def enter_draw(drop_id: DropId, claims: CurrentUser, address: ClientAddress, draws: DrawsDep,
-                     body: EntryIn | None = None) -> EntryOut:
-    """Enters the caller in the draw (entering again answers the same entry)."""
-    return await draws.enter(drop_id, claims.user_id, address, body.variant if body else None)
+ENTRY_PATH = "/api/drops/{drop_id}/entry"
+
+
+def parse_entry(body: bytes) -> str:
+    """The variant from the raw body ("" for none); anything malformed is a 422 problem."""
+    if not body.strip():
+        return ""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationFailed("The body is not valid JSON") from exc
+    if not isinstance(data, dict) or set(data) - {"variant"}:
+        raise ValidationFailed('The body must be a JSON object with at most "variant"')
+    variant = data.get("variant") or ""
+    if not isinstance(variant, str) or (variant and not _SKU.fullmatch(variant)):
+        raise ValidationFailed("variant must be a variant's sku")
+    return variant
+
+
+async def enter_draw(request: Request) -> Response:
+    """Enters the caller in the draw (entering again answers the same entry): a rush's call, served as
+    a plain route like the purchase (raw body, cached token check, bytes out)."""
+    services = services_of(request)
+    claims = services.runtime.tokens.from_header(request.headers.get("authorization"))
+    drop_id = parse_drop_id(request.path_params["drop_id"])
+    variant = parse_entry(await request.body())
+    await services.runtime.versions.check_recent(claims.user_id, claims.ver)
+    entry = await services.draws.enter(drop_id, claims.user_id, client_key(request), variant or None)
+    return Response(orjson.dumps(entry.model_dump(mode="json")), media_type=JSON)
+
+
+def entry_route() -> APIRoute:
+    return PlainRoute(ENTRY_PATH, enter_draw, methods=["PUT"], response_model=EntryOut, tags=["draws"],
+                      summary="Enter the draw",
+                      responses=problems("unauthorized", "drop_not_found", "not_a_draw", "entries_closed",
+                                         "entry_address_limit", "validation_error"),
+                      openapi_extra={"parameters": [path_parameter("drop_id")], "requestBody": {
+                          "content": {JSON: {"schema": EntryIn.model_json_schema()}}, "required": False}})
 
 
 @router.delete("/api/drops/{drop_id}/entry", status_code=204,

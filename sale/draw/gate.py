@@ -129,6 +129,22 @@ class DrawGate:
         raw: dict[bytes, bytes] = await self.redis.hgetall(self.keys.drop(drop_id).draw_entries)  # type: ignore[assignment]
         return [_parse_entry(int(uid), value) for uid, value in raw.items() if not uid.startswith(b"a:")]
 
+    async def standing(self, drop_id: int) -> tuple[set[int], dict[str, int]]:
+        """For the draw, in one HGETALL and one pass: every account with an entry in Redis (any status),
+        and entry id -> user id of those standing."""
+        raw: dict[bytes, bytes] = await self.redis.hgetall(self.keys.drop(drop_id).draw_entries)  # type: ignore[assignment]
+        known: set[int] = set()
+        standing: dict[str, int] = {}
+        for uid, value in raw.items():
+            if uid[:2] == b"a:":
+                continue
+            user_id = int(uid)
+            known.add(user_id)
+            eid, status, _ = value.split(b"|", 2)
+            if status == b"e":
+                standing[eid.decode()] = user_id
+        return known, standing
+
     async def lock(self, drop_id: int, owner: str) -> bool:
         """The one process making the draw (across every node: the lock is in the drop's slot)."""
         return bool(await self.redis.set(self.keys.drop(drop_id).draw_lock, owner, nx=True, px=LOCK_MS))

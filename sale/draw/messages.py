@@ -27,7 +27,7 @@ async def write_results(session: AsyncSession, drop_id: int, drop_name: str, buy
               + cast(DrawRank.rank, String) + literal("}"))
     at = literal(now, type_=DateTime(timezone=True))
     source = select(col(DrawRank.user_id), literal("draw_result"), key, literal(drop_id), params, at).where(
-        col(DrawRank.drop_id) == drop_id)
+        col(DrawRank.drop_id) == drop_id).order_by(col(DrawRank.user_id))  # the key index grows in order
     result = await session.execute(insert(Message).from_select(
         ["user_id", "kind", "key", "drop_id", "params", "created_at"], source))
     added = int(result.rowcount or 0)  # type: ignore[attr-defined]

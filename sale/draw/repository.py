@@ -22,6 +22,22 @@ def _insert(session: AsyncSession) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
+_ENTRY_UPSERTS: dict[str, Any] = {}
+
+
+def _entry_upsert(session: AsyncSession) -> Any:
+    """The entry upsert, built once per dialect (compiled once, executed with many parameter sets)."""
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    statement = _ENTRY_UPSERTS.get(dialect)
+    if statement is None:
+        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(DrawEntry)
+        statement = _ENTRY_UPSERTS[dialect] = insert.on_conflict_do_update(
+            index_elements=["id"],
+            set_={"status": insert.excluded.status, "changed_at": insert.excluded.changed_at},
+            where=col(DrawEntry.changed_at) <= insert.excluded.changed_at)
+    return statement
+
+
 def _ms(value: int) -> datetime:
     return datetime.fromtimestamp(value / 1000, UTC)
 
@@ -60,12 +76,7 @@ class DrawRepository:
                                "changed_at": at}
         if not latest:
             return 0
-        insert = _insert(self.session)(DrawEntry)
-        statement = insert.on_conflict_do_update(
-            index_elements=["id"],
-            set_={"status": insert.excluded.status, "changed_at": insert.excluded.changed_at},
-            where=col(DrawEntry.changed_at) <= insert.excluded.changed_at)
-        await self.session.execute(statement, list(latest.values()))
+        await self.session.execute(_entry_upsert(self.session), list(latest.values()))
         return len(latest)
 
     async def mark_drawn(self, drop_id: int, at: datetime, units: int, entries: int, winners: int, backups: int,
@@ -76,10 +87,24 @@ class DrawRepository:
                 drawn_at=at, units=units, entries=entries, winners=winners, backups=backups, voided=voided))
         return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
-    async def write_ranks(self, rows: list[dict[str, Any]]) -> None:
-        """Every entry's rank in bulk: one INSERT statement executed with many parameter sets."""
-        if rows:
-            await self.session.execute(sa.insert(DrawRank), rows)
+    async def write_ranks(self, rows: list[tuple[int, str, int, int, str, datetime | None]]) -> None:
+        """Every entry's rank in bulk, (drop id, entry id, user id, rank, status, buy_until) each, on the
+        session's own connection and transaction: PostgreSQL's COPY, SQLite's executemany (no ORM, no
+        statement compiled per row)."""
+        if not rows:
+            return
+        connection = await self.session.connection()
+        dialect = connection.dialect
+        raw = (await connection.get_raw_connection()).driver_connection
+        if dialect.name == "postgresql":
+            await raw.copy_records_to_table(  # type: ignore[union-attr]
+                "draw_ranks", records=rows, columns=["drop_id", "entry_id", "user_id", "rank", "status", "buy_until"])
+            return
+        stamp = sa.DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)
+        bound = [(d, e, u, r, s, stamp(t) if stamp and t is not None else t) for d, e, u, r, s, t in rows]
+        await raw.executemany(  # type: ignore[union-attr]
+            "INSERT INTO draw_ranks (drop_id, entry_id, user_id, rank, status, buy_until) VALUES (?, ?, ?, ?, ?, ?)",
+            bound)
 
     async def turns(self, drop_id: int, changes: Sequence[tuple[str, str, datetime | None]]) -> None:
         """Lapses and backups' turns (entry id, new status, buy_until) recorded."""

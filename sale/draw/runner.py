@@ -28,7 +28,6 @@ from sale.loader import DropLoader
 from sale.models import Drop, Order
 
 log = logging.getLogger("flashsale.draw")
-RANK_CHUNK = 50_000  # rank rows per executemany
 
 
 class DrawRunner:
@@ -91,9 +90,7 @@ class DrawRunner:
             return False
         counters = await self.gate.counters(drop_id)
         assert counters is not None
-        live = await self.gate.entries(drop_id)
-        known = {e.user_id for e in live}
-        standing = {e.entry_id: e.user_id for e in live if e.status == "e"}
+        known, standing = await self.gate.standing(drop_id)
         for user_id, entry_id in recorded:  # entries SQL holds that Redis lost (a flushed Redis)
             if user_id not in known:
                 standing[entry_id] = user_id
@@ -110,11 +107,8 @@ class DrawRunner:
                 log.info("draw of drop %s was made by another process", drop_id)
                 self._drawn.add(drop_id)
                 return False
-            for first in range(0, len(order), RANK_CHUNK):
-                await repo.write_ranks([
-                    {"drop_id": drop_id, "entry_id": eid, "user_id": standing[eid], "rank": first + i + 1,
-                     "status": statuses[first + i], "buy_until": until if first + i < winners else None}
-                    for i, eid in enumerate(order[first:first + RANK_CHUNK])])
+            await repo.write_ranks([(drop_id, eid, standing[eid], i + 1, statuses[i], until if i < winners else None)
+                                    for i, eid in enumerate(order)])
             await write_results(session, drop_id, drop.name, until, now)
         until_ms = ms(until)
         rows = [ResultRow(standing[eid], statuses[i], i + 1, until_ms if i < winners else 0, eid)
