@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     install_docs(app)  # /docs and /redoc from the package's own files (no CDN)
     install_error_handlers(app)
     # The hot paths first: matched before any other route.
-    app.router.routes[0:0] = [purchase_route(), entry_route(), *hot_routes()]
+    app.router.routes[0:0] = [purchase_route(), *hot_routes(), entry_route()]
     app.include_router(health_router)
     app.state.rendered_metrics = RenderedMetrics()
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
