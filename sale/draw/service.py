@@ -45,7 +45,7 @@ class DrawService:
         self.addresses = addresses
         self.entries_per_address = entries_per_address
         self.base_url = base_url
-        self._drawn: dict[int, Draw] = {}  # draws made: their row never changes again
+        self._rows: dict[int, Draw] = {}  # the commitment never changes; the figures once, at the draw
 
     async def _drop(self, drop_id: int) -> Drop:
         drop = await self.catalog.get(drop_id)
@@ -105,15 +105,15 @@ class DrawService:
                         buy_until=until)
 
     async def _draw_row(self, drop_id: int, drawn: bool) -> Draw:
-        row = self._drawn.get(drop_id)
-        if row is not None:
+        """The draw's row, read from SQL once while it is not drawn and once after (Redis says when)."""
+        row = self._rows.get(drop_id)
+        if row is not None and (row.drawn_at is not None or not drawn):
             return row
         async with self.sessions() as session:
             row = await DrawRepository(session).draw(drop_id)
         if row is None:
             raise NotADraw()
-        if row.drawn_at is not None:
-            self._drawn[drop_id] = row
+        self._rows[drop_id] = row
         return row
 
     async def public(self, drop_id: int) -> DrawOut:
