@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import shutil
 import sys
@@ -177,4 +178,6 @@ def parse() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger("flashsale.draw").setLevel(logging.INFO)  # the draw's phases, timed
     sys.exit(asyncio.run(main(parse())))

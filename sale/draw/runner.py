@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -88,13 +89,16 @@ class DrawRunner:
             await self._republish(drop, row)
             self._drawn.add(drop_id)
             return False
+        clock = time.perf_counter()
         counters = await self.gate.counters(drop_id)
         assert counters is not None
         known, standing = await self.gate.standing(drop_id)
         for user_id, entry_id in recorded:  # entries SQL holds that Redis lost (a flushed Redis)
             if user_id not in known:
                 standing[entry_id] = user_id
+        read = time.perf_counter()
         order = ranked(row.seed, list(standing))
+        scored = time.perf_counter()
         units = max(0, counters.remaining)
         winners = min(units, len(order))
         backups = min(drop.backups or 0, len(order) - winners)
@@ -109,13 +113,18 @@ class DrawRunner:
                 return False
             await repo.write_ranks([(drop_id, eid, standing[eid], i + 1, statuses[i], until if i < winners else None)
                                     for i, eid in enumerate(order)])
+            ranks_written = time.perf_counter()
             await write_results(session, drop_id, drop.name, until, now)
+        committed = time.perf_counter()
         until_ms = ms(until)
         rows = [ResultRow(standing[eid], statuses[i], i + 1, until_ms if i < winners else 0, eid)
                 for i, eid in enumerate(order[:winners + backups])]
         await self.gate.publish(drop_id, rows, winners, winners, backups)
         self._drawn.add(drop_id)
-        log.info("draw of drop %s made: %d entries, %d winners, %d backups", drop_id, len(order), winners, backups)
+        log.info("draw of drop %s made: %d entries, %d winners, %d backups (s: read %.2f, ranked %.2f, ranks "
+                 "written %.2f, messages and commit %.2f, published %.2f)", drop_id, len(order), winners, backups,
+                 read - clock, scored - read, ranks_written - scored, committed - ranks_written,
+                 time.perf_counter() - committed)
         return True
 
     async def _republish(self, drop: Drop, row: Draw) -> None:
