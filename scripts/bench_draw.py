@@ -151,7 +151,8 @@ async def main(args: argparse.Namespace) -> int:
     try:
         settings = Settings(database_url=args.database_url or f"sqlite+aiosqlite:///{work / 'bench.db'}",
                             redis_url=redis_url, jwt_secret=SECRET, var_dir=work,
-                            redis_prefix=f"dbench{os.getpid()}", demo=False)
+                            redis_prefix=f"dbench{os.getpid()}", demo=False,
+                            database_timeout_seconds=args.database_timeout)
         await asyncio.to_thread(upgrade, settings)
         if not args.skip_enter:
             await bench_enter(settings, work, redis_url, args.accounts, args.enter_seconds, args.connections)
@@ -174,6 +175,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--database-url", default="")
     parser.add_argument("--redis-url", default="")
     parser.add_argument("--skip-enter", action="store_true")
+    parser.add_argument("--database-timeout", type=float, default=120.0,
+                        help="the draw's bulk statements on a million entries outlast the default command timeout")
     return parser.parse_args()
 
 

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from sale.draw.models import Draw, DrawEntry, DrawRank
 
 STREAM_ROWS = 20_000  # entry ids and ranks streamed from SQL this many at a time
+COPY_TIMEOUT_SECONDS = 600  # a million ranks in one COPY may take longer than the pool's command timeout
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -98,7 +99,8 @@ class DrawRepository:
         raw = (await connection.get_raw_connection()).driver_connection
         if dialect.name == "postgresql":
             await raw.copy_records_to_table(  # type: ignore[union-attr]
-                "draw_ranks", records=rows, columns=["drop_id", "entry_id", "user_id", "rank", "status", "buy_until"])
+                "draw_ranks", records=rows, columns=["drop_id", "entry_id", "user_id", "rank", "status", "buy_until"],
+                timeout=COPY_TIMEOUT_SECONDS)
             return
         stamp = sa.DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)
         bound = [(d, e, u, r, s, stamp(t) if stamp and t is not None else t) for d, e, u, r, s, t in rows]
