@@ -32,9 +32,12 @@ def _entry_upsert(session: AsyncSession) -> Any:
     statement = _ENTRY_UPSERTS.get(dialect)
     if statement is None:
         insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(DrawEntry)
+        # Keyed by account, not id: an account whose entry Redis lost (a flushed Redis) enters again with
+        # a new id, which replaces the old one instead of failing the sink's batch for good.
         statement = _ENTRY_UPSERTS[dialect] = insert.on_conflict_do_update(
-            index_elements=["id"],
-            set_={"status": insert.excluded.status, "changed_at": insert.excluded.changed_at},
+            index_elements=["drop_id", "user_id"],
+            set_={"id": insert.excluded.id, "status": insert.excluded.status,
+                  "changed_at": insert.excluded.changed_at},
             where=col(DrawEntry.changed_at) <= insert.excluded.changed_at)
     return statement
 
