@@ -12,6 +12,7 @@ import logging
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -111,8 +112,10 @@ class DrawRunner:
                 log.info("draw of drop %s was made by another process", drop_id)
                 self._drawn.add(drop_id)
                 return False
-            await repo.write_ranks([(drop_id, eid, standing[eid], i + 1, statuses[i], until if i < winners else None)
-                                    for i, eid in enumerate(order)])
+            rows = [(drop_id, eid, standing[eid], i + 1, statuses[i], until if i < winners else None)
+                    for i, eid in enumerate(order)]
+            rows.sort(key=itemgetter(1))  # in the primary key's order: the index grows at its end
+            await repo.write_ranks(rows)
             ranks_written = time.perf_counter()
             await write_results(session, drop_id, drop.name, until, now)
         committed = time.perf_counter()
