@@ -15,7 +15,7 @@ from core.settings import Settings
 # SQLModel.metadata (tests/test_migrations.py runs it in a fresh interpreter, so a table missing here fails).
 MODEL_MODULES = ("audit.models", "accounts.models", "accounts.addresses.models", "messages.models",
                  "codes.models", "sale.models",
-                 "sale.share.models", "sale.payments.models", "app.demo.models")
+                 "sale.share.models", "sale.payments.models", "sale.draw.models", "app.demo.models")
 for _module in MODEL_MODULES:
     importlib.import_module(_module)
 

@@ -28,6 +28,8 @@ from sale.admin.controls import DropControls
 from sale.admin.export import OrderExport
 from sale.admin.lifecycle import DropLifecycle
 from sale.admin.orders import AdminOrders
+from sale.draw.operator import DrawOperator
+from sale.draw.service import DrawService
 from sale.drops import DropAdmin
 from sale.orders import OrderService
 from sale.payments.refunds import Refunds
@@ -59,6 +61,14 @@ async def get_drops(request: Request) -> DropAdmin:
 
 async def get_queue(request: Request) -> QueueService:
     return services_of(request).queue
+
+
+async def get_draws(request: Request) -> DrawService:
+    return services_of(request).draws
+
+
+async def get_draw_operator(request: Request) -> DrawOperator:
+    return services_of(request).draw_operator
 
 
 async def get_orders(request: Request) -> OrderService:
@@ -100,6 +110,8 @@ async def get_refunds(request: Request) -> Refunds:
 DropsDep = Annotated[DropAdmin, Depends(get_drops)]
 OrdersDep = Annotated[OrderService, Depends(get_orders)]
 QueueDep = Annotated[QueueService, Depends(get_queue)]
+DrawsDep = Annotated[DrawService, Depends(get_draws)]
+DrawOperatorDep = Annotated[DrawOperator, Depends(get_draw_operator)]
 FcodesDep = Annotated[FcodeService, Depends(get_fcodes)]
 ShareDep = Annotated[ShareLinks, Depends(get_share)]
 SharePageDep = Annotated[SharePage, Depends(get_share_page)]

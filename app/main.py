@@ -22,6 +22,8 @@ from app.routes.accounts import router as auth_router
 from app.routes.addresses import router as addresses_router
 from app.routes.admin import router as admin_router
 from app.routes.controls import router as controls_router
+from app.routes.draws import entry_route
+from app.routes.draws import router as draws_router
 from app.routes.fcodes import router as fcodes_router
 from app.routes.health import router as health_router
 from app.routes.images import router as images_router
@@ -115,13 +117,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     install_docs(app)  # /docs and /redoc from the package's own files (no CDN)
     install_error_handlers(app)
     # The hot paths first: matched before any other route.
-    app.router.routes[0:0] = [purchase_route(), *hot_routes()]
+    app.router.routes[0:0] = [purchase_route(), *hot_routes(), entry_route()]
     app.include_router(health_router)
     app.state.rendered_metrics = RenderedMetrics()
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.include_router(auth_router)
     app.include_router(sale_router)
     app.include_router(queue_router)
+    app.include_router(draws_router)
     app.include_router(images_router)
     app.include_router(fcodes_router)
     app.include_router(controls_router)

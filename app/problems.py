@@ -13,6 +13,7 @@ import accounts.exceptions
 import codes.exceptions
 import core.token_versions
 import messages.exceptions
+import sale.draw.exceptions
 import sale.exceptions
 import sale.images.exceptions
 import sale.queue.exceptions
@@ -29,7 +30,7 @@ GENERIC_CODES: dict[str, int] = {
 }
 _DOMAIN_MODULES = (accounts.exceptions, accounts.addresses.exceptions, codes.exceptions, core.token_versions,
                    messages.exceptions, sale.exceptions, sale.images.exceptions, sale.queue.exceptions,
-                   sale.share.exceptions)
+                   sale.share.exceptions, sale.draw.exceptions)
 
 
 def _subclasses(cls: type[DomainError]) -> Iterator[type[DomainError]]:

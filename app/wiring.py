@@ -38,6 +38,12 @@ from sale.admin.orders import AdminOrders
 from sale.admin.state import DropState
 from sale.admin.state import register_scripts as register_control_scripts
 from sale.catalog import DropCatalog
+from sale.draw.gate import DrawGate
+from sale.draw.gate import register_scripts as register_draw_scripts
+from sale.draw.operator import DrawOperator
+from sale.draw.recorder import EntryRecords
+from sale.draw.runner import DrawRunner
+from sale.draw.service import DrawService
 from sale.drops import DropAdmin
 from sale.failover import FailoverRebuild
 from sale.images.service import DropImageService
@@ -107,6 +113,9 @@ class Services:
     messages: MessageService
     reminder_counts: ReminderCounts
     transports: dict[str, Transport]
+    draws: DrawService
+    draw_runner: DrawRunner
+    draw_operator: DrawOperator
 
 
 class BulkRefundOnCancel:
@@ -132,6 +141,7 @@ async def build_services(runtime: Runtime) -> Services:
     sale_scripts = register_sale_scripts(runtime.scripts)
     code_scripts = register_code_scripts(runtime.scripts)
     register_queue_scripts(runtime.scripts)
+    register_draw_scripts(runtime.scripts)
     count_view = runtime.scripts.add("sale.share", "share_view.lua")
     control_scripts = register_control_scripts(runtime.scripts)
     await runtime.scripts.load_all(runtime.redis)
@@ -169,8 +179,13 @@ async def build_services(runtime: Runtime) -> Services:
                                catalog)
     failover = FailoverRebuild(runtime.sessions, runtime.redis, runtime.keys, loader, sale_scripts.unlock,
                                settings.failover_settle_seconds)
+    address_tags = AddressTags(settings.app_secret)
     purchases = PurchaseService(inventory, loader, gate, referrals,
-                                AddressTags(settings.app_secret), address_caps, runtime.versions, failover, reserved)
+                                address_tags, address_caps, runtime.versions, failover, reserved)
+    draw_gate = DrawGate(runtime.redis, runtime.keys, runtime.scripts, runtime.clock)
+    draws = DrawService(draw_gate, loader, catalog, runtime.sessions, runtime.clock, address_tags,
+                        settings.draw_entries_per_address, settings.base_url)
+    draw_runner = DrawRunner(runtime.sessions, draw_gate, catalog, loader, runtime.clock)
     test_provider = make_provider(settings.payment_provider)
     providers = payment_providers(settings)
     refunds = Refunds(providers, test_provider, inventory, loader, runtime.sessions, runtime.redis, runtime.keys,
@@ -207,7 +222,8 @@ async def build_services(runtime: Runtime) -> Services:
                     admin_orders=AdminOrders(runtime.sessions), export=OrderExport(runtime.sessions, drops),
                     audit=AuditLog(runtime.sessions), reports=DropReports(runtime.sessions, drops),
                     messages=messages, reminder_counts=reminder_counts,
-                    transports=message_transports(runtime, unsubscribe, vapid))
+                    transports=message_transports(runtime, unsubscribe, vapid), draws=draws, draw_runner=draw_runner,
+                    draw_operator=DrawOperator(runtime.sessions, draw_gate, catalog, runtime.clock))
 
 
 def message_transports(runtime: Runtime, unsubscribe: UnsubscribeLinks, vapid: Vapid02 | None) -> dict[str, Transport]:
@@ -294,18 +310,20 @@ def background_loops(services: Services) -> Background:
     sink = OrderSink(runtime.redis, runtime.keys, runtime.sessions, runtime.database_writes,
                      runtime.settings.sink_claim_idle_ms,
                      recorders=[services.share, services.gate, PaidMessages(runtime.clock)],
-                     notices=NoticeRecords())
+                     notices=NoticeRecords(), entries=EntryRecords())
     message_tasks = message_loops(services) if runtime.settings.message_loops else []
     return Background(sink, asyncio.create_task(sink.run(), name="order-sink"),
                       asyncio.create_task(sweeper.run(), name="sweeper"), message_tasks)
 
 
 def message_loops(services: Services) -> list[asyncio.Task[None]]:
-    """Drop openings and admissions into the outbox, and the outbox's sender (when sending is on)."""
+    """Off the buyers' path: drop openings and admissions into the outbox, draws made at their time
+    (results and their messages in one transaction), and the outbox's sender (when sending is on)."""
     runtime = services.runtime
     openings = DropOpenings(runtime.sessions, services.catalog, runtime.clock, services.reminder_counts,
                             services.queue)
-    tasks = [asyncio.create_task(openings.run(), name="drop-openings")]
+    tasks = [asyncio.create_task(openings.run(), name="drop-openings"),
+             asyncio.create_task(services.draw_runner.run(), name="draws")]
     if runtime.settings.send_messages:
         sender = OutboxSender(runtime.sessions, runtime.clock, services.transports)
         tasks.append(asyncio.create_task(sender.run(), name="outbox-sender"))

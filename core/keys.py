@@ -33,10 +33,18 @@ class DropKeys:
     rebuild: str      # string with TTL: one app process is merging SQL back in after a failover
     refund_job: str   # string with TTL: the one app process working through the drop's bulk refund
     notices: str      # hash: provider:event id -> outcome (payment notices applied once; TTL 5 days)
+    # Draws (sale/draw/; same slot, so entering, the purchase's win check and a lapse are single scripts)
+    draw_entries: str  # hash: user id -> "entry id|status|address tag|variant" (status e, w(ithdrawn), v(oided));
+                       # "a:" .. address tag -> entries that address holds
+    draw_results: str  # hash: user id -> "status|rank|buy_until ms|entry id" of winners and backups
+    draw_due: str      # sorted set: user id -> buy_until ms of each win not bought yet
+    draw_backups: str  # sorted set: user id -> rank of each backup still waiting for a turn
+    draw_lock: str     # string with TTL: the one process making the draw
 
     def all_keys(self) -> list[str]:
         return [self.inv, self.users, self.orders, self.deadlines, self.stream, self.rejected,
-                self.refunds_due, self.queue, self.line, self.seen, self.admitted, self.tickets, self.notices]
+                self.refunds_due, self.queue, self.line, self.seen, self.admitted, self.tickets, self.notices,
+                self.draw_entries, self.draw_results, self.draw_due, self.draw_backups]
 
 
 class Keys:
@@ -56,6 +64,8 @@ class Keys:
                 queue=f"{tag}:q", line=f"{tag}:q:line", seen=f"{tag}:q:seen", admitted=f"{tag}:q:admitted",
                 tickets=f"{tag}:q:tickets", join_addr_prefix=f"{tag}:q:addr:", join_user_prefix=f"{tag}:q:user:",
                 join_rate_prefix=f"{tag}:q:joins:", solution_prefix=f"{tag}:q:used:",
+                draw_entries=f"{tag}:draw:entries", draw_results=f"{tag}:draw:results",
+                draw_due=f"{tag}:draw:due", draw_backups=f"{tag}:draw:backups", draw_lock=f"{tag}:draw:lock",
             )
             self._drop_cache[drop_id] = cached
         return cached

@@ -146,6 +146,8 @@ class Settings(BaseSettings):
     # hidden tab at most once a minute.
     queue_stale_seconds: int = 90
     queue_joins_per_address: int = 20    # tickets one client address may enrol per drop in the window
+    # Draws: entries one client address (an IPv6 one by its /64) may hold in one draw, whatever its accounts
+    draw_entries_per_address: int = Field(default=20, ge=1)
     queue_address_window_seconds: int = 600
     queue_attempts_per_account_minute: int = 30
     queue_challenge_ttl_seconds: int = 300

@@ -56,12 +56,16 @@ def loadtest(
                                                    "variants).")] = 0,
     max_notice_p99_ms: Annotated[float, Opt(min=0, help="--provider: fail above this p99 of the service's "
                                                         "answers to the provider's notices.")] = 50.0,
+    draw: Annotated[bool, Opt(help="Rehearse a draw: --buyers accounts (default 1,000) enter through the API, "
+                                   "the draw is made --lead s later, ranks are recomputed, winners and backups "
+                                   "buy (--leave-ratio of them walk away); --stock units (default buyers / 5).")]
+    = False,
 ) -> None:
     """Rehearse a drop with Locust: provision, rush, verify the invariants, report; non-zero on a failure."""
     from loadtest.runner import Options, UsageError, run
 
     if not stock:
-        stock = (bots + (buyers or 500)) // 2 if bots else 5000
+        stock = (bots + (buyers or 500)) // 2 if bots else (buyers or 1000) // 5 if draw else 5000
     admit_per_second = admit_per_second or max(1, round(stock / 15))
     options = Options(host=host, operator_email=operator_email, operator_password=operator_password,
                       stock=stock, units_per_second=units_per_second, duration=duration, buyers=buyers,
@@ -72,7 +76,7 @@ def loadtest(
                       report_dir=report_dir, tolerance=tolerance, max_p99_ms=max_p99_ms,
                       database_url=database_url, profile=profile, bots=bots, admit_per_second=admit_per_second,
                       rounds=rounds, provider=provider, max_notice_p99_ms=max_notice_p99_ms,
-                      variants=variants)
+                      variants=variants, draw=draw)
     try:
         code = run(options, typer.echo)
     except UsageError as exc:

@@ -92,6 +92,7 @@ class Options:
     provider: str = "test"          # stripe | alipay: pay through the local stand-ins (fakes/)
     max_notice_p99_ms: float = 50.0
     variants: int = 0               # > 0: the drop sells that many variants, the stock split across them
+    draw: bool = False              # a draw drop: enter, draw, recompute, buy as winners and backups
 
 
 def run(options: Options, say: Say = print) -> int:
@@ -138,6 +139,8 @@ async def _run(o: Options, say: Say) -> int:
             target = Target(run_id, host, (email, password), db_settings, work, report_dir)
             if o.bots:
                 return await _fairness(o, say, target)
+            if o.draw:
+                return await _draw(o, say, target)
             return await _rehearse(o, say, target, server, fakes)
         finally:
             if server is not None:
@@ -265,6 +268,19 @@ async def _rehearse(o: Options, say: Say, target: Target, server: LocalServer | 
                    "options": options, "share_links_seen": tally.share_links,
                    "answers_by_request": tally.by_name()})
     return 0 if result.passed else 1
+
+
+async def _draw(o: Options, say: Say, target: Target) -> int:
+    """--draw: N accounts enter a draw through the API; see loadtest/draw_rehearsal.py."""
+    from loadtest.draw_rehearsal import DrawPlan, rehearse_draw
+
+    async with httpx.AsyncClient(base_url=target.host, timeout=30) as client:
+        token = await login(client, *target.operator)
+        crowd = replace(o, buyers=o.buyers or 1000, fcode_holders=0)
+        _, accounts, _ = await _accounts(crowd, say, client, token, target.run_id, target.db_settings)
+    plan = DrawPlan(stock=o.stock, backups=o.stock, pay_window=o.pay_window, lead=max(o.lead, 5.0),
+                    leave_ratio=o.leave_ratio, run_id=target.run_id)
+    return await rehearse_draw(target.host, token, accounts, plan, say)
 
 
 async def _fairness(o: Options, say: Say, target: Target) -> int:

@@ -68,7 +68,8 @@ class LocalServer:
         # (registrations, sign-ins, unpaid units per drop), which exist for strangers on the internet.
         env.update({"FLASHSALE_REGISTER_PER_ADDRESS_PER_HOUR": "1000000000",
                     "FLASHSALE_LOGIN_PER_ADDRESS_PER_MINUTE": "1000000000",
-                    "FLASHSALE_MAX_UNPAID_PER_ADDRESS": "1000000000"})
+                    "FLASHSALE_MAX_UNPAID_PER_ADDRESS": "1000000000",
+                    "FLASHSALE_DRAW_ENTRIES_PER_ADDRESS": "1000000000"})
         env.update(self.extra_env)
         return env
 

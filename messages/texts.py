@@ -45,6 +45,16 @@ _TEXTS: dict[str, dict[str, tuple[str, str]]] = {
     },
 }
 assert set(_TEXTS) == set(LANGUAGES)
+# A draw's result in words ("result" of a draw_result message: won, backup, lost, or a backup's turn).
+_DRAW_RESULTS: dict[str, dict[str, str]] = {
+    "en": {"won": "you won, buy before {until}", "backup": "you are backup number {rank}",
+           "lost": "not this time", "turn": "a win passed to you, buy before {until}"},
+    "zh": {"won": "你中签了，请在 {until} 前购买", "backup": "你是第 {rank} 位候补",
+           "lost": "很遗憾未中签", "turn": "中签资格已递补给你，请在 {until} 前购买"},
+    "ko": {"won": "당첨되었습니다. {until} 전에 구매하세요", "backup": "예비 {rank}번입니다",
+           "lost": "아쉽게도 당첨되지 않았습니다", "turn": "당첨이 회원님께 넘어왔습니다. {until} 전에 구매하세요"},
+}
+assert set(_DRAW_RESULTS) == set(LANGUAGES)
 
 
 class _Blank(dict[str, str | int]):
@@ -62,6 +72,9 @@ def render(kind: str, params: Mapping[str, str | int], language: str) -> Words:
     texts = _TEXTS.get(language, _TEXTS[DEFAULT])
     subject, body = texts.get(kind) or _TEXTS[DEFAULT]["operator_message"]
     values = _Blank(params)
+    if kind == "draw_result":
+        results = _DRAW_RESULTS.get(language, _DRAW_RESULTS[DEFAULT])
+        values["result"] = results.get(str(params.get("result", "")), str(params.get("result", ""))).format_map(values)
     return Words(subject.format_map(values).strip(), body.format_map(values).strip())
 
 

@@ -29,13 +29,16 @@ KEEP_AFTER_END = timedelta(hours=1)
 MAX_OTHERS = 10_000  # drops outside the catalog remembered per version (ended ones, unknown ids)
 FIELDS = ("id", "sku", "name", "price_cents", "currency", "stock", "per_user_limit", "pay_window_seconds", "image",
           "waiting_room", "prequeue_minutes", "admit_per_second", "challenge", "paused", "notice",
-          "reservation_only_minutes", "shipping_required", "pictures", "variants", "description", "specs")
+          "reservation_only_minutes", "shipping_required", "pictures", "variants", "description", "specs",
+          "mode", "backups")
 TIMES = ("priority_starts_at", "starts_at", "ends_at", "created_at")
+MAYBE_TIMES = ("entries_open_at", "entries_close_at")
 
 
 def drop_record_json(drop: Drop) -> bytes:
     values: dict[str, Any] = {name: getattr(drop, name) for name in FIELDS}
     values.update({name: ms(getattr(drop, name)) for name in TIMES})
+    values.update({name: ms(getattr(drop, name)) if getattr(drop, name) else None for name in MAYBE_TIMES})
     return orjson.dumps(values)
 
 
@@ -43,6 +46,9 @@ def drop_from_json(raw: bytes) -> Drop:
     values = orjson.loads(raw)
     for name in TIMES:
         values[name] = datetime.fromtimestamp(values[name] / 1000, UTC)
+    for name in MAYBE_TIMES:
+        if values.get(name) is not None:
+            values[name] = datetime.fromtimestamp(values[name] / 1000, UTC)
     return Drop(**values)
 
 

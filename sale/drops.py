@@ -17,6 +17,7 @@ from core.clock import Clock, as_utc
 from core.db import DATABASE_DOWN
 from core.settings import Settings
 from sale.catalog import DropCatalog
+from sale.draw.seed import new_draw
 from sale.exceptions import BadDrop, DropNotFound, client_code
 from sale.images.service import DropImageService, Gallery, ImageChanged
 from sale.images.store import image_fields
@@ -65,6 +66,8 @@ def drop_fields(drop: Drop, live: LiveDrop, now: datetime, base_url: str,
             "reservations": reservations, "reservation_only_minutes": drop.reservation_only_minutes,
             "shipping_required": drop.shipping_required, "description": drop.description,
             "specs": drop.specs or [], "variants": variant_fields(drop, left),
+            "mode": drop.mode, "entries_open_at": _utc(drop.entries_open_at),
+            "entries_close_at": _utc(drop.entries_close_at), "backups": drop.backups,
             **image_fields(drop.image, base_url, drop.pictures)}
 
 
@@ -76,6 +79,10 @@ def drop_out(drop: Drop, live: LiveDrop, now: datetime, base_url: str = "",
 def recorded(drop: Drop) -> LiveDrop:
     """The live fields as the record has them (a drop Redis has not loaded yet: all its stock left)."""
     return LiveDrop(drop.stock, drop.paused, drop.notice or "")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return as_utc(value) if value is not None else None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -105,7 +112,9 @@ def drop_snapshot(drop: Drop) -> Snapshot:
             "cancelled_at": _iso(drop.cancelled_at), "image": picture_name(drop.image),
             "pictures": picture_names(drop.pictures), "shipping_required": drop.shipping_required,
             "description": drop.description, "specs": [dict(spec) for spec in drop.specs or ()],
-            "variants": [dict(v) for v in drop.variants or ()]}
+            "variants": [dict(v) for v in drop.variants or ()], "mode": drop.mode,
+            "entries_open_at": _iso(drop.entries_open_at), "entries_close_at": _iso(drop.entries_close_at),
+            "backups": drop.backups}
 
 
 class ReservationCounts(Protocol):
@@ -119,10 +128,18 @@ class NoReservations:
         return [0] * len(drop_ids)
 
 
+DRAW_LASTS = timedelta(days=1)  # a draw drop's default end: time for lapsed wins to pass to backups
+
+
 def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
-    starts = body.starts_at.astimezone(UTC) if body.starts_at else next_weekly_slot(
-        now, settings.weekday_index, settings.drop_time, settings.zone)
-    ends = body.ends_at.astimezone(UTC) if body.ends_at else starts + timedelta(hours=1)
+    draw = body.mode == "draw"
+    if draw and body.starts_at is None:
+        assert body.entries_close_at is not None
+        starts = body.entries_close_at.astimezone(UTC)
+    else:
+        starts = body.starts_at.astimezone(UTC) if body.starts_at else next_weekly_slot(
+            now, settings.weekday_index, settings.drop_time, settings.zone)
+    ends = body.ends_at.astimezone(UTC) if body.ends_at else starts + (DRAW_LASTS if draw else timedelta(hours=1))
     if ends <= starts:
         raise BadDrop("ends_at must be after starts_at")
     if ends <= now:
@@ -139,7 +156,10 @@ def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
                 specs=[spec.model_dump() for spec in body.specs] or None,
                 variants=[{"sku": v.sku, "name": v.name, "stock": v.stock,
                            "price_cents": body.price_cents if v.price_cents is None else v.price_cents}
-                          for v in body.variants] or None)
+                          for v in body.variants] or None,
+                mode=body.mode, backups=(body.backups if body.backups is not None else body.stock) if draw else None,
+                entries_open_at=body.entries_open_at.astimezone(UTC) if body.entries_open_at else None,
+                entries_close_at=body.entries_close_at.astimezone(UTC) if body.entries_close_at else None)
 
 
 class DropAdmin:
@@ -160,6 +180,9 @@ class DropAdmin:
         now = self.clock.now()
         async with self.sessions.begin() as session:
             drop = await DropRepository(session).add(new_drop(body, self.settings, now))
+            if drop.mode == "draw":
+                assert drop.id is not None
+                session.add(new_draw(drop.id))  # the seed, committed with the drop (its hash public at open)
             await AuditRepository(session).record(actor, Change("drop.create", "drop", str(drop.id),
                                                                 after=drop_snapshot(drop)), now)
         # Committed: listings in every worker show it now (Redis learns its stock on first use).

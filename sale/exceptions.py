@@ -69,6 +69,12 @@ class NotAdmitted(DomainError):
     status, code, title = 403, "not_admitted", "The waiting room has not admitted you (or your admission ran out)"
 
 
+class NotAWinner(DomainError):
+    """A draw drop: buying needs a standing win (or a backup's turn), or an F-code."""
+
+    status, code, title = 403, "not_a_winner", "Only the draw's winners may buy now"
+
+
 class BadDrop(ValidationFailed):
     title = "Invalid drop"
 
@@ -103,6 +109,7 @@ _REFUSALS: dict[str, Callable[[], DomainError]] = {
     "limit_reached": LimitReached,
     "idempotency_key_reused": IdempotencyKeyReused,
     "not_admitted": NotAdmitted,
+    "not_a_winner": NotAWinner,
     "rate_limited": _rate_limited,
     "quantity_over_limit": _over_limit,
     "fcode_quantity": _fcode_quantity,

@@ -60,6 +60,9 @@ def drop_json(drop: Drop) -> bytes:
         "admit_per_second": drop.admit_per_second, "challenge": int(drop.challenge),
         "paused": int(drop.paused), "notice": drop.notice or "",
         "shipping_required": int(drop.shipping_required),
+        "draw": int(drop.mode == "draw"),
+        "entries_open_ms": ms(drop.entries_open_at) if drop.entries_open_at else 0,
+        "entries_close_ms": ms(drop.entries_close_at) if drop.entries_close_at else 0,
         "variants": [{"sku": v["sku"], "stock": v["stock"], "price_cents": v["price_cents"]}
                      for v in drop.variants or ()],
     })
@@ -120,7 +123,8 @@ class Inventory:
         k = self.keys.drop(drop_id)
         idem = k.idem_prefix
         keys = (k.inv, k.users, k.orders, k.deadlines, k.stream, k.rejected, k.admitted, k.tickets,
-                k.queue, *(f"{idem}{p.request.user_id}:{p.request.idempotency_key or ''}" for p in purchases))
+                k.queue, k.draw_results, k.draw_due,
+                *(f"{idem}{p.request.user_id}:{p.request.idempotency_key or ''}" for p in purchases))
         # One drop per batch, so one per-address cap (the service's decision, see sale/address_cap.py).
         args: list[ScriptArg] = [self.clock.now_ms(), self.limits.rate_per_second, IDEMPOTENCY_TTL_SECONDS,
                                  purchases[0].address_cap]

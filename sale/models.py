@@ -78,6 +78,12 @@ class Drop(SQLModel, table=True):
     paused: bool = Field(default=False, sa_column=_flag())
     notice: str | None = Field(default=None, max_length=NOTICE_MAX_LENGTH)
     cancelled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # Draws (sale/draw/): "sale" (first come, first served) or "draw" (entries in a window, then a draw at
+    # starts_at that anyone can check); a draw's entry window and how many backups follow the winners.
+    mode: str = Field(default="sale", sa_column=sa.Column(sa.String(8), nullable=False, server_default="sale"))
+    entries_open_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    entries_close_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    backups: int | None = Field(default=None)
 
 
 class Order(SQLModel, table=True):

@@ -73,6 +73,29 @@ class DropCreate(BaseModel):
     description: Description | None = None
     specs: list[Spec] = Field(default=[], max_length=40)
     variants: list[VariantIn] = Field(default=[], max_length=20)
+    # Draws (see "Draws"): entries in [entries_open_at, entries_close_at), the draw at starts_at (default:
+    # entries_close_at), then `backups` (default: the stock) backups in order behind the winners.
+    mode: Literal["sale", "draw"] = "sale"
+    entries_open_at: AwareDatetime | None = None
+    entries_close_at: AwareDatetime | None = None
+    backups: int | None = Field(default=None, ge=0, le=10_000_000)
+
+    @model_validator(mode="after")
+    def _draw_fields(self) -> DropCreate:
+        if self.mode == "draw":
+            if self.entries_open_at is None or self.entries_close_at is None:
+                raise ValueError("a draw needs entries_open_at and entries_close_at")
+            if self.entries_close_at <= self.entries_open_at:
+                raise ValueError("entries_close_at must be after entries_open_at")
+            if self.starts_at is not None and self.starts_at < self.entries_close_at:
+                raise ValueError("starts_at (the draw) must be at or after entries_close_at")
+            if self.per_user_limit != 1:
+                raise ValueError("a draw's win is one unit: per_user_limit must be 1")
+            if self.waiting_room:
+                raise ValueError("a draw has no waiting room")
+        elif self.entries_open_at is not None or self.entries_close_at is not None or self.backups is not None:
+            raise ValueError('entries_open_at, entries_close_at and backups are for "mode": "draw"')
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -142,6 +165,10 @@ class DropOut(BaseModel):
     description: str | None = None
     specs: list[Spec] = []
     variants: list[VariantOut] = []
+    mode: Literal["sale", "draw"] = "sale"
+    entries_open_at: datetime | None = None   # a draw's entry window (null for a sale)
+    entries_close_at: datetime | None = None
+    backups: int | None = None
 
 
 class QueueCounts(BaseModel):

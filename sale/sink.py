@@ -53,6 +53,13 @@ class NoticeRecorder(Protocol):
     async def record_notices(self, session: AsyncSession, notices: Sequence[bytes]) -> None: ...
 
 
+class EntryRecorder(Protocol):
+    """What the sink calls, inside its transaction, with the draw entry events a batch carries (entries
+    {"e": JSON} that draw_entry.lua wrote): at least once each, so it must be idempotent."""
+
+    async def record_entries(self, session: AsyncSession, entries: Sequence[bytes]) -> None: ...
+
+
 async def ensure_group(redis: RedisClient, keys: Keys, drop_id: int) -> None:
     """The drop's order stream and its consumer group exist (idempotent)."""
     try:
@@ -65,7 +72,8 @@ async def ensure_group(redis: RedisClient, keys: Keys, drop_id: int) -> None:
 class OrderSink:
     def __init__(self, redis: RedisClient, keys: Keys, sessions: async_sessionmaker[AsyncSession],
                  database_writes: WriteHealth, claim_idle_ms: int, recorders: Sequence[PaidRecorder] = (),
-                 consumer: str | None = None, notices: NoticeRecorder | None = None) -> None:
+                 consumer: str | None = None, notices: NoticeRecorder | None = None,
+                 entries: EntryRecorder | None = None) -> None:
         self.redis = redis
         self.keys = keys
         self.sessions = sessions
@@ -73,6 +81,7 @@ class OrderSink:
         self.claim_idle_ms = claim_idle_ms
         self.recorders = list(recorders)
         self.notices = notices
+        self.entries = entries
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self._last_claim = 0.0
         # Entries delivered to this consumer but not acknowledged (a failed write: the database was
@@ -219,6 +228,7 @@ class OrderSink:
             events.extend(LiveOrder.decode(raw) for raw in found if raw)
         paid = [event for event in events if event.status == "paid"]
         notices = [fields[b"n"] for _, fields in entries if fields and b"n" in fields]
+        draw_entries = [fields[b"e"] for _, fields in entries if fields and b"e" in fields]
         try:
             async with self.sessions() as session, session.begin():
                 count = await OrderRepository(session).upsert_events(events)
@@ -226,6 +236,8 @@ class OrderSink:
                     await recorder.record_paid(session, paid)  # the share link row, the F-code's redemption
                 if notices and self.notices is not None:
                     await self.notices.record_notices(session, notices)  # payment_events rows
+                if draw_entries and self.entries is not None:
+                    await self.entries.record_entries(session, draw_entries)  # draw_entries rows
         except DATABASE_DOWN:
             self.database_writes.failed()
             raise

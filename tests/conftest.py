@@ -108,7 +108,7 @@ def make_settings(database_url: str, redis_url: str, var_dir: Path, **overrides:
         # Every test's requests come from one ASGI address: the per-address limits' own tests lower
         # these (tests/test_login_limits.py), the rest of the suite must not trip them.
         "register_per_address_per_hour": 1_000_000, "login_per_address_per_minute": 1_000_000,
-        "max_unpaid_per_address": 1_000_000,
+        "max_unpaid_per_address": 1_000_000, "draw_entries_per_address": 1_000_000,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -154,7 +154,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.browser)
         # CI's services pass leaves out the tests marked `neutral`: one that reaches a back end is not.
-        if item.get_closest_marker("neutral") and {"database_url", "redis_url"} & set(getattr(item, "fixturenames", ())):
+        uses = set(getattr(item, "fixturenames", ()))
+        if item.get_closest_marker("neutral") and {"database_url", "redis_url"} & uses:
             raise pytest.UsageError(f"{item.nodeid} is marked neutral but uses the pass's database or Redis")
         info = getattr(item, "_fixtureinfo", None)
         definitions = info.name2fixturedefs.values() if info is not None else []

@@ -26,7 +26,7 @@ from core.settings import Settings
 from tests.support import PG_URL, SERVICES
 
 MODEL_MODULES = ("audit.models", "accounts.models", "accounts.addresses.models", "sale.models", "codes.models",
-                 "sale.share.models",
+                 "sale.share.models", "sale.draw.models",
                  "app.demo.models")
 
 # Differences between the models and the migrations that exist today, reported to their owners.

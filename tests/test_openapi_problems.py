@@ -17,7 +17,7 @@ CONTRACT_CODES = {"validation_error", "unauthorized", "forbidden", "not_found", 
                   "order_expired", "unsupported_image", "payload_too_large", "queue_not_open",
                   "challenge_failed", "not_in_queue", "not_admitted", "address_limit", "bad_signature",
                   "address_required", "variant_required", "variant_not_found", "drop_paused", "stock_conflict",
-                  "reservation_required"}
+                  "reservation_required", "entries_closed", "not_entered", "not_a_winner"}
 
 
 def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -59,7 +59,7 @@ async def test_every_operation_documents_its_problem_answers(client: httpx.Async
     by_operation = {(path, method): op["responses"] for path, method, op in ops}
     purchase = by_operation[("/api/drops/{drop_id}/purchase", "post")]
     assert set(codes_of(purchase["409"])) == {"sold_out", "limit_reached", "address_limit"}
-    assert set(codes_of(purchase["403"])) == {"not_open", "fcode_invalid", "not_admitted"}
+    assert set(codes_of(purchase["403"])) == {"not_open", "fcode_invalid", "not_admitted", "not_a_winner"}
     join = by_operation[("/api/drops/{drop_id}/queue", "post")]
     assert set(codes_of(join["403"])) == {"queue_not_open", "challenge_failed"}
     assert set(codes_of(join["404"])) == {"drop_not_found", "no_waiting_room"}
@@ -92,4 +92,4 @@ README_CODES = {"order_cancelled", "order_not_cancellable", "payment_in_progress
                 "order_refunded", "order_not_refundable", "payment_method_unavailable",
                 "payment_provider_unavailable", "push_endpoint_refused", "push_unavailable", "bad_unsubscribe_link",
                 "message_not_found", "address_not_found", "too_many_addresses", "too_many_pictures",
-                "picture_not_found"}
+                "picture_not_found", "not_a_draw", "draw_not_made", "entry_address_limit", "draw_made"}

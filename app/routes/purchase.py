@@ -94,7 +94,7 @@ _OPENAPI: dict[str, Any] = {
 }
 _RESPONSES = problems("unauthorized", "not_open", "fcode_invalid", "drop_not_found", "sold_out", "limit_reached",
                       "address_limit", "validation_error", "idempotency_key_reused", "rate_limited", "not_admitted",
-                      "variant_required", "variant_not_found")
+                      "variant_required", "variant_not_found", "not_a_winner")
 
 
 def purchase_route() -> APIRoute:

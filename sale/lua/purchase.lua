@@ -30,7 +30,9 @@ KEYS[7] admitted   sorted set of the waiting room: user id -> admitted_until ms
 KEYS[8] tickets    hash of the waiting room: user id -> ticket status
 KEYS[9] queue      hash of the waiting room: counts; "b:" .. user id marks an admitted buyer refused
                    here, "blocked" their count (see queue_poll.lua)
-KEYS[9 + n]        purchase n's Idempotency-Key: string "order id|body hash"
+KEYS[10] results   hash of a draw drop: user id -> "status|rank|buy_until ms|entry id" (sale/draw/)
+KEYS[11] due       sorted set of a draw drop: user id -> buy_until ms of each win not bought yet
+KEYS[11 + n]       purchase n's Idempotency-Key: string "order id|body hash"
 
 ARGV[1] now (ms)   ARGV[2] purchases per second allowed per buyer   ARGV[3] idempotency TTL (s)
 ARGV[4] reserved-but-unpaid units one client address may hold in this drop
@@ -57,7 +59,12 @@ Otherwise one reply per purchase, in order:
   {code, remaining}           refused: not_open, sold_out, limit_reached, quantity_over_limit,
                               fcode_quantity, rate_limited, idempotency_key_reused,
                               address_limit, fcode_in_use, drop_paused, variant_required, variant_not_found,
-                              not_admitted (waiting room on, no current admission, no F-code)
+                              not_admitted (waiting room on, no current admission, no F-code),
+                              not_a_winner (a draw drop: no standing win, no F-code)
+A draw drop ("draw" = "1" in inv): without an F-code only an account whose win stands (status "won",
+buy_until not passed) buys, and its win becomes "bought" (out of `due`, one unit fewer "promised");
+with an F-code only units no win holds (remaining - promised) are taken. Drops that are not draws
+pay nothing for this beyond two more fields of the drop's HMGET.
 A successful purchase through the waiting room marks the buyer's ticket done (status "d").
 A refusal never wastes an admission, nor holds its unit: an admitted buyer refused for any reason but
 rate_limited keeps its admission, marked "b:" .. uid in the queue hash (their count in "blocked"), and
@@ -73,6 +80,7 @@ local FIELDS = {'user_id', 'quantity', 'order_id', 'body_hash', 'has_fcode', 'fc
   'address', 'answer_only', 'variant'}
 local inv, users, orders, deadlines, stream, rejected = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local admitted, tickets, queue = KEYS[7], KEYS[8], KEYS[9]
+local results, due = KEYS[10], KEYS[11]
 local now, rate_limit, idem_ttl, addr_cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local PER = #FIELDS
 local AT = {}  -- field name -> its offset within a purchase's arguments
@@ -81,7 +89,7 @@ local count = (#ARGV - 4) / PER
 
 local f = redis.call('HMGET', inv, 'priority_starts_at', 'starts_at', 'ends_at', 'remaining',
   'per_user_limit', 'pay_window_ms', 'price_cents', 'order_head', 'run_id', 'waiting_room', 'paused', 'id',
-  'order_seq', 'variants')
+  'order_seq', 'variants', 'draw', 'promised', 'drawn')
 if not f[4] or not f[8] then
   local replies = {}
   for n = 1, count do replies[n] = {'missing'} end
@@ -98,6 +106,9 @@ local drop_id, seq = tonumber(f[12]) or 0, tonumber(f[13] or '0')
 -- Variants: each one's units left and price, read once per batch when first asked for, counted here,
 -- written once at the end (the drop's limits count across variants: "held" is per buyer).
 local has_variants = tonumber(f[14] or '0') > 0
+-- A draw drop: wins are checked here; units a standing win holds are not for F-codes.
+local is_draw, promised, wins_used = f[15] == '1', tonumber(f[16] or '0'), 0
+local drawn = f[17] == '1'
 local variant_left, variant_price, variant_taken = {}, {}, {}
 local second = math.floor(now / 1000)
 local taken, sold, refused, admissions_used = 0, {}, {}, 0
@@ -114,7 +125,7 @@ local function purchase(n)
   local a = 5 + PER * (n - 1)
   local uid, qty = ARGV[a + AT.user_id], tonumber(ARGV[a + AT.quantity])
   local order_id, body_hash, addr = ARGV[a + AT.order_id], ARGV[a + AT.body_hash], ARGV[a + AT.address]
-  local has_code, has_idem, idem = ARGV[a + AT.has_fcode] == '1', ARGV[a + AT.has_idem] == '1', KEYS[9 + n]
+  local has_code, has_idem, idem = ARGV[a + AT.has_fcode] == '1', ARGV[a + AT.has_idem] == '1', KEYS[11 + n]
 
   -- A retry with a known key answers its order, whatever happened to stock since.
   if has_idem then
@@ -147,6 +158,25 @@ local function purchase(n)
   if qty > limit then return refuse('quantity_over_limit') end
   if has_code and qty ~= 1 then return refuse('fcode_quantity') end
   if remaining < qty or (has_variants and variant_left[variant] < qty) then return refuse('sold_out') end
+  local win
+  if is_draw then
+    if has_code then
+      if remaining - promised < qty then return refuse('sold_out') end
+    elseif not drawn then
+      return refuse('not_open')  -- the draw is due but not made yet: nobody has won
+    else
+      local r = redis.call('HGET', results, uid)
+      if r then
+        win = {}
+        for part in string.gmatch(r .. '|', '([^|]*)|') do win[#win + 1] = part end
+      end
+      if not win or win[1] == 'bought' then
+        if win then return refuse('limit_reached') end
+        return refuse('not_a_winner')
+      end
+      if win[1] ~= 'won' or tonumber(win[3]) <= now then return refuse('not_a_winner') end
+    end
+  end
 
   local mine = redis.call('HMGET', users, uid, 'r:' .. uid, 'a:' .. addr)
   local attempts = 1
@@ -205,6 +235,12 @@ local function purchase(n)
   deadline_args[#deadline_args + 1] = pay_by
   deadline_args[#deadline_args + 1] = order_id
   if has_idem then redis.call('SET', idem, order_id .. '|' .. body_hash, 'EX', idem_ttl) end
+  if win then
+    redis.call('HSET', results, uid, 'bought|' .. win[2] .. '|' .. win[3] .. '|' .. win[4])
+    redis.call('ZREM', due, uid)
+    promised = promised - 1
+    wins_used = wins_used + 1
+  end
   if gated then
     redis.call('ZREM', admitted, uid)
     redis.call('HSET', tickets, uid, 'd')
@@ -249,6 +285,7 @@ if taken > 0 then
   redis.call('XADD', stream, '*', 'i', table.concat(sold, ' '))
 end
 if admissions_used > 0 then redis.call('HINCRBY', queue, 'done', admissions_used) end
+if wins_used > 0 then redis.call('HINCRBY', inv, 'promised', -wins_used) end
 for code, times in pairs(refused) do redis.call('HINCRBY', rejected, code, times) end
 if not done then
   if type(failure) == 'table' and failure.err then return redis.error_reply(failure.err) end

@@ -116,6 +116,7 @@
     if (phase === "priority" && !fcodeEntered()) return [FS.t("buy.fcode_only"), true];
     if (!FS.auth.signedIn()) return [FS.t("buy.sign_in"), false];
     if ((state.drop.variants || []).length && !chosenVariant()) return [FS.t("buy.choose_variant"), true];
+    if (state.drop.mode === "draw" && !fcodeEntered() && !FS.draw.won()) return [FS.t("draw.winners_only"), true];
     if (state.drop.waiting_room && !fcodeEntered() && !FS.queue.admitted()) {
       var ticket = FS.queue.ticket();
       if (!ticket) return [FS.t("buy.queue_join_first"), true];
@@ -181,6 +182,7 @@
     renderAbout(d);
     renderVariants(d);
     offerCodes(d);
+    if (d.mode === "draw") FS.draw.start(d, dropPath, function () { renderButton(); });
     if (d.waiting_room) {
       FS.queue.start(d, dropPath, function (ticket) {
         /* The ticket's poll (every 1-2 s) carries the controls too: shown before the drop's next poll. */

@@ -1,0 +1,31 @@
+"""A draw's seed: 32 random bytes from `secrets`, kept secret until the draw; its commitment (the hex
+SHA-256 of the bytes) is public from the moment entries open."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sale.draw.models import Draw
+
+
+def commitment_of(seed_hex: str) -> str:
+    return hashlib.sha256(bytes.fromhex(seed_hex)).hexdigest()
+
+
+def new_draw(drop_id: int) -> Draw:
+    seed = secrets.token_bytes(32)
+    return Draw(drop_id=drop_id, commitment=hashlib.sha256(seed).hexdigest(), seed=seed.hex())
+
+
+def score(seed_hex: str, entry_id: str) -> str:
+    """An entry's score: the hex SHA-256 of the UTF-8 text "<seed as hex>:<entry id>"."""
+    return hashlib.sha256(f"{seed_hex}:{entry_id}".encode()).hexdigest()
+
+
+def ranked(seed_hex: str, entry_ids: list[str]) -> list[str]:
+    """The entry ids by score ascending (rank 1 first), in one pass of hashlib."""
+    prefix = f"{seed_hex}:".encode()
+    sha = hashlib.sha256
+    scored = [(sha(prefix + eid.encode()).hexdigest(), eid) for eid in entry_ids]
+    scored.sort()
+    return [eid for _, eid in scored]
