@@ -114,6 +114,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 # running in this thread, so asyncio.run() (and the async tests' fixtures) would fail after these tests.
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    from playwright.sync_api import expect
+
+    # Assertions wait up to 15 s, not Playwright's 5: on a loaded 2-core CI machine (three test workers,
+    # their servers and browsers) a page's first API answers have taken longer than 5 s.
+    expect.set_options(timeout=15_000)
     if not os.path.exists(CHROMIUM):
         message = f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium)"
         if os.environ.get("CI"):

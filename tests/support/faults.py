@@ -96,11 +96,12 @@ async def faulty_service(base: Settings, database_url: str, redis_url: str, var_
     else:
         database, db_url = SqliteLock(sqlite_path), database_url
     prefix = f"{base.redis_prefix}f{uuid.uuid4().hex[:4]}"
-    # send_messages off: these tests measure the sale through outages; the outbox's sender, a second
-    # SQL writer beside the sink (on SQLite one writer at a time), is tested in tests/test_messages*.py.
+    # The message loops off (as in `flashsale serve`'s web workers): these tests measure the sale through
+    # outages; the loops (openings, draws, the sender) are more SQL writers beside the sink (on SQLite
+    # one writer at a time), tested in tests/test_messages*.py and tests/test_draws.py.
     settings = make_settings(db_url, redis_proxy.proxied(redis_url), var_dir, redis_prefix=prefix,
                              database_timeout_seconds=1.0, sink_claim_idle_ms=1000, payment_lease_seconds=1.0,
-                             send_messages=False)
+                             message_loops=False)
     app = create_app(settings)
     try:
         async with app.router.lifespan_context(app):
