@@ -70,6 +70,7 @@ async def _media(settings: Settings) -> set[str]:
         await engine.dispose()
 
 
+@pytest.mark.slow  # seeders racing with real pictures drawn
 async def test_racing_seeders_seed_once(fresh_settings: Settings) -> None:
     results = await asyncio.gather(*(seed_demo(fresh_settings) for _ in range(3)))
     seeded = [r for r in results if r is not None]

@@ -97,6 +97,7 @@ async def test_migration_matches_the_model(app: FastAPI) -> None:
         assert await connection.run_sync(differences) == []
 
 
+@pytest.mark.slow  # the console command, twice, as processes
 async def test_console_issue_is_idempotent(app: FastAPI, settings: Settings) -> None:
     employees = await make_accounts(app, 2, "employee")
     env = {**os.environ, "FLASHSALE_DATABASE_URL": settings.database_url,

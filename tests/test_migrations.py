@@ -25,6 +25,9 @@ from core.migrate import ROOT, alembic_config, downgrade, upgrade
 from core.settings import Settings
 from tests.support import PG_URL, SERVICES
 
+# Alembic in fresh interpreters, up and down.
+pytestmark = pytest.mark.slow
+
 MODEL_MODULES = ("audit.models", "accounts.models", "accounts.addresses.models", "sale.models", "codes.models",
                  "sale.share.models", "sale.draw.models",
                  "app.demo.models")

@@ -10,6 +10,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import stripe
 from sqlalchemy import select
 
@@ -156,6 +157,7 @@ async def test_an_unknown_intent_is_answered_200_and_ignored(paying: Paying) -> 
     assert (seen["failed"], seen["retried"]) == (0, 0), seen  # answered 200 the first time
 
 
+@pytest.mark.slow  # 200 orders through the provider stand-in
 async def test_two_hundred_orders_paid_with_duplicated_and_shuffled_events_are_paid_once(paying: Paying) -> None:
     p = paying
     await p.http.post(f"{p.endpoints.stripe_api_base}/_fake/deliveries/chaos",

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from tests.support import eventually, make_account, make_accounts, runtime_of
@@ -61,6 +62,7 @@ async def test_pre_queue_is_shuffled_uniformly_and_late_joiners_queue_behind(man
     assert times == sorted(times)  # nobody admitted before someone placed ahead
 
 
+@pytest.mark.slow  # 2,700 polls by 1,000 buyers
 async def test_exactly_admit_per_second_under_a_thousand_pollers(manual: Manual) -> None:
     """1,000 pollers race the meter while a ManualClock moves 4.5 s in 50 ms steps: the rate is per
     second of the service's clock, however fast or loaded this machine is."""

@@ -16,6 +16,9 @@ from core.net import free_port
 from core.settings import Settings
 from tests.test_platform import fresh_app
 
+# Real time: the server's own timeouts, waited for.
+pytestmark = pytest.mark.slow
+
 HEAD_TIMEOUT = 1.0
 BODY_TIMEOUT = 1.5
 KEEP_ALIVE = 1

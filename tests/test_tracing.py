@@ -115,6 +115,7 @@ async def test_a_request_sends_its_spans_with_redis_and_sql_beside_it(settings: 
     assert commands and not shown, shown  # "XINFO GROUPS ?": the command's words, then only "?"
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_without_the_endpoint_nothing_of_it_is_imported(settings: Settings, tmp_path: Path) -> None:
     script = """
 import asyncio, json, sys
