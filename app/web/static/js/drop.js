@@ -135,7 +135,7 @@
   function renderClock(now) {
     if (!state.drop) { renderButton(now); return; }
     var phase = ui.laterPhase(state.phase, ui.livePhase(state.drop, now));
-    if (state.phase && phase !== state.phase) poller.now(1000); /* boundary: confirm with the server */
+    if (state.phase && phase !== state.phase && poller) poller.now(1000); /* boundary: confirm with the server */
     state.phase = phase;
     n.phase.textContent = ui.PHASE_LABEL[phase] || phase;
     n.phase.setAttribute("data-phase", phase);
@@ -279,7 +279,7 @@
     ui.say(n.msg, [FS.t("buy.reserved", { count: count, time: ui.fmtTime(payBy) }) + " ",
       el("a", { href: "/orders#order-" + encodeURIComponent(String(order && order.id)), text: FS.t("buy.pay_now") })], "ok");
     if (n.fcode.value) { n.fcode.value = ""; n.qty.disabled = false; } /* a code is single-use */
-    poller.now(0);
+    if (poller) poller.now(0);
     if (state.drop && state.drop.waiting_room) FS.queue.refresh(); /* the turn is used */
   }
 
@@ -315,7 +315,7 @@
       return;
     }
     ui.say(n.msg, text, "error");
-    if (code !== "rate_limited") poller.now(500);
+    if (code !== "rate_limited" && poller) poller.now(500);
   }
 
   /* A second submit of the same purchase within a double-click's reach (the first may already have
@@ -367,6 +367,10 @@
     var before = state.phase === "upcoming" || state.phase === "priority";
     if (state.phase !== "ended" && state.phase !== "sold_out") ui.say(n.msg, ui.signInPrompt(before ? "signin.ready" : "signin.to_buy"), "info");
   }
-  poller = ui.poll(function () { return load().then(hintSignIn); }, pollInterval);
+  /* Polling starts once every deferred script of the page ran (DOMContentLoaded): remind.js, say,
+   * may listen for "fs:drop", and a quick first answer must not arrive before they do. */
+  document.addEventListener("DOMContentLoaded", function () {
+    poller = ui.poll(function () { return load().then(hintSignIn); }, pollInterval);
+  });
   ui.onTick(renderClock);
 })();

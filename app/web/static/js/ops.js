@@ -361,10 +361,14 @@
   var fromHash = /^#drop=([A-Za-z0-9_%-]{1,64})$/.exec(window.location.hash);
   var initial = "";
   try { initial = fromHash ? decodeURIComponent(fromHash[1]) : ""; } catch (e) { initial = ""; }
-  loadDrops(initial).then(function () {
-    if (!initial) return;
-    if (pick.value !== initial) pickId.value = initial;
-    startWatching(initial);
+  /* After every deferred script of the page ran (DOMContentLoaded): ops-controls.js and ops-orders.js
+   * listen for "fs:drops", and a quick answer must not arrive before they do. */
+  document.addEventListener("DOMContentLoaded", function () {
+    loadDrops(initial).then(function () {
+      if (!initial) return;
+      if (pick.value !== initial) pickId.value = initial;
+      startWatching(initial);
+    });
   });
   /* The pickers' phases stay live: the list is read again every 30 s (the choices are kept). */
   window.setInterval(function () {
