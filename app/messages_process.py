@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import os
 import signal
@@ -20,6 +22,7 @@ log = logging.getLogger("flashsale.messages")
 NICENESS = 10  # below the web workers (CFS: about a tenth of their share when both want the CPU)
 RESTART_PAUSE_SECONDS = 1.0
 PARENT_CHECK_SECONDS = 1.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class MessagesProcess:
@@ -33,10 +36,11 @@ class MessagesProcess:
         self._watcher.start()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
+        pdeathsig = _die_with_parent if sys.platform == "linux" else None
         # A session of its own: a Ctrl-C at the terminal reaches `serve`, which stops this one (a child
         # that saw it too would end first and be started again).
         return subprocess.Popen([sys.executable, "-m", "app.cli", "messages"], env=self._env,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=pdeathsig)
 
     def _watch(self) -> None:
         while not self._stopping.is_set():
@@ -61,6 +65,13 @@ class MessagesProcess:
             self._process.kill()
             self._process.wait()
         self._watcher.join(timeout=timeout)
+
+
+def _die_with_parent() -> None:
+    """In the child before it runs: the kernel sends it SIGTERM when the thread that started it ends
+    (prctl PR_SET_PDEATHSIG), so a `serve` killed outright (SIGKILL) takes its messages process along."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def start_messages_process(settings: Settings) -> MessagesProcess | None:
