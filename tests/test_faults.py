@@ -69,7 +69,8 @@ async def test_database_outage_mid_sale_loses_nothing(faulty: Faulty) -> None:
     assert (await client.get("/healthz")).json()["status"] == "ok"
     paid_before = set(tally.share_urls)
 
-    faulty.database.cut()
+    # In a thread: SQLite's lock holder may wait for the service's own writer, whose commit needs this loop.
+    await asyncio.to_thread(faulty.database.cut)
     cut_at = time.monotonic()
     try:
         arrivals = []
@@ -132,7 +133,8 @@ async def test_the_listing_goes_on_without_a_drop_whose_state_needs_the_database
     lost = await create_drop(client, operator, stock=4)
     assert (await client.get(f"/api/drops/{held['id']}")).json()["remaining"] == 3
     runtime = runtime_of(app)
-    faulty.database.cut()
+    # In a thread: SQLite's lock holder may wait for the service's own writer, whose commit needs this loop.
+    await asyncio.to_thread(faulty.database.cut)
     try:
         k = runtime.keys.drop(lost["id"])
         await runtime.redis.delete(k.inv, k.users, k.orders, k.deadlines)  # Redis lost this drop's state
@@ -331,7 +333,8 @@ async def test_paying_with_an_address_needs_no_database(faulty: Faulty) -> None:
         statements.append(str(args[2]))
 
     engine = runtime_of(app).engine.sync_engine
-    faulty.database.cut()
+    # In a thread: SQLite's lock holder may wait for the service's own writer, whose commit needs this loop.
+    await asyncio.to_thread(faulty.database.cut)
     event.listen(engine, "before_cursor_execute", count)
     try:
         paid = await client.post(f"/api/orders/{order['id']}/pay", headers=buyer.headers,

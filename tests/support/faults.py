@@ -61,7 +61,7 @@ class SqliteLock:
 
     def cut(self) -> None:
         # Waits for the service's own writer (the sink's batch) to finish first, on a busy machine too.
-        self._holder = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        self._holder = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
         self._holder.execute("BEGIN IMMEDIATE")
 
     def restore(self) -> None:
