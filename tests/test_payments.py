@@ -316,12 +316,18 @@ async def test_reconcile_finds_and_mends_a_payment_whose_notice_never_came(payin
     assert (await _order(p, buyer, order["id"]))["status"] == "reserved"
     services = services_of(p.app)
     reconciler = PaymentReconciler(services.payments, services.lookup, services.runtime.sessions)
+    # Other tests' orders share this database (and may carry times from clocks they moved ahead):
+    # what is checked is what the reconciler says of this order.
     lines: list[str] = []
     assert await reconciler.run(since, False, lines.append) == 1
     assert any(order["id"] in line and "succeeded at the provider" in line for line in lines), lines
-    assert await reconciler.run(since, True, lines.append) == 0
+    lines.clear()
+    await reconciler.run(since, True, lines.append)
+    assert any(order["id"] in line and "-> fixed" in line for line in lines), lines
     assert (await _order(p, buyer, order["id"]))["status"] == "paid"
-    assert await reconciler.run(since, False, lines.append) == 0
+    lines.clear()
+    await reconciler.run(since, False, lines.append)
+    assert not [line for line in lines if order["id"] in line], lines
 
 
 async def test_the_provider_down_answers_503_and_a_retry_charges_once(paying: Paying) -> None:
