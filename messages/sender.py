@@ -71,7 +71,8 @@ class OutboxSender:
             claimed = await OutboxRepository(session).claim(claimed_at, LEASE, list(self.transports), BATCH)
         if not claimed:
             return 0
-        outcomes = await asyncio.gather(*(self._send(item) for item in claimed))
+        outcomes = await asyncio.gather(*(asyncio.create_task(self._send(item), name="outbox-send")
+                                          for item in claimed))
         for item, outcome in zip(claimed, outcomes, strict=True):
             MESSAGES.labels(item.channel, outcome.status).inc()
         now = self.clock.now()

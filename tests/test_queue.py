@@ -183,8 +183,9 @@ async def test_polling_the_queue_costs_no_sql(app: FastAPI, client: httpx.AsyncC
     await join(app, drop["id"], buyers[0])  # the first touch loads the drop from SQL into Redis
     statements: list[tuple[str, str]] = []
     # Their own schedules; the requests must add nothing. fcode-sync writes F-code states that other
-    # tests on this worker's app left in Redis (started by the sweeper's upkeep, not by a poll).
-    background = {"sweeper", "order-sink", "fcode-sync"}
+    # tests on this worker's app left in Redis (started by the sweeper's upkeep, not by a poll); the
+    # message loops send what other tests wrote to the outbox.
+    background = {"sweeper", "order-sink", "fcode-sync", "drop-openings", "draws", "outbox-sender", "outbox-send"}
     # Tasks already running (another test's leftovers on this worker's app) are not these requests.
     earlier = asyncio.all_tasks() - {asyncio.current_task()}
 
