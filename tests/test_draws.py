@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.main import create_app
 from core.settings import Settings
 from messages.models import Message
-from sale.draw.models import DrawRank
+from sale.draw.models import DrawPage, DrawRank
 from sale.draw.runner import DrawRunner
 from tests.support import (
     create_drop,
@@ -252,6 +253,14 @@ async def test_an_fcode_buys_without_a_win_from_units_no_win_holds(manual: Manua
     assert is_problem(await purchase(client, drop["id"], employee.headers, fcode=codes[1]["code"]), 409, "sold_out")
 
 
+async def written_ranks(session: AsyncSession, drop_id: int) -> tuple[int, int]:
+    """Lines on the draw's pages (every entry's rank, written once) and rows in draw_ranks."""
+    pages = (await session.execute(select(col(DrawPage.lines)).where(col(DrawPage.drop_id) == drop_id))).scalars()
+    ranked = (await session.execute(select(func.count()).select_from(DrawRank).where(
+        col(DrawRank.drop_id) == drop_id))).scalar_one()
+    return sum(lines.count("\n") for lines in pages), ranked
+
+
 async def test_the_draw_is_made_once_with_workers_racing(manual: Manual) -> None:
     client = manual.client
     services = services_of(manual.app)
@@ -272,11 +281,11 @@ async def test_the_draw_is_made_once_with_workers_racing(manual: Manual) -> None
     assert sum(made) == 0
     draw = await drawn(client, drop["id"])
     async with runtime.sessions() as session:
-        ranks = (await session.execute(select(func.count()).select_from(DrawRank).where(
-            col(DrawRank.drop_id) == drop["id"]))).scalar_one()
+        ranks, ranked = await written_ranks(session, drop["id"])
         told = (await session.execute(select(func.count()).select_from(Message).where(
             col(Message.drop_id) == drop["id"], col(Message.kind) == "draw_result"))).scalar_one()
     assert ranks == told == draw["entries"] == 20
+    assert ranked == 4  # winners' and backups' rows: the others' ranks are only on the draw's pages
     results = await runtime.redis.hgetall(runtime.keys.drop(drop["id"]).draw_results)
     assert len(results) == 4
 
@@ -293,9 +302,9 @@ async def test_a_draw_with_two_apps_racing_is_made_once(manual: Manual, manual_s
         draw = await drawn(manual.client, drop["id"])
         await asyncio.sleep(0.6)  # both loops have looked again
     async with services_of(manual.app).runtime.sessions() as session:
-        ranks = (await session.execute(select(func.count()).select_from(DrawRank).where(
-            col(DrawRank.drop_id) == drop["id"]))).scalar_one()
+        ranks, ranked = await written_ranks(session, drop["id"])
     assert ranks == draw["entries"] == 8
+    assert ranked == 2
 
 
 async def test_the_operator_sees_linked_entries_and_voids_them_before_the_draw(manual: Manual) -> None:

@@ -129,12 +129,12 @@ class DrawGate:
         raw: dict[bytes, bytes] = await self.redis.hgetall(self.keys.drop(drop_id).draw_entries)  # type: ignore[assignment]
         return [_parse_entry(int(uid), value) for uid, value in raw.items() if not uid.startswith(b"a:")]
 
-    async def standing(self, drop_id: int) -> tuple[set[int], dict[str, int]]:
+    async def standing(self, drop_id: int) -> tuple[set[int], dict[bytes, int]]:
         """For the draw, in one HGETALL and one pass: every account with an entry in Redis (any status),
-        and entry id -> user id of those standing."""
+        and entry id (UTF-8) -> user id of those standing."""
         raw: dict[bytes, bytes] = await self.redis.hgetall(self.keys.drop(drop_id).draw_entries)  # type: ignore[assignment]
         known: set[int] = set()
-        standing: dict[str, int] = {}
+        standing: dict[bytes, int] = {}
         for uid, value in raw.items():
             if uid[:2] == b"a:":
                 continue
@@ -142,7 +142,7 @@ class DrawGate:
             known.add(user_id)
             eid, status, _ = value.split(b"|", 2)
             if status == b"e":
-                standing[eid.decode()] = user_id
+                standing[eid] = user_id
         return known, standing
 
     async def lock(self, drop_id: int, owner: str) -> bool:

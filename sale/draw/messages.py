@@ -1,49 +1,86 @@
 """The draw's messages, written to the outbox in the transaction that records what caused them: every
-entrant's result with the draw's ranks (one INSERT ... SELECT over the ranks just written: a million
-entrants are the database's work, not a loop here), and a backup's turn with the turn."""
+entrant's result (in one INSERT ... SELECT over the list of their accounts: a million entrants are the
+database's work, not a loop here, done while the draw ranks them), and a backup's turn with the turn."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import orjson
-from sqlalchemy import DateTime, String, and_, cast, exists, insert, literal, select
+from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
-from messages.models import Delivery, Message, PushSubscription
 from messages.outbox import Draft, write
-from sale.draw.models import DrawRank
 
-
-async def write_results(session: AsyncSession, drop_id: int, drop_name: str, buy_until: datetime,
-                        now: datetime) -> int:
-    """"The draw is made: won / backup / lost" for every ranked entrant of the drop (keyed by drop and
-    account: written once), with an email delivery each and a push delivery where the account has a
-    subscription."""
-    key = literal(f"draw_result:{drop_id}:") + cast(DrawRank.user_id, String)
-    head = orjson.dumps({"drop_name": drop_name, "until": _when(buy_until)}).decode()[:-1]  # '{...' without "}"
-    params = (literal(head + ',"result":"') + cast(DrawRank.status, String) + literal('","rank":')
-              + cast(DrawRank.rank, String) + literal("}"))
-    at = literal(now, type_=DateTime(timezone=True))
-    source = select(col(DrawRank.user_id), literal("draw_result"), key, literal(drop_id), params, at).where(
-        col(DrawRank.drop_id) == drop_id).order_by(col(DrawRank.user_id))  # the key index grows in order
-    result = await session.execute(insert(Message).from_select(
-        ["user_id", "kind", "key", "drop_id", "params", "created_at"], source))
-    added = int(result.rowcount or 0)  # type: ignore[attr-defined]
-    mine = and_(col(Message.drop_id) == drop_id, col(Message.kind) == "draw_result", col(Message.created_at) == at)
-    await session.execute(insert(Delivery).from_select(
-        ["message_id", "channel", "status", "attempts", "due_at"],
-        select(col(Message.id), literal("email"), literal("pending"), literal(0), at).where(mine)))
-    subscribed = exists().where(col(PushSubscription.user_id) == col(Message.user_id))
-    await session.execute(insert(Delivery).from_select(
-        ["message_id", "channel", "status", "attempts", "due_at"],
-        select(col(Message.id), literal("push"), literal("pending"), literal(0), at).where(mine, subscribed)))
-    return added
+# Every entrant: message, email delivery, push delivery where subscribed.
+# SQLite holds its one writer's lock from the transaction's first write, so no other message can take
+# an id between `after` (read once that lock is held) and these rows.
+_SQLITE = (
+    "INSERT INTO messages (user_id, kind, key, drop_id, params, created_at) "
+    "SELECT value, 'draw_result', :prefix || value, :drop_id, :params, :at FROM json_each(:ids)",
+    "INSERT INTO message_deliveries (message_id, channel, status, attempts, due_at) "
+    "SELECT id, 'email', 'pending', 0, :at FROM messages WHERE id > :after",
+    "INSERT INTO message_deliveries (message_id, channel, status, attempts, due_at) "
+    "SELECT id, 'push', 'pending', 0, :at FROM messages "
+    "WHERE id > :after AND user_id IN (SELECT user_id FROM push_subscriptions)",
+)
+# PostgreSQL: one statement, the deliveries made from the messages' RETURNING.
+_POSTGRESQL = (
+    "WITH m AS (INSERT INTO messages (user_id, kind, key, drop_id, params, created_at) "
+    "SELECT u, 'draw_result', CAST(:prefix AS text) || u, CAST(:drop_id AS integer), CAST(:params AS text), "
+    "CAST(:at AS timestamptz) FROM unnest(CAST(:ids AS integer[])) AS u RETURNING id, user_id), "
+    "email AS (INSERT INTO message_deliveries (message_id, channel, status, attempts, due_at) "
+    "SELECT id, 'email', 'pending', 0, CAST(:at AS timestamptz) FROM m) "
+    "INSERT INTO message_deliveries (message_id, channel, status, attempts, due_at) "
+    "SELECT id, 'push', 'pending', 0, CAST(:at AS timestamptz) FROM m "
+    "WHERE user_id IN (SELECT user_id FROM push_subscriptions)",
+)
 
 
 def _when(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _key(drop_id: int, user_id: int) -> str:
+    return f"draw_result:{drop_id}:{user_id}"
+
+
+async def write_results(session: AsyncSession, drop_id: int, drop_name: str, now: datetime,
+                        entrants: list[int]) -> int:
+    """"The draw is made: not this time" for every entrant of the drop (keyed by drop and account: written
+    once), with an email delivery each and a push delivery where the account has a subscription; the
+    winners' and backups' words are put in by `tell_ranked`, in the same transaction. `entrants`: their
+    accounts in ascending order (the account and key indexes grow at their ends)."""
+    if not entrants:
+        return 0
+    values = {"prefix": _key(drop_id, 0)[:-1], "drop_id": drop_id, "at": now, "params": _params(drop_name, "lost")}
+    at = bindparam("at", type_=DateTime(timezone=True))
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text(_POSTGRESQL[0]).bindparams(at), {**values, "ids": entrants})
+        return len(entrants)
+    after = (await session.execute(text("SELECT coalesce(max(id), 0) FROM messages"))).scalar_one()
+    await session.execute(text(_SQLITE[0]).bindparams(at), {**values, "ids": orjson.dumps(entrants).decode()})
+    for statement in _SQLITE[1:]:
+        await session.execute(text(statement).bindparams(at), {"at": now, "after": after})
+    return len(entrants)
+
+
+async def tell_ranked(session: AsyncSession, drop_id: int, drop_name: str, buy_until: datetime,
+                      ranked: Sequence[tuple[int, str, int]]) -> None:
+    """The winners' and backups' result messages, (user id, status, rank) each: won (buy before
+    buy_until) or backup (and its place)."""
+    if ranked:
+        until = _when(buy_until)
+        await session.execute(text("UPDATE messages SET params = :p WHERE key = :k"), [
+            {"k": _key(drop_id, user_id), "p": _params(drop_name, status, until, rank)}
+            for user_id, status, rank in ranked])
+
+
+def _params(drop_name: str, result: str, until: str = "", rank: int = 0) -> str:
+    params: dict[str, str | int] = {"drop_name": drop_name, "result": result}
+    if rank:
+        params.update(until=until, rank=rank)
+    return orjson.dumps(params).decode()
 
 
 async def write_turns(session: AsyncSession, drop_id: int, drop_name: str, turns: Sequence[tuple[int, int, int]],

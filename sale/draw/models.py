@@ -48,8 +48,9 @@ class DrawEntry(SQLModel, table=True):
 
 
 class DrawRank(SQLModel, table=True):
-    """An entry's place in the draw (1-based), and what became of it: won, backup, lost, then lapsed
-    (a win not bought in time) or won for a backup whose turn came, until buy_until."""
+    """A winner's or backup's place in the draw (1-based), and what became of it: won, backup, then
+    lapsed (a win not bought in time) or won for a backup whose turn came, until buy_until. Lost
+    entries have no row (nothing of theirs changes): their ranks are in the draw's pages."""
 
     __tablename__ = "draw_ranks"
     __table_args__ = (sa.Index("ix_draw_ranks_user", "drop_id", "user_id"),)
@@ -60,3 +61,16 @@ class DrawRank(SQLModel, table=True):
     rank: int
     status: str = Field(max_length=8)
     buy_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class DrawPage(SQLModel, table=True):
+    """The draw's every entry as the draw ranked it, packed: "<entry id> <rank> <status>" lines sorted
+    by entry id (status won, backup or lost as drawn; what became of a win is in draw_ranks), a page
+    of lines a row, keyed by its last entry id. Written in one statement per thousand pages instead of
+    a row per entry, and read by a page: an entrant's rank, entries.txt and results.txt."""
+
+    __tablename__ = "draw_pages"
+
+    drop_id: int = Field(primary_key=True)
+    last_entry: str = Field(primary_key=True, max_length=32)
+    lines: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))

@@ -1,5 +1,5 @@
-"""The draw's SQL: its row, entries (as the sink records them), ranks (as the draw writes them), the
-draw's results written in bulk and the result messages with them."""
+"""The draw's SQL: its row, entries (as the sink records them), winners' and backups' ranks and the
+draw's pages (every entry's rank, as the draw writes them)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
@@ -12,10 +12,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from sale.draw.models import Draw, DrawEntry, DrawRank
+from sale.draw.models import Draw, DrawEntry, DrawPage, DrawRank
 
-STREAM_ROWS = 20_000  # entry ids and ranks streamed from SQL this many at a time
-COPY_TIMEOUT_SECONDS = 600  # a million ranks in one COPY may take longer than the pool's command timeout
+STREAM_PAGES = 20  # the draw's pages streamed from SQL this many at a time
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -53,16 +52,19 @@ class DrawRepository:
     async def draw(self, drop_id: int) -> Draw | None:
         return await self.session.get(Draw, drop_id)
 
-    async def rank_of(self, drop_id: int, user_id: int) -> DrawRank | None:
-        found = await self.session.execute(select(DrawRank).where(col(DrawRank.drop_id) == drop_id,
-                                                                  col(DrawRank.user_id) == user_id))
-        return found.scalars().first()
+    async def page_of(self, drop_id: int, entry_id: str) -> str | None:
+        """The lines of the draw's page that holds the entry id, if the draw has it."""
+        found = await self.session.execute(select(col(DrawPage.lines)).where(
+            col(DrawPage.drop_id) == drop_id, col(DrawPage.last_entry) >= entry_id).order_by(
+                col(DrawPage.last_entry)).limit(1))
+        return found.scalar_one_or_none()
 
     async def standing_entries(self, drop_id: int) -> list[tuple[int, str]]:
-        """(user id, entry id) of the entries SQL holds as entered."""
-        rows = await self.session.execute(select(col(DrawEntry.user_id), col(DrawEntry.id)).where(
-            col(DrawEntry.drop_id) == drop_id, col(DrawEntry.status) == "entered"))
-        return [(int(user_id), str(eid)) for user_id, eid in rows.all()]
+        """(user id, entry id) of the entries SQL holds as entered (a million rows as plain tuples)."""
+        rows = await self.session.execute(sa.text(
+            "SELECT user_id, id FROM draw_entries WHERE drop_id = :drop_id AND status = 'entered'"),
+            {"drop_id": drop_id})
+        return [(user_id, eid) for user_id, eid in rows]
 
     async def entries_of(self, drop_id: int) -> list[DrawEntry]:
         rows = await self.session.execute(select(DrawEntry).where(col(DrawEntry.drop_id) == drop_id))
@@ -92,24 +94,17 @@ class DrawRepository:
         return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
     async def write_ranks(self, rows: list[tuple[int, str, int, int, str, datetime | None]]) -> None:
-        """Every entry's rank in bulk, (drop id, entry id, user id, rank, status, buy_until) each, on the
-        session's own connection and transaction: PostgreSQL's COPY, SQLite's executemany (no ORM, no
-        statement compiled per row)."""
-        if not rows:
-            return
-        connection = await self.session.connection()
-        dialect = connection.dialect
-        raw = (await connection.get_raw_connection()).driver_connection
-        if dialect.name == "postgresql":
-            await raw.copy_records_to_table(  # type: ignore[union-attr]
-                "draw_ranks", records=rows, columns=["drop_id", "entry_id", "user_id", "rank", "status", "buy_until"],
-                timeout=COPY_TIMEOUT_SECONDS)
-            return
-        stamp = sa.DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)
-        bound = [(d, e, u, r, s, stamp(t) if stamp and t is not None else t) for d, e, u, r, s, t in rows]
-        await raw.executemany(  # type: ignore[union-attr]
-            "INSERT INTO draw_ranks (drop_id, entry_id, user_id, rank, status, buy_until) VALUES (?, ?, ?, ?, ?, ?)",
-            bound)
+        """Winners' and backups' ranks, (drop id, entry id, user id, rank, status, buy_until) each."""
+        if rows:
+            await self.session.execute(sa.insert(DrawRank), [
+                {"drop_id": d, "entry_id": e, "user_id": u, "rank": r, "status": s, "buy_until": t}
+                for d, e, u, r, s, t in rows])
+
+    async def write_pages(self, drop_id: int, pages: Sequence[tuple[str, str]]) -> None:
+        """The draw's pages, (last entry id, lines) each, a thousand rows a statement."""
+        for i in range(0, len(pages), 1000):
+            await self.session.execute(sa.insert(DrawPage), [
+                {"drop_id": drop_id, "last_entry": last, "lines": lines} for last, lines in pages[i:i + 1000]])
 
     async def turns(self, drop_id: int, changes: Sequence[tuple[str, str, datetime | None]]) -> None:
         """Lapses and backups' turns (entry id, new status, buy_until) recorded."""
@@ -124,29 +119,17 @@ class DrawRepository:
             col(DrawRank.drop_id) == drop_id, col(DrawRank.status) != "lost").order_by(col(DrawRank.rank)))
         return list(rows.scalars().all())
 
-    async def stream_ids(self, drop_id: int) -> AsyncIterator[list[str]]:
-        """The draw's entry ids, sorted, a chunk at a time."""
+    async def stream_pages(self, drop_id: int) -> AsyncIterator[str]:
+        """The draw's pages' lines, by entry id, a few pages at a time."""
         last = ""
         while True:
             rows = await self.session.execute(
-                select(col(DrawRank.entry_id)).where(col(DrawRank.drop_id) == drop_id, col(DrawRank.entry_id) > last)
-                .order_by(col(DrawRank.entry_id)).limit(STREAM_ROWS))
-            ids = [str(eid) for eid in rows.scalars().all()]
-            if not ids:
-                return
-            yield ids
-            last = ids[-1]
-
-    async def stream_ranks(self, drop_id: int) -> AsyncIterator[list[tuple[str, int, str]]]:
-        """(entry id, rank, status) by entry id (the primary key's order), a chunk at a time."""
-        last = ""
-        while True:
-            rows = await self.session.execute(
-                select(col(DrawRank.entry_id), col(DrawRank.rank), col(DrawRank.status)).where(
-                    col(DrawRank.drop_id) == drop_id, col(DrawRank.entry_id) > last)
-                .order_by(col(DrawRank.entry_id)).limit(STREAM_ROWS))
-            found = [(str(e), int(r), str(s)) for e, r, s in rows.all()]
+                select(col(DrawPage.last_entry), col(DrawPage.lines)).where(
+                    col(DrawPage.drop_id) == drop_id, col(DrawPage.last_entry) > last)
+                .order_by(col(DrawPage.last_entry)).limit(STREAM_PAGES))
+            found = [(str(last), str(lines)) for last, lines in rows]
             if not found:
                 return
-            yield found
+            for _, lines in found:
+                yield lines
             last = found[-1][0]

@@ -2,17 +2,18 @@
 
 Every worker runs this loop. For a draw drop whose time came, the process that takes the lock in the
 drop's slot reads the entries (Redis's, with any SQL holds that Redis lacks), ranks them by score,
-writes every rank, the draw's figures and every entrant's result message in one SQL transaction
+writes the draw's figures, the winners' and backups' ranks, every entry's rank in the draw's pages and
+every entrant's result message in one SQL transaction
 (which refuses a second draw: `drawn_at` is set only where it was null), then puts the winners and
 backups where purchase.lua reads them. After the draw every worker runs draw_lapse.lua: each lapse
 and each backup's turn is returned to exactly one caller, which records it and tells the backup."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
-from operator import itemgetter
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,8 +23,9 @@ from core.clock import Clock, as_utc, ms
 from core.loops import forever
 from sale.catalog import DropCatalog
 from sale.draw.gate import DrawGate, ResultRow, Turn
-from sale.draw.messages import write_results, write_turns
+from sale.draw.messages import tell_ranked, write_results, write_turns
 from sale.draw.models import Draw
+from sale.draw.pages import build_pages
 from sale.draw.repository import DrawRepository
 from sale.draw.seed import ranked
 from sale.loader import DropLoader
@@ -80,9 +82,7 @@ class DrawRunner:
         assert drop.id is not None
         drop_id = drop.id
         async with self.sessions() as session:
-            repo = DrawRepository(session)
-            row = await repo.draw(drop_id)
-            recorded = await repo.standing_entries(drop_id) if row is not None and row.drawn_at is None else []
+            row = await DrawRepository(session).draw(drop_id)
         if row is None:
             log.error("draw drop %s has no draw row: no draw made", drop_id)
             return False
@@ -93,42 +93,46 @@ class DrawRunner:
         clock = time.perf_counter()
         counters = await self.gate.counters(drop_id)
         assert counters is not None
-        known, standing = await self.gate.standing(drop_id)
+        (known, standing), recorded = await asyncio.gather(self.gate.standing(drop_id), self._recorded(drop_id))
         for user_id, entry_id in recorded:  # entries SQL holds that Redis lost (a flushed Redis)
             if user_id not in known:
-                standing[entry_id] = user_id
+                standing[entry_id.encode()] = user_id
         read = time.perf_counter()
-        order = ranked(row.seed, list(standing))
-        scored = time.perf_counter()
+        entrants = sorted(standing.values())
         units = max(0, counters.remaining)
-        winners = min(units, len(order))
-        backups = min(drop.backups or 0, len(order) - winners)
+        winners = min(units, len(standing))
+        backups = min(drop.backups or 0, len(standing) - winners)
         now = self.clock.now()
         until = now + timedelta(seconds=drop.pay_window_seconds)
-        statuses = ["won"] * winners + ["backup"] * backups + ["lost"] * (len(order) - winners - backups)
         async with self.sessions.begin() as session:
             repo = DrawRepository(session)
-            if not await repo.mark_drawn(drop_id, now, units, len(order), winners, backups, counters.voided):
+            if not await repo.mark_drawn(drop_id, now, units, len(standing), winners, backups, counters.voided):
                 log.info("draw of drop %s was made by another process", drop_id)
                 self._drawn.add(drop_id)
                 return False
-            rows = [(drop_id, eid, standing[eid], i + 1, statuses[i], until if i < winners else None)
-                    for i, eid in enumerate(order)]
-            rows.sort(key=itemgetter(1))  # in the primary key's order: the index grows at its end
-            await repo.write_ranks(rows)
-            ranks_written = time.perf_counter()
-            await write_results(session, drop_id, drop.name, until, now)
+            # The database writes every entrant's message while a thread ranks the entries and makes
+            # the draw's pages (SQLite's and PostgreSQL's work is off the GIL).
+            _, (top, pages) = await asyncio.gather(
+                write_results(session, drop_id, drop.name, now, entrants),
+                asyncio.to_thread(_rank, row.seed, standing, winners, backups))
+            ranked_at = time.perf_counter()
+            await tell_ranked(session, drop_id, drop.name, until, [(u, status, rank) for u, _, rank, status in top])
+            await repo.write_ranks([(drop_id, eid, user_id, rank, status, until if status == "won" else None)
+                                    for user_id, eid, rank, status in top])
+            await repo.write_pages(drop_id, pages)
         committed = time.perf_counter()
         until_ms = ms(until)
-        published = [ResultRow(standing[eid], statuses[i], i + 1, until_ms if i < winners else 0, eid)
-                     for i, eid in enumerate(order[:winners + backups])]
-        await self.gate.publish(drop_id, published, winners, winners, backups)
+        await self.gate.publish(drop_id, [ResultRow(user_id, status, rank, until_ms if status == "won" else 0, eid)
+                                          for user_id, eid, rank, status in top], winners, winners, backups)
         self._drawn.add(drop_id)
-        log.info("draw of drop %s made: %d entries, %d winners, %d backups (s: read %.2f, ranked %.2f, ranks "
-                 "written %.2f, messages and commit %.2f, published %.2f)", drop_id, len(order), winners, backups,
-                 read - clock, scored - read, ranks_written - scored, committed - ranks_written,
-                 time.perf_counter() - committed)
+        log.info("draw of drop %s made: %d entries, %d winners, %d backups (s: read %.2f, messages written and "
+                 "ranked %.2f, ranks, pages and commit %.2f, published %.2f)", drop_id, len(standing), winners,
+                 backups, read - clock, ranked_at - read, committed - ranked_at, time.perf_counter() - committed)
         return True
+
+    async def _recorded(self, drop_id: int) -> list[tuple[int, str]]:
+        async with self.sessions() as session:
+            return await DrawRepository(session).standing_entries(drop_id)
 
     async def _republish(self, drop: Drop, row: Draw) -> None:
         assert drop.id is not None
@@ -163,3 +167,12 @@ class DrawRunner:
             await write_turns(session, drop.id, drop.name, told, self.clock.now())
         for t in turns:
             log.info("drop %s: %s rank %d", drop.id, "win lapsed at" if t.kind == "l" else "turn passed to", t.rank)
+
+
+def _rank(seed: str, standing: dict[bytes, int], winners: int,
+          backups: int) -> tuple[list[tuple[int, str, int, str]], list[tuple[str, str]]]:
+    """The winners and backups, (user id, entry id, rank, status) each, and the draw's pages."""
+    order = ranked(seed, standing)
+    top = [(standing[eid], eid.decode(), i + 1, "won" if i < winners else "backup")
+           for i, eid in enumerate(order[:winners + backups])]
+    return top, build_pages(order, winners, backups)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 
 from sale.draw.models import Draw
 
@@ -22,10 +23,15 @@ def score(seed_hex: str, entry_id: str) -> str:
     return hashlib.sha256(f"{seed_hex}:{entry_id}".encode()).hexdigest()
 
 
-def ranked(seed_hex: str, entry_ids: list[str]) -> list[str]:
-    """The entry ids by score ascending (rank 1 first), in one pass of hashlib."""
-    prefix = f"{seed_hex}:".encode()
-    sha = hashlib.sha256
-    scored = [(sha(prefix + eid.encode()).hexdigest(), eid) for eid in entry_ids]
-    scored.sort()
-    return [eid for _, eid in scored]
+def ranked(seed_hex: str, entry_ids: Iterable[bytes]) -> list[bytes]:
+    """The entry ids (UTF-8) by score ascending (rank 1 first), in one pass of hashlib: each sorted as
+    its digest's bytes and then its id, which orders as the hex score does (ties, which SHA-256 does
+    not make, by id)."""
+    base = hashlib.sha256(f"{seed_hex}:".encode())
+    keys = []
+    for eid in entry_ids:
+        digest = base.copy()
+        digest.update(eid)
+        keys.append(digest.digest() + eid)
+    keys.sort()
+    return [key[32:] for key in keys]

@@ -1,6 +1,6 @@
 """The draw for entrants and for anyone checking it: enter, withdraw, one's entry and result; the
 public draw (commitment, seed, figures), its entry ids and results as text. Entering is one Redis step;
-SQL is read only for a lost entrant's rank and for the published lists."""
+SQL is read only for a lost entrant's rank (one page of the draw's) and for the published lists."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -14,6 +14,7 @@ from sale.catalog import DropCatalog
 from sale.draw.exceptions import DrawNotMade, EntriesClosed, EntryAddressLimit, NotADraw, NotEntered
 from sale.draw.gate import DrawGate, EntryReply
 from sale.draw.models import Draw
+from sale.draw.pages import drawn_status, entry_ids, rank_in, results
 from sale.draw.repository import DrawRepository
 from sale.draw.schemas import DrawOut, EntryOut
 from sale.exceptions import DropNotFound
@@ -93,10 +94,10 @@ class DrawService:
             return EntryOut(id=entry.entry_id, status="lost", voided=True)
         if not drawn:
             return EntryOut(id=entry.entry_id, status="entered")
-        if result is None:
+        if result is None:  # lost: the rank is on the draw's page for the entry id
             async with self.sessions() as session:
-                ranked = await DrawRepository(session).rank_of(drop_id, user_id)
-            return EntryOut(id=entry.entry_id, status="lost", rank=ranked.rank if ranked else None)
+                lines = await DrawRepository(session).page_of(drop_id, entry.entry_id)
+            return EntryOut(id=entry.entry_id, status="lost", rank=rank_in(lines, entry.entry_id) if lines else None)
         status = result.status
         if status == "won" and result.buy_until_ms <= self.clock.now_ms():
             status = "lapsed"  # passed; the next lapse step passes it on
@@ -158,11 +159,14 @@ class DrawService:
         async with self.sessions() as session:
             repo = DrawRepository(session)
             if ranks:
-                async for found in repo.stream_ranks(drop_id):
-                    yield "".join(f"{eid} {rank} {status}\n" for eid, rank, status in found).encode()
+                row = self._rows[drop_id]
+                changed = [(r.entry_id, r.rank, drawn, r.status) for r in await repo.results(drop_id)
+                           if (drawn := drawn_status(r.rank, row.winners, row.backups)) != r.status]
+                async for lines in results(repo.stream_pages(drop_id), changed):
+                    yield lines.encode()
             else:
-                async for ids in repo.stream_ids(drop_id):
-                    yield ("\n".join(ids) + "\n").encode()
+                async for lines in repo.stream_pages(drop_id):
+                    yield entry_ids(lines).encode()
 
 
 def pay_deadline(now: datetime, pay_window_seconds: int) -> datetime:
