@@ -3,12 +3,14 @@
 1. Entering: `PUT /api/drops/{id}/entry` by distinct accounts against `flashsale serve` (one worker,
    embedded Valkey, SQLite), in entries per second with p50/p99 latency (loadtest.httpgen).
 2. The draw: N entries (written straight into the drop's Redis entry hash, as draw_entry.lua keeps
-   it, N accounts in SQL), then the draw made by the draw runner: read, ranked, every rank, the draw's
+   it, and into SQL's draw_entries as the sink records them, unless --no-sql-entries; N accounts in
+   SQL), then the draw made by the draw runner: read, ranked, every rank, the draw's
    figures and every result message (with its deliveries) written in one transaction, winners and
    backups put in Redis. Timed from the call to every result message in the outbox.
 
     .venv/bin/python scripts/bench_draw.py [--entries 1000000] [--enter-seconds 8] [--accounts 40000]
                                            [--database-url URL] [--redis-url URL] [--skip-enter]
+                                           [--no-sql-entries]
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from core.tokens import TokenService
 from loadtest import httpgen
 from loadtest.bench_support import start, stop, wait_ready
 from messages.models import Delivery, Message
+from sale.draw.models import DrawEntry
 from sale.draw.seed import new_draw
 from sale.models import Drop
 
@@ -103,7 +106,18 @@ async def bench_enter(settings: Settings, work: Path, redis_url: str, accounts: 
           f"statuses {dict(result.statuses)} ({connections} connections, 1 worker)")
 
 
-async def bench_draw(settings: Settings, entries: int, stock: int) -> None:
+async def record_entries(settings: Settings, drop_id: int, eids: dict[int, str]) -> None:
+    engine = make_engine(settings)
+    now = datetime.now(UTC)
+    rows = [{"id": eid, "drop_id": drop_id, "user_id": u, "status": "entered", "address": "", "variant": None,
+             "created_at": now, "changed_at": now} for u, eid in eids.items()]
+    async with make_sessionmaker(engine)() as session, session.begin():
+        for start_at in range(0, len(rows), 50_000):
+            await session.execute(insert(DrawEntry), rows[start_at:start_at + 50_000])
+    await engine.dispose()
+
+
+async def bench_draw(settings: Settings, entries: int, stock: int, sql_entries: bool) -> None:
     started = time.perf_counter()
     users = await make_users(settings, entries, "w")
     drop_id = await make_draw(settings, timedelta(seconds=1), stock)
@@ -114,10 +128,13 @@ async def bench_draw(settings: Settings, entries: int, stock: int) -> None:
         await services.loader.load(drop)
         k = services.runtime.keys.drop(drop_id)
         redis = services.runtime.redis
+        eids = {u: os.urandom(8).hex() for u in users}
         for start_at in range(0, len(users), 20_000):
             chunk = users[start_at:start_at + 20_000]
-            await redis.hset(k.draw_entries, mapping={str(u): f"{os.urandom(8).hex()}|e||" for u in chunk})
+            await redis.hset(k.draw_entries, mapping={str(u): f"{eids[u]}|e||" for u in chunk})
         await redis.hset(k.inv, "entered", len(users))
+        if sql_entries:  # as the sink would have recorded them: the draw reads both
+            await record_entries(settings, drop_id, eids)
         due = (drop.starts_at.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds()
         await asyncio.sleep(max(0.0, due) + 0.05)  # the draw's time
         began, cpu = time.perf_counter(), time.process_time()
@@ -157,7 +174,7 @@ async def main(args: argparse.Namespace) -> int:
         if not args.skip_enter:
             await bench_enter(settings, work, redis_url, args.accounts, args.enter_seconds, args.connections)
         if args.entries:
-            await bench_draw(settings, args.entries, args.stock)
+            await bench_draw(settings, args.entries, args.stock, not args.no_sql_entries)
     finally:
         if redis_server is not None:
             redis_server.stop()
@@ -175,6 +192,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--database-url", default="")
     parser.add_argument("--redis-url", default="")
     parser.add_argument("--skip-enter", action="store_true")
+    parser.add_argument("--no-sql-entries", action="store_true",
+                        help="entries in Redis only (by default SQL holds them too, as the sink writes them)")
     parser.add_argument("--database-timeout", type=float, default=120.0,
                         help="the draw's bulk statements on a million entries outlast the default command timeout")
     return parser.parse_args()
