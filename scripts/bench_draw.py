@@ -77,6 +77,12 @@ async def make_draw(settings: Settings, close_in: timedelta, stock: int) -> int:
     return drop_id
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (user and system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def bench_enter(settings: Settings, work: Path, redis_url: str, accounts: int, seconds: float,
                       connections: int) -> None:
     users = await make_users(settings, accounts, "e")
@@ -96,14 +102,17 @@ async def bench_enter(settings: Settings, work: Path, redis_url: str, accounts: 
     try:
         await wait_ready(f"http://127.0.0.1:{port}/healthz", app)
         await asyncio.sleep(1.0)
+        client_cpu, server_cpu = time.process_time(), cpu_seconds(app.pid)
         result = await httpgen.run("127.0.0.1", port, requests, connections, seconds)
+        client_cpu, server_cpu = time.process_time() - client_cpu, cpu_seconds(app.pid) - server_cpu
     finally:
         stop(app)
     if result.total > len(requests):
         print(f"note: {result.total} requests for {len(requests)} accounts: some entered again (same entry)")
     print(f"entering: {result.total / result.seconds:.0f} entries/s over {result.seconds:.1f} s, "
           f"p50 {result.percentile(0.5) * 1000:.1f} ms, p99 {result.percentile(0.99) * 1000:.1f} ms, "
-          f"statuses {dict(result.statuses)} ({connections} connections, 1 worker)")
+          f"statuses {dict(result.statuses)} ({connections} connections, 1 worker; CPU: the server "
+          f"{server_cpu / result.seconds:.0%} of a core, this client {client_cpu / result.seconds:.0%})")
 
 
 async def record_entries(settings: Settings, drop_id: int, eids: dict[int, str]) -> None:
