@@ -15,7 +15,7 @@ from sqlmodel import col
 from app.main import create_app
 from core.settings import Settings
 from messages.models import Message
-from sale.draw.models import DrawPage, DrawRank
+from sale.draw.models import DrawEntry, DrawPage, DrawRank
 from sale.draw.runner import DrawRunner
 from tests.support import (
     create_drop,
@@ -141,6 +141,35 @@ async def test_ranks_recompute_from_the_public_endpoints(manual: Manual) -> None
         assert (mine["status"], mine["rank"]) == (expected, rank)
         assert (mine["buy_until"] is not None) == (expected == "won")
         assert published[entries[account.id]][1] == expected
+
+
+async def test_entries_redis_lost_are_drawn_from_sql(manual: Manual) -> None:
+    """Entries the sink recorded but Redis no longer holds (a Redis restored from an older snapshot)
+    are found by the database and drawn with the rest."""
+    client = manual.client
+    runtime = services_of(manual.app).runtime
+    operator = await make_account(manual.app, "operator")
+    drop = await create_draw(manual, operator, stock=2, backups=2)
+    crowd = await make_accounts(manual.app, 9)
+    entries = await enter_all(client, drop["id"], crowd)
+
+    async def recorded() -> bool:
+        async with runtime.sessions() as session:
+            found = await session.execute(select(func.count()).select_from(DrawEntry).where(
+                col(DrawEntry.drop_id) == drop["id"], col(DrawEntry.status) == "entered"))
+        return found.scalar_one() == 9
+
+    await eventually(recorded)
+    lost = crowd[:3]
+    await runtime.redis.hdel(runtime.keys.drop(drop["id"]).draw_entries, *(str(a.id) for a in lost))
+    manual.clock.advance(61)
+    draw, ranks, published = await public_ranks(manual, drop["id"])
+    assert draw["entries"] == 9 and set(ranks) == set(entries.values())
+    assert {eid: rank for eid, (rank, _) in published.items()} == ranks
+    async with runtime.sessions() as session:
+        told = (await session.execute(select(col(Message.user_id)).where(
+            col(Message.drop_id) == drop["id"], col(Message.kind) == "draw_result"))).scalars().all()
+    assert sorted(told) == sorted(a.id for a in crowd)
 
 
 async def test_the_served_verifier_agrees(manual: Manual, monkeypatch: pytest.MonkeyPatch,

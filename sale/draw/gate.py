@@ -129,17 +129,17 @@ class DrawGate:
         raw: dict[bytes, bytes] = await self.redis.hgetall(self.keys.drop(drop_id).draw_entries)  # type: ignore[assignment]
         return [_parse_entry(int(uid), value) for uid, value in raw.items() if not uid.startswith(b"a:")]
 
-    async def standing(self, drop_id: int) -> tuple[set[int], dict[bytes, int]]:
+    async def standing(self, drop_id: int) -> tuple[list[int], dict[bytes, int]]:
         """For the draw, in one HGETALL and one pass: every account with an entry in Redis (any status),
         and entry id (UTF-8) -> user id of those standing."""
         raw: dict[bytes, bytes] = await self.redis.hgetall(self.keys.drop(drop_id).draw_entries)  # type: ignore[assignment]
-        known: set[int] = set()
+        known: list[int] = []
         standing: dict[bytes, int] = {}
         for uid, value in raw.items():
             if uid[:2] == b"a:":
                 continue
             user_id = int(uid)
-            known.add(user_id)
+            known.append(user_id)
             eid, status, _ = value.split(b"|", 2)
             if status == b"e":
                 standing[eid] = user_id

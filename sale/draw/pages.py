@@ -17,15 +17,16 @@ def drawn_status(rank: int, winners: int, backups: int) -> str:
     return "won" if rank <= winners else "backup" if rank <= winners + backups else "lost"
 
 
-def build_pages(order: Sequence[bytes], winners: int, backups: int) -> list[tuple[str, str]]:
+def build_pages(order: Sequence[bytes], winners: int, backups: int,
+                per_page: int = PAGE_LINES) -> list[tuple[str, str]]:
     """(last entry id, lines) of each page, from the entry ids in rank order."""
     top = winners + backups
     lines = [b"%s %d %s\n" % (eid, rank, b"won" if rank <= winners else b"backup" if rank <= top else b"lost")
              for rank, eid in enumerate(order, 1)]
     lines.sort()
     pages: list[tuple[str, str]] = []
-    for i in range(0, len(lines), PAGE_LINES):
-        chunk = lines[i:i + PAGE_LINES]
+    for i in range(0, len(lines), per_page):
+        chunk = lines[i:i + per_page]
         pages.append((chunk[-1].split(b" ", 1)[0].decode(), b"".join(chunk).decode()))
     return pages
 

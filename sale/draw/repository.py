@@ -59,12 +59,21 @@ class DrawRepository:
                 col(DrawPage.last_entry)).limit(1))
         return found.scalar_one_or_none()
 
-    async def standing_entries(self, drop_id: int) -> list[tuple[int, str]]:
-        """(user id, entry id) of the entries SQL holds as entered (a million rows as plain tuples)."""
-        rows = await self.session.execute(sa.text(
-            "SELECT user_id, id FROM draw_entries WHERE drop_id = :drop_id AND status = 'entered'"),
-            {"drop_id": drop_id})
-        return [(user_id, eid) for user_id, eid in rows]
+    async def entries_unknown(self, drop_id: int, known: list[int]) -> list[tuple[int, str]]:
+        """(user id, entry id) of the entries SQL holds as entered for accounts not among `known` (those
+        with an entry in Redis): the database compares the lists, so a million entries Redis also holds
+        are not read here."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            rows = await self.session.execute(sa.text(
+                "SELECT user_id, id FROM draw_entries e WHERE drop_id = :drop_id AND status = 'entered' AND NOT "
+                "EXISTS (SELECT 1 FROM unnest(CAST(:known AS integer[])) AS k(u) WHERE k.u = e.user_id)"),
+                {"drop_id": drop_id, "known": known})
+        else:
+            rows = await self.session.execute(sa.text(
+                "SELECT user_id, id FROM draw_entries WHERE drop_id = :drop_id AND status = 'entered' AND "
+                "user_id NOT IN (SELECT value FROM json_each(:known))"),
+                {"drop_id": drop_id, "known": orjson.dumps(known).decode()})
+        return [(int(user_id), str(eid)) for user_id, eid in rows]
 
     async def entries_of(self, drop_id: int) -> list[DrawEntry]:
         rows = await self.session.execute(select(DrawEntry).where(col(DrawEntry.drop_id) == drop_id))

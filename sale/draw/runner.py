@@ -93,9 +93,9 @@ class DrawRunner:
         clock = time.perf_counter()
         counters = await self.gate.counters(drop_id)
         assert counters is not None
-        (known, standing), recorded = await asyncio.gather(self.gate.standing(drop_id), self._recorded(drop_id))
-        for user_id, entry_id in recorded:  # entries SQL holds that Redis lost (a flushed Redis)
-            if user_id not in known:
+        known, standing = await self.gate.standing(drop_id)
+        async with self.sessions() as session:  # entries SQL holds that Redis lost (a flushed Redis)
+            for user_id, entry_id in await DrawRepository(session).entries_unknown(drop_id, known):
                 standing[entry_id.encode()] = user_id
         read = time.perf_counter()
         entrants = sorted(standing.values())
@@ -129,10 +129,6 @@ class DrawRunner:
                  "ranked %.2f, ranks, pages and commit %.2f, published %.2f)", drop_id, len(standing), winners,
                  backups, read - clock, ranked_at - read, committed - ranked_at, time.perf_counter() - committed)
         return True
-
-    async def _recorded(self, drop_id: int) -> list[tuple[int, str]]:
-        async with self.sessions() as session:
-            return await DrawRepository(session).standing_entries(drop_id)
 
     async def _republish(self, drop: Drop, row: Draw) -> None:
         assert drop.id is not None
