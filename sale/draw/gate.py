@@ -79,6 +79,15 @@ class DrawCounters:
     drawn: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """The entries Redis holds, for the draw."""
+
+    known: list[int]           # every account with an entry (any status)
+    entries: dict[bytes, int]  # entry id (UTF-8) -> user id of each entry standing
+    out: set[int]              # accounts whose entry was withdrawn or voided
+
+
 def _parse_entry(user_id: int, raw: bytes) -> LiveEntry:
     eid, status, address, variant = raw.decode().split("|")
     return LiveEntry(user_id, eid, status, address, variant)
@@ -129,21 +138,21 @@ class DrawGate:
         raw: dict[bytes, bytes] = await self.redis.hgetall(self.keys.drop(drop_id).draw_entries)  # type: ignore[assignment]
         return [_parse_entry(int(uid), value) for uid, value in raw.items() if not uid.startswith(b"a:")]
 
-    async def standing(self, drop_id: int) -> tuple[list[int], dict[bytes, int]]:
-        """For the draw, in one HGETALL and one pass: every account with an entry in Redis (any status),
-        and entry id (UTF-8) -> user id of those standing."""
+    async def standing(self, drop_id: int) -> Standing:
+        """For the draw, in one HGETALL and one pass: every entry Redis holds."""
         raw: dict[bytes, bytes] = await self.redis.hgetall(self.keys.drop(drop_id).draw_entries)  # type: ignore[assignment]
-        known: list[int] = []
-        standing: dict[bytes, int] = {}
+        found = Standing([], {}, set())
         for uid, value in raw.items():
             if uid[:2] == b"a:":
                 continue
             user_id = int(uid)
-            known.append(user_id)
+            found.known.append(user_id)
             eid, status, _ = value.split(b"|", 2)
             if status == b"e":
-                standing[eid] = user_id
-        return known, standing
+                found.entries[eid] = user_id
+            else:
+                found.out.add(user_id)
+        return found
 
     async def lock(self, drop_id: int, owner: str) -> bool:
         """The one process making the draw (across every node: the lock is in the drop's slot)."""

@@ -93,12 +93,16 @@ class DrawRunner:
         clock = time.perf_counter()
         counters = await self.gate.counters(drop_id)
         assert counters is not None
-        known, standing = await self.gate.standing(drop_id)
+        found = await self.gate.standing(drop_id)
+        standing, known = found.entries, sorted(found.known)  # in order, the database compares them fast
+        entrants = [user_id for user_id in known if user_id not in found.out] if found.out else known
         async with self.sessions() as session:  # entries SQL holds that Redis lost (a flushed Redis)
-            for user_id, entry_id in await DrawRepository(session).entries_unknown(drop_id, known):
-                standing[entry_id.encode()] = user_id
+            unknown = await DrawRepository(session).entries_unknown(drop_id, known)
+        for user_id, entry_id in unknown:
+            standing[entry_id.encode()] = user_id
+        if unknown:
+            entrants = sorted(standing.values())
         read = time.perf_counter()
-        entrants = sorted(standing.values())
         units = max(0, counters.remaining)
         winners = min(units, len(standing))
         backups = min(drop.backups or 0, len(standing) - winners)
