@@ -51,17 +51,26 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
 
 
 async def run(host: str, port: int, requests: list[bytes], connections: int, seconds: float,
-              warmup: float = 1.0) -> Result:
+              warmup: float = 1.0, rate: float = 0.0) -> Result:
+    """Closed loop (each connection sends its next request when the answer came), or paced at `rate`
+    requests per second in all (open loop: each request has its time, and its latency counts from that
+    time, so a server falling behind shows as latency, not as fewer requests)."""
     result = Result()
-    start_measure = time.perf_counter() + warmup
+    began = time.perf_counter()
+    start_measure = began + warmup
     stop = start_measure + seconds
+    gap = connections / rate if rate > 0 else 0.0
 
     async def connection(offset: int) -> None:
         reader, writer = await asyncio.open_connection(host, port)
         rotation = cycle(requests[offset::connections] or requests)
+        due = began + offset * gap / connections
         try:
             while True:
-                sent = time.perf_counter()
+                if gap:
+                    due += gap
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                sent = due if gap else time.perf_counter()
                 if sent >= stop:
                     return
                 writer.write(next(rotation))

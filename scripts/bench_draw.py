@@ -8,7 +8,7 @@
    figures and every result message (with its deliveries) written in one transaction, winners and
    backups put in Redis. Timed from the call to every result message in the outbox.
 
-    .venv/bin/python scripts/bench_draw.py [--entries 1000000] [--enter-seconds 8] [--accounts 40000]
+    .venv/bin/python scripts/bench_draw.py [--entries 1000000] [--enter-seconds 8] [--accounts 40000] [--rate R]
                                            [--database-url URL] [--redis-url URL] [--skip-enter]
                                            [--no-sql-entries]
 """
@@ -84,7 +84,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def bench_enter(settings: Settings, work: Path, redis_url: str, accounts: int, seconds: float,
-                      connections: int) -> None:
+                      connections: int, rate: float) -> None:
     users = await make_users(settings, accounts, "e")
     drop_id = await make_draw(settings, timedelta(hours=1), 1000)
     tokens = TokenService(settings)
@@ -103,7 +103,7 @@ async def bench_enter(settings: Settings, work: Path, redis_url: str, accounts: 
         await wait_ready(f"http://127.0.0.1:{port}/healthz", app)
         await asyncio.sleep(1.0)
         client_cpu, server_cpu = time.process_time(), cpu_seconds(app.pid)
-        result = await httpgen.run("127.0.0.1", port, requests, connections, seconds)
+        result = await httpgen.run("127.0.0.1", port, requests, connections, seconds, rate=rate)
         client_cpu, server_cpu = time.process_time() - client_cpu, cpu_seconds(app.pid) - server_cpu
     finally:
         stop(app)
@@ -111,7 +111,8 @@ async def bench_enter(settings: Settings, work: Path, redis_url: str, accounts: 
         print(f"note: {result.total} requests for {len(requests)} accounts: some entered again (same entry)")
     print(f"entering: {result.total / result.seconds:.0f} entries/s over {result.seconds:.1f} s, "
           f"p50 {result.percentile(0.5) * 1000:.1f} ms, p99 {result.percentile(0.99) * 1000:.1f} ms, "
-          f"statuses {dict(result.statuses)} ({connections} connections, 1 worker; CPU: the server "
+          f"statuses {dict(result.statuses)} ({connections} connections, "
+          f"{f'paced at {rate:.0f}/s' if rate else 'closed loop'}, 1 worker; CPU: the server "
           f"{server_cpu / result.seconds:.0%} of a core, this client {client_cpu / result.seconds:.0%})")
 
 
@@ -181,7 +182,8 @@ async def main(args: argparse.Namespace) -> int:
                             database_timeout_seconds=args.database_timeout)
         await asyncio.to_thread(upgrade, settings)
         if not args.skip_enter:
-            await bench_enter(settings, work, redis_url, args.accounts, args.enter_seconds, args.connections)
+            await bench_enter(settings, work, redis_url, args.accounts, args.enter_seconds, args.connections,
+                              args.rate)
         if args.entries:
             await bench_draw(settings, args.entries, args.stock, not args.no_sql_entries)
     finally:
@@ -198,6 +200,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--accounts", type=int, default=40_000)
     parser.add_argument("--enter-seconds", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="entries per second in all, paced (open loop); 0: each connection as fast as answered")
     parser.add_argument("--database-url", default="")
     parser.add_argument("--redis-url", default="")
     parser.add_argument("--skip-enter", action="store_true")

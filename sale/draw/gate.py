@@ -14,6 +14,7 @@ SCRIPTS = ("draw_entry.lua", "draw_publish.lua", "draw_lapse.lua")
 PUBLISH_CHUNK = 5_000  # result rows per draw_publish.lua call
 LAPSES_PER_STEP = 500
 LOCK_MS = 120_000
+ID_BYTES = 8
 
 
 def register_scripts(scripts: ScriptRegistry) -> None:
@@ -101,13 +102,21 @@ class DrawGate:
         self._entry = scripts["draw_entry"]
         self._publish = scripts["draw_publish"]
         self._lapse = scripts["draw_lapse"]
+        self._random = b""  # secrets' bytes, drawn a few kilobytes at a time: one syscall per 512 entries
+
+    def _new_id(self) -> str:
+        """A new entry id: 8 random bytes from `secrets`, as hex."""
+        if not self._random:
+            self._random = secrets.token_bytes(ID_BYTES * 512)
+        chunk, self._random = self._random[:ID_BYTES], self._random[ID_BYTES:]
+        return chunk.hex()
 
     async def entry_action(self, drop_id: int, action: str, user_id: int, address: str = "", cap: int = 0,
                            variant: str = "") -> EntryReply:
         """draw_entry.lua: enter, withdraw or void (see the script for the outcomes)."""
         k = self.keys.drop(drop_id)
         reply = await self._entry(self.redis, (k.inv, k.draw_entries, k.stream),
-                                  (self.clock.now_ms(), action, user_id, secrets.token_hex(8), address, cap, variant))
+                                  (self.clock.now_ms(), action, user_id, self._new_id(), address, cap, variant))
         parts = [part.decode() for part in reply]
         return EntryReply(parts[0], *(parts[1:3]))
 
