@@ -155,3 +155,52 @@ def test_autogenerate_through_env_finds_nothing_at_head(kind: str, tmp_path: Pat
         for module in MODEL_MODULES:
             importlib.import_module(module)
         assert done.stdout.strip().splitlines()[-1] == str(sorted(SQLModel.metadata.tables))
+
+
+def _draw_before_0014(conn: Connection) -> None:
+    """A draw made before revision 0014: a rank row per entry (three won or backup, five lost)."""
+    conn.execute(text("INSERT INTO users (id, email, password_hash, role, token_version, created_at) "
+                      "SELECT n, 'm' || n || '@example.com', 'x', 'shopper', 0, CURRENT_TIMESTAMP FROM "
+                      "(SELECT 1 AS n UNION SELECT 2 UNION SELECT 3 UNION SELECT 4 UNION SELECT 5 UNION SELECT 6 "
+                      "UNION SELECT 7 UNION SELECT 8) AS s"))
+    conn.execute(text("INSERT INTO drops (id, sku, name, price_cents, currency, stock, priority_starts_at, starts_at, "
+                      "ends_at, per_user_limit, pay_window_seconds, mode, created_at) VALUES (1, 'm', 'M', 1, 'CNY', "
+                      "2, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1, 60, 'draw', CURRENT_TIMESTAMP)"))
+    conn.execute(text("INSERT INTO draws (drop_id, commitment, seed, drawn_at, units, entries, winners, backups, "
+                      "voided) VALUES (1, 'c', 's', CURRENT_TIMESTAMP, 2, 8, 2, 1, 0)"))
+    for n in range(1, 9):
+        status = "lapsed" if n == 1 else "won" if n <= 3 else "lost"  # rank 3, a backup, had its turn
+        conn.execute(text("INSERT INTO draw_entries (id, drop_id, user_id, status, address, created_at, changed_at) "
+                          "VALUES (:e, 1, :n, 'entered', '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                     {"e": f"e{9 - n:02d}", "n": n})
+        conn.execute(text("INSERT INTO draw_ranks (drop_id, entry_id, user_id, rank, status) "
+                          "VALUES (1, :e, :n, :n, :s)"), {"e": f"e{9 - n:02d}", "n": n, "s": status})
+    conn.commit()
+
+
+def _ranks_and_pages(conn: Connection) -> tuple[list[tuple[Any, ...]], list[str]]:
+    ranks = conn.execute(text("SELECT entry_id, rank, status FROM draw_ranks ORDER BY rank")).all()
+    pages = [str(p) for p in conn.execute(text("SELECT lines FROM draw_pages ORDER BY last_entry")).scalars()]
+    return [tuple(r) for r in ranks], pages
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_draws_made_before_pages_keep_every_rank(kind: str, tmp_path: Path) -> None:
+    """Revision 0014 packs a draw's ranks into pages (statuses as drawn) and keeps only the winners' and
+    backups' rows; going back down brings the lost ranks back."""
+    if kind == "postgresql" and not SERVICES:
+        pytest.skip("PostgreSQL runs with FLASHSALE_TEST_SERVICES=1 (CI does both)")
+    start = f"sqlite+aiosqlite:///{tmp_path / 'pages.db'}" if kind == "sqlite" else kind
+    for url in fresh_database(start):
+        settings = Settings(database_url=url, var_dir=tmp_path / "var")
+        upgrade(settings, "0013")
+        inspect_database(settings, _draw_before_0014)
+        upgrade(settings, "0014")
+        ranks, pages = inspect_database(settings, _ranks_and_pages)
+        assert ranks == [("e08", 1, "lapsed"), ("e07", 2, "won"), ("e06", 3, "won")]
+        assert "".join(pages) == "".join(f"e{9 - n:02d} {n} {'won' if n <= 2 else 'backup' if n == 3 else 'lost'}\n"
+                                         for n in range(8, 0, -1))
+        downgrade(settings, "0013")
+        ranks, _ = inspect_database(settings, lambda conn: ([tuple(r) for r in conn.execute(text(
+            "SELECT entry_id, rank, status FROM draw_ranks ORDER BY rank")).all()], []))
+        assert [r[2] for r in ranks] == ["lapsed", "won", "won", "lost", "lost", "lost", "lost", "lost"]
