@@ -238,6 +238,11 @@ async def test_winners_buy_others_cannot_and_a_lapsed_win_passes_to_the_first_ba
         return len([m for m in messages if m["kind"] == "draw_result"]) == 2
 
     await eventually(told)
+    for account, words in ((loser, "is made: not this time."), (backup2, "you are backup number 4"),
+                           (first, "you won, buy before ")):  # every entrant told, in words of its result
+        texts = [m["text"] for m in (await client.get("/api/me/messages", headers=account.headers)).json()
+                 if m["kind"] == "draw_result"]
+        assert len(texts) == 1 and words in texts[0], (texts, words)
     results = (await client.get(f"/api/drops/{drop['id']}/draw/results.txt")).text
     statuses = {eid: status for eid, _, status in (line.split() for line in results.splitlines())}
     assert statuses[entries[second.id]] == "lapsed" and statuses[entries[backup1.id]] == "won"
