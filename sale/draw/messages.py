@@ -24,16 +24,19 @@ _SQLITE = (
     "SELECT id, 'push', 'pending', 0, :at FROM messages "
     "WHERE id > :after AND user_id IN (SELECT user_id FROM push_subscriptions)",
 )
-# PostgreSQL: one statement, the deliveries made from the messages' RETURNING.
+# PostgreSQL: ids come from a sequence others draw from too, so the deliveries find this draw's messages
+# by drop, kind and time (the drop_id index).
 _POSTGRESQL = (
-    "WITH m AS (INSERT INTO messages (user_id, kind, key, drop_id, params, created_at) "
+    "INSERT INTO messages (user_id, kind, key, drop_id, params, created_at) "
     "SELECT u, 'draw_result', CAST(:prefix AS text) || u, CAST(:drop_id AS integer), CAST(:params AS text), "
-    "CAST(:at AS timestamptz) FROM unnest(CAST(:ids AS integer[])) AS u RETURNING id, user_id), "
-    "email AS (INSERT INTO message_deliveries (message_id, channel, status, attempts, due_at) "
-    "SELECT id, 'email', 'pending', 0, CAST(:at AS timestamptz) FROM m) "
+    "CAST(:at AS timestamptz) FROM unnest(CAST(:ids AS integer[])) AS u",
     "INSERT INTO message_deliveries (message_id, channel, status, attempts, due_at) "
-    "SELECT id, 'push', 'pending', 0, CAST(:at AS timestamptz) FROM m "
-    "WHERE user_id IN (SELECT user_id FROM push_subscriptions)",
+    "SELECT id, 'email', 'pending', 0, CAST(:at AS timestamptz) FROM messages "
+    "WHERE drop_id = CAST(:drop_id AS integer) AND kind = 'draw_result' AND created_at = CAST(:at AS timestamptz)",
+    "INSERT INTO message_deliveries (message_id, channel, status, attempts, due_at) "
+    "SELECT id, 'push', 'pending', 0, CAST(:at AS timestamptz) FROM messages "
+    "WHERE drop_id = CAST(:drop_id AS integer) AND kind = 'draw_result' AND created_at = CAST(:at AS timestamptz) "
+    "AND user_id IN (SELECT user_id FROM push_subscriptions)",
 )
 
 
@@ -57,6 +60,8 @@ async def write_results(session: AsyncSession, drop_id: int, drop_name: str, now
     at = bindparam("at", type_=DateTime(timezone=True))
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text(_POSTGRESQL[0]).bindparams(at), {**values, "ids": entrants})
+        for statement in _POSTGRESQL[1:]:
+            await session.execute(text(statement).bindparams(at), {"at": now, "drop_id": drop_id})
         return len(entrants)
     after = (await session.execute(text("SELECT coalesce(max(id), 0) FROM messages"))).scalar_one()
     await session.execute(text(_SQLITE[0]).bindparams(at), {**values, "ids": orjson.dumps(entrants).decode()})
