@@ -7,7 +7,6 @@ import logging
 from dataclasses import dataclass
 
 from py_vapid import Vapid02
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.addresses.copy import AddressCopy
 from accounts.addresses.service import AddressBook
@@ -52,6 +51,7 @@ from sale.inventory import Inventory, PurchaseLimits
 from sale.inventory import register_scripts as register_sale_scripts
 from sale.loader import DropLoader
 from sale.lookup import OrderLookup
+from sale.notices import OperatorNotices
 from sale.orders import OrderService
 from sale.payment import make_provider
 from sale.payments.alipay_provider import AlipayProvider
@@ -129,13 +129,6 @@ class BulkRefundOnCancel:
         await self.refunds.request_bulk(drop_id, actor)
 
 
-class NoOutbox:
-    """sale.admin.seams.NoticeOutbox until the outbox exists: the message is on the pages only."""
-
-    async def notice_posted(self, session: AsyncSession, drop_id: int, text: str) -> None:
-        return None
-
-
 async def build_services(runtime: Runtime) -> Services:
     """Registers every Lua script once (SCRIPT LOAD), then builds the services bottom up."""
     sale_scripts = register_sale_scripts(runtime.scripts)
@@ -206,7 +199,7 @@ async def build_services(runtime: Runtime) -> Services:
     accounts = AccountService(settings, runtime.sessions, runtime.redis, runtime.keys, runtime.tokens,
                               runtime.versions, runtime.passwords)
     state = DropState(runtime.redis, runtime.keys, runtime.clock, control_scripts, failover)
-    controls = DropControls(runtime.sessions, runtime.clock, drops, state, NoOutbox())
+    controls = DropControls(runtime.sessions, runtime.clock, drops, state, OperatorNotices(queue, runtime.clock))
     lifecycle = DropLifecycle(runtime.sessions, runtime.clock, settings, drops, state, gate, payments,
                               BulkRefundOnCancel(refunds))
     unsubscribe = UnsubscribeLinks(settings.app_secret, settings.base_url)
