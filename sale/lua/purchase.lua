@@ -71,7 +71,7 @@ The waitlist (sale/waitlist/, waitlist_offer.lua): units that come back after a 
 waitlist first. A buyer without a hold takes only units beyond those held and one per account
 waiting (remaining - wl_held - wl_waiting), so a returned unit is never taken by a racing buyer,
 even before waitlist_offer.lua has offered it: the scripts that give units back need not know. A
-buyer whose hold stands (until not passed) may take its held units too, needs no admission on a
+buyer whose hold stands (until not passed) may take its held units besides, needs no admission on a
 waiting-room drop, and the sale uses the hold up (wl_held -= its units, "wl_claimed" += 1). A hold is
 for any variant that has stock: the drop's total decides, the variant's own units left must cover
 the quantity as for anyone. Without holds or waiters this costs two fields of the HMGET; with holds,
@@ -178,7 +178,7 @@ local function purchase(n)
       if tonumber(until_ms) > now then hold = tonumber(units) end
     end
   end
-  if remaining - wl_held - wl_waiting + hold < qty or (has_variants and variant_left[variant] < qty) then
+  if hold + math.max(0, remaining - wl_held - wl_waiting) < qty or (has_variants and variant_left[variant] < qty) then
     return refuse('sold_out')
   end
   local win
