@@ -16,7 +16,7 @@ from tests.e2e.quality import axe_violations, check_widths
 LOCALES = {"en": "en-GB", "zh": "zh-CN", "ko": "ko-KR"}
 JOIN = {"en": "Join the waitlist", "zh": "加入候补名单", "ko": "대기 명단에 등록"}
 PLACE = {"en": "You are number 1 on the waitlist", "zh": "你在候补名单中排第 1 位", "ko": "대기 명단 1번입니다"}
-HELD = {"en": r"A unit is held for you until \d", "zh": r"已为你保留一件，保留至 \d", "ko": r"\d.*보류되어 있습니다"}
+HELD = {"en": r"A unit is held for you until \d", "zh": r"已为你保留一件.保留至 \d", "ko": r"\d.*보류되어 있습니다"}
 
 
 @pytest.mark.parametrize("lang", ["en", "zh", "ko"])
