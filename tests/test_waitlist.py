@@ -29,6 +29,8 @@ from tests.support import (
 )
 from tests.support.clock import Manual
 from tests.support.draws import create_draw
+from tests.support.queue import join as queue_join
+from tests.support.queue import room, ticket
 
 
 def path(drop: dict[str, Any]) -> str:
@@ -301,3 +303,22 @@ async def test_a_draw_or_an_ended_drop_takes_no_waitlist(manual: Manual) -> None
     assert is_problem(await client.put(path(draw), headers=waiter.headers), 409, "waitlist_closed")
     manual.clock.advance(3601)  # past ends_at
     assert is_problem(await client.put(path(drop), headers=waiter.headers), 409, "waitlist_closed")
+
+
+async def test_a_holder_buys_on_a_waiting_room_drop_without_an_admission(manual: Manual) -> None:
+    client = manual.client
+    operator = await make_account(manual.app, "operator")
+    drop = await room(client, operator, starts_in=-1, stock=1, pay_window_seconds=60)
+    buyer, waiter, outsider = await make_accounts(manual.app, 3)
+    assert (await queue_join(manual.app, drop["id"], buyer)).status_code == 200
+
+    async def admitted() -> bool:
+        return (await ticket(client, drop["id"], buyer))["status"] == "admitted"
+
+    await eventually(admitted)
+    order = await buy(client, buyer, drop["id"])
+    await join(client, drop, waiter)
+    assert (await client.post(f"/api/orders/{order['id']}/cancel", headers=buyer.headers)).status_code == 200
+    await held(client, drop, waiter)
+    assert is_problem(await purchase(client, drop["id"], outsider.headers), 409, "sold_out")
+    assert (await purchase(client, drop["id"], waiter.headers)).status_code == 201

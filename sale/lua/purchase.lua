@@ -178,7 +178,8 @@ local function purchase(n)
       if tonumber(until_ms) > now then hold = tonumber(units) end
     end
   end
-  if hold + math.max(0, remaining - wl_held - wl_waiting) < qty or (has_variants and variant_left[variant] < qty) then
+  if remaining < qty or hold + math.max(0, remaining - wl_held - wl_waiting) < qty
+      or (has_variants and variant_left[variant] < qty) then
     return refuse('sold_out')
   end
   local win
