@@ -76,8 +76,12 @@ from sale.share.links import ShareLinks
 from sale.share.page import SharePage
 from sale.share.referral import ReferralSigner
 from sale.share.views import ShareViews
-from sale.sink import OrderSink
+from sale.sink import OrderSink, StreamRecorders
 from sale.sweeper import Sweeper, Upkept
+from sale.waitlist.gate import WaitlistGate
+from sale.waitlist.gate import register_scripts as register_waitlist_scripts
+from sale.waitlist.recorder import HoldMessages
+from sale.waitlist.service import WaitlistService
 
 log = logging.getLogger("flashsale.wiring")
 
@@ -116,6 +120,7 @@ class Services:
     draws: DrawService
     draw_runner: DrawRunner
     draw_operator: DrawOperator
+    waitlist: WaitlistService
 
 
 class BulkRefundOnCancel:
@@ -135,6 +140,7 @@ async def build_services(runtime: Runtime) -> Services:
     code_scripts = register_code_scripts(runtime.scripts)
     register_queue_scripts(runtime.scripts)
     register_draw_scripts(runtime.scripts)
+    register_waitlist_scripts(runtime.scripts)
     count_view = runtime.scripts.add("sale.share", "share_view.lua")
     control_scripts = register_control_scripts(runtime.scripts)
     await runtime.scripts.load_all(runtime.redis)
@@ -216,7 +222,9 @@ async def build_services(runtime: Runtime) -> Services:
                     audit=AuditLog(runtime.sessions), reports=DropReports(runtime.sessions, drops),
                     messages=messages, reminder_counts=reminder_counts,
                     transports=message_transports(runtime, unsubscribe, vapid), draws=draws, draw_runner=draw_runner,
-                    draw_operator=DrawOperator(runtime.sessions, draw_gate, catalog, runtime.clock))
+                    draw_operator=DrawOperator(runtime.sessions, draw_gate, catalog, runtime.clock),
+                    waitlist=WaitlistService(WaitlistGate(runtime.redis, runtime.keys, runtime.scripts, runtime.clock),
+                                             loader, catalog))
 
 
 def message_transports(runtime: Runtime, unsubscribe: UnsubscribeLinks, vapid: Vapid02 | None) -> dict[str, Transport]:
@@ -298,12 +306,12 @@ def background_loops(services: Services) -> Background:
     sweeper = Sweeper(runtime.redis, runtime.keys, runtime.sessions, runtime.clock,
                       runtime.settings.sweep_interval_seconds,
                       Upkept(services.loader, services.orders, services.purchases, services.code_sync, services.catalog,
-                             services.queue, services.refunds))
+                             services.queue, services.refunds, services.waitlist))
     # The sink writes each paid order's share link and F-code redemption with the order, off the request.
     sink = OrderSink(runtime.redis, runtime.keys, runtime.sessions, runtime.database_writes,
                      runtime.settings.sink_claim_idle_ms,
                      recorders=[services.share, services.gate, PaidMessages(runtime.clock)],
-                     notices=NoticeRecords(), entries=EntryRecords())
+                     events=StreamRecorders(NoticeRecords(), EntryRecords(), HoldMessages(runtime.clock)))
     message_tasks = message_loops(services) if runtime.settings.message_loops else []
     return Background(sink, asyncio.create_task(sink.run(), name="order-sink"),
                       asyncio.create_task(sweeper.run(), name="sweeper"), message_tasks)

@@ -12,6 +12,7 @@ import os
 import socket
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from redis.exceptions import ResponseError
@@ -60,6 +61,24 @@ class EntryRecorder(Protocol):
     async def record_entries(self, session: AsyncSession, entries: Sequence[bytes]) -> None: ...
 
 
+class HoldRecorder(Protocol):
+    """What the sink calls, inside its transaction, with the waitlist holds a batch of one drop's stream
+    carries (entries {"w": JSON list of holds} that waitlist_offer.lua wrote): at least once each, so it
+    must be idempotent (the holder's message is keyed by the hold)."""
+
+    async def record_holds(self, session: AsyncSession, drop_id: int, holds: Sequence[bytes]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecorders:
+    """The recorders of the stream's entries that are not orders: payment notices ("n"), draw entries
+    ("e"), waitlist holds ("w"); each left out is not recorded."""
+
+    notices: NoticeRecorder | None = None
+    entries: EntryRecorder | None = None
+    holds: HoldRecorder | None = None
+
+
 async def ensure_group(redis: RedisClient, keys: Keys, drop_id: int) -> None:
     """The drop's order stream and its consumer group exist (idempotent)."""
     try:
@@ -72,16 +91,16 @@ async def ensure_group(redis: RedisClient, keys: Keys, drop_id: int) -> None:
 class OrderSink:
     def __init__(self, redis: RedisClient, keys: Keys, sessions: async_sessionmaker[AsyncSession],
                  database_writes: WriteHealth, claim_idle_ms: int, recorders: Sequence[PaidRecorder] = (),
-                 consumer: str | None = None, notices: NoticeRecorder | None = None,
-                 entries: EntryRecorder | None = None) -> None:
+                 consumer: str | None = None, events: StreamRecorders = StreamRecorders()) -> None:
         self.redis = redis
         self.keys = keys
         self.sessions = sessions
         self.database_writes = database_writes  # what /healthz reports of the sink's writes
         self.claim_idle_ms = claim_idle_ms
         self.recorders = list(recorders)
-        self.notices = notices
-        self.entries = entries
+        self.notices = events.notices
+        self.entries = events.entries
+        self.holds = events.holds
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self._last_claim = 0.0
         # Entries delivered to this consumer but not acknowledged (a failed write: the database was
@@ -229,6 +248,7 @@ class OrderSink:
         paid = [event for event in events if event.status == "paid"]
         notices = [fields[b"n"] for _, fields in entries if fields and b"n" in fields]
         draw_entries = [fields[b"e"] for _, fields in entries if fields and b"e" in fields]
+        holds = [fields[b"w"] for _, fields in entries if fields and b"w" in fields]
         try:
             async with self.sessions() as session, session.begin():
                 count = await OrderRepository(session).upsert_events(events)
@@ -238,6 +258,8 @@ class OrderSink:
                     await self.notices.record_notices(session, notices)  # payment_events rows
                 if draw_entries and self.entries is not None:
                     await self.entries.record_entries(session, draw_entries)  # draw_entries rows
+                if holds and self.holds is not None:
+                    await self.holds.record_holds(session, drop_id, holds)  # waitlist_hold messages
         except DATABASE_DOWN:
             self.database_writes.failed()
             raise

@@ -64,6 +64,8 @@ def apply_patch(drop: Drop, body: DropPatchIn, now: datetime) -> bool:
         drop.per_user_limit = body.per_user_limit
     if body.admit_per_second is not None:
         drop.admit_per_second = body.admit_per_second
+    if body.waitlist_hold_minutes is not None:
+        drop.waitlist_hold_minutes = body.waitlist_hold_minutes
     if body.description is not None:
         drop.description = body.description or None
     starts, priority = as_utc(drop.starts_at), as_utc(drop.priority_starts_at)

@@ -45,6 +45,7 @@ def clone_of(source: Drop, starts: datetime) -> Drop:
                 admit_per_second=source.admit_per_second, challenge=source.challenge, image=source.image,
                 pictures=[dict(p) for p in source.pictures] if source.pictures else None,
                 shipping_required=source.shipping_required, description=source.description,
+                waitlist_hold_minutes=source.waitlist_hold_minutes,
                 specs=[dict(spec) for spec in source.specs] if source.specs else None,
                 variants=[dict(v) for v in source.variants] if source.variants else None)
 
