@@ -205,7 +205,10 @@ async def build_services(runtime: Runtime) -> Services:
     accounts = AccountService(settings, runtime.sessions, runtime.redis, runtime.keys, runtime.tokens,
                               runtime.versions, runtime.passwords)
     state = DropState(runtime.redis, runtime.keys, runtime.clock, control_scripts, failover)
-    controls = DropControls(runtime.sessions, runtime.clock, drops, state, OperatorNotices(queue, runtime.clock))
+    waitlist = WaitlistService(WaitlistGate(runtime.redis, runtime.keys, runtime.scripts, runtime.clock), loader,
+                               catalog)
+    controls = DropControls(runtime.sessions, runtime.clock, drops, state,
+                            OperatorNotices(queue, waitlist, runtime.clock))
     lifecycle = DropLifecycle(runtime.sessions, runtime.clock, settings, drops, state, gate, payments,
                               BulkRefundOnCancel(refunds))
     unsubscribe = UnsubscribeLinks(settings.app_secret, settings.base_url)
@@ -223,8 +226,7 @@ async def build_services(runtime: Runtime) -> Services:
                     messages=messages, reminder_counts=reminder_counts,
                     transports=message_transports(runtime, unsubscribe, vapid), draws=draws, draw_runner=draw_runner,
                     draw_operator=DrawOperator(runtime.sessions, draw_gate, catalog, runtime.clock),
-                    waitlist=WaitlistService(WaitlistGate(runtime.redis, runtime.keys, runtime.scripts, runtime.clock),
-                                             loader, catalog))
+                    waitlist=waitlist)
 
 
 def message_transports(runtime: Runtime, unsubscribe: UnsubscribeLinks, vapid: Vapid02 | None) -> dict[str, Transport]:

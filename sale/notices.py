@@ -1,7 +1,8 @@
 """An operator's message on a drop, sent (sale.admin.seams.NoticeOutbox): the drop's `notice` shows it
 on the pages at once; this writes it to the outbox, in the same transaction, for everyone waiting or
 holding a reservation in the drop:
-- a waiting-room ticket waiting or admitted (read from Redis in HSCAN batches);
+- a waiting-room ticket waiting or admitted, a place or a held unit on the waitlist (read from Redis in
+  scan batches);
 - a reminder set on a drop not open yet (they wait for it to open);
 - an order reserved and not paid yet (the order's SQL row: the sink writes it within a second).
 Each posting is its own message per account (keyed by drop, posting time and account): posting the
@@ -17,11 +18,13 @@ from messages.models import Reminder
 from messages.outbox import Draft, write
 from sale.models import Drop, Order, OrderStatus
 from sale.queue.service import QueueService
+from sale.waitlist.service import WaitlistService
 
 
 class OperatorNotices:
-    def __init__(self, queue: QueueService, clock: Clock) -> None:
+    def __init__(self, queue: QueueService, waitlist: WaitlistService, clock: Clock) -> None:
         self.queue = queue
+        self.waitlist = waitlist
         self.clock = clock
 
     async def notice_posted(self, session: AsyncSession, drop_id: int, text: str) -> None:
@@ -29,7 +32,7 @@ class OperatorNotices:
         if drop is None:
             return
         now = self.clock.now()
-        told = set(await self.queue.in_line(drop_id))
+        told = set(await self.queue.in_line(drop_id)) | set(await self.waitlist.members(drop_id))
         reserved = select(col(Order.user_id)).where(col(Order.drop_id) == drop_id,
                                                     col(Order.status) == OrderStatus.reserved.value).distinct()
         told.update((await session.execute(reserved)).scalars())

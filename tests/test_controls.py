@@ -297,6 +297,20 @@ async def test_a_message_on_an_upcoming_drop_reaches_those_reminded(app: FastAPI
     assert await operator_messages(client, other) == []
 
 
+async def test_a_message_on_a_sold_out_drop_reaches_its_waitlist(app: FastAPI, client: httpx.AsyncClient) -> None:
+    operator = await make_account(app, "operator")
+    buyer, waiter = await make_accounts(app, 2)
+    drop = await create_drop(client, operator, stock=1)
+    await pay(client, buyer, (await buy(client, buyer, drop["id"]))["id"])
+    joined = await client.put(f"/api/drops/{drop['id']}/waitlist", headers=waiter.headers)
+    assert joined.status_code == 200, joined.text
+    posted = await client.post(f"/api/admin/drops/{drop['id']}/message", json={"text": "More units at 13:00"},
+                               headers=operator.headers)
+    assert posted.status_code == 202, posted.text
+    assert await operator_messages(client, waiter) == ["More units at 13:00"]
+    assert await operator_messages(client, buyer) == []
+
+
 async def test_clone_makes_an_upcoming_drop_with_the_same_settings(app: FastAPI, client: httpx.AsyncClient) -> None:
     operator = await make_account(app, "operator")
     source = await room(client, operator, -60, stock=40, per_user_limit=3, priority_minutes=10, admit_per_second=7,

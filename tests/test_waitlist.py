@@ -146,6 +146,9 @@ async def test_returned_units_go_to_the_waitlist_first_and_the_holder_buys(manua
     assert is_problem(await purchase(client, drop["id"], outsider.headers), 409, "sold_out")
     assert is_problem(await purchase(client, drop["id"], w2.headers), 409, "sold_out")  # waiting, no hold
     assert (await client.get(f"/api/drops/{drop['id']}")).json()["remaining"] == 0
+    counted = await stats(client, operator.headers, drop["id"])  # the held unit is in the stats' remaining
+    assert counted["remaining"] == 1 and counted["remaining"] + counted["reserved"] + counted["paid"] == 3
+    assert counted["waitlist"]["holds_active"] == 1
     order = await buy(client, w1, drop["id"])
     assert order["status"] == "reserved"
     await pay(client, w1, order["id"])

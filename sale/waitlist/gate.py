@@ -58,6 +58,13 @@ class WaitlistGate:
             return Standing(outcome, units=int(reply[1]), until_ms=int(reply[2]))
         return Standing(outcome)
 
+    async def members(self, drop_id: int, batch: int = 1000) -> list[int]:
+        """User ids waiting or holding a unit, read with ZSCAN/HSCAN in batches (never blocking Redis)."""
+        k = self.keys.drop(drop_id)
+        found = [int(user_id) async for user_id, _ in self.redis.zscan_iter(k.waitlist, count=batch)]
+        found += [int(user_id) async for user_id, _ in self.redis.hscan_iter(k.waitlist_holds, count=batch)]
+        return found
+
     async def offer(self, drop_id: int, most: int = HOLDS_PER_STEP) -> Offered:
         """waitlist_offer.lua: holds past their time pass on, free units offered in order."""
         k = self.keys.drop(drop_id)

@@ -64,6 +64,10 @@ class WaitlistService:
         if (await self._act(drop_id, "leave", user_id)).outcome != "left":
             raise NotOnWaitlist()
 
+    async def members(self, drop_id: int) -> list[int]:
+        """Accounts on the drop's waitlist, waiting or holding a unit."""
+        return await self.gate.members(drop_id)
+
     async def offer(self, drop_id: int) -> Offered:
         """The sweeper's step: holds past their time pass on, units that came back offered in order."""
         try:
