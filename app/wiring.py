@@ -45,6 +45,7 @@ from sale.draw.runner import DrawRunner
 from sale.draw.service import DrawService
 from sale.drops import DropAdmin
 from sale.failover import FailoverRebuild
+from sale.images.s3 import open_media_store
 from sale.images.service import DropImageService
 from sale.images.store import MediaStore
 from sale.inventory import Inventory, PurchaseLimits
@@ -155,7 +156,7 @@ async def build_services(runtime: Runtime) -> Services:
     lookup = OrderLookup(inventory, runtime.sessions)
     reserved = ReservationWindow(runtime.redis, runtime.keys, runtime.sessions, catalog, runtime.clock)
     queue = make_queue(runtime, loader, reserved)
-    media = MediaStore(runtime.sessions, settings.media_root)
+    media = await open_media_store(settings, runtime.sessions)  # closed by app/bootstrap.py
     images = DropImageService(runtime.sessions, media)
     reminder_counts = ReminderCounts(runtime.redis, runtime.keys)
     drops = DropAdmin(runtime.sessions, runtime.clock, settings, inventory, loader, catalog, queue, images,
