@@ -66,7 +66,10 @@ class BucketPictures:
 
     async def put(self, session: AsyncSession, files: list[StoredFile]) -> None:
         """Every file written before the caller's transaction commits (the caller awaits this inside it)."""
-        await asyncio.gather(*(self._put(f) for f in files))
+        outcomes = await asyncio.gather(*(self._put(f) for f in files), return_exceptions=True)
+        for outcome in outcomes:  # every write finished (none left running), then the first failure
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _put(self, stored: StoredFile) -> None:
         try:
