@@ -110,7 +110,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
             app.state.services = services
             app.state.rendered_metrics = RenderedMetrics(live_metrics(services.runtime, services.messages))
             async with traced(app, services.runtime):  # only with FLASHSALE_OTEL_ENDPOINT set
-                settle_heap()
+                if settings.settle_heap:
+                    settle_heap()
                 yield
 
     app = FastAPI(title="flashsale", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,

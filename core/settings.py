@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     fcode_failure_window_seconds: int = 600
     max_body_bytes: int = 64 * 1024
     run_background: bool = True  # stream sink and expiry sweeper inside the web worker
+    # gc.freeze of the start-up heap (app/main.py settle_heap): for a worker that lives long; a process
+    # that starts many apps (the tests) turns it off, each freeze there being a full collection.
+    settle_heap: bool = True
     sweep_interval_seconds: float = 0.25
     sink_claim_idle_ms: int = 10_000  # order events pending this long on a dead consumer are claimed
     # How long a SQL call may wait for a connection, a lock or an answer before the request gets a 503.

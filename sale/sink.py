@@ -107,6 +107,7 @@ class OrderSink:
         # down) are read again, from the start of its pending list, before anything new.
         self._backlog = True
         self._stopping = asyncio.Event()
+        self._idle = False  # waiting for events (a sleep or a blocking read): nothing in hand to finish
 
     async def active_streams(self) -> dict[str, int]:
         members = await self.redis.smembers(self.keys.active_drops)
@@ -126,6 +127,8 @@ class OrderSink:
         """Graceful stop: the loop ends after its current batch, then every event still in the streams
         is written (this consumer's pending ones included) for up to `drain_seconds`."""
         self._stopping.set()
+        if self._idle:  # waiting on an empty stream holds nothing: no need to wait out the block
+            task.cancel()
         await asyncio.wait({task}, timeout=drain_seconds)
         written, deadline = 0, time.monotonic() + drain_seconds
         while time.monotonic() < deadline:
@@ -149,7 +152,11 @@ class OrderSink:
         streams = await self.active_streams()
         if not streams:
             self._backlog = False
-            await asyncio.sleep(block_ms / 1000)
+            self._idle = True
+            try:
+                await asyncio.sleep(block_ms / 1000)
+            finally:
+                self._idle = False
             return 0
         written = 0
         if time.monotonic() - self._last_claim > CLAIM_EVERY_SECONDS:
@@ -164,9 +171,12 @@ class OrderSink:
                 if len(streams) > 1 and is_cluster_client(self.redis):
                     # Several slots, one read each: a blocking read per stream would hold a connection
                     # per active drop. A short pause instead, then the next step reads them all again.
+                    self._idle = True
                     await asyncio.sleep(min(block_ms, MULTI_STREAM_BLOCK_MS) / 1000)
                 else:
+                    self._idle = True
                     batches = await self._read_all(streams, ">", block_ms)
+                self._idle = False
             for stream, entries in batches:
                 gone = [entry_id for entry_id, fields in entries if not fields]
                 if gone:  # pending ids whose entry was deleted: nothing left to write
@@ -175,7 +185,8 @@ class OrderSink:
                 if entries:
                     written += await self.write(stream, streams[stream], entries)
         except BaseException:
-            self._backlog = True
+            self._backlog = True  # a read cut short (stop's cancel) may have left entries pending here
+            self._idle = False
             raise
         return written
 
