@@ -87,9 +87,10 @@ class OutboxRepository:
                 .values(status="sent", sent_at=now, lease_until=None, last_error=None)
                 .execution_options(synchronize_session=False))
 
-    async def backlog(self) -> int:
-        return int((await self.session.execute(
-            select(func.count()).select_from(Delivery).where(col(Delivery.status) == "pending"))).scalar_one())
+    async def backlog(self, now: datetime) -> int:
+        """Deliveries due and not sent (a drop-open message staged for a later open is not yet due)."""
+        return int((await self.session.execute(select(func.count()).select_from(Delivery).where(
+            col(Delivery.status) == "pending", col(Delivery.due_at) <= now))).scalar_one())
 
     async def dead_letters(self, limit: int, before_id: int | None) -> list[tuple[Delivery, Message]]:
         query = (select(Delivery, Message).join(Message, col(Message.id) == col(Delivery.message_id))
@@ -104,9 +105,11 @@ class OutboxRepository:
             .values(status="pending", due_at=now, attempts=0, lease_until=None))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def messages_of(self, user_id: int, limit: int) -> list[tuple[Message, list[Delivery]]]:
+    async def messages_of(self, user_id: int, limit: int, now: datetime) -> list[tuple[Message, list[Delivery]]]:
+        """The account's messages whose time has come (a staged drop-open message shows from the open)."""
         messages = list((await self.session.execute(
-            select(Message).where(col(Message.user_id) == user_id).order_by(col(Message.id).desc())
+            select(Message).where(col(Message.user_id) == user_id, col(Message.created_at) <= now)
+            .order_by(col(Message.id).desc())
             .limit(limit))).scalars().all())
         ids = [m.id for m in messages]
         by_message: dict[int, list[Delivery]] = {}

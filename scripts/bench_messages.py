@@ -2,7 +2,14 @@
 step, timed from the open), then the sender delivering them to a local SMTP server (aiosmtpd writing a
 Maildir in a process of its own, as the embedded defaults' mailbox does), in messages per second.
 
-    .venv/bin/python scripts/bench_messages.py [--reminders 100000] [--send 20000] [--database-url URL]
+The drop opens `--lead` seconds after the reminders are made: the scheduler stages the messages in
+that time (messages/drop_open.py, from STAGE_AHEAD before the open), `--late` more reminders are set
+just before the open (written by the open's own pass), and the figure is from the open to the moment
+the open's pass is done with every message in the outbox. `--lead 0` opens at once: nothing staged,
+the whole write after the open (the figure before staging).
+
+    .venv/bin/python scripts/bench_messages.py [--reminders 100000] [--late 1000] [--lead 15] [--send 20000]
+        [--database-url URL]
 
 On a fresh SQLite file in a temporary directory unless --database-url names a PostgreSQL database
 (its tables are made by the migrations; the script's rows are left there). No Redis needed.
@@ -15,10 +22,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
 from core.clock import SYSTEM_CLOCK
@@ -49,7 +57,20 @@ class NoCounts:
         return None
 
 
-async def run(settings: Settings, reminders: int, send: int, var: Path, port: int) -> None:
+async def make_reminders(session: AsyncSession, drop_id: int, count: int, tag: str, now: datetime) -> list[int]:
+    first = (await session.execute(select(func.coalesce(func.max(User.id), 0)))).scalar_one() + 1
+    for start in range(0, count, 10_000):
+        await session.execute(insert(User), [{"email": f"r{tag}-{start + i}@example.com", "password_hash": "x",
+                                              "role": "shopper", "token_version": 0, "created_at": now}
+                                             for i in range(min(10_000, count - start))])
+    ids = list((await session.execute(select(User.id).where(User.id >= first))).scalars())
+    for start in range(0, len(ids), 10_000):
+        await session.execute(insert(Reminder), [{"user_id": u, "drop_id": drop_id, "email": True, "push": False,
+                                                  "created_at": now} for u in ids[start:start + 10_000]])
+    return ids
+
+
+async def run(settings: Settings, reminders: int, late: int, lead: float, send: int, var: Path, port: int) -> None:
     engine = make_engine(settings)
     sessions = make_sessionmaker(engine)
     now = SYSTEM_CLOCK.now()
@@ -61,18 +82,9 @@ async def run(settings: Settings, reminders: int, send: int, var: Path, port: in
                     ends_at=now + timedelta(hours=1))
         session.add(drop)
         await session.flush()
-        first = (await session.execute(select(func.coalesce(func.max(User.id), 0)))).scalar_one() + 1
-        for start in range(0, reminders, 10_000):
-            count = min(10_000, reminders - start)
-            await session.execute(insert(User), [{"email": f"r{tag}-{start + i}@example.com", "password_hash": "x",
-                                                  "role": "shopper", "token_version": 0, "created_at": now}
-                                                 for i in range(count)])
-        ids = list((await session.execute(select(User.id).where(User.id >= first))).scalars())
-        for start in range(0, len(ids), 10_000):
-            await session.execute(insert(Reminder), [{"user_id": u, "drop_id": drop.id, "email": True, "push": False,
-                                                      "created_at": now} for u in ids[start:start + 10_000]])
-        # The open: a second from now (after the set-up, which took a while).
-        drop.starts_at = drop.priority_starts_at = SYSTEM_CLOCK.now() + timedelta(seconds=1)
+        ids = await make_reminders(session, drop.id or 0, reminders, str(tag), now)
+        # The open: `lead` seconds from now (after the set-up, which took a while).
+        drop.starts_at = drop.priority_starts_at = SYSTEM_CLOCK.now() + timedelta(seconds=max(lead, 1.0))
     if not settings.is_sqlite:
         # Reminders come over days, and autovacuum analyses the table meanwhile; rows inserted a moment
         # ago have no statistics yet, and the planner's guess of "no rows" picks nested loops.
@@ -84,17 +96,38 @@ async def run(settings: Settings, reminders: int, send: int, var: Path, port: in
     openings = DropOpenings(sessions, OneDrop(drop), SYSTEM_CLOCK, NoCounts(), interval_seconds=0.25)  # type: ignore[arg-type]
     task = asyncio.create_task(openings.run())
     opens = drop.starts_at.timestamp()
+    staged_after: float | None = None
+    async with sessions() as session:
+        while time.time() < opens - max(1.0, lead / 3) and staged_after is None:
+            await asyncio.sleep(0.05)
+            staged = (await session.execute(select(func.count()).select_from(Message).where(
+                Message.drop_id == drop.id))).scalar_one()
+            if staged >= len(ids):
+                staged_after = time.perf_counter() - started
+                print(f"{staged:,} messages staged {staged_after:.1f} s after the set-up began, "
+                      f"{opens - time.time():.1f} s before the open")
+        await session.rollback()
+    if late:  # reminders set after the staging, just before the open
+        await asyncio.sleep(max(0.0, opens - 0.3 - time.time()))
+        async with sessions.begin() as session:
+            ids += await make_reminders(session, drop.id or 0, late, f"{tag}-late", SYSTEM_CLOCK.now())
+        print(f"{late:,} more reminders set {opens - time.time():.1f} s before the open")
     async with sessions() as session:
         while True:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
+            if not openings.done(drop.id or 0, "open"):
+                continue
             written = (await session.execute(select(func.count()).select_from(Message).where(
                 Message.drop_id == drop.id))).scalar_one()
+            due = (await session.execute(select(func.count()).select_from(Delivery).join(
+                Message, Message.id == Delivery.message_id).where(
+                Message.drop_id == drop.id, Delivery.due_at <= SYSTEM_CLOCK.now()))).scalar_one()
             if written >= len(ids):
                 break
     in_outbox = time.time() - opens
     task.cancel()
     print(f"every open message in the outbox {in_outbox:.2f} s after the open ({written:,} messages, "
-          f"{written:,} email deliveries)")
+          f"{due:,} email deliveries due)")
 
     # Delivery: the first `send` of them sent, the rest set aside (not due) so the rate is of a fixed count.
     async with sessions.begin() as session:
@@ -124,6 +157,8 @@ async def run(settings: Settings, reminders: int, send: int, var: Path, port: in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reminders", type=int, default=100_000)
+    parser.add_argument("--late", type=int, default=1_000)
+    parser.add_argument("--lead", type=float, default=15.0)
     parser.add_argument("--send", type=int, default=20_000)
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
@@ -138,7 +173,7 @@ def main() -> None:
                                  "-c", "app.dev_mail.RawMaildir", str(var / "mail")])
         try:
             time.sleep(1.5)
-            asyncio.run(run(settings, args.reminders, args.send, var, port))
+            asyncio.run(run(settings, args.reminders, args.late, args.lead, args.send, var, port))
         finally:
             smtp.terminate()
             smtp.wait()
