@@ -5,8 +5,10 @@ deliveries' `due_at` the moment the drop opens, so at the open itself the outbox
 the senders take them as they fall due. A staged message is not shown (`GET /api/me/messages` lists
 those whose `created_at` has come) nor sent before its time; one whose reminder is cancelled or
 changed is taken back or given the new channels in the same transaction (`restage_reminder`); a drop
-whose start moves takes its staged messages along (`restage`); F-code holders' are brought forward
-to the priority window (`bring_forward`)."""
+whose start moves takes its staged messages along (`restage`), one cancelled takes them back
+(`withdraw`), both in the operator's transaction (the scheduler's staging holds a share lock on the
+drop, so it never writes across one); F-code holders' are brought forward to the priority window
+(`bring_forward`)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -101,6 +103,14 @@ async def restage(session: AsyncSession, drop_id: int, moment: datetime, now: da
                           .values(due_at=moment).execution_options(synchronize_session=False))
     await session.execute(update(Message).where(_staged(drop_id, now), col(Message.created_at) != moment)
                           .values(created_at=moment).execution_options(synchronize_session=False))
+
+
+async def withdraw(session: AsyncSession, drop_id: int, now: datetime) -> None:
+    """The drop's staged messages taken back (it was cancelled before it opened)."""
+    staged = select(col(Message.id)).where(_staged(drop_id, now))
+    await session.execute(delete(Delivery).where(col(Delivery.message_id).in_(staged))
+                          .execution_options(synchronize_session=False))
+    await session.execute(delete(Message).where(_staged(drop_id, now)).execution_options(synchronize_session=False))
 
 
 async def bring_forward(session: AsyncSession, drop_id: int, users: Select[int], moment: datetime,

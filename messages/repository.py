@@ -54,17 +54,18 @@ class OutboxRepository:
             .execution_options(synchronize_session=False))).all()
         if not rows:
             return []
-        found = {m.id: (m, u, r) for m, u, r in (await self.session.execute(
-            select(Message, User, Recipient).join(User, col(User.id) == col(Message.user_id))
+        found = {row[0]: row for row in (await self.session.execute(  # columns, not entities: a batch's worth
+            select(col(Message.id), col(Message.key), col(Message.kind), col(Message.user_id), col(Message.drop_id),
+                   col(Message.order_id), col(Message.params), col(User.email), col(User.display_name),
+                   col(Recipient.language), col(Recipient.email_off))
+            .join(User, col(User.id) == col(Message.user_id))
             .outerjoin(Recipient, col(Recipient.user_id) == col(Message.user_id))
             .where(col(Message.id).in_([row[3] for row in rows])))).all()}
         claimed = []
         for delivery_id, attempts, channel, message_id in rows:
-            message, user, recipient = found[message_id]
-            claimed.append(Claimed(delivery_id or 0, attempts, channel, message_id, message.key, message.kind,
-                                   message.user_id, message.drop_id, message.order_id, orjson.loads(message.params),
-                                   user.email, user.display_name, recipient.language if recipient else "en",
-                                   bool(recipient and recipient.email_off)))
+            _, key, kind, user_id, drop_id, order_id, params, address, name, language, email_off = found[message_id]
+            claimed.append(Claimed(delivery_id or 0, attempts, channel, message_id, key, kind, user_id, drop_id,
+                                   order_id, orjson.loads(params), address, name, language or "en", bool(email_off)))
         return claimed
 
     async def settle(self, delivery_id: int, attempts: int, status: str, now: datetime,

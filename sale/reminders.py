@@ -82,7 +82,8 @@ class DropOpenings:
         for drop in drops:
             assert drop.id is not None
             starts, priority = as_utc(drop.starts_at), as_utc(drop.priority_starts_at)
-            if starts - STAGE_AHEAD <= now < starts:
+            staged_for = self._staged.get(drop.id, (starts, 0))[0]
+            if starts - STAGE_AHEAD <= now < starts or (staged_for != starts and now < staged_for):
                 written += await self._stage(drop, starts, now)
             if priority < starts and now >= priority and (drop.id, "priority") not in self._done:
                 written += await self._open(drop, "priority", priority, fcode_holders(drop, now), now,
@@ -114,7 +115,9 @@ class DropOpenings:
                 top = await highest_reminder(session, drop.id)
             while top > last:
                 async with self.sessions.begin() as session:
-                    chunk = await write_drop_open(session, drop.id, {"drop_name": drop.name}, now, now,
+                    if not await self._still(session, drop.id, starts):
+                        return written  # moved or cancelled since the catalog was read: the next step
+                    chunk = await write_drop_open(session, drop.id, {"drop_name": drop.name}, now, starts,
                                                   at=starts, ids=(last, top))
                 written += chunk
                 if chunk < DROP_OPEN_CHUNK:
@@ -125,6 +128,15 @@ class DropOpenings:
         if written:
             log.info("drop %s: %d reminders staged in the outbox for the open", drop.id, written)
         return written
+
+    @staticmethod
+    async def _still(session: AsyncSession, drop_id: int, starts: datetime) -> bool:
+        """Whether the drop still starts at `starts`, not cancelled: read with a share lock (PostgreSQL)
+        held to the commit, so an operator's move or cancel (which locks the drop to update it, and
+        moves or takes back the staged messages in its transaction) comes before or after, not between."""
+        found = (await session.execute(select(col(Drop.starts_at), col(Drop.cancelled_at)).where(
+            col(Drop.id) == drop_id).with_for_update(read=True))).first()
+        return found is not None and found[1] is None and as_utc(found[0]) == starts
 
     async def _open(self, drop: Drop, phase: str, moment: datetime, among: ColumnElement[bool] | None,
                     now: datetime, forward: Select[int] | None = None) -> int:
