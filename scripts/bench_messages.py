@@ -12,7 +12,8 @@ the whole write after the open (the figure before staging).
         [--database-url URL]
 
 On a fresh SQLite file in a temporary directory unless --database-url names a PostgreSQL database
-(its tables are made by the migrations; the script's rows are left there). No Redis needed.
+(its tables are made by the migrations; the script's rows are left there, so give it a fresh database
+each run: the sender sends whatever is due in it). No Redis needed.
 """
 from __future__ import annotations
 
@@ -139,10 +140,12 @@ async def run(settings: Settings, reminders: int, late: int, lead: float, send: 
 
     # Delivery: the first `send` of them sent, the rest set aside (not due) so the rate is of a fixed count.
     async with sessions.begin() as session:
-        keep = select(Delivery.id).join(Message, Message.id == Delivery.message_id).where(
-            Message.drop_id == drop.id).order_by(Delivery.id).limit(send).scalar_subquery()
-        await session.execute(update(Delivery).where(Delivery.id.not_in(keep), Delivery.status == "pending")
-                              .values(due_at=now + timedelta(days=1)))
+        mine = select(Message.id).where(Message.drop_id == drop.id)
+        cutoff = (await session.execute(select(Delivery.id).where(Delivery.message_id.in_(mine))
+                                        .order_by(Delivery.id).offset(send).limit(1))).scalar_one_or_none()
+        if cutoff is not None:
+            await session.execute(update(Delivery).where(Delivery.id >= cutoff, Delivery.message_id.in_(mine))
+                                  .values(due_at=now + timedelta(days=1)))
     maildir = var / "mail"
     mailer = SmtpMailer(SmtpTarget.parse(f"smtp://127.0.0.1:{port}"), "store@example.com", "Store", "example.com")
     transport = EmailTransport(mailer, "http://127.0.0.1:8000", UnsubscribeLinks(b"k", "http://127.0.0.1:8000"),
