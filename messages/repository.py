@@ -110,7 +110,7 @@ class OutboxRepository:
         """The account's messages whose time has come (a staged drop-open message shows from the open)."""
         messages = list((await self.session.execute(
             select(Message).where(col(Message.user_id) == user_id, col(Message.created_at) <= now)
-            .order_by(col(Message.id).desc())
+            .order_by(col(Message.created_at).desc(), col(Message.id).desc())  # a staged one: by its open
             .limit(limit))).scalars().all())
         ids = [m.id for m in messages]
         by_message: dict[int, list[Delivery]] = {}
