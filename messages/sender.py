@@ -59,7 +59,9 @@ class OutboxSender:
 
     async def drain(self) -> int:
         """Everything due, DRAINS batches at a time (each claims its own rows); the number handled."""
-        return sum(await asyncio.gather(*(self._drain_one() for _ in range(DRAINS))))
+        # Named as the sender's own task (tests tell background SQL from a request's by task name).
+        return sum(await asyncio.gather(*(asyncio.create_task(self._drain_one(), name="outbox-sender")
+                                          for _ in range(DRAINS))))
 
     async def _drain_one(self) -> int:
         total = 0
