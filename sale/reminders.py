@@ -57,7 +57,9 @@ def fcode_holders(drop: Drop, now: datetime) -> ColumnElement[bool]:
 
 class DropOpenings:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], catalog: DropCatalog, clock: Clock,
-                 counts: ReminderCounts, queue: QueueService | None = None, interval_seconds: float = 0.25) -> None:
+                 counts: ReminderCounts, queue: QueueService | None = None, interval_seconds: float = 0.25,
+                 stage_ahead: timedelta = STAGE_AHEAD) -> None:
+        self.stage_ahead = stage_ahead  # how long before a drop opens its messages are written
         self.queue = queue
         self.sessions = sessions
         self.catalog = catalog
@@ -83,7 +85,7 @@ class DropOpenings:
             assert drop.id is not None
             starts, priority = as_utc(drop.starts_at), as_utc(drop.priority_starts_at)
             staged_for = self._staged.get(drop.id, (starts, 0))[0]
-            if starts - STAGE_AHEAD <= now < starts or (staged_for != starts and now < staged_for):
+            if starts - self.stage_ahead <= now < starts or (staged_for != starts and now < staged_for):
                 written += await self._stage(drop, starts, now)
             if priority < starts and now >= priority and (drop.id, "priority") not in self._done:
                 written += await self._open(drop, "priority", priority, fcode_holders(drop, now), now,

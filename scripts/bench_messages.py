@@ -5,11 +5,11 @@ Maildir in a process of its own, as the embedded defaults' mailbox does), in mes
 The drop opens `--lead` seconds after the reminders are made: the scheduler stages the messages in
 that time (messages/drop_open.py, from STAGE_AHEAD before the open), `--late` more reminders are set
 just before the open (written by the open's own pass), and the figure is from the open to the moment
-the open's pass is done with every message in the outbox. `--lead 0` opens at once: nothing staged,
-the whole write after the open (the figure before staging).
+the open's pass is done with every message in the outbox. `--no-stage` writes nothing ahead: the
+whole write after the open (the figure before staging).
 
-    .venv/bin/python scripts/bench_messages.py [--reminders 100000] [--late 1000] [--lead 15] [--send 20000]
-        [--database-url URL]
+    .venv/bin/python scripts/bench_messages.py [--reminders 100000] [--late 1000] [--lead 15] [--no-stage]
+        [--send 20000] [--database-url URL]
 
 On a fresh SQLite file in a temporary directory unless --database-url names a PostgreSQL database
 (its tables are made by the migrations; the script's rows are left there, so give it a fresh database
@@ -37,6 +37,7 @@ from core.migrate import upgrade
 from core.net import free_port
 from core.settings import Settings
 from messages.channels import EmailTransport, UnsubscribeLinks
+from messages.drop_open import STAGE_AHEAD
 from messages.mail import SmtpMailer, SmtpTarget
 from messages.models import Delivery, Message, Reminder
 from messages.sender import OutboxSender
@@ -78,8 +79,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def run(settings: Settings, reminders: int, late: int, lead: float, send: int, var: Path, port: int,
-              smtp_pid: int) -> None:
+async def run(settings: Settings, reminders: int, late: int, lead: float, no_stage: bool, send: int, var: Path,
+              port: int, smtp_pid: int) -> None:
     engine = make_engine(settings)
     sessions = make_sessionmaker(engine)
     now = SYSTEM_CLOCK.now()
@@ -102,7 +103,8 @@ async def run(settings: Settings, reminders: int, late: int, lead: float, send: 
             await connection.commit()
     print(f"{len(ids):,} accounts with a reminder made in {time.perf_counter() - started:.1f} s")
 
-    openings = DropOpenings(sessions, OneDrop(drop), SYSTEM_CLOCK, NoCounts(), interval_seconds=0.25)  # type: ignore[arg-type]
+    openings = DropOpenings(sessions, OneDrop(drop), SYSTEM_CLOCK, NoCounts(), interval_seconds=0.25,  # type: ignore[arg-type]
+                            stage_ahead=timedelta(0) if no_stage else STAGE_AHEAD)
     task = asyncio.create_task(openings.run())
     opens = drop.starts_at.timestamp()
     staged_after: float | None = None
@@ -168,6 +170,7 @@ def main() -> None:
     parser.add_argument("--reminders", type=int, default=100_000)
     parser.add_argument("--late", type=int, default=1_000)
     parser.add_argument("--lead", type=float, default=15.0)
+    parser.add_argument("--no-stage", action="store_true", help="nothing written ahead: the open writes all")
     parser.add_argument("--send", type=int, default=20_000)
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
@@ -182,7 +185,8 @@ def main() -> None:
                                  "-c", "app.dev_mail.RawMaildir", str(var / "mail")])
         try:
             time.sleep(1.5)
-            asyncio.run(run(settings, args.reminders, args.late, args.lead, args.send, var, port, smtp.pid))
+            asyncio.run(run(settings, args.reminders, args.late, args.lead, args.no_stage, args.send, var, port,
+                            smtp.pid))
         finally:
             smtp.terminate()
             smtp.wait()
