@@ -52,6 +52,7 @@ async def running(settings: Settings, *, background: bool, clock: Clock = SYSTEM
         if services is not None:
             for provider in services.payments.providers.values():
                 await provider.aclose()
+            await services.images.store.aclose()
         await runtime.redis.aclose()
         await engine.dispose()
         if embedded is not None:

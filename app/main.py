@@ -34,6 +34,7 @@ from app.routes.queue import router as queue_router
 from app.routes.sale import hot_routes
 from app.routes.sale import router as sale_router
 from app.routes.share import router as share_router
+from app.routes.waitlist import router as waitlist_router
 from app.tracing import traced
 from app.web import mount_static
 from app.web import router as web_router
@@ -109,7 +110,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
             app.state.services = services
             app.state.rendered_metrics = RenderedMetrics(live_metrics(services.runtime, services.messages))
             async with traced(app, services.runtime):  # only with FLASHSALE_OTEL_ENDPOINT set
-                settle_heap()
+                if settings.settle_heap:
+                    settle_heap()
                 yield
 
     app = FastAPI(title="flashsale", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -125,6 +127,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     app.include_router(sale_router)
     app.include_router(queue_router)
     app.include_router(draws_router)
+    app.include_router(waitlist_router)
     app.include_router(images_router)
     app.include_router(fcodes_router)
     app.include_router(controls_router)

@@ -36,7 +36,7 @@ class MessagesProcess:
         self._watcher.start()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        pdeathsig = _die_with_parent if sys.platform == "linux" else None
+        pdeathsig = die_with_parent if sys.platform == "linux" else None
         # A session of its own: a Ctrl-C at the terminal reaches `serve`, which stops this one (a child
         # that saw it too would end first and be started again).
         return subprocess.Popen([sys.executable, "-m", "app.cli", "messages"], env=self._env,
@@ -67,7 +67,7 @@ class MessagesProcess:
         self._watcher.join(timeout=timeout)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child before it runs: the kernel sends it SIGTERM when the thread that started it ends
     (prctl PR_SET_PDEATHSIG), so a `serve` killed outright (SIGKILL) takes its messages process along."""
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)

@@ -18,6 +18,7 @@ import sale.exceptions
 import sale.images.exceptions
 import sale.queue.exceptions
 import sale.share.exceptions
+import sale.waitlist.exceptions
 from core.errors import DomainError
 
 PROBLEM_JSON = "application/problem+json"
@@ -30,7 +31,7 @@ GENERIC_CODES: dict[str, int] = {
 }
 _DOMAIN_MODULES = (accounts.exceptions, accounts.addresses.exceptions, codes.exceptions, core.token_versions,
                    messages.exceptions, sale.exceptions, sale.images.exceptions, sale.queue.exceptions,
-                   sale.share.exceptions, sale.draw.exceptions)
+                   sale.share.exceptions, sale.draw.exceptions, sale.waitlist.exceptions)
 
 
 def _subclasses(cls: type[DomainError]) -> Iterator[type[DomainError]]:

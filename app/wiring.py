@@ -7,7 +7,6 @@ import logging
 from dataclasses import dataclass
 
 from py_vapid import Vapid02
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.addresses.copy import AddressCopy
 from accounts.addresses.service import AddressBook
@@ -46,12 +45,14 @@ from sale.draw.runner import DrawRunner
 from sale.draw.service import DrawService
 from sale.drops import DropAdmin
 from sale.failover import FailoverRebuild
+from sale.images.s3 import open_media_store
 from sale.images.service import DropImageService
 from sale.images.store import MediaStore
 from sale.inventory import Inventory, PurchaseLimits
 from sale.inventory import register_scripts as register_sale_scripts
 from sale.loader import DropLoader
 from sale.lookup import OrderLookup
+from sale.notices import OperatorNotices
 from sale.orders import OrderService
 from sale.payment import make_provider
 from sale.payments.alipay_provider import AlipayProvider
@@ -76,8 +77,12 @@ from sale.share.links import ShareLinks
 from sale.share.page import SharePage
 from sale.share.referral import ReferralSigner
 from sale.share.views import ShareViews
-from sale.sink import OrderSink
+from sale.sink import OrderSink, StreamRecorders
 from sale.sweeper import Sweeper, Upkept
+from sale.waitlist.gate import WaitlistGate
+from sale.waitlist.gate import register_scripts as register_waitlist_scripts
+from sale.waitlist.recorder import HoldMessages
+from sale.waitlist.service import WaitlistService
 
 log = logging.getLogger("flashsale.wiring")
 
@@ -116,6 +121,7 @@ class Services:
     draws: DrawService
     draw_runner: DrawRunner
     draw_operator: DrawOperator
+    waitlist: WaitlistService
 
 
 class BulkRefundOnCancel:
@@ -129,19 +135,13 @@ class BulkRefundOnCancel:
         await self.refunds.request_bulk(drop_id, actor)
 
 
-class NoOutbox:
-    """sale.admin.seams.NoticeOutbox until the outbox exists: the message is on the pages only."""
-
-    async def notice_posted(self, session: AsyncSession, drop_id: int, text: str) -> None:
-        return None
-
-
 async def build_services(runtime: Runtime) -> Services:
     """Registers every Lua script once (SCRIPT LOAD), then builds the services bottom up."""
     sale_scripts = register_sale_scripts(runtime.scripts)
     code_scripts = register_code_scripts(runtime.scripts)
     register_queue_scripts(runtime.scripts)
     register_draw_scripts(runtime.scripts)
+    register_waitlist_scripts(runtime.scripts)
     count_view = runtime.scripts.add("sale.share", "share_view.lua")
     control_scripts = register_control_scripts(runtime.scripts)
     await runtime.scripts.load_all(runtime.redis)
@@ -156,7 +156,7 @@ async def build_services(runtime: Runtime) -> Services:
     lookup = OrderLookup(inventory, runtime.sessions)
     reserved = ReservationWindow(runtime.redis, runtime.keys, runtime.sessions, catalog, runtime.clock)
     queue = make_queue(runtime, loader, reserved)
-    media = MediaStore(runtime.sessions, settings.media_root)
+    media = await open_media_store(settings, runtime.sessions)  # closed by app/bootstrap.py
     images = DropImageService(runtime.sessions, media)
     reminder_counts = ReminderCounts(runtime.redis, runtime.keys)
     drops = DropAdmin(runtime.sessions, runtime.clock, settings, inventory, loader, catalog, queue, images,
@@ -206,7 +206,10 @@ async def build_services(runtime: Runtime) -> Services:
     accounts = AccountService(settings, runtime.sessions, runtime.redis, runtime.keys, runtime.tokens,
                               runtime.versions, runtime.passwords)
     state = DropState(runtime.redis, runtime.keys, runtime.clock, control_scripts, failover)
-    controls = DropControls(runtime.sessions, runtime.clock, drops, state, NoOutbox())
+    waitlist = WaitlistService(WaitlistGate(runtime.redis, runtime.keys, runtime.scripts, runtime.clock), loader,
+                               catalog)
+    controls = DropControls(runtime.sessions, runtime.clock, drops, state,
+                            OperatorNotices(queue, waitlist, runtime.clock))
     lifecycle = DropLifecycle(runtime.sessions, runtime.clock, settings, drops, state, gate, payments,
                               BulkRefundOnCancel(refunds))
     unsubscribe = UnsubscribeLinks(settings.app_secret, settings.base_url)
@@ -223,7 +226,8 @@ async def build_services(runtime: Runtime) -> Services:
                     audit=AuditLog(runtime.sessions), reports=DropReports(runtime.sessions, drops),
                     messages=messages, reminder_counts=reminder_counts,
                     transports=message_transports(runtime, unsubscribe, vapid), draws=draws, draw_runner=draw_runner,
-                    draw_operator=DrawOperator(runtime.sessions, draw_gate, catalog, runtime.clock))
+                    draw_operator=DrawOperator(runtime.sessions, draw_gate, catalog, runtime.clock),
+                    waitlist=waitlist)
 
 
 def message_transports(runtime: Runtime, unsubscribe: UnsubscribeLinks, vapid: Vapid02 | None) -> dict[str, Transport]:
@@ -305,12 +309,12 @@ def background_loops(services: Services) -> Background:
     sweeper = Sweeper(runtime.redis, runtime.keys, runtime.sessions, runtime.clock,
                       runtime.settings.sweep_interval_seconds,
                       Upkept(services.loader, services.orders, services.purchases, services.code_sync, services.catalog,
-                             services.queue, services.refunds))
+                             services.queue, services.refunds, services.waitlist))
     # The sink writes each paid order's share link and F-code redemption with the order, off the request.
     sink = OrderSink(runtime.redis, runtime.keys, runtime.sessions, runtime.database_writes,
                      runtime.settings.sink_claim_idle_ms,
                      recorders=[services.share, services.gate, PaidMessages(runtime.clock)],
-                     notices=NoticeRecords(), entries=EntryRecords())
+                     events=StreamRecorders(NoticeRecords(), EntryRecords(), HoldMessages(runtime.clock)))
     message_tasks = message_loops(services) if runtime.settings.message_loops else []
     return Background(sink, asyncio.create_task(sink.run(), name="order-sink"),
                       asyncio.create_task(sweeper.run(), name="sweeper"), message_tasks)

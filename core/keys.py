@@ -40,11 +40,16 @@ class DropKeys:
     draw_due: str      # sorted set: user id -> buy_until ms of each win not bought yet
     draw_backups: str  # sorted set: user id -> rank of each backup still waiting for a turn
     draw_lock: str     # string with TTL: the one process making the draw
+    # The waitlist after sell-out (sale/waitlist/; same slot, so joining, offering and the purchase's hold
+    # check are single scripts; its counters are "wl_*" fields of inv, see waitlist_offer.lua)
+    waitlist: str      # sorted set: waiting user id -> join sequence (position = rank + 1)
+    waitlist_holds: str  # hash: user id -> "units|until ms|hold number" of each hold not claimed or passed yet
 
     def all_keys(self) -> list[str]:
         return [self.inv, self.users, self.orders, self.deadlines, self.stream, self.rejected,
                 self.refunds_due, self.queue, self.line, self.seen, self.admitted, self.tickets, self.notices,
-                self.draw_entries, self.draw_results, self.draw_due, self.draw_backups]
+                self.draw_entries, self.draw_results, self.draw_due, self.draw_backups, self.waitlist,
+                self.waitlist_holds]
 
 
 class Keys:
@@ -66,6 +71,7 @@ class Keys:
                 join_rate_prefix=f"{tag}:q:joins:", solution_prefix=f"{tag}:q:used:",
                 draw_entries=f"{tag}:draw:entries", draw_results=f"{tag}:draw:results",
                 draw_due=f"{tag}:draw:due", draw_backups=f"{tag}:draw:backups", draw_lock=f"{tag}:draw:lock",
+                waitlist=f"{tag}:wl", waitlist_holds=f"{tag}:wl:holds",
             )
             self._drop_cache[drop_id] = cached
         return cached

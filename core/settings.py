@@ -11,7 +11,7 @@ from time import sleep
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.net import networks
@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     fcode_failure_window_seconds: int = 600
     max_body_bytes: int = 64 * 1024
     run_background: bool = True  # stream sink and expiry sweeper inside the web worker
+    # gc.freeze of the start-up heap (app/main.py settle_heap): for a worker that lives long; a process
+    # that starts many apps (the tests) turns it off, each freeze there being a full collection.
+    settle_heap: bool = True
     sweep_interval_seconds: float = 0.25
     sink_claim_idle_ms: int = 10_000  # order events pending this long on a dead consumer are claimed
     # How long a SQL call may wait for a connection, a lock or an answer before the request gets a 503.
@@ -162,6 +165,15 @@ class Settings(BaseSettings):
     # An OTLP/HTTP collector (e.g. http://collector:4318): traces are sent to <it>/v1/traces. Empty: no tracing.
     otel_endpoint: str = ""
     media_dir: Path | None = None  # product pictures; default <var_dir>/media
+    # New pictures go to this S3-compatible store when its endpoint is set (else to the database). Empty
+    # keys: the AWS SDK's own chain (AWS_* variables, an instance role).
+    s3_endpoint_url: str = ""
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: SecretStr = SecretStr("")
+    s3_addressing_style: Literal["path", "virtual", "auto"] = "path"
+    s3_timeout_seconds: float = Field(default=5.0, gt=0)
     # Messages (issue 22). Email goes to this SMTP server (smtp://user:pass@host:port, smtps://...,
     # ?starttls=1); on the embedded defaults `flashsale serve` starts a local one (read at /dev/mail).
     smtp_url: str = ""
@@ -210,6 +222,10 @@ class Settings(BaseSettings):
         if self.stripe_secret_key and not self.stripe_webhook_secret:
             raise ValueError("FLASHSALE_STRIPE_SECRET_KEY needs FLASHSALE_STRIPE_WEBHOOK_SECRET: "
                              "events could not be verified")
+        if self.s3_endpoint_url and not self.s3_endpoint_url.startswith(("http://", "https://")):
+            raise ValueError("FLASHSALE_S3_ENDPOINT_URL must be an http:// or https:// URL")
+        if self.s3_endpoint_url and not self.s3_bucket:
+            raise ValueError("FLASHSALE_S3_ENDPOINT_URL needs FLASHSALE_S3_BUCKET")
         if self.alipay_app_id and not (self.alipay_app_private_key and self.alipay_public_key):
             raise ValueError("FLASHSALE_ALIPAY_APP_ID needs FLASHSALE_ALIPAY_APP_PRIVATE_KEY and "
                              "FLASHSALE_ALIPAY_PUBLIC_KEY")

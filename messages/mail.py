@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import html
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -139,9 +140,15 @@ class SmtpMailer:
         try:
             if not client.is_connected:
                 await client.connect()
-            await client.sendmail(self.sender, [letter.to], message)
+            if _PLAIN.fullmatch(self.sender) and _PLAIN.fullmatch(letter.to):
+                await _transaction(client, self.sender, letter.to, message)
+            else:  # an address to quote or encode (SMTPUTF8): aiosmtplib's own parsing and quoting
+                await client.sendmail(self.sender, [letter.to], message)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise PermanentFailure(f"recipient refused: {exc.recipients[0].code}") from exc
+        except aiosmtplib.SMTPRecipientRefused as exc:
+            await _reset(client)
+            raise PermanentFailure(f"recipient refused: {exc.code}") from exc
         except aiosmtplib.SMTPResponseException as exc:
             _close(client)
             if 500 <= exc.code < 600:
@@ -163,6 +170,34 @@ class SmtpMailer:
                     await client.quit()
                 except Exception:
                     client.close()
+
+
+# An address sent as it is, between angle brackets: printable ASCII with no space, bracket, quote or
+# backslash (nothing that needs quoting, nothing that could end the command line).
+_PLAIN = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+
+
+async def _transaction(client: aiosmtplib.SMTP, sender: str, to: str, message: bytes) -> None:
+    """MAIL, RCPT and DATA with addresses already known plain: sendmail's address parsing (email.utils,
+    twice a message) was a third of the sender's time per message."""
+    if client.is_ehlo_or_helo_needed:
+        await client.ehlo()
+    response = await client.execute_command(b"MAIL", f"FROM:<{sender}>".encode("ascii"))
+    if response.code != 250:
+        await _reset(client)
+        raise aiosmtplib.SMTPSenderRefused(response.code, response.message, sender)
+    response = await client.execute_command(b"RCPT", f"TO:<{to}>".encode("ascii"))
+    if response.code not in (250, 251):
+        raise aiosmtplib.SMTPRecipientRefused(response.code, response.message, to)
+    await client.data(message)
+
+
+async def _reset(client: aiosmtplib.SMTP) -> None:
+    """RSET after a refusal, so the connection's next message starts a transaction of its own."""
+    try:
+        await client.rset()
+    except Exception:
+        _close(client)
 
 
 def _close(client: aiosmtplib.SMTP) -> None:

@@ -54,17 +54,18 @@ class OutboxRepository:
             .execution_options(synchronize_session=False))).all()
         if not rows:
             return []
-        found = {m.id: (m, u, r) for m, u, r in (await self.session.execute(
-            select(Message, User, Recipient).join(User, col(User.id) == col(Message.user_id))
+        found = {row[0]: row for row in (await self.session.execute(  # columns, not entities: a batch's worth
+            select(col(Message.id), col(Message.key), col(Message.kind), col(Message.user_id), col(Message.drop_id),
+                   col(Message.order_id), col(Message.params), col(User.email), col(User.display_name),
+                   col(Recipient.language), col(Recipient.email_off))
+            .join(User, col(User.id) == col(Message.user_id))
             .outerjoin(Recipient, col(Recipient.user_id) == col(Message.user_id))
             .where(col(Message.id).in_([row[3] for row in rows])))).all()}
         claimed = []
         for delivery_id, attempts, channel, message_id in rows:
-            message, user, recipient = found[message_id]
-            claimed.append(Claimed(delivery_id or 0, attempts, channel, message_id, message.key, message.kind,
-                                   message.user_id, message.drop_id, message.order_id, orjson.loads(message.params),
-                                   user.email, user.display_name, recipient.language if recipient else "en",
-                                   bool(recipient and recipient.email_off)))
+            _, key, kind, user_id, drop_id, order_id, params, address, name, language, email_off = found[message_id]
+            claimed.append(Claimed(delivery_id or 0, attempts, channel, message_id, key, kind, user_id, drop_id,
+                                   order_id, orjson.loads(params), address, name, language or "en", bool(email_off)))
         return claimed
 
     async def settle(self, delivery_id: int, attempts: int, status: str, now: datetime,
@@ -87,9 +88,10 @@ class OutboxRepository:
                 .values(status="sent", sent_at=now, lease_until=None, last_error=None)
                 .execution_options(synchronize_session=False))
 
-    async def backlog(self) -> int:
-        return int((await self.session.execute(
-            select(func.count()).select_from(Delivery).where(col(Delivery.status) == "pending"))).scalar_one())
+    async def backlog(self, now: datetime) -> int:
+        """Deliveries due and not sent (a drop-open message staged for a later open is not yet due)."""
+        return int((await self.session.execute(select(func.count()).select_from(Delivery).where(
+            col(Delivery.status) == "pending", col(Delivery.due_at) <= now))).scalar_one())
 
     async def dead_letters(self, limit: int, before_id: int | None) -> list[tuple[Delivery, Message]]:
         query = (select(Delivery, Message).join(Message, col(Message.id) == col(Delivery.message_id))
@@ -104,9 +106,11 @@ class OutboxRepository:
             .values(status="pending", due_at=now, attempts=0, lease_until=None))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def messages_of(self, user_id: int, limit: int) -> list[tuple[Message, list[Delivery]]]:
+    async def messages_of(self, user_id: int, limit: int, now: datetime) -> list[tuple[Message, list[Delivery]]]:
+        """The account's messages whose time has come (a staged drop-open message shows from the open)."""
         messages = list((await self.session.execute(
-            select(Message).where(col(Message.user_id) == user_id).order_by(col(Message.id).desc())
+            select(Message).where(col(Message.user_id) == user_id, col(Message.created_at) <= now)
+            .order_by(col(Message.created_at).desc(), col(Message.id).desc())  # a staged one: by its open
             .limit(limit))).scalars().all())
         ids = [m.id for m in messages]
         by_message: dict[int, list[Delivery]] = {}

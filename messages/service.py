@@ -13,6 +13,7 @@ from core.i18n import supported
 from core.keys import Keys
 from core.redis import RedisClient
 from messages.channels import UnsubscribeLinks, link_of
+from messages.drop_open import restage_reminder
 from messages.exceptions import BadUnsubscribeLink, MessageNotFound, PushUnavailable
 from messages.push import check_endpoint
 from messages.repository import OutboxRepository, PushRepository, RecipientRepository, ReminderRepository
@@ -81,6 +82,8 @@ class MessageService:
         async with self.sessions.begin() as session:
             reminder, new = await ReminderRepository(session).put(user_id, drop_id, "email" in channels,
                                                                   "push" in channels, self.clock.now())
+            await session.flush()  # a staging write holding the reminder: wait for it, then see its message
+            await restage_reminder(session, user_id, drop_id, reminder.email, reminder.push, self.clock.now())
             await RecipientRepository(session).set_language(user_id, supported(language) or "en")
         if new:
             await self.counts.change(drop_id, 1)
@@ -105,13 +108,14 @@ class MessageService:
     async def delete_reminder(self, user_id: int, drop_id: int) -> None:
         async with self.sessions.begin() as session:
             gone = await ReminderRepository(session).delete(user_id, drop_id)
+            await restage_reminder(session, user_id, drop_id, False, False, self.clock.now())
         if gone:
             await self.counts.change(drop_id, -1)
             await self.drops.reminded(drop_id, user_id, False, False)
 
     async def messages(self, user_id: int, language: str) -> list[MessageOut]:
         async with self.sessions() as session:
-            found = await OutboxRepository(session).messages_of(user_id, MESSAGES_SHOWN)
+            found = await OutboxRepository(session).messages_of(user_id, MESSAGES_SHOWN, self.clock.now())
         out = []
         for message, deliveries in found:
             assert message.id is not None
@@ -126,7 +130,7 @@ class MessageService:
     async def backlog(self) -> int:
         """Deliveries waiting to be sent (core.metrics.OutboxBacklog: /metrics's flashsale_outbox_backlog)."""
         async with self.sessions() as session:
-            return await OutboxRepository(session).backlog()
+            return await OutboxRepository(session).backlog(self.clock.now())
 
     async def dead_letters(self, cursor: str | None) -> DeadLettersOut:
         before = int(cursor) if cursor and cursor.isdigit() and len(cursor) < 19 else None

@@ -30,7 +30,7 @@ MAX_OTHERS = 10_000  # drops outside the catalog remembered per version (ended o
 FIELDS = ("id", "sku", "name", "price_cents", "currency", "stock", "per_user_limit", "pay_window_seconds", "image",
           "waiting_room", "prequeue_minutes", "admit_per_second", "challenge", "paused", "notice",
           "reservation_only_minutes", "shipping_required", "pictures", "variants", "description", "specs",
-          "mode", "backups")
+          "mode", "backups", "waitlist_hold_minutes")
 TIMES = ("priority_starts_at", "starts_at", "ends_at", "created_at")
 MAYBE_TIMES = ("entries_open_at", "entries_close_at")
 

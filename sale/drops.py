@@ -28,7 +28,7 @@ from sale.models import Drop
 from sale.queue.service import QueueService
 from sale.repository import DropRepository
 from sale.schedule import next_weekly_slot
-from sale.schemas import DropCreate, DropOut, Phase, StatsOut, VariantStats
+from sale.schemas import DropCreate, DropOut, Phase, StatsOut, VariantStats, WaitlistCounts
 
 log = logging.getLogger("flashsale.drops")
 
@@ -64,7 +64,8 @@ def drop_fields(drop: Drop, live: LiveDrop, now: datetime, base_url: str,
             "prequeue_minutes": drop.prequeue_minutes, "admit_per_second": drop.admit_per_second,
             "challenge": drop.challenge, "paused": live.paused, "notice": live.notice or None,
             "reservations": reservations, "reservation_only_minutes": drop.reservation_only_minutes,
-            "shipping_required": drop.shipping_required, "description": drop.description,
+            "waitlist_hold_minutes": drop.waitlist_hold_minutes, "shipping_required": drop.shipping_required,
+            "description": drop.description,
             "specs": drop.specs or [], "variants": variant_fields(drop, left),
             "mode": drop.mode, "entries_open_at": _utc(drop.entries_open_at),
             "entries_close_at": _utc(drop.entries_close_at), "backups": drop.backups,
@@ -114,7 +115,7 @@ def drop_snapshot(drop: Drop) -> Snapshot:
             "description": drop.description, "specs": [dict(spec) for spec in drop.specs or ()],
             "variants": [dict(v) for v in drop.variants or ()], "mode": drop.mode,
             "entries_open_at": _iso(drop.entries_open_at), "entries_close_at": _iso(drop.entries_close_at),
-            "backups": drop.backups}
+            "backups": drop.backups, "waitlist_hold_minutes": drop.waitlist_hold_minutes}
 
 
 class ReservationCounts(Protocol):
@@ -152,6 +153,7 @@ def new_drop(body: DropCreate, settings: Settings, now: datetime) -> Drop:
                 admit_per_second=body.admit_per_second,
                 challenge=body.waiting_room if body.challenge is None else body.challenge,
                 reservation_only_minutes=body.reservation_only_minutes,
+                waitlist_hold_minutes=body.waitlist_hold_minutes,
                 shipping_required=body.shipping_required, description=body.description or None,
                 specs=[spec.model_dump() for spec in body.specs] or None,
                 variants=[{"sku": v.sku, "name": v.name, "stock": v.stock,
@@ -322,10 +324,14 @@ class DropAdmin:
                         paid=num("paid"), expired=num("expired"), cancelled=num("cancelled"),
                         attempts=orders + sum(counts.values()), rejected=dict(counts),
                         sold_out_at=datetime.fromtimestamp(int(sold_out_ms) / 1000, UTC) if sold_out_ms else None,
-                        phase=phase_of(drop, num("remaining"), self.clock.now()),
+                        phase=phase_of(drop, num("remaining") - num("wl_held") - num("wl_waiting"),
+                                       self.clock.now()),
                         queue=await self.queue.counts(drop_id) if drop.waiting_room else None,
                         refunded=num("refunded"), revenue_cents=revenue,
-                        variants=variants)
+                        variants=variants, waitlist=None if drop.mode == "draw" else WaitlistCounts(
+                            waiting=num("wl_waiting"), holds_active=num("wl_held"), joined=num("wl_joined"),
+                            offered=num("wl_offered"), claimed=num("wl_claimed"), passed=num("wl_passed"),
+                            left=num("wl_left")))
 
     def _variant_stats(self, drop: Drop, inv: dict[bytes, bytes], live: dict[str, LiveOrder]
                        ) -> dict[str, VariantStats]:

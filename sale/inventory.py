@@ -58,7 +58,7 @@ def drop_json(drop: Drop) -> bytes:
         "pay_window_ms": drop.pay_window_seconds * 1000, "waiting_room": int(drop.waiting_room),
         "queue_opens_at": ms(drop.starts_at) - drop.prequeue_minutes * 60_000,
         "admit_per_second": drop.admit_per_second, "challenge": int(drop.challenge),
-        "paused": int(drop.paused), "notice": drop.notice or "",
+        "paused": int(drop.paused), "notice": drop.notice or "", "wl_hold_ms": drop.waitlist_hold_minutes * 60_000,
         "shipping_required": int(drop.shipping_required),
         "draw": int(drop.mode == "draw"),
         "entries_open_ms": ms(drop.entries_open_at) if drop.entries_open_at else 0,
@@ -123,7 +123,7 @@ class Inventory:
         k = self.keys.drop(drop_id)
         idem = k.idem_prefix
         keys = (k.inv, k.users, k.orders, k.deadlines, k.stream, k.rejected, k.admitted, k.tickets,
-                k.queue, k.draw_results, k.draw_due,
+                k.queue, k.draw_results, k.draw_due, k.waitlist_holds,
                 *(f"{idem}{p.request.user_id}:{p.request.idempotency_key or ''}" for p in purchases))
         # One drop per batch, so one per-address cap (the service's decision, see sale/address_cap.py).
         args: list[ScriptArg] = [self.clock.now_ms(), self.limits.rate_per_second, IDEMPOTENCY_TTL_SECONDS,
@@ -258,13 +258,16 @@ class Inventory:
             return list(await pipe.execute())
 
     async def live(self, drop_ids: list[int]) -> list[LiveDrop | None]:
-        """Units left, paused and notice per drop (one round trip); None where Redis holds no state."""
+        """Units anyone may buy (those held for or kept for the waitlist left out: purchase.lua's rule),
+        paused and notice per drop (one round trip); None where Redis holds no state."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for drop_id in drop_ids:
-                pipe.hmget(self.keys.drop(drop_id).inv, "remaining", "paused", "notice")
+                pipe.hmget(self.keys.drop(drop_id).inv, "remaining", "paused", "notice", "wl_held", "wl_waiting")
             found = await pipe.execute()
-        return [None if remaining is None else LiveDrop(int(remaining), paused == b"1", (notice or b"").decode())
-                for remaining, paused, notice in found]
+        return [None if remaining is None else
+                LiveDrop(max(0, int(remaining) - int(held or 0) - int(waiting or 0)), paused == b"1",
+                         (notice or b"").decode())
+                for remaining, paused, notice, held, waiting in found]
 
     async def variants_left(self, drops: list[Drop]) -> dict[int, dict[str, int]]:
         """Each variant's units left, for the drops that have variants (one round trip)."""

@@ -60,6 +60,9 @@ class Drop(SQLModel, table=True):
     # or join the queue (issue 22).
     reservation_only_minutes: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False,
                                                                           server_default="0"))
+    # A unit that comes back after sell-out is held this long for the next on the waitlist (issue 22).
+    waitlist_hold_minutes: int = Field(default=10, sa_column=sa.Column(sa.Integer(), nullable=False,
+                                                                        server_default="10"))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     # The product picture's stored variants (sale/images/store.py), null until one is uploaded.
     image: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))

@@ -69,6 +69,7 @@ class DropCreate(BaseModel):
     admit_per_second: int = Field(default=DEFAULT_ADMIT_PER_SECOND, ge=1, le=100_000)
     challenge: bool | None = None  # default: on when waiting_room is
     reservation_only_minutes: int = Field(default=0, ge=0, le=24 * 60)
+    waitlist_hold_minutes: int = Field(default=10, ge=1, le=24 * 60)  # a returned unit held for a waitlister
     shipping_required: bool = False  # paying needs an address (422 address_required without one)
     description: Description | None = None
     specs: list[Spec] = Field(default=[], max_length=40)
@@ -161,6 +162,7 @@ class DropOut(BaseModel):
     notice: str | None = None  # the operator's message to everyone in the drop (plain text)
     reservations: int = 0  # accounts that asked to be reminded (issue 22)
     reservation_only_minutes: int = 0
+    waitlist_hold_minutes: int = 10
     shipping_required: bool = False
     description: str | None = None
     specs: list[Spec] = []
@@ -176,6 +178,19 @@ class QueueCounts(BaseModel):
     admitted: int
     done: int
     expired: int
+
+
+class WaitlistCounts(BaseModel):
+    """The waitlist after sell-out: accounts waiting now, holds standing now (one unit each), and how
+    many ever joined, were offered a unit, bought it (claimed), let it pass, or left."""
+
+    waiting: int
+    holds_active: int
+    joined: int
+    offered: int
+    claimed: int
+    passed: int
+    left: int
 
 
 class VariantStats(BaseModel):
@@ -204,6 +219,7 @@ class StatsOut(BaseModel):
     variants: dict[str, VariantStats] | None = None
     refunded: int = 0          # units refunded (while the drop was open their units went back on sale)
     revenue_cents: int = 0     # paid minus refunded
+    waitlist: WaitlistCounts | None = None  # a sale drop's waitlist (null for a draw)
 
 
 class PurchaseIn(BaseModel):

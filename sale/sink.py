@@ -12,6 +12,7 @@ import os
 import socket
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from redis.exceptions import ResponseError
@@ -60,6 +61,24 @@ class EntryRecorder(Protocol):
     async def record_entries(self, session: AsyncSession, entries: Sequence[bytes]) -> None: ...
 
 
+class HoldRecorder(Protocol):
+    """What the sink calls, inside its transaction, with the waitlist holds a batch of one drop's stream
+    carries (entries {"w": JSON list of holds} that waitlist_offer.lua wrote): at least once each, so it
+    must be idempotent (the holder's message is keyed by the hold)."""
+
+    async def record_holds(self, session: AsyncSession, drop_id: int, holds: Sequence[bytes]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecorders:
+    """The recorders of the stream's entries that are not orders: payment notices ("n"), draw entries
+    ("e"), waitlist holds ("w"); each left out is not recorded."""
+
+    notices: NoticeRecorder | None = None
+    entries: EntryRecorder | None = None
+    holds: HoldRecorder | None = None
+
+
 async def ensure_group(redis: RedisClient, keys: Keys, drop_id: int) -> None:
     """The drop's order stream and its consumer group exist (idempotent)."""
     try:
@@ -72,22 +91,23 @@ async def ensure_group(redis: RedisClient, keys: Keys, drop_id: int) -> None:
 class OrderSink:
     def __init__(self, redis: RedisClient, keys: Keys, sessions: async_sessionmaker[AsyncSession],
                  database_writes: WriteHealth, claim_idle_ms: int, recorders: Sequence[PaidRecorder] = (),
-                 consumer: str | None = None, notices: NoticeRecorder | None = None,
-                 entries: EntryRecorder | None = None) -> None:
+                 consumer: str | None = None, events: StreamRecorders = StreamRecorders()) -> None:
         self.redis = redis
         self.keys = keys
         self.sessions = sessions
         self.database_writes = database_writes  # what /healthz reports of the sink's writes
         self.claim_idle_ms = claim_idle_ms
         self.recorders = list(recorders)
-        self.notices = notices
-        self.entries = entries
+        self.notices = events.notices
+        self.entries = events.entries
+        self.holds = events.holds
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self._last_claim = 0.0
         # Entries delivered to this consumer but not acknowledged (a failed write: the database was
         # down) are read again, from the start of its pending list, before anything new.
         self._backlog = True
         self._stopping = asyncio.Event()
+        self._idle = False  # waiting for events (a sleep or a blocking read): nothing in hand to finish
 
     async def active_streams(self) -> dict[str, int]:
         members = await self.redis.smembers(self.keys.active_drops)
@@ -107,6 +127,8 @@ class OrderSink:
         """Graceful stop: the loop ends after its current batch, then every event still in the streams
         is written (this consumer's pending ones included) for up to `drain_seconds`."""
         self._stopping.set()
+        if self._idle:  # waiting on an empty stream holds nothing: no need to wait out the block
+            task.cancel()
         await asyncio.wait({task}, timeout=drain_seconds)
         written, deadline = 0, time.monotonic() + drain_seconds
         while time.monotonic() < deadline:
@@ -130,7 +152,11 @@ class OrderSink:
         streams = await self.active_streams()
         if not streams:
             self._backlog = False
-            await asyncio.sleep(block_ms / 1000)
+            self._idle = True
+            try:
+                await asyncio.sleep(block_ms / 1000)
+            finally:
+                self._idle = False
             return 0
         written = 0
         if time.monotonic() - self._last_claim > CLAIM_EVERY_SECONDS:
@@ -145,9 +171,12 @@ class OrderSink:
                 if len(streams) > 1 and is_cluster_client(self.redis):
                     # Several slots, one read each: a blocking read per stream would hold a connection
                     # per active drop. A short pause instead, then the next step reads them all again.
+                    self._idle = True
                     await asyncio.sleep(min(block_ms, MULTI_STREAM_BLOCK_MS) / 1000)
                 else:
+                    self._idle = True
                     batches = await self._read_all(streams, ">", block_ms)
+                self._idle = False
             for stream, entries in batches:
                 gone = [entry_id for entry_id, fields in entries if not fields]
                 if gone:  # pending ids whose entry was deleted: nothing left to write
@@ -156,7 +185,8 @@ class OrderSink:
                 if entries:
                     written += await self.write(stream, streams[stream], entries)
         except BaseException:
-            self._backlog = True
+            self._backlog = True  # a read cut short (stop's cancel) may have left entries pending here
+            self._idle = False
             raise
         return written
 
@@ -229,6 +259,7 @@ class OrderSink:
         paid = [event for event in events if event.status == "paid"]
         notices = [fields[b"n"] for _, fields in entries if fields and b"n" in fields]
         draw_entries = [fields[b"e"] for _, fields in entries if fields and b"e" in fields]
+        holds = [fields[b"w"] for _, fields in entries if fields and b"w" in fields]
         try:
             async with self.sessions() as session, session.begin():
                 count = await OrderRepository(session).upsert_events(events)
@@ -238,6 +269,8 @@ class OrderSink:
                     await self.notices.record_notices(session, notices)  # payment_events rows
                 if draw_entries and self.entries is not None:
                     await self.entries.record_entries(session, draw_entries)  # draw_entries rows
+                if holds and self.holds is not None:
+                    await self.holds.record_holds(session, drop_id, holds)  # waitlist_hold messages
         except DATABASE_DOWN:
             self.database_writes.failed()
             raise

@@ -22,6 +22,7 @@ from sale.payments.refunds import Refunds
 from sale.purchase import PurchaseService
 from sale.queue.service import QueueService
 from sale.repository import DropRepository, OrderRepository
+from sale.waitlist.service import WaitlistService
 
 log = logging.getLogger("flashsale.sweeper")
 CHECK_EVERY_SECONDS = 2.0
@@ -39,6 +40,7 @@ class Upkept:
     catalog: DropCatalog
     queue: QueueService
     refunds: Refunds
+    waitlist: WaitlistService
 
 
 class Sweeper:
@@ -56,6 +58,7 @@ class Sweeper:
         self.code_sync = upkept.code_sync
         self.queue = upkept.queue
         self.refunds = upkept.refunds
+        self.waitlist = upkept.waitlist
         self._last_check = 0.0
 
     async def run(self) -> None:
@@ -76,6 +79,7 @@ class Sweeper:
         for member in members:
             expired += await self.orders.expire_due(int(member))
             await self.refunds.retry_late(int(member))
+            await self.waitlist.offer(int(member))  # units that came back go to the waitlist first
             await self.queue.advance(int(member))  # waiting rooms admit even while nobody polls
         if expired:
             EXPIRED.inc(expired)

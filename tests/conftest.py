@@ -110,6 +110,8 @@ def make_settings(database_url: str, redis_url: str, var_dir: Path, **overrides:
         # these (tests/test_login_limits.py), the rest of the suite must not trip them.
         "register_per_address_per_hour": 1_000_000, "login_per_address_per_minute": 1_000_000,
         "max_unpaid_per_address": 1_000_000, "draw_entries_per_address": 1_000_000,
+        # Each app a test starts would freeze the whole test process's heap after a full collection.
+        "settle_heap": False,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -240,6 +240,77 @@ async def test_a_message_shows_at_once_as_plain_text(app: FastAPI, client: httpx
     assert (await ticket(client, drop["id"], buyer))["notice"] is None
 
 
+async def operator_messages(client: httpx.AsyncClient, who: Account) -> list[str]:
+    response = await client.get("/api/me/messages", headers=who.headers)
+    assert response.status_code == 200, response.text
+    return [m["text"] for m in response.json() if m["kind"] == "operator_message"]
+
+
+async def test_a_message_reaches_the_reserved_and_the_waiting_line_not_the_paid_or_bystanders(
+        app: FastAPI, client: httpx.AsyncClient) -> None:
+    operator = await make_account(app, "operator")
+    holder, payer, bystander, waiting, gone = await make_accounts(app, 5)
+    drop = await room(client, operator, -1, stock=5, admit_per_second=20)
+    for buyer in (holder, payer, gone, waiting):
+        assert (await join(app, drop["id"], buyer)).status_code == 200
+    # Three are admitted and buy: `holder` keeps its reservation unpaid, `payer` and `gone` pay (their
+    # tickets are done), so the line holds `waiting` alone (admitted, not buying).
+    await eventually(lambda: _admitted(client, drop["id"], (holder, payer, gone, waiting)), timeout=10)
+    reserved = await buy(client, holder, drop["id"])
+    await pay(client, payer, (await buy(client, payer, drop["id"]))["id"])
+    await pay(client, gone, (await buy(client, gone, drop["id"]))["id"])
+
+    async def recorded() -> bool:
+        async with runtime_of(app).sessions() as session:
+            return await session.get(Order, reserved["id"]) is not None
+    await eventually(recorded)
+    url = f"/api/admin/drops/{drop['id']}/message"
+    text = "Payment provider slow — 请稍候 {drop_name}"
+    assert (await client.post(url, json={"text": text}, headers=operator.headers)).status_code == 202
+    assert await operator_messages(client, holder) == [text]
+    assert await operator_messages(client, waiting) == [text]
+    for untouched in (payer, bystander, gone):
+        assert await operator_messages(client, untouched) == []
+    # Removing the notice sends nothing; a second posting is a second message.
+    assert (await client.post(url, json={"text": ""}, headers=operator.headers)).status_code == 202
+    assert (await client.post(url, json={"text": "Back soon"}, headers=operator.headers)).status_code == 202
+    assert await operator_messages(client, holder) == ["Back soon", text]
+
+
+async def _admitted(client: httpx.AsyncClient, drop_id: int, buyers: tuple[Account, ...]) -> bool:
+    states = [(await ticket(client, drop_id, buyer))["status"] for buyer in buyers]
+    return states == ["admitted"] * len(buyers)
+
+
+async def test_a_message_on_an_upcoming_drop_reaches_those_reminded(app: FastAPI, client: httpx.AsyncClient) -> None:
+    operator = await make_account(app, "operator")
+    reminded, other = await make_accounts(app, 2)
+    drop = await create_drop(client, operator, starts_at=iso(now() + timedelta(hours=1)),
+                             ends_at=iso(now() + timedelta(hours=2)))
+    put = await client.put(f"/api/drops/{drop['id']}/reminder", json={"channels": ["email"]},
+                           headers=reminded.headers)
+    assert put.status_code == 200, put.text
+    posted = await client.post(f"/api/admin/drops/{drop['id']}/message", json={"text": "Opens 10 minutes later"},
+                               headers=operator.headers)
+    assert posted.status_code == 202, posted.text
+    assert await operator_messages(client, reminded) == ["Opens 10 minutes later"]
+    assert await operator_messages(client, other) == []
+
+
+async def test_a_message_on_a_sold_out_drop_reaches_its_waitlist(app: FastAPI, client: httpx.AsyncClient) -> None:
+    operator = await make_account(app, "operator")
+    buyer, waiter = await make_accounts(app, 2)
+    drop = await create_drop(client, operator, stock=1)
+    await pay(client, buyer, (await buy(client, buyer, drop["id"]))["id"])
+    joined = await client.put(f"/api/drops/{drop['id']}/waitlist", headers=waiter.headers)
+    assert joined.status_code == 200, joined.text
+    posted = await client.post(f"/api/admin/drops/{drop['id']}/message", json={"text": "More units at 13:00"},
+                               headers=operator.headers)
+    assert posted.status_code == 202, posted.text
+    assert await operator_messages(client, waiter) == ["More units at 13:00"]
+    assert await operator_messages(client, buyer) == []
+
+
 async def test_clone_makes_an_upcoming_drop_with_the_same_settings(app: FastAPI, client: httpx.AsyncClient) -> None:
     operator = await make_account(app, "operator")
     source = await room(client, operator, -60, stock=40, per_user_limit=3, priority_minutes=10, admit_per_second=7,

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from app.main import create_app
-from sale.images.store import MediaStore
+from sale.images.store import DatabasePictures, MediaStore
 from sale.models import MediaFile
 from tests.support import create_drop, is_problem, make_account, runtime_of
 from tests.test_drop_images import picture
@@ -67,7 +67,7 @@ async def test_pictures_live_in_the_database(app: FastAPI, client: httpx.AsyncCl
     assert first.json()["images"] == second.json()["images"]
     # Another node (an empty cache, no disk of its own) serves them from the database.
     runtime = runtime_of(app)
-    other_node = MediaStore(runtime.sessions, runtime.settings.var_dir / "elsewhere")
+    other_node = MediaStore(DatabasePictures(runtime.sessions), runtime.settings.var_dir / "elsewhere")
     for size in first.json()["images"][0]["sizes"]:
         name = size["jpeg"].rsplit("/", 1)[1]
         stored = await other_node.read(name)

@@ -18,9 +18,10 @@ from sqlalchemy import func, select
 from app.dev_mail import start_dev_mail
 from core.settings import Settings
 from messages.channels import EmailTransport, UnsubscribeLinks
+from messages.drop_open import write_drop_open
 from messages.mail import Letter, SmtpMailer, SmtpTarget, build
 from messages.models import Delivery, Message
-from messages.outbox import Draft, write, write_drop_open
+from messages.outbox import Draft, write
 from messages.repository import Claimed
 from messages.sender import OutboxSender, Transport
 from messages.texts import Words

@@ -92,4 +92,5 @@ README_CODES = {"order_cancelled", "order_not_cancellable", "payment_in_progress
                 "order_refunded", "order_not_refundable", "payment_method_unavailable",
                 "payment_provider_unavailable", "push_endpoint_refused", "push_unavailable", "bad_unsubscribe_link",
                 "message_not_found", "address_not_found", "too_many_addresses", "too_many_pictures",
-                "picture_not_found", "not_a_draw", "draw_not_made", "entry_address_limit", "draw_made"}
+                "picture_not_found", "not_a_draw", "draw_not_made", "entry_address_limit", "draw_made",
+                "not_sold_out", "waitlist_closed", "not_on_waitlist", "media_store_unavailable"}

@@ -31,7 +31,7 @@ async def test_reconcile_reports_and_repairs(app: FastAPI, client: httpx.AsyncCl
         lines.clear()
         return await check(False, lines.append) == 0
 
-    await eventually(sunk)
+    await eventually(sunk, timeout=15)  # the sink writes within a second; a crowded test machine, longer
     assert "only-in-sql=0 only-in-redis=0" in lines[0] and "invariant=ok" in lines[0]
     # Redis forgets the payment (as after a failover that lost the last writes): SQL says paid.
     keys = runtime.keys.drop(drop["id"])

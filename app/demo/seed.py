@@ -27,7 +27,7 @@ from core.i18n import translator
 from core.settings import Settings
 from sale.drops import new_drop
 from sale.images.processing import process
-from sale.images.store import MediaStore, StoredFile, stored_files
+from sale.images.store import DatabasePictures, StoredFile, stored_files
 from sale.models import Drop
 from sale.schedule import next_weekly_slot
 from sale.schemas import DropCreate, Spec
@@ -149,7 +149,7 @@ async def _seed(session: AsyncSession, settings: Settings,
     for body, picture in demo_drops(settings, now):
         drop = new_drop(body, settings, now)
         image, files = pictures[picture]
-        await MediaStore(None, settings.media_root).put(session, files)
+        await DatabasePictures(None).put(session, files)  # read from there with or without a bucket
         drop.image, drop.pictures = image, [image]
         session.add(drop)
         await session.flush()

@@ -25,7 +25,7 @@ async def _read(file: UploadFile) -> bytes:
 
 @router.put("/admin/drops/{drop_id}/image", response_model=DropOut,
             responses=problems("unauthorized", "forbidden", "drop_not_found", "payload_too_large",
-                               "unsupported_image", "validation_error"))
+                               "unsupported_image", "validation_error", "media_store_unavailable"))
 async def upload_drop_image(drop_id: DropId, file: Upload, actor: OperatorActor, drops: DropsDep) -> DropOut:
     """The first picture replaced (or set when there is none)."""
     return await drops.upload_image(drop_id, await _read(file), actor)
@@ -33,7 +33,8 @@ async def upload_drop_image(drop_id: DropId, file: Upload, actor: OperatorActor,
 
 @router.post("/admin/drops/{drop_id}/images", status_code=201, response_model=DropOut,
              responses=problems("unauthorized", "forbidden", "drop_not_found", "payload_too_large",
-                                "unsupported_image", "validation_error", "too_many_pictures"))
+                                "unsupported_image", "validation_error", "too_many_pictures",
+                                "media_store_unavailable"))
 async def add_drop_image(drop_id: DropId, file: Upload, actor: OperatorActor, drops: DropsDep) -> DropOut:
     """A picture added to the end of `images` (at most 8)."""
     return await drops.add_image(drop_id, await _read(file), actor)

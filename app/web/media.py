@@ -1,13 +1,11 @@
-"""Serves stored product pictures at /media/drops/{name}: from the database (every node has them, see
-sale/images/store.py), content-hash names, cached for good."""
+"""Serves stored product pictures at /media/drops/{name}: from the database or the S3-compatible store
+(every node reads them, see sale/images/store.py), content-hash names, cached for good."""
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from sale.images.store import DROPS, MEDIA_PATH
-
-IMMUTABLE = "public, max-age=31536000, immutable"
+from sale.images.store import CACHE_CONTROL, DROPS, MEDIA_PATH
 
 
 async def media_file(request: Request) -> Response:
@@ -17,7 +15,7 @@ async def media_file(request: Request) -> Response:
     if stored is None:
         return Response(b"Not Found", status_code=404, media_type="text/plain", headers=headers)
     etag = f'"{name.split(".")[0]}"'
-    headers.update({"Cache-Control": IMMUTABLE, "ETag": etag})
+    headers.update({"Cache-Control": CACHE_CONTROL, "ETag": etag})
     if etag in {tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")}:
         return Response(status_code=304, headers=headers)
     return Response(stored.data, media_type=stored.content_type, headers=headers)

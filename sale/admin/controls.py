@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from audit.repository import AuditRepository
 from audit.schemas import Actor, Change, Snapshot
 from core.clock import Clock, as_utc
+from messages.drop_open import restage
 from sale.admin.repository import AdminRepository
 from sale.admin.schemas import MAX_STOCK, DropPatchIn
 from sale.admin.seams import NoticeOutbox
@@ -64,6 +65,8 @@ def apply_patch(drop: Drop, body: DropPatchIn, now: datetime) -> bool:
         drop.per_user_limit = body.per_user_limit
     if body.admit_per_second is not None:
         drop.admit_per_second = body.admit_per_second
+    if body.waitlist_hold_minutes is not None:
+        drop.waitlist_hold_minutes = body.waitlist_hold_minutes
     if body.description is not None:
         drop.description = body.description or None
     starts, priority = as_utc(drop.starts_at), as_utc(drop.priority_starts_at)
@@ -133,8 +136,13 @@ class DropControls:
         return await self._change(drop_id, actor, "drop.resume", _paused(False))
 
     async def patch(self, drop_id: int, body: DropPatchIn, actor: Actor) -> DropOut:
+        async def restaged(session: AsyncSession, drop: Drop) -> None:
+            # Drop-open messages already written for the old start (messages/drop_open.py) follow it.
+            if body.starts_at is not None:
+                await restage(session, drop_id, as_utc(drop.starts_at), self.clock.now())
+
         return await self._change(drop_id, actor, "drop.update", lambda drop, now: apply_patch(drop, body, now),
-                                  variant=body.variant)
+                                  restaged, variant=body.variant)
 
     async def message(self, drop_id: int, text: str, actor: Actor) -> DropOut:
         """Shown at once on the drop's page and waiting room (the drop's `notice`); "" removes it. The

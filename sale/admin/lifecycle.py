@@ -18,6 +18,7 @@ from audit.schemas import Actor, Change
 from codes.gate import Gate
 from core.clock import Clock, as_utc
 from core.settings import Settings
+from messages.drop_open import withdraw
 from sale.admin.controls import differences
 from sale.admin.repository import AdminRepository
 from sale.admin.schemas import CancelIn, CancelOut, CloneIn
@@ -45,6 +46,7 @@ def clone_of(source: Drop, starts: datetime) -> Drop:
                 admit_per_second=source.admit_per_second, challenge=source.challenge, image=source.image,
                 pictures=[dict(p) for p in source.pictures] if source.pictures else None,
                 shipping_required=source.shipping_required, description=source.description,
+                waitlist_hold_minutes=source.waitlist_hold_minutes,
                 specs=[dict(spec) for spec in source.specs] if source.specs else None,
                 variants=[dict(v) for v in source.variants] if source.variants else None)
 
@@ -108,6 +110,7 @@ class DropLifecycle:
                 drop.cancelled_at = now
                 drop.ends_at = min(as_utc(drop.ends_at), now)
                 session.add(drop)
+                await withdraw(session, drop_id, now)  # drop-open messages written ahead of its start
                 old, new = differences(before, drop_snapshot(drop))
                 await AuditRepository(session).record(actor, Change(
                     "drop.cancel", "drop", str(drop_id), old, {**new, "refund_paid": body.refund_paid}), now)

@@ -32,6 +32,8 @@ class DropPatchIn(BaseModel):
     ends_at: AwareDatetime | None = None
     per_user_limit: int | None = Field(default=None, ge=1, le=1000)
     admit_per_second: int | None = Field(default=None, ge=1, le=100_000)
+    waitlist_hold_minutes: int | None = Field(default=None, ge=1, le=24 * 60,
+                                              description="holds made from now on last this long")
     description: Description | None = Field(default=None, description="plain text; \"\" removes it")
 
     @model_validator(mode="after")

@@ -6,7 +6,8 @@
 - PaymentCloser: cancelling a drop gives back the reservations whose provider payment is open only
   after closing it there (close before release: the payments work's `close_due`).
 - NoticeOutbox: an operator's message is shown on the pages from the drop's state at once; sending
-  it by email or push to everyone waiting or holding a reservation is the outbox's job. It is called
+  it by email or push to everyone waiting or holding a reservation is the outbox's job (sale/notices.py
+  writes those messages). It is called
   inside the message's transaction, so the outbox can write its rows with the change (or not at all).
 """
 from __future__ import annotations

@@ -44,7 +44,7 @@ def live_settings(drop: Drop, *, with_stock: bool = False, variant: str | None =
         ("priority_starts_at", ms(drop.priority_starts_at)), ("starts_at", starts), ("ends_at", ms(drop.ends_at)),
         ("queue_opens_at", starts - drop.prequeue_minutes * 60_000), ("per_user_limit", drop.per_user_limit),
         ("admit_per_second", drop.admit_per_second), ("paused", 1 if drop.paused else 0),
-        ("notice", drop.notice or ""),
+        ("notice", drop.notice or ""), ("wl_hold_ms", drop.waitlist_hold_minutes * 60_000),
     ), drop.stock if with_stock else None, variant if with_stock else None)
 
 

@@ -1,6 +1,6 @@
-"""Stored picture files: in the database under content-hash names (every node serves them, identical
-uploads are one row), read through a small in-process cache; files an older version wrote to a node's
-disk are still served from there."""
+"""Stored picture files under content-hash names, where every node reads them: in the database (identical
+uploads are one row) or, when one is configured, in an S3-compatible bucket (sale/images/s3.py); read
+through a small in-process cache. Files an older version wrote to a node's disk are still served."""
 from __future__ import annotations
 
 import asyncio
@@ -8,7 +8,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,6 +21,7 @@ MAX_PICTURES = 8
 _NAME = re.compile(r"[0-9a-f]{32}\.(webp|jpg)")
 CONTENT_TYPES = {"webp": "image/webp", "jpg": "image/jpeg"}
 CACHE_BYTES = 64 * 1024 * 1024
+CACHE_CONTROL = "public, max-age=31536000, immutable"  # names never change: cached for good
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +47,49 @@ def valid_name(name: str) -> bool:
     return _NAME.fullmatch(name) is not None
 
 
-class MediaStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession] | None, root: Path,
-                 cache_bytes: int = CACHE_BYTES) -> None:
+class PictureStore(Protocol):
+    """Where picture files are written and read back by name. A name is its content's hash: writing
+    one that is there already (a retry, another node) changes nothing."""
+
+    async def put(self, session: AsyncSession, files: list[StoredFile]) -> None:
+        """Stores the files before `session`'s transaction commits (in it, or beside it: then a failed
+        transaction leaves unreferenced files at worst, never a drop naming a missing one)."""
+
+    async def get(self, name: str) -> StoredFile | None:
+        """The file of that (valid) name, or None."""
+
+    async def aclose(self) -> None:
+        """Lets go of connections (at shutdown)."""
+
+
+class DatabasePictures:
+    """Picture files as rows of `media_files`, written in the caller's transaction."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession] | None) -> None:
         self.sessions = sessions
+
+    async def put(self, session: AsyncSession, files: list[StoredFile]) -> None:
+        await MediaRepository(session).insert_missing([(f.name, f.content_type, f.data) for f in files])
+
+    async def get(self, name: str) -> StoredFile | None:
+        if self.sessions is None:
+            return None
+        async with self.sessions() as session:
+            row = await MediaRepository(session).get(name)
+        return StoredFile(name, row[0], row[1]) if row is not None else None
+
+    async def aclose(self) -> None:
+        return None
+
+
+class MediaStore:
+    """New files go to `store`; reads try the cache, `store`, then `older` (the database, for pictures
+    uploaded before a bucket was configured), then an older version's files on this node's disk."""
+
+    def __init__(self, store: PictureStore, root: Path, *, older: PictureStore | None = None,
+                 cache_bytes: int = CACHE_BYTES) -> None:
+        self.store = store
+        self.older = older
         self.root = root
         self.drops = root / DROPS  # files of older versions (read only)
         self.cache_bytes = cache_bytes
@@ -57,22 +97,20 @@ class MediaStore:
         self._cached = 0
 
     async def put(self, session: AsyncSession, files: list[StoredFile]) -> None:
-        """Stores the files in the caller's transaction (a name present already is the same bytes)."""
-        await MediaRepository(session).insert_missing([(f.name, f.content_type, f.data) for f in files])
+        """Stores the files before the caller's transaction commits (a name present already is the same bytes)."""
+        await self.store.put(session, files)
 
     async def read(self, name: str) -> StoredFile | None:
-        """A stored file by name (the cache, then the database, then an older version's disk)."""
+        """A stored file by name (the cache, the store, the older store, then an older version's disk)."""
         if not valid_name(name):
             return None
         found = self._cache.get(name)
         if found is not None:
             self._cache.move_to_end(name)
             return found
-        if self.sessions is not None:
-            async with self.sessions() as session:
-                row = await MediaRepository(session).get(name)
-            if row is not None:
-                found = StoredFile(name, row[0], row[1])
+        found = await self.store.get(name)
+        if found is None and self.older is not None:
+            found = await self.older.get(name)
         if found is None:
             path = self.drops / name
             data = await asyncio.to_thread(_read_file, path)
@@ -81,6 +119,9 @@ class MediaStore:
             found = StoredFile(name, CONTENT_TYPES[name.rsplit(".", 1)[1]], data)
         self._remember(found)
         return found
+
+    async def aclose(self) -> None:
+        await self.store.aclose()
 
     def _remember(self, stored: StoredFile) -> None:
         if len(stored.data) > self.cache_bytes // 8:

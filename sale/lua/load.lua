@@ -11,7 +11,8 @@ ARGV[1] the drop as JSON: id, sku, currency, price_cents, stock, priority_starts
         admit_per_second, challenge (0/1), paused (0/1), notice (the operator's controls, sale/admin/),
         variants ([{sku, stock, price_cents}]: each one's units left "v:" .. sku, its price "vp:" .. sku,
         their count "variants"), shipping_required (0/1: pay_hold and pay_begin refuse an order without
-        an address), draw (1 on a draw drop), entries_open_ms, entries_close_ms (its entry window)
+        an address), draw (1 on a draw drop), entries_open_ms, entries_close_ms (its entry window),
+        wl_hold_ms (how long a waitlist hold lasts, sale/waitlist/; the waitlist's own fields are kept)
 ARGV[2] "init" (only when the drop has no state yet) or "merge" (repair what is there)
 ARGV[3..] orders from the database, as JSON of the same shape as the orders hash
 
@@ -87,7 +88,8 @@ redis.call('HSET', inv, 'id', drop.id, 'sku', drop.sku, 'currency', drop.currenc
   'remaining', remaining, 'reserved', totals.reserved, 'order_seq', seq,
   'run_id', string.match(redis.call('INFO', 'server'), 'run_id:(%x+)'),
   'paid', totals.paid, 'expired', totals.expired, 'cancelled', totals.cancelled, 'refunded', totals.refunded,
-  'draw', drop.draw or 0, 'entries_open_ms', drop.entries_open_ms or 0, 'entries_close_ms', drop.entries_close_ms or 0)
+  'draw', drop.draw or 0, 'entries_open_ms', drop.entries_open_ms or 0, 'entries_close_ms', drop.entries_close_ms or 0,
+  'wl_hold_ms', drop.wl_hold_ms or 600000)
 local variants = drop.variants or {}
 for _, v in ipairs(variants) do
   redis.call('HSET', inv, 'v:' .. v.sku, v.stock - (variant_held[v.sku] or 0), 'vp:' .. v.sku, v.price_cents)

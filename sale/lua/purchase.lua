@@ -17,7 +17,8 @@ KEYS[1] inv        hash of the drop: counters, phase times (ms), limits, price; 
                    operator has paused the drop: every purchase is refused drop_paused); "order_seq", the
                    last order number given (each sale takes the next: "<drop id>-<seq, 5+ digits>");
                    with variants, "variants" (their count), "v:" .. sku -> the variant's units left
-                   and "vp:" .. sku -> its price (the drop's remaining is their sum)
+                   and "vp:" .. sku -> its price (the drop's remaining is their sum); the waitlist's
+                   "wl_held" (units held for waitlisters) and "wl_waiting" (accounts waiting), see below
 KEYS[2] users      hash: user id -> units held (reserved + paid); "r:" .. user id -> "second:count",
                    the buyer's purchases in the current second (rate limit); "a:" .. client address
                    tag -> reserved-but-unpaid units it holds in this drop (one read, one write a sale)
@@ -32,7 +33,8 @@ KEYS[9] queue      hash of the waiting room: counts; "b:" .. user id marks an ad
                    here, "blocked" their count (see queue_poll.lua)
 KEYS[10] results   hash of a draw drop: user id -> "status|rank|buy_until ms|entry id" (sale/draw/)
 KEYS[11] due       sorted set of a draw drop: user id -> buy_until ms of each win not bought yet
-KEYS[11 + n]       purchase n's Idempotency-Key: string "order id|body hash"
+KEYS[12] holds     hash of the waitlist: user id -> "units|until ms|hold number" (sale/waitlist/)
+KEYS[12 + n]       purchase n's Idempotency-Key: string "order id|body hash"
 
 ARGV[1] now (ms)   ARGV[2] purchases per second allowed per buyer   ARGV[3] idempotency TTL (s)
 ARGV[4] reserved-but-unpaid units one client address may hold in this drop
@@ -65,6 +67,15 @@ A draw drop ("draw" = "1" in inv): without an F-code only an account whose win s
 buy_until not passed) buys, and its win becomes "bought" (out of `due`, one unit fewer "promised");
 with an F-code only units no win holds (remaining - promised) are taken. Drops that are not draws
 pay nothing for this beyond two more fields of the drop's HMGET.
+The waitlist (sale/waitlist/, waitlist_offer.lua): units that come back after a sell-out are for the
+waitlist first. A buyer without a hold takes only units beyond those held and one per account
+waiting (remaining - wl_held - wl_waiting), so a returned unit is never taken by a racing buyer,
+even before waitlist_offer.lua has offered it: the scripts that give units back need not know. A
+buyer whose hold stands (until not passed) may take its held units besides, needs no admission on a
+waiting-room drop, and the sale uses the hold up (wl_held -= its units, "wl_claimed" += 1). A hold is
+for any variant that has stock: the drop's total decides, the variant's own units left must cover
+the quantity as for anyone. Without holds or waiters this costs two fields of the HMGET; with holds,
+one HGET per purchase.
 A successful purchase through the waiting room marks the buyer's ticket done (status "d").
 A refusal never wastes an admission, nor holds its unit: an admitted buyer refused for any reason but
 rate_limited keeps its admission, marked "b:" .. uid in the queue hash (their count in "blocked"), and
@@ -80,7 +91,7 @@ local FIELDS = {'user_id', 'quantity', 'order_id', 'body_hash', 'has_fcode', 'fc
   'address', 'answer_only', 'variant'}
 local inv, users, orders, deadlines, stream, rejected = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local admitted, tickets, queue = KEYS[7], KEYS[8], KEYS[9]
-local results, due = KEYS[10], KEYS[11]
+local results, due, holds = KEYS[10], KEYS[11], KEYS[12]
 local now, rate_limit, idem_ttl, addr_cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local PER = #FIELDS
 local AT = {}  -- field name -> its offset within a purchase's arguments
@@ -89,7 +100,7 @@ local count = (#ARGV - 4) / PER
 
 local f = redis.call('HMGET', inv, 'priority_starts_at', 'starts_at', 'ends_at', 'remaining',
   'per_user_limit', 'pay_window_ms', 'price_cents', 'order_head', 'run_id', 'waiting_room', 'paused', 'id',
-  'order_seq', 'variants', 'draw', 'promised', 'drawn')
+  'order_seq', 'variants', 'draw', 'promised', 'drawn', 'wl_held', 'wl_waiting')
 if not f[4] or not f[8] then
   local replies = {}
   for n = 1, count do replies[n] = {'missing'} end
@@ -109,6 +120,8 @@ local has_variants = tonumber(f[14] or '0') > 0
 -- A draw drop: wins are checked here; units a standing win holds are not for F-codes.
 local is_draw, promised, wins_used = f[15] == '1', tonumber(f[16] or '0'), 0
 local drawn = f[17] == '1'
+-- The waitlist: units held for waitlisters and accounts waiting are not for buyers without a hold.
+local wl_held, wl_waiting, claimed, claimed_units = tonumber(f[18] or '0'), tonumber(f[19] or '0'), 0, 0
 local variant_left, variant_price, variant_taken = {}, {}, {}
 local second = math.floor(now / 1000)
 local taken, sold, refused, admissions_used = 0, {}, {}, 0
@@ -125,7 +138,7 @@ local function purchase(n)
   local a = 5 + PER * (n - 1)
   local uid, qty = ARGV[a + AT.user_id], tonumber(ARGV[a + AT.quantity])
   local order_id, body_hash, addr = ARGV[a + AT.order_id], ARGV[a + AT.body_hash], ARGV[a + AT.address]
-  local has_code, has_idem, idem = ARGV[a + AT.has_fcode] == '1', ARGV[a + AT.has_idem] == '1', KEYS[11 + n]
+  local has_code, has_idem, idem = ARGV[a + AT.has_fcode] == '1', ARGV[a + AT.has_idem] == '1', KEYS[12 + n]
 
   -- A retry with a known key answers its order, whatever happened to stock since.
   if has_idem then
@@ -157,7 +170,18 @@ local function purchase(n)
   end
   if qty > limit then return refuse('quantity_over_limit') end
   if has_code and qty ~= 1 then return refuse('fcode_quantity') end
-  if remaining < qty or (has_variants and variant_left[variant] < qty) then return refuse('sold_out') end
+  local hold = 0  -- units of this buyer's standing waitlist hold
+  if wl_held > 0 then
+    local h = redis.call('HGET', holds, uid)
+    if h then
+      local units, until_ms = string.match(h, '^(%d+)|(%d+)')
+      if tonumber(until_ms) > now then hold = tonumber(units) end
+    end
+  end
+  if remaining < qty or hold + math.max(0, remaining - wl_held - wl_waiting) < qty
+      or (has_variants and variant_left[variant] < qty) then
+    return refuse('sold_out')
+  end
   local win
   if is_draw then
     if has_code then
@@ -194,7 +218,7 @@ local function purchase(n)
     return refuse('limit_reached')
   end
   -- The waiting room: the admission is checked and used up in the same step that takes the unit.
-  local gated = waiting_room and not has_code
+  local gated = waiting_room and not has_code and hold == 0
   if gated then
     local admitted_until = redis.call('ZSCORE', admitted, uid)
     if not admitted_until or tonumber(admitted_until) <= now then
@@ -235,6 +259,11 @@ local function purchase(n)
   deadline_args[#deadline_args + 1] = pay_by
   deadline_args[#deadline_args + 1] = order_id
   if has_idem then redis.call('SET', idem, order_id .. '|' .. body_hash, 'EX', idem_ttl) end
+  if hold > 0 then
+    redis.call('HDEL', holds, uid)
+    wl_held = wl_held - hold
+    claimed, claimed_units = claimed + 1, claimed_units + hold
+  end
   if win then
     redis.call('HSET', results, uid, 'bought|' .. win[2] .. '|' .. win[3] .. '|' .. win[4])
     redis.call('ZREM', due, uid)
@@ -286,6 +315,10 @@ if taken > 0 then
 end
 if admissions_used > 0 then redis.call('HINCRBY', queue, 'done', admissions_used) end
 if wins_used > 0 then redis.call('HINCRBY', inv, 'promised', -wins_used) end
+if claimed > 0 then
+  redis.call('HINCRBY', inv, 'wl_held', -claimed_units)
+  redis.call('HINCRBY', inv, 'wl_claimed', claimed)
+end
 for code, times in pairs(refused) do redis.call('HINCRBY', rejected, code, times) end
 if not done then
   if type(failure) == 'table' and failure.err then return redis.error_reply(failure.err) end

@@ -110,6 +110,15 @@ class QueueGate:
             pipe.xdel(self.keys.queue_told(drop_id), *(entry_id for entry_id, _, _ in entries))
             await pipe.execute()
 
+    async def in_line(self, drop_id: int, batch: int = 1000) -> list[int]:
+        """User ids whose ticket is waiting or admitted (not done or expired), read with HSCAN in batches:
+        a long line never blocks Redis for the buyers."""
+        found: list[int] = []
+        async for user_id, status in self.redis.hscan_iter(self.keys.drop(drop_id).tickets, count=batch):
+            if status in (b"w", b"a"):
+                found.append(int(user_id))
+        return found
+
     async def joins_last_second(self, drop_id: int) -> int:
         """Joins in the last whole second (the challenge's difficulty follows it)."""
         k = self.keys.drop(drop_id)

@@ -77,6 +77,10 @@ class QueueService:
     async def admissions_to_tell(self, drop_id: int) -> list[tuple[bytes, int, int]]:
         return await self.gate.admissions_to_tell(drop_id)
 
+    async def in_line(self, drop_id: int) -> list[int]:
+        """Accounts whose waiting-room ticket is waiting or admitted."""
+        return await self.gate.in_line(drop_id)
+
     async def told(self, drop_id: int, entries: list[tuple[bytes, int, int]]) -> None:
         await self.gate.told(drop_id, entries)
 

@@ -107,7 +107,7 @@
     if (state.inFlight) return [FS.t("buy.reserving"), true];
     var phase = state.phase;
     if (phase === "ended") return [FS.t("buy.ended"), true];
-    if (phase === "sold_out") return [FS.t("phase.sold_out"), true];
+    if (phase === "sold_out" && !FS.waitlist.held()) return [FS.t("phase.sold_out"), true];
     if (state.drop.paused) return [FS.t("buy.paused"), true];
     if (Date.now() < state.cooldownUntil) {
       return [FS.t("buy.wait", { seconds: Math.ceil((state.cooldownUntil - Date.now()) / 1000) }), true];
@@ -117,7 +117,7 @@
     if (!FS.auth.signedIn()) return [FS.t("buy.sign_in"), false];
     if ((state.drop.variants || []).length && !chosenVariant()) return [FS.t("buy.choose_variant"), true];
     if (state.drop.mode === "draw" && !fcodeEntered() && !FS.draw.won()) return [FS.t("draw.winners_only"), true];
-    if (state.drop.waiting_room && !fcodeEntered() && !FS.queue.admitted()) {
+    if (state.drop.waiting_room && !fcodeEntered() && !FS.queue.admitted() && !FS.waitlist.held()) {
       var ticket = FS.queue.ticket();
       if (!ticket) return [FS.t("buy.queue_join_first"), true];
       return [ticket.status === "done" ? FS.t("buy.queue_turn_used") : FS.t("buy.queue_wait"), true];

@@ -178,7 +178,8 @@
       var at = new Date(ends); /* datetime-local: the operator's local time */
       if (!isNaN(at.getTime())) body.ends_at = at.toISOString();
     }
-    [["e-limit", "per_user_limit"], ["e-admit", "admit_per_second"]].forEach(function (pair) {
+    [["e-limit", "per_user_limit"], ["e-admit", "admit_per_second"],
+     ["e-wl-hold", "waitlist_hold_minutes"]].forEach(function (pair) {
       var v = $(pair[0]).value.trim();
       if (/^\d+$/.test(v)) body[pair[1]] = parseInt(v, 10);
     });

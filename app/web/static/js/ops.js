@@ -42,6 +42,7 @@
     }
     k.soldout.textContent = soldText;
     renderQueue(s.queue);
+    renderWaitlist(s.waitlist);
 
     var body = $("rejections");
     var REJECT_LABEL = {
@@ -76,6 +77,13 @@
     if (!queue) return;
     ["waiting", "admitted", "done", "expired"].forEach(function (key) { $("q-" + key).textContent = num(queue[key]); });
     $("q-rate").textContent = live.drop ? num(live.drop.admit_per_second) : "–";
+  }
+
+  /* The waitlist after sell-out (stats.waitlist): shown once anyone joined it. */
+  function renderWaitlist(waitlist) {
+    $("live-waitlist").hidden = !waitlist || !waitlist.joined;
+    if (!waitlist) return;
+    ["waiting", "holds_active", "claimed", "passed"].forEach(function (key) { $("w-" + key).textContent = num(waitlist[key]); });
   }
 
   $("rate-form").addEventListener("submit", function (ev) {
@@ -273,7 +281,8 @@
       sku: $("c-sku").value.trim(), name: $("c-name").value.trim(), currency: currency,
       price_cents: toMinor($("c-price").value, currency), stock: intOf("c-stock"),
       priority_minutes: intOf("c-priority"), per_user_limit: intOf("c-limit"),
-      pay_window_seconds: intOf("c-pay"), starts_at: isoOf("c-starts"), ends_at: isoOf("c-ends")
+      pay_window_seconds: intOf("c-pay"), starts_at: isoOf("c-starts"), ends_at: isoOf("c-ends"),
+      waitlist_hold_minutes: intOf("c-wl-hold")
     };
     var description = $("c-description").value.trim();
     if (description) body.description = description;
@@ -306,6 +315,7 @@
     }
     var names = { sku: "c-sku", name: "c-name", currency: "c-currency", price_cents: "c-price", stock: "c-stock",
       priority_minutes: "c-priority", per_user_limit: "c-limit", pay_window_seconds: "c-pay",
+      waitlist_hold_minutes: "c-wl-hold",
       starts_at: "c-starts", ends_at: "c-ends", waiting_room: "c-waiting", challenge: "c-challenge",
       prequeue_minutes: "c-prequeue", admit_per_second: "c-admit", variants: "c-variants" };
     var bad = Object.keys(body).filter(function (key) {
