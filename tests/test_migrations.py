@@ -157,8 +157,8 @@ def test_autogenerate_through_env_finds_nothing_at_head(kind: str, tmp_path: Pat
         assert done.stdout.strip().splitlines()[-1] == str(sorted(SQLModel.metadata.tables))
 
 
-def _draw_before_0014(conn: Connection) -> None:
-    """A draw made before revision 0014: a rank row per entry (three won or backup, five lost)."""
+def _draw_before_0015(conn: Connection) -> None:
+    """A draw made before revision 0015: a rank row per entry (three won or backup, five lost)."""
     conn.execute(text("INSERT INTO users (id, email, password_hash, role, token_version, created_at) "
                       "SELECT n, 'm' || n || '@example.com', 'x', 'shopper', 0, CURRENT_TIMESTAMP FROM "
                       "(SELECT 1 AS n UNION SELECT 2 UNION SELECT 3 UNION SELECT 4 UNION SELECT 5 UNION SELECT 6 "
@@ -186,21 +186,21 @@ def _ranks_and_pages(conn: Connection) -> tuple[list[tuple[Any, ...]], list[str]
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_draws_made_before_pages_keep_every_rank(kind: str, tmp_path: Path) -> None:
-    """Revision 0014 packs a draw's ranks into pages (statuses as drawn) and keeps only the winners' and
+    """Revision 0015 packs a draw's ranks into pages (statuses as drawn) and keeps only the winners' and
     backups' rows; going back down brings the lost ranks back."""
     if kind == "postgresql" and not SERVICES:
         pytest.skip("PostgreSQL runs with FLASHSALE_TEST_SERVICES=1 (CI does both)")
     start = f"sqlite+aiosqlite:///{tmp_path / 'pages.db'}" if kind == "sqlite" else kind
     for url in fresh_database(start):
         settings = Settings(database_url=url, var_dir=tmp_path / "var")
-        upgrade(settings, "0013")
-        inspect_database(settings, _draw_before_0014)
         upgrade(settings, "0014")
+        inspect_database(settings, _draw_before_0015)
+        upgrade(settings, "0015")
         ranks, pages = inspect_database(settings, _ranks_and_pages)
         assert ranks == [("e08", 1, "lapsed"), ("e07", 2, "won"), ("e06", 3, "won")]
         assert "".join(pages) == "".join(f"e{9 - n:02d} {n} {'won' if n <= 2 else 'backup' if n == 3 else 'lost'}\n"
                                          for n in range(8, 0, -1))
-        downgrade(settings, "0013")
+        downgrade(settings, "0014")
         ranks, _ = inspect_database(settings, lambda conn: ([tuple(r) for r in conn.execute(text(
             "SELECT entry_id, rank, status FROM draw_ranks ORDER BY rank")).all()], []))
         assert [r[2] for r in ranks] == ["lapsed", "won", "won", "lost", "lost", "lost", "lost", "lost"]
