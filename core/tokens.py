@@ -80,7 +80,8 @@ class TokenService:
 
     def _decode(self, token: str) -> Claims:
         try:
-            key = self.keys.get(_kid(token))
+            kid = _kid(token)
+            key = self.keys.get(kid) if kid is not None else None
             if key is None:
                 raise Unauthorized("Unknown signing key")
             data = jwt.decode(token, key, algorithms=[ALGORITHM], audience=self.audience, issuer=self.issuer,
