@@ -65,6 +65,16 @@ async def creates(calls: int, api_base: str, secret_key: str) -> None:
             await client.v1.payment_intents.create_async(params=params,
                                                          options={"idempotency_key": uuid.uuid4().hex})
         print(f"create: {name} client {(time.process_time() - started) / calls * 1e6:.0f} µs CPU per intent")
+        if name == "aiohttp":
+            # The same call through the library's raw_request_async (its auth, retries, idempotency
+            # and error mapping), the answer parsed with orjson instead of into a StripeObject tree.
+            started = time.process_time()
+            for _ in range(calls):
+                answer = await client.raw_request_async(
+                    "post", "/v1/payment_intents", idempotency_key=uuid.uuid4().hex, **params)
+                orjson.loads(answer.body)
+            print(f"create: aiohttp raw_request_async + orjson {(time.process_time() - started) / calls * 1e6:.0f}"
+                  " µs CPU per intent")
         await http.close_async()  # type: ignore[no-untyped-call]
 
 
