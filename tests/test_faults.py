@@ -180,9 +180,12 @@ async def test_redis_cut_answers_503_then_the_sale_goes_on(faulty: Faulty) -> No
         faulty.redis_proxy.restore()
     await loop
     await asyncio.gather(*(buy_and_pay(client, drop["id"], b, tally) for b in buyers[50:]))
-    await eventually(lambda: _settled_clean(faulty, drop["id"], tally), timeout=30, interval=0.25)
-    outcome = await settled(app, drop["id"], tally)
-    report(f"Redis cut {cut_for:.0f} s", tally, len(outcome.lost), len(outcome.doubled))
+    try:
+        await eventually(lambda: _settled_clean(faulty, drop["id"], tally), timeout=30, interval=0.25)
+    finally:  # on a timeout, what was still lost or doubled is in the failure's output
+        outcome = await settled(app, drop["id"], tally)
+        report(f"Redis cut {cut_for:.0f} s", tally, len(outcome.lost), len(outcome.doubled))
+        print("lost:", outcome.lost[:20], "doubled:", outcome.doubled[:20])
     assert tally.unavailable_at and not tally.server_errors() and not tally.missing_retry_after
     assert sum(1 for s in tally.acknowledged.values() if s == "paid") == 50  # everybody got one, sold out
 
