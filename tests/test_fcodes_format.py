@@ -103,7 +103,9 @@ async def test_console_issue_is_idempotent(app: FastAPI, settings: Settings) -> 
     env = {**os.environ, "FLASHSALE_DATABASE_URL": settings.database_url,
            "FLASHSALE_REDIS_URL": settings.redis_url, "FLASHSALE_REDIS_PREFIX": settings.redis_prefix,
            "FLASHSALE_JWT_SECRET": settings.jwt_secret, "FLASHSALE_VAR_DIR": str(settings.var_dir),
-           "FLASHSALE_LOG_LEVEL": "warning"}
+           "FLASHSALE_LOG_LEVEL": "warning",
+           # the session app's loops write to the same SQLite file: the console may wait longer for its lock
+           "FLASHSALE_DATABASE_TIMEOUT_SECONDS": "30"}
 
     async def flashsale(*args: str) -> tuple[int, str]:
         process = await asyncio.create_subprocess_exec(

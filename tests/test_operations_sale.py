@@ -35,8 +35,11 @@ async def test_dashboard_events_stream_stats(app: FastAPI, client: httpx.AsyncCl
 
 
 def test_schedule_creates_weekly_drops_at_local_noon(settings: Settings, monkeypatch: object) -> None:
+    # The command writes to the database the session's app writes to (its sink, sweeper and message loops):
+    # an operator's command may wait for SQLite's write lock longer than a buyer's request would.
     env = {"FLASHSALE_DATABASE_URL": settings.effective_database_url, "FLASHSALE_REDIS_URL": settings.redis_url,
-           "FLASHSALE_TIMEZONE": "Europe/Berlin", "FLASHSALE_VAR_DIR": str(settings.var_dir)}
+           "FLASHSALE_TIMEZONE": "Europe/Berlin", "FLASHSALE_VAR_DIR": str(settings.var_dir),
+           "FLASHSALE_DATABASE_TIMEOUT_SECONDS": "30"}
     result = CliRunner().invoke(cli, ["drops", "schedule", "--sku", "sched-1", "--name", "Scheduled Phone",
                                       "--price-cents", "99900", "--stock", "100", "--weeks", "3"], env=env)
     assert result.exit_code == 0, result.output
