@@ -87,8 +87,8 @@ async def test_entering_withdrawing_and_the_window(manual: Manual) -> None:
     assert is_problem(await client.put(f"{path}/entry", headers=late.headers), 403, "entries_closed")
     assert (await client.put(f"{path}/entry", headers=me.headers)).json()["id"] == first.json()["id"]
     sale = await create_drop(client, operator)
-    assert is_problem(await client.put(f"/api/drops/{sale['id']}/entry", headers=me.headers), 404, "not_a_draw")
-    assert is_problem(await client.get(f"/api/drops/{sale['id']}/draw"), 404, "not_a_draw")
+    assert is_problem(await client.put(f"/api/drops/{sale['id']}/entry", headers=me.headers), 409, "not_a_draw")
+    assert is_problem(await client.get(f"/api/drops/{sale['id']}/draw"), 409, "not_a_draw")
     assert is_problem(await client.put("/api/drops/999999/entry", headers=me.headers), 404, "drop_not_found")
     assert (await client.put(f"{path}/entry")).status_code == 401
 

@@ -12,7 +12,7 @@ class NotEntered(DomainError):
 
 
 class NotADraw(DomainError):
-    status, code, title = 404, "not_a_draw", "This drop is not a draw"
+    status, code, title = 409, "not_a_draw", "This drop is not a draw"
 
 
 class DrawNotMade(DomainError):
