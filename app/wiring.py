@@ -206,8 +206,7 @@ async def build_services(runtime: Runtime) -> Services:
     accounts = AccountService(settings, runtime.sessions, runtime.redis, runtime.keys, runtime.tokens,
                               runtime.versions, runtime.passwords)
     state = DropState(runtime.redis, runtime.keys, runtime.clock, control_scripts, failover)
-    waitlist = WaitlistService(WaitlistGate(runtime.redis, runtime.keys, runtime.scripts, runtime.clock), loader,
-                               catalog)
+    waitlist = WaitlistService(WaitlistGate(runtime.redis, runtime.keys, runtime.scripts, runtime.clock), loader)
     controls = DropControls(runtime.sessions, runtime.clock, drops, state,
                             OperatorNotices(queue, waitlist, runtime.clock))
     lifecycle = DropLifecycle(runtime.sessions, runtime.clock, settings, drops, state, gate, payments,

@@ -5,11 +5,9 @@ import logging
 from datetime import UTC, datetime
 
 from core.errors import ServiceUnavailable
-from sale.catalog import DropCatalog
-from sale.exceptions import DropNotFound, LimitReached
+from sale.exceptions import LimitReached
 from sale.inventory import DropFenced
 from sale.loader import DropLoader
-from sale.models import Drop
 from sale.waitlist.exceptions import NotOnWaitlist, NotSoldOut, WaitlistClosed
 from sale.waitlist.gate import Offered, Standing, WaitlistGate
 from sale.waitlist.schemas import WaitlistOut
@@ -25,21 +23,18 @@ def _out(standing: Standing) -> WaitlistOut:
 
 
 class WaitlistService:
-    def __init__(self, gate: WaitlistGate, loader: DropLoader, catalog: DropCatalog) -> None:
+    def __init__(self, gate: WaitlistGate, loader: DropLoader) -> None:
         self.gate = gate
         self.loader = loader
-        self.catalog = catalog
 
     async def _act(self, drop_id: int, action: str, user_id: int) -> Standing:
-        drop: Drop | None = await self.catalog.get(drop_id)
-        if drop is None:
-            raise DropNotFound()
-        standing = await self.gate.act(drop_id, action, user_id)
-        if standing.outcome == "missing":  # Redis does not hold the drop yet: built from SQL, once
-            await self.loader.load(drop)
-            standing = await self.gate.act(drop_id, action, user_id)
-            if standing.outcome == "missing":
-                raise ServiceUnavailable(detail="The drop's live state is being rebuilt; retry shortly.")
+        async def missing(standing: Standing) -> bool:
+            return standing.outcome == "missing"
+
+        # The drop is loaded if Redis lacks it (raising drop_not_found for one SQL lacks too).
+        standing = await self.loader.retry_missing(drop_id, lambda: self.gate.act(drop_id, action, user_id), missing)
+        if standing.outcome == "missing":
+            raise ServiceUnavailable(detail="The drop's live state is being rebuilt; retry shortly.")
         return standing
 
     async def join(self, drop_id: int, user_id: int) -> WaitlistOut:
