@@ -76,7 +76,7 @@ def _spawn(maildir: Path, port: int) -> LocalMailbox | None:
     """The server on `port`, once it answers; None if it ends first (the port taken) or never answers."""
     process = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
         [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "app.dev_mail.RawMaildir",
-         str(maildir)], stdout=subprocess.DEVNULL, start_new_session=True, preexec_fn=_lower_priority)
+         str(maildir)], stdout=subprocess.DEVNULL, process_group=0, preexec_fn=_lower_priority)
     deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline and process.poll() is None:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):

@@ -19,7 +19,7 @@ import threading
 from core.settings import Settings
 
 log = logging.getLogger("flashsale.messages")
-NICENESS = 10  # below the web workers (CFS: about a tenth of their share when both want the CPU)
+NICENESS = 19  # below the web workers, in their session (CFS: about 1/70 of a worker's share when both want the CPU)
 RESTART_PAUSE_SECONDS = 1.0
 PARENT_CHECK_SECONDS = 1.0
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -37,10 +37,12 @@ class MessagesProcess:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         pdeathsig = die_with_parent if sys.platform == "linux" else None
-        # A session of its own: a Ctrl-C at the terminal reaches `serve`, which stops this one (a child
-        # that saw it too would end first and be started again).
+        # A process group of its own: a Ctrl-C at the terminal reaches `serve`, which stops this one (a
+        # child that saw it too would end first and be started again). Not a session of its own: Linux
+        # gives each session an equal CPU share (autogroups), whatever the niceness inside, so the
+        # messages process in a session of its own took as much CPU as both web workers in a rush.
         return subprocess.Popen([sys.executable, "-m", "app.cli", "messages"], env=self._env,
-                                start_new_session=True, preexec_fn=pdeathsig)
+                                process_group=0, preexec_fn=pdeathsig)
 
     def _watch(self) -> None:
         while not self._stopping.is_set():

@@ -69,6 +69,7 @@ from sale.queue.service import QueueService
 from sale.reminders import DropOpenings, PaidMessages
 from sale.report.service import DropReports
 from sale.reserved import ReservationWindow
+from sale.rush import SaleRush
 from sale.share.card import CardStore
 from sale.share.cards import ShareCards
 from sale.share.credit import ReferralCredit
@@ -328,6 +329,7 @@ def message_loops(services: Services) -> list[asyncio.Task[None]]:
     tasks = [asyncio.create_task(openings.run(), name="drop-openings"),
              asyncio.create_task(services.draw_runner.run(), name="draws")]
     if runtime.settings.send_messages:
-        sender = OutboxSender(runtime.sessions, runtime.clock, services.transports)
+        rush = SaleRush(services.catalog, services.inventory, runtime.clock, runtime.settings.rush_seconds)
+        sender = OutboxSender(runtime.sessions, runtime.clock, services.transports, rush=rush.on)
         tasks.append(asyncio.create_task(sender.run(), name="outbox-sender"))
     return tasks

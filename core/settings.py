@@ -182,6 +182,9 @@ class Settings(BaseSettings):
     dev_mailbox: Path | None = None  # the local mailbox's Maildir (set by `flashsale serve`), for /dev/mail
     dev_mail: bool = True  # FLASHSALE_DEV_MAIL=false: no local SMTP server on the embedded defaults
     send_messages: bool = True  # the outbox's sender runs (where the message loops run)
+    # For this many seconds after a drop opens, while it has units left, the sender sends only the
+    # messages with a deadline (the drop is open, your turn, a unit held, the draw): receipts wait.
+    rush_seconds: float = Field(default=60.0, ge=0)
     # The message loops (drop openings, admissions told, the outbox's sender) run in each web worker;
     # `flashsale serve` sets this false for its workers and runs them in a process of its own.
     message_loops: bool = True

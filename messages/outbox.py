@@ -17,6 +17,8 @@ from messages.models import Delivery, Message
 
 Kind = Literal["drop_open", "admitted", "waitlist_hold", "payment_received", "fcode_given", "draw_result",
                "operator_message"]
+# What cannot wait for a sale's rush to pass (sender.py): each names a moment the buyer must act in.
+TIMELY_KINDS: tuple[Kind, ...] = ("drop_open", "admitted", "waitlist_hold", "draw_result")
 Channel = Literal["email", "push"]
 ACCOUNT_CHANNELS: tuple[Channel, ...] = ("email", "push")  # account events: email, and push where subscribed
 

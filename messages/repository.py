@@ -39,14 +39,18 @@ class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def claim(self, now: datetime, lease: timedelta, channels: Sequence[str], limit: int) -> list[Claimed]:
-        """Takes up to `limit` due deliveries: a lease of `lease` on each, attempts counted. On PostgreSQL
-        rows another sender holds locked are skipped (FOR UPDATE SKIP LOCKED); SQLite runs one writer
-        at a time, so the UPDATE's own WHERE is the claim."""
+    async def claim(self, now: datetime, lease: timedelta, channels: Sequence[str], limit: int,
+                    kinds: Sequence[str] | None = None) -> list[Claimed]:
+        """Takes up to `limit` due deliveries (of messages of `kinds` only, when given): a lease of `lease`
+        on each, attempts counted. On PostgreSQL rows another sender holds locked are skipped (FOR UPDATE
+        SKIP LOCKED); SQLite runs one writer at a time, so the UPDATE's own WHERE is the claim."""
         due = (select(col(Delivery.id)).where(col(Delivery.status) == "pending", col(Delivery.due_at) <= now,
                                          col(Delivery.channel).in_(list(channels)),
                                          or_(col(Delivery.lease_until).is_(None), col(Delivery.lease_until) < now))
                .order_by(col(Delivery.due_at), col(Delivery.id)).limit(limit).with_for_update(skip_locked=True))
+        if kinds is not None:
+            due = due.where(col(Delivery.message_id).in_(
+                select(col(Message.id)).where(col(Message.kind).in_(list(kinds)))))
         rows = (await self.session.execute(
             update(Delivery).where(col(Delivery.id).in_(due.scalar_subquery()))
             .values(lease_until=now + lease, attempts=col(Delivery.attempts) + 1)

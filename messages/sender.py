@@ -2,11 +2,18 @@
 workers never send one at once, and a dead worker's claim passes on when the lease ends), sends them,
 and settles each: sent, due again later (backoff), or failed for good (a dead letter operators see
 with its last error). A send is marked only after it happened: a crash between the two sends that one
-message again, never loses it (email carries the same Message-ID both times)."""
+message again, never loses it (email carries the same Message-ID both times).
+
+While a sale is in its rush (`rush`, from the composition root), only messages that name a moment to
+act in are sent (outbox.TIMELY_KINDS: the drop is open, your turn, a unit held for you, the draw's
+result); receipts and the like wait until it has passed. A rush is when the machine's cores are
+wanted by buyers, and a receipt a minute late costs nobody anything."""
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -17,6 +24,7 @@ from core.clock import Clock
 from core.loops import forever
 from core.metrics import MESSAGES
 from messages.mail import NothingToSend, PermanentFailure
+from messages.outbox import TIMELY_KINDS
 from messages.repository import Claimed, OutboxRepository
 
 log = logging.getLogger("flashsale.messages")
@@ -26,6 +34,7 @@ LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 8
 FIRST_RETRY_SECONDS = 5.0
 LAST_RETRY_SECONDS = 3600.0
+RUSH_CHECK_SECONDS = 0.5
 
 
 class Transport(Protocol):
@@ -48,11 +57,14 @@ def backoff(attempts: int) -> timedelta:
 
 class OutboxSender:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock,
-                 transports: dict[str, Transport], interval_seconds: float = 0.2) -> None:
+                 transports: dict[str, Transport], interval_seconds: float = 0.2,
+                 rush: Callable[[], Awaitable[bool]] | None = None) -> None:
         self.sessions = sessions
         self.clock = clock
         self.transports = transports  # shared: a channel configured later (tests) is used at once
         self.interval_seconds = interval_seconds
+        self.rush = rush
+        self._rush_seen = (float("-inf"), False)  # (monotonic time, answer): asked at most twice a second
 
     async def run(self) -> None:
         await forever(self.drain, log, pause=self.interval_seconds)
@@ -75,7 +87,8 @@ class OutboxSender:
             return 0
         claimed_at = self.clock.now()
         async with self.sessions.begin() as session:
-            claimed = await OutboxRepository(session).claim(claimed_at, LEASE, list(self.transports), BATCH)
+            claimed = await OutboxRepository(session).claim(claimed_at, LEASE, list(self.transports), BATCH,
+                                                            TIMELY_KINDS if await self._in_rush() else None)
         if not claimed:
             return 0
         outcomes = await asyncio.gather(*(asyncio.create_task(self._send(item), name="outbox-send")
@@ -93,6 +106,15 @@ class OutboxSender:
                     await repo.settle(item.delivery_id, item.attempts, outcome.status, now, outcome.error,
                                       outcome.due)
         return len(claimed)
+
+    async def _in_rush(self) -> bool:
+        if self.rush is None:
+            return False
+        asked_at, answer = self._rush_seen
+        if time.monotonic() - asked_at >= RUSH_CHECK_SECONDS:
+            answer = await self.rush()
+            self._rush_seen = (time.monotonic(), answer)
+        return answer
 
     async def _send(self, item: Claimed) -> Outcome:
         if item.channel == "email" and item.email_off:

@@ -112,6 +112,9 @@ def make_settings(database_url: str, redis_url: str, var_dir: Path, **overrides:
         "max_unpaid_per_address": 1_000_000, "draw_entries_per_address": 1_000_000,
         # Each app a test starts would freeze the whole test process's heap after a full collection.
         "settle_heap": False,
+        # Receipts would wait a minute after each drop a test opens: tests/test_messages.py's rush
+        # test turns the rush on for itself.
+        "rush_seconds": 0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -25,6 +25,8 @@ from messages.outbox import Draft, write
 from messages.repository import Claimed
 from messages.sender import OutboxSender, Transport
 from messages.texts import Words
+from sale.models import Drop
+from sale.rush import SaleRush
 from tests.support import (
     Account,
     buy,
@@ -414,3 +416,74 @@ async def test_drop_open_is_written_in_chunks_each_once(app: FastAPI, client: ht
         deliveries = (await session.execute(select(func.count()).select_from(Delivery).join(
             Message, Message.id == Delivery.message_id).where(Message.drop_id == drop["id"]))).scalar_one()
     assert deliveries == 5
+
+
+async def _deliveries_of(app: FastAPI, key: str) -> list[int]:
+    async with runtime_of(app).sessions() as session:
+        return list((await session.execute(select(Delivery.id).join(Message, Message.id == Delivery.message_id)
+                                           .where(Message.key == key, Delivery.channel == "email"))).scalars())
+
+
+async def test_receipts_wait_while_a_sale_rushes_timely_messages_do_not(manual: Manual) -> None:
+    """During a drop's first minute, while units are left, the sender sends only what has a deadline;
+    the receipt goes once the drop sells out or the minute is over, whichever comes first."""
+    mapp, client, clock = manual.app, manual.client, manual.clock
+    services = services_of(mapp)
+    runtime = runtime_of(mapp)
+    operator = await make_account(mapp, "operator")
+    first, second, third, waiting = await make_accounts(mapp, 4)
+    mine: set[int] = set()  # this test's drops only: other tests' drops on the same clock may rush too
+
+    class TheseDrops:
+        async def current(self) -> list[Drop]:
+            return [d for d in await services.catalog.current() if d.id in mine]
+
+    rush = SaleRush(TheseDrops(), services.inventory, clock, seconds=60)
+    counting = Counting()
+    sender = OutboxSender(runtime.sessions, clock, {"email": counting}, rush=rush.on)
+
+    async def sent_after_a_step(ids: list[int]) -> bool:
+        for _ in range(5):  # other tests' due deliveries may fill a batch or two first
+            sender._rush_seen = (float("-inf"), False)  # noqa: SLF001 (ask again: the clock moved, not time)
+            if not await sender.step():
+                break
+        return set(ids) <= set(counting.sent)
+
+    async def receipt_of(order_id: str) -> list[int]:
+        key = f"payment_received:{order_id}"
+
+        async def written() -> bool:
+            return bool(await _deliveries_of(mapp, key))
+
+        await eventually(written, timeout=10)  # the sink writes it with the paid order
+        return await _deliveries_of(mapp, key)
+
+    # Drop A: open, units left: a rush. Its receipt waits; an "admitted" message (a deadline) goes.
+    drop_a = await create_drop(client, operator, stock=5, starts_at=iso(clock.now() - timedelta(seconds=2)),
+                               ends_at=iso(clock.now() + timedelta(hours=1)))
+    mine.add(drop_a["id"])
+    order = await buy(client, first, drop_a["id"])
+    await pay(client, first, order["id"])
+    receipt_a = await receipt_of(order["id"])
+    async with runtime.sessions.begin() as session:
+        await write(session, [Draft(user_id=waiting.id, kind="admitted", key=f"admitted:rush:{waiting.id}",
+                                    channels=("email",), params={"drop_name": "A", "until": "soon"})],
+                    clock.now())
+    timely = await _deliveries_of(mapp, f"admitted:rush:{waiting.id}")
+    assert await sent_after_a_step(timely)
+    for _ in range(3):
+        assert not await sent_after_a_step(receipt_a)
+    # A minute after the open the rush is over, units left or not: the receipt goes.
+    clock.advance(61)
+    assert await sent_after_a_step(receipt_a)
+
+    # Drop B: a rush again; selling its last unit ends it before the minute is out.
+    drop_b = await create_drop(client, operator, stock=2, starts_at=iso(clock.now() - timedelta(seconds=1)),
+                               ends_at=iso(clock.now() + timedelta(hours=1)))
+    mine.add(drop_b["id"])
+    order_b = await buy(client, second, drop_b["id"])
+    await pay(client, second, order_b["id"])
+    receipt_b = await receipt_of(order_b["id"])
+    assert not await sent_after_a_step(receipt_b)
+    await buy(client, third, drop_b["id"])  # sold out: the crowd has nothing left to take
+    assert await sent_after_a_step(receipt_b)
