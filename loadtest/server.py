@@ -71,9 +71,6 @@ class LocalServer:
                     "FLASHSALE_MAX_UNPAID_PER_ADDRESS": "1000000000",
                     "FLASHSALE_DRAW_ENTRIES_PER_ADDRESS": "1000000000"})
         env.update(self.extra_env)
-        for pair in filter(None, os.environ.get("LOADTEST_SERVER_ENV", "").split(",")):  # experiments only
-            name, _, value = pair.partition("=")
-            env[name] = value
         return env
 
     def start(self, timeout: float = 90.0) -> str:
