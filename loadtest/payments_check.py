@@ -16,8 +16,8 @@ from sqlmodel import col, select
 
 from core.settings import Settings
 from fakes.delivery import Chaos
-from fakes.keys import dev_keys
-from fakes.server import FakeEndpoints, FakePayments
+from fakes.server import FakeEndpoints
+from loadtest.stand_ins import StandInProcess
 from loadtest.verify import Check
 
 # What --provider's notices go through: late by up to 5 s, 5% of them twice, 2% overtaken by later ones.
@@ -42,12 +42,12 @@ class OrderRecord:
     payment_status: str | None
 
 
-def stand_ins(work: Path) -> FakePayments:
+def stand_ins(work: Path, webhook_url: str) -> StandInProcess:
     """The provider stand-ins of a rehearsal, with its notice chaos (started by the caller)."""
-    return FakePayments(dev_keys(work / "payments"), chaos=NOTICE_CHAOS)
+    return StandInProcess(work, webhook_url, NOTICE_CHAOS)
 
 
-def provider_base(provider: str, fakes: FakePayments | None) -> str:
+def provider_base(provider: str, fakes: StandInProcess | None) -> str:
     if fakes is None or fakes.endpoints is None:
         return ""
     return fakes.endpoints.stripe_api_base if provider == "stripe" else fakes.endpoints.alipay_base

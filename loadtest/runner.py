@@ -20,7 +20,6 @@ import httpx
 
 from core.net import free_port
 from core.settings import Settings
-from fakes.server import FakePayments
 from loadtest.fairness import RoundPlan, fairness
 from loadtest.fairness_report import as_json as fairness_json
 from loadtest.fairness_report import render as render_fairness
@@ -30,6 +29,7 @@ from loadtest.plan import PLAN_ENV, Account, Plan, buyer_users_for, buyers_neede
 from loadtest.provision import DropSpec, Say, create_drop, epoch, login, register_accounts, seed_accounts
 from loadtest.report import figures, latency_check, rate_check, read_locust_stats, render, write_summary
 from loadtest.server import LocalServer
+from loadtest.stand_ins import StandInProcess
 from loadtest.tally import Tally
 from loadtest.verify import database_reachable, traffic_checks, verify
 
@@ -106,7 +106,7 @@ async def _run(o: Options, say: Say) -> int:
     with tempfile.TemporaryDirectory(prefix="flashsale-loadtest-") as tmp:
         work = Path(tmp)
         server: LocalServer | None = None
-        fakes: FakePayments | None = None
+        fakes: StandInProcess | None = None
         try:
             if o.provider not in ("test", "stripe", "alipay"):
                 raise UsageError("--provider is test, stripe or alipay")
@@ -115,22 +115,24 @@ async def _run(o: Options, say: Say) -> int:
             if o.stock < o.variants:
                 raise UsageError("--variants needs at least one unit of --stock per variant")
             env = dict(CHEAP_CHALLENGES if o.bots else {})
-            if o.provider != "test":
-                fakes = stand_ins(work)
+            if o.host is None:
+                server = LocalServer(work / "server", workers=o.server_workers)
+            if o.provider != "test" and server is not None:
+                fakes = stand_ins(work, f"{server.url}/api/payments/stripe/webhook")
                 endpoints = await asyncio.to_thread(fakes.start)
                 env.update(endpoints.service_env())
-                say(f"payment stand-ins: Stripe {endpoints.stripe_api_base}, Alipay {endpoints.alipay_gateway}")
-            if o.host is None:
-                server = LocalServer(work / "server", workers=o.server_workers, env=env or None)
+                say(f"payment stand-ins (flashsale dev payments): Stripe {endpoints.stripe_api_base}, "
+                    f"Alipay {endpoints.alipay_gateway}")
+            if server is not None:
+                server.extra_env.update(env)
                 say(f"starting flashsale serve --workers {o.server_workers} on the embedded defaults "
                     f"in {server.workdir}")
                 host = await asyncio.to_thread(server.start)
-                if fakes is not None:
-                    fakes.stripe.webhook_url = f"{host}/api/payments/stripe/webhook"
                 email, password = f"lt-{run_id}-operator@example.com", secrets.token_urlsafe(18)
                 await asyncio.to_thread(server.create_user, email, password, "operator")
                 db_settings: Settings | None = server.settings
             else:
+                assert o.host is not None
                 if not (o.operator_email and o.operator_password):
                     raise UsageError("--host needs --operator-email and --operator-password "
                                      "(or FLASHSALE_LOADTEST_OPERATOR_PASSWORD)")
@@ -203,7 +205,7 @@ def locust_command(plan: Plan, host: str, run_seconds: int, report_dir: Path, pr
 
 
 async def _rehearse(o: Options, say: Say, target: Target, server: LocalServer | None,
-                    fakes: FakePayments | None = None) -> int:
+                    fakes: StandInProcess | None = None) -> int:
     run_id, host, db_settings, work, report_dir = (target.run_id, target.host, target.db_settings, target.work,
                                                    target.report_dir)
     limits = httpx.Limits(max_connections=32)
