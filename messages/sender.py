@@ -85,10 +85,10 @@ class OutboxSender:
         """One batch: claimed in one transaction, sent concurrently, settled in another."""
         if not self.transports:
             return 0
+        kinds = TIMELY_KINDS if await self._in_rush() else None  # asked before the claim's transaction opens
         claimed_at = self.clock.now()
         async with self.sessions.begin() as session:
-            claimed = await OutboxRepository(session).claim(claimed_at, LEASE, list(self.transports), BATCH,
-                                                            TIMELY_KINDS if await self._in_rush() else None)
+            claimed = await OutboxRepository(session).claim(claimed_at, LEASE, list(self.transports), BATCH, kinds)
         if not claimed:
             return 0
         outcomes = await asyncio.gather(*(asyncio.create_task(self._send(item), name="outbox-send")

@@ -34,14 +34,17 @@ async def test_dashboard_events_stream_stats(app: FastAPI, client: httpx.AsyncCl
     assert (first["remaining"], second["remaining"], second["reserved"]) == (5, 4, 1)
 
 
-def test_schedule_creates_weekly_drops_at_local_noon(settings: Settings, monkeypatch: object) -> None:
-    # The command writes to the database the session's app writes to (its sink, sweeper and message loops):
-    # an operator's command may wait for SQLite's write lock longer than a buyer's request would.
+async def test_schedule_creates_weekly_drops_at_local_noon(app: FastAPI, settings: Settings) -> None:
+    # The command writes to the database the session's app writes to (its sink, sweeper and message loops).
+    # It runs in a thread while this test awaits it: run from a plain (sync) test, it once found the
+    # event loop stopped with a background transaction open, SQLite's write lock held until a later
+    # test ran the loop again, and gave up after its 30 s ("database is locked").
     env = {"FLASHSALE_DATABASE_URL": settings.effective_database_url, "FLASHSALE_REDIS_URL": settings.redis_url,
            "FLASHSALE_TIMEZONE": "Europe/Berlin", "FLASHSALE_VAR_DIR": str(settings.var_dir),
            "FLASHSALE_DATABASE_TIMEOUT_SECONDS": "30"}
-    result = CliRunner().invoke(cli, ["drops", "schedule", "--sku", "sched-1", "--name", "Scheduled Phone",
-                                      "--price-cents", "99900", "--stock", "100", "--weeks", "3"], env=env)
+    result = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["drops", "schedule", "--sku", "sched-1", "--name", "Scheduled Phone",
+                                  "--price-cents", "99900", "--stock", "100", "--weeks", "3"], env=env)
     assert result.exit_code == 0, result.output
     starts = [datetime.fromisoformat(line.split(" starts ")[1]) for line in result.output.splitlines()
               if " starts " in line]
