@@ -14,6 +14,7 @@ async def forever(step: Callable[[], Awaitable[object]], log: logging.Logger, *,
     An outage is logged once when it starts and once when it ends, not at every retry."""
     name = getattr(step, "__qualname__", "step")
     failing = False
+    task = asyncio.current_task()
     while until is None or not until.is_set():
         try:
             await step()
@@ -30,6 +31,10 @@ async def forever(step: Callable[[], Awaitable[object]], log: logging.Logger, *,
         if failing:
             log.warning("%s works again", name)
             failing = False
+        if task is not None and task.cancelling():
+            # Cancelled during the step, and a library swallowed it (Python 3.11 races in the Redis
+            # client's timeouts): the loop ends now, not when cancel_all asks again a second later.
+            raise asyncio.CancelledError
         if pause:
             await asyncio.sleep(pause)
 
