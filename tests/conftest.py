@@ -25,7 +25,7 @@ from core.settings import Settings
 from tests.support import PG_URL, REDIS_URL, SERVICES, delete_prefix, sync_redis
 from tests.support.clock import manual, manual_settings  # noqa: F401  (fixtures: an app on a ManualClock)
 from tests.support.fakes import payment_fakes  # noqa: F401  (fixture: the fake Stripe and Alipay, per worker)
-from tests.support.payments import paying  # noqa: F401  (the fixture: that app with the payment stand-ins)
+from tests.support.payments import paying, payment_keys  # noqa: F401  (the fixtures: keys, the app with the stand-ins)
 from tests.support.slots import KeyTable, slot_checked
 
 # Unique per process, so per xdist worker too; the worker's name (gw0, gw1...) makes leftovers readable.

@@ -18,7 +18,7 @@ import stripe
 from alipay import AliPay
 
 from fakes.delivery import Chaos
-from fakes.keys import DevKeys, dev_keys
+from fakes.keys import DevKeys
 from fakes.server import FakeEndpoints, FakePayments
 
 # Tests end quickly: retries of a refused notice 20 ms apart, at most 4 tries.
@@ -97,8 +97,8 @@ class PaymentFakes:
 
 
 @pytest.fixture(scope="session")
-def payment_fakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PaymentFakes]:
-    runner = FakePayments(dev_keys(tmp_path_factory.mktemp("payments")), chaos=TEST_CHAOS)
+def payment_fakes(payment_keys: DevKeys) -> Iterator[PaymentFakes]:
+    runner = FakePayments(payment_keys, chaos=TEST_CHAOS)
     endpoints = runner.start()
     fakes = PaymentFakes(runner, endpoints)
     yield fakes

@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -54,9 +53,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.fixture(scope="session")
+def payment_keys(tmp_path_factory: pytest.TempPathFactory) -> DevKeys:
+    """One set of the stand-ins' keys for the session: two RSA keys made for each test were a tenth of
+    the fast lane's CPU."""
+    return dev_keys(tmp_path_factory.mktemp("payments"))
+
+
 @pytest.fixture
-async def paying(manual_settings: Settings, tmp_path: Path) -> AsyncIterator[Paying]:
-    keys = dev_keys(tmp_path / "payments")
+async def paying(manual_settings: Settings, payment_keys: DevKeys) -> AsyncIterator[Paying]:
+    keys = payment_keys
     stripe_port, alipay_port = free_port(), free_port()
     env = FakeEndpoints(stripe_api_base=f"http://127.0.0.1:{stripe_port}",
                         alipay_gateway=f"http://127.0.0.1:{alipay_port}/gateway.do", keys=keys).service_env()
