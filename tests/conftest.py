@@ -20,6 +20,7 @@ import redis
 
 from app.main import create_app
 from core.embedded_redis import EmbeddedRedis
+from core.loops import cancel_all
 from core.migrate import upgrade
 from core.settings import Settings
 from tests.support import PG_URL, REDIS_URL, SERVICES, delete_prefix, sync_redis
@@ -30,6 +31,18 @@ from tests.support.slots import KeyTable, slot_checked
 
 # Unique per process, so per xdist worker too; the worker's name (gw0, gw1...) makes leftovers readable.
 RUN_ID = uuid.uuid4().hex[:10] + os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _no_task_outlives_the_session() -> AsyncIterator[None]:
+    """Set up first, so torn down last: a task still running when the session's event loop closes is
+    named and cancelled until it ends (the loop's own close cancels once and waits for ever)."""
+    yield
+    current = asyncio.current_task()
+    left = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+    if left:
+        print(f"\ntasks left running at the end of the session: {sorted(t.get_name() for t in left)}")
+        await cancel_all(left)
 
 
 def pytest_report_header() -> str:

@@ -3,6 +3,7 @@ speaking the real S3 HTTP API, which the app's aiobotocore client reaches over T
 store. boto3 (plain, blocking) reads the bucket directly to check what the app wrote."""
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 from collections.abc import Iterator
@@ -26,8 +27,7 @@ class S3Endpoint:
     url: str
 
     def client(self) -> Any:
-        return boto3.client("s3", endpoint_url=self.url, region_name=REGION, aws_access_key_id=ACCESS_KEY_ID,
-                            aws_secret_access_key=SECRET_ACCESS_KEY)
+        return _client(self.url)
 
     def make_bucket(self, name: str) -> None:
         self.client().create_bucket(Bucket=name)
@@ -47,6 +47,13 @@ class S3Endpoint:
             "s3_endpoint_url": self.url, "s3_bucket": bucket, "s3_region": REGION,
             "s3_access_key_id": ACCESS_KEY_ID, "s3_secret_access_key": SecretStr(SECRET_ACCESS_KEY),
             "s3_timeout_seconds": 2.0, "run_background": False, **overrides})
+
+
+@functools.cache
+def _client(url: str) -> Any:
+    """One blocking client per endpoint (making one loads botocore's S3 model: about a third of a second)."""
+    return boto3.client("s3", endpoint_url=url, region_name=REGION, aws_access_key_id=ACCESS_KEY_ID,
+                        aws_secret_access_key=SECRET_ACCESS_KEY)
 
 
 @contextmanager
