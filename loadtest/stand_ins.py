@@ -40,8 +40,11 @@ class StandInProcess:
         command = [*flashsale_command(), "dev", "payments", "--stripe-port", str(stripe_port),
                    "--alipay-port", str(alipay_port), "--webhook-url", self.webhook_url]
         with self.log_path.open("wb") as log:
+            # A process group of its own (stopped as one), in this process's session: Linux shares the
+            # CPU between sessions first, and the stand-ins in one of their own took as much as the
+            # whole server under test.
             self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+                                            stderr=subprocess.STDOUT, process_group=0)
         endpoints = FakeEndpoints(stripe_api_base=f"http://127.0.0.1:{stripe_port}",
                                   alipay_gateway=f"http://127.0.0.1:{alipay_port}/gateway.do", keys=self.keys)
         deadline = time.monotonic() + START_SECONDS

@@ -23,7 +23,8 @@ def start_server(settings: Settings, port: int, var_dir: Path, *, workers: int =
                    # All its buyers come from 127.0.0.1, like the in-process suite's (tests/conftest.py).
                    "FLASHSALE_MAX_UNPAID_PER_ADDRESS": str(settings.max_unpaid_per_address),
                    "FLASHSALE_LOGIN_PER_ADDRESS_PER_MINUTE": str(settings.login_per_address_per_minute),
-                   "FLASHSALE_REGISTER_PER_ADDRESS_PER_HOUR": str(settings.register_per_address_per_hour), **env}
+                   "FLASHSALE_REGISTER_PER_ADDRESS_PER_HOUR": str(settings.register_per_address_per_hour),
+                   "FLASHSALE_RUSH_SECONDS": str(settings.rush_seconds), **env}
     log = open(var_dir / f"server-{port}.log", "ab")  # noqa: SIM115
     return subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port),
                              "--workers", str(workers)], env=environment, stdout=log, stderr=subprocess.STDOUT,
