@@ -44,15 +44,13 @@ async def cancel_all(tasks: list[asyncio.Task[None]]) -> None:
     wake-up (asyncio.Condition in the Redis pool, Python 3.11): such a loop would go on forever, so it
     is cancelled again until it ends."""
     pending = {task for task in tasks if not task.done()}
-    # First after 0.1 s: a cancel runs the loop's cleanup (a rollback takes milliseconds), which a cancel
-    # again too soon would cut short. It was a second: every stop (each test's app too) waited it out,
-    # as the sweeper's cancel, landing in a Redis call, is swallowed more often than not.
-    wait = 0.1
+    # A second between cancels: a cancel runs the loop's cleanup (a rollback), which a cancel again too
+    # soon would cut short, leaving a connection in its transaction (SQLite's write lock held). Loops
+    # in forever() end by themselves when their cancel was swallowed, so this wait is rarely served.
     while pending:
         for task in pending:
             task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=wait)
-        wait = min(1.0, wait * 2)
+        _, pending = await asyncio.wait(pending, timeout=1.0)
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             task.result()
