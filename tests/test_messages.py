@@ -444,7 +444,7 @@ async def test_receipts_wait_while_a_sale_rushes_timely_messages_do_not(manual: 
 
     async def sent_after_a_step(ids: list[int]) -> bool:
         for _ in range(5):  # other tests' due deliveries may fill a batch or two first
-            sender._rush_seen = (float("-inf"), False)  # noqa: SLF001 (ask again: the clock moved, not time)
+            sender._rush_seen = (float("-inf"), False)  # ask again: the clock moved, not time
             if not await sender.step():
                 break
         return set(ids) <= set(counting.sent)
