@@ -46,9 +46,12 @@ def wait_healthy(base: str, process: subprocess.Popen[bytes], timeout: float = 9
 
 
 def schemathesis(base: str, examples: int, seed: int, extra: list[str], env: dict[str, str], cwd: Path) -> int:
+    # One worker: with two threads, Hypothesis describing its strategies' lambdas (ast.parse, a shared
+    # cache) raced on Python 3.11 ("AST constructor recursion depth mismatch", a KeyError) and failed
+    # a CI run with no finding; CI runs this in the background, beside the test passes, anyway.
     return run([str(BIN / "schemathesis"), "--config-file", str(CONFIG), "run", f"{base}/openapi.json",
                 "--checks", "all",
-                "--max-examples", str(examples), "--seed", str(seed), "--workers", "2",
+                "--max-examples", str(examples), "--seed", str(seed), "--workers", "1",
                 "--request-timeout", "20", "--no-color", "--suppress-health-check", "all",
                 "--warnings", "off", *extra], env, cwd)
 
