@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.main import create_app
-from core.settings import Settings
 from messages.models import Message
 from sale.draw.models import DrawEntry, DrawPage, DrawRank
 from sale.draw.runner import DrawRunner
@@ -324,13 +323,13 @@ async def test_the_draw_is_made_once_with_workers_racing(manual: Manual) -> None
     assert len(results) == 4
 
 
-async def test_a_draw_with_two_apps_racing_is_made_once(manual: Manual, manual_settings: Settings) -> None:
+async def test_a_draw_with_two_apps_racing_is_made_once(manual: Manual) -> None:
     """A second app (another worker process: its own services, the same Redis and database) runs its
     background loops beside the first; the draw is made once."""
     operator = await make_account(manual.app, "operator")
     drop = await create_draw(manual, operator, stock=1, backups=1)
     await enter_all(manual.client, drop["id"], await make_accounts(manual.app, 8))
-    other = create_app(manual_settings, clock=manual.clock)
+    other = create_app(manual.settings, clock=manual.clock)
     async with other.router.lifespan_context(other):
         manual.clock.advance(61)
         draw = await drawn(manual.client, drop["id"])

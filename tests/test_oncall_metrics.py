@@ -27,6 +27,7 @@ from core.settings import Settings
 from sale.gauges import GaugeReader
 from sale.sink import GROUP, OrderSink, ensure_group
 from tests.support import Account, buy, create_drop, iso, make_account, make_accounts, runtime_of, services_of
+from tests.support.clock import drop_own_keys, own_database
 from tests.test_platform import serving
 
 pytestmark = pytest.mark.cluster
@@ -79,15 +80,16 @@ class Stopped:
 
 
 @pytest.fixture
-async def stopped(manual_settings: Settings) -> AsyncIterator[Stopped]:
+async def stopped(manual_settings: Settings, tmp_path: Path) -> AsyncIterator[Stopped]:
     # The manual app's own database and Redis prefix: the session app's writer never reads these streams.
     clock = ManualClock()
-    app = create_app(manual_settings.model_copy(update={"run_background": False, "metrics_max_age_seconds": 0}),
-                     clock=clock)
+    own = own_database(manual_settings, tmp_path)
+    app = create_app(own.model_copy(update={"run_background": False, "metrics_max_age_seconds": 0}), clock=clock)
     async with serving(app) as client:
         stopped = Stopped(app, client, clock)
         await stopped.write()  # what earlier tests on this prefix may have left
         yield stopped
+    drop_own_keys(own, manual_settings)
 
 
 async def test_the_lag_passes_the_alert_threshold_while_the_writer_is_stopped(stopped: Stopped) -> None:

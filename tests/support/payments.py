@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +17,7 @@ from core.settings import Settings
 from fakes.delivery import Chaos
 from fakes.keys import DevKeys, dev_keys
 from fakes.server import FakeEndpoints, FakePayments
-from tests.support.clock import Manual
+from tests.support.clock import Manual, drop_own_keys, own_database
 
 BASE = "http://testserver"
 
@@ -61,12 +62,12 @@ def payment_keys(tmp_path_factory: pytest.TempPathFactory) -> DevKeys:
 
 
 @pytest.fixture
-async def paying(manual_settings: Settings, payment_keys: DevKeys) -> AsyncIterator[Paying]:
+async def paying(manual_settings: Settings, payment_keys: DevKeys, tmp_path: Path) -> AsyncIterator[Paying]:
     keys = payment_keys
     stripe_port, alipay_port = free_port(), free_port()
     env = FakeEndpoints(stripe_api_base=f"http://127.0.0.1:{stripe_port}",
                         alipay_gateway=f"http://127.0.0.1:{alipay_port}/gateway.do", keys=keys).service_env()
-    settings = manual_settings.model_copy(update={
+    settings = own_database(manual_settings, tmp_path).model_copy(update={
         **{name.removeprefix("FLASHSALE_").lower(): value for name, value in env.items()},
         "public_base_url": BASE})
     clock = ManualClock()
@@ -78,5 +79,6 @@ async def paying(manual_settings: Settings, payment_keys: DevKeys) -> AsyncItera
         transport = httpx.ASGITransport(app=application)
         async with (httpx.AsyncClient(transport=transport, base_url=BASE, timeout=30) as client,
                     httpx.AsyncClient(timeout=30) as http):
-            yield Paying(application, client, clock, fakes, endpoints, keys, http)
+            yield Paying(application, client, clock, settings, fakes, endpoints, keys, http)
+    drop_own_keys(settings, manual_settings)
 
