@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import orjson
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -49,8 +49,10 @@ class OutboxRepository:
                                          or_(col(Delivery.lease_until).is_(None), col(Delivery.lease_until) < now))
                .order_by(col(Delivery.due_at), col(Delivery.id)).limit(limit).with_for_update(skip_locked=True))
         if kinds is not None:
-            due = due.where(col(Delivery.message_id).in_(
-                select(col(Message.id)).where(col(Message.kind).in_(list(kinds)))))
+            # Correlated: each candidate delivery's message is looked up by its key, where an IN over
+            # every message of these kinds read the whole table at each claim.
+            due = due.where(exists().where(col(Message.id) == col(Delivery.message_id),
+                                           col(Message.kind).in_(list(kinds))))
         rows = (await self.session.execute(
             update(Delivery).where(col(Delivery.id).in_(due.scalar_subquery()))
             .values(lease_until=now + lease, attempts=col(Delivery.attempts) + 1)

@@ -58,13 +58,15 @@ def backoff(attempts: int) -> timedelta:
 class OutboxSender:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock,
                  transports: dict[str, Transport], interval_seconds: float = 0.2,
-                 rush: Callable[[], Awaitable[bool]] | None = None) -> None:
+                 rush: Callable[[], Awaitable[bool]] | None = None,
+                 rush_check_seconds: float = RUSH_CHECK_SECONDS) -> None:
         self.sessions = sessions
         self.clock = clock
         self.transports = transports  # shared: a channel configured later (tests) is used at once
         self.interval_seconds = interval_seconds
         self.rush = rush
-        self._rush_seen = (float("-inf"), False)  # (monotonic time, answer): asked at most twice a second
+        self.rush_check_seconds = rush_check_seconds
+        self._rush_seen = (float("-inf"), False)  # (monotonic time, answer): the rush asked at most this often
 
     async def run(self) -> None:
         await forever(self.drain, log, pause=self.interval_seconds)
@@ -111,7 +113,7 @@ class OutboxSender:
         if self.rush is None:
             return False
         asked_at, answer = self._rush_seen
-        if time.monotonic() - asked_at >= RUSH_CHECK_SECONDS:
+        if time.monotonic() - asked_at >= self.rush_check_seconds:
             answer = await self.rush()
             self._rush_seen = (time.monotonic(), answer)
         return answer

@@ -440,31 +440,32 @@ async def test_receipts_wait_while_a_sale_rushes_timely_messages_do_not(manual: 
 
     rush = SaleRush(TheseDrops(), services.inventory, clock, seconds=60)
     counting = Counting()
-    sender = OutboxSender(runtime.sessions, clock, {"email": counting}, rush=rush.on)
+    # The rush asked at every step: the test moves the clock, not time.
+    sender = OutboxSender(runtime.sessions, clock, {"email": counting}, rush=rush.on, rush_check_seconds=0)
 
     async def sent_after_a_step(ids: list[int]) -> bool:
         for _ in range(5):  # other tests' due deliveries may fill a batch or two first
-            sender._rush_seen = (float("-inf"), False)  # ask again: the clock moved, not time
             if not await sender.step():
                 break
         return set(ids) <= set(counting.sent)
 
-    async def receipt_of(order_id: str) -> list[int]:
-        key = f"payment_received:{order_id}"
+    async def opened_and_paid(stock: int, buyer: Account) -> tuple[int, list[int]]:
+        """A drop opened a moment ago, one unit bought and paid: its id and the receipt's deliveries."""
+        drop = await create_drop(client, operator, stock=stock, starts_at=iso(clock.now() - timedelta(seconds=1)),
+                                 ends_at=iso(clock.now() + timedelta(hours=1)))
+        mine.add(drop["id"])
+        order = await buy(client, buyer, drop["id"])
+        await pay(client, buyer, order["id"])
+        key = f"payment_received:{order['id']}"
 
         async def written() -> bool:
             return bool(await _deliveries_of(mapp, key))
 
         await eventually(written, timeout=10)  # the sink writes it with the paid order
-        return await _deliveries_of(mapp, key)
+        return drop["id"], await _deliveries_of(mapp, key)
 
     # Drop A: open, units left: a rush. Its receipt waits; an "admitted" message (a deadline) goes.
-    drop_a = await create_drop(client, operator, stock=5, starts_at=iso(clock.now() - timedelta(seconds=2)),
-                               ends_at=iso(clock.now() + timedelta(hours=1)))
-    mine.add(drop_a["id"])
-    order = await buy(client, first, drop_a["id"])
-    await pay(client, first, order["id"])
-    receipt_a = await receipt_of(order["id"])
+    _, receipt_a = await opened_and_paid(5, first)
     async with runtime.sessions.begin() as session:
         await write(session, [Draft(user_id=waiting.id, kind="admitted", key=f"admitted:rush:{waiting.id}",
                                     channels=("email",), params={"drop_name": "A", "until": "soon"})],
@@ -478,12 +479,7 @@ async def test_receipts_wait_while_a_sale_rushes_timely_messages_do_not(manual: 
     assert await sent_after_a_step(receipt_a)
 
     # Drop B: a rush again; selling its last unit ends it before the minute is out.
-    drop_b = await create_drop(client, operator, stock=2, starts_at=iso(clock.now() - timedelta(seconds=1)),
-                               ends_at=iso(clock.now() + timedelta(hours=1)))
-    mine.add(drop_b["id"])
-    order_b = await buy(client, second, drop_b["id"])
-    await pay(client, second, order_b["id"])
-    receipt_b = await receipt_of(order_b["id"])
+    drop_b, receipt_b = await opened_and_paid(2, second)
     assert not await sent_after_a_step(receipt_b)
-    await buy(client, third, drop_b["id"])  # sold out: the crowd has nothing left to take
+    await buy(client, third, drop_b)  # sold out: the crowd has nothing left to take
     assert await sent_after_a_step(receipt_b)
