@@ -307,11 +307,12 @@ async def test_the_draw_is_made_once_with_workers_racing(manual: Manual) -> None
     runners = [DrawRunner(runtime.sessions, services.draw_runner.gate, services.catalog, services.loader,
                           runtime.clock) for _ in range(3)]
     manual.clock.advance(61)  # the app's own runner races these three
-    made = await asyncio.gather(*(r.draw(record) for r in runners))
-    assert sum(made) <= 1
+    first = await asyncio.gather(*(r.draw(record) for r in runners))
     # Past the lock (held a moment longer than it may take), the SQL transaction still makes it once.
-    made = await asyncio.gather(*(r._draw_locked(record) for r in runners))
-    assert sum(made) == 0
+    # The app's own runner may still be drawing here (it held the lock in the first round), so one of
+    # these may be the one that makes it: once in all, counting the app's, which the writes below show.
+    second = await asyncio.gather(*(r._draw_locked(record) for r in runners))
+    assert sum(first) + sum(second) <= 1
     draw = await drawn(client, drop["id"])
     async with runtime.sessions() as session:
         ranks, ranked = await written_ranks(session, drop["id"])
