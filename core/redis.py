@@ -19,6 +19,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.asyncio.connection import Connection
+from redis.driver_info import DriverInfo
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
@@ -45,9 +46,13 @@ def make_redis(url: str, *, max_connections: int = 128) -> Redis:
     # Timeouts instead of hangs, and no silent retries (the pool's connections retry 0 times): a
     # script whose reply was lost may have run (a retried purchase would take a second unit), so a
     # failed call is the request's 503, and the client retries it safely with its Idempotency-Key.
+    # One DriverInfo for the pool: without it each new connection looks redis-py's version up in the
+    # installed packages' metadata (importlib.metadata), 4% of a pay request's CPU at a sale's open,
+    # when the pool grows. (The cluster client resolves it once already.)
     pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=10,
                                            health_check_interval=30, socket_keepalive=True,
-                                           socket_connect_timeout=10, socket_timeout=30, **kwargs)
+                                           socket_connect_timeout=10, socket_timeout=30,
+                                           driver_info=DriverInfo(), **kwargs)
     return Redis(connection_pool=pool, decode_responses=False)
 
 
