@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextvars import ContextVar
 from datetime import datetime
 
 import httpx
@@ -182,18 +183,17 @@ async def test_polling_the_queue_costs_no_sql(app: FastAPI, client: httpx.AsyncC
     drop = await room(client, operator, -1, admit_per_second=2)
     await join(app, drop["id"], buyers[0])  # the first touch loads the drop from SQL into Redis
     statements: list[tuple[str, str]] = []
-    # Their own schedules; the requests must add nothing. fcode-sync writes F-code states that other
-    # tests on this worker's app left in Redis (started by the sweeper's upkeep, not by a poll); the
-    # message loops send what other tests wrote to the outbox.
-    background = {"sweeper", "order-sink", "fcode-sync", "drop-openings", "draws", "outbox-sender", "outbox-send"}
-    # Tasks already running (another test's leftovers on this worker's app) are not these requests.
-    earlier = asyncio.all_tasks() - {asyncio.current_task()}
+    # Only what these requests run: the flag is set in this task's context, which the requests' tasks
+    # inherit (httpx's ASGI transport runs the app in the caller's task, gather's tasks copy the
+    # context). The app's background loops (sweeper, sink, draws, senders and any task they start)
+    # were created before, in a context without it, and have schedules of their own.
+    polling: ContextVar[bool] = ContextVar("polling", default=False)
+    flag = polling.set(True)
 
     def count(conn: object, cursor: object, statement: str, *args: object) -> None:
-        task = asyncio.current_task()
-        name = task.get_name() if task else "?"
-        if name not in background and task not in earlier:
-            statements.append((name, statement))
+        if polling.get():
+            task = asyncio.current_task()
+            statements.append((task.get_name() if task else "?", statement))
 
     engine = runtime_of(app).engine.sync_engine
     event.listen(engine, "before_cursor_execute", count)
@@ -207,6 +207,7 @@ async def test_polling_the_queue_costs_no_sql(app: FastAPI, client: httpx.AsyncC
             missing = await client.get(f"/api/drops/{drop['id'] + 100_000}")
     finally:
         event.remove(engine, "before_cursor_execute", count)
+        polling.reset(flag)
     assert {j.status_code for j in joins} == {200} and {p.status_code for p in polls} == {200}
     assert missing.status_code == 404
     assert len(statements) >= 1 and all("drops" in s.lower() for _, s in statements), statements
