@@ -45,9 +45,8 @@ from sale.draw.runner import DrawRunner
 from sale.draw.service import DrawService
 from sale.drops import DropAdmin
 from sale.failover import FailoverRebuild
-from sale.images.s3 import open_media_store
 from sale.images.service import DropImageService
-from sale.images.store import MediaStore
+from sale.images.store import MediaStore, open_media_store
 from sale.inventory import Inventory, PurchaseLimits
 from sale.inventory import register_scripts as register_sale_scripts
 from sale.loader import DropLoader
@@ -60,7 +59,6 @@ from sale.payments.provider import AsyncProvider
 from sale.payments.records import NoticeRecords
 from sale.payments.refunds import Refunds
 from sale.payments.service import PaymentService
-from sale.payments.stripe_provider import StripeProvider
 from sale.purchase import AddressTags, PurchaseService
 from sale.queue.challenge import Challenges, Difficulty
 from sale.queue.gate import QueueGate, QueueLimits
@@ -249,6 +247,9 @@ def payment_providers(settings: Settings) -> dict[str, AsyncProvider]:
     """The asynchronous providers with settings; the others are off and not offered."""
     providers: dict[str, AsyncProvider] = {}
     if settings.stripe_secret_key:
+        # Imported only when configured: its HTTP client brings aiohttp (a tenth of a process's start-up).
+        from sale.payments.stripe_provider import StripeProvider
+
         providers["stripe"] = StripeProvider(settings.stripe_secret_key, settings.stripe_webhook_secret,
                                              settings.stripe_api_base)
     if settings.alipay_app_id:

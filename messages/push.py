@@ -18,7 +18,6 @@ import httpx
 import orjson
 from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid02
-from pywebpush import WebPusher
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.settings import private_dir
@@ -132,6 +131,10 @@ class PushTransport:
         raise ConnectionError("push failed: " + ", ".join(failures))
 
     async def _post(self, endpoint: str, p256dh: str, auth: str, payload: str) -> int:
+        # Imported on the first push, not at start-up: pywebpush brings aiohttp and requests (130 ms
+        # of every process's start, and most processes never push).
+        from pywebpush import WebPusher
+
         pusher = WebPusher({"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}})
         body = pusher.encode(payload.encode(), "aes128gcm")["body"]
         parts = urlsplit(endpoint)

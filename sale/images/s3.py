@@ -14,11 +14,10 @@ import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.settings import Settings
 from sale.images.exceptions import MediaStoreUnavailable
-from sale.images.store import CACHE_CONTROL, CONTENT_TYPES, DROPS, DatabasePictures, MediaStore, StoredFile
+from sale.images.store import CACHE_CONTROL, CONTENT_TYPES, DROPS, StoredFile
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -101,19 +100,6 @@ class BucketPictures:
         # The bucket and the error's code only: never the keys, the request or its signature.
         log.warning("picture store: %s in bucket %r failed: %s", action, self.bucket, reason)
         return MediaStoreUnavailable()
-
-
-async def open_media_store(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> MediaStore:
-    """The bucket when FLASHSALE_S3_ENDPOINT_URL is set (the database still read for pictures stored
-    before it was), else the database. Closed with `MediaStore.aclose()` at shutdown."""
-    database = DatabasePictures(sessions)
-    if not settings.s3_endpoint_url:
-        return MediaStore(database, settings.media_root)
-    bucket = await BucketPictures.open(BucketTarget(
-        settings.s3_endpoint_url, settings.s3_bucket, settings.s3_region, settings.s3_access_key_id,
-        settings.s3_secret_access_key.get_secret_value(), settings.s3_addressing_style,
-        settings.s3_timeout_seconds))
-    return MediaStore(bucket, settings.media_root, older=database)
 
 
 def key(name: str) -> str:

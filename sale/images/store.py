@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.settings import Settings
 from sale.images.processing import Processed
 from sale.images.repository import MediaRepository
 
@@ -175,3 +176,19 @@ def image_fields(image: dict[str, Any] | None, base_url: str,
         "images": [{"url": base_url + variant_url(_main(p)["jpeg"]), "width": p["width"], "height": p["height"],
                     "sizes": _sizes(p)} for p in gallery],
     }
+
+
+async def open_media_store(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> MediaStore:
+    """The bucket when FLASHSALE_S3_ENDPOINT_URL is set (the database still read for pictures stored
+    before it was), else the database. Closed with `MediaStore.aclose()` at shutdown."""
+    database = DatabasePictures(sessions)
+    if not settings.s3_endpoint_url:
+        return MediaStore(database, settings.media_root)
+    # Imported only with a bucket: aiobotocore and aiohttp are a tenth of every process's start-up.
+    from sale.images.s3 import BucketPictures, BucketTarget
+
+    bucket = await BucketPictures.open(BucketTarget(
+        settings.s3_endpoint_url, settings.s3_bucket, settings.s3_region, settings.s3_access_key_id,
+        settings.s3_secret_access_key.get_secret_value(), settings.s3_addressing_style,
+        settings.s3_timeout_seconds))
+    return MediaStore(bucket, settings.media_root, older=database)
