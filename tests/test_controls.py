@@ -108,7 +108,7 @@ async def test_a_paused_waiting_room_admits_nobody(app: FastAPI, client: httpx.A
     for b in buyers:
         assert (await join(app, drop["id"], b)).status_code == 200
     assert (await client.post(f"/api/admin/drops/{drop['id']}/pause", headers=operator.headers)).status_code == 200
-    await asyncio.sleep(1.3)  # the sale opens while paused
+    await eventually(lambda: phase_is(client, drop["id"], "open"), timeout=5)  # the sale opens while paused
     tickets = [await ticket(client, drop["id"], b) for b in buyers]
     assert {t["status"] for t in tickets} == {"waiting"} and all(t["paused"] for t in tickets)
     counts = (await stats(client, operator.headers, drop["id"]))["queue"]
@@ -144,8 +144,13 @@ async def test_stock_delta_moves_remaining_and_never_below_what_is_held(app: Fas
     back = await client.patch(url, json={"stock_delta": 1}, headers=operator.headers)
     assert back.json()["remaining"] == 1
     assert (await stats(client, operator.headers, drop["id"]))["sold_out_at"] is None
-    await asyncio.sleep(0.6)  # this worker's sold-out flag (half a second) is over
-    await buy(client, buyers[2], drop["id"])
+    # This worker's sold-out flag (half a second, its own clock) refuses at once until it is over.
+    async def bought() -> bool:
+        answer = await purchase(client, drop["id"], buyers[2].headers)
+        assert answer.status_code == 201 or is_problem(answer, 409, "sold_out"), answer.text
+        return answer.status_code == 201
+
+    await eventually(bought, timeout=5)
 
 
 async def test_stock_changes_keep_the_invariant_under_concurrent_buying(app: FastAPI,
@@ -213,7 +218,7 @@ async def test_patch_edits_validated_and_shown(app: FastAPI, client: httpx.Async
                                          headers=operator.headers), 422)
     ended = await client.patch(url, json={"ends_at": iso(now() + timedelta(seconds=1))}, headers=operator.headers)
     assert ended.status_code == 200
-    await asyncio.sleep(1.2)
+    await eventually(lambda: phase_is(client, drop["id"], "ended"), timeout=5)
     assert is_problem(await purchase(client, drop["id"], buyers[1].headers), 403, "not_open")
     assert is_problem(await client.patch(url, json={"ends_at": iso(now() + timedelta(hours=1))},
                                          headers=operator.headers), 422)  # an ended drop is not changed
@@ -400,3 +405,7 @@ async def test_concurrent_changes_of_one_drop_apply_one_at_a_time(app: FastAPI, 
     inv = await runtime_of(app).redis.hmget(keys(app, drop["id"]).inv, "stock", "remaining", "paused")
     assert record.stock == 30 and inv[:2] == [b"30", b"30"]
     assert inv[2] == (b"1" if record.paused else b"0")
+
+
+async def phase_is(client: httpx.AsyncClient, drop_id: int, phase: str) -> bool:
+    return bool((await client.get(f"/api/drops/{drop_id}")).json()["phase"] == phase)

@@ -42,7 +42,7 @@ from tests.support import (
 )
 from tests.support.clock import Manual
 from tests.support.fcodes import claim
-from tests.support.mail import MailServer
+from tests.support.mail import MailServer, another_worker_steps
 from tests.support.queue import join
 from tests.support.queue import ticket as queue_ticket
 
@@ -112,7 +112,7 @@ async def test_drop_open_reaches_each_reminded_account_once(app: FastAPI, client
         return all(mailbox.handler.to(b.email) for b in buyers[:4])
 
     await eventually(all_told, timeout=15)
-    await asyncio.sleep(1.0)  # more steps of the scheduler and the sender: still one each
+    await another_worker_steps(app)  # more steps of a scheduler and a sender: still one each
     for buyer in buyers[:4]:
         mails = mailbox.handler.to(buyer.email)
         assert len(mails) == 1

@@ -2,7 +2,6 @@
 on private hosts refused; a subscription the push service reports gone is deleted."""
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 from collections.abc import AsyncIterator
@@ -22,6 +21,7 @@ from sqlalchemy import select
 from core.net import free_port
 from messages.models import PushSubscription
 from tests.support import create_drop, eventually, iso, make_account, make_accounts, now, runtime_of, services_of
+from tests.support.mail import another_worker_steps
 
 
 def b64(data: bytes) -> str:
@@ -113,7 +113,7 @@ async def test_drop_open_by_push_decrypted_and_gone_subscriptions_deleted(
                    (("laptop", buyer), ("phone", buyer), ("gone-old", other)))
 
     await eventually(delivered, timeout=15)
-    await asyncio.sleep(1.0)
+    await another_worker_steps(app)  # more steps of a scheduler and a sender: still one each
     for name, device in (("laptop", browser), ("phone", phone)):
         sent = push_service.received[f"{name}-{buyer.id}"]
         assert len(sent) == 1

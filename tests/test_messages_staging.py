@@ -4,7 +4,6 @@ deliveries, a reminder set after the staging is staged too, a moved start moves 
 come forward to the priority window; and at the open each account is told once."""
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -15,6 +14,7 @@ from messages.models import Delivery, Message
 from tests.support import Account, create_drop, eventually, iso, make_account, make_accounts, runtime_of
 from tests.support.clock import Manual
 from tests.support.fcodes import claim
+from tests.support.mail import another_worker_steps
 
 Staged = dict[int, tuple[datetime, dict[str, datetime]]]  # user: (created_at, {channel: due_at})
 
@@ -145,6 +145,6 @@ async def test_a_drop_cancelled_before_its_open_takes_its_staged_messages_back(m
     assert cancelled.status_code == 200, cancelled.text
     assert await outbox_of(manual, drop["id"]) == {}
     clock.set(starts + timedelta(seconds=1))
-    await asyncio.sleep(0.6)  # steps of the scheduler after the would-be open
+    await another_worker_steps(manual.app)  # a scheduler's steps after the would-be open (and the app's own)
     assert await outbox_of(manual, drop["id"]) == {}
     assert await opened(manual, buyer, drop["id"]) == 0

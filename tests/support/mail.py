@@ -8,8 +8,12 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
+from fastapi import FastAPI
 
 from core.net import free_port
+from messages.sender import OutboxSender
+from sale.reminders import DropOpenings
+from tests.support import services_of
 
 
 class Collecting:
@@ -42,3 +46,17 @@ class MailServer:
     def stop(self) -> None:
         self.controller.stop()
 
+
+
+async def another_worker_steps(app: FastAPI, times: int = 3) -> None:
+    """The scheduler and the sender of a second worker (the same Redis and database, its own state) step
+    `times` times each, beside the app's own loops: what was told once must stay told once. In place of
+    waiting a second for the app's loops to look again."""
+    services = services_of(app)
+    runtime = services.runtime
+    openings = DropOpenings(runtime.sessions, services.catalog, runtime.clock, services.reminder_counts,
+                            services.queue)
+    sender = OutboxSender(runtime.sessions, runtime.clock, services.transports)
+    for _ in range(times):
+        await openings.step()
+        await sender.drain()
