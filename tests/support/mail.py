@@ -1,4 +1,5 @@
-"""A local SMTP server (aiosmtpd) for tests: every message it accepts, parsed, in memory."""
+"""A local SMTP server (aiosmtpd) for tests: every message it accepts, parsed, in memory; and a second
+worker's message loops stepped by hand (another_worker_steps)."""
 from __future__ import annotations
 
 import email
