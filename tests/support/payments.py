@@ -2,7 +2,6 @@
 which deliver their signed webhooks and notifies to the app in process (an ASGI transport)."""
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ import stripe
 
 from app.main import create_app
 from core.clock import ManualClock
+from core.net import free_port
 from core.settings import Settings
 from fakes.delivery import Chaos
 from fakes.keys import DevKeys, dev_keys
@@ -48,12 +48,6 @@ class Paying(Manual):
         return await self.http.post(f"{self.endpoints.alipay_base}/_fake/pay", json={"url": redirect_url})
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def payment_keys(tmp_path_factory: pytest.TempPathFactory) -> DevKeys:
     """One set of the stand-ins' keys for the session: two RSA keys made for each test were a tenth of
@@ -63,7 +57,7 @@ def payment_keys(tmp_path_factory: pytest.TempPathFactory) -> DevKeys:
 
 @pytest.fixture
 async def paying(manual_settings: Settings, payment_keys: DevKeys, tmp_path: Path) -> AsyncIterator[Paying]:
-    keys = payment_keys
+    keys = payment_keys  # the session's: RSA keys are slow to make
     stripe_port, alipay_port = free_port(), free_port()
     env = FakeEndpoints(stripe_api_base=f"http://127.0.0.1:{stripe_port}",
                         alipay_gateway=f"http://127.0.0.1:{alipay_port}/gateway.do", keys=keys).service_env()
